@@ -1,0 +1,185 @@
+//! JSON Web Tokens: HS256 only (the algorithm is pinned, so `alg: none` and
+//! algorithm-confusion tokens are rejected), an issuer check, and a `type`
+//! claim so a refresh token can never be used as an access token.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::settings::AuthSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: Uuid,
+    #[serde(rename = "type")]
+    pub kind: TokenKind,
+    /// Unique per token, so two tokens issued in the same second differ.
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    /// The sign-in session (refresh-token family) the token belongs to.
+    pub sid: Uuid,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is invalid")]
+    Invalid,
+    #[error("the token is of the wrong type")]
+    WrongKind,
+}
+
+/// A signed token and what it says.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub claims: Claims,
+}
+
+/// Signing and verification keys, built once from settings.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("issuer", &self.issuer)
+            .field("keys", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl TokenKeys {
+    pub fn new(settings: &AuthSettings) -> Self {
+        let secret = settings.jwt_secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&settings.jwt_issuer]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: settings.jwt_issuer.clone(),
+            access_ttl: settings.access_ttl,
+            refresh_ttl: settings.refresh_ttl,
+        }
+    }
+
+    pub fn ttl(&self, kind: TokenKind) -> Duration {
+        match kind {
+            TokenKind::Access => self.access_ttl,
+            TokenKind::Refresh => self.refresh_ttl,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        kind: TokenKind,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Issued, jsonwebtoken::errors::Error> {
+        let iat = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user_id,
+            kind,
+            jti: crate::ids::new_id(),
+            iat,
+            exp: iat + i64::try_from(self.ttl(kind).as_secs()).unwrap_or(i64::MAX / 2),
+            iss: self.issuer.clone(),
+            sid: session_id,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok(Issued { token, claims })
+    }
+
+    /// Verifies signature, algorithm, issuer and expiry, then the token type.
+    pub fn verify(&self, token: &str, expected: TokenKind) -> Result<Claims, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })?;
+        if data.claims.kind != expected {
+            return Err(TokenError::WrongKind);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// The SHA-256 of a token: what the database stores instead of the token.
+pub fn fingerprint(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn keys(secret: &str) -> TokenKeys {
+        TokenKeys::new(&AuthSettings {
+            jwt_secret: SecretString::from(secret.to_owned()),
+            jwt_issuer: "saasit".into(),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+            login_max_failures: 5,
+            login_window: Duration::from_secs(900),
+        })
+    }
+
+    #[test]
+    fn round_trip_and_type_check() {
+        let k = keys(&"k".repeat(32));
+        let (user, sid) = (Uuid::now_v7(), Uuid::now_v7());
+        let access = k.issue(TokenKind::Access, user, sid).expect("signs");
+        let claims = k.verify(&access.token, TokenKind::Access).expect("valid");
+        assert_eq!((claims.sub, claims.sid), (user, sid));
+        assert_eq!(claims.exp - claims.iat, 900);
+        assert_eq!(
+            k.verify(&access.token, TokenKind::Refresh),
+            Err(TokenError::WrongKind)
+        );
+    }
+
+    #[test]
+    fn other_keys_and_garbage_are_invalid() {
+        let a = keys(&"a".repeat(32));
+        let b = keys(&"b".repeat(32));
+        let t = a
+            .issue(TokenKind::Access, Uuid::now_v7(), Uuid::now_v7())
+            .expect("signs");
+        assert_eq!(
+            b.verify(&t.token, TokenKind::Access),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            a.verify("not.a.jwt", TokenKind::Access),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(fingerprint("x").len(), 32);
+    }
+}

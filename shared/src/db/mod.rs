@@ -1,0 +1,77 @@
+//! Postgres: the pool, migrations, and small named query modules.
+//! SQL stays visible: each query is a function taking an executor.
+
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
+
+use crate::settings::DatabaseSettings;
+
+/// The migrations embedded from `shared/migrations` at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Builds the pool without connecting: a Lambda cold start or the local stack
+/// starts even when the database is down, and requests answer 503 until it is back.
+/// Built once per process and shared.
+pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = settings.url.expose_secret().parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        // Connections left by a database restart are found dead before use.
+        .test_before_acquire(true)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .connect_lazy_with(options))
+}
+
+/// Applies pending migrations (guarded by sqlx's advisory lock, so concurrent
+/// cold starts are safe).
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// True when the error means the database cannot be reached (as opposed to a
+/// bad query): the caller answers 503 and the next request tries again.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            // 57P01..03: admin shutdown, crash shutdown, cannot connect now; 08xxx: connection exceptions.
+            db.code()
+                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
+        }
+        _ => false,
+    }
+}
+
+/// Round-trips `SELECT 1` within `timeout`; returns the latency.
+pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<Duration, String> {
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await {
+        Ok(Ok(_)) => Ok(started.elapsed()),
+        Ok(Err(e)) if is_unavailable(&e) => Err("database unreachable".into()),
+        Ok(Err(_)) => Err("database query failed".into()),
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+/// The constraint a violation hit (unique, foreign key, check), so handlers
+/// can map it to a 409 or 400 by name.
+pub fn constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}

@@ -1,0 +1,155 @@
+//! Refresh-token families: one per sign-in, rotated on every refresh.
+//!
+//! Rotation is a conditional UPDATE (`rotated_at IS NULL`), so two concurrent
+//! refreshes with the same token cannot both succeed: the loser sees a rotated
+//! token, which is exactly reuse, and the family is revoked.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor, Postgres, Transaction};
+use uuid::Uuid;
+
+/// Why a family was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    Logout,
+    ReuseDetected,
+}
+
+impl RevokeReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::ReuseDetected => "reuse_detected",
+        }
+    }
+}
+
+pub async fn create_family(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO refresh_token_families (id, user_id) VALUES ($1, $2)")
+        .bind(id)
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_token(
+    db: impl PgExecutor<'_>,
+    token_hash: &[u8],
+    family_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(family_id)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current; it is now rotated. The caller issues the next one.
+    Rotated { family_id: Uuid, user_id: Uuid },
+    /// The token had already been rotated: reuse. The family is now revoked.
+    Reused,
+    /// The family was signed out earlier.
+    Revoked,
+    /// Expired in the store.
+    Expired,
+    /// Not a token we issued (or its user is gone).
+    Unknown,
+}
+
+/// Marks the token as rotated if it is current, inside `tx`; on reuse, revokes
+/// its family in the same transaction.
+pub async fn rotate(
+    tx: &mut Transaction<'_, Postgres>,
+    token_hash: &[u8],
+) -> Result<Rotation, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Claimed {
+        family_id: Uuid,
+        user_id: Uuid,
+    }
+    let claimed = sqlx::query_as::<_, Claimed>(
+        "UPDATE refresh_tokens t SET rotated_at = now()
+           FROM refresh_token_families f
+          WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > now()
+            AND f.id = t.family_id AND f.revoked_at IS NULL
+         RETURNING t.family_id, f.user_id",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(c) = claimed {
+        return Ok(Rotation::Rotated {
+            family_id: c.family_id,
+            user_id: c.user_id,
+        });
+    }
+
+    #[derive(FromRow)]
+    struct State {
+        family_id: Uuid,
+        rotated: bool,
+        expired: bool,
+        revoked: bool,
+    }
+    let state = sqlx::query_as::<_, State>(
+        "SELECT t.family_id, t.rotated_at IS NOT NULL AS rotated, t.expires_at <= now() AS expired,
+                f.revoked_at IS NOT NULL AS revoked
+           FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id
+          WHERE t.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match state {
+        None => Rotation::Unknown,
+        Some(s) if s.revoked => Rotation::Revoked,
+        Some(s) if s.rotated => {
+            revoke_family(&mut **tx, s.family_id, RevokeReason::ReuseDetected).await?;
+            Rotation::Reused
+        }
+        Some(s) if s.expired => Rotation::Expired,
+        Some(_) => Rotation::Unknown,
+    })
+}
+
+/// Revokes a family; idempotent (an already revoked family keeps its first reason).
+/// Returns whether this call revoked it.
+pub async fn revoke_family(
+    db: impl PgExecutor<'_>,
+    family_id: Uuid,
+    reason: RevokeReason,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE refresh_token_families SET revoked_at = now(), revoked_reason = $2
+          WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .bind(reason.as_str())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The family a token belongs to, if we issued it.
+pub async fn family_of(
+    db: impl PgExecutor<'_>,
+    token_hash: &[u8],
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(db)
+        .await
+}

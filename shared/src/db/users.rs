@@ -1,0 +1,133 @@
+//! The `users` table.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+use crate::tier::Tier;
+
+/// A user as stored, without the password hash.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub avatar_url: Option<String>,
+    pub tier: Tier,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    avatar_url: Option<String>,
+    tier: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = sqlx::Error;
+
+    fn try_from(r: UserRow) -> Result<Self, Self::Error> {
+        Ok(User {
+            tier: r
+                .tier
+                .parse()
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            avatar_url: r.avatar_url,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, email, name, avatar_url, tier, created_at, updated_at";
+
+pub struct NewUser<'a> {
+    pub id: Uuid,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+}
+
+/// Inserts a user. A taken email fails with the `users_email_key` unique violation.
+pub async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(&format!(
+        "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+    ))
+    .bind(new.id)
+    .bind(new.email)
+    .bind(new.name)
+    .bind(new.password_hash)
+    .fetch_one(db)
+    .await?
+    .try_into()
+}
+
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// The user with this (normalised) email and their password hash.
+pub async fn find_credentials(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<(User, String)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        password_hash: String,
+    }
+    let row = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS}, password_hash FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| Ok((User::try_from(r.user)?, r.password_hash)))
+        .transpose()
+}
+
+/// A change to a user's profile; `None` leaves a field as it is,
+/// `avatar_url: Some(None)` clears the avatar.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub avatar_url: Option<Option<String>>,
+}
+
+pub async fn update_profile(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    change: &ProfileUpdate,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(&format!(
+        "UPDATE users SET
+             name = COALESCE($2, name),
+             avatar_url = CASE WHEN $3 THEN $4 ELSE avatar_url END,
+             updated_at = now()
+         WHERE id = $1
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(change.name.as_deref())
+    .bind(change.avatar_url.is_some())
+    .bind(change.avatar_url.clone().flatten())
+    .fetch_optional(db)
+    .await?
+    .map(User::try_from)
+    .transpose()
+}

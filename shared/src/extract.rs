@@ -1,0 +1,64 @@
+//! Extractors whose rejections have the same JSON error shape as everything else.
+
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, Request},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::json;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// `axum::Json`, but malformed JSON, wrong types, missing or unknown fields,
+/// a missing content type and oversize bodies become [`ApiError`]s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(reject(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn reject(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => ApiError::new(
+            ErrorCode::ValidationError,
+            "the request body has invalid or missing fields",
+        )
+        .with_details(json!({ "reason": "invalid_body", "detail": e.body_text() })),
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            ErrorCode::ValidationError,
+            "the request body is not valid JSON",
+        )
+        .with_details(json!({ "reason": "malformed_json", "detail": e.body_text() })),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected a request body with content-type: application/json",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+        }
+        other => ApiError::new(
+            ErrorCode::ValidationError,
+            "the request body could not be read",
+        )
+        .with_details(json!({ "reason": "unreadable_body", "detail": other.body_text() })),
+    }
+}

@@ -1,0 +1,21 @@
+//! `shared`: everything the SaasIt functions have in common.
+//!
+//! Handlers are written once against these types and run unchanged on Lambda
+//! (`lambda_http`), in the one-process local stack and in tests (`oneshot`).
+//! Nothing in here reads the environment except [`settings::Settings::from_env`],
+//! which binaries call once at start-up.
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod ids;
+pub mod runtime;
+pub mod settings;
+pub mod state;
+pub mod telemetry;
+pub mod tier;
+
+pub use error::{ApiError, ApiResult, ErrorCode};
+pub use state::AppState;

@@ -1,0 +1,210 @@
+//! Subscription tiers and everything each one allows: the one table in code
+//! that every other part of the system asks (ARCHITECTURE.md §7).
+
+use std::{fmt, str::FromStr, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Tier {
+    Free,
+    Designer,
+    Starter,
+    Professional,
+    Scale,
+    Enterprise,
+}
+
+/// The SQS queue class an execution of this tier is sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    Standard,
+    Low,
+}
+
+/// Kubernetes resource requests or limits for one executor container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resources {
+    pub cpu: &'static str,
+    pub memory: &'static str,
+}
+
+/// What a tier may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierLimits {
+    /// Executions running at once; 0 means the tier can design but not run.
+    pub concurrent_runs: u32,
+    pub priority: Priority,
+    /// Longest an execution may run; `None` when the tier cannot run.
+    pub max_runtime: Option<Duration>,
+    /// Executor resources (requests, limits); `None` when the tier cannot run.
+    pub resources: Option<(Resources, Resources)>,
+    /// Workflows created per calendar month; `None` is unlimited.
+    pub workflows_per_month: Option<u32>,
+    /// Agents in one workflow; `None` is unlimited.
+    pub agents_per_workflow: Option<u32>,
+    /// Chat messages in one workflow; `None` is unlimited.
+    pub messages_per_workflow: Option<u32>,
+}
+
+const HOUR: u64 = 3600;
+const SMALL: (Resources, Resources) = (
+    Resources {
+        cpu: "1",
+        memory: "2Gi",
+    },
+    Resources {
+        cpu: "2",
+        memory: "4Gi",
+    },
+);
+const MEDIUM: (Resources, Resources) = (
+    Resources {
+        cpu: "2",
+        memory: "4Gi",
+    },
+    Resources {
+        cpu: "4",
+        memory: "8Gi",
+    },
+);
+const LARGE: (Resources, Resources) = (
+    Resources {
+        cpu: "4",
+        memory: "8Gi",
+    },
+    Resources {
+        cpu: "8",
+        memory: "16Gi",
+    },
+);
+const DESIGN_ONLY: TierLimits = TierLimits {
+    concurrent_runs: 0,
+    priority: Priority::Low,
+    max_runtime: None,
+    resources: None,
+    workflows_per_month: None,
+    agents_per_workflow: None,
+    messages_per_workflow: None,
+};
+const UNLIMITED_DESIGN: TierLimits = DESIGN_ONLY;
+
+impl Tier {
+    pub const ALL: [Tier; 6] = [
+        Tier::Free,
+        Tier::Designer,
+        Tier::Starter,
+        Tier::Professional,
+        Tier::Scale,
+        Tier::Enterprise,
+    ];
+
+    pub fn limits(self) -> TierLimits {
+        match self {
+            Tier::Free => TierLimits {
+                workflows_per_month: Some(3),
+                agents_per_workflow: Some(10),
+                messages_per_workflow: Some(10),
+                ..DESIGN_ONLY
+            },
+            Tier::Designer => UNLIMITED_DESIGN,
+            Tier::Starter => TierLimits {
+                concurrent_runs: 1,
+                priority: Priority::Low,
+                max_runtime: Some(Duration::from_secs(4 * HOUR)),
+                resources: Some(SMALL),
+                ..UNLIMITED_DESIGN
+            },
+            Tier::Professional => TierLimits {
+                concurrent_runs: 3,
+                priority: Priority::Standard,
+                max_runtime: Some(Duration::from_secs(12 * HOUR)),
+                resources: Some(MEDIUM),
+                ..UNLIMITED_DESIGN
+            },
+            Tier::Scale => TierLimits {
+                concurrent_runs: 10,
+                priority: Priority::High,
+                max_runtime: Some(Duration::from_secs(48 * HOUR)),
+                resources: Some(LARGE),
+                ..UNLIMITED_DESIGN
+            },
+            Tier::Enterprise => TierLimits {
+                concurrent_runs: 50,
+                ..Tier::Scale.limits()
+            },
+        }
+    }
+
+    /// Whether executions may be started at all.
+    pub fn can_run(self) -> bool {
+        self.limits().concurrent_runs > 0
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Free => "FREE",
+            Tier::Designer => "DESIGNER",
+            Tier::Starter => "STARTER",
+            Tier::Professional => "PROFESSIONAL",
+            Tier::Scale => "SCALE",
+            Tier::Enterprise => "ENTERPRISE",
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown tier {0:?}")]
+pub struct UnknownTier(String);
+
+impl FromStr for Tier {
+    type Err = UnknownTier;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownTier(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for t in Tier::ALL {
+            assert_eq!(t.as_str().parse::<Tier>().expect("parses"), t);
+            assert_eq!(serde_json::to_value(t).expect("json"), t.as_str());
+        }
+        assert!("GOLD".parse::<Tier>().is_err());
+    }
+
+    #[test]
+    fn table_matches_the_product_rules() {
+        assert!(!Tier::Free.can_run() && !Tier::Designer.can_run());
+        assert_eq!(Tier::Free.limits().workflows_per_month, Some(3));
+        assert_eq!(Tier::Designer.limits().workflows_per_month, None);
+        assert_eq!(Tier::Starter.limits().concurrent_runs, 1);
+        assert_eq!(Tier::Professional.limits().priority, Priority::Standard);
+        assert_eq!(
+            Tier::Scale.limits().max_runtime,
+            Some(Duration::from_secs(48 * 3600))
+        );
+        let ent = Tier::Enterprise.limits();
+        assert_eq!(ent.concurrent_runs, 50);
+        assert_eq!(ent.resources, Tier::Scale.limits().resources);
+        assert_eq!(ent.priority, Priority::High);
+    }
+}

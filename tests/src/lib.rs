@@ -1,0 +1,285 @@
+//! Test support: [`spawn_app`] gives each test its own Postgres database
+//! (created from `DATABASE_URL`, migrated, dropped on no one's behalf: the
+//! test cluster is thrown away by `scripts/test`) and the real local router,
+//! called in-process with `oneshot`.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use axum::{
+    body::Body,
+    extract::ConnectInfo,
+    http::{header, HeaderMap, Method, Request, StatusCode},
+    Router,
+};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared::{settings::Settings, AppState};
+use sqlx::{Connection, Executor, PgConnection};
+use tower::ServiceExt;
+
+pub use serde_json::json;
+
+/// The server URL tests create their databases on.
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "DATABASE_URL is not set. Run `scripts/test`, which starts a private PostgreSQL, \
+             or point DATABASE_URL at a server where this user may CREATE DATABASE."
+        )
+    })
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let cut = base
+        .rfind('/')
+        .filter(|&i| i > "postgres://".len())
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..cut], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub jwt_secret: String,
+    pub database_url: String,
+}
+
+/// Settings for a test: the given database, a random JWT secret, quiet logs.
+pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> (Settings, String) {
+    let secret = format!("test-secret-{}", uuid::Uuid::now_v7().simple());
+    let mut map: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), database_url.to_owned()),
+        ("JWT_SECRET".into(), secret.clone()),
+        ("LOG_LEVEL".into(), "warn".into()),
+        ("DB_ACQUIRE_TIMEOUT_MS".into(), "2000".into()),
+        (
+            "CORS_ALLOWED_ORIGINS".into(),
+            "https://app.example.com".into(),
+        ),
+    ]);
+    for (k, v) in extra {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    (
+        Settings::from_map(&map).expect("test settings are valid"),
+        secret,
+    )
+}
+
+/// A fresh, migrated database and the whole local router on it.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let server = server_url();
+    let name = format!("test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to DATABASE_URL for tests: {e}"));
+    admin
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create test database");
+    let database_url = with_database(&server, &name);
+
+    let (settings, jwt_secret) = test_settings(&database_url, extra);
+    shared::telemetry::init(settings.log_format, &settings.log_filter);
+    let pool = shared::db::pool(&settings.database).expect("pool");
+    shared::db::migrate(&pool).await.expect("migrations apply");
+    let state = AppState::new(settings, pool);
+    TestApp {
+        router: local::app(state.clone()),
+        state,
+        jwt_secret,
+        database_url,
+    }
+}
+
+/// A response, its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    /// The stable error code of an error response.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts status and, for errors, the code; returns self for more checks.
+    #[track_caller]
+    pub fn expect(self, status: u16, code: Option<&str>) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        if let Some(code) = code {
+            assert_eq!(self.code(), code, "unexpected code; body: {}", self.text);
+            assert!(
+                self.body["error"]["message"].is_string(),
+                "error without message: {}",
+                self.text
+            );
+            assert!(
+                self.body.get("requestId").is_some(),
+                "error without requestId: {}",
+                self.text
+            );
+        }
+        self
+    }
+}
+
+/// A request under construction.
+pub struct Req {
+    inner: axum::http::request::Builder,
+    body: Body,
+    ip: Option<SocketAddr>,
+}
+
+impl Req {
+    pub fn new(method: Method, path: &str) -> Self {
+        Self {
+            inner: Request::builder().method(method).uri(path),
+            body: Body::empty(),
+            ip: None,
+        }
+    }
+
+    pub fn get(path: &str) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    pub fn post(path: &str) -> Self {
+        Self::new(Method::POST, path)
+    }
+
+    pub fn patch(path: &str) -> Self {
+        Self::new(Method::PATCH, path)
+    }
+
+    pub fn json(mut self, value: &Value) -> Self {
+        self.inner = self.inner.header(header::CONTENT_TYPE, "application/json");
+        self.body = Body::from(value.to_string());
+        self
+    }
+
+    /// A body sent as is, with the given content type (or none).
+    pub fn raw(mut self, content_type: Option<&str>, body: impl Into<Body>) -> Self {
+        if let Some(ct) = content_type {
+            self.inner = self.inner.header(header::CONTENT_TYPE, ct);
+        }
+        self.body = body.into();
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.inner = self.inner.header(name, value);
+        self
+    }
+
+    /// The client address the server sees (as the socket peer would be).
+    pub fn from_ip(mut self, ip: &str) -> Self {
+        self.ip = Some(format!("{ip}:40000").parse().expect("ip"));
+        self
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, req: Req) -> TestResponse {
+        send(&self.router, req).await
+    }
+
+    /// Registers an account and returns the auth response body.
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        self.send(
+            Req::post("/api/v1/auth/register")
+                .json(&json!({ "email": email, "password": password })),
+        )
+        .await
+        .expect(201, None)
+        .body
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.send(
+            Req::post("/api/v1/auth/login").json(&json!({ "email": email, "password": password })),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
+        self.send(Req::post("/api/v1/auth/refresh").json(&json!({ "refreshToken": refresh_token })))
+            .await
+    }
+}
+
+/// Sends `req` through `router` in-process.
+pub async fn send(router: &Router, req: Req) -> TestResponse {
+    let mut request = req.inner.body(req.body).expect("valid request");
+    if let Some(addr) = req.ip {
+        request.extensions_mut().insert(ConnectInfo(addr));
+    }
+    let res = tokio::time::timeout(Duration::from_secs(30), router.clone().oneshot(request))
+        .await
+        .expect("the router answered within 30 s")
+        .expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    TestResponse {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            with_database("postgres://u@127.0.0.1:5432/postgres", "t1"),
+            "postgres://u@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:1", "t1"),
+            "postgres://u@h:1/t1"
+        );
+    }
+}
