@@ -95,11 +95,24 @@ pg_start() {
     PG_PORT="$(sed -n 4p "$PG_DIR/data/postmaster.pid")"
   else
     PG_PORT="$(free_port "${SAASIT_PG_PORT:-54329}")"
-    pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
-      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-      start >/dev/null || die "PostgreSQL did not start; see $PG_DIR/server.log"
+    pg_start_dir "$PG_DIR" "$PG_PORT"
   fi
   PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+# pg_start_dir DIR PORT — starts an existing cluster on PORT (recorded in DIR/port).
+pg_start_dir() {
+  [ -n "$PG_BIN" ] || pg_require_binaries
+  echo "$2" > "$1/port"
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $2 -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null || die "PostgreSQL did not start; see $1/server.log"
+}
+
+# Whether the cluster in DIR is running.
+pg_running_dir() {
+  [ -n "$PG_BIN" ] || pg_find_binaries || return 1
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$1/data" status >/dev/null 2>&1
 }
 
 pg_stop_dir() {

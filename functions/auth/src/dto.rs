@@ -200,7 +200,6 @@ mod tests {
             name: None,
         }
         .parse()
-        .ok()
         .expect("valid");
         assert_eq!(ok.name, "grace");
         assert_eq!(ok.email.as_str(), "grace@example.com");
@@ -209,9 +208,9 @@ mod tests {
     #[test]
     fn avatar_null_clears_and_absent_keeps() {
         let clear: UpdateMeRequest = serde_json::from_str(r#"{"avatarUrl":null}"#).expect("json");
-        assert_eq!(clear.parse().ok().expect("valid").avatar_url, Some(None));
+        assert_eq!(clear.parse().expect("valid").avatar_url, Some(None));
         let keep: UpdateMeRequest = serde_json::from_str(r#"{"name":"Ada"}"#).expect("json");
-        let keep = keep.parse().ok().expect("valid");
+        let keep = keep.parse().expect("valid");
         assert_eq!(keep.avatar_url, None);
         assert_eq!(keep.name.as_deref(), Some("Ada"));
         let bad: UpdateMeRequest =
