@@ -1,0 +1,69 @@
+//! The Lambda transport: an API Gateway REST event, as `lambda_http` turns it
+//! into a request, goes through the same router. The client IP used for login
+//! throttling comes from the gateway's request context, not from headers, and
+//! the stage never reaches the router when AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH is set.
+
+use http_body_util::BodyExt;
+use saasit_tests::{json, spawn_app};
+use tower::ServiceExt;
+
+fn rest_event(method: &str, path: &str, source_ip: &str, body: &serde_json::Value) -> String {
+    json!({
+        "resource": "/api/v1/auth/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {
+            "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "Content-Type": "application/json",
+            "X-Forwarded-For": "203.0.113.250"
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "resourceId": "r1",
+            "stage": "prod",
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": { "sourceIp": source_ip },
+            "resourcePath": "/api/v1/auth/{proxy+}",
+            "httpMethod": method,
+            "apiId": "abc123"
+        },
+        "body": body.to_string(),
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn api_gateway_events_reach_the_same_router() {
+    let app = spawn_app().await;
+    app.register("lambda@example.com", "correct horse 9").await;
+    let wrong = json!({ "email": "lambda@example.com", "password": "wrong pass 1" });
+
+    // As deployed: the template sets this, so "/prod" is not prefixed.
+    std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+    let event = rest_event("POST", "/api/v1/auth/login", "198.51.100.7", &wrong);
+    let request = lambda_http::request::from_str(&event).expect("a REST API event");
+    std::env::remove_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH");
+    assert_eq!(request.uri().path(), "/api/v1/auth/login");
+
+    let res = app
+        .router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().contains_key("x-request-id"));
+    let body: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(body["error"]["code"], "INVALID_CREDENTIALS");
+
+    // The failure was counted against the gateway's source IP, not X-Forwarded-For.
+    let subjects: Vec<String> =
+        sqlx::query_scalar("SELECT subject FROM login_failures WHERE scope = 'ip'")
+            .fetch_all(&app.state.db)
+            .await
+            .expect("query");
+    assert_eq!(subjects, ["198.51.100.7"]);
+}
