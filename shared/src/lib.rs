@@ -16,6 +16,7 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod tier;
+pub mod workflow;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use state::AppState;

@@ -1,0 +1,17 @@
+//! The workflow graph: a domain type with no web or database types in it.
+//! [`Graph`] is what is stored and sent; [`validate`] turns it into a
+//! [`ValidGraph`] with typed nodes and an execution plan, or explains every
+//! problem in a [`ValidationReport`].
+
+pub mod graph;
+pub mod node;
+pub mod validate;
+
+pub use graph::{Edge, Graph, RawNode};
+pub use node::{NodePolicy, NodeSpec, OnError};
+pub use validate::{
+    report, validate, ExecutionPlan, Issue, IssueCode, Severity, ValidGraph, ValidationReport,
+};
+
+#[cfg(test)]
+mod tests;
