@@ -15,6 +15,7 @@ pub fn app(state: AppState) -> Router {
     let (router, _) = OpenApiRouter::new()
         .merge(health::routes())
         .merge(auth::routes())
+        .merge(workflows::routes())
         .with_state(state)
         .split_for_parts();
     shared::http::apply_layers(router, &settings.http)

@@ -38,6 +38,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request conflicts with the current state (e.g. the email is taken).
     Conflict,
+    /// The change must say which version it is based on (`If-Match` or `baseVersion`).
+    PreconditionRequired,
     PayloadTooLarge,
     UnsupportedMediaType,
     /// Too many attempts; `Retry-After` says when to try again.
@@ -60,6 +62,7 @@ impl ErrorCode {
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict => StatusCode::CONFLICT,
+            PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -78,6 +81,7 @@ impl ErrorCode {
             405 => Self::MethodNotAllowed,
             409 => Self::Conflict,
             413 => Self::PayloadTooLarge,
+            428 => Self::PreconditionRequired,
             415 => Self::UnsupportedMediaType,
             429 => Self::RateLimited,
             503 => Self::ServiceUnavailable,
@@ -154,6 +158,15 @@ impl ApiError {
     pub fn validation(errors: FieldErrors) -> Self {
         Self::new(ErrorCode::ValidationError, "the request is invalid")
             .with_details(serde_json::json!({ "fields": errors.0 }))
+    }
+
+    /// 403 TIER_LIMIT naming the limit, its maximum and the caller's tier.
+    pub fn tier_limit(tier: crate::tier::Tier, limit: &str, max: u32) -> Self {
+        Self::new(
+            ErrorCode::TierLimit,
+            format!("the {tier} tier allows at most {max} {limit}; upgrade to go further"),
+        )
+        .with_details(serde_json::json!({ "tier": tier, "limit": limit, "max": max }))
     }
 
     pub fn not_found(what: &str) -> Self {

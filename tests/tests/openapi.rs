@@ -15,6 +15,18 @@ const MOUNTED: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/logout"),
     ("GET", "/api/v1/auth/me"),
     ("PATCH", "/api/v1/auth/me"),
+    ("POST", "/api/v1/workflows"),
+    ("GET", "/api/v1/workflows"),
+    ("GET", "/api/v1/workflows/{id}"),
+    ("PATCH", "/api/v1/workflows/{id}"),
+    ("DELETE", "/api/v1/workflows/{id}"),
+    ("POST", "/api/v1/workflows/{id}/restore"),
+    ("GET", "/api/v1/workflows/{id}/versions"),
+    ("GET", "/api/v1/workflows/{id}/versions/{version}"),
+    ("POST", "/api/v1/workflows/{id}/versions/{version}/restore"),
+    ("POST", "/api/v1/workflows/{id}/duplicate"),
+    ("PATCH", "/api/v1/workflows/{id}/status"),
+    ("POST", "/api/v1/workflows/{id}/validate"),
 ];
 
 fn documented(doc: &serde_json::Value) -> Vec<(String, String)> {

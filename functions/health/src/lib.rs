@@ -125,6 +125,7 @@ pub async fn openapi_json() -> Json<OpenApiDoc> {
     components(schemas(shared::error::ErrorEnvelope, shared::error::ErrorCode)),
     tags(
         (name = "auth", description = "Accounts, sign-in and sessions"),
+        (name = "workflows", description = "Designing workflows: canvas, versions, status, validation"),
         (name = "health", description = "Health and API description"),
     )
 )]
@@ -161,6 +162,7 @@ pub fn api_doc() -> OpenApiDoc {
     let mut doc = ApiDoc::openapi();
     doc.merge(routes().into_openapi());
     doc.merge(auth::routes().into_openapi());
+    doc.merge(workflows::routes().into_openapi());
     doc
 }
 

@@ -3,7 +3,9 @@
 
 pub mod sessions;
 pub mod throttle;
+pub mod usage;
 pub mod users;
+pub mod workflows;
 
 use std::time::{Duration, Instant};
 

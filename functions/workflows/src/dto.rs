@@ -1,0 +1,334 @@
+//! Request and response bodies of the workflow routes, and their parsing.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::{
+    db::workflows::{Change, Version, Workflow},
+    error::FieldErrors,
+    workflow::Graph,
+    ApiError,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+pub const STATUSES: [&str; 3] = ["draft", "published", "archived"];
+const MAX_TAGS: usize = 20;
+const MAX_MESSAGES: usize = 1000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateWorkflow {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// `{"nodes": [...], "edges": [...], ...layout}`; see the graph schema.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub canvas: Option<Value>,
+    /// Chat messages of the design assistant, oldest first.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub chat_history: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateWorkflow {
+    /// The version this change is based on (or send `If-Match: "<version>"`).
+    #[serde(default)]
+    pub base_version: Option<i32>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub canvas: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub chat_history: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StatusChange {
+    /// `draft`, `published` (the graph must be valid) or `archived`.
+    pub status: String,
+    #[serde(default)]
+    pub base_version: Option<i32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `draft`, `published` or `archived`.
+    pub status: Option<String>,
+    /// Comma-separated; workflows having all of them.
+    pub tags: Option<String>,
+    /// Case-insensitive part of the name.
+    pub q: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Fields a create or update may set, checked; what is absent stays `None`.
+pub fn parse_change(
+    name: Option<String>,
+    description: Option<String>,
+    tags: Option<Vec<String>>,
+    canvas: Option<Value>,
+    chat_history: Option<Value>,
+    settings: Option<Value>,
+) -> Result<(Change, Option<Graph>), ApiError> {
+    let mut e = FieldErrors::new();
+    let name = name.and_then(|n| e.check("name", parse_name(&n)));
+    let description = description.and_then(|d| {
+        e.check(
+            "description",
+            if d.chars().count() <= 5000 {
+                Ok(d)
+            } else {
+                Err("must be at most 5000 characters".into())
+            },
+        )
+    });
+    let tags = tags.and_then(|t| e.check("tags", parse_tags(t)));
+    let graph = canvas
+        .as_ref()
+        .and_then(|c| e.check("canvas", parse_canvas(c)));
+    let chat_history = chat_history.and_then(|h| e.check("chatHistory", parse_chat(h)));
+    let settings = settings.and_then(|s| {
+        e.check(
+            "settings",
+            if s.is_object() {
+                Ok(s)
+            } else {
+                Err("must be a JSON object".into())
+            },
+        )
+    });
+    e.finish()?;
+    Ok((
+        Change {
+            name,
+            description,
+            status: None,
+            tags,
+            canvas,
+            chat_history,
+            settings,
+        },
+        graph,
+    ))
+}
+
+pub fn parse_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    match name.chars().count() {
+        0 => Err("must not be empty".into()),
+        n if n > 200 => Err("must be at most 200 characters".into()),
+        _ if name.chars().any(char::is_control) => {
+            Err("must not contain control characters".into())
+        }
+        _ => Ok(name.to_owned()),
+    }
+}
+
+fn parse_tags(raw: Vec<String>) -> Result<Vec<String>, String> {
+    let mut tags: Vec<String> = Vec::with_capacity(raw.len());
+    for t in raw {
+        let t = t.trim().to_lowercase();
+        if t.is_empty() || t.chars().count() > 40 || t.chars().any(|c| c.is_control() || c == ',') {
+            return Err(format!("tag {t:?} must be 1–40 characters without commas"));
+        }
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(format!("at most {MAX_TAGS} tags"));
+    }
+    Ok(tags)
+}
+
+/// The canvas must hold a graph that parses; whether it is *valid* is the
+/// validator's business (drafts may be incomplete).
+fn parse_canvas(canvas: &Value) -> Result<Graph, String> {
+    if !canvas.is_object() {
+        return Err("must be a JSON object with nodes and edges".into());
+    }
+    Graph::from_canvas(canvas).map_err(|e| format!("is not a workflow graph: {e}"))
+}
+
+fn parse_chat(history: Value) -> Result<Value, String> {
+    match history.as_array() {
+        None => Err("must be an array of messages".into()),
+        Some(items) if items.len() > MAX_MESSAGES => {
+            Err(format!("at most {MAX_MESSAGES} messages"))
+        }
+        Some(items) if !items.iter().all(Value::is_object) => {
+            Err("every message must be a JSON object".into())
+        }
+        Some(_) => Ok(history),
+    }
+}
+
+pub fn parse_status(raw: &str) -> Result<String, ApiError> {
+    if STATUSES.contains(&raw) {
+        Ok(raw.to_owned())
+    } else {
+        let mut e = FieldErrors::new();
+        e.add("status", format!("must be one of {}", STATUSES.join(", ")));
+        Err(ApiError::validation(e))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowView {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub team_id: Option<Uuid>,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub canvas: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub chat_history: Value,
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Send it back as `If-Match` or `baseVersion` when changing the workflow.
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Workflow> for WorkflowView {
+    fn from(w: Workflow) -> Self {
+        Self {
+            id: w.id,
+            owner_id: w.owner_id,
+            team_id: w.team_id,
+            name: w.name,
+            description: w.description,
+            status: w.status,
+            tags: w.tags,
+            canvas: w.canvas.0,
+            chat_history: w.chat_history.0,
+            settings: w.settings.0,
+            version: w.version,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub tags: Vec<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Workflow> for WorkflowSummary {
+    fn from(w: Workflow) -> Self {
+        Self {
+            id: w.id,
+            name: w.name,
+            description: w.description,
+            status: w.status,
+            tags: w.tags,
+            version: w.version,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowPage {
+    pub items: Vec<WorkflowSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Workflows matching the filters, over all pages.
+    pub total: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionSummary {
+    pub version: i32,
+    pub name: String,
+    pub status: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionView {
+    pub version: i32,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub canvas: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub chat_history: Value,
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Version> for VersionView {
+    fn from(v: Version) -> Self {
+        Self {
+            version: v.version,
+            name: v.name,
+            description: v.description,
+            status: v.status,
+            tags: v.tags,
+            canvas: v.canvas.0,
+            chat_history: v.chat_history.0,
+            settings: v.settings.0,
+            created_by: v.created_by,
+            created_at: v.created_at,
+        }
+    }
+}
+
+impl From<&Version> for VersionSummary {
+    fn from(v: &Version) -> Self {
+        Self {
+            version: v.version,
+            name: v.name.clone(),
+            status: v.status.clone(),
+            created_by: v.created_by,
+            created_at: v.created_at,
+        }
+    }
+}

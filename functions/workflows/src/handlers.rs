@@ -1,0 +1,543 @@
+//! The workflow route handlers.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use shared::{
+    auth::AuthUser,
+    db::{
+        usage, users,
+        workflows::{self, Change, Content, ListQuery, UpdateError, Workflow},
+    },
+    error::{ErrorCode, ErrorEnvelope, FieldErrors},
+    extract::Json,
+    tier::Tier,
+    workflow::{self as graph, Graph, ValidationReport},
+    ApiError, ApiResult, AppState,
+};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::dto::{
+    parse_change, parse_name, parse_status, CreateWorkflow, ListParams, StatusChange,
+    UpdateWorkflow, VersionSummary, VersionView, WorkflowPage, WorkflowSummary, WorkflowView,
+};
+
+/// The caller's current tier (read per request: Stripe changes it, tokens would be stale).
+async fn tier_of(state: &AppState, user: Uuid) -> ApiResult<Tier> {
+    users::find(&state.db, user)
+        .await?
+        .map(|u| u.tier)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the account no longer exists"))
+}
+
+/// The tier's per-workflow limits on agents and chat messages.
+fn check_limits(tier: Tier, graph: Option<&Graph>, chat: Option<&Value>) -> ApiResult<()> {
+    let limits = tier.limits();
+    if let (Some(max), Some(g)) = (limits.agents_per_workflow, graph) {
+        if g.agent_count() > max as usize {
+            return Err(ApiError::tier_limit(tier, "agents per workflow", max));
+        }
+    }
+    if let (Some(max), Some(Value::Array(messages))) = (limits.messages_per_workflow, chat) {
+        if messages.len() > max as usize {
+            return Err(ApiError::tier_limit(
+                tier,
+                "chat messages per workflow",
+                max,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Takes one of this month's workflow creations, or answers 403 TIER_LIMIT.
+async fn take_creation(
+    tx: &mut Transaction<'_, Postgres>,
+    tier: Tier,
+    user: Uuid,
+) -> ApiResult<()> {
+    let max = tier.limits().workflows_per_month;
+    if usage::take_monthly(&mut **tx, user, usage::WORKFLOWS_CREATED, max).await? {
+        Ok(())
+    } else {
+        Err(ApiError::tier_limit(
+            tier,
+            "new workflows a month",
+            max.unwrap_or(0),
+        ))
+    }
+}
+
+/// A published workflow must stay runnable.
+fn ensure_publishable(status: &str, canvas: &Value) -> ApiResult<()> {
+    if status != "published" {
+        return Ok(());
+    }
+    let report = graph::report(&Graph::from_canvas(canvas).unwrap_or_default());
+    if report.valid {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "a published workflow needs a valid graph",
+        )
+        .with_details(json!({ "reason": "invalid_graph", "report": report })))
+    }
+}
+
+/// The version a change is based on: `If-Match` or `baseVersion`; required.
+fn base_version(headers: &HeaderMap, from_body: Option<i32>) -> ApiResult<i32> {
+    let from_header = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+                .and_then(|s| s.parse::<i32>().ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::ValidationError,
+                        "If-Match must be a workflow version such as \"3\"",
+                    )
+                })?,
+        ),
+    };
+    match (from_header, from_body) {
+        (Some(h), Some(b)) if h != b => Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "If-Match and baseVersion disagree",
+        )),
+        (Some(v), _) | (None, Some(v)) => Ok(v),
+        (None, None) => Err(ApiError::new(
+            ErrorCode::PreconditionRequired,
+            "say which version this change is based on: If-Match: \"<version>\" or baseVersion",
+        )),
+    }
+}
+
+fn updated(result: Result<Workflow, UpdateError>) -> ApiResult<Workflow> {
+    result.map_err(|e| match e {
+        UpdateError::NotFound => ApiError::not_found("workflow"),
+        UpdateError::Stale { current } => ApiError::new(
+            ErrorCode::Conflict,
+            "the workflow changed since that version; reload it and apply your change again",
+        )
+        .with_details(json!({ "currentVersion": current })),
+    })
+}
+
+/// The workflow with its version as `ETag`.
+fn with_etag(status: StatusCode, wf: Workflow) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", wf.version)).ok();
+    let mut res = (status, Json(WorkflowView::from(wf))).into_response();
+    if let Some(etag) = etag {
+        res.headers_mut().insert(header::ETAG, etag);
+    }
+    res
+}
+
+fn encode_cursor(w: &Workflow) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", w.updated_at.timestamp_micros(), w.id))
+}
+
+fn decode_cursor(raw: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
+    let bad = || {
+        ApiError::new(
+            ErrorCode::ValidationError,
+            "cursor is invalid; use nextCursor from the previous page",
+        )
+    };
+    let text =
+        String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}
+
+/// Create a workflow (version 1).
+#[utoipa::path(
+    post, path = "/api/v1/workflows", tag = "workflows", security(("bearer" = [])),
+    request_body = CreateWorkflow,
+    responses(
+        (status = 201, description = "Created; ETag is the version", body = WorkflowView),
+        (status = 400, description = "Invalid fields (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Over a tier limit (TIER_LIMIT)", body = ErrorEnvelope),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(body): Json<CreateWorkflow>,
+) -> ApiResult<Response> {
+    let name = parse_name(&body.name).map_err(|m| {
+        let mut e = FieldErrors::new();
+        e.add("name", m);
+        ApiError::validation(e)
+    })?;
+    let (change, graph) = parse_change(
+        None,
+        body.description,
+        body.tags,
+        body.canvas,
+        body.chat_history,
+        body.settings,
+    )?;
+    let tier = tier_of(&state, caller.user_id).await?;
+    check_limits(tier, graph.as_ref(), change.chat_history.as_ref())?;
+    let content = Content {
+        name,
+        description: change.description.unwrap_or_default(),
+        status: "draft".into(),
+        tags: change.tags.unwrap_or_default(),
+        canvas: change
+            .canvas
+            .unwrap_or_else(|| json!({ "nodes": [], "edges": [] })),
+        chat_history: change.chat_history.unwrap_or_else(|| json!([])),
+        settings: change.settings.unwrap_or_else(|| json!({})),
+    };
+    let mut tx = state.db.begin().await?;
+    take_creation(&mut tx, tier, caller.user_id).await?;
+    let wf = workflows::insert(&mut tx, shared::ids::new_id(), caller.user_id, &content).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::CREATED, wf))
+}
+
+/// List the caller's workflows, most recently updated first.
+#[utoipa::path(
+    get, path = "/api/v1/workflows", tag = "workflows", security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page", body = WorkflowPage),
+        (status = 400, description = "Invalid filter or cursor (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<WorkflowPage>> {
+    let limit = p.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "limit must be between 1 and 100",
+        ));
+    }
+    let query = ListQuery {
+        status: p.status.as_deref().map(parse_status).transpose()?,
+        tags: p
+            .tags
+            .map(|t| {
+                t.split(',')
+                    .map(|s| s.trim().to_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        search: p.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+        after: p.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit: limit + 1,
+    };
+    let (mut rows, total) = workflows::list(&state.db, caller.user_id, &query).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(WorkflowPage {
+        items: rows.into_iter().map(WorkflowSummary::from).collect(),
+        next_cursor,
+        total,
+    }))
+}
+
+/// One workflow, with its version as `ETag`.
+#[utoipa::path(
+    get, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "The workflow", body = WorkflowView),
+        (status = 404, description = "No such workflow of yours (NOT_FOUND)", body = ErrorEnvelope),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let wf = workflows::find(&state.db, caller.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    Ok(with_etag(StatusCode::OK, wf))
+}
+
+/// Change a workflow: creates a new immutable version.
+///
+/// Requires the version the change is based on (`If-Match` or `baseVersion`);
+/// a stale one gets 409 with the current version.
+#[utoipa::path(
+    patch, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, description = "The base version, e.g. \"3\"")),
+    request_body = UpdateWorkflow,
+    responses(
+        (status = 200, description = "The new version", body = WorkflowView),
+        (status = 400, description = "Invalid fields (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 403, description = "Over a tier limit (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+        (status = 409, description = "Stale base version (CONFLICT); details.currentVersion", body = ErrorEnvelope),
+        (status = 428, description = "No base version given (PRECONDITION_REQUIRED)", body = ErrorEnvelope),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(body): Json<UpdateWorkflow>,
+) -> ApiResult<Response> {
+    let base = base_version(&headers, body.base_version)?;
+    let (change, graph) = parse_change(
+        body.name,
+        body.description,
+        body.tags,
+        body.canvas,
+        body.chat_history,
+        body.settings,
+    )?;
+    let tier = tier_of(&state, caller.user_id).await?;
+    check_limits(tier, graph.as_ref(), change.chat_history.as_ref())?;
+    apply(&state, caller.user_id, id, Some(base), change).await
+}
+
+/// Applies a change in one transaction, keeping published workflows valid.
+async fn apply(
+    state: &AppState,
+    user: Uuid,
+    id: Uuid,
+    base: Option<i32>,
+    change: Change,
+) -> ApiResult<Response> {
+    let mut tx = state.db.begin().await?;
+    let current = workflows::find(&mut *tx, user, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let status = change.status.as_deref().unwrap_or(&current.status);
+    ensure_publishable(status, change.canvas.as_ref().unwrap_or(&current.canvas.0))?;
+    let wf = updated(workflows::update(&mut tx, user, id, base, &change).await?)?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, wf))
+}
+
+/// Delete a workflow (restorable for 30 days).
+#[utoipa::path(
+    delete, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    if workflows::soft_delete(&state.db, caller.user_id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("workflow"))
+    }
+}
+
+/// Undo a delete made in the last 30 days.
+#[utoipa::path(
+    post, path = "/api/v1/workflows/{id}/restore", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "Restored", body = WorkflowView),
+        (status = 404, description = "Not a workflow of yours deleted in the last 30 days", body = ErrorEnvelope),
+    )
+)]
+pub async fn restore(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let wf = workflows::undelete(&state.db, caller.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("deleted workflow"))?;
+    Ok(with_etag(StatusCode::OK, wf))
+}
+
+/// The versions of a workflow, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/workflows/{id}/versions", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "Versions, newest first (at most 500)", body = Vec<VersionSummary>),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+    )
+)]
+pub async fn versions(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<VersionSummary>>> {
+    let list = workflows::versions(&state.db, caller.user_id, id, 500).await?;
+    if list.is_empty() {
+        return Err(ApiError::not_found("workflow"));
+    }
+    Ok(Json(list.iter().map(VersionSummary::from).collect()))
+}
+
+/// One version, as it was saved.
+#[utoipa::path(
+    get, path = "/api/v1/workflows/{id}/versions/{version}", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version number")),
+    responses(
+        (status = 200, description = "The snapshot", body = VersionView),
+        (status = 404, description = "No such workflow or version", body = ErrorEnvelope),
+    )
+)]
+pub async fn version(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path((id, n)): Path<(Uuid, i32)>,
+) -> ApiResult<Json<VersionView>> {
+    let v = workflows::version(&state.db, caller.user_id, id, n)
+        .await?
+        .ok_or_else(|| ApiError::not_found("version"))?;
+    Ok(Json(v.into()))
+}
+
+/// Make an old version's content current again (as a new version; the status is kept).
+#[utoipa::path(
+    post, path = "/api/v1/workflows/{id}/versions/{version}/restore", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version to restore"),
+           ("If-Match" = Option<String>, Header, description = "Optional base version")),
+    responses(
+        (status = 200, description = "The new current version", body = WorkflowView),
+        (status = 400, description = "The workflow is published and that version's graph is invalid", body = ErrorEnvelope),
+        (status = 404, description = "No such workflow or version", body = ErrorEnvelope),
+        (status = 409, description = "Stale If-Match (CONFLICT)", body = ErrorEnvelope),
+    )
+)]
+pub async fn restore_version(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path((id, n)): Path<(Uuid, i32)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let base = match headers.contains_key(header::IF_MATCH) {
+        true => Some(base_version(&headers, None)?),
+        false => None,
+    };
+    let old = workflows::version(&state.db, caller.user_id, id, n)
+        .await?
+        .ok_or_else(|| ApiError::not_found("version"))?;
+    let mut change = Change::from(Content::from(old));
+    change.status = None;
+    apply(&state, caller.user_id, id, base, change).await
+}
+
+/// Copy a workflow into a new draft (counts as a new workflow for tier limits).
+#[utoipa::path(
+    post, path = "/api/v1/workflows/{id}/duplicate", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 201, description = "The copy", body = WorkflowView),
+        (status = 403, description = "Over the monthly limit (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+    )
+)]
+pub async fn duplicate(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let tier = tier_of(&state, caller.user_id).await?;
+    let mut tx = state.db.begin().await?;
+    let src = workflows::find(&mut *tx, caller.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    take_creation(&mut tx, tier, caller.user_id).await?;
+    let name: String = format!("{} (copy)", src.name).chars().take(200).collect();
+    let content = Content {
+        name,
+        description: src.description,
+        status: "draft".into(),
+        tags: src.tags,
+        canvas: src.canvas.0,
+        chat_history: src.chat_history.0,
+        settings: src.settings.0,
+    };
+    let wf = workflows::insert(&mut tx, shared::ids::new_id(), caller.user_id, &content).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::CREATED, wf))
+}
+
+/// Draft, publish (the graph must be valid) or archive a workflow.
+#[utoipa::path(
+    patch, path = "/api/v1/workflows/{id}/status", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, description = "Optional base version")),
+    request_body = StatusChange,
+    responses(
+        (status = 200, description = "The new version", body = WorkflowView),
+        (status = 400, description = "Unknown status, or publishing an invalid graph (details.report)", body = ErrorEnvelope),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+        (status = 409, description = "Stale base version (CONFLICT)", body = ErrorEnvelope),
+    )
+)]
+pub async fn set_status(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(body): Json<StatusChange>,
+) -> ApiResult<Response> {
+    let status = parse_status(&body.status)?;
+    let base = match (headers.contains_key(header::IF_MATCH), body.base_version) {
+        (false, None) => None,
+        (_, from_body) => Some(base_version(&headers, from_body)?),
+    };
+    let change = Change {
+        status: Some(status),
+        ..Change::default()
+    };
+    apply(&state, caller.user_id, id, base, change).await
+}
+
+/// Validate the saved graph without changing anything.
+#[utoipa::path(
+    post, path = "/api/v1/workflows/{id}/validate", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "Every issue found, and the execution plan when the graph has no cycle", body = ValidationReport),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+    )
+)]
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ValidationReport>> {
+    let wf = workflows::find(&state.db, caller.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let graph = Graph::from_canvas(&wf.canvas.0).unwrap_or_default();
+    Ok(Json(graph::report(&graph)))
+}

@@ -1,0 +1,48 @@
+//! Usage counters per user, metric and calendar month.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+pub const WORKFLOWS_CREATED: &str = "workflows_created";
+
+/// Adds one to this month's counter unless it has reached `limit` (`None`:
+/// no limit). Atomic: two concurrent calls can never both take the last unit.
+/// Returns whether the unit was taken. Run it in the transaction of the thing
+/// it counts, so a rollback gives the unit back.
+pub async fn take_monthly(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    metric: &str,
+    limit: Option<u32>,
+) -> Result<bool, sqlx::Error> {
+    let limit = limit.map_or(i32::MAX, |l| i32::try_from(l).unwrap_or(i32::MAX));
+    let taken: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO usage_metrics (user_id, metric, period, count)
+         SELECT $1, $2, date_trunc('month', now())::date, 1 WHERE $3 > 0
+         ON CONFLICT (user_id, metric, period)
+         DO UPDATE SET count = usage_metrics.count + 1 WHERE usage_metrics.count < $3
+         RETURNING count",
+    )
+    .bind(user_id)
+    .bind(metric)
+    .bind(limit)
+    .fetch_optional(db)
+    .await?;
+    Ok(taken.is_some())
+}
+
+/// This month's count.
+pub async fn this_month(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    metric: &str,
+) -> Result<i32, sqlx::Error> {
+    let count: Option<i32> = sqlx::query_scalar(
+        "SELECT count FROM usage_metrics WHERE user_id = $1 AND metric = $2 AND period = date_trunc('month', now())::date",
+    )
+    .bind(user_id)
+    .bind(metric)
+    .fetch_optional(db)
+    .await?;
+    Ok(count.unwrap_or(0))
+}
