@@ -16,6 +16,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::routes())
         .merge(auth::routes())
         .merge(workflows::routes())
+        .merge(agents::routes())
         .with_state(state)
         .split_for_parts();
     shared::http::apply_layers(router, &settings.http)

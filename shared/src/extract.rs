@@ -5,7 +5,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
 use crate::error::{ApiError, ErrorCode};
@@ -61,4 +61,13 @@ fn reject(rejection: JsonRejection) -> ApiError {
         )
         .with_details(json!({ "reason": "unreadable_body", "detail": other.body_text() })),
     }
+}
+
+/// For `#[serde(default, deserialize_with = "shared::extract::present")]` on an
+/// `Option<Option<T>>` field: absent is `None`, `null` is `Some(None)` (clear
+/// the value), a value is `Some(Some(v))`.
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }

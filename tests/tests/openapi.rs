@@ -27,6 +27,16 @@ const MOUNTED: &[(&str, &str)] = &[
     ("POST", "/api/v1/workflows/{id}/duplicate"),
     ("PATCH", "/api/v1/workflows/{id}/status"),
     ("POST", "/api/v1/workflows/{id}/validate"),
+    ("GET", "/api/v1/templates"),
+    ("POST", "/api/v1/templates"),
+    ("GET", "/api/v1/templates/{id}"),
+    ("DELETE", "/api/v1/templates/{id}"),
+    ("POST", "/api/v1/templates/{id}/instantiate"),
+    ("GET", "/api/v1/agents"),
+    ("POST", "/api/v1/agents"),
+    ("GET", "/api/v1/agents/{id}"),
+    ("PATCH", "/api/v1/agents/{id}"),
+    ("DELETE", "/api/v1/agents/{id}"),
 ];
 
 fn documented(doc: &serde_json::Value) -> Vec<(String, String)> {

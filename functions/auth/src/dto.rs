@@ -2,7 +2,7 @@
 //! domain values. Unknown fields are refused so typos do not pass silently.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use shared::{
     auth::{Email, Password},
     db::users::{ProfileUpdate, User},
@@ -95,16 +95,9 @@ pub struct RefreshRequest {
 pub struct UpdateMeRequest {
     pub name: Option<String>,
     /// An http(s) URL; `null` removes the avatar, absent leaves it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "shared::extract::present")]
     #[schema(value_type = Option<String>)]
     pub avatar_url: Option<Option<String>>,
-}
-
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 impl UpdateMeRequest {

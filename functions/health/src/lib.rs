@@ -126,6 +126,8 @@ pub async fn openapi_json() -> Json<OpenApiDoc> {
     tags(
         (name = "auth", description = "Accounts, sign-in and sessions"),
         (name = "workflows", description = "Designing workflows: canvas, versions, status, validation"),
+        (name = "templates", description = "Workflow templates: catalogue, publish, instantiate"),
+        (name = "agents", description = "Agents: the built-in catalogue and your own"),
         (name = "health", description = "Health and API description"),
     )
 )]
@@ -163,6 +165,7 @@ pub fn api_doc() -> OpenApiDoc {
     doc.merge(routes().into_openapi());
     doc.merge(auth::routes().into_openapi());
     doc.merge(workflows::routes().into_openapi());
+    doc.merge(agents::routes().into_openapi());
     doc
 }
 

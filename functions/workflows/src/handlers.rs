@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 use shared::{
     auth::AuthUser,
     db::{
-        usage, users,
+        agents, usage, users,
         workflows::{self, Change, Content, ListQuery, UpdateError, Workflow},
     },
     error::{ErrorCode, ErrorEnvelope, FieldErrors},
     extract::Json,
     tier::Tier,
-    workflow::{self as graph, Graph, ValidationReport},
+    workflow::{self as graph, Graph, Issue, IssueCode, Severity, ValidationReport},
     ApiError, ApiResult, AppState,
 };
 use sqlx::{Postgres, Transaction};
@@ -29,7 +29,7 @@ use crate::dto::{
 };
 
 /// The caller's current tier (read per request: Stripe changes it, tokens would be stale).
-async fn tier_of(state: &AppState, user: Uuid) -> ApiResult<Tier> {
+pub(crate) async fn tier_of(state: &AppState, user: Uuid) -> ApiResult<Tier> {
     users::find(&state.db, user)
         .await?
         .map(|u| u.tier)
@@ -37,7 +37,11 @@ async fn tier_of(state: &AppState, user: Uuid) -> ApiResult<Tier> {
 }
 
 /// The tier's per-workflow limits on agents and chat messages.
-fn check_limits(tier: Tier, graph: Option<&Graph>, chat: Option<&Value>) -> ApiResult<()> {
+pub(crate) fn check_limits(
+    tier: Tier,
+    graph: Option<&Graph>,
+    chat: Option<&Value>,
+) -> ApiResult<()> {
     let limits = tier.limits();
     if let (Some(max), Some(g)) = (limits.agents_per_workflow, graph) {
         if g.agent_count() > max as usize {
@@ -57,7 +61,7 @@ fn check_limits(tier: Tier, graph: Option<&Graph>, chat: Option<&Value>) -> ApiR
 }
 
 /// Takes one of this month's workflow creations, or answers 403 TIER_LIMIT.
-async fn take_creation(
+pub(crate) async fn take_creation(
     tx: &mut Transaction<'_, Postgres>,
     tier: Tier,
     user: Uuid,
@@ -74,12 +78,46 @@ async fn take_creation(
     }
 }
 
+/// The graph checks plus one the database answers: every agent node must
+/// name an agent the user can use.
+pub(crate) async fn full_report(
+    db: &mut sqlx::PgConnection,
+    user: Uuid,
+    canvas: &Value,
+) -> ApiResult<ValidationReport> {
+    let graph = Graph::from_canvas(canvas).unwrap_or_default();
+    let mut report = graph::report(&graph);
+    let refs = graph::agent_references(&graph);
+    if refs.is_empty() {
+        return Ok(report);
+    }
+    let ids: Vec<Uuid> = refs.iter().filter_map(|(_, _, a)| a.parse().ok()).collect();
+    let visible = agents::visible_ids(&mut *db, user, &ids).await?;
+    for (i, node, agent) in refs {
+        if !agent.parse().is_ok_and(|id: Uuid| visible.contains(&id)) {
+            report.push(Issue {
+                severity: Severity::Error,
+                code: IssueCode::UnknownAgent,
+                message: format!("node {node:?} uses agent {agent:?}, which does not exist or is not available to you"),
+                node_ids: vec![node.to_owned()],
+                path: Some(format!("nodes[{i}].config.agentId")),
+            });
+        }
+    }
+    Ok(report)
+}
+
 /// A published workflow must stay runnable.
-fn ensure_publishable(status: &str, canvas: &Value) -> ApiResult<()> {
+async fn ensure_publishable(
+    db: &mut sqlx::PgConnection,
+    user: Uuid,
+    status: &str,
+    canvas: &Value,
+) -> ApiResult<()> {
     if status != "published" {
         return Ok(());
     }
-    let report = graph::report(&Graph::from_canvas(canvas).unwrap_or_default());
+    let report = full_report(db, user, canvas).await?;
     if report.valid {
         Ok(())
     } else {
@@ -133,7 +171,7 @@ fn updated(result: Result<Workflow, UpdateError>) -> ApiResult<Workflow> {
 }
 
 /// The workflow with its version as `ETag`.
-fn with_etag(status: StatusCode, wf: Workflow) -> Response {
+pub(crate) fn with_etag(status: StatusCode, wf: Workflow) -> Response {
     let etag = HeaderValue::from_str(&format!("\"{}\"", wf.version)).ok();
     let mut res = (status, Json(WorkflowView::from(wf))).into_response();
     if let Some(etag) = etag {
@@ -336,7 +374,13 @@ async fn apply(
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     let status = change.status.as_deref().unwrap_or(&current.status);
-    ensure_publishable(status, change.canvas.as_ref().unwrap_or(&current.canvas.0))?;
+    ensure_publishable(
+        &mut tx,
+        user,
+        status,
+        change.canvas.as_ref().unwrap_or(&current.canvas.0),
+    )
+    .await?;
     let wf = updated(workflows::update(&mut tx, user, id, base, &change).await?)?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, wf))
@@ -535,9 +579,11 @@ pub async fn validate(
     caller: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ValidationReport>> {
-    let wf = workflows::find(&state.db, caller.user_id, id)
+    let mut db = state.db.acquire().await?;
+    let wf = workflows::find(&mut *db, caller.user_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    let graph = Graph::from_canvas(&wf.canvas.0).unwrap_or_default();
-    Ok(Json(graph::report(&graph)))
+    Ok(Json(
+        full_report(&mut db, caller.user_id, &wf.canvas.0).await?,
+    ))
 }

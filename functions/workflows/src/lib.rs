@@ -1,9 +1,11 @@
 //! The workflows function: `/api/v1/workflows` — the design surface: create,
 //! list, change (each change an immutable version, guarded by the base
-//! version), versions and restore, duplicate, status, validation, soft delete.
+//! version), versions and restore, duplicate, status, validation, soft delete;
+//! and `/api/v1/templates`, the template catalogue.
 
 mod dto;
 mod handlers;
+mod templates;
 
 use axum::Router;
 use shared::AppState;
@@ -23,6 +25,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::duplicate))
         .routes(routes!(handlers::set_status))
         .routes(routes!(handlers::validate))
+        .routes(routes!(templates::list, templates::publish))
+        .routes(routes!(templates::get, templates::delete))
+        .routes(routes!(templates::instantiate))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

@@ -1,7 +1,9 @@
 //! Postgres: the pool, migrations, and small named query modules.
 //! SQL stays visible: each query is a function taking an executor.
 
+pub mod agents;
 pub mod sessions;
+pub mod templates;
 pub mod throttle;
 pub mod usage;
 pub mod users;

@@ -10,7 +10,8 @@ pub mod validate;
 pub use graph::{Edge, Graph, RawNode};
 pub use node::{NodePolicy, NodeSpec, OnError};
 pub use validate::{
-    report, validate, ExecutionPlan, Issue, IssueCode, Severity, ValidGraph, ValidationReport,
+    agent_references, report, validate, ExecutionPlan, Issue, IssueCode, Severity, ValidGraph,
+    ValidationReport,
 };
 
 #[cfg(test)]

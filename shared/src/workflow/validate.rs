@@ -49,6 +49,9 @@ pub enum IssueCode {
     TemplateSyntax,
     UnknownReference,
     ReferenceNotUpstream,
+    /// An agent node names an agent that does not exist or is not visible to
+    /// the user (checked where the database is at hand, see `ValidationReport::push`).
+    UnknownAgent,
     NoOutput,
 }
 
@@ -81,6 +84,28 @@ pub struct ValidationReport {
     /// Present when the graph has no cycle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<ExecutionPlan>,
+}
+
+impl ValidationReport {
+    /// Adds an issue found outside the pure graph checks (e.g. against the
+    /// database) and updates `valid`.
+    pub fn push(&mut self, issue: Issue) {
+        if issue.severity == Severity::Error {
+            self.valid = false;
+        }
+        self.issues.push(issue);
+    }
+}
+
+/// The agents a graph's agent nodes name: (node index, node id, `agentId`).
+pub fn agent_references(graph: &Graph) -> Vec<(usize, &str, &str)> {
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.kind == "agent")
+        .filter_map(|(i, n)| Some((i, n.id.as_str(), n.config.get("agentId")?.as_str()?)))
+        .collect()
 }
 
 /// A validated node.

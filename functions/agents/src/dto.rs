@@ -1,0 +1,290 @@
+//! Request and response bodies of the agent routes, and their parsing.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::{
+    db::agents::{Agent, AgentFields, Scope},
+    error::FieldErrors,
+    ApiError,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+pub const CATEGORIES: [&str; 7] = [
+    "engineering",
+    "research",
+    "writing",
+    "data",
+    "operations",
+    "support",
+    "other",
+];
+
+/// A new agent, or (for PATCH) the fields to change.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentInput {
+    /// Lower-case letters, digits and `-`; unique among your agents.
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    /// engineering, research, writing, data, operations, support or other.
+    pub category: Option<String>,
+    pub description: Option<String>,
+    /// An emoji or an image URL.
+    pub avatar: Option<String>,
+    pub skills: Option<Vec<String>>,
+    pub tools: Option<Vec<String>>,
+    pub system_prompt: Option<String>,
+    /// Model override; `null` clears it (the workflow's or provider's default applies).
+    #[serde(default, deserialize_with = "shared::extract::present")]
+    #[schema(value_type = Option<String>)]
+    pub model: Option<Option<String>>,
+    /// Public agents can be seen and used by every user.
+    pub is_public: Option<bool>,
+}
+
+impl AgentInput {
+    /// Merges this input onto `base` (an existing agent, or defaults for a new
+    /// one) and checks every field.
+    pub fn apply(self, base: AgentFields) -> Result<AgentFields, ApiError> {
+        let mut e = FieldErrors::new();
+        let name = self
+            .name
+            .map(|n| e.check("name", parse_slug(&n)))
+            .unwrap_or(Some(base.name));
+        let display_name = self
+            .display_name
+            .map(|d| e.check("displayName", bounded(&d, 1, 100)))
+            .unwrap_or(Some(base.display_name));
+        let category = self
+            .category
+            .map(|c| e.check("category", parse_category(&c)))
+            .unwrap_or(Some(base.category));
+        let description = self
+            .description
+            .map(|d| e.check("description", bounded(&d, 0, 2000)))
+            .unwrap_or(Some(base.description));
+        let avatar = self
+            .avatar
+            .map(|a| e.check("avatar", bounded(&a, 0, 2048)))
+            .unwrap_or(Some(base.avatar));
+        let skills = self
+            .skills
+            .map(|s| e.check("skills", parse_list(s, 20, 40)))
+            .unwrap_or(Some(base.skills));
+        let tools = self
+            .tools
+            .map(|t| e.check("tools", parse_list(t, 20, 64)))
+            .unwrap_or(Some(base.tools));
+        let system_prompt = self
+            .system_prompt
+            .map(|p| e.check("systemPrompt", bounded(&p, 1, 20_000)))
+            .unwrap_or(Some(base.system_prompt));
+        let model = match self.model {
+            None => Some(base.model),
+            Some(None) => Some(None),
+            Some(Some(m)) => e.check("model", bounded(&m, 1, 100)).map(Some),
+        };
+        e.finish()?;
+        match (
+            name,
+            display_name,
+            category,
+            description,
+            avatar,
+            skills,
+            tools,
+            system_prompt,
+            model,
+        ) {
+            (
+                Some(name),
+                Some(display_name),
+                Some(category),
+                Some(description),
+                Some(avatar),
+                Some(skills),
+                Some(tools),
+                Some(system_prompt),
+                Some(model),
+            ) => Ok(AgentFields {
+                name,
+                display_name,
+                category,
+                description,
+                avatar,
+                skills,
+                tools,
+                system_prompt,
+                model,
+                is_public: self.is_public.unwrap_or(base.is_public),
+            }),
+            _ => Err(ApiError::new(
+                shared::ErrorCode::ValidationError,
+                "the agent is invalid",
+            )),
+        }
+    }
+
+    /// A new agent needs at least a name, a display name and a system prompt.
+    pub fn require_new(&self) -> Result<(), ApiError> {
+        let mut e = FieldErrors::new();
+        for (field, present) in [
+            ("name", self.name.is_some()),
+            ("displayName", self.display_name.is_some()),
+            ("systemPrompt", self.system_prompt.is_some()),
+        ] {
+            if !present {
+                e.add(field, "is required");
+            }
+        }
+        e.finish()
+    }
+}
+
+/// Defaults for a new agent; every required field is overwritten by the input.
+pub fn new_agent_defaults() -> AgentFields {
+    AgentFields {
+        name: String::new(),
+        display_name: String::new(),
+        category: "other".into(),
+        description: String::new(),
+        avatar: String::new(),
+        skills: Vec::new(),
+        tools: Vec::new(),
+        system_prompt: String::new(),
+        model: None,
+        is_public: false,
+    }
+}
+
+fn bounded(raw: &str, min: usize, max: usize) -> Result<String, String> {
+    let v = raw.trim();
+    let n = v.chars().count();
+    if n < min || n > max {
+        Err(if min > 0 {
+            format!("must be {min}–{max} characters")
+        } else {
+            format!("must be at most {max} characters")
+        })
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+fn parse_slug(raw: &str) -> Result<String, String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 63
+        && raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be 1–63 lower-case letters, digits or -, starting with a letter or digit".into())
+    }
+}
+
+pub fn parse_category(raw: &str) -> Result<String, String> {
+    if CATEGORIES.contains(&raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!("must be one of {}", CATEGORIES.join(", ")))
+    }
+}
+
+fn parse_list(items: Vec<String>, max_items: usize, max_len: usize) -> Result<Vec<String>, String> {
+    if items.len() > max_items {
+        return Err(format!("at most {max_items} entries"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let item = item.trim().to_owned();
+        if item.is_empty() || item.chars().count() > max_len {
+            return Err(format!("each entry must be 1–{max_len} characters"));
+        }
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `all` (default: built-in, yours and public), `builtin`, `mine` or `community`.
+    pub scope: Option<String>,
+    pub category: Option<String>,
+    /// Part of the name, description or a skill.
+    pub q: Option<String>,
+    /// 1–100, default 50.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub fn parse_scope(raw: Option<&str>) -> Result<Scope, String> {
+    match raw.unwrap_or("all") {
+        "all" => Ok(Scope::All),
+        "builtin" => Ok(Scope::BuiltIn),
+        "mine" => Ok(Scope::Mine),
+        "community" => Ok(Scope::Community),
+        _ => Err("must be all, builtin, mine or community".into()),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentView {
+    pub id: Uuid,
+    /// True for the catalogue's agents.
+    pub built_in: bool,
+    /// Whether the caller owns it (and so may change it).
+    pub mine: bool,
+    pub name: String,
+    pub display_name: String,
+    pub category: String,
+    pub description: String,
+    pub avatar: String,
+    pub skills: Vec<String>,
+    pub tools: Vec<String>,
+    pub system_prompt: String,
+    pub model: Option<String>,
+    pub is_public: bool,
+    pub usage_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AgentView {
+    pub fn new(a: Agent, caller: Uuid) -> Self {
+        Self {
+            id: a.id,
+            built_in: a.owner_id.is_none(),
+            mine: a.owner_id == Some(caller),
+            name: a.name,
+            display_name: a.display_name,
+            category: a.category,
+            description: a.description,
+            avatar: a.avatar,
+            skills: a.skills,
+            tools: a.tools,
+            system_prompt: a.system_prompt,
+            model: a.model,
+            is_public: a.is_public,
+            usage_count: a.usage_count,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentPage {
+    pub items: Vec<AgentView>,
+    pub total: i64,
+}

@@ -1,0 +1,191 @@
+//! The agent route handlers.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+use serde_json::json;
+use shared::{
+    auth::AuthUser,
+    db::{self, agents},
+    error::{ErrorCode, ErrorEnvelope, FieldErrors},
+    extract::Json,
+    ApiError, ApiResult, AppState,
+};
+use uuid::Uuid;
+
+use crate::dto::{
+    new_agent_defaults, parse_category, parse_scope, AgentInput, AgentPage, AgentView, ListParams,
+};
+
+fn field_error(field: &str, message: String) -> ApiError {
+    let mut e = FieldErrors::new();
+    e.add(field, message);
+    ApiError::validation(e)
+}
+
+fn name_taken(e: sqlx::Error) -> ApiError {
+    match db::constraint(&e) {
+        Some("agents_owner_name_key") => ApiError::new(
+            ErrorCode::Conflict,
+            "you already have an agent with this name",
+        )
+        .with_details(json!({ "field": "name" })),
+        _ => e.into(),
+    }
+}
+
+/// Why an agent the caller cannot change was not changed: 404 when they
+/// cannot see it (never revealing it exists), 403 when it is built-in or public.
+async fn not_changeable(state: &AppState, caller: Uuid, id: Uuid) -> ApiError {
+    match agents::find_visible(&state.db, caller, id).await {
+        Ok(Some(_)) => ApiError::new(ErrorCode::Forbidden, "only the owner can change this agent"),
+        Ok(None) => ApiError::not_found("agent"),
+        Err(e) => e.into(),
+    }
+}
+
+/// Agents you can use: the built-in catalogue, your own, and other users' public ones.
+#[utoipa::path(
+    get, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "Built-in first, then by name", body = AgentPage),
+        (status = 400, description = "Invalid filter (VALIDATION_ERROR)", body = ErrorEnvelope),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<AgentPage>> {
+    let scope = parse_scope(p.scope.as_deref()).map_err(|m| field_error("scope", m))?;
+    let category = p
+        .category
+        .as_deref()
+        .map(parse_category)
+        .transpose()
+        .map_err(|m| field_error("category", m))?;
+    let limit = p.limit.unwrap_or(50);
+    let offset = p.offset.unwrap_or(0);
+    if !(1..=100).contains(&limit) || offset < 0 {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "limit must be 1–100 and offset at least 0",
+        ));
+    }
+    let query = agents::ListQuery {
+        scope,
+        category,
+        search: p.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+        limit,
+        offset,
+    };
+    let (rows, total) = agents::list(&state.db, caller.user_id, &query).await?;
+    Ok(Json(AgentPage {
+        items: rows
+            .into_iter()
+            .map(|a| AgentView::new(a, caller.user_id))
+            .collect(),
+        total,
+    }))
+}
+
+/// Define your own agent.
+#[utoipa::path(
+    post, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
+    request_body = AgentInput,
+    responses(
+        (status = 201, description = "Created", body = AgentView),
+        (status = 400, description = "Invalid or missing fields (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 409, description = "You already have an agent with this name (CONFLICT)", body = ErrorEnvelope),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(body): Json<AgentInput>,
+) -> ApiResult<(StatusCode, Json<AgentView>)> {
+    body.require_new()?;
+    let fields = body.apply(new_agent_defaults())?;
+    let agent = agents::insert(&state.db, shared::ids::new_id(), caller.user_id, &fields)
+        .await
+        .map_err(name_taken)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AgentView::new(agent, caller.user_id)),
+    ))
+}
+
+/// One agent you can see.
+#[utoipa::path(
+    get, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The agent", body = AgentView),
+        (status = 404, description = "No such agent visible to you", body = ErrorEnvelope),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<AgentView>> {
+    let agent = agents::find_visible(&state.db, caller.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    Ok(Json(AgentView::new(agent, caller.user_id)))
+}
+
+/// Change your own agent (only the fields given).
+#[utoipa::path(
+    patch, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agent id")),
+    request_body = AgentInput,
+    responses(
+        (status = 200, description = "The changed agent", body = AgentView),
+        (status = 400, description = "Invalid fields (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 403, description = "A built-in or another user's public agent (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "No such agent visible to you", body = ErrorEnvelope),
+        (status = 409, description = "Name already used by another of your agents", body = ErrorEnvelope),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<AgentInput>,
+) -> ApiResult<Json<AgentView>> {
+    let current = match agents::find_visible(&state.db, caller.user_id, id).await? {
+        Some(a) if a.owner_id == Some(caller.user_id) => a,
+        _ => return Err(not_changeable(&state, caller.user_id, id).await),
+    };
+    let fields = body.apply(current.into())?;
+    let agent = agents::update(&state.db, caller.user_id, id, &fields)
+        .await
+        .map_err(name_taken)?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    Ok(Json(AgentView::new(agent, caller.user_id)))
+}
+
+/// Delete your own agent.
+#[utoipa::path(
+    delete, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agent id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "A built-in or another user's public agent (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "No such agent visible to you", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    if agents::delete(&state.db, caller.user_id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_changeable(&state, caller.user_id, id).await)
+    }
+}

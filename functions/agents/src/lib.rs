@@ -1,0 +1,25 @@
+//! The agents function: `/api/v1/agents` — the built-in catalogue and users'
+//! own agents (private or public).
+
+mod dto;
+mod handlers;
+
+use axum::Router;
+use shared::AppState;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use dto::{AgentPage, AgentView};
+
+/// The routes of this function with their OpenAPI description, state not yet applied.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list, handlers::create))
+        .routes(routes!(handlers::get, handlers::update, handlers::delete))
+}
+
+/// The function as deployed on its own: routes, state and the common layers.
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let (router, _) = routes().with_state(state).split_for_parts();
+    shared::http::apply_layers(router, &settings.http)
+}

@@ -1,0 +1,350 @@
+//! `/api/v1/templates`: the template catalogue (built-in and user-published),
+//! publishing a workflow as a template, and instantiating one into a workflow
+//! the caller owns. Lives with the workflows function because instantiating
+//! follows the same creation rules (tier limits, first version).
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::Response,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use shared::{
+    auth::AuthUser,
+    db::{
+        templates::{self, NewTemplate, Template},
+        workflows::{self, Content},
+    },
+    error::{ErrorCode, ErrorEnvelope, FieldErrors},
+    extract::Json,
+    workflow::Graph,
+    ApiError, ApiResult, AppState,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    dto::{parse_name, WorkflowView},
+    handlers::{check_limits, full_report, take_creation, tier_of, with_etag},
+};
+
+const CATEGORIES: [&str; 7] = [
+    "engineering",
+    "research",
+    "writing",
+    "data",
+    "operations",
+    "support",
+    "other",
+];
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// engineering, research, writing, data, operations, support or other.
+    pub category: Option<String>,
+    /// Part of the name or description.
+    pub q: Option<String>,
+    /// 1–100, default 50.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PublishTemplate {
+    /// One of your workflows; its graph must be valid.
+    pub workflow_id: Uuid,
+    /// Defaults to the workflow's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub category: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Instantiate {
+    /// Name of the new workflow; defaults to the template's.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub built_in: bool,
+    pub mine: bool,
+    pub node_count: usize,
+    pub usage_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateView {
+    #[serde(flatten)]
+    pub summary: TemplateSummary,
+    #[schema(value_type = Object)]
+    pub canvas: Value,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TemplatePage {
+    pub items: Vec<TemplateSummary>,
+    pub total: i64,
+}
+
+fn summary(t: &Template, caller: Uuid) -> TemplateSummary {
+    TemplateSummary {
+        id: t.id,
+        name: t.name.clone(),
+        description: t.description.clone(),
+        category: t.category.clone(),
+        tags: t.tags.clone(),
+        built_in: t.owner_id.is_none(),
+        mine: t.owner_id == Some(caller),
+        node_count: Graph::from_canvas(&t.canvas.0).map_or(0, |g| g.nodes.len()),
+        usage_count: t.usage_count,
+        created_at: t.created_at,
+    }
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> ApiError {
+    let mut e = FieldErrors::new();
+    e.add(field, message);
+    ApiError::validation(e)
+}
+
+fn parse_category(raw: &str) -> ApiResult<&str> {
+    CATEGORIES
+        .iter()
+        .find(|c| **c == raw)
+        .copied()
+        .ok_or_else(|| {
+            field_error(
+                "category",
+                format!("must be one of {}", CATEGORIES.join(", ")),
+            )
+        })
+}
+
+/// The template catalogue: built-in templates first, then the most used.
+#[utoipa::path(
+    get, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of templates", body = TemplatePage),
+        (status = 400, description = "Invalid filter (VALIDATION_ERROR)", body = ErrorEnvelope),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<TemplatePage>> {
+    let category = p.category.as_deref().map(parse_category).transpose()?;
+    let (limit, offset) = (p.limit.unwrap_or(50), p.offset.unwrap_or(0));
+    if !(1..=100).contains(&limit) || offset < 0 {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "limit must be 1–100 and offset at least 0",
+        ));
+    }
+    let search = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let (rows, total) = templates::list(&state.db, category, search, limit, offset).await?;
+    Ok(Json(TemplatePage {
+        items: rows.iter().map(|t| summary(t, caller.user_id)).collect(),
+        total,
+    }))
+}
+
+/// One template with its graph.
+#[utoipa::path(
+    get, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Template id")),
+    responses(
+        (status = 200, description = "The template", body = TemplateView),
+        (status = 404, description = "No such template", body = ErrorEnvelope),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<TemplateView>> {
+    let t = templates::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("template"))?;
+    Ok(Json(TemplateView {
+        summary: summary(&t, caller.user_id),
+        canvas: t.canvas.0,
+    }))
+}
+
+/// Publish one of your workflows as a template everyone can use.
+#[utoipa::path(
+    post, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])),
+    request_body = PublishTemplate,
+    responses(
+        (status = 201, description = "Published", body = TemplateView),
+        (status = 400, description = "Invalid fields, or the workflow's graph is invalid (details.report)", body = ErrorEnvelope),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+    )
+)]
+pub async fn publish(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(body): Json<PublishTemplate>,
+) -> ApiResult<(StatusCode, Json<TemplateView>)> {
+    let category = parse_category(&body.category)?;
+    let name = body
+        .name
+        .as_deref()
+        .map(parse_name)
+        .transpose()
+        .map_err(|m| field_error("name", m))?;
+    let description = body.description.unwrap_or_default();
+    if description.chars().count() > 5000 {
+        return Err(field_error(
+            "description",
+            "must be at most 5000 characters",
+        ));
+    }
+    let tags: Vec<String> = body
+        .tags
+        .iter()
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 40) {
+        return Err(field_error("tags", "at most 20 tags of 1–40 characters"));
+    }
+    let mut tx = state.db.begin().await?;
+    let wf = workflows::find(&mut *tx, caller.user_id, body.workflow_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let report = full_report(&mut tx, caller.user_id, &wf.canvas.0).await?;
+    if !report.valid {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "only a workflow with a valid graph can be published as a template",
+        )
+        .with_details(json!({ "reason": "invalid_graph", "report": report })));
+    }
+    // Keep the graph (nodes and edges) and its layout; never chat history or settings.
+    let t = templates::insert(
+        &mut *tx,
+        NewTemplate {
+            id: shared::ids::new_id(),
+            owner_id: caller.user_id,
+            source_workflow_id: wf.id,
+            name: name.as_deref().unwrap_or(&wf.name),
+            description: &description,
+            category,
+            tags: &tags,
+            canvas: &wf.canvas.0,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TemplateView {
+            summary: summary(&t, caller.user_id),
+            canvas: t.canvas.0,
+        }),
+    ))
+}
+
+/// Create a workflow of your own from a template (counts as a new workflow).
+#[utoipa::path(
+    post, path = "/api/v1/templates/{id}/instantiate", tag = "templates", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Template id")),
+    request_body(content = Option<Instantiate>, description = "Optional; may be empty"),
+    responses(
+        (status = 201, description = "The new workflow (version 1, draft)", body = WorkflowView),
+        (status = 400, description = "Invalid body (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 403, description = "Over a tier limit (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 404, description = "No such template", body = ErrorEnvelope),
+    )
+)]
+pub async fn instantiate(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: Instantiate = if body.iter().all(u8::is_ascii_whitespace) {
+        Instantiate::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(ErrorCode::ValidationError, "the request body is invalid")
+                .with_details(json!({ "reason": "invalid_body", "detail": e.to_string() }))
+        })?
+    };
+    let name = body
+        .name
+        .as_deref()
+        .map(parse_name)
+        .transpose()
+        .map_err(|m| field_error("name", m))?;
+    let t = templates::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("template"))?;
+    let tier = tier_of(&state, caller.user_id).await?;
+    check_limits(tier, Graph::from_canvas(&t.canvas.0).ok().as_ref(), None)?;
+    let content = Content {
+        name: name.unwrap_or_else(|| t.name.clone()),
+        description: t.description.clone(),
+        status: "draft".into(),
+        tags: t.tags.clone(),
+        canvas: t.canvas.0.clone(),
+        chat_history: json!([]),
+        settings: json!({ "templateId": t.id }),
+    };
+    let mut tx = state.db.begin().await?;
+    take_creation(&mut tx, tier, caller.user_id).await?;
+    let wf = workflows::insert(&mut tx, shared::ids::new_id(), caller.user_id, &content).await?;
+    templates::count_use(&mut *tx, t.id).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::CREATED, wf))
+}
+
+/// Withdraw a template you published.
+#[utoipa::path(
+    delete, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Template id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "A built-in template or another user's (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "No such template", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    if templates::delete(&state.db, caller.user_id, id).await? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    match templates::find(&state.db, id).await? {
+        Some(_) => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only the publisher can withdraw this template",
+        )),
+        None => Err(ApiError::not_found("template")),
+    }
+}

@@ -1,0 +1,240 @@
+//! The `agents` table: the built-in catalogue (`owner_id IS NULL`) and users'
+//! own agents, private or public.
+//!
+//! Visibility: a user sees the built-in agents, their own, and other users'
+//! public ones. Only the owner can change or delete an agent.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Agent {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub name: String,
+    pub display_name: String,
+    pub category: String,
+    pub description: String,
+    pub avatar: String,
+    pub skills: Vec<String>,
+    pub tools: Vec<String>,
+    pub system_prompt: String,
+    pub model: Option<String>,
+    pub is_public: bool,
+    pub usage_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, owner_id, name, display_name, category, description, avatar, skills, tools, \
+                       system_prompt, model, is_public, usage_count, created_at, updated_at";
+
+/// Who may see an agent: built-in, own, or public.
+const VISIBLE: &str = "(owner_id IS NULL OR owner_id = $1 OR is_public)";
+
+/// The fields of an agent a user defines.
+#[derive(Debug, Clone)]
+pub struct AgentFields {
+    pub name: String,
+    pub display_name: String,
+    pub category: String,
+    pub description: String,
+    pub avatar: String,
+    pub skills: Vec<String>,
+    pub tools: Vec<String>,
+    pub system_prompt: String,
+    pub model: Option<String>,
+    pub is_public: bool,
+}
+
+impl From<Agent> for AgentFields {
+    fn from(a: Agent) -> Self {
+        AgentFields {
+            name: a.name,
+            display_name: a.display_name,
+            category: a.category,
+            description: a.description,
+            avatar: a.avatar,
+            skills: a.skills,
+            tools: a.tools,
+            system_prompt: a.system_prompt,
+            model: a.model,
+            is_public: a.is_public,
+        }
+    }
+}
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    owner_id: Uuid,
+    f: &AgentFields,
+) -> Result<Agent, sqlx::Error> {
+    sqlx::query_as::<_, Agent>(&format!(
+        "INSERT INTO agents (id, owner_id, name, display_name, category, description, avatar, skills, tools,
+                             system_prompt, model, is_public)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .bind(&f.name)
+    .bind(&f.display_name)
+    .bind(&f.category)
+    .bind(&f.description)
+    .bind(&f.avatar)
+    .bind(&f.skills)
+    .bind(&f.tools)
+    .bind(&f.system_prompt)
+    .bind(f.model.as_deref())
+    .bind(f.is_public)
+    .fetch_one(db)
+    .await
+}
+
+/// An agent this user may see.
+pub async fn find_visible(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Agent>, sqlx::Error> {
+    sqlx::query_as::<_, Agent>(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE id = $2 AND {VISIBLE}"
+    ))
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Which of `ids` this user may use in a workflow.
+pub async fn visible_ids(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT id FROM agents WHERE id = ANY($2) AND {VISIBLE}"
+    ))
+    .bind(user_id)
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
+/// Which agents to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Built-in, own and others' public agents.
+    All,
+    BuiltIn,
+    Mine,
+    /// Other users' public agents.
+    Community,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub scope: Scope,
+    pub category: Option<String>,
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Visible agents, built-in first, then by name; and the total.
+pub async fn list(
+    db: &sqlx::PgPool,
+    user_id: Uuid,
+    q: &ListQuery,
+) -> Result<(Vec<Agent>, i64), sqlx::Error> {
+    let scope = match q.scope {
+        Scope::All => VISIBLE,
+        Scope::BuiltIn => "owner_id IS NULL",
+        Scope::Mine => "owner_id = $1",
+        Scope::Community => "(is_public AND owner_id IS NOT NULL AND owner_id <> $1)",
+    };
+    let pattern = q.search.as_deref().map(|s| {
+        format!(
+            "%{}%",
+            s.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let filter = format!(
+        "{scope} AND ($2::text IS NULL OR category = $2)
+           AND ($3::text IS NULL OR display_name ILIKE $3 OR name ILIKE $3 OR description ILIKE $3
+                OR EXISTS (SELECT 1 FROM unnest(skills) s WHERE s ILIKE $3))"
+    );
+    let rows = sqlx::query_as::<_, Agent>(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE {filter}
+         ORDER BY owner_id IS NOT NULL, display_name, id LIMIT $4 OFFSET $5"
+    ))
+    .bind(user_id)
+    .bind(q.category.as_deref())
+    .bind(pattern.as_deref())
+    .bind(q.limit)
+    .bind(q.offset)
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar(&format!("SELECT count(*) FROM agents WHERE {filter}"))
+        .bind(user_id)
+        .bind(q.category.as_deref())
+        .bind(pattern.as_deref())
+        .fetch_one(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Replaces an own agent's fields; `None` when it is not the user's.
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    owner_id: Uuid,
+    id: Uuid,
+    f: &AgentFields,
+) -> Result<Option<Agent>, sqlx::Error> {
+    sqlx::query_as::<_, Agent>(&format!(
+        "UPDATE agents SET name = $3, display_name = $4, category = $5, description = $6, avatar = $7,
+                skills = $8, tools = $9, system_prompt = $10, model = $11, is_public = $12, updated_at = now()
+          WHERE id = $1 AND owner_id = $2
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .bind(&f.name)
+    .bind(&f.display_name)
+    .bind(&f.category)
+    .bind(&f.description)
+    .bind(&f.avatar)
+    .bind(&f.skills)
+    .bind(&f.tools)
+    .bind(&f.system_prompt)
+    .bind(f.model.as_deref())
+    .bind(f.is_public)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn delete(
+    db: impl PgExecutor<'_>,
+    owner_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM agents WHERE id = $1 AND owner_id = $2")
+        .bind(id)
+        .bind(owner_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Counts one more use of each agent (called when a workflow using them runs).
+pub async fn count_usage(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE agents SET usage_count = usage_count + 1 WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(db)
+        .await?;
+    Ok(())
+}
