@@ -131,16 +131,20 @@ async fn custom_agents_crud_and_visibility() {
         .await
         .expect(200, None);
     assert_eq!(community.body["total"], 1);
+    // Changing someone else's agent is "not found", never 403.
     app.send(
         Req::patch(&path)
             .bearer(&bob)
             .json(&json!({"description": "hijack"})),
     )
     .await
-    .expect(403, Some("FORBIDDEN"));
+    .expect(404, Some("NOT_FOUND"));
     app.send(Req::new(Method::DELETE, &path).bearer(&bob))
         .await
-        .expect(403, Some("FORBIDDEN"));
+        .expect(404, Some("NOT_FOUND"));
+    app.send(Req::get(&path).bearer(&alice))
+        .await
+        .expect(200, None);
 
     // Built-in agents are read-only.
     let builtin = "/api/v1/agents/01930000-0000-7000-8000-000000000001";

@@ -163,7 +163,7 @@ async fn users_publish_and_withdraw_templates() {
         .expect(201, None);
     app.send(Req::new(Method::DELETE, &format!("/api/v1/templates/{tpl}")).bearer(&bob))
         .await
-        .expect(403, Some("FORBIDDEN"));
+        .expect(404, Some("NOT_FOUND"));
     app.send(
         Req::new(
             Method::DELETE,

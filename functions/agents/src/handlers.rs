@@ -35,18 +35,22 @@ fn name_taken(e: sqlx::Error) -> ApiError {
     }
 }
 
-/// Why an agent the caller cannot change was not changed: 404 when they
-/// cannot see it (never revealing it exists), 403 when it is built-in or public.
+/// Why an agent the caller cannot change was not changed: built-in agents
+/// are read-only (403); anyone else's agent, public or not, is "not found"
+/// (404), so ownership is never revealed through this route.
 async fn not_changeable(state: &AppState, caller: Uuid, id: Uuid) -> ApiError {
     match agents::find_visible(&state.db, caller, id).await {
-        Ok(Some(_)) => ApiError::new(ErrorCode::Forbidden, "only the owner can change this agent"),
-        Ok(None) => ApiError::not_found("agent"),
+        Ok(Some(a)) if a.owner_id.is_none() => {
+            ApiError::new(ErrorCode::Forbidden, "built-in agents cannot be changed")
+        }
+        Ok(_) => ApiError::not_found("agent"),
         Err(e) => e.into(),
     }
 }
 
 /// Agents you can use: the built-in catalogue, your own, and other users' public ones.
 #[utoipa::path(
+    operation_id = "agents_list",
     get, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
     params(ListParams),
     responses(
@@ -93,6 +97,7 @@ pub async fn list(
 
 /// Define your own agent.
 #[utoipa::path(
+    operation_id = "agents_create",
     post, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
     request_body = AgentInput,
     responses(
@@ -119,6 +124,7 @@ pub async fn create(
 
 /// One agent you can see.
 #[utoipa::path(
+    operation_id = "agents_get",
     get, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Agent id")),
     responses(
@@ -139,14 +145,15 @@ pub async fn get(
 
 /// Change your own agent (only the fields given).
 #[utoipa::path(
+    operation_id = "agents_update",
     patch, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Agent id")),
     request_body = AgentInput,
     responses(
         (status = 200, description = "The changed agent", body = AgentView),
         (status = 400, description = "Invalid fields (VALIDATION_ERROR)", body = ErrorEnvelope),
-        (status = 403, description = "A built-in or another user's public agent (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "No such agent visible to you", body = ErrorEnvelope),
+        (status = 403, description = "A built-in agent (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "No agent of yours with this id", body = ErrorEnvelope),
         (status = 409, description = "Name already used by another of your agents", body = ErrorEnvelope),
     )
 )]
@@ -170,11 +177,12 @@ pub async fn update(
 
 /// Delete your own agent.
 #[utoipa::path(
+    operation_id = "agents_delete",
     delete, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Agent id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "A built-in or another user's public agent (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 403, description = "A built-in agent (FORBIDDEN)", body = ErrorEnvelope),
         (status = 404, description = "No such agent visible to you", body = ErrorEnvelope),
     )
 )]

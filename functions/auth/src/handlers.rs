@@ -32,6 +32,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// Create an account and sign in.
 #[utoipa::path(
+    operation_id = "auth_register",
     post, path = "/api/v1/auth/register", tag = "auth",
     request_body = RegisterRequest,
     responses(
@@ -87,6 +88,7 @@ pub async fn register(
 /// After too many failures for one email or one client address within the
 /// window, answers 429 with `Retry-After` without checking the password.
 #[utoipa::path(
+    operation_id = "auth_login",
     post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
@@ -160,6 +162,7 @@ pub async fn login(
 /// is treated as theft: the whole session is revoked and every token of it
 /// stops working.
 #[utoipa::path(
+    operation_id = "auth_refresh",
     post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -210,6 +213,7 @@ pub async fn refresh(
 
 /// Sign out: revoke the session of this refresh token. Idempotent.
 #[utoipa::path(
+    operation_id = "auth_logout",
     post, path = "/api/v1/auth/logout", tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -235,6 +239,7 @@ pub async fn logout(
 
 /// The signed-in user.
 #[utoipa::path(
+    operation_id = "auth_me",
     get, path = "/api/v1/auth/me", tag = "auth",
     security(("bearer" = [])),
     responses(
@@ -252,6 +257,7 @@ pub async fn me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Js
 
 /// Change the signed-in user's name or avatar.
 #[utoipa::path(
+    operation_id = "auth_update_me",
     patch, path = "/api/v1/auth/me", tag = "auth",
     security(("bearer" = [])),
     request_body = UpdateMeRequest,

@@ -50,6 +50,7 @@ pub struct Checks {
 
 /// Service health: 200 when the database answers, 503 when it does not.
 #[utoipa::path(
+    operation_id = "health_health",
     get, path = "/health", tag = "health",
     responses(
         (status = 200, description = "Healthy", body = HealthReport),
@@ -62,6 +63,7 @@ pub async fn health(State(db): State<PgPool>) -> (StatusCode, Json<HealthReport>
 
 /// The same report under the API prefix.
 #[utoipa::path(
+    operation_id = "health_api_health",
     get, path = "/api/v1/health", tag = "health",
     responses(
         (status = 200, description = "Healthy", body = HealthReport),
@@ -107,6 +109,7 @@ async fn report(db: &PgPool) -> (StatusCode, Json<HealthReport>) {
 
 /// This API's OpenAPI 3.1 document, generated from the code.
 #[utoipa::path(
+    operation_id = "health_openapi_json",
     get, path = "/api/v1/openapi.json", tag = "health",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]

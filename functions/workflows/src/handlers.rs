@@ -204,6 +204,7 @@ fn decode_cursor(raw: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
 
 /// Create a workflow (version 1).
 #[utoipa::path(
+    operation_id = "workflows_create",
     post, path = "/api/v1/workflows", tag = "workflows", security(("bearer" = [])),
     request_body = CreateWorkflow,
     responses(
@@ -253,6 +254,7 @@ pub async fn create(
 
 /// List the caller's workflows, most recently updated first.
 #[utoipa::path(
+    operation_id = "workflows_list",
     get, path = "/api/v1/workflows", tag = "workflows", security(("bearer" = [])),
     params(ListParams),
     responses(
@@ -305,6 +307,7 @@ pub async fn list(
 
 /// One workflow, with its version as `ETag`.
 #[utoipa::path(
+    operation_id = "workflows_get",
     get, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id")),
     responses(
@@ -328,6 +331,7 @@ pub async fn get(
 /// Requires the version the change is based on (`If-Match` or `baseVersion`);
 /// a stale one gets 409 with the current version.
 #[utoipa::path(
+    operation_id = "workflows_update",
     patch, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, description = "The base version, e.g. \"3\"")),
     request_body = UpdateWorkflow,
@@ -388,6 +392,7 @@ async fn apply(
 
 /// Delete a workflow (restorable for 30 days).
 #[utoipa::path(
+    operation_id = "workflows_delete",
     delete, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id")),
     responses(
@@ -409,6 +414,7 @@ pub async fn delete(
 
 /// Undo a delete made in the last 30 days.
 #[utoipa::path(
+    operation_id = "workflows_restore",
     post, path = "/api/v1/workflows/{id}/restore", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id")),
     responses(
@@ -429,6 +435,7 @@ pub async fn restore(
 
 /// The versions of a workflow, newest first.
 #[utoipa::path(
+    operation_id = "workflows_versions",
     get, path = "/api/v1/workflows/{id}/versions", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id")),
     responses(
@@ -450,6 +457,7 @@ pub async fn versions(
 
 /// One version, as it was saved.
 #[utoipa::path(
+    operation_id = "workflows_version",
     get, path = "/api/v1/workflows/{id}/versions/{version}", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version number")),
     responses(
@@ -470,6 +478,7 @@ pub async fn version(
 
 /// Make an old version's content current again (as a new version; the status is kept).
 #[utoipa::path(
+    operation_id = "workflows_restore_version",
     post, path = "/api/v1/workflows/{id}/versions/{version}/restore", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version to restore"),
            ("If-Match" = Option<String>, Header, description = "Optional base version")),
@@ -500,6 +509,7 @@ pub async fn restore_version(
 
 /// Copy a workflow into a new draft (counts as a new workflow for tier limits).
 #[utoipa::path(
+    operation_id = "workflows_duplicate",
     post, path = "/api/v1/workflows/{id}/duplicate", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id")),
     responses(
@@ -536,6 +546,7 @@ pub async fn duplicate(
 
 /// Draft, publish (the graph must be valid) or archive a workflow.
 #[utoipa::path(
+    operation_id = "workflows_set_status",
     patch, path = "/api/v1/workflows/{id}/status", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, description = "Optional base version")),
     request_body = StatusChange,
@@ -567,6 +578,7 @@ pub async fn set_status(
 
 /// Validate the saved graph without changing anything.
 #[utoipa::path(
+    operation_id = "workflows_validate",
     post, path = "/api/v1/workflows/{id}/validate", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id")),
     responses(

@@ -142,6 +142,7 @@ fn parse_category(raw: &str) -> ApiResult<&str> {
 
 /// The template catalogue: built-in templates first, then the most used.
 #[utoipa::path(
+    operation_id = "templates_list",
     get, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])),
     params(ListParams),
     responses(
@@ -172,6 +173,7 @@ pub async fn list(
 
 /// One template with its graph.
 #[utoipa::path(
+    operation_id = "templates_get",
     get, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Template id")),
     responses(
@@ -195,6 +197,7 @@ pub async fn get(
 
 /// Publish one of your workflows as a template everyone can use.
 #[utoipa::path(
+    operation_id = "templates_publish",
     post, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])),
     request_body = PublishTemplate,
     responses(
@@ -270,6 +273,7 @@ pub async fn publish(
 
 /// Create a workflow of your own from a template (counts as a new workflow).
 #[utoipa::path(
+    operation_id = "templates_instantiate",
     post, path = "/api/v1/templates/{id}/instantiate", tag = "templates", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Template id")),
     request_body(content = Option<Instantiate>, description = "Optional; may be empty"),
@@ -324,12 +328,13 @@ pub async fn instantiate(
 
 /// Withdraw a template you published.
 #[utoipa::path(
+    operation_id = "templates_delete",
     delete, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Template id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "A built-in template or another user's (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "No such template", body = ErrorEnvelope),
+        (status = 403, description = "A built-in template (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "No template of yours with this id", body = ErrorEnvelope),
     )
 )]
 pub async fn delete(
@@ -340,11 +345,12 @@ pub async fn delete(
     if templates::delete(&state.db, caller.user_id, id).await? {
         return Ok(StatusCode::NO_CONTENT);
     }
+    // Built-in templates are read-only; anyone else's is "not found" for this route.
     match templates::find(&state.db, id).await? {
-        Some(_) => Err(ApiError::new(
+        Some(t) if t.owner_id.is_none() => Err(ApiError::new(
             ErrorCode::Forbidden,
-            "only the publisher can withdraw this template",
+            "built-in templates cannot be withdrawn",
         )),
-        None => Err(ApiError::not_found("template")),
+        _ => Err(ApiError::not_found("template")),
     }
 }

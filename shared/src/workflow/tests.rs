@@ -220,3 +220,90 @@ fn oversize_graphs_are_refused_up_front() {
     let r = report(&graph(json!({ "nodes": nodes })));
     assert_eq!(codes(&r), [IssueCode::TooLarge]);
 }
+
+#[test]
+fn triggers_take_no_inputs() {
+    let r = report(&graph(json!({
+        "nodes": [trigger("t"), trigger("t2"), output("o")],
+        "edges": [{"from":"t","to":"t2"},{"from":"t2","to":"o"}]
+    })));
+    let issue = r
+        .issues
+        .iter()
+        .find(|i| i.code == IssueCode::TriggerHasInputs)
+        .expect("issue");
+    assert_eq!(issue.node_ids, ["t2"]);
+}
+
+#[test]
+fn self_references_and_bad_expressions() {
+    let r = report(&graph(json!({
+        "nodes": [trigger("t"), agent("a", "{{ a.output }}"),
+                  {"id":"c","type":"condition","config":{"expression":"a.output >"}}, output("o")],
+        "edges": [{"from":"t","to":"a"},{"from":"a","to":"c"},{"from":"c","to":"o","condition":"true"}]
+    })));
+    assert!(
+        r.issues
+            .iter()
+            .any(|i| i.code == IssueCode::ReferenceNotUpstream
+                && i.message.contains("its own output"))
+    );
+    let syntax = r
+        .issues
+        .iter()
+        .find(|i| i.code == IssueCode::TemplateSyntax)
+        .expect("syntax");
+    assert_eq!(syntax.path.as_deref(), Some("nodes[2].config.expression"));
+}
+
+#[test]
+fn per_type_ranges() {
+    let r = report(&graph(json!({
+        "nodes": [
+            {"id":"t","type":"trigger","config":{"kind":"manual","cron":"* * * * *"}},
+            {"id":"d","type":"delay","config":{"seconds": 90000}},
+            {"id":"h","type":"http","config":{"url":"https://x", "headers":{"X-N": 5}, "maxResponseBytes": 0}},
+            {"id":"a","type":"agent","config":{"agentId":"x","prompt":"  ","maxTokens":0}},
+            {"id":"s","type":"trigger","config":{"kind":"schedule"}},
+            {"id":"p","type":"output","policy":{"timeoutSeconds":0,"retries":11,"backoffInitialMs":5000,"backoffMaxMs":10,"backoffMultiplier":0.5}}
+        ],
+        "edges": []
+    })));
+    let paths: Vec<&str> = r.issues.iter().filter_map(|i| i.path.as_deref()).collect();
+    for expected in [
+        "nodes[0].config.cron",
+        "nodes[1].config.seconds",
+        "nodes[2].config.headers.X-N",
+        "nodes[2].config.maxResponseBytes",
+        "nodes[3].config.prompt",
+        "nodes[3].config.maxTokens",
+        "nodes[4].config.cron",
+        "nodes[5].policy.timeoutSeconds",
+        "nodes[5].policy.retries",
+        "nodes[5].policy.backoffMaxMs",
+        "nodes[5].policy.backoffMultiplier",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "no issue at {expected}: {paths:?}"
+        );
+    }
+}
+
+#[test]
+fn typed_nodes_carry_their_policy() {
+    let g = graph(json!({
+        "nodes": [trigger("t"),
+                  {"id":"a","type":"agent","config":{"systemPrompt":"s","prompt":"p","temperature":0.2},
+                   "policy":{"retries":3,"onError":"continue","timeoutSeconds":60}},
+                  output("o")],
+        "edges": [{"from":"t","to":"a"},{"from":"a","to":"o"}]
+    }));
+    let v = validate(&g).expect("valid");
+    let a = &v.nodes[v.index_of("a").expect("a")];
+    assert_eq!(a.policy.retries, 3);
+    assert_eq!(a.policy.on_error, OnError::Continue);
+    assert_eq!(a.policy.timeout_seconds, 60);
+    assert!(matches!(&a.spec, NodeSpec::Agent(c) if c.temperature == Some(0.2)));
+    assert_eq!(v.nodes[0].policy, NodePolicy::default());
+}
