@@ -169,6 +169,13 @@ impl ApiError {
         .with_details(serde_json::json!({ "tier": tier, "limit": limit, "max": max }))
     }
 
+    /// 400 for one invalid field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.add(field, message);
+        Self::validation(errors)
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }

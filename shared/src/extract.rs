@@ -71,3 +71,19 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
+
+/// Checks `limit` (1–100, `default` when absent) and `offset` (≥ 0, 0 when absent).
+pub fn offset_page(
+    limit: Option<i64>,
+    offset: Option<i64>,
+    default: i64,
+) -> Result<(i64, i64), ApiError> {
+    let (limit, offset) = (limit.unwrap_or(default), offset.unwrap_or(0));
+    if !(1..=100).contains(&limit) || offset < 0 {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "limit must be 1–100 and offset at least 0",
+        ));
+    }
+    Ok((limit, offset))
+}

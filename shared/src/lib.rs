@@ -6,6 +6,7 @@
 //! which binaries call once at start-up.
 
 pub mod auth;
+pub mod catalog;
 pub mod db;
 pub mod error;
 pub mod extract;

@@ -3,22 +3,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
+    catalog::parse_category,
     db::agents::{Agent, AgentFields, Scope},
     error::FieldErrors,
     ApiError,
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-pub const CATEGORIES: [&str; 7] = [
-    "engineering",
-    "research",
-    "writing",
-    "data",
-    "operations",
-    "support",
-    "other",
-];
 
 /// A new agent, or (for PATCH) the fields to change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -58,7 +49,7 @@ impl AgentInput {
             .unwrap_or(Some(base.display_name));
         let category = self
             .category
-            .map(|c| e.check("category", parse_category(&c)))
+            .map(|c| e.check("category", parse_category(&c).map(str::to_owned)))
             .unwrap_or(Some(base.category));
         let description = self
             .description
@@ -186,14 +177,6 @@ fn parse_slug(raw: &str) -> Result<String, String> {
         Ok(raw.to_owned())
     } else {
         Err("must be 1–63 lower-case letters, digits or -, starting with a letter or digit".into())
-    }
-}
-
-pub fn parse_category(raw: &str) -> Result<String, String> {
-    if CATEGORIES.contains(&raw) {
-        Ok(raw.to_owned())
-    } else {
-        Err(format!("must be one of {}", CATEGORIES.join(", ")))
     }
 }
 

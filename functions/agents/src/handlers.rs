@@ -7,22 +7,15 @@ use axum::{
 use serde_json::json;
 use shared::{
     auth::AuthUser,
+    catalog::parse_category,
     db::{self, agents},
-    error::{ErrorCode, ErrorEnvelope, FieldErrors},
-    extract::Json,
+    error::{ErrorCode, ErrorEnvelope},
+    extract::{offset_page, Json},
     ApiError, ApiResult, AppState,
 };
 use uuid::Uuid;
 
-use crate::dto::{
-    new_agent_defaults, parse_category, parse_scope, AgentInput, AgentPage, AgentView, ListParams,
-};
-
-fn field_error(field: &str, message: String) -> ApiError {
-    let mut e = FieldErrors::new();
-    e.add(field, message);
-    ApiError::validation(e)
-}
+use crate::dto::{new_agent_defaults, parse_scope, AgentInput, AgentPage, AgentView, ListParams};
 
 fn name_taken(e: sqlx::Error) -> ApiError {
     match db::constraint(&e) {
@@ -63,21 +56,15 @@ pub async fn list(
     caller: AuthUser,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<AgentPage>> {
-    let scope = parse_scope(p.scope.as_deref()).map_err(|m| field_error("scope", m))?;
+    let scope = parse_scope(p.scope.as_deref()).map_err(|m| ApiError::field("scope", m))?;
     let category = p
         .category
         .as_deref()
         .map(parse_category)
+        .map(|c| c.map(str::to_owned))
         .transpose()
-        .map_err(|m| field_error("category", m))?;
-    let limit = p.limit.unwrap_or(50);
-    let offset = p.offset.unwrap_or(0);
-    if !(1..=100).contains(&limit) || offset < 0 {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "limit must be 1–100 and offset at least 0",
-        ));
-    }
+        .map_err(|m| ApiError::field("category", m))?;
+    let (limit, offset) = offset_page(p.limit, p.offset, 50)?;
     let query = agents::ListQuery {
         scope,
         category,

@@ -104,11 +104,7 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    let email = shared::auth::Email::parse(&body.email).map_err(|m| {
-        let mut errors = shared::error::FieldErrors::new();
-        errors.add("email", m);
-        ApiError::validation(errors)
-    })?;
+    let email = shared::auth::Email::parse(&body.email).map_err(|m| ApiError::field("email", m))?;
     let auth = &state.settings.auth;
     for (scope, subject) in [(Scope::Email, email.as_str()), (Scope::Ip, ip.as_str())] {
         let failures =

@@ -190,9 +190,10 @@ pub fn parse_status(raw: &str) -> Result<String, ApiError> {
     if STATUSES.contains(&raw) {
         Ok(raw.to_owned())
     } else {
-        let mut e = FieldErrors::new();
-        e.add("status", format!("must be one of {}", STATUSES.join(", ")));
-        Err(ApiError::validation(e))
+        Err(ApiError::field(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ))
     }
 }
 

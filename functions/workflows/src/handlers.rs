@@ -14,7 +14,7 @@ use shared::{
         agents, usage, users,
         workflows::{self, Change, Content, ListQuery, UpdateError, Workflow},
     },
-    error::{ErrorCode, ErrorEnvelope, FieldErrors},
+    error::{ErrorCode, ErrorEnvelope},
     extract::Json,
     tier::Tier,
     workflow::{self as graph, Graph, Issue, IssueCode, Severity, ValidationReport},
@@ -219,11 +219,7 @@ pub async fn create(
     caller: AuthUser,
     Json(body): Json<CreateWorkflow>,
 ) -> ApiResult<Response> {
-    let name = parse_name(&body.name).map_err(|m| {
-        let mut e = FieldErrors::new();
-        e.add("name", m);
-        ApiError::validation(e)
-    })?;
+    let name = parse_name(&body.name).map_err(|m| ApiError::field("name", m))?;
     let (change, graph) = parse_change(
         None,
         body.description,

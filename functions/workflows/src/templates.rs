@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::{
     auth::AuthUser,
+    catalog::parse_category,
     db::{
         templates::{self, NewTemplate, Template},
         workflows::{self, Content},
     },
-    error::{ErrorCode, ErrorEnvelope, FieldErrors},
-    extract::Json,
+    error::{ErrorCode, ErrorEnvelope},
+    extract::{offset_page, Json},
     workflow::Graph,
     ApiError, ApiResult, AppState,
 };
@@ -30,16 +31,6 @@ use crate::{
     dto::{parse_name, WorkflowView},
     handlers::{check_limits, full_report, take_creation, tier_of, with_etag},
 };
-
-const CATEGORIES: [&str; 7] = [
-    "engineering",
-    "research",
-    "writing",
-    "data",
-    "operations",
-    "support",
-    "other",
-];
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -121,23 +112,8 @@ fn summary(t: &Template, caller: Uuid) -> TemplateSummary {
     }
 }
 
-fn field_error(field: &str, message: impl Into<String>) -> ApiError {
-    let mut e = FieldErrors::new();
-    e.add(field, message);
-    ApiError::validation(e)
-}
-
-fn parse_category(raw: &str) -> ApiResult<&str> {
-    CATEGORIES
-        .iter()
-        .find(|c| **c == raw)
-        .copied()
-        .ok_or_else(|| {
-            field_error(
-                "category",
-                format!("must be one of {}", CATEGORIES.join(", ")),
-            )
-        })
+fn category(raw: &str) -> ApiResult<&'static str> {
+    parse_category(raw).map_err(|m| ApiError::field("category", m))
 }
 
 /// The template catalogue: built-in templates first, then the most used.
@@ -155,14 +131,8 @@ pub async fn list(
     caller: AuthUser,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<TemplatePage>> {
-    let category = p.category.as_deref().map(parse_category).transpose()?;
-    let (limit, offset) = (p.limit.unwrap_or(50), p.offset.unwrap_or(0));
-    if !(1..=100).contains(&limit) || offset < 0 {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "limit must be 1–100 and offset at least 0",
-        ));
-    }
+    let category = p.category.as_deref().map(category).transpose()?;
+    let (limit, offset) = offset_page(p.limit, p.offset, 50)?;
     let search = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let (rows, total) = templates::list(&state.db, category, search, limit, offset).await?;
     Ok(Json(TemplatePage {
@@ -211,16 +181,16 @@ pub async fn publish(
     caller: AuthUser,
     Json(body): Json<PublishTemplate>,
 ) -> ApiResult<(StatusCode, Json<TemplateView>)> {
-    let category = parse_category(&body.category)?;
+    let category = category(&body.category)?;
     let name = body
         .name
         .as_deref()
         .map(parse_name)
         .transpose()
-        .map_err(|m| field_error("name", m))?;
+        .map_err(|m| ApiError::field("name", m))?;
     let description = body.description.unwrap_or_default();
     if description.chars().count() > 5000 {
-        return Err(field_error(
+        return Err(ApiError::field(
             "description",
             "must be at most 5000 characters",
         ));
@@ -232,7 +202,10 @@ pub async fn publish(
         .filter(|t| !t.is_empty())
         .collect();
     if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 40) {
-        return Err(field_error("tags", "at most 20 tags of 1–40 characters"));
+        return Err(ApiError::field(
+            "tags",
+            "at most 20 tags of 1–40 characters",
+        ));
     }
     let mut tx = state.db.begin().await?;
     let wf = workflows::find(&mut *tx, caller.user_id, body.workflow_id)
@@ -303,7 +276,7 @@ pub async fn instantiate(
         .as_deref()
         .map(parse_name)
         .transpose()
-        .map_err(|m| field_error("name", m))?;
+        .map_err(|m| ApiError::field("name", m))?;
     let t = templates::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("template"))?;

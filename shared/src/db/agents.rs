@@ -155,14 +155,7 @@ pub async fn list(
         Scope::Mine => "owner_id = $1",
         Scope::Community => "(is_public AND owner_id IS NOT NULL AND owner_id <> $1)",
     };
-    let pattern = q.search.as_deref().map(|s| {
-        format!(
-            "%{}%",
-            s.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
+    let pattern = q.search.as_deref().map(super::contains_pattern);
     let filter = format!(
         "{scope} AND ($2::text IS NULL OR category = $2)
            AND ($3::text IS NULL OR display_name ILIKE $3 OR name ILIKE $3 OR description ILIKE $3

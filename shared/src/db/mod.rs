@@ -71,6 +71,16 @@ pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<Duration, String> 
     }
 }
 
+/// A `LIKE`/`ILIKE` pattern matching `text` anywhere, with the wildcards
+/// `%` and `_` (and the escape `\`) in it taken literally.
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// The constraint a violation hit (unique, foreign key, check), so handlers
 /// can map it to a 409 or 400 by name.
 pub fn constraint(e: &sqlx::Error) -> Option<&str> {

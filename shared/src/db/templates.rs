@@ -67,14 +67,7 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Template>, i64), sqlx::Error> {
-    let pattern = search.map(|s| {
-        format!(
-            "%{}%",
-            s.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
+    let pattern = search.map(super::contains_pattern);
     const FILTER: &str = "($1::text IS NULL OR category = $1) AND ($2::text IS NULL OR name ILIKE $2 OR description ILIKE $2)";
     let rows = sqlx::query_as::<_, Template>(&format!(
         "SELECT {COLUMNS} FROM workflow_templates WHERE {FILTER}

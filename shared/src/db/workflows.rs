@@ -240,13 +240,7 @@ pub async fn list(
     owner_id: Uuid,
     q: &ListQuery,
 ) -> Result<(Vec<Workflow>, i64), sqlx::Error> {
-    let pattern = q.search.as_deref().map(|s| {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
+    let pattern = q.search.as_deref().map(super::contains_pattern);
     const FILTER: &str = "owner_id = $1 AND deleted_at IS NULL
          AND ($2::text IS NULL OR status = $2)
          AND (cardinality($3::text[]) = 0 OR tags @> $3)
@@ -304,6 +298,10 @@ impl From<Version> for Content {
     }
 }
 
+const VERSION_COLUMNS: &str =
+    "v.version, v.name, v.description, v.status, v.tags, v.canvas, v.chat_history, \
+                               v.settings, v.created_by, v.created_at";
+
 /// Versions of a live workflow of this owner, newest first.
 pub async fn versions(
     db: impl PgExecutor<'_>,
@@ -311,13 +309,12 @@ pub async fn versions(
     id: Uuid,
     limit: i64,
 ) -> Result<Vec<Version>, sqlx::Error> {
-    sqlx::query_as::<_, Version>(
-        "SELECT v.version, v.name, v.description, v.status, v.tags, v.canvas, v.chat_history, v.settings,
-                v.created_by, v.created_at
+    sqlx::query_as::<_, Version>(&format!(
+        "SELECT {VERSION_COLUMNS}
            FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
           WHERE v.workflow_id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL
-          ORDER BY v.version DESC LIMIT $3",
-    )
+          ORDER BY v.version DESC LIMIT $3"
+    ))
     .bind(id)
     .bind(owner_id)
     .bind(limit)
@@ -331,12 +328,11 @@ pub async fn version(
     id: Uuid,
     n: i32,
 ) -> Result<Option<Version>, sqlx::Error> {
-    sqlx::query_as::<_, Version>(
-        "SELECT v.version, v.name, v.description, v.status, v.tags, v.canvas, v.chat_history, v.settings,
-                v.created_by, v.created_at
+    sqlx::query_as::<_, Version>(&format!(
+        "SELECT {VERSION_COLUMNS}
            FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
-          WHERE v.workflow_id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL AND v.version = $3",
-    )
+          WHERE v.workflow_id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL AND v.version = $3"
+    ))
     .bind(id)
     .bind(owner_id)
     .bind(n)
