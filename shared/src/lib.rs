@@ -17,7 +17,8 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod tier;
-pub mod workflow;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use state::AppState;
+/// The workflow graph domain type (its own crate, so the executor need not link the web stack).
+pub use workflow_graph as workflow;

@@ -136,6 +136,19 @@ pub struct OutputConfig {
     /// Any JSON; its strings are templates. Absent: the outputs of the node's parents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+    /// Also store the value as a downloadable artifact (e.g. a report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ArtifactSpec {
+    /// A file name such as `report.md`.
+    pub name: String,
+    /// Defaults from the value: text/plain for strings, application/json otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
 }
 
 /// What happens when a node fails after its retries.
@@ -329,7 +342,23 @@ impl NodeSpec {
                 "seconds",
                 "must be at most 86400",
             ),
-            NodeSpec::Transform(_) | NodeSpec::Output(_) => {}
+            NodeSpec::Output(o) => {
+                if let Some(a) = &o.artifact {
+                    let ok = !a.name.is_empty()
+                        && a.name.len() <= 200
+                        && !a.name.starts_with('.')
+                        && a.name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._- ".contains(c));
+                    check(
+                        &mut p,
+                        ok,
+                        "artifact.name",
+                        "must be a plain file name (letters, digits, . _ - and spaces)",
+                    );
+                }
+            }
+            NodeSpec::Transform(_) => {}
         }
         p
     }

@@ -1,4 +1,5 @@
-//! The workflow graph: a domain type with no web or database types in it.
+//! The workflow graph: a domain type with no web or database types in it,
+//! shared by the API (validation on save) and the executor (running it).
 //! [`Graph`] is what is stored and sent; [`validate`] turns it into a
 //! [`ValidGraph`] with typed nodes and an execution plan, or explains every
 //! problem in a [`ValidationReport`].
@@ -8,7 +9,7 @@ pub mod node;
 pub mod validate;
 
 pub use graph::{Edge, Graph, RawNode};
-pub use node::{NodePolicy, NodeSpec, OnError};
+pub use node::{ArtifactSpec, NodePolicy, NodeSpec, OnError};
 pub use validate::{
     agent_references, report, validate, ExecutionPlan, Issue, IssueCode, Severity, ValidGraph,
     ValidationReport,

@@ -1,9 +1,9 @@
 //! Validating and ordering large workflow graphs.
-//! Run with `cargo bench -p shared --bench graph`.
+//! Run with `cargo bench -p workflow-graph --bench graph`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::{json, Value};
-use shared::workflow::{validate, Graph};
+use workflow_graph::{validate, Graph};
 
 /// A layered DAG: one trigger, `n - 2` agent nodes in layers of `width`, each
 /// depending on two nodes of the layer before and referring to one of them in

@@ -141,8 +141,12 @@ fn is_valid_id(id: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && id.len() <= 64
-        && id != "inputs"
+        && !RESERVED_IDS.contains(&id)
 }
+
+/// Template namespaces that are not nodes: `inputs.*` (the run's inputs) and
+/// `secrets.*` (resolved by the executor, never written to events or logs).
+pub const RESERVED_IDS: [&str; 2] = ["inputs", "secrets"];
 
 /// Names a template may use besides `inputs` and node ids: minijinja's globals.
 const TEMPLATE_GLOBALS: [&str; 4] = ["range", "dict", "namespace", "loop"];
@@ -215,7 +219,7 @@ fn analyse(graph: &Graph) -> (ValidationReport, Option<ValidGraph>) {
             c.error(
                 IssueCode::InvalidNodeId,
                 format!(
-                    "node id {:?} must be 1–64 letters, digits or _, start with a letter or _, and not be \"inputs\"",
+                    "node id {:?} must be 1–64 letters, digits or _, start with a letter or _, and not be \"inputs\" or \"secrets\"",
                     n.id
                 ),
                 Some(&n.id),
@@ -681,7 +685,7 @@ fn check_templates(
         for (field, var) in refs {
             let mut parts = var.split('.');
             let head = parts.next().unwrap_or_default();
-            if head == "inputs" || TEMPLATE_GLOBALS.contains(&head) {
+            if RESERVED_IDS.contains(&head) || TEMPLATE_GLOBALS.contains(&head) {
                 continue;
             }
             let path = Some(format!("nodes[{i}].config.{field}"));

@@ -307,3 +307,28 @@ fn typed_nodes_carry_their_policy() {
     assert!(matches!(&a.spec, NodeSpec::Agent(c) if c.temperature == Some(0.2)));
     assert_eq!(v.nodes[0].policy, NodePolicy::default());
 }
+
+#[test]
+fn secrets_are_a_namespace_and_artifact_names_are_plain() {
+    let r = report(&graph(json!({
+        "nodes": [trigger("t"),
+                  {"id":"call","type":"http","config":{"url":"https://api.example.com","headers":{"Authorization":"Bearer {{ secrets.API_TOKEN }}"}}},
+                  {"id":"secrets","type":"output"},
+                  {"id":"o","type":"output","config":{"value":"{{call.output.body}}","artifact":{"name":"../etc/passwd"}}}],
+        "edges": [{"from":"t","to":"call"},{"from":"call","to":"o"}]
+    })));
+    assert!(
+        !r.issues
+            .iter()
+            .any(|i| i.code == IssueCode::UnknownReference),
+        "{r:#?}"
+    );
+    assert!(r
+        .issues
+        .iter()
+        .any(|i| i.code == IssueCode::InvalidNodeId && i.node_ids == ["secrets"]));
+    assert!(r
+        .issues
+        .iter()
+        .any(|i| i.path.as_deref() == Some("nodes[3].config.artifact.name")));
+}
