@@ -9,6 +9,7 @@ pub mod node;
 pub mod validate;
 
 pub use graph::{Edge, Graph, RawNode};
+pub use node::{AgentConfig, HttpConfig, OutputConfig};
 pub use node::{ArtifactSpec, NodePolicy, NodeSpec, OnError};
 pub use validate::{
     agent_references, report, validate, ExecutionPlan, Issue, IssueCode, Severity, ValidGraph,

@@ -1,0 +1,333 @@
+//! The `http` node: method, URL, headers and body (all rendered by the
+//! engine), a timeout and a response-size cap. Requests to loopback,
+//! link-local, private and other non-public addresses are refused unless the
+//! allow-list permits the host: executors run inside a cluster network.
+//!
+//! The check happens where addresses are known: a DNS resolver that drops
+//! non-public answers (so a name cannot be re-pointed at an internal address
+//! between check and connect), literal-IP URLs checked before sending, and
+//! every redirect target checked again.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use reqwest::{
+    dns::{Addrs, Name, Resolve, Resolving},
+    header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE},
+    redirect, Method,
+};
+use serde_json::{json, Map, Value};
+
+use crate::error::{from_transport, retry_after, ErrorKind, NodeError};
+
+/// Hosts (`name` or `name:port`) the http node may reach even when they
+/// resolve to non-public addresses.
+#[derive(Debug, Clone, Default)]
+pub struct AllowList {
+    hosts: Vec<String>,
+}
+
+impl AllowList {
+    /// From a comma-separated list, e.g. `EXECUTOR_HTTP_ALLOW=127.0.0.1,internal.svc`.
+    pub fn parse(raw: &str) -> Self {
+        Self {
+            hosts: raw
+                .split(',')
+                .map(|h| h.trim().to_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+        }
+    }
+
+    fn permits(&self, host: &str, port: Option<u16>) -> bool {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_lowercase();
+        self.hosts
+            .iter()
+            .any(|h| *h == host || port.is_some_and(|p| *h == format!("{host}:{p}")))
+    }
+}
+
+/// Whether an address is on the public internet.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (seg[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8)) // documentation
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space 100.64/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || o[0] >= 240) // reserved
+}
+
+/// Resolves names and drops non-public answers for hosts not on the allow-list.
+struct GuardedResolver {
+    allow: Arc<AllowList>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow = self.allow.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let permitted = allow.permits(&host, None);
+            let kept: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| permitted || is_public(a.ip()))
+                .collect();
+            if kept.is_empty() {
+                return Err(format!(
+                    "blocked: {host} resolves only to private or loopback addresses"
+                )
+                .into());
+            }
+            Ok(Box::new(kept.into_iter()) as Addrs)
+        })
+    }
+}
+
+fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+fn blocked_literal(url: &reqwest::Url, allow: &AllowList) -> bool {
+    literal_ip(url).is_some_and(|ip| {
+        !is_public(ip)
+            && !allow.permits(
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default(),
+            )
+    })
+}
+
+pub struct HttpRunner {
+    client: reqwest::Client,
+    allow: Arc<AllowList>,
+}
+
+/// A rendered request.
+pub struct HttpCall {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+    pub timeout: Duration,
+    pub max_response_bytes: u64,
+}
+
+impl HttpRunner {
+    pub fn new(allow: AllowList) -> Self {
+        let allow = Arc::new(allow);
+        let for_redirects = allow.clone();
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow: allow.clone(),
+            }))
+            .redirect(redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("too many redirects")
+                } else if blocked_literal(attempt.url(), &for_redirects) {
+                    attempt.error("blocked: redirect to a private or loopback address")
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("saasit-executor/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self { client, allow }
+    }
+
+    pub async fn call(&self, call: HttpCall) -> Result<Value, NodeError> {
+        let url = reqwest::Url::parse(&call.url)
+            .map_err(|e| NodeError::new(ErrorKind::Config, format!("invalid URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(NodeError::new(
+                ErrorKind::Config,
+                "only http and https URLs are allowed",
+            ));
+        }
+        if blocked_literal(&url, &self.allow) {
+            return Err(NodeError::new(
+                ErrorKind::Blocked,
+                format!(
+                    "blocked: {} is a private or loopback address",
+                    url.host_str().unwrap_or_default()
+                ),
+            ));
+        }
+        let method = Method::from_bytes(call.method.as_bytes())
+            .map_err(|_| NodeError::new(ErrorKind::Config, "invalid method"))?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &call.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                NodeError::new(ErrorKind::Config, format!("invalid header name {k:?}"))
+            })?;
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                NodeError::new(ErrorKind::Config, format!("invalid value for header {k:?}"))
+            })?;
+            headers.insert(name, value);
+        }
+        let mut req = self
+            .client
+            .request(method, url)
+            .headers(headers)
+            .timeout(call.timeout);
+        if let Some(body) = &call.body {
+            req = match body {
+                Value::String(s) => req.body(s.clone()),
+                other => req.json(other),
+            };
+        }
+        let mut res = req.send().await.map_err(|e| {
+            let text = format!("{e:?}");
+            if text.contains("blocked:") {
+                NodeError::new(
+                    ErrorKind::Blocked,
+                    "blocked: the host resolves to a private or loopback address",
+                )
+            } else {
+                from_transport(e, "the request")
+            }
+        })?;
+        let status = res.status().as_u16();
+        let after = retry_after(res.headers());
+        let content_type = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| from_transport(e, "the response"))?
+        {
+            if (bytes.len() + chunk.len()) as u64 > call.max_response_bytes {
+                return Err(NodeError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "the response is larger than maxResponseBytes ({})",
+                        call.max_response_bytes
+                    ),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if status >= 400 {
+            return Err(NodeError::from_status(status, after, "the endpoint", &text));
+        }
+        let body = if content_type.contains("json") {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        } else {
+            Value::String(text)
+        };
+        let mut out = Map::new();
+        out.insert("status".into(), json!(status));
+        out.insert("contentType".into(), json!(content_type));
+        out.insert("body".into(), body);
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_classes() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(
+                !is_public(private.parse().expect("ip")),
+                "{private} counted as public"
+            );
+        }
+        for public in ["1.1.1.1", "8.8.8.8", "2606:4700:4700::1111"] {
+            assert!(
+                is_public(public.parse().expect("ip")),
+                "{public} counted as private"
+            );
+        }
+    }
+
+    #[test]
+    fn allow_list_matches_host_or_host_and_port() {
+        let a = AllowList::parse("127.0.0.1, Internal.svc:8080");
+        assert!(a.permits("127.0.0.1", Some(80)));
+        assert!(a.permits("internal.svc", Some(8080)));
+        assert!(!a.permits("internal.svc", Some(9090)));
+        assert!(!a.permits("10.0.0.1", None));
+    }
+
+    #[tokio::test]
+    async fn private_targets_are_refused_before_any_request() {
+        let runner = HttpRunner::new(AllowList::default());
+        for url in [
+            "http://127.0.0.1:9/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://localhost:9/",
+        ] {
+            let e = runner
+                .call(HttpCall {
+                    method: "GET".into(),
+                    url: url.into(),
+                    headers: vec![],
+                    body: None,
+                    timeout: Duration::from_secs(2),
+                    max_response_bytes: 1024,
+                })
+                .await
+                .expect_err("blocked");
+            assert_eq!(e.kind, ErrorKind::Blocked, "{url}: {e}");
+        }
+    }
+}

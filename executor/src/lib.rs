@@ -1,0 +1,18 @@
+//! The executor: runs one workflow graph, as the Kubernetes Job of one
+//! execution (configured by environment, talking to the callback API) or on
+//! its own (`executor run --spec spec.json`, events as JSON lines on stdout).
+
+pub mod callback;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod http_node;
+pub mod providers;
+pub mod render;
+pub mod report;
+pub mod spec;
+
+pub use engine::{run, ArtifactStore, EngineConfig, RunInput, RunOutcome, Runtime};
+pub use event::{Event, EventKind, RunStatus};
+pub use report::{Redactor, Reporter};
+pub use spec::RunSpec;

@@ -1,0 +1,332 @@
+//! `executor run --spec FILE [--input KEY=VALUE]... [--concurrency N] [--artifacts-dir DIR]`
+//!     runs a graph from a file and prints its events as JSON lines, with no API at all.
+//! `executor` (no arguments) is the Job workload: it reads `EXECUTION_ID`,
+//! `CALLBACK_URL` and `CALLBACK_TOKEN` (or `CALLBACK_TOKEN_FILE`), fetches its
+//! spec from the callback API and reports everything back to it.
+//!
+//! Both read the LLM settings `LLM_PROVIDER` (anthropic | openai), `LLM_API_KEY`
+//! (or `LLM_API_KEY_FILE`), `LLM_BASE_URL`, `LLM_MODEL`; without a key the
+//! deterministic dev provider answers. `EXECUTOR_HTTP_ALLOW` lists hosts http
+//! nodes may reach even on private addresses. Exit codes: 0 completed,
+//! 1 failed, 2 usage or spec error, 3 cancelled, 4 timed out.
+
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use executor::{
+    callback::CallbackClient,
+    engine,
+    http_node::{AllowList, HttpRunner},
+    providers::Provider,
+    render::Renderer,
+    report::{CallbackSink, Sink},
+    ArtifactStore, EngineConfig, Redactor, Reporter, RunInput, RunSpec, Runtime,
+};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+const USAGE: &str = "usage: executor run --spec FILE [--input KEY=VALUE]... [--concurrency N] [--artifacts-dir DIR]\n       executor            (Job mode: EXECUTION_ID, CALLBACK_URL, CALLBACK_TOKEN)";
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("executor: {message}");
+    ExitCode::from(2)
+}
+
+/// An environment variable, or the contents of the file named by `NAME_FILE`.
+fn env_or_file(name: &str) -> Result<Option<String>, String> {
+    if let Ok(v) = std::env::var(name) {
+        return Ok(Some(v));
+    }
+    match std::env::var(format!("{name}_FILE")) {
+        Ok(path) => std::fs::read_to_string(&path)
+            .map(|s| Some(s.trim().to_owned()))
+            .map_err(|e| format!("cannot read {name}_FILE ({path}): {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name} must be a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+struct Common {
+    provider: Provider,
+    llm_key: Option<String>,
+    allow: AllowList,
+    config: EngineConfig,
+}
+
+fn common() -> Result<Common, String> {
+    let llm_key = env_or_file("LLM_API_KEY")?;
+    let kind = std::env::var("LLM_PROVIDER").unwrap_or_else(|_| "anthropic".into());
+    let provider = Provider::from_settings(
+        &kind,
+        llm_key.clone(),
+        std::env::var("LLM_BASE_URL").ok().as_deref(),
+        std::env::var("LLM_MODEL").ok().as_deref(),
+    )?;
+    if matches!(provider, Provider::Dev) {
+        eprintln!("executor: no LLM_API_KEY: agent nodes use the deterministic dev provider");
+    }
+    Ok(Common {
+        provider,
+        llm_key,
+        allow: AllowList::parse(&std::env::var("EXECUTOR_HTTP_ALLOW").unwrap_or_default()),
+        config: EngineConfig {
+            max_concurrency: env_number("EXECUTOR_MAX_CONCURRENCY", 8)?,
+            heartbeat_every: Duration::from_secs(env_number("EXECUTOR_HEARTBEAT_SECONDS", 30)?),
+            run_timeout: None,
+        },
+    })
+}
+
+/// Cancels the run on SIGTERM (what Kubernetes sends when the Job is deleted) or Ctrl-C.
+fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = term => {},
+        }
+        eprintln!("executor: signal received, cancelling the run");
+        token.cancel();
+    });
+}
+
+/// Validates the spec's graph into a run input; an invalid graph prints its report.
+fn prepare(spec: RunSpec) -> Result<RunInput, String> {
+    let graph = workflow_graph::validate(&spec.graph).map_err(|report| {
+        format!(
+            "the graph is invalid:\n{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        )
+    })?;
+    Ok(RunInput {
+        graph,
+        inputs: if spec.inputs.is_null() {
+            Value::Object(Default::default())
+        } else {
+            spec.inputs
+        },
+        secrets: spec.secrets,
+        prior_outputs: spec.prior_outputs,
+        agents: spec.agents,
+        execution_id: spec.execution_id,
+    })
+}
+
+fn redactor(input: &RunInput, extra: impl IntoIterator<Item = Option<String>>) -> Redactor {
+    Redactor::new(
+        input
+            .secrets
+            .values()
+            .cloned()
+            .chain(extra.into_iter().flatten()),
+    )
+}
+
+async fn standalone(args: &[String]) -> ExitCode {
+    let mut spec_path: Option<PathBuf> = None;
+    let mut overrides: Vec<(String, Value)> = Vec::new();
+    let mut concurrency: Option<usize> = None;
+    let mut artifacts = PathBuf::from("artifacts");
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        let parsed = match arg.as_str() {
+            "--spec" => value("--spec").map(|v| spec_path = Some(v.into())),
+            "--input" => value("--input").and_then(|kv| {
+                let (k, v) = kv.split_once('=').ok_or("--input takes KEY=VALUE")?;
+                overrides.push((
+                    k.to_owned(),
+                    serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned())),
+                ));
+                Ok(())
+            }),
+            "--concurrency" => value("--concurrency")
+                .and_then(|v| {
+                    v.parse()
+                        .map_err(|_| "--concurrency must be a number".to_owned())
+                })
+                .map(|n| concurrency = Some(n)),
+            "--artifacts-dir" => value("--artifacts-dir").map(|v| artifacts = v.into()),
+            other => Err(format!("unknown argument {other:?}\n{USAGE}")),
+        };
+        if let Err(e) = parsed {
+            return fail(e);
+        }
+    }
+    let Some(spec_path) = spec_path else {
+        return fail(USAGE);
+    };
+    let text = match std::fs::read_to_string(&spec_path) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot read {}: {e}", spec_path.display())),
+    };
+    let mut spec: RunSpec = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("{} is not a run spec: {e}", spec_path.display())),
+    };
+    if !overrides.is_empty() {
+        if !spec.inputs.is_object() {
+            spec.inputs = Value::Object(Default::default());
+        }
+        for (k, v) in overrides {
+            spec.inputs[k] = v;
+        }
+    }
+    let common = match common() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let mut config = common.config;
+    config.max_concurrency = concurrency
+        .or(spec.max_concurrency)
+        .unwrap_or(config.max_concurrency);
+    config.run_timeout = spec.timeout_seconds.map(Duration::from_secs);
+    let input = match prepare(spec) {
+        Ok(i) => i,
+        Err(e) => return fail(e),
+    };
+    let reporter = Reporter::new(Sink::Stdout, redactor(&input, [common.llm_key]));
+    let runtime = Arc::new(Runtime {
+        provider: common.provider,
+        http: HttpRunner::new(common.allow),
+        artifacts: ArtifactStore::Dir(artifacts),
+        renderer: Renderer::new(),
+    });
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
+    let outcome = engine::run(runtime, &config, input, reporter, cancel).await;
+    ExitCode::from(outcome.status.exit_code() as u8)
+}
+
+async fn job() -> ExitCode {
+    let (id, url, token) = match (
+        std::env::var("EXECUTION_ID"),
+        std::env::var("CALLBACK_URL"),
+        env_or_file("CALLBACK_TOKEN"),
+    ) {
+        (Ok(id), Ok(url), Ok(Some(token))) => (id, url, token),
+        (_, _, Err(e)) => return fail(e),
+        _ => {
+            return fail(format!(
+                "EXECUTION_ID, CALLBACK_URL and CALLBACK_TOKEN are required in Job mode\n{USAGE}"
+            ))
+        }
+    };
+    let common = match common() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let client = Arc::new(CallbackClient::new(
+        &url,
+        &id,
+        token.clone(),
+        Duration::from_secs(600),
+    ));
+    let spec = match client.fetch_spec().await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let mut config = common.config;
+    config.max_concurrency = spec.max_concurrency.unwrap_or(config.max_concurrency);
+    config.run_timeout = spec
+        .timeout_seconds
+        .or_else(|| {
+            std::env::var("RUN_TIMEOUT_SECONDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .map(Duration::from_secs);
+    let input = match prepare(spec) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = client
+                .finish(&serde_json::json!({ "status": "failed", "error": e }))
+                .await;
+            return fail(e);
+        }
+    };
+    let reporter = Reporter::new(
+        Sink::Callback(CallbackSink::start(client.clone())),
+        redactor(&input, [common.llm_key, Some(token)]),
+    );
+    let runtime = Arc::new(Runtime {
+        provider: common.provider,
+        http: HttpRunner::new(common.allow),
+        artifacts: ArtifactStore::Callback(client.clone()),
+        renderer: Renderer::new(),
+    });
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
+    // Heartbeats to the API, which may answer that the run was cancelled.
+    let beat = {
+        let (client, cancel, every) = (client.clone(), cancel.clone(), config.heartbeat_every);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Ok(true) = client.heartbeat().await {
+                    eprintln!("executor: the API cancelled the run");
+                    cancel.cancel();
+                }
+            }
+        })
+    };
+    let outcome = engine::run(runtime, &config, input, reporter.clone(), cancel).await;
+    beat.abort();
+    if let Err(e) = reporter.flush(Duration::from_secs(300)).await {
+        eprintln!("executor: {e}");
+    }
+    if let Err(e) = client.finish(&outcome.to_json()).await {
+        eprintln!("executor: could not report the result: {e}");
+    }
+    ExitCode::from(outcome.status.exit_code() as u8)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match args.first().map(String::as_str) {
+        Some("run") => runtime.block_on(standalone(&args[1..])),
+        Some("-h" | "--help") => {
+            // The usage is the program's output here, so stdout is right.
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{USAGE}");
+            }
+            ExitCode::SUCCESS
+        }
+        None => runtime.block_on(job()),
+        Some(other) => fail(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}

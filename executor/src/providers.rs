@@ -1,0 +1,257 @@
+//! LLM providers for `agent` nodes: the Anthropic Messages API, any
+//! OpenAI-compatible chat-completions endpoint, and a deterministic `dev`
+//! provider used when no key is configured, which says so in its output.
+//! Errors are classified: 429 and overload are retryable (honouring
+//! Retry-After), invalid requests are not.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::error::{from_transport, retry_after, ErrorKind, NodeError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionRequest {
+    pub model: Option<String>,
+    pub system: Option<String>,
+    pub prompt: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// An HTTP provider's endpoint and key.
+pub struct Endpoint {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: String,
+    default_model: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl Endpoint {
+    pub fn new(base_url: &str, api_key: String, default_model: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(600))
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            default_model: default_model.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Provider {
+    Anthropic(Endpoint),
+    OpenAi(Endpoint),
+    Dev,
+}
+
+pub const DEV_NOTICE: &str =
+    "No LLM provider key is configured, so the dev provider answered with a deterministic development response.";
+
+impl Provider {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Provider::Anthropic(_) => "anthropic",
+            Provider::OpenAi(_) => "openai",
+            Provider::Dev => "dev",
+        }
+    }
+
+    /// The provider the settings describe: `kind` is `anthropic` or `openai`;
+    /// without a key, the dev provider.
+    pub fn from_settings(
+        kind: &str,
+        api_key: Option<String>,
+        base_url: Option<&str>,
+        model: Option<&str>,
+    ) -> Result<Self, String> {
+        let Some(key) = api_key.filter(|k| !k.trim().is_empty()) else {
+            return Ok(Provider::Dev);
+        };
+        match kind {
+            "anthropic" => Ok(Provider::Anthropic(Endpoint::new(
+                base_url.unwrap_or("https://api.anthropic.com"),
+                key,
+                model.unwrap_or("claude-sonnet-4-5"),
+            ))),
+            "openai" => Ok(Provider::OpenAi(Endpoint::new(
+                base_url.unwrap_or("https://api.openai.com/v1"),
+                key,
+                model.unwrap_or("gpt-4o-mini"),
+            ))),
+            other => Err(format!(
+                "LLM_PROVIDER must be anthropic or openai, not {other:?}"
+            )),
+        }
+    }
+
+    pub async fn complete(&self, req: &CompletionRequest) -> Result<Completion, NodeError> {
+        match self {
+            Provider::Anthropic(ep) => anthropic(ep, req).await,
+            Provider::OpenAi(ep) => openai(ep, req).await,
+            Provider::Dev => Ok(dev(req)),
+        }
+    }
+}
+
+async fn post(
+    ep: &Endpoint,
+    url: String,
+    headers: &[(&str, &str)],
+    body: &Value,
+    what: &str,
+) -> Result<Value, NodeError> {
+    let mut req = ep.http.post(url).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.map_err(|e| from_transport(e, what))?;
+    let status = res.status().as_u16();
+    let after = retry_after(res.headers());
+    let text = res.text().await.map_err(|e| from_transport(e, what))?;
+    if !(200..300).contains(&status) {
+        return Err(NodeError::from_status(status, after, what, &text));
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        NodeError::new(
+            ErrorKind::Invalid,
+            format!("{what} sent unreadable JSON: {e}"),
+        )
+    })
+}
+
+fn tokens(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+async fn anthropic(ep: &Endpoint, req: &CompletionRequest) -> Result<Completion, NodeError> {
+    let model = req
+        .model
+        .clone()
+        .unwrap_or_else(|| ep.default_model.clone());
+    let mut body = json!({
+        "model": model,
+        "max_tokens": req.max_tokens.unwrap_or(4096),
+        "messages": [{ "role": "user", "content": req.prompt }],
+    });
+    if let Some(s) = &req.system {
+        body["system"] = json!(s);
+    }
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    let headers = [
+        ("x-api-key", ep.api_key.as_str()),
+        ("anthropic-version", "2023-06-01"),
+    ];
+    let v = post(
+        ep,
+        format!("{}/v1/messages", ep.base_url),
+        &headers,
+        &body,
+        "the Anthropic API",
+    )
+    .await?;
+    let text: String = v["content"]
+        .as_array()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter(|b| b["type"] == "text")
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("")
+        })
+        .ok_or_else(|| {
+            NodeError::new(
+                ErrorKind::Invalid,
+                "the Anthropic API answered without content",
+            )
+        })?;
+    Ok(Completion {
+        text,
+        model: v["model"].as_str().unwrap_or(&model).to_owned(),
+        input_tokens: tokens(&v["usage"], "input_tokens"),
+        output_tokens: tokens(&v["usage"], "output_tokens"),
+    })
+}
+
+async fn openai(ep: &Endpoint, req: &CompletionRequest) -> Result<Completion, NodeError> {
+    let model = req
+        .model
+        .clone()
+        .unwrap_or_else(|| ep.default_model.clone());
+    let mut messages = Vec::new();
+    if let Some(s) = &req.system {
+        messages.push(json!({ "role": "system", "content": s }));
+    }
+    messages.push(json!({ "role": "user", "content": req.prompt }));
+    let mut body = json!({ "model": model, "messages": messages });
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(m) = req.max_tokens {
+        body["max_tokens"] = json!(m);
+    }
+    let auth = format!("Bearer {}", ep.api_key);
+    let headers = [("authorization", auth.as_str())];
+    let v = post(
+        ep,
+        format!("{}/chat/completions", ep.base_url),
+        &headers,
+        &body,
+        "the chat-completions API",
+    )
+    .await?;
+    let text = v["choices"][0]["message"]["content"]
+        .as_str()
+        .ok_or_else(|| {
+            NodeError::new(
+                ErrorKind::Invalid,
+                "the chat-completions API answered without a message",
+            )
+        })?
+        .to_owned();
+    Ok(Completion {
+        text,
+        model: v["model"].as_str().unwrap_or(&model).to_owned(),
+        input_tokens: tokens(&v["usage"], "prompt_tokens"),
+        output_tokens: tokens(&v["usage"], "completion_tokens"),
+    })
+}
+
+/// A deterministic answer that shows what the agent was asked.
+fn dev(req: &CompletionRequest) -> Completion {
+    let excerpt: String = req.prompt.chars().take(200).collect();
+    let words = |s: &str| s.split_whitespace().count() as u64;
+    Completion {
+        text: format!(
+            "[dev provider] {DEV_NOTICE}\nPrompt ({} characters): {excerpt}",
+            req.prompt.chars().count()
+        ),
+        model: "dev".into(),
+        input_tokens: words(&req.prompt) + req.system.as_deref().map_or(0, words),
+        output_tokens: 0,
+    }
+}
