@@ -647,7 +647,8 @@ impl NodeJob {
             None => self.parent_outputs.clone(),
         };
         if let Some(artifact) = &o.artifact {
-            let (bytes, default_type) = match &value {
+            // Artifacts leave the process like events do: without secrets.
+            let (bytes, default_type) = match &self.reporter.redactor().redact_json(value.clone()) {
                 Value::String(s) => (s.clone().into_bytes(), "text/plain; charset=utf-8"),
                 other => (
                     serde_json::to_vec_pretty(other).unwrap_or_default(),

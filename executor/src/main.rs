@@ -301,7 +301,10 @@ async fn job() -> ExitCode {
     if let Err(e) = reporter.flush(Duration::from_secs(300)).await {
         eprintln!("executor: {e}");
     }
-    if let Err(e) = client.finish(&outcome.to_json()).await {
+    if let Err(e) = client
+        .finish(&reporter.redactor().redact_json(outcome.to_json()))
+        .await
+    {
         eprintln!("executor: could not report the result: {e}");
     }
     ExitCode::from(outcome.status.exit_code() as u8)

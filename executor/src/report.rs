@@ -57,6 +57,14 @@ impl Redactor {
         }
     }
 
+    /// A JSON value with every secret replaced (results, artifacts).
+    pub fn redact_json(&self, mut v: Value) -> Value {
+        if !self.secrets.is_empty() {
+            self.redact_value(&mut v);
+        }
+        v
+    }
+
     /// The event with every secret replaced.
     pub fn redact(&self, event: Event) -> Event {
         if self.secrets.is_empty() {

@@ -167,6 +167,10 @@ pub async fn serve() -> (String, Fake) {
         .route("/count/{key}", get(count))
         .route("/echo-headers", get(echo_headers))
         .route("/big", get(big))
+        .route(
+            "/status.json",
+            get(|| async { Json(json!({ "healthy": true, "version": "1.4.2" })) }),
+        )
         .route("/anthropic/{mode}/v1/messages", post(anthropic))
         .route("/openai/{mode}/chat/completions", post(openai))
         .with_state(fake.clone());

@@ -1,0 +1,373 @@
+//! The `executor` binary: standalone runs of the example specs, exit codes,
+//! SIGTERM, and Job mode against a fake callback API.
+
+mod support;
+
+use std::{
+    process::{Command, Output, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::IntoResponse,
+    routing::{get, post, put},
+    Json, Router,
+};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_executor");
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn run(args: Vec<String>, envs: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(args)
+            .envs(envs)
+            .env_remove("LLM_API_KEY")
+            .output()
+            .expect("executor runs")
+    })
+    .await
+    .expect("join")
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line: {l:?}: {e}")))
+        .collect()
+}
+
+fn of<'a>(events: &'a [Value], kind: &str, node: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["type"] == kind && e["node"] == node)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hello_example_runs_on_its_own() {
+    let dir = std::env::temp_dir().join(format!("executor-hello-{}", std::process::id()));
+    let out = run(
+        vec![
+            "run".into(),
+            "--spec".into(),
+            example("hello.json"),
+            "--artifacts-dir".into(),
+            dir.display().to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert_eq!(ev.first().expect("events")["type"], "run_started");
+    let last = ev.last().expect("events");
+    assert_eq!(
+        (last["type"].clone(), last["status"].clone()),
+        (json!("run_finished"), json!("completed"))
+    );
+    assert_eq!(
+        of(&ev, "node_succeeded", "draft")[0]["output"]["provider"],
+        "dev"
+    );
+    let saved = std::fs::read_to_string(dir.join("summary.md")).expect("artifact written");
+    assert!(
+        saved.starts_with("# Why Idempotent Message Handlers Matter\n"),
+        "{saved}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_full_example_has_an_agent_an_http_call_a_condition_and_retries() {
+    let (base, _) = support::serve().await;
+    let dir = std::env::temp_dir().join(format!("executor-full-{}", std::process::id()));
+    let out = run(
+        vec![
+            "run".into(),
+            "--spec".into(),
+            example("full.json"),
+            "--input".into(),
+            format!("api_base={base}"),
+            "--artifacts-dir".into(),
+            dir.display().to_string(),
+        ],
+        vec![("EXECUTOR_HTTP_ALLOW", "127.0.0.1".into())],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert_eq!(
+        of(&ev, "node_succeeded", "status")[0]["output"]["body"]["version"],
+        "1.4.2"
+    );
+    assert_eq!(
+        of(&ev, "node_succeeded", "healthy")[0]["output"],
+        json!({"result": true})
+    );
+    assert_eq!(of(&ev, "node_skipped", "report_down").len(), 1);
+    let flaky = of(&ev, "node_failed", "flaky");
+    assert_eq!(flaky.len(), 3, "one attempt and two retries");
+    assert_eq!(
+        flaky
+            .iter()
+            .map(|f| f["willRetry"].as_bool().expect("bool"))
+            .collect::<Vec<_>>(),
+        [true, true, false]
+    );
+    let last = ev.last().expect("events");
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["output"]["ok"]["version"], "1.4.2");
+    assert_eq!(last["output"]["down"], Value::Null);
+    let seqs: Vec<u64> = ev.iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
+    assert_eq!(seqs, (1..=ev.len() as u64).collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn exit_codes_say_how_it_ended() {
+    let dir = std::env::temp_dir().join(format!("executor-codes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let write = |name: &str, v: Value| {
+        let p = dir.join(name);
+        std::fs::write(&p, v.to_string()).expect("write");
+        p.display().to_string()
+    };
+    let failing = write(
+        "failing.json",
+        json!({"graph": {"nodes": [{"id": "start", "type": "trigger"},
+        {"id": "oops", "type": "transform", "config": {"template": "{{ inputs.nope.nope }}"}}],
+        "edges": [{"from": "start", "to": "oops"}]}}),
+    );
+    let out = run(vec!["run".into(), "--spec".into(), failing], vec![]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(events(&out).last().expect("events")["failedNode"], "oops");
+
+    let invalid = write(
+        "invalid.json",
+        json!({"graph": {"nodes": [{"id": "a", "type": "output"}], "edges": []}}),
+    );
+    let out = run(vec!["run".into(), "--spec".into(), invalid], vec![]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MISSING_TRIGGER"));
+
+    let garbage = write("garbage.json", json!({"nodes": "not a spec"}));
+    let out = run(vec!["run".into(), "--spec".into(), garbage], vec![]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(vec!["run".into()], vec![]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn sigterm_cancels_the_run() {
+    let (base, _) = support::serve().await;
+    let spec = std::env::temp_dir().join(format!("executor-term-{}.json", std::process::id()));
+    std::fs::write(&spec, json!({"graph": {"nodes": [{"id": "start", "type": "trigger"},
+        {"id": "slow", "type": "http", "config": {"url": format!("{base}/sleep?ms=20000"), "timeoutSeconds": 60}, "policy": {"timeoutSeconds": 60}}],
+        "edges": [{"from": "start", "to": "slow"}]}}).to_string()).expect("write");
+    let child = Command::new(BIN)
+        .args(["run", "--spec", &spec.display().to_string()])
+        .env("EXECUTOR_HTTP_ALLOW", "127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+        .await
+        .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert_eq!(of(&ev, "node_cancelled", "slow").len(), 1);
+    assert_eq!(ev.last().expect("events")["status"], "cancelled");
+    let _ = std::fs::remove_file(spec);
+}
+
+/// A fake callback API: serves the spec, records what the executor sends.
+#[derive(Clone, Default)]
+struct Api {
+    spec: Arc<Mutex<Value>>,
+    events: Arc<Mutex<Vec<Value>>>,
+    event_posts: Arc<Mutex<u32>>,
+    heartbeats: Arc<Mutex<u32>>,
+    cancel: Arc<Mutex<bool>>,
+    uploads: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    result: Arc<Mutex<Option<Value>>>,
+    base: Arc<Mutex<String>>,
+}
+
+const TOKEN: &str = "exec-scoped-token-123456";
+
+fn authorised(h: &HeaderMap) -> bool {
+    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+}
+
+async fn serve_api(api: Api) -> String {
+    let app = Router::new()
+        .route("/api/v1/internal/executions/{id}/spec", get(|State(a): State<Api>, h: HeaderMap| async move {
+            if !authorised(&h) { return StatusCode::UNAUTHORIZED.into_response(); }
+            Json(a.spec.lock().expect("lock").clone()).into_response()
+        }))
+        .route("/api/v1/internal/executions/{id}/events", post(|State(a): State<Api>, h: HeaderMap, Json(b): Json<Value>| async move {
+            if !authorised(&h) { return StatusCode::UNAUTHORIZED; }
+            let mut posts = a.event_posts.lock().expect("lock");
+            *posts += 1;
+            if *posts == 1 { return StatusCode::SERVICE_UNAVAILABLE; } // briefly down
+            a.events.lock().expect("lock").extend(b["events"].as_array().cloned().unwrap_or_default());
+            StatusCode::NO_CONTENT
+        }))
+        .route("/api/v1/internal/executions/{id}/heartbeat", post(|State(a): State<Api>| async move {
+            *a.heartbeats.lock().expect("lock") += 1;
+            Json(json!({ "cancel": *a.cancel.lock().expect("lock") }))
+        }))
+        .route("/api/v1/internal/executions/{id}/artifacts", post(|State(a): State<Api>, Json(b): Json<Value>| async move {
+            let base = a.base.lock().expect("lock").clone();
+            Json(json!({ "artifactId": "art-1", "uploadUrl": format!("{base}/upload/{}", b["name"].as_str().unwrap_or("x")) }))
+        }))
+        .route("/upload/{name}", put(|State(a): State<Api>, Path(name): Path<String>, body: Bytes| async move {
+            a.uploads.lock().expect("lock").push((name, body.to_vec()));
+            StatusCode::OK
+        }))
+        .route("/api/v1/internal/executions/{id}/result", post(|State(a): State<Api>, Json(b): Json<Value>| async move {
+            *a.result.lock().expect("lock") = Some(b);
+            StatusCode::NO_CONTENT
+        }))
+        .with_state(api.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    *api.base.lock().expect("lock") = base.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+fn job_env(base: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "EXECUTION_ID",
+            "0192aaaa-0000-7000-8000-000000000001".into(),
+        ),
+        ("CALLBACK_URL", base.to_owned()),
+        ("CALLBACK_TOKEN", TOKEN.into()),
+        ("EXECUTOR_HEARTBEAT_SECONDS", "1".into()),
+        ("EXECUTOR_HTTP_ALLOW", "127.0.0.1".into()),
+    ]
+}
+
+#[tokio::test]
+async fn job_mode_fetches_its_spec_and_reports_everything_back() {
+    let api = Api::default();
+    *api.spec.lock().expect("lock") = json!({
+        "executionId": "0192aaaa-0000-7000-8000-000000000001",
+        "inputs": { "topic": "queues" },
+        "secrets": { "WEBHOOK_KEY": "whk-0011223344" },
+        "agents": { "01930000-0000-7000-8000-000000000008": { "systemPrompt": "You write docs.", "model": "claude-x" } },
+        "graph": { "nodes": [
+            {"id": "start", "type": "trigger"},
+            {"id": "write", "type": "agent", "config": {"agentId": "01930000-0000-7000-8000-000000000008", "prompt": "About {{ inputs.topic }} (key {{ secrets.WEBHOOK_KEY }})"}},
+            {"id": "out", "type": "output", "config": {"value": "{{ write.output.text }}", "artifact": {"name": "doc.md"}}}
+        ], "edges": [{"from": "start", "to": "write"}, {"from": "write", "to": "out"}] }
+    });
+    let base = serve_api(api.clone()).await;
+    let out = run(vec![], job_env(&base)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let result = api
+        .result
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("result posted");
+    assert_eq!(result["status"], "completed");
+    let events = api.events.lock().expect("lock").clone();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "every event exactly once, in order, despite a 503"
+    );
+    assert!(*api.event_posts.lock().expect("lock") >= 2);
+    assert_eq!(events.last().expect("events")["type"], "run_finished");
+    let uploads = api.uploads.lock().expect("lock").clone();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].0, "doc.md");
+    let everything = format!(
+        "{events:?}{result}{}{}",
+        String::from_utf8_lossy(&uploads[0].1),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!everything.contains("whk-0011223344"), "the secret leaked");
+    assert!(!everything.contains(TOKEN), "the callback token leaked");
+    assert!(*api.heartbeats.lock().expect("lock") >= 1);
+}
+
+#[tokio::test]
+async fn job_mode_stops_when_the_api_cancels() {
+    let (slow_base, _) = support::serve().await;
+    let api = Api::default();
+    *api.cancel.lock().expect("lock") = true;
+    *api.spec.lock().expect("lock") = json!({
+        "graph": { "nodes": [{"id": "start", "type": "trigger"},
+            {"id": "slow", "type": "http", "config": {"url": format!("{slow_base}/sleep?ms=20000"), "timeoutSeconds": 60}, "policy": {"timeoutSeconds": 60}}],
+            "edges": [{"from": "start", "to": "slow"}] }
+    });
+    let base = serve_api(api.clone()).await;
+    let out = run(vec![], job_env(&base)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        api.result.lock().expect("lock").clone().expect("result")["status"],
+        "cancelled"
+    );
+}
+
+#[tokio::test]
+async fn job_mode_without_its_settings_is_a_usage_error() {
+    let out = run(vec![], vec![]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EXECUTION_ID"));
+}
