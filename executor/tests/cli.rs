@@ -212,6 +212,9 @@ async fn sigterm_cancels_the_run() {
     let _ = std::fs::remove_file(spec);
 }
 
+/// An uploaded artifact: name and bytes.
+type Upload = (String, Vec<u8>);
+
 /// A fake callback API: serves the spec, records what the executor sends.
 #[derive(Clone, Default)]
 struct Api {
@@ -220,7 +223,7 @@ struct Api {
     event_posts: Arc<Mutex<u32>>,
     heartbeats: Arc<Mutex<u32>>,
     cancel: Arc<Mutex<bool>>,
-    uploads: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    uploads: Arc<Mutex<Vec<Upload>>>,
     result: Arc<Mutex<Option<Value>>>,
     base: Arc<Mutex<String>>,
 }
