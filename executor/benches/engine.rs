@@ -45,7 +45,10 @@ fn valid(v: Value) -> ValidGraph {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let runtime = Arc::new(Runtime {
         provider: Provider::Dev,
         http: HttpRunner::new(AllowList::default()),
@@ -71,7 +74,14 @@ fn bench(c: &mut Criterion) {
                         agents: HashMap::new(),
                         execution_id: None,
                     };
-                    let outcome = executor::run(runtime.clone(), &config, input, reporter, CancellationToken::new()).await;
+                    let outcome = executor::run(
+                        runtime.clone(),
+                        &config,
+                        input,
+                        reporter,
+                        CancellationToken::new(),
+                    )
+                    .await;
                     assert_eq!(outcome.status, RunStatus::Completed);
                 })
             })

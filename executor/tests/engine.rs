@@ -545,3 +545,38 @@ async fn http_nodes_enforce_the_size_cap_and_the_address_guard() {
     assert_eq!(blocked.len(), 1, "blocked requests are not retried");
     assert_eq!(blocked[0]["error"]["kind"], "blocked");
 }
+
+#[tokio::test]
+async fn delay_nodes_wait_and_can_be_cancelled() {
+    let graph = json!({
+        "nodes": [trigger(), {"id": "wait", "type": "delay", "config": {"seconds": 1}},
+                  {"id": "out", "type": "output", "config": {"value": "{{ wait.output.waitedSeconds }}"}}],
+        "edges": [{"from":"start","to":"wait"},{"from":"wait","to":"out"}]
+    });
+    let run = run_graph(
+        graph.clone(),
+        json!({}),
+        HashMap::new(),
+        cfg(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(run.outcome.output, Some(json!(1)));
+    let waited = ts(&run.for_node("node_succeeded", "wait")[0])
+        - ts(&run.for_node("node_started", "wait")[0]);
+    assert!(waited >= chrono::Duration::milliseconds(990), "{waited:?}");
+
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.cancel();
+    });
+    let long = json!({
+        "nodes": [trigger(), {"id": "wait", "type": "delay", "config": {"seconds": 3600}}],
+        "edges": [{"from":"start","to":"wait"}]
+    });
+    let run = run_graph(long, json!({}), HashMap::new(), cfg(), cancel).await;
+    assert_eq!(run.outcome.status, RunStatus::Cancelled);
+    assert!(run.outcome.duration < Duration::from_secs(1));
+}
