@@ -1,38 +1,235 @@
 //! The one-process local stack: every function's router mounted on one HTTP
-//! server, with the same handlers and layers as on Lambda.
-//! End-to-end tests start it in-process on port 0 through [`run`].
+//! server, with the same handlers and layers as on Lambda, and the execution
+//! pipeline's local adapters: an in-process priority queue feeding the
+//! dispatcher step, executors as child processes, blobs on the filesystem
+//! behind signed URLs, and the sweeper as a periodic task.
+//! End-to-end tests start it in-process on port 0.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::Router;
-use shared::AppState;
+use axum::{
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, Query},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+    Extension, Router,
+};
+use serde::Deserialize;
+use shared::{
+    pipeline::{
+        blobs::{LocalBlobs, ROUTE},
+        dispatcher::{dispatch_one, Outcome},
+        launcher::ProcessLauncher,
+        queue::LocalQueue,
+        sweeper::sweep,
+        Pipeline, PipelineConfig,
+    },
+    AppState,
+};
 use tokio::net::TcpListener;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every function's routes, merged, with the common layers applied once.
 pub fn app(state: AppState) -> Router {
+    router(state, None)
+}
+
+fn router(state: AppState, blobs: Option<Arc<LocalBlobs>>) -> Router {
     let settings = state.settings.clone();
-    let (router, _) = OpenApiRouter::new()
+    let (mut router, _) = OpenApiRouter::new()
         .merge(health::routes())
         .merge(auth::routes())
         .merge(workflows::routes())
         .merge(agents::routes())
-        .with_state(state)
+        .merge(executions::routes())
         .split_for_parts();
-    shared::http::apply_layers(router, &settings.http)
+    router = router.merge(executions::internal_routes());
+    if let Some(blobs) = blobs {
+        router = router.merge(
+            Router::new()
+                .route(&format!("{ROUTE}/{{*key}}"), get(get_blob).put(put_blob))
+                .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+                .layer(Extension(blobs)),
+        );
+    }
+    shared::http::apply_layers(router.with_state(state), &settings.http)
+}
+
+#[derive(Deserialize)]
+struct Signed {
+    expires: u64,
+    sig: String,
+}
+
+async fn put_blob(
+    Extension(blobs): Extension<Arc<LocalBlobs>>,
+    Path(key): Path<String>,
+    Query(s): Query<Signed>,
+    body: Bytes,
+) -> Response {
+    let Some(path) = blobs.verify("PUT", &key, s.expires, &s.sig) else {
+        return shared::ApiError::new(shared::ErrorCode::Forbidden, "invalid or expired signature")
+            .into_response();
+    };
+    if let Some(dir) = path.parent() {
+        if let Err(e) = tokio::fs::create_dir_all(dir).await {
+            return shared::ApiError::internal(e).into_response();
+        }
+    }
+    match tokio::fs::write(&path, &body).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => shared::ApiError::internal(e).into_response(),
+    }
+}
+
+async fn get_blob(
+    Extension(blobs): Extension<Arc<LocalBlobs>>,
+    Path(key): Path<String>,
+    Query(s): Query<Signed>,
+) -> Response {
+    let Some(path) = blobs.verify("GET", &key, s.expires, &s.sig) else {
+        return shared::ApiError::new(shared::ErrorCode::Forbidden, "invalid or expired signature")
+            .into_response();
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (StatusCode::OK, bytes).into_response(),
+        Err(_) => shared::ApiError::not_found("blob").into_response(),
+    }
+}
+
+/// How the local pipeline runs executors.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// The `executor` binary.
+    pub executor: PathBuf,
+    /// Where blobs (artifacts) are kept.
+    pub blob_dir: PathBuf,
+    /// Environment every executor gets (LLM settings, the http allow-list).
+    pub executor_env: Vec<(String, String)>,
+    /// Where executor logs go (`<dir>/exec-<id>.log`); `None` discards them.
+    pub executor_logs: Option<PathBuf>,
+    pub config: PipelineConfig,
+    pub sweep_every: Duration,
+}
+
+impl LocalOptions {
+    /// `executor` next to the running binary (cargo puts all of a workspace's binaries together).
+    pub fn default_executor() -> PathBuf {
+        let exe = std::env::current_exe().unwrap_or_default();
+        let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+        // Test binaries live one level down, in deps/.
+        let dir = if dir.ends_with("deps") {
+            dir.parent().map(PathBuf::from).unwrap_or(dir)
+        } else {
+            dir
+        };
+        dir.join("executor")
+    }
+}
+
+/// The whole local stack: state with the pipeline, and its adapters.
+pub struct Stack {
+    pub state: AppState,
+    pub pipeline: Arc<Pipeline>,
+    pub queue: Arc<LocalQueue>,
+    pub launcher: Arc<ProcessLauncher>,
+    pub blobs: Arc<LocalBlobs>,
+    pub sweep_every: Duration,
+}
+
+impl Stack {
+    /// Builds the pipeline for a server reachable at `addr`.
+    pub fn new(state: AppState, addr: SocketAddr, opts: LocalOptions) -> Self {
+        let base = format!("http://{addr}");
+        let queue = Arc::new(LocalQueue::new());
+        let launcher = Arc::new(ProcessLauncher::new(
+            opts.executor,
+            opts.executor_env,
+            opts.executor_logs,
+        ));
+        // A fresh key per process: blob URLs are short-lived and only this process serves them.
+        let signing_key: [u8; 32] = rand::random();
+        let blobs = Arc::new(LocalBlobs::new(opts.blob_dir, &base, &signing_key));
+        let (events, _) = tokio::sync::broadcast::channel(4096);
+        let pipeline = Arc::new(Pipeline {
+            queue: queue.clone(),
+            launcher: launcher.clone(),
+            blobs: blobs.clone(),
+            callback_url: base,
+            events,
+            config: opts.config,
+        });
+        Self {
+            state: state.with_pipeline(pipeline.clone()),
+            pipeline,
+            queue,
+            launcher,
+            blobs,
+            sweep_every: opts.sweep_every,
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        router(self.state.clone(), Some(self.blobs.clone()))
+    }
+
+    /// The queue worker (dispatcher step per message) and the sweeper loop.
+    pub fn spawn_workers(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let (state, queue, pipeline) = (
+            self.state.clone(),
+            self.queue.clone(),
+            self.pipeline.clone(),
+        );
+        let worker = tokio::spawn(async move {
+            loop {
+                let (id, priority) = queue.next().await;
+                let (state, queue, pipeline) = (state.clone(), queue.clone(), pipeline.clone());
+                tokio::spawn(async move {
+                    match dispatch_one(&state, &pipeline, id).await {
+                        Ok(Outcome::Deferred(after)) => queue.push(id, priority, after),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(execution_id = %id, error = %format!("{e:#}"), "dispatch failed; retrying");
+                            queue.push(id, priority, Duration::from_secs(2));
+                        }
+                    }
+                });
+            }
+        });
+        let (state, pipeline, every) =
+            (self.state.clone(), self.pipeline.clone(), self.sweep_every);
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = sweep(&state, &pipeline).await {
+                    tracing::warn!(error = %format!("{e:#}"), "sweep failed");
+                }
+            }
+        });
+        vec![worker, sweeper]
+    }
 }
 
 /// Serves the stack on `listener` until `shutdown` resolves, then finishes
 /// in-flight requests and returns.
 pub async fn run(
     listener: TcpListener,
-    state: AppState,
+    stack: Stack,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let workers = stack.spawn_workers();
+    let served = axum::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        stack
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    for w in workers {
+        w.abort();
+    }
+    served
 }

@@ -1,33 +1,64 @@
 //! `local [--port N]`: the whole backend in one process on 127.0.0.1.
+//! `local set-tier EMAIL TIER`: set a local user's tier (until billing exists).
 //! Needs `DATABASE_URL` and `JWT_SECRET` (`scripts/run` provides both).
 
-use anyhow::Context;
-use shared::{db, runtime, settings::Settings, telemetry, AppState};
+use std::{path::PathBuf, time::Duration};
 
-fn port_from_args() -> anyhow::Result<u16> {
-    let mut args = std::env::args().skip(1);
+use anyhow::Context;
+use shared::{
+    db, pipeline::PipelineConfig, runtime, settings::Settings, telemetry, tier::Tier, AppState,
+};
+
+const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)";
+
+fn port_from_args(args: &[String]) -> anyhow::Result<u16> {
+    let mut it = args.iter();
     let mut port = 3000;
-    while let Some(arg) = args.next() {
+    while let Some(arg) = it.next() {
         match arg.as_str() {
             "--port" | "-p" => {
-                let v = args.next().context("--port needs a value")?;
+                let v = it.next().context("--port needs a value")?;
                 port = v
                     .parse()
                     .with_context(|| format!("--port: {v:?} is not a port number"))?;
             }
-            "--help" | "-h" => {
-                eprintln!("usage: local [--port N]   (default 3000)");
-                std::process::exit(0);
-            }
-            other => anyhow::bail!("unknown argument {other:?} (usage: local [--port N])"),
+            other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
     Ok(port)
 }
 
+/// Environment passed on to every executor the stack starts.
+fn executor_env() -> Vec<(String, String)> {
+    [
+        "LLM_PROVIDER",
+        "LLM_API_KEY",
+        "LLM_BASE_URL",
+        "LLM_MODEL",
+        "EXECUTOR_HTTP_ALLOW",
+        "EXECUTOR_MAX_CONCURRENCY",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+    .collect()
+}
+
+fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
+    Ok(Duration::from_secs(match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name} must be a number of seconds"))?,
+        Err(_) => default,
+    }))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let port = port_from_args()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
+        eprintln!("{USAGE}");
+        return Ok(());
+    }
     let settings = Settings::from_env().context("invalid settings (see .env.example)")?;
     telemetry::init(settings.log_format, &settings.log_filter);
     let pool = db::pool(&settings.database).context("invalid DATABASE_URL")?;
@@ -35,19 +66,54 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("cannot apply migrations: is the database running?")?;
 
+    if args.first().map(String::as_str) == Some("set-tier") {
+        let (Some(email), Some(tier)) = (args.get(1), args.get(2)) else {
+            anyhow::bail!(USAGE)
+        };
+        let tier: Tier = tier
+            .to_uppercase()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{e}\n{USAGE}"))?;
+        anyhow::ensure!(
+            db::users::set_tier(&pool, email, tier).await?,
+            "no user with email {email}"
+        );
+        eprintln!("{email} is now {tier}");
+        return Ok(());
+    }
+
+    let port = port_from_args(&args)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} (in use? try --port)"))?;
     let addr = listener.local_addr()?;
+    let options = local::LocalOptions {
+        executor: std::env::var("EXECUTOR_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| local::LocalOptions::default_executor()),
+        blob_dir: std::env::var("BLOB_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(".local/blobs")),
+        executor_env: executor_env(),
+        executor_logs: Some(PathBuf::from(
+            std::env::var("EXECUTOR_LOG_DIR").unwrap_or_else(|_| ".local/executor-logs".into()),
+        )),
+        config: PipelineConfig {
+            heartbeat_every: secs("EXECUTOR_HEARTBEAT_SECONDS", 10)?,
+            heartbeat_timeout: secs("HEARTBEAT_TIMEOUT_SECONDS", 45)?,
+            ..PipelineConfig::default()
+        },
+        sweep_every: secs("SWEEP_EVERY_SECONDS", 5)?,
+    };
+    anyhow::ensure!(
+        options.executor.exists(),
+        "the executor binary is missing at {} (cargo build -p executor, or set EXECUTOR_BIN)",
+        options.executor.display()
+    );
+    let stack = local::Stack::new(AppState::new(settings, pool), addr, options);
     tracing::info!(%addr, "local stack listening");
     eprintln!("SaasIt local stack: http://{addr}  (health: http://{addr}/health, API: http://{addr}/api/v1/openapi.json)");
-
-    local::run(
-        listener,
-        AppState::new(settings, pool),
-        runtime::shutdown_signal(),
-    )
-    .await?;
+    local::run(listener, stack, runtime::shutdown_signal()).await?;
     tracing::info!("local stack stopped");
     Ok(())
 }

@@ -12,11 +12,13 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod ids;
+pub mod pipeline;
 pub mod runtime;
 pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod tier;
+pub mod validation;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use state::AppState;

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::{auth::TokenKeys, settings::Settings};
+use crate::{auth::TokenKeys, pipeline::Pipeline, settings::Settings};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: PgPool,
     pub tokens: Arc<TokenKeys>,
+    /// The execution pipeline's ports; `None` in functions that do not run executions.
+    pub pipeline: Option<Arc<Pipeline>>,
 }
 
 impl AppState {
@@ -22,7 +24,14 @@ impl AppState {
             settings: Arc::new(settings),
             db,
             tokens,
+            pipeline: None,
         }
+    }
+
+    /// The same state with the execution pipeline.
+    pub fn with_pipeline(mut self, pipeline: Arc<Pipeline>) -> Self {
+        self.pipeline = Some(pipeline);
+        self
     }
 }
 

@@ -263,6 +263,57 @@ pub async fn send(router: &Router, req: Req) -> TestResponse {
     }
 }
 
+/// The whole local stack on a real port (executors call back over HTTP), with
+/// short heartbeat and sweep intervals so fault tests finish quickly.
+pub struct TestStack {
+    pub app: TestApp,
+    pub base_url: String,
+    pub launcher: std::sync::Arc<shared::pipeline::launcher::ProcessLauncher>,
+    pub blob_dir: std::path::PathBuf,
+}
+
+pub async fn spawn_stack() -> TestStack {
+    use shared::pipeline::PipelineConfig;
+    let mut app = spawn_app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let blob_dir =
+        std::env::temp_dir().join(format!("saasit-blobs-{}", uuid::Uuid::now_v7().simple()));
+    let options = local::LocalOptions {
+        executor: local::LocalOptions::default_executor(),
+        blob_dir: blob_dir.clone(),
+        executor_env: vec![("EXECUTOR_HTTP_ALLOW".into(), "127.0.0.1".into())],
+        executor_logs: Some(blob_dir.join("logs")),
+        config: PipelineConfig {
+            heartbeat_every: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(3),
+            defer: Duration::from_millis(200),
+            ..PipelineConfig::default()
+        },
+        sweep_every: Duration::from_millis(500),
+    };
+    assert!(
+        options.executor.exists(),
+        "the executor binary is missing at {}: build it with cargo build -p executor (cargo test --workspace does)",
+        options.executor.display()
+    );
+    let stack = local::Stack::new(app.state.clone(), addr, options);
+    app.router = stack.router();
+    app.state = stack.state.clone();
+    let launcher = stack.launcher.clone();
+    tokio::spawn(async move {
+        let _ = local::run(listener, stack, std::future::pending()).await;
+    });
+    TestStack {
+        app,
+        base_url: format!("http://{addr}"),
+        launcher,
+        blob_dir,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -37,6 +37,15 @@ const MOUNTED: &[(&str, &str)] = &[
     ("GET", "/api/v1/agents/{id}"),
     ("PATCH", "/api/v1/agents/{id}"),
     ("DELETE", "/api/v1/agents/{id}"),
+    ("POST", "/api/v1/executions"),
+    ("GET", "/api/v1/executions"),
+    ("POST", "/api/v1/workflows/{id}/execute"),
+    ("GET", "/api/v1/executions/{id}"),
+    ("GET", "/api/v1/executions/{id}/logs"),
+    ("GET", "/api/v1/executions/{id}/nodes"),
+    ("GET", "/api/v1/executions/{id}/artifacts"),
+    ("POST", "/api/v1/executions/{id}/cancel"),
+    ("POST", "/api/v1/executions/{id}/retry"),
 ];
 
 fn documented(doc: &serde_json::Value) -> Vec<(String, String)> {

@@ -131,6 +131,7 @@ pub async fn openapi_json() -> Json<OpenApiDoc> {
         (name = "workflows", description = "Designing workflows: canvas, versions, status, validation"),
         (name = "templates", description = "Workflow templates: catalogue, publish, instantiate"),
         (name = "agents", description = "Agents: the built-in catalogue and your own"),
+        (name = "executions", description = "Running workflows: start, follow, cancel, retry"),
         (name = "health", description = "Health and API description"),
     )
 )]
@@ -169,6 +170,7 @@ pub fn api_doc() -> OpenApiDoc {
     doc.merge(auth::routes().into_openapi());
     doc.merge(workflows::routes().into_openapi());
     doc.merge(agents::routes().into_openapi());
+    doc.merge(executions::routes().into_openapi());
     doc
 }
 

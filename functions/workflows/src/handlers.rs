@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 use shared::{
     auth::AuthUser,
     db::{
-        agents, usage, users,
+        usage, users,
         workflows::{self, Change, Content, ListQuery, UpdateError, Workflow},
     },
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
     tier::Tier,
-    workflow::{self as graph, Graph, Issue, IssueCode, Severity, ValidationReport},
+    workflow::{Graph, ValidationReport},
     ApiError, ApiResult, AppState,
 };
 use sqlx::{Postgres, Transaction};
@@ -78,33 +78,13 @@ pub(crate) async fn take_creation(
     }
 }
 
-/// The graph checks plus one the database answers: every agent node must
-/// name an agent the user can use.
+/// The graph checks plus the agent check (shared with the executions function).
 pub(crate) async fn full_report(
     db: &mut sqlx::PgConnection,
     user: Uuid,
     canvas: &Value,
 ) -> ApiResult<ValidationReport> {
-    let graph = Graph::from_canvas(canvas).unwrap_or_default();
-    let mut report = graph::report(&graph);
-    let refs = graph::agent_references(&graph);
-    if refs.is_empty() {
-        return Ok(report);
-    }
-    let ids: Vec<Uuid> = refs.iter().filter_map(|(_, _, a)| a.parse().ok()).collect();
-    let visible = agents::visible_ids(&mut *db, user, &ids).await?;
-    for (i, node, agent) in refs {
-        if !agent.parse().is_ok_and(|id: Uuid| visible.contains(&id)) {
-            report.push(Issue {
-                severity: Severity::Error,
-                code: IssueCode::UnknownAgent,
-                message: format!("node {node:?} uses agent {agent:?}, which does not exist or is not available to you"),
-                node_ids: vec![node.to_owned()],
-                path: Some(format!("nodes[{i}].config.agentId")),
-            });
-        }
-    }
-    Ok(report)
+    Ok(shared::validation::full_report(db, user, canvas).await?)
 }
 
 /// A published workflow must stay runnable.

@@ -18,6 +18,9 @@ use crate::settings::AuthSettings;
 pub enum TokenKind {
     Access,
     Refresh,
+    /// Opens the internal callback routes of one execution (`sub` is the
+    /// execution id, `sid` its owner) and nothing else.
+    Execution,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +96,8 @@ impl TokenKeys {
         match kind {
             TokenKind::Access => self.access_ttl,
             TokenKind::Refresh => self.refresh_ttl,
+            // Execution tokens are issued with an explicit lifetime (the run's deadline).
+            TokenKind::Execution => self.access_ttl,
         }
     }
 
@@ -102,13 +107,35 @@ impl TokenKeys {
         user_id: Uuid,
         session_id: Uuid,
     ) -> Result<Issued, jsonwebtoken::errors::Error> {
+        self.sign(kind, user_id, session_id, self.ttl(kind))
+    }
+
+    /// The execution-scoped token an executor presents to the callback routes.
+    pub fn issue_for_execution(
+        &self,
+        execution_id: Uuid,
+        owner_id: Uuid,
+        valid_for: Duration,
+    ) -> Result<Issued, jsonwebtoken::errors::Error> {
+        self.sign(TokenKind::Execution, execution_id, owner_id, valid_for)
+    }
+
+    fn sign(
+        &self,
+        kind: TokenKind,
+        sub: Uuid,
+        sid: Uuid,
+        ttl: Duration,
+    ) -> Result<Issued, jsonwebtoken::errors::Error> {
+        let user_id = sub;
+        let session_id = sid;
         let iat = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id,
             kind,
             jti: crate::ids::new_id(),
             iat,
-            exp: iat + i64::try_from(self.ttl(kind).as_secs()).unwrap_or(i64::MAX / 2),
+            exp: iat + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iss: self.issuer.clone(),
             sid: session_id,
         };

@@ -2,6 +2,7 @@
 //! SQL stays visible: each query is a function taking an executor.
 
 pub mod agents;
+pub mod executions;
 pub mod sessions;
 pub mod templates;
 pub mod throttle;

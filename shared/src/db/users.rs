@@ -131,3 +131,17 @@ pub async fn update_profile(
     .map(User::try_from)
     .transpose()
 }
+
+/// Sets a user's tier by email (Stripe webhooks later; the local admin command now).
+pub async fn set_tier(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    tier: Tier,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET tier = $1, updated_at = now() WHERE email = $2")
+        .bind(tier.as_str())
+        .bind(email.trim().to_lowercase())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

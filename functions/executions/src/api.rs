@@ -1,0 +1,632 @@
+//! `/api/v1/executions`: start, list, follow, cancel and retry runs.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use shared::{
+    auth::AuthUser,
+    db::{
+        executions::{self, Ending, Execution, NewExecution},
+        users, workflows,
+    },
+    error::{ErrorCode, ErrorEnvelope},
+    extract::{offset_page, Json},
+    pipeline::{dispatcher::job_name, Pipeline},
+    ApiError, ApiResult, AppState,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+pub(crate) fn pipeline(state: &AppState) -> ApiResult<&Pipeline> {
+    state.pipeline.as_deref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "executions are not available on this deployment",
+        )
+        .retry_after(60)
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StartExecution {
+    pub workflow_id: Uuid,
+    /// The run's inputs (`{{inputs.…}}`); an object.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub inputs: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExecuteWorkflow {
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub inputs: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RetryExecution {
+    /// Reuse the outputs of nodes that succeeded; run only the rest.
+    #[serde(default)]
+    pub from_failed: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionView {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub workflow_version: i32,
+    /// queued, dispatching, running, completed, failed, cancelled or timed_out.
+    pub status: String,
+    pub tier: String,
+    /// high, standard or low.
+    pub priority: String,
+    /// Executions ahead in the same priority class, while queued.
+    pub queue_position: Option<i64>,
+    #[schema(value_type = Object)]
+    pub inputs: Value,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub failed_node: Option<String>,
+    pub retry_of: Option<Uuid>,
+    /// The highest event sequence number so far (for `GET /logs?after=`).
+    pub last_seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Milliseconds between start and finish.
+    pub runtime_ms: Option<i64>,
+}
+
+impl ExecutionView {
+    fn new(e: Execution, queue_position: Option<i64>) -> Self {
+        let runtime_ms = match (e.started_at, e.finished_at) {
+            (Some(s), Some(f)) => Some((f - s).num_milliseconds()),
+            _ => None,
+        };
+        Self {
+            id: e.id,
+            workflow_id: e.workflow_id,
+            workflow_version: e.workflow_version,
+            status: e.status,
+            tier: e.tier,
+            priority: e.priority,
+            queue_position,
+            inputs: e.inputs.0,
+            output: e.output.map(|o| o.0),
+            error: e.error,
+            failed_node: e.failed_node,
+            retry_of: e.retry_of,
+            last_seq: e.last_seq,
+            created_at: e.created_at,
+            started_at: e.started_at,
+            finished_at: e.finished_at,
+            runtime_ms,
+        }
+    }
+}
+
+async fn view(state: &AppState, e: Execution) -> ApiResult<ExecutionView> {
+    let position = if e.status == "queued" {
+        Some(executions::queue_position(&state.db, &e).await?)
+    } else {
+        None
+    };
+    Ok(ExecutionView::new(e, position))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let key = v.to_str().unwrap_or_default().trim();
+            if key.is_empty() || key.len() > 200 {
+                Err(ApiError::field(
+                    "Idempotency-Key",
+                    "must be 1–200 visible characters",
+                ))
+            } else {
+                Ok(Some(key.to_owned()))
+            }
+        }
+    }
+}
+
+/// Stores a queued execution of the caller's workflow and sends it to its queue.
+async fn start(
+    state: &AppState,
+    caller: Uuid,
+    workflow_id: Uuid,
+    inputs: Option<Value>,
+    key: Option<String>,
+    retry: Option<(Uuid, Value, Value)>,
+) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
+    let pipeline = pipeline(state)?;
+    let inputs = inputs.unwrap_or_else(|| json!({}));
+    if !inputs.is_object() {
+        return Err(ApiError::field("inputs", "must be a JSON object"));
+    }
+    let user = users::find(&state.db, caller)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the account no longer exists"))?;
+    if !user.tier.can_run() {
+        return Err(ApiError::tier_limit(
+            user.tier,
+            "concurrent runs (design only: upgrade to run workflows)",
+            0,
+        ));
+    }
+    let mut conn = state.db.acquire().await?;
+    let wf = workflows::find(&mut *conn, caller, workflow_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let (graph, prior, retry_of) = match retry {
+        Some((of, graph, prior)) => (graph, prior, Some(of)),
+        None => (wf.canvas.0.clone(), json!({}), None),
+    };
+    let report = shared::validation::full_report(&mut conn, caller, &graph).await?;
+    if !report.valid {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "the workflow's graph is invalid; fix it before running",
+        )
+        .with_details(json!({ "reason": "invalid_graph", "report": report })));
+    }
+    drop(conn);
+    let priority = user.tier.limits().priority;
+    let priority_name = serde_json::to_value(priority)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "low".into());
+    let (execution, created) = executions::insert(
+        &state.db,
+        NewExecution {
+            id: shared::ids::new_id(),
+            owner_id: caller,
+            workflow_id,
+            workflow_version: wf.version,
+            tier: user.tier.as_str(),
+            priority: &priority_name,
+            graph: &graph,
+            inputs: &inputs,
+            prior_outputs: &prior,
+            idempotency_key: key.as_deref(),
+            retry_of,
+            queue_deadline: Utc::now()
+                + chrono::Duration::from_std(pipeline.config.max_queue_wait)
+                    .unwrap_or_else(|_| chrono::Duration::hours(24)),
+        },
+    )
+    .await?;
+    if created {
+        // The row is the source of truth: if this send fails, the sweeper sends it again.
+        if let Err(e) = pipeline
+            .queue
+            .send(execution.id, priority, std::time::Duration::ZERO)
+            .await
+        {
+            tracing::warn!(execution_id = %execution.id, error = %e, "could not enqueue; the sweeper will retry");
+        }
+        pipeline.publish(
+            execution.id,
+            caller,
+            json!({ "type": "execution:queued", "executionId": execution.id, "status": "queued" }),
+        );
+    }
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view(state, execution).await?)))
+}
+
+/// Run a workflow: 202 with the queued execution (or, for a repeated
+/// `Idempotency-Key`, 200 with the execution it created).
+#[utoipa::path(
+    post, path = "/api/v1/executions", operation_id = "executions_start", tag = "executions", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating it returns the same execution")),
+    request_body = StartExecution,
+    responses(
+        (status = 202, description = "Queued", body = ExecutionView),
+        (status = 200, description = "Already started with this Idempotency-Key", body = ExecutionView),
+        (status = 400, description = "Invalid body or graph (VALIDATION_ERROR, details.report)", body = ErrorEnvelope),
+        (status = 403, description = "FREE and DESIGNER cannot run (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    headers: HeaderMap,
+    Json(body): Json<StartExecution>,
+) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
+    start(
+        &state,
+        caller.user_id,
+        body.workflow_id,
+        body.inputs,
+        idempotency_key(&headers)?,
+        None,
+    )
+    .await
+}
+
+/// Run this workflow (same as `POST /api/v1/executions`).
+#[utoipa::path(
+    post, path = "/api/v1/workflows/{id}/execute", operation_id = "executions_execute_workflow", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeating it returns the same execution")),
+    request_body = ExecuteWorkflow,
+    responses(
+        (status = 202, description = "Queued", body = ExecutionView),
+        (status = 403, description = "FREE and DESIGNER cannot run (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+    )
+)]
+pub async fn execute_workflow(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(body): Json<ExecuteWorkflow>,
+) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
+    start(
+        &state,
+        caller.user_id,
+        id,
+        body.inputs,
+        idempotency_key(&headers)?,
+        None,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    pub status: Option<String>,
+    pub workflow_id: Option<Uuid>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionPage {
+    pub items: Vec<ExecutionView>,
+    pub total: i64,
+}
+
+/// Your executions, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/executions", operation_id = "executions_list", tag = "executions", security(("bearer" = [])),
+    params(ListParams),
+    responses((status = 200, description = "One page", body = ExecutionPage), (status = 400, description = "Invalid filter", body = ErrorEnvelope))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<ExecutionPage>> {
+    let (limit, offset) = offset_page(p.limit, p.offset, 20)?;
+    if let Some(s) = &p.status {
+        if !executions::ACTIVE.contains(&s.as_str()) && !executions::TERMINAL.contains(&s.as_str())
+        {
+            return Err(ApiError::field(
+                "status",
+                "must be queued, dispatching, running, completed, failed, cancelled or timed_out",
+            ));
+        }
+    }
+    let (rows, total) = executions::list(
+        &state.db,
+        caller.user_id,
+        &executions::ListQuery {
+            status: p.status,
+            workflow_id: p.workflow_id,
+            limit,
+            offset,
+        },
+    )
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|e| ExecutionView::new(e, None))
+        .collect();
+    Ok(Json(ExecutionPage { items, total }))
+}
+
+async fn own(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<Execution> {
+    executions::find(&state.db, caller, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("execution"))
+}
+
+/// One execution: status, timings, queue position while queued.
+#[utoipa::path(
+    get, path = "/api/v1/executions/{id}", operation_id = "executions_get", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    responses((status = 200, description = "The execution", body = ExecutionView), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ExecutionView>> {
+    let e = own(&state, caller.user_id, id).await?;
+    Ok(Json(view(&state, e).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogParams {
+    /// Only events after this sequence number (what the client has already seen).
+    pub after: Option<i64>,
+    /// 1–1000, default 200.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPage {
+    /// Events in order; each has `seq`, `type`, `ts` and its fields.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Value>,
+    /// Pass as `after` for the next page.
+    pub next_after: i64,
+    /// Whether the run has finished (no more events will come).
+    pub finished: bool,
+}
+
+/// The run's events in order, complete: page with `after`.
+#[utoipa::path(
+    get, path = "/api/v1/executions/{id}/logs", operation_id = "executions_logs", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id"), LogParams),
+    responses((status = 200, description = "Events after `after`", body = LogPage), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
+)]
+pub async fn logs(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(p): Query<LogParams>,
+) -> ApiResult<Json<LogPage>> {
+    let e = own(&state, caller.user_id, id).await?;
+    let after = p.after.unwrap_or(0).max(0);
+    let limit = p.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1–1000"));
+    }
+    let rows = executions::events_after(&state.db, id, after, limit).await?;
+    let next_after = rows.last().map_or(after, |r| r.seq);
+    let events = rows.into_iter().map(|r| r.payload.0).collect();
+    Ok(Json(LogPage {
+        events,
+        next_after,
+        finished: executions::TERMINAL.contains(&e.status.as_str()),
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRun {
+    pub node: String,
+    /// running, succeeded, failed, skipped or cancelled.
+    pub status: String,
+    pub attempts: u32,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    pub reused: bool,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Per node: status, attempts, output or error (from the run's events).
+#[utoipa::path(
+    get, path = "/api/v1/executions/{id}/nodes", operation_id = "executions_nodes", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    responses((status = 200, description = "Nodes in the order they first reported", body = Vec<NodeRun>), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
+)]
+pub async fn nodes(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<NodeRun>>> {
+    own(&state, caller.user_id, id).await?;
+    Ok(Json(node_runs(
+        &executions::node_events(&state.db, id).await?,
+    )))
+}
+
+pub(crate) fn node_runs(events: &[executions::StoredEvent]) -> Vec<NodeRun> {
+    let mut order: Vec<String> = Vec::new();
+    let mut runs: BTreeMap<String, NodeRun> = BTreeMap::new();
+    for e in events {
+        let Some(node) = e.node.clone() else { continue };
+        let run = runs.entry(node.clone()).or_insert_with(|| {
+            order.push(node.clone());
+            NodeRun {
+                node: node.clone(),
+                status: "pending".into(),
+                attempts: 0,
+                output: None,
+                error: None,
+                reused: false,
+                started_at: None,
+                finished_at: None,
+            }
+        });
+        let p = &e.payload.0;
+        match e.kind.as_str() {
+            "node_started" => {
+                run.status = "running".into();
+                run.attempts = run.attempts.max(p["attempt"].as_u64().unwrap_or(1) as u32);
+                run.started_at.get_or_insert(e.ts);
+            }
+            "node_succeeded" => {
+                run.status = "succeeded".into();
+                run.output = Some(p["output"].clone());
+                run.reused = p["reused"].as_bool().unwrap_or(false);
+                run.finished_at = Some(e.ts);
+            }
+            "node_failed" => {
+                run.error = Some(p["error"].clone());
+                if p["willRetry"] != true {
+                    run.status = "failed".into();
+                    run.finished_at = Some(e.ts);
+                }
+            }
+            "node_skipped" => run.status = "skipped".into(),
+            "node_cancelled" => {
+                run.status = "cancelled".into();
+                run.finished_at = Some(e.ts);
+            }
+            _ => {}
+        }
+    }
+    order.into_iter().filter_map(|n| runs.remove(&n)).collect()
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactView {
+    pub id: Uuid,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    /// Valid for 15 minutes.
+    pub download_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The run's artifacts with download URLs.
+#[utoipa::path(
+    get, path = "/api/v1/executions/{id}/artifacts", operation_id = "executions_artifacts", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    responses((status = 200, description = "Artifacts", body = Vec<ArtifactView>), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
+)]
+pub async fn artifacts(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<ArtifactView>>> {
+    let p = pipeline(&state)?;
+    own(&state, caller.user_id, id).await?;
+    let list = executions::artifacts(&state.db, id).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|a| ArtifactView {
+                download_url: p
+                    .blobs
+                    .download_url(&a.blob_key, std::time::Duration::from_secs(900)),
+                id: a.id,
+                name: a.name,
+                content_type: a.content_type,
+                size: a.size,
+                created_at: a.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Cancel: a queued run ends at once; a running one has its job stopped. Idempotent.
+#[utoipa::path(
+    post, path = "/api/v1/executions/{id}/cancel", operation_id = "executions_cancel", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    responses((status = 200, description = "The execution, now cancelled (or already finished)", body = ExecutionView), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ExecutionView>> {
+    let p = pipeline(&state)?;
+    let e = own(&state, caller.user_id, id).await?;
+    if executions::ACTIVE.contains(&e.status.as_str()) {
+        executions::request_cancel(&state.db, id).await?;
+        let ended = executions::finish(
+            &state.db,
+            id,
+            Ending {
+                status: "cancelled",
+                output: None,
+                error: Some("cancelled by the user"),
+                failed_node: None,
+            },
+        )
+        .await?;
+        if e.status != "queued" {
+            p.launcher
+                .delete(e.job_name.as_deref().unwrap_or(&job_name(id)))
+                .await
+                .map_err(ApiError::unavailable)?;
+        }
+        if ended {
+            p.publish(
+                id,
+                caller.user_id,
+                json!({ "type": "execution:completed", "executionId": id, "status": "cancelled" }),
+            );
+        }
+    }
+    let e = own(&state, caller.user_id, id).await?;
+    Ok(Json(view(&state, e).await?))
+}
+
+/// Run again as a new execution linked to this one; `fromFailed` reuses the
+/// outputs of nodes that succeeded.
+#[utoipa::path(
+    post, path = "/api/v1/executions/{id}/retry", operation_id = "executions_retry", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    request_body = RetryExecution,
+    responses(
+        (status = 202, description = "The new execution, queued", body = ExecutionView),
+        (status = 404, description = "No such execution of yours", body = ErrorEnvelope),
+        (status = 409, description = "The run has not finished yet (CONFLICT)", body = ErrorEnvelope),
+    )
+)]
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<RetryExecution>,
+) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
+    let e = own(&state, caller.user_id, id).await?;
+    if !executions::TERMINAL.contains(&e.status.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the execution has not finished yet",
+        ));
+    }
+    let prior = if body.from_failed {
+        let mut map = Map::new();
+        for run in node_runs(&executions::node_events(&state.db, id).await?) {
+            if let (true, Some(out)) = (run.status == "succeeded", run.output) {
+                map.insert(run.node, out);
+            }
+        }
+        Value::Object(map)
+    } else {
+        json!({})
+    };
+    start(
+        &state,
+        caller.user_id,
+        e.workflow_id,
+        Some(e.inputs.0),
+        None,
+        Some((id, e.graph.0, prior)),
+    )
+    .await
+}

@@ -1,0 +1,461 @@
+//! The `executions`, `execution_events` and `execution_artifacts` tables.
+//!
+//! Lifecycle: `queued → dispatching → running → completed | failed | cancelled
+//! | timed_out`. Every transition is a conditional UPDATE on the current
+//! state, so duplicate deliveries, retries and races are harmless. A run's
+//! concurrency slot is its being `dispatching` or `running`: entering a
+//! terminal state releases it, exactly once, because that state is entered once.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{types::Json, FromRow, PgExecutor, Postgres, Transaction};
+use uuid::Uuid;
+
+pub const ACTIVE: [&str; 3] = ["queued", "dispatching", "running"];
+pub const TERMINAL: [&str; 4] = ["completed", "failed", "cancelled", "timed_out"];
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Execution {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub workflow_id: Uuid,
+    pub workflow_version: i32,
+    pub status: String,
+    pub tier: String,
+    pub priority: String,
+    pub graph: Json<Value>,
+    pub inputs: Json<Value>,
+    pub prior_outputs: Json<Value>,
+    pub idempotency_key: Option<String>,
+    pub retry_of: Option<Uuid>,
+    pub cancel_requested: bool,
+    pub job_name: Option<String>,
+    pub deadline_at: DateTime<Utc>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub last_seq: i64,
+    pub output: Option<Json<Value>>,
+    pub error: Option<String>,
+    pub failed_node: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, owner_id, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
+    prior_outputs, idempotency_key, retry_of, cancel_requested, job_name, deadline_at, heartbeat_at, last_seq, \
+    output, error, failed_node, created_at, dispatched_at, started_at, finished_at";
+
+pub struct NewExecution<'a> {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub workflow_id: Uuid,
+    pub workflow_version: i32,
+    pub tier: &'a str,
+    pub priority: &'a str,
+    pub graph: &'a Value,
+    pub inputs: &'a Value,
+    pub prior_outputs: &'a Value,
+    pub idempotency_key: Option<&'a str>,
+    pub retry_of: Option<Uuid>,
+    /// How long it may wait in the queue before the sweeper ends it.
+    pub queue_deadline: DateTime<Utc>,
+}
+
+/// Inserts a queued execution; with an idempotency key already used by this
+/// owner, returns the existing one instead (`false`).
+pub async fn insert(
+    db: impl PgExecutor<'_> + Copy,
+    n: NewExecution<'_>,
+) -> Result<(Execution, bool), sqlx::Error> {
+    let inserted = sqlx::query_as::<_, Execution>(&format!(
+        "INSERT INTO executions (id, owner_id, workflow_id, workflow_version, tier, priority, graph, inputs,
+                                 prior_outputs, idempotency_key, retry_of, deadline_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT ON CONSTRAINT executions_idempotency_key DO NOTHING
+         RETURNING {COLUMNS}"
+    ))
+    .bind(n.id)
+    .bind(n.owner_id)
+    .bind(n.workflow_id)
+    .bind(n.workflow_version)
+    .bind(n.tier)
+    .bind(n.priority)
+    .bind(Json(n.graph))
+    .bind(Json(n.inputs))
+    .bind(Json(n.prior_outputs))
+    .bind(n.idempotency_key)
+    .bind(n.retry_of)
+    .bind(n.queue_deadline)
+    .fetch_optional(db)
+    .await?;
+    match inserted {
+        Some(e) => Ok((e, true)),
+        None => {
+            let existing = sqlx::query_as::<_, Execution>(&format!(
+                "SELECT {COLUMNS} FROM executions WHERE owner_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(n.owner_id)
+            .bind(n.idempotency_key)
+            .fetch_one(db)
+            .await?;
+            Ok((existing, false))
+        }
+    }
+}
+
+/// An execution of this owner.
+pub async fn find(
+    db: impl PgExecutor<'_>,
+    owner_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Execution>, sqlx::Error> {
+    sqlx::query_as::<_, Execution>(&format!(
+        "SELECT {COLUMNS} FROM executions WHERE id = $1 AND owner_id = $2"
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Any execution (callback routes, dispatcher, sweeper).
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Execution>, sqlx::Error> {
+    sqlx::query_as::<_, Execution>(&format!("SELECT {COLUMNS} FROM executions WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Queued executions ahead of this one in its priority class.
+pub async fn queue_position(db: impl PgExecutor<'_>, e: &Execution) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM executions WHERE status = 'queued' AND priority = $1 AND (created_at, id) < ($2, $3)",
+    )
+    .bind(&e.priority)
+    .bind(e.created_at)
+    .bind(e.id)
+    .fetch_one(db)
+    .await
+}
+
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub workflow_id: Option<Uuid>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub async fn list(
+    db: &sqlx::PgPool,
+    owner_id: Uuid,
+    q: &ListQuery,
+) -> Result<(Vec<Execution>, i64), sqlx::Error> {
+    const FILTER: &str = "owner_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR workflow_id = $3)";
+    let rows = sqlx::query_as::<_, Execution>(&format!(
+        "SELECT {COLUMNS} FROM executions WHERE {FILTER} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+    ))
+    .bind(owner_id)
+    .bind(q.status.as_deref())
+    .bind(q.workflow_id)
+    .bind(q.limit)
+    .bind(q.offset)
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar(&format!("SELECT count(*) FROM executions WHERE {FILTER}"))
+        .bind(owner_id)
+        .bind(q.status.as_deref())
+        .bind(q.workflow_id)
+        .fetch_one(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// What the dispatcher found when it claimed an execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Now `dispatching` (or already was: a redelivery after a crash): launch it.
+    Launch(Box<ExecutionRef>),
+    /// The owner's tier has no free slot: try again later.
+    NoSlot,
+    /// Running, finished, or gone: nothing to do.
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionRef {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub tier: String,
+}
+
+/// Claims a queued execution if its owner has a free slot. The owner's
+/// advisory lock makes the count-then-claim atomic: two dispatchers can never
+/// both take the last slot.
+pub async fn claim(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    slots: impl Fn(&str) -> i64,
+) -> Result<Claim, sqlx::Error> {
+    let Some((owner, status, tier)) = sqlx::query_as::<_, (Uuid, String, String)>(
+        "SELECT owner_id, status, tier FROM executions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(Claim::Done);
+    };
+    let reference = || {
+        Claim::Launch(Box::new(ExecutionRef {
+            id,
+            owner_id: owner,
+            tier: tier.clone(),
+        }))
+    };
+    match status.as_str() {
+        "dispatching" => return Ok(reference()),
+        "queued" => {}
+        _ => return Ok(Claim::Done),
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
+        .bind(owner)
+        .execute(&mut **tx)
+        .await?;
+    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM executions WHERE owner_id = $1 AND status IN ('dispatching', 'running')")
+        .bind(owner)
+        .fetch_one(&mut **tx)
+        .await?;
+    if active >= slots(&tier) {
+        return Ok(Claim::NoSlot);
+    }
+    let moved = sqlx::query("UPDATE executions SET status = 'dispatching', dispatched_at = now() WHERE id = $1 AND status = 'queued'")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(if moved.rows_affected() == 1 {
+        reference()
+    } else {
+        Claim::Done
+    })
+}
+
+/// `dispatching → running`, with the run's deadline and job name.
+pub async fn mark_running(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    job_name: &str,
+    deadline: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE executions SET status = 'running', started_at = now(), heartbeat_at = now(), deadline_at = $3, job_name = $2
+          WHERE id = $1 AND status = 'dispatching'",
+    )
+    .bind(id)
+    .bind(job_name)
+    .bind(deadline)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How a run ended, as recorded.
+pub struct Ending<'a> {
+    pub status: &'a str,
+    pub output: Option<&'a Value>,
+    pub error: Option<&'a str>,
+    pub failed_node: Option<&'a str>,
+}
+
+/// Enters a terminal state if the run is not in one yet; returns whether this
+/// call did it (and so released the slot).
+pub async fn finish(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    end: Ending<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE executions SET status = $2, output = $3, error = $4, failed_node = $5, finished_at = now()
+          WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')",
+    )
+    .bind(id)
+    .bind(end.status)
+    .bind(end.output.map(Json))
+    .bind(end.error)
+    .bind(end.failed_node)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a heartbeat; returns whether the run should stop (cancel requested
+/// or no longer running), or `None` if it is not this execution's to beat.
+pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<bool>, sqlx::Error> {
+    let row: Option<(bool, String)> = sqlx::query_as(
+        "UPDATE executions SET heartbeat_at = CASE WHEN status = 'running' THEN now() ELSE heartbeat_at END
+          WHERE id = $1 RETURNING cancel_requested, status",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(cancel, status)| cancel || status != "running"))
+}
+
+pub async fn request_cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE executions SET cancel_requested = true WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// One event as the executor sent it.
+pub struct NewEvent<'a> {
+    pub seq: i64,
+    pub kind: &'a str,
+    pub node: Option<&'a str>,
+    pub payload: &'a Value,
+    pub ts: DateTime<Utc>,
+}
+
+/// Stores events; each sequence number is applied once, so a retried batch is
+/// harmless. Returns how many were new.
+pub async fn insert_events(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    events: &[NewEvent<'_>],
+) -> Result<u64, sqlx::Error> {
+    let mut added = 0;
+    for e in events {
+        added += sqlx::query(
+            "INSERT INTO execution_events (execution_id, seq, type, node, payload, ts) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (execution_id, seq) DO NOTHING",
+        )
+        .bind(id)
+        .bind(e.seq)
+        .bind(e.kind)
+        .bind(e.node)
+        .bind(Json(e.payload))
+        .bind(e.ts)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    sqlx::query("UPDATE executions SET last_seq = GREATEST(last_seq, (SELECT coalesce(max(seq), 0) FROM execution_events WHERE execution_id = $1)) WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(added)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredEvent {
+    pub seq: i64,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub node: Option<String>,
+    pub payload: Json<Value>,
+    pub ts: DateTime<Utc>,
+}
+
+/// Events after `after`, in order.
+pub async fn events_after(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as::<_, StoredEvent>(
+        "SELECT seq, type, node, payload, ts FROM execution_events WHERE execution_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Node events only, in order (for the per-node summary).
+pub async fn node_events(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as::<_, StoredEvent>(
+        "SELECT seq, type, node, payload, ts FROM execution_events
+          WHERE execution_id = $1 AND node IS NOT NULL AND type LIKE 'node\\_%' ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// Running executions whose heartbeat is older than `silence`, and any
+/// non-terminal execution past its deadline.
+pub async fn overdue(
+    db: impl PgExecutor<'_>,
+    silence: std::time::Duration,
+) -> Result<Vec<(Uuid, String, Option<String>, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, job_name, deadline_at <= now() AS past_deadline FROM executions
+          WHERE status IN ('queued', 'dispatching', 'running')
+            AND (deadline_at <= now()
+                 OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)))",
+    )
+    .bind(silence.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// Queued executions older than `age` (their queue message may have been lost).
+pub async fn stale_queued(
+    db: impl PgExecutor<'_>,
+    age: std::time::Duration,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, priority FROM executions WHERE status = 'queued' AND created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(age.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Artifact {
+    pub id: Uuid,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub blob_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_artifact(
+    db: impl PgExecutor<'_>,
+    execution_id: Uuid,
+    a: &Artifact,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO execution_artifacts (id, execution_id, name, content_type, size, blob_key) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(a.id)
+    .bind(execution_id)
+    .bind(&a.name)
+    .bind(&a.content_type)
+    .bind(a.size)
+    .bind(&a.blob_key)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn artifacts(
+    db: impl PgExecutor<'_>,
+    execution_id: Uuid,
+) -> Result<Vec<Artifact>, sqlx::Error> {
+    sqlx::query_as::<_, Artifact>(
+        "SELECT id, name, content_type, size, blob_key, created_at FROM execution_artifacts WHERE execution_id = $1 ORDER BY created_at, id",
+    )
+    .bind(execution_id)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,89 @@
+//! The dispatcher step: one queue message, one execution. Lambda (SQS batch),
+//! the local queue worker and tests all call [`dispatch_one`].
+//!
+//! Crash-safety: the claim (`queued → dispatching`) commits before the job is
+//! launched; the job name is deterministic, so a redelivery after a crash finds
+//! the execution `dispatching`, launches again and gets "already exists";
+//! `dispatching → running` is conditional, so it happens once.
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{JobSpec, Pipeline};
+use crate::{
+    db::executions::{self, Claim},
+    state::AppState,
+    tier::Tier,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job runs (launched now, or found already launched).
+    Launched,
+    /// Nothing to do: already running, finished, or unknown.
+    Done,
+    /// No free slot for the owner's tier: send again after this delay.
+    Deferred(Duration),
+}
+
+/// The job name of an execution.
+pub fn job_name(id: Uuid) -> String {
+    format!("exec-{id}")
+}
+
+pub async fn dispatch_one(
+    state: &AppState,
+    pipeline: &Pipeline,
+    id: Uuid,
+) -> anyhow::Result<Outcome> {
+    let mut tx = state.db.begin().await?;
+    let claim = executions::claim(&mut tx, id, |tier| {
+        Tier::from_str(tier).map_or(0, |t| i64::from(t.limits().concurrent_runs))
+    })
+    .await?;
+    tx.commit().await?;
+    let r = match claim {
+        Claim::Done => return Ok(Outcome::Done),
+        Claim::NoSlot => return Ok(Outcome::Deferred(pipeline.config.defer)),
+        Claim::Launch(r) => r,
+    };
+    let tier = Tier::from_str(&r.tier).unwrap_or(Tier::Starter);
+    let limits = tier.limits();
+    let max_runtime = limits.max_runtime.unwrap_or(Duration::from_secs(3600));
+    let token = state
+        .tokens
+        .issue_for_execution(id, r.owner_id, max_runtime + Duration::from_secs(900))
+        .map_err(|e| anyhow::anyhow!("cannot sign the execution token: {e}"))?;
+    let name = job_name(id);
+    pipeline
+        .launcher
+        .launch(JobSpec {
+            name: name.clone(),
+            execution_id: id,
+            env: vec![
+                ("EXECUTION_ID".into(), id.to_string()),
+                ("CALLBACK_URL".into(), pipeline.callback_url.clone()),
+                ("CALLBACK_TOKEN".into(), token.token),
+                (
+                    "EXECUTOR_HEARTBEAT_SECONDS".into(),
+                    pipeline.config.heartbeat_every.as_secs().max(1).to_string(),
+                ),
+            ],
+            resources: limits.resources,
+            deadline: max_runtime,
+        })
+        .await?;
+    let deadline = Utc::now()
+        + chrono::Duration::from_std(max_runtime).unwrap_or_else(|_| chrono::Duration::hours(1));
+    if executions::mark_running(&state.db, id, &name, deadline).await? {
+        pipeline.publish(
+            id,
+            r.owner_id,
+            json!({ "type": "execution:status", "executionId": id, "status": "running" }),
+        );
+    }
+    Ok(Outcome::Launched)
+}

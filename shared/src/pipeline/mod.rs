@@ -1,0 +1,134 @@
+//! The execution pipeline's ports and steps, shared by Lambda functions and
+//! the local stack: a queue (three priority classes), a job launcher, a blob
+//! store, an event publisher; the dispatcher step and the sweeper step.
+//!
+//! Each port is a narrow trait with a local adapter here; the AWS adapters
+//! (SQS, EKS, S3) implement the same traits.
+
+pub mod blobs;
+pub mod dispatcher;
+pub mod launcher;
+pub mod queue;
+pub mod sweeper;
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::tier::Priority;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where queued executions wait for the dispatcher.
+pub trait ExecutionQueue: Send + Sync {
+    /// Sends an execution id to its priority class, visible after `delay`.
+    fn send(
+        &self,
+        id: Uuid,
+        priority: Priority,
+        delay: Duration,
+    ) -> BoxFuture<'_, anyhow::Result<()>>;
+}
+
+/// A Kubernetes Job (or, locally, a child process) running the executor.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// Deterministic (`exec-<id>`), so a redelivered message finds the Job already there.
+    pub name: String,
+    pub execution_id: Uuid,
+    /// The environment contract of the executor (no long-lived secrets: the
+    /// callback token is scoped to this execution and expires with it).
+    pub env: Vec<(String, String)>,
+    /// The tier's resources (requests, limits) as cpu/memory strings.
+    pub resources: Option<(crate::tier::Resources, crate::tier::Resources)>,
+    /// `activeDeadlineSeconds`.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    Created,
+    /// A job with this name exists already (a redelivery): success.
+    AlreadyExists,
+}
+
+pub trait JobLauncher: Send + Sync {
+    fn launch(&self, job: JobSpec) -> BoxFuture<'_, anyhow::Result<Launch>>;
+    /// Stops and removes a job; a missing job is not an error.
+    fn delete(&self, name: &str) -> BoxFuture<'_, anyhow::Result<()>>;
+}
+
+/// Objects behind presigned URLs.
+pub trait BlobStore: Send + Sync {
+    fn upload_url(&self, key: &str, content_type: &str, ttl: Duration) -> String;
+    fn download_url(&self, key: &str, ttl: Duration) -> String;
+}
+
+/// A message for real-time subscribers of `topic` (`execution:{id}`, `user:{id}`).
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub topic: String,
+    pub message: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// A running execution silent for longer than this is timed out.
+    pub heartbeat_timeout: Duration,
+    /// How often the executor beats (passed to it).
+    pub heartbeat_every: Duration,
+    /// How long an execution may stay queued (waiting for a slot) before it ends timed out.
+    pub max_queue_wait: Duration,
+    /// How long an over-limit execution waits before the dispatcher tries again.
+    pub defer: Duration,
+    /// Queued executions older than this are sent again (their message may be lost).
+    pub requeue_after: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout: Duration::from_secs(90),
+            heartbeat_every: Duration::from_secs(30),
+            max_queue_wait: Duration::from_secs(24 * 3600),
+            defer: Duration::from_secs(5),
+            requeue_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The ports and settings the execution routes, dispatcher and sweeper use.
+pub struct Pipeline {
+    pub queue: Arc<dyn ExecutionQueue>,
+    pub launcher: Arc<dyn JobLauncher>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// Where executors reach the callback API.
+    pub callback_url: String,
+    pub events: tokio::sync::broadcast::Sender<Published>,
+    pub config: PipelineConfig,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("callback_url", &self.callback_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Publishes to the execution's topic and its owner's.
+    pub fn publish(&self, execution_id: Uuid, owner_id: Uuid, message: Value) {
+        for topic in [
+            format!("execution:{execution_id}"),
+            format!("user:{owner_id}"),
+        ] {
+            // No subscribers is fine.
+            let _ = self.events.send(Published {
+                topic,
+                message: message.clone(),
+            });
+        }
+    }
+}

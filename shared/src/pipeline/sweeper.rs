@@ -1,0 +1,79 @@
+//! The sweeper step (a scheduled Lambda on AWS, a periodic task locally):
+//! no execution stays non-terminal forever. Runs past their deadline and
+//! running executions whose heartbeat stopped end `timed_out` (their job is
+//! deleted); queued executions whose message may be lost are sent again.
+
+use std::str::FromStr;
+
+use serde_json::json;
+
+use super::Pipeline;
+use crate::{
+    db::executions::{self, Ending},
+    state::AppState,
+    tier::{Priority, Tier},
+};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub timed_out: usize,
+    pub requeued: usize,
+}
+
+pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swept> {
+    let mut swept = Swept::default();
+    for (id, _status, job, past_deadline) in
+        executions::overdue(&state.db, pipeline.config.heartbeat_timeout).await?
+    {
+        let error = if past_deadline {
+            "the run did not finish before its deadline".to_owned()
+        } else {
+            format!(
+                "no heartbeat from the executor for {} s",
+                pipeline.config.heartbeat_timeout.as_secs()
+            )
+        };
+        let ended = executions::finish(
+            &state.db,
+            id,
+            Ending {
+                status: "timed_out",
+                output: None,
+                error: Some(&error),
+                failed_node: None,
+            },
+        )
+        .await?;
+        if ended {
+            swept.timed_out += 1;
+            if let Some(job) = job {
+                if let Err(e) = pipeline.launcher.delete(&job).await {
+                    tracing::warn!(execution_id = %id, error = %e, "could not delete the job of a timed-out run");
+                }
+            }
+            if let Some(e) = executions::get(&state.db, id).await? {
+                pipeline.publish(id, e.owner_id, json!({ "type": "execution:completed", "executionId": id, "status": "timed_out", "error": error }));
+            }
+            tracing::warn!(execution_id = %id, %error, "execution timed out");
+        }
+    }
+    for (id, priority) in executions::stale_queued(&state.db, pipeline.config.requeue_after).await?
+    {
+        let p = match priority.as_str() {
+            "high" => Priority::High,
+            "standard" => Priority::Standard,
+            _ => Priority::Low,
+        };
+        pipeline
+            .queue
+            .send(id, p, std::time::Duration::ZERO)
+            .await?;
+        swept.requeued += 1;
+    }
+    Ok(swept)
+}
+
+/// The priority class of a tier (by name, as stored).
+pub fn priority_of(tier: &str) -> Priority {
+    Tier::from_str(tier).map_or(Priority::Low, |t| t.limits().priority)
+}
