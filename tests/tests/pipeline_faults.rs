@@ -1,0 +1,280 @@
+//! Dispatcher faults with a launcher that answers like the Kubernetes API
+//! (created, then "already exists" for the same name): duplicate deliveries,
+//! a crash after launching, and two dispatchers racing for the last slot.
+//! Every test ends its runs, so none is left non-terminal.
+
+use std::{
+    collections::HashSet,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use saasit_tests::{json, spawn_app, Req, TestApp};
+use shared::{
+    db::executions::{self, Ending},
+    pipeline::{
+        blobs::LocalBlobs,
+        dispatcher::{dispatch_one, Outcome},
+        queue::LocalQueue,
+        BoxFuture, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig,
+    },
+    AppState,
+};
+use uuid::Uuid;
+
+#[derive(Default)]
+struct Recording {
+    jobs: Mutex<HashSet<String>>,
+    created: AtomicU32,
+    /// Fail (after creating) this many launches: a dispatcher crash after the Job exists.
+    fail_after_create: AtomicU32,
+}
+
+impl JobLauncher for Recording {
+    fn launch(&self, job: JobSpec) -> BoxFuture<'_, anyhow::Result<Launch>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let new = self.jobs.lock().expect("lock").insert(job.name.clone());
+            if new {
+                self.created.fetch_add(1, Ordering::SeqCst);
+            }
+            if self.fail_after_create.load(Ordering::SeqCst) > 0 {
+                self.fail_after_create.fetch_sub(1, Ordering::SeqCst);
+                anyhow::bail!("connection reset after the Job was created");
+            }
+            Ok(if new {
+                Launch::Created
+            } else {
+                Launch::AlreadyExists
+            })
+        })
+    }
+
+    fn delete(&self, name: &str) -> BoxFuture<'_, anyhow::Result<()>> {
+        self.jobs.lock().expect("lock").remove(name);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (AppState, Arc<Pipeline>) {
+    let (events, _) = tokio::sync::broadcast::channel(64);
+    let pipeline = Arc::new(Pipeline {
+        queue: Arc::new(LocalQueue::new()),
+        launcher,
+        blobs: Arc::new(LocalBlobs::new(
+            std::env::temp_dir(),
+            "http://127.0.0.1:9",
+            b"k",
+        )),
+        callback_url: "http://127.0.0.1:9".into(),
+        events,
+        config: PipelineConfig::default(),
+    });
+    (app.state.clone().with_pipeline(pipeline.clone()), pipeline)
+}
+
+/// Queued executions of one STARTER user (one slot), created through the API.
+async fn queued(app: &TestApp, state: &AppState, n: usize) -> Vec<Uuid> {
+    let token = app
+        .register(
+            &format!("u{}@example.com", Uuid::now_v7().simple()),
+            "correct horse 9",
+        )
+        .await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    sqlx::query("UPDATE users SET tier = 'STARTER'")
+        .execute(&state.db)
+        .await
+        .expect("tier");
+    let router = local::app(state.clone());
+    let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output"}], "edges": [{"from": "start", "to": "out"}]});
+    let wf = saasit_tests::send(
+        &router,
+        Req::post("/api/v1/workflows")
+            .bearer(&token)
+            .json(&json!({"name": "w", "canvas": canvas})),
+    )
+    .await
+    .expect(201, None);
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let r = saasit_tests::send(
+            &router,
+            Req::post("/api/v1/executions")
+                .bearer(&token)
+                .json(&json!({"workflowId": wf.body["id"]})),
+        )
+        .await
+        .expect(202, None);
+        ids.push(r.body["id"].as_str().expect("id").parse().expect("uuid"));
+    }
+    ids
+}
+
+async fn status(state: &AppState, id: Uuid) -> String {
+    executions::get(&state.db, id)
+        .await
+        .expect("query")
+        .expect("exists")
+        .status
+}
+
+async fn end_all(state: &AppState, ids: &[Uuid]) {
+    for id in ids {
+        executions::finish(
+            &state.db,
+            *id,
+            Ending {
+                status: "cancelled",
+                output: None,
+                error: Some("test over"),
+                failed_node: None,
+            },
+        )
+        .await
+        .expect("finish");
+        assert!(executions::TERMINAL.contains(&status(state, *id).await.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn the_same_message_delivered_twice_launches_one_job() {
+    let app = spawn_app().await;
+    let launcher = Arc::new(Recording::default());
+    let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
+    let ids = queued(&app, &state, 1).await;
+    let (a, b) = tokio::join!(
+        dispatch_one(&state, &pipeline, ids[0]),
+        dispatch_one(&state, &pipeline, ids[0])
+    );
+    let outcomes = [a.expect("dispatch"), b.expect("dispatch")];
+    assert!(outcomes.contains(&Outcome::Launched), "{outcomes:?}");
+    assert_eq!(launcher.created.load(Ordering::SeqCst), 1, "one Job");
+    assert_eq!(status(&state, ids[0]).await, "running");
+    // A third, late redelivery finds it running and does nothing.
+    assert_eq!(
+        dispatch_one(&state, &pipeline, ids[0])
+            .await
+            .expect("dispatch"),
+        Outcome::Done
+    );
+    end_all(&state, &ids).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_launching_does_not_launch_a_second_job() {
+    let app = spawn_app().await;
+    let launcher = Arc::new(Recording::default());
+    launcher.fail_after_create.store(1, Ordering::SeqCst);
+    let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
+    let ids = queued(&app, &state, 1).await;
+    assert!(
+        dispatch_one(&state, &pipeline, ids[0]).await.is_err(),
+        "the first attempt fails after the Job exists"
+    );
+    assert_eq!(status(&state, ids[0]).await, "dispatching");
+    // The message comes back (SQS visibility timeout / the local retry).
+    assert_eq!(
+        dispatch_one(&state, &pipeline, ids[0])
+            .await
+            .expect("redelivery"),
+        Outcome::Launched
+    );
+    assert_eq!(launcher.created.load(Ordering::SeqCst), 1, "still one Job");
+    assert_eq!(status(&state, ids[0]).await, "running");
+    end_all(&state, &ids).await;
+}
+
+#[tokio::test]
+async fn two_dispatchers_never_both_take_the_last_slot() {
+    let app = spawn_app().await;
+    let launcher = Arc::new(Recording::default());
+    let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
+    let ids = queued(&app, &state, 2).await;
+    let (a, b) = tokio::join!(
+        dispatch_one(&state, &pipeline, ids[0]),
+        dispatch_one(&state, &pipeline, ids[1])
+    );
+    let mut outcomes = vec![a.expect("dispatch"), b.expect("dispatch")];
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [Outcome::Deferred(Duration::from_secs(5)), Outcome::Launched]
+    );
+    assert_eq!(launcher.created.load(Ordering::SeqCst), 1);
+    // When the running one ends, its slot is free and the other goes.
+    let running = if status(&state, ids[0]).await == "running" {
+        ids[0]
+    } else {
+        ids[1]
+    };
+    let waiting = if running == ids[0] { ids[1] } else { ids[0] };
+    assert_eq!(status(&state, waiting).await, "queued");
+    executions::finish(
+        &state.db,
+        running,
+        Ending {
+            status: "completed",
+            output: None,
+            error: None,
+            failed_node: None,
+        },
+    )
+    .await
+    .expect("finish");
+    assert_eq!(
+        dispatch_one(&state, &pipeline, waiting)
+            .await
+            .expect("dispatch"),
+        Outcome::Launched
+    );
+    end_all(&state, &ids).await;
+}
+
+#[tokio::test]
+async fn the_sweeper_ends_runs_past_their_deadline_and_requeues_lost_messages() {
+    let app = spawn_app().await;
+    let launcher = Arc::new(Recording::default());
+    let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
+    let ids = queued(&app, &state, 2).await;
+    assert_eq!(
+        dispatch_one(&state, &pipeline, ids[0])
+            .await
+            .expect("dispatch"),
+        Outcome::Launched
+    );
+    // The running one passes its deadline; the queued one lost its message long ago.
+    sqlx::query("UPDATE executions SET deadline_at = now() - interval '1 second' WHERE id = $1")
+        .bind(ids[0])
+        .execute(&state.db)
+        .await
+        .expect("age");
+    sqlx::query("UPDATE executions SET created_at = now() - interval '10 minutes' WHERE id = $1")
+        .bind(ids[1])
+        .execute(&state.db)
+        .await
+        .expect("age");
+    let swept = shared::pipeline::sweeper::sweep(&state, &pipeline)
+        .await
+        .expect("sweep");
+    assert_eq!((swept.timed_out, swept.requeued), (1, 1));
+    assert_eq!(status(&state, ids[0]).await, "timed_out");
+    assert!(
+        launcher.jobs.lock().expect("lock").is_empty(),
+        "the timed-out run's Job was deleted"
+    );
+    // Sweeping again changes nothing for the ended run.
+    assert_eq!(
+        shared::pipeline::sweeper::sweep(&state, &pipeline)
+            .await
+            .expect("sweep")
+            .timed_out,
+        0
+    );
+    end_all(&state, &ids).await;
+}
