@@ -8,6 +8,9 @@
 //! `running`: its process was launched) and POST → completed, p50/p95 over 100 sequential runs; then 50
 //! concurrent runs across 5 SCALE users (10 slots each): wall time and p50/p95.
 
+// A load script: printing its figures is its job.
+#![allow(clippy::print_stdout)]
+
 use std::time::{Duration, Instant};
 
 use saasit_tests::{json, spawn_stack, Req, TestStack};
