@@ -1,5 +1,7 @@
 //! `local [--port N]`: the whole backend in one process on 127.0.0.1.
 //! `local set-tier EMAIL TIER`: set a local user's tier (until billing exists).
+//! `local render-job TIER`: print the executor Job manifest a run of that tier gets
+//! (what `scripts/test` checks with kubernetes-validate).
 //! Needs `DATABASE_URL` and `JWT_SECRET` (`scripts/run` provides both).
 
 use std::{path::PathBuf, time::Duration};
@@ -9,7 +11,39 @@ use shared::{
     db, pipeline::PipelineConfig, runtime, settings::Settings, telemetry, tier::Tier, AppState,
 };
 
-const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)";
+const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER";
+
+/// Prints the Job manifest for a sample execution of `tier`.
+fn render_job(tier: &str) -> anyhow::Result<()> {
+    let tier: Tier = tier
+        .to_uppercase()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}\n{USAGE}"))?;
+    let id = shared::ids::new_id();
+    let spec = shared::pipeline::JobSpec {
+        name: shared::pipeline::dispatcher::job_name(id),
+        execution_id: id,
+        env: vec![
+            ("EXECUTION_ID".into(), id.to_string()),
+            ("CALLBACK_URL".into(), "https://api.example.com".into()),
+            ("CALLBACK_TOKEN".into(), "execution-scoped-token".into()),
+        ],
+        resources: tier.limits().resources,
+        deadline: tier
+            .limits()
+            .max_runtime
+            .unwrap_or(Duration::from_secs(3600)),
+    };
+    let target = shared::pipeline::k8s::JobTarget {
+        namespace: "saasit-executions",
+        image: "saasit-executor:latest",
+        tier: tier.as_str(),
+    };
+    let job = shared::pipeline::k8s::render_job(&spec, &target);
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, serde_json::to_string_pretty(&job)?.as_bytes())?;
+    Ok(())
+}
 
 fn port_from_args(args: &[String]) -> anyhow::Result<u16> {
     let mut it = args.iter();
@@ -58,6 +92,9 @@ async fn main() -> anyhow::Result<()> {
     if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
         eprintln!("{USAGE}");
         return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("render-job") {
+        return render_job(args.get(1).map_or("STARTER", String::as_str));
     }
     let settings = Settings::from_env().context("invalid settings (see .env.example)")?;
     telemetry::init(settings.log_format, &settings.log_filter);

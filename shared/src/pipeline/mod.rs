@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod dispatcher;
+pub mod k8s;
 pub mod launcher;
 pub mod queue;
 pub mod sweeper;
