@@ -51,17 +51,16 @@ pub fn render_job(spec: &JobSpec, target: &JobTarget<'_>) -> Value {
     );
     job["spec"]["activeDeadlineSeconds"] = json!(spec.deadline.as_secs().max(1));
     let container = &mut job["spec"]["template"]["spec"]["containers"][0];
-    container["env"] = Value::Array(
-        spec.env
-            .iter()
-            .map(|(k, v)| json!({ "name": k, "value": v }))
-            .collect(),
+    let timeout = (
+        "RUN_TIMEOUT_SECONDS".to_owned(),
+        spec.deadline.as_secs().to_string(),
     );
-    container["env"].as_array_mut().map(|env| {
-        env.push(
-            json!({ "name": "RUN_TIMEOUT_SECONDS", "value": spec.deadline.as_secs().to_string() }),
-        )
-    });
+    container["env"] = spec
+        .env
+        .iter()
+        .chain(std::iter::once(&timeout))
+        .map(|(k, v)| json!({ "name": k, "value": v }))
+        .collect();
     if let Some((requests, limits)) = spec.resources {
         container["resources"] = json!({
             "requests": { "cpu": requests.cpu, "memory": requests.memory },
