@@ -384,8 +384,8 @@ async fn over_the_concurrency_limit_a_run_waits_for_a_free_slot() {
 async fn retry_from_failed_reuses_what_succeeded() {
     let s = spawn_stack().await;
     let t = paid_user(&s, "retry@example.com", "PROFESSIONAL").await;
-    // `check` fails while the workflow has no published version... simpler: it fails on an input the retry keeps,
-    // so instead it calls an endpoint that fails until we flip a switch: the workflows API itself.
+    // `check` calls a URL that always fails (an unsigned blob URL), so the run fails at `check`
+    // after `prep` succeeded; the retry must reuse `prep` instead of running it again.
     let canvas = json!({
         "nodes": [
             {"id": "start", "type": "trigger"},

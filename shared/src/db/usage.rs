@@ -30,19 +30,3 @@ pub async fn take_monthly(
     .await?;
     Ok(taken.is_some())
 }
-
-/// This month's count.
-pub async fn this_month(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    metric: &str,
-) -> Result<i32, sqlx::Error> {
-    let count: Option<i32> = sqlx::query_scalar(
-        "SELECT count FROM usage_metrics WHERE user_id = $1 AND metric = $2 AND period = date_trunc('month', now())::date",
-    )
-    .bind(user_id)
-    .bind(metric)
-    .fetch_optional(db)
-    .await?;
-    Ok(count.unwrap_or(0))
-}

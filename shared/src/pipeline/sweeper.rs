@@ -3,15 +3,13 @@
 //! running executions whose heartbeat stopped end `timed_out` (their job is
 //! deleted); queued executions whose message may be lost are sent again.
 
-use std::str::FromStr;
-
 use serde_json::json;
 
 use super::Pipeline;
 use crate::{
     db::executions::{self, Ending},
     state::AppState,
-    tier::{Priority, Tier},
+    tier::Priority,
 };
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +69,4 @@ pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swep
         swept.requeued += 1;
     }
     Ok(swept)
-}
-
-/// The priority class of a tier (by name, as stored).
-pub fn priority_of(tier: &str) -> Priority {
-    Tier::from_str(tier).map_or(Priority::Low, |t| t.limits().priority)
 }
