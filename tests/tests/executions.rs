@@ -360,9 +360,25 @@ async fn over_the_concurrency_limit_a_run_waits_for_a_free_slot() {
     let s = spawn_stack().await;
     let t = paid_user(&s, "one-slot@example.com", "STARTER").await;
     let wf = workflow(&s, &t, slow_canvas(2)).await;
-    let first = start(&s, &t, &wf, json!({})).await;
-    let second = start(&s, &t, &wf, json!({})).await;
-    wait_for(&s, &t, &first, &["running"], Duration::from_secs(20)).await;
+    let one = start(&s, &t, &wf, json!({})).await;
+    let two = start(&s, &t, &wf, json!({})).await;
+    // Both messages are dispatched concurrently (as SQS would), so either run
+    // may take the slot; the other must wait for it.
+    let started = Instant::now();
+    let (first, second) = loop {
+        let a = status_of(&s, &t, &one).await;
+        let b = status_of(&s, &t, &two).await;
+        match (a.as_str(), b.as_str()) {
+            ("running", _) => break (one.clone(), two.clone()),
+            (_, "running") => break (two.clone(), one.clone()),
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "neither run started: {a}, {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let waiting = s
         .app
@@ -378,6 +394,17 @@ async fn over_the_concurrency_limit_a_run_waits_for_a_free_slot() {
         b["startedAt"].as_str().expect("started") >= a["finishedAt"].as_str().expect("finished"),
         "first: {a}\nsecond: {b}"
     );
+}
+
+async fn status_of(s: &TestStack, token: &str, id: &str) -> String {
+    s.app
+        .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(token))
+        .await
+        .expect(200, None)
+        .body["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]
