@@ -21,13 +21,14 @@ use shared::{
         blobs::{LocalBlobs, ROUTE},
         dispatcher::{dispatch_one, Outcome},
         launcher::ProcessLauncher,
+        local_tracker::{drive, LocalTracker, Signal},
         queue::LocalQueue,
         sweeper::sweep,
         Pipeline, PipelineConfig,
     },
     AppState,
 };
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every function's routes, merged, with the common layers applied once.
@@ -135,6 +136,9 @@ pub struct Stack {
     pub queue: Arc<LocalQueue>,
     pub launcher: Arc<ProcessLauncher>,
     pub blobs: Arc<LocalBlobs>,
+    pub tracker: Arc<LocalTracker>,
+    /// Taken by the first `spawn_workers`.
+    tracker_signals: std::sync::Mutex<Option<UnboundedReceiver<Signal>>>,
     pub sweep_every: Duration,
 }
 
@@ -152,9 +156,12 @@ impl Stack {
         let signing_key: [u8; 32] = rand::random();
         let blobs = Arc::new(LocalBlobs::new(opts.blob_dir, &base, &signing_key));
         let (events, _) = tokio::sync::broadcast::channel(4096);
+        let (tracker, signals) = LocalTracker::new();
+        let tracker = Arc::new(tracker);
         let pipeline = Arc::new(Pipeline {
             queue: queue.clone(),
             launcher: launcher.clone(),
+            tracker: tracker.clone(),
             blobs: blobs.clone(),
             callback_url: base,
             events,
@@ -166,6 +173,8 @@ impl Stack {
             queue,
             launcher,
             blobs,
+            tracker,
+            tracker_signals: std::sync::Mutex::new(Some(signals)),
             sweep_every: opts.sweep_every,
         }
     }
@@ -174,8 +183,22 @@ impl Stack {
         router(self.state.clone(), Some(self.blobs.clone()))
     }
 
-    /// The queue worker (dispatcher step per message) and the sweeper loop.
+    /// The queue worker (dispatcher step per message), the tracker's steps
+    /// and the sweeper loop.
     pub fn spawn_workers(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = Vec::with_capacity(3);
+        let signals = self
+            .tracker_signals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(signals) = signals {
+            handles.push(tokio::spawn(drive(
+                signals,
+                self.state.clone(),
+                self.pipeline.clone(),
+            )));
+        }
         let (state, queue, pipeline) = (
             self.state.clone(),
             self.queue.clone(),
@@ -208,7 +231,8 @@ impl Stack {
                 }
             }
         });
-        vec![worker, sweeper]
+        handles.extend([worker, sweeper]);
+        handles
     }
 }
 

@@ -23,6 +23,7 @@ fn render_job(tier: &str) -> anyhow::Result<()> {
     let spec = shared::pipeline::JobSpec {
         name: shared::pipeline::dispatcher::job_name(id),
         execution_id: id,
+        tier: tier.as_str().to_owned(),
         env: vec![
             ("EXECUTION_ID".into(), id.to_string()),
             ("CALLBACK_URL".into(), "https://api.example.com".into()),
@@ -37,7 +38,6 @@ fn render_job(tier: &str) -> anyhow::Result<()> {
     let target = shared::pipeline::k8s::JobTarget {
         namespace: "saasit-executions",
         image: "saasit-executor:latest",
-        tier: tier.as_str(),
     };
     let job = shared::pipeline::k8s::render_job(&spec, &target);
     let mut out = std::io::stdout().lock();

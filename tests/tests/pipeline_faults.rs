@@ -18,6 +18,7 @@ use shared::{
     pipeline::{
         blobs::LocalBlobs,
         dispatcher::{dispatch_one, Outcome},
+        local_tracker::LocalTracker,
         queue::LocalQueue,
         BoxFuture, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig,
     },
@@ -64,6 +65,7 @@ async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (AppState, Ar
     let pipeline = Arc::new(Pipeline {
         queue: Arc::new(LocalQueue::new()),
         launcher,
+        tracker: Arc::new(LocalTracker::new().0),
         blobs: Arc::new(LocalBlobs::new(
             std::env::temp_dir(),
             "http://127.0.0.1:9",

@@ -12,12 +12,17 @@ use serde_json::{json, Map, Value};
 use shared::{
     auth::AuthUser,
     db::{
+        agents,
         executions::{self, Ending, Execution, NewExecution},
         users, workflows,
     },
     error::{ErrorCode, ErrorEnvelope},
     extract::{offset_page, Json},
-    pipeline::{dispatcher::job_name, Pipeline},
+    pipeline::{
+        tracker::{after_end, EndedBy},
+        Pipeline,
+    },
+    workflow::{agent_references, Graph},
     ApiError, ApiResult, AppState,
 };
 use utoipa::{IntoParams, ToSchema};
@@ -209,6 +214,7 @@ async fn start(
     )
     .await?;
     if created {
+        count_agent_uses(state, &graph).await;
         // The row is the source of truth: if this send fails, the sweeper sends it again.
         if let Err(e) = pipeline
             .queue
@@ -229,6 +235,26 @@ async fn start(
         StatusCode::OK
     };
     Ok((status, Json(view(state, execution).await?)))
+}
+
+/// Each agent a started run uses counts one more use (the catalog's
+/// popularity). A failure here is logged: it must not fail the run.
+async fn count_agent_uses(state: &AppState, graph: &Value) {
+    let Ok(g) = Graph::from_canvas(graph) else {
+        return;
+    };
+    let mut ids: Vec<Uuid> = agent_references(&g)
+        .iter()
+        .filter_map(|(_, _, a)| a.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return;
+    }
+    if let Err(e) = agents::count_usage(&state.db, &ids).await {
+        tracing::warn!(error = %e, "could not count agent uses");
+    }
 }
 
 /// Run a workflow: 202 with the queued execution (or, for a repeated
@@ -524,20 +550,23 @@ pub async fn artifacts(
     let p = pipeline(&state)?;
     own(&state, caller.user_id, id).await?;
     let list = executions::artifacts(&state.db, id).await?;
-    Ok(Json(
-        list.into_iter()
-            .map(|a| ArtifactView {
-                download_url: p
-                    .blobs
-                    .download_url(&a.blob_key, std::time::Duration::from_secs(900)),
-                id: a.id,
-                name: a.name,
-                content_type: a.content_type,
-                size: a.size,
-                created_at: a.created_at,
-            })
-            .collect(),
-    ))
+    let mut out = Vec::with_capacity(list.len());
+    for a in list {
+        let download_url = p
+            .blobs
+            .download_url(&a.blob_key, std::time::Duration::from_secs(900))
+            .await
+            .map_err(ApiError::unavailable)?;
+        out.push(ArtifactView {
+            download_url,
+            id: a.id,
+            name: a.name,
+            content_type: a.content_type,
+            size: a.size,
+            created_at: a.created_at,
+        });
+    }
+    Ok(Json(out))
 }
 
 /// Cancel: a queued run ends at once; a running one has its job stopped. Idempotent.
@@ -566,18 +595,10 @@ pub async fn cancel(
             },
         )
         .await?;
-        if e.status != "queued" {
-            p.launcher
-                .delete(e.job_name.as_deref().unwrap_or(&job_name(id)))
+        if ended {
+            after_end(&state, p, id, EndedBy::User)
                 .await
                 .map_err(ApiError::unavailable)?;
-        }
-        if ended {
-            p.publish(
-                id,
-                caller.user_id,
-                json!({ "type": "execution:completed", "executionId": id, "status": "cancelled" }),
-            );
         }
     }
     let e = own(&state, caller.user_id, id).await?;

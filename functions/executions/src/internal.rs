@@ -20,6 +20,7 @@ use shared::{
     },
     error::ErrorCode,
     extract::Json,
+    pipeline::tracker::{after_end, EndedBy},
     workflow::{agent_references, Graph},
     ApiError, ApiResult, AppState,
 };
@@ -75,10 +76,11 @@ pub async fn spec(
         .filter_map(|(_, _, a)| a.parse().ok())
         .collect();
     let mut defs = serde_json::Map::new();
-    for id in ids {
-        if let Some(a) = agents::find_visible(&state.db, e.owner_id, id).await? {
-            defs.insert(id.to_string(), json!({ "systemPrompt": a.system_prompt, "model": a.model, "name": a.display_name }));
-        }
+    for a in agents::find_visible_many(&state.db, e.owner_id, &ids).await? {
+        defs.insert(
+            a.id.to_string(),
+            json!({ "systemPrompt": a.system_prompt, "model": a.model, "name": a.display_name }),
+        );
     }
     let remaining = (e.deadline_at - Utc::now()).num_seconds().max(1);
     Ok(Json(json!({
@@ -144,15 +146,28 @@ pub async fn events(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Liveness; the answer tells the executor to stop when the run was cancelled.
+/// Liveness, forwarded to the run tracker; the answer tells the executor to
+/// stop when the run was cancelled.
 pub async fn heartbeat(
     State(state): State<AppState>,
     caller: ExecutionCaller,
 ) -> ApiResult<Json<Value>> {
-    let stop = executions::heartbeat(&state.db, caller.execution_id)
+    let p = pipeline(&state)?;
+    let beat = executions::heartbeat(&state.db, caller.execution_id)
         .await?
         .ok_or_else(|| ApiError::not_found("execution"))?;
-    Ok(Json(json!({ "cancel": stop })))
+    if !beat.stop {
+        // The beat is recorded in Postgres, which the sweeper reads: a tracker
+        // that cannot be reached now is not worth failing the executor for.
+        if let Err(e) = p
+            .tracker
+            .heartbeat(caller.execution_id, beat.task_token)
+            .await
+        {
+            tracing::warn!(execution_id = %caller.execution_id, error = %e, "could not forward a heartbeat to the tracker");
+        }
+    }
+    Ok(Json(json!({ "cancel": beat.stop })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,7 +213,9 @@ pub async fn artifact(
     .await?;
     let url = p
         .blobs
-        .upload_url(&key, &req.content_type, std::time::Duration::from_secs(900));
+        .upload_url(&key, &req.content_type, std::time::Duration::from_secs(900))
+        .await
+        .map_err(ApiError::unavailable)?;
     Ok(Json(json!({ "artifactId": id, "uploadUrl": url })))
 }
 
@@ -214,7 +231,9 @@ pub struct RunResult {
     failed_node: Option<String>,
 }
 
-/// The final result: the run enters its terminal state exactly once.
+/// The final result: the run enters its terminal state exactly once (which
+/// records its runtime and usage); then the tracker is told and the log
+/// bundle stored.
 pub async fn result(
     State(state): State<AppState>,
     caller: ExecutionCaller,
@@ -240,7 +259,9 @@ pub async fn result(
     )
     .await?;
     if ended {
-        p.publish(e.id, e.owner_id, json!({ "type": "execution:completed", "executionId": e.id, "status": r.status, "output": r.output, "error": r.error }));
+        after_end(&state, p, e.id, EndedBy::Executor)
+            .await
+            .map_err(ApiError::unavailable)?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -108,6 +108,21 @@ pub async fn find_visible(
     .await
 }
 
+/// The agents of `ids` this user may use, in one query.
+pub async fn find_visible_many(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Agent>, sqlx::Error> {
+    sqlx::query_as::<_, Agent>(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE id = ANY($2) AND {VISIBLE}"
+    ))
+    .bind(user_id)
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
 /// Which of `ids` this user may use in a workflow.
 pub async fn visible_ids(
     db: impl PgExecutor<'_>,

@@ -40,11 +40,15 @@ pub struct Execution {
     pub dispatched_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The run tracker's task token while it waits for this run (AWS only).
+    pub task_token: Option<String>,
+    /// Milliseconds from start to end, recorded when the run ends.
+    pub runtime_ms: Option<i64>,
 }
 
 const COLUMNS: &str = "id, owner_id, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
     prior_outputs, idempotency_key, retry_of, cancel_requested, job_name, deadline_at, heartbeat_at, last_seq, \
-    output, error, failed_node, created_at, dispatched_at, started_at, finished_at";
+    output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms";
 
 pub struct NewExecution<'a> {
     pub id: Uuid,
@@ -267,38 +271,92 @@ pub struct Ending<'a> {
     pub failed_node: Option<&'a str>,
 }
 
+/// Usage metrics a finished run adds to its owner's month.
+pub const RUNS_FINISHED: &str = "runs_finished";
+pub const RUN_SECONDS: &str = "run_seconds";
+
 /// Enters a terminal state if the run is not in one yet; returns whether this
-/// call did it (and so released the slot).
+/// call did it (and so released the slot). In the same statement it records
+/// the runtime and adds the run and its seconds to the owner's monthly usage,
+/// so usage is counted exactly once, with the transition.
 pub async fn finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
     end: Ending<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE executions SET status = $2, output = $3, error = $4, failed_node = $5, finished_at = now()
-          WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')",
+    let rows = sqlx::query(
+        "WITH done AS (
+            UPDATE executions SET status = $2, output = $3, error = $4, failed_node = $5, finished_at = now(),
+                   runtime_ms = CASE WHEN started_at IS NULL THEN 0
+                                     ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
+             WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
+            RETURNING owner_id, runtime_ms)
+         INSERT INTO usage_metrics (user_id, metric, period, count)
+         SELECT owner_id, m.metric, date_trunc('month', now())::date, m.n
+           FROM done CROSS JOIN LATERAL (VALUES ($6, 1), ($7, ceil(runtime_ms / 1000.0)::integer)) AS m (metric, n)
+         ON CONFLICT (user_id, metric, period) DO UPDATE SET count = usage_metrics.count + EXCLUDED.count
+         RETURNING 1",
     )
     .bind(id)
     .bind(end.status)
     .bind(end.output.map(Json))
     .bind(end.error)
     .bind(end.failed_node)
-    .execute(db)
+    .bind(RUNS_FINISHED)
+    .bind(RUN_SECONDS)
+    .fetch_all(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(!rows.is_empty())
 }
 
-/// Records a heartbeat; returns whether the run should stop (cancel requested
-/// or no longer running), or `None` if it is not this execution's to beat.
-pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<bool>, sqlx::Error> {
-    let row: Option<(bool, String)> = sqlx::query_as(
+/// Records the tracker's task token for a run; returns the run's status.
+pub async fn set_task_token(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    token: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("UPDATE executions SET task_token = $2 WHERE id = $1 RETURNING status")
+        .bind(id)
+        .bind(token)
+        .fetch_optional(db)
+        .await
+}
+
+/// Every event of a run, in order (for the log bundle).
+pub async fn all_events(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as::<_, StoredEvent>(
+        "SELECT seq, type, node, payload, ts FROM execution_events WHERE execution_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// What a heartbeat found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beat {
+    /// The run should stop (cancel requested, or no longer running).
+    pub stop: bool,
+    /// The tracker's task token, to forward the beat to.
+    pub task_token: Option<String>,
+}
+
+/// Records a heartbeat, or `None` if there is no such execution.
+pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>, sqlx::Error> {
+    let row: Option<(bool, String, Option<String>)> = sqlx::query_as(
         "UPDATE executions SET heartbeat_at = CASE WHEN status = 'running' THEN now() ELSE heartbeat_at END
-          WHERE id = $1 RETURNING cancel_requested, status",
+          WHERE id = $1 RETURNING cancel_requested, status, task_token",
     )
     .bind(id)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(cancel, status)| cancel || status != "running"))
+    Ok(row.map(|(cancel, status, task_token)| Beat {
+        stop: cancel || status != "running",
+        task_token,
+    }))
 }
 
 pub async fn request_cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
@@ -429,13 +487,15 @@ pub struct Artifact {
     pub created_at: DateTime<Utc>,
 }
 
+/// Registers an artifact; registering the same blob key again is a no-op.
 pub async fn insert_artifact(
     db: impl PgExecutor<'_>,
     execution_id: Uuid,
     a: &Artifact,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO execution_artifacts (id, execution_id, name, content_type, size, blob_key) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO execution_artifacts (id, execution_id, name, content_type, size, blob_key) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (execution_id, blob_key) DO NOTHING",
     )
     .bind(a.id)
     .bind(execution_id)

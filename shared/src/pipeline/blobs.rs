@@ -59,10 +59,7 @@ impl LocalBlobs {
 
     /// Checks a signed request; the file path when it is valid and unexpired.
     pub fn verify(&self, method: &str, key: &str, expires: u64, sig: &str) -> Option<PathBuf> {
-        let safe = !key.is_empty()
-            && key
-                .split('/')
-                .all(|p| !p.is_empty() && p != "." && p != "..");
+        let safe = safe_key(key);
         let expected = self.signature(method, key, expires);
         // Constant-time comparison through the MAC itself.
         let ok = safe
@@ -89,13 +86,52 @@ fn now() -> u64 {
 }
 
 impl BlobStore for LocalBlobs {
-    fn upload_url(&self, key: &str, _content_type: &str, ttl: Duration) -> String {
-        self.url("PUT", key, ttl)
+    fn upload_url<'a>(
+        &'a self,
+        key: &'a str,
+        _content_type: &'a str,
+        ttl: Duration,
+    ) -> super::BoxFuture<'a, anyhow::Result<String>> {
+        let url = self.url("PUT", key, ttl);
+        Box::pin(async move { Ok(url) })
     }
 
-    fn download_url(&self, key: &str, ttl: Duration) -> String {
-        self.url("GET", key, ttl)
+    fn download_url<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> super::BoxFuture<'a, anyhow::Result<String>> {
+        let url = self.url("GET", key, ttl);
+        Box::pin(async move { Ok(url) })
     }
+
+    fn put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        body: Vec<u8>,
+    ) -> super::BoxFuture<'_, anyhow::Result<()>> {
+        let path = safe_key(key).then(|| self.dir.join(Path::new(key)));
+        Box::pin(async move {
+            let path = path.ok_or_else(|| anyhow::anyhow!("not a plain blob key"))?;
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            // Write then rename, so a reader never sees half a file.
+            let tmp = path.with_extension("part");
+            tokio::fs::write(&tmp, body).await?;
+            tokio::fs::rename(&tmp, &path).await?;
+            Ok(())
+        })
+    }
+}
+
+/// A relative key of plain segments (no `..`, no empty parts).
+fn safe_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..")
 }
 
 #[cfg(test)]
@@ -105,7 +141,7 @@ mod tests {
     #[test]
     fn signed_urls_verify_only_as_issued() {
         let b = LocalBlobs::new("/tmp/blobs".into(), "http://127.0.0.1:3000", b"secret-key");
-        let url = b.upload_url("executions/1/a.txt", "text/plain", Duration::from_secs(60));
+        let url = b.url("PUT", "executions/1/a.txt", Duration::from_secs(60));
         let query = url.split_once('?').expect("query").1;
         let parts: std::collections::HashMap<&str, &str> =
             query.split('&').filter_map(|p| p.split_once('=')).collect();

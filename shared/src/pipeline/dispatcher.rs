@@ -4,7 +4,8 @@
 //! Crash-safety: the claim (`queued → dispatching`) commits before the job is
 //! launched; the job name is deterministic, so a redelivery after a crash finds
 //! the execution `dispatching`, launches again and gets "already exists";
-//! `dispatching → running` is conditional, so it happens once.
+//! `dispatching → running` is conditional, so it happens once. The tracker is
+//! started under the execution id, so starting it again is harmless too.
 
 use std::{str::FromStr, time::Duration};
 
@@ -12,7 +13,7 @@ use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{JobSpec, Pipeline};
+use super::{JobSpec, Pipeline, TrackedRun};
 use crate::{
     db::executions::{self, Claim},
     state::AppState,
@@ -28,6 +29,9 @@ pub enum Outcome {
     /// No free slot for the owner's tier: send again after this delay.
     Deferred(Duration),
 }
+
+/// Time beyond the tier's runtime the tracker allows for start-up and the final report.
+pub const TRACKER_GRACE: Duration = Duration::from_secs(300);
 
 /// The job name of an execution.
 pub fn job_name(id: Uuid) -> String {
@@ -63,6 +67,7 @@ pub async fn dispatch_one(
         .launch(JobSpec {
             name: name.clone(),
             execution_id: id,
+            tier: r.tier.clone(),
             env: vec![
                 ("EXECUTION_ID".into(), id.to_string()),
                 ("CALLBACK_URL".into(), pipeline.callback_url.clone()),
@@ -74,6 +79,17 @@ pub async fn dispatch_one(
             ],
             resources: limits.resources,
             deadline: max_runtime,
+        })
+        .await?;
+    // The tracker gives the run its tier's runtime plus a grace for start-up
+    // and the final report; it is started under the execution id, so a
+    // redelivery starts nothing new.
+    pipeline
+        .tracker
+        .start(TrackedRun {
+            execution_id: id,
+            heartbeat: pipeline.config.heartbeat_timeout,
+            timeout: max_runtime + TRACKER_GRACE,
         })
         .await?;
     let deadline = Utc::now()

@@ -16,7 +16,6 @@ const TEMPLATE: &str = include_str!("../../../infra/k8s/executor-job.template.js
 pub struct JobTarget<'a> {
     pub namespace: &'a str,
     pub image: &'a str,
-    pub tier: &'a str,
 }
 
 fn substitute(v: &mut Value, vars: &[(&str, &str)]) {
@@ -45,7 +44,7 @@ pub fn render_job(spec: &JobSpec, target: &JobTarget<'_>) -> Value {
             ("JOB_NAME", &spec.name),
             ("NAMESPACE", target.namespace),
             ("EXECUTION_ID", &id),
-            ("TIER", &target.tier.to_lowercase()),
+            ("TIER", &spec.tier.to_lowercase()),
             ("IMAGE", target.image),
         ],
     );
@@ -83,6 +82,7 @@ mod tests {
         let spec = JobSpec {
             name: format!("exec-{id}"),
             execution_id: id,
+            tier: "PROFESSIONAL".into(),
             env: vec![
                 ("EXECUTION_ID".into(), id.to_string()),
                 ("CALLBACK_TOKEN".into(), "tok\"en".into()),
@@ -95,7 +95,6 @@ mod tests {
             &JobTarget {
                 namespace: "saasit-executions",
                 image: "registry/executor:1",
-                tier: "PROFESSIONAL",
             },
         );
         assert_eq!(job["metadata"]["name"], format!("exec-{id}"));

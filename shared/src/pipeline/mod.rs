@@ -1,16 +1,22 @@
 //! The execution pipeline's ports and steps, shared by Lambda functions and
-//! the local stack: a queue (three priority classes), a job launcher, a blob
-//! store, an event publisher; the dispatcher step and the sweeper step.
+//! the local stack: a queue (three priority classes), a job launcher, a run
+//! tracker, a blob store, an event publisher; the dispatcher, tracker and
+//! sweeper steps.
 //!
 //! Each port is a narrow trait with a local adapter here; the AWS adapters
-//! (SQS, EKS, S3) implement the same traits.
+//! (SQS, EKS, Step Functions, S3) in [`aws`] implement the same traits, each
+//! behind its own cargo feature.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod blobs;
 pub mod dispatcher;
 pub mod k8s;
 pub mod launcher;
+pub mod local_tracker;
 pub mod queue;
 pub mod sweeper;
+pub mod tracker;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -38,6 +44,8 @@ pub struct JobSpec {
     /// Deterministic (`exec-<id>`), so a redelivered message finds the Job already there.
     pub name: String,
     pub execution_id: Uuid,
+    /// The owner's tier at launch (a label on the Job).
+    pub tier: String,
     /// The environment contract of the executor (no long-lived secrets: the
     /// callback token is scoped to this execution and expires with it).
     pub env: Vec<(String, String)>,
@@ -62,8 +70,51 @@ pub trait JobLauncher: Send + Sync {
 
 /// Objects behind presigned URLs.
 pub trait BlobStore: Send + Sync {
-    fn upload_url(&self, key: &str, content_type: &str, ttl: Duration) -> String;
-    fn download_url(&self, key: &str, ttl: Duration) -> String;
+    /// A presigned PUT (S3 presigning resolves credentials, hence async).
+    fn upload_url<'a>(
+        &'a self,
+        key: &'a str,
+        content_type: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, anyhow::Result<String>>;
+    /// A presigned GET.
+    fn download_url<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, anyhow::Result<String>>;
+    /// Stores an object (the log bundle); writing the same key again replaces it.
+    fn put(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> BoxFuture<'_, anyhow::Result<()>>;
+}
+
+/// A run the tracker watches from launch to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackedRun {
+    pub execution_id: Uuid,
+    /// Silence longer than this ends the run (`HeartbeatSeconds`).
+    pub heartbeat: Duration,
+    /// The run must end within this (`TimeoutSeconds`: the tier's runtime plus a grace).
+    pub timeout: Duration,
+}
+
+/// Watches running executions without polling (Step Functions on AWS:
+/// `infra/statemachine/execution.asl.json`; timers locally). A run that stops
+/// beating or outlives its timeout is reaped through [`tracker::reap`]; a run
+/// that ends is finalized through [`tracker::finalize`].
+pub trait RunTracker: Send + Sync {
+    /// Starts tracking a launched run; starting the same run again is harmless.
+    fn start(&self, run: TrackedRun) -> BoxFuture<'_, anyhow::Result<()>>;
+    /// The executor is alive. `task_token` is what the tracker registered, if anything.
+    fn heartbeat(&self, id: Uuid, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>>;
+    /// The run reached a terminal state: stop waiting and finalize.
+    fn finished(&self, id: Uuid, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>>;
+    /// Stop tracking at once (cancelled, or ended by the sweeper).
+    fn stop(&self, id: Uuid) -> BoxFuture<'_, anyhow::Result<()>>;
 }
 
 /// A message for real-time subscribers of `topic` (`execution:{id}`, `user:{id}`).
@@ -103,6 +154,7 @@ impl Default for PipelineConfig {
 pub struct Pipeline {
     pub queue: Arc<dyn ExecutionQueue>,
     pub launcher: Arc<dyn JobLauncher>,
+    pub tracker: Arc<dyn RunTracker>,
     pub blobs: Arc<dyn BlobStore>,
     /// Where executors reach the callback API.
     pub callback_url: String,

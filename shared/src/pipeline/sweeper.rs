@@ -3,9 +3,10 @@
 //! running executions whose heartbeat stopped end `timed_out` (their job is
 //! deleted); queued executions whose message may be lost are sent again.
 
-use serde_json::json;
-
-use super::Pipeline;
+use super::{
+    tracker::{after_end, EndedBy},
+    Pipeline,
+};
 use crate::{
     db::executions::{self, Ending},
     state::AppState,
@@ -20,7 +21,7 @@ pub struct Swept {
 
 pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swept> {
     let mut swept = Swept::default();
-    for (id, _status, job, past_deadline) in
+    for (id, _status, _job, past_deadline) in
         executions::overdue(&state.db, pipeline.config.heartbeat_timeout).await?
     {
         let error = if past_deadline {
@@ -44,15 +45,8 @@ pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swep
         .await?;
         if ended {
             swept.timed_out += 1;
-            if let Some(job) = job {
-                if let Err(e) = pipeline.launcher.delete(&job).await {
-                    tracing::warn!(execution_id = %id, error = %e, "could not delete the job of a timed-out run");
-                }
-            }
-            if let Some(e) = executions::get(&state.db, id).await? {
-                pipeline.publish(id, e.owner_id, json!({ "type": "execution:completed", "executionId": id, "status": "timed_out", "error": error }));
-            }
             tracing::warn!(execution_id = %id, %error, "execution timed out");
+            after_end(state, pipeline, id, EndedBy::Sweeper).await?;
         }
     }
     for (id, priority) in executions::stale_queued(&state.db, pipeline.config.requeue_after).await?

@@ -1,0 +1,193 @@
+//! The run tracker on Step Functions (`infra/statemachine/execution.asl.json`):
+//! one state-machine run per execution, named after the execution id, so
+//! starting it twice is harmless. Its `Track` state waits on a task token
+//! (registered through the tracker queue) with `HeartbeatSeconds` and
+//! `TimeoutSeconds`; heartbeats and the end are reported against that token.
+
+use aws_sdk_sfn::Client;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::pipeline::{BoxFuture, RunTracker, TrackedRun};
+
+#[derive(Debug, Clone)]
+pub struct SfnTracker {
+    client: Client,
+    state_machine_arn: String,
+}
+
+impl SfnTracker {
+    pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            state_machine_arn: state_machine_arn.into(),
+        }
+    }
+
+    pub fn from_config(sdk: &aws_config::SdkConfig, state_machine_arn: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), state_machine_arn)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The ARN of the run for an execution:
+    /// `arn:…:stateMachine:NAME` → `arn:…:execution:NAME:ID`.
+    pub fn run_arn(&self, id: Uuid) -> String {
+        format!(
+            "{}:{id}",
+            self.state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1)
+        )
+    }
+
+    /// The state machine's input for a run.
+    pub fn input(run: &TrackedRun) -> String {
+        json!({
+            "executionId": run.execution_id,
+            "heartbeatSeconds": run.heartbeat.as_secs().max(1),
+            "timeoutSeconds": run.timeout.as_secs().max(1),
+        })
+        .to_string()
+    }
+}
+
+impl RunTracker for SfnTracker {
+    fn start(&self, run: TrackedRun) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let started = self
+                .client
+                .start_execution()
+                .state_machine_arn(&self.state_machine_arn)
+                .name(run.execution_id.to_string())
+                .input(Self::input(&run))
+                .send()
+                .await;
+            match started {
+                Ok(_) => Ok(()),
+                // A redelivered dispatch: the run is there already.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_execution_already_exists()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        _id: Uuid,
+        task_token: Option<String>,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            // Before the token is registered there is nothing to beat against;
+            // the first window is `HeartbeatSeconds` long, far longer than that gap.
+            let Some(token) = task_token else {
+                return Ok(());
+            };
+            match self
+                .client
+                .send_task_heartbeat()
+                .task_token(token)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                // The wait is over (reaped or finished): nothing to keep alive.
+                Err(e)
+                    if e.as_service_error().is_some_and(|s| {
+                        s.is_task_timed_out() || s.is_task_does_not_exist() || s.is_invalid_token()
+                    }) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn finished(&self, id: Uuid, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            // Without a token yet, registering it will see the run ended and finish then.
+            let Some(token) = task_token else {
+                return Ok(());
+            };
+            let sent = self
+                .client
+                .send_task_success()
+                .task_token(token)
+                .output(json!({ "executionId": id }).to_string())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error().is_some_and(|s| {
+                        s.is_task_timed_out() || s.is_task_does_not_exist() || s.is_invalid_token()
+                    }) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn stop(&self, id: Uuid) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let stopped = self
+                .client
+                .stop_execution()
+                .execution_arn(self.run_arn(id))
+                .error("Stopped")
+                .cause("the run ended outside the tracker (cancelled or swept)")
+                .send()
+                .await;
+            match stopped {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_execution_does_not_exist()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn run_arns_and_input() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let t = SfnTracker::from_config(
+            &sdk,
+            "arn:aws:states:eu-west-1:123456789012:stateMachine:saasit-execution",
+        );
+        let id = Uuid::now_v7();
+        assert_eq!(
+            t.run_arn(id),
+            format!("arn:aws:states:eu-west-1:123456789012:execution:saasit-execution:{id}")
+        );
+        let input: serde_json::Value = serde_json::from_str(&SfnTracker::input(&TrackedRun {
+            execution_id: id,
+            heartbeat: Duration::from_secs(90),
+            timeout: Duration::from_secs(4 * 3600 + 300),
+        }))
+        .expect("json");
+        assert_eq!(input["heartbeatSeconds"], 90);
+        assert_eq!(input["timeoutSeconds"], 14_700);
+    }
+}
