@@ -172,6 +172,54 @@ async fn a_starter_user_runs_a_workflow_to_completion() {
     assert_eq!(file.status.as_u16(), 200);
     assert_eq!(file.body["good"]["db"], "up");
     assert!(s.launcher.running().is_empty() || wait_gone(&s).await);
+
+    // The log bundle: every event, one JSON line each, listed among the artifacts.
+    let bundle = wait_for_artifact(&s, &t, &id, "execution-log.ndjson").await;
+    let url = bundle["downloadUrl"].as_str().expect("url");
+    let file = s
+        .app
+        .send(Req::get(url.strip_prefix(&s.base_url).expect("local url")))
+        .await;
+    assert_eq!(file.status.as_u16(), 200);
+    let lines: Vec<Value> = file
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), events.len());
+    assert_eq!(lines.last().expect("lines")["type"], "run_finished");
+
+    // Usage: the run and its seconds count toward the owner's month, once.
+    let usage: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT metric, count FROM usage_metrics m JOIN users u ON u.id = m.user_id
+          WHERE u.email = 'starter@example.com' AND metric IN ('runs_finished', 'run_seconds') ORDER BY metric",
+    )
+    .fetch_all(&s.app.state.db)
+    .await
+    .expect("usage");
+    assert_eq!(usage.len(), 2, "{usage:?}");
+    assert_eq!(usage[0].0, "run_seconds");
+    assert!(usage[0].1 >= 0);
+    assert_eq!(usage[1], ("runs_finished".to_owned(), 1));
+}
+
+async fn wait_for_artifact(s: &TestStack, token: &str, id: &str, name: &str) -> Value {
+    for _ in 0..50 {
+        let list = s
+            .app
+            .send(Req::get(&format!("/api/v1/executions/{id}/artifacts")).bearer(token))
+            .await
+            .expect(200, None)
+            .body;
+        if let Some(a) = list
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["name"] == name))
+        {
+            return a.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no artifact {name} for {id}");
 }
 
 async fn wait_gone(s: &TestStack) -> bool {
@@ -550,4 +598,49 @@ async fn callbacks_need_the_execution_token() {
         )
         .await
         .expect(400, Some("VALIDATION_ERROR"));
+}
+
+#[tokio::test]
+async fn starting_a_run_counts_one_use_of_each_agent_it_names() {
+    let s = spawn_stack().await;
+    let t = paid_user(&s, "agents-used@example.com", "STARTER").await;
+    let (a, b) = (
+        "01930000-0000-7000-8000-000000000001",
+        "01930000-0000-7000-8000-000000000002",
+    );
+    let canvas = json!({
+        "nodes": [
+            {"id": "start", "type": "trigger"},
+            {"id": "one", "type": "agent", "config": {"agentId": a, "prompt": "hi"}},
+            {"id": "two", "type": "agent", "config": {"agentId": a, "prompt": "again"}},
+            {"id": "three", "type": "agent", "config": {"agentId": b, "prompt": "hello"}},
+            {"id": "out", "type": "output", "config": {"value": "done"}}
+        ],
+        "edges": [{"from": "start", "to": "one"}, {"from": "one", "to": "two"},
+                  {"from": "two", "to": "three"}, {"from": "three", "to": "out"}]
+    });
+    let count = |id: &'static str| {
+        let db = s.app.state.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT usage_count FROM agents WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .expect("agent")
+        }
+    };
+    let (a0, b0) = (count(a).await, count(b).await);
+    let wf = workflow(&s, &t, canvas).await;
+    let id = start(&s, &t, &wf, json!({})).await;
+    assert_eq!(count(a).await, a0 + 1, "twice in one run is one use");
+    assert_eq!(count(b).await, b0 + 1);
+    let done = wait_for(
+        &s,
+        &t,
+        &id,
+        &["completed", "failed", "timed_out", "cancelled"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
 }
