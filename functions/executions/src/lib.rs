@@ -1,9 +1,10 @@
 //! The executions function: `/api/v1/executions` (start, list, follow,
 //! cancel, retry) and the internal callback routes the executor reports to.
 //!
-//! The local stack mounts it with the local pipeline adapters. On AWS it
-//! needs the SQS / EKS / S3 adapters, which come with the rest of the
-//! pipeline issue; until then it is a library only.
+//! Two Lambdas come from it: `executions` (the public routes) and
+//! `internal` (the callback routes), both with the AWS pipeline adapters
+//! (`shared::pipeline::aws`). The local stack mounts the same routes with the
+//! local adapters.
 
 mod api;
 mod internal;
@@ -50,4 +51,17 @@ pub fn internal_routes() -> Router<AppState> {
             "/api/v1/internal/executions/{id}/result",
             post(internal::result),
         )
+}
+
+/// The public routes as a service, with the common layers.
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let (router, _) = routes().with_state(state).split_for_parts();
+    shared::http::apply_layers(router, &settings.http)
+}
+
+/// The callback routes as a service, with the common layers.
+pub fn internal_app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    shared::http::apply_layers(internal_routes().with_state(state), &settings.http)
 }

@@ -231,6 +231,11 @@ pub async fn claim(
         .fetch_one(&mut **tx)
         .await?;
     if active >= slots(&tier) {
+        // Its message is alive (and will come back): the sweeper need not re-send it.
+        sqlx::query("UPDATE executions SET enqueued_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
         return Ok(Claim::NoSlot);
     }
     let moved = sqlx::query("UPDATE executions SET status = 'dispatching', dispatched_at = now() WHERE id = $1 AND status = 'queued'")
@@ -464,13 +469,17 @@ pub async fn overdue(
     .await
 }
 
-/// Queued executions older than `age` (their queue message may have been lost).
+/// Queued executions whose queue message has been silent for `age` (it may
+/// be lost): marks them re-sent and returns them. Conditional, so two
+/// sweepers never both re-send the same run.
 pub async fn stale_queued(
     db: impl PgExecutor<'_>,
     age: std::time::Duration,
 ) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, priority FROM executions WHERE status = 'queued' AND created_at < now() - make_interval(secs => $1)",
+        "UPDATE executions SET enqueued_at = now()
+          WHERE status = 'queued' AND enqueued_at < now() - make_interval(secs => $1)
+          RETURNING id, priority",
     )
     .bind(age.as_secs_f64())
     .fetch_all(db)

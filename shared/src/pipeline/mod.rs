@@ -134,7 +134,8 @@ pub struct PipelineConfig {
     pub max_queue_wait: Duration,
     /// How long an over-limit execution waits before the dispatcher tries again.
     pub defer: Duration,
-    /// Queued executions older than this are sent again (their message may be lost).
+    /// Queued executions whose message has not been seen for this long are sent
+    /// again (the message may be lost). Keep it above the longest deferral.
     pub requeue_after: Duration,
 }
 

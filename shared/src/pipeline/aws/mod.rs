@@ -116,3 +116,84 @@ impl AwsPipelineSettings {
         }
     }
 }
+
+/// The pipeline on AWS: SQS, EKS, Step Functions and S3 behind the ports,
+/// built once per cold start (the Kubernetes client lazily, on first use).
+#[cfg(all(feature = "sqs", feature = "s3", feature = "sfn", feature = "eks"))]
+pub struct AwsPipeline {
+    pub pipeline: std::sync::Arc<super::Pipeline>,
+    /// The queue adapter itself, for the dispatcher's deferrals.
+    pub queue: std::sync::Arc<sqs::SqsQueue>,
+}
+
+#[cfg(all(feature = "sqs", feature = "s3", feature = "sfn", feature = "eks"))]
+impl AwsPipeline {
+    /// `endpoint` sends every client there (moto); S3 then uses path-style URLs.
+    pub async fn build(
+        settings: &AwsPipelineSettings,
+        endpoint: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        use std::sync::Arc;
+        let s = settings;
+        for (name, value) in [
+            ("QUEUE_URL_HIGH", &s.queue_urls[0]),
+            ("QUEUE_URL_STANDARD", &s.queue_urls[1]),
+            ("QUEUE_URL_LOW", &s.queue_urls[2]),
+            ("BLOB_BUCKET", &s.bucket),
+            ("STATE_MACHINE_ARN", &s.state_machine_arn),
+            ("EKS_CLUSTER_NAME", &s.cluster_name),
+            ("EXECUTOR_IMAGE", &s.executor_image),
+            ("CALLBACK_URL", &s.callback_url),
+        ] {
+            s.require(name, value)?;
+        }
+        let sdk = sdk_config(endpoint).await;
+        let region = sdk
+            .region()
+            .map(ToString::to_string)
+            .ok_or_else(|| anyhow::anyhow!("no AWS region is configured (AWS_REGION)"))?;
+        let queue = Arc::new(sqs::SqsQueue::from_config(&sdk, s.queue_urls.clone()));
+        let launcher = eks::EksLauncher::from_config(
+            &sdk,
+            eks::EksTarget {
+                cluster_name: s.cluster_name.clone(),
+                region,
+                namespace: s.namespace.clone(),
+                image: s.executor_image.clone(),
+                api_server_override: None,
+            },
+        )?;
+        let endpoint_is_local = endpoint.is_some_and(|e| e.starts_with("http://"));
+        let (events, _) = tokio::sync::broadcast::channel(256);
+        let pipeline = Arc::new(super::Pipeline {
+            queue: queue.clone(),
+            launcher: Arc::new(launcher),
+            tracker: Arc::new(sfn::SfnTracker::from_config(&sdk, &s.state_machine_arn)),
+            blobs: Arc::new(s3::S3Blobs::from_config(&sdk, &s.bucket, endpoint_is_local)),
+            callback_url: s.callback_url.clone(),
+            events,
+            config: super::PipelineConfig {
+                heartbeat_timeout: s.heartbeat_timeout,
+                heartbeat_every: s.heartbeat_every,
+                // Deferrals back off up to `MAX_DEFERRAL`; re-sending waits longer than that.
+                requeue_after: Duration::from_secs(20 * 60),
+                ..super::PipelineConfig::default()
+            },
+        });
+        Ok(Self { pipeline, queue })
+    }
+
+    /// From the environment (template.yaml sets it), for the Lambda binaries.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        Self::build(&AwsPipelineSettings::from_env()?, None).await
+    }
+}
+
+/// The longest an over-limit run's message is hidden before it is tried again.
+pub const MAX_DEFERRAL: Duration = Duration::from_secs(10 * 60);
+
+/// Exponential deferral: `base`, doubled for each earlier receive, capped at [`MAX_DEFERRAL`].
+pub fn deferral(base: Duration, receive_count: u32) -> Duration {
+    let doublings = receive_count.saturating_sub(1).min(16);
+    base.saturating_mul(1 << doublings).min(MAX_DEFERRAL)
+}

@@ -1,0 +1,82 @@
+//! The tracker: messages the state machine (`infra/statemachine/execution.asl.json`)
+//! sends to the tracker queue, each with the task token its state waits on.
+//!
+//! - `track`: store the token ([`register`]); the state then waits for the
+//!   run's heartbeats and its end, reported by the callback routes.
+//! - `finalize`: the run ended; make sure its log bundle is stored, then
+//!   release the state.
+//! - `reap`: heartbeats stopped or time ran out (`error` is the Step Functions
+//!   error); end the run `timed_out`, delete its Job, then release the state.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use serde::Deserialize;
+use shared::{
+    pipeline::{
+        tracker::{finalize, reap, register, Expiry},
+        Pipeline,
+    },
+    AppState,
+};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Track,
+    Finalize,
+    Reap,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackerMessage {
+    pub action: Action,
+    pub execution_id: Uuid,
+    pub task_token: String,
+    /// For `reap`: the caught error (`{"Error": "States.HeartbeatTimeout", "Cause": …}`).
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
+}
+
+/// Applies one message. Every action is idempotent, so a redelivery is harmless.
+pub async fn apply(state: &AppState, pipeline: &Pipeline, m: TrackerMessage) -> anyhow::Result<()> {
+    let id = m.execution_id;
+    match m.action {
+        Action::Track => register(state, pipeline, id, &m.task_token).await,
+        Action::Finalize => {
+            finalize(state, pipeline, id).await?;
+            pipeline.tracker.finished(id, Some(m.task_token)).await
+        }
+        Action::Reap => {
+            let name = m
+                .error
+                .as_ref()
+                .and_then(|e| e.get("Error"))
+                .and_then(|e| e.as_str())
+                .unwrap_or("States.Timeout");
+            reap(state, pipeline, id, Expiry::from_error(name)).await?;
+            pipeline.tracker.finished(id, Some(m.task_token)).await
+        }
+    }
+}
+
+pub async fn handle(state: &AppState, pipeline: &Pipeline, event: SqsEvent) -> SqsBatchResponse {
+    let mut retry = Vec::new();
+    for record in event.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let parsed = record
+            .body
+            .as_deref()
+            .map(serde_json::from_str::<TrackerMessage>);
+        let Some(Ok(message)) = parsed else {
+            tracing::warn!(%message_id, "dropping an unreadable tracker message");
+            continue;
+        };
+        let id = message.execution_id;
+        if let Err(e) = apply(state, pipeline, message).await {
+            tracing::warn!(execution_id = %id, error = %format!("{e:#}"), "tracker step failed; retrying");
+            retry.push(message_id);
+        }
+    }
+    crate::failures(retry)
+}
