@@ -19,6 +19,9 @@ use tower::ServiceExt;
 
 pub use serde_json::json;
 
+pub mod fake_kube;
+pub mod moto;
+
 /// The server URL tests create their databases on.
 pub fn server_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| {

@@ -115,6 +115,16 @@ pub async fn reap(
     id: Uuid,
     why: Expiry,
 ) -> anyhow::Result<bool> {
+    // The row knows best whether the executor went silent (some emulators
+    // report every expiry as `States.Timeout`).
+    let silent = executions::get(&state.db, id).await?.is_some_and(|e| {
+        e.heartbeat_at.is_some_and(|beat| {
+            chrono::Utc::now() - beat
+                >= chrono::Duration::from_std(pipeline.config.heartbeat_timeout)
+                    .unwrap_or_else(|_| chrono::Duration::seconds(90))
+        })
+    });
+    let why = if silent { Expiry::HeartbeatLost } else { why };
     let error = why.message(pipeline.config.heartbeat_timeout);
     let ended = executions::finish(
         &state.db,

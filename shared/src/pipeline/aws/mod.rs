@@ -43,6 +43,23 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     loader.load().await
 }
 
+/// An SDK configuration for an AWS emulator (moto) at `endpoint`: fixed
+/// dummy credentials and region, so nothing is read from the environment.
+pub async fn emulator_sdk_config(endpoint: &str) -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "emulator",
+        ))
+        .load()
+        .await
+}
+
 /// Where the pipeline's AWS resources are (names set by template.yaml).
 #[derive(Debug, Clone, Default)]
 pub struct AwsPipelineSettings {
@@ -128,10 +145,11 @@ pub struct AwsPipeline {
 
 #[cfg(all(feature = "sqs", feature = "s3", feature = "sfn", feature = "eks"))]
 impl AwsPipeline {
-    /// `endpoint` sends every client there (moto); S3 then uses path-style URLs.
-    pub async fn build(
+    /// `path_style` S3 URLs are for emulators (moto).
+    pub fn build(
         settings: &AwsPipelineSettings,
-        endpoint: Option<&str>,
+        sdk: &SdkConfig,
+        path_style: bool,
     ) -> anyhow::Result<Self> {
         use std::sync::Arc;
         let s = settings;
@@ -147,14 +165,13 @@ impl AwsPipeline {
         ] {
             s.require(name, value)?;
         }
-        let sdk = sdk_config(endpoint).await;
         let region = sdk
             .region()
             .map(ToString::to_string)
             .ok_or_else(|| anyhow::anyhow!("no AWS region is configured (AWS_REGION)"))?;
-        let queue = Arc::new(sqs::SqsQueue::from_config(&sdk, s.queue_urls.clone()));
+        let queue = Arc::new(sqs::SqsQueue::from_config(sdk, s.queue_urls.clone()));
         let launcher = eks::EksLauncher::from_config(
-            &sdk,
+            sdk,
             eks::EksTarget {
                 cluster_name: s.cluster_name.clone(),
                 region,
@@ -163,13 +180,12 @@ impl AwsPipeline {
                 api_server_override: None,
             },
         )?;
-        let endpoint_is_local = endpoint.is_some_and(|e| e.starts_with("http://"));
         let (events, _) = tokio::sync::broadcast::channel(256);
         let pipeline = Arc::new(super::Pipeline {
             queue: queue.clone(),
             launcher: Arc::new(launcher),
-            tracker: Arc::new(sfn::SfnTracker::from_config(&sdk, &s.state_machine_arn)),
-            blobs: Arc::new(s3::S3Blobs::from_config(&sdk, &s.bucket, endpoint_is_local)),
+            tracker: Arc::new(sfn::SfnTracker::from_config(sdk, &s.state_machine_arn)),
+            blobs: Arc::new(s3::S3Blobs::from_config(sdk, &s.bucket, path_style)),
             callback_url: s.callback_url.clone(),
             events,
             config: super::PipelineConfig {
@@ -185,7 +201,8 @@ impl AwsPipeline {
 
     /// From the environment (template.yaml sets it), for the Lambda binaries.
     pub async fn from_env() -> anyhow::Result<Self> {
-        Self::build(&AwsPipelineSettings::from_env()?, None).await
+        let sdk = sdk_config(None).await;
+        Self::build(&AwsPipelineSettings::from_env()?, &sdk, false)
     }
 }
 

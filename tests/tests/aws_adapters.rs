@@ -1,0 +1,759 @@
+//! Contract tests of the pipeline's ports: each contract runs against the
+//! local adapter and the AWS adapter (SQS, S3, Step Functions on moto; EKS on
+//! moto plus a fake Kubernetes API), and the Lambda handlers run the real
+//! state machine (`infra/statemachine/execution.asl.json`) in moto's execute mode.
+//! Every run a test creates ends in a terminal state.
+
+use std::{sync::Arc, time::Duration};
+
+use saasit_tests::{fake_kube::FakeKube, json, moto::Moto, spawn_app, spawn_stack, Req, TestApp};
+use serde_json::Value;
+use shared::{
+    db::executions::{self, Ending},
+    pipeline::{
+        aws::{
+            eks::{EksLauncher, EksTarget},
+            s3::S3Blobs,
+            sfn::SfnTracker,
+            sqs::SqsQueue,
+        },
+        dispatcher::{dispatch_one, Outcome},
+        launcher::ProcessLauncher,
+        local_tracker::LocalTracker,
+        queue::LocalQueue,
+        tracker::{after_end, EndedBy},
+        BlobStore, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig, RunTracker, TrackedRun,
+    },
+    tier::{Priority, Tier},
+    AppState,
+};
+use uuid::Uuid;
+
+const ASL: &str = include_str!("../../infra/statemachine/execution.asl.json");
+const ROLE: &str = "arn:aws:iam::123456789012:role/saasit-tracker";
+
+// ------------------------------------------------------------------ queue
+
+#[tokio::test]
+async fn queue_contract_priorities_and_delays_local_and_sqs() {
+    // Local: one in-process queue, higher classes first, delays honoured.
+    let local = LocalQueue::new();
+    let (low, std_, high, later) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    use shared::pipeline::ExecutionQueue;
+    local
+        .send(later, Priority::High, Duration::from_millis(300))
+        .await
+        .expect("send");
+    local
+        .send(low, Priority::Low, Duration::ZERO)
+        .await
+        .expect("send");
+    local
+        .send(std_, Priority::Standard, Duration::ZERO)
+        .await
+        .expect("send");
+    local
+        .send(high, Priority::High, Duration::ZERO)
+        .await
+        .expect("send");
+    let order: Vec<Uuid> = [local.next().await, local.next().await, local.next().await]
+        .iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(order, vec![high, std_, low]);
+    assert_eq!(local.next().await.0, later, "delayed, then delivered");
+
+    // SQS: one queue per class; a message lands in its class only; delays hold it back.
+    let moto = Moto::start().await;
+    let urls = [
+        moto.queue("exec-high").await,
+        moto.queue("exec-standard").await,
+        moto.queue("exec-low").await,
+    ];
+    let q = SqsQueue::from_config(&moto.sdk, urls.clone());
+    q.send(high, Priority::High, Duration::ZERO)
+        .await
+        .expect("send");
+    q.send(low, Priority::Low, Duration::ZERO)
+        .await
+        .expect("send");
+    q.send(later, Priority::Standard, Duration::from_secs(2))
+        .await
+        .expect("send");
+    let got = moto.receive(&urls[0], Duration::ZERO).await;
+    assert_eq!(bodies(&got), vec![high]);
+    assert_eq!(
+        q.priority_of(got.records[0].event_source_arn.as_deref().expect("arn")),
+        Some(Priority::High)
+    );
+    assert_eq!(
+        bodies(&moto.receive(&urls[2], Duration::ZERO).await),
+        vec![low]
+    );
+    assert!(
+        moto.receive(&urls[1], Duration::ZERO)
+            .await
+            .records
+            .is_empty(),
+        "still delayed"
+    );
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let delayed = moto.receive(&urls[1], Duration::from_secs(2)).await;
+    assert_eq!(bodies(&delayed), vec![later]);
+
+    // Deferral: a received message hidden for a while comes back after it.
+    let receipt = delayed.records[0].receipt_handle.clone().expect("receipt");
+    q.defer(Priority::Standard, &receipt, Duration::from_secs(2))
+        .await
+        .expect("defer");
+    assert!(
+        moto.receive(&urls[1], Duration::ZERO)
+            .await
+            .records
+            .is_empty(),
+        "hidden"
+    );
+    let back = moto.receive(&urls[1], Duration::from_secs(5)).await;
+    assert_eq!(bodies(&back), vec![later]);
+    assert_eq!(
+        back.records[0]
+            .attributes
+            .get("ApproximateReceiveCount")
+            .map(String::as_str),
+        Some("2")
+    );
+}
+
+fn bodies(e: &aws_lambda_events::sqs::SqsEvent) -> Vec<Uuid> {
+    e.records
+        .iter()
+        .filter_map(|r| shared::pipeline::aws::sqs::execution_of(r.body.as_deref()?))
+        .collect()
+}
+
+// ------------------------------------------------------------------ blobs
+
+/// Upload through a presigned PUT, store with `put`, read both back through presigned GETs.
+async fn blob_contract(blobs: &dyn BlobStore) {
+    let http = reqwest::Client::new();
+    let key = format!("executions/{}/report.json", Uuid::now_v7());
+    let put = blobs
+        .upload_url(&key, "application/octet-stream", Duration::from_secs(300))
+        .await
+        .expect("upload url");
+    let r = http
+        .put(&put)
+        .header("content-type", "application/octet-stream")
+        .body("{\"ok\":true}")
+        .send()
+        .await
+        .expect("PUT");
+    assert!(r.status().is_success(), "PUT {put}: {}", r.status());
+    let get = blobs
+        .download_url(&key, Duration::from_secs(300))
+        .await
+        .expect("download url");
+    let body = http
+        .get(&get)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(body, "{\"ok\":true}");
+
+    let bundle = format!("executions/{}/execution-log.ndjson", Uuid::now_v7());
+    blobs
+        .put(&bundle, "application/x-ndjson", b"{\"seq\":1}\n".to_vec())
+        .await
+        .expect("put");
+    blobs
+        .put(
+            &bundle,
+            "application/x-ndjson",
+            b"{\"seq\":1}\n{\"seq\":2}\n".to_vec(),
+        )
+        .await
+        .expect("put again replaces");
+    let get = blobs
+        .download_url(&bundle, Duration::from_secs(300))
+        .await
+        .expect("url");
+    let r = http.get(&get).send().await.expect("GET");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.expect("text").lines().count(), 2);
+}
+
+#[tokio::test]
+async fn blob_contract_local_and_s3() {
+    let s = spawn_stack().await;
+    let local = s.app.state.pipeline.clone().expect("pipeline");
+    blob_contract(local.blobs.as_ref()).await;
+
+    let moto = Moto::start().await;
+    moto.s3()
+        .create_bucket()
+        .bucket("saasit-blobs")
+        .send()
+        .await
+        .expect("bucket");
+    blob_contract(&S3Blobs::from_config(&moto.sdk, "saasit-blobs", true)).await;
+}
+
+// ------------------------------------------------------------------ launcher
+
+async fn launcher_contract(launcher: &dyn JobLauncher) {
+    let id = Uuid::now_v7();
+    let job = JobSpec {
+        name: format!("exec-{id}"),
+        execution_id: id,
+        tier: "STARTER".into(),
+        env: vec![("EXECUTION_ID".into(), id.to_string())],
+        resources: Tier::Starter.limits().resources,
+        deadline: Duration::from_secs(60),
+    };
+    assert_eq!(
+        launcher.launch(job.clone()).await.expect("launch"),
+        Launch::Created
+    );
+    assert_eq!(
+        launcher.launch(job.clone()).await.expect("launch again"),
+        Launch::AlreadyExists,
+        "a redelivery finds the job"
+    );
+    launcher.delete(&job.name).await.expect("delete");
+    launcher
+        .delete(&job.name)
+        .await
+        .expect("deleting a missing job is fine");
+}
+
+#[tokio::test]
+async fn launcher_contract_local_process_and_eks() {
+    // Local: a child process stands for the Job (a script that outlives the test's calls).
+    let dir = std::env::temp_dir().join(format!("saasit-launch-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("long-job");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").expect("script");
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    launcher_contract(&ProcessLauncher::new(script, vec![], None)).await;
+
+    // EKS: DescribeCluster on moto, the Jobs API on the fake Kubernetes server.
+    let moto = Moto::start().await;
+    create_cluster(&moto).await;
+    let kube = FakeKube::default();
+    let api = kube.start().await;
+    let eks = eks_launcher(&moto, &api);
+    launcher_contract(&eks).await;
+
+    let seen = kube.seen.lock().expect("seen");
+    assert_eq!((seen.creates, seen.deletes), (2, 2));
+    assert!(
+        seen.tokens
+            .iter()
+            .all(|t| t.starts_with("Bearer k8s-aws-v1.")),
+        "{:?}",
+        seen.tokens
+    );
+}
+
+async fn create_cluster(moto: &Moto) {
+    moto.eks()
+        .create_cluster()
+        .name("saasit")
+        .role_arn("arn:aws:iam::123456789012:role/eks")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-1")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("cluster");
+}
+
+fn eks_launcher(moto: &Moto, api: &str) -> EksLauncher {
+    EksLauncher::from_config(
+        &moto.sdk,
+        EksTarget {
+            cluster_name: "saasit".into(),
+            region: "us-east-1".into(),
+            namespace: "saasit-executions".into(),
+            image: "registry.example.com/saasit-executor:1".into(),
+            api_server_override: Some(api.to_owned()),
+        },
+    )
+    .expect("launcher")
+}
+
+#[tokio::test]
+async fn the_eks_launcher_posts_the_rendered_job() {
+    let moto = Moto::start().await;
+    create_cluster(&moto).await;
+    let kube = FakeKube::default();
+    let eks = eks_launcher(&moto, &kube.start().await);
+    let id = Uuid::now_v7();
+    eks.launch(JobSpec {
+        name: format!("exec-{id}"),
+        execution_id: id,
+        tier: "SCALE".into(),
+        env: vec![
+            ("EXECUTION_ID".into(), id.to_string()),
+            ("CALLBACK_TOKEN".into(), "scoped".into()),
+        ],
+        resources: Tier::Scale.limits().resources,
+        deadline: Duration::from_secs(48 * 3600),
+    })
+    .await
+    .expect("launch");
+    let job = kube
+        .seen
+        .lock()
+        .expect("seen")
+        .jobs
+        .get(&format!("saasit-executions/exec-{id}"))
+        .cloned()
+        .expect("the job");
+    assert_eq!(job["metadata"]["labels"]["saasit.io/tier"], "scale");
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], 172_800);
+    assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 3600);
+    let c = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "registry.example.com/saasit-executor:1");
+    assert_eq!(
+        c["resources"]["limits"],
+        json!({"cpu": "8", "memory": "16Gi"})
+    );
+    assert_eq!(
+        job["spec"]["template"]["spec"]["serviceAccountName"],
+        "executor"
+    );
+}
+
+// ------------------------------------------------------------------ tracker
+
+async fn tracker_contract(t: &dyn RunTracker) -> Uuid {
+    let id = Uuid::now_v7();
+    let run = TrackedRun {
+        execution_id: id,
+        heartbeat: Duration::from_secs(60),
+        timeout: Duration::from_secs(600),
+    };
+    t.start(run).await.expect("start");
+    t.start(run).await.expect("starting again is harmless");
+    t.heartbeat(id, None)
+        .await
+        .expect("a beat before the token is registered");
+    t.finished(id, None)
+        .await
+        .expect("an end before the token is registered");
+    t.stop(Uuid::now_v7())
+        .await
+        .expect("stopping an unknown run");
+    id
+}
+
+#[tokio::test]
+async fn tracker_contract_local_and_step_functions() {
+    let (local, _signals) = LocalTracker::new();
+    let id = tracker_contract(&local).await;
+    local.stop(id).await.expect("stop");
+
+    let moto = Moto::start().await;
+    let arn = state_machine(
+        &moto,
+        "https://sqs.us-east-1.amazonaws.com/123456789012/tracker",
+    )
+    .await;
+    let sfn = SfnTracker::from_config(&moto.sdk, &arn);
+    let id = tracker_contract(&sfn).await;
+    let run = moto
+        .sfn()
+        .describe_execution()
+        .execution_arn(sfn.run_arn(id))
+        .send()
+        .await
+        .expect("the run is named after the execution");
+    assert_eq!(run.status().as_str(), "RUNNING");
+    let input: Value = serde_json::from_str(run.input().unwrap_or_default()).expect("input");
+    assert_eq!(input["executionId"], id.to_string());
+    sfn.stop(id).await.expect("stop");
+    let run = moto
+        .sfn()
+        .describe_execution()
+        .execution_arn(sfn.run_arn(id))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(run.status().as_str(), "ABORTED");
+}
+
+async fn state_machine(moto: &Moto, tracker_queue_url: &str) -> String {
+    moto.sfn()
+        .create_state_machine()
+        .name("saasit-execution")
+        .role_arn(ROLE)
+        .definition(ASL.replace("${TrackerQueueUrl}", tracker_queue_url))
+        .send()
+        .await
+        .expect("state machine")
+        .state_machine_arn()
+        .to_owned()
+}
+
+// ------------------------------------------------------------------ Lambda handlers on moto
+
+struct AwsWorld {
+    moto: Moto,
+    kube: FakeKube,
+    app: TestApp,
+    state: AppState,
+    pipeline: Arc<Pipeline>,
+    queue: Arc<SqsQueue>,
+    queue_urls: [String; 3],
+    tracker_queue: String,
+    sfn: Arc<SfnTracker>,
+}
+
+/// The whole AWS pipeline on moto: three queues, the real state machine
+/// (executing), a bucket, a cluster whose API is the fake Kubernetes server.
+async fn aws_world(heartbeat_timeout: Duration) -> AwsWorld {
+    let moto = Moto::start().await;
+    moto.execute_state_machines().await;
+    let queue_urls = [
+        moto.queue("exec-high").await,
+        moto.queue("exec-standard").await,
+        moto.queue("exec-low").await,
+    ];
+    let tracker_queue = moto.queue("tracker").await;
+    let arn = state_machine(&moto, &tracker_queue).await;
+    moto.s3()
+        .create_bucket()
+        .bucket("saasit-blobs")
+        .send()
+        .await
+        .expect("bucket");
+    create_cluster(&moto).await;
+    let kube = FakeKube::default();
+    let launcher = eks_launcher(&moto, &kube.start().await);
+    let queue = Arc::new(SqsQueue::from_config(&moto.sdk, queue_urls.clone()));
+    let sfn = Arc::new(SfnTracker::from_config(&moto.sdk, &arn));
+    let (events, _) = tokio::sync::broadcast::channel(64);
+    let pipeline = Arc::new(Pipeline {
+        queue: queue.clone(),
+        launcher: Arc::new(launcher),
+        tracker: sfn.clone(),
+        blobs: Arc::new(S3Blobs::from_config(&moto.sdk, "saasit-blobs", true)),
+        callback_url: "https://api.example.com".into(),
+        events,
+        config: PipelineConfig {
+            heartbeat_timeout,
+            defer: Duration::from_secs(1),
+            ..PipelineConfig::default()
+        },
+    });
+    let app = spawn_app().await;
+    let state = app.state.clone().with_pipeline(pipeline.clone());
+    AwsWorld {
+        moto,
+        kube,
+        app,
+        state,
+        pipeline,
+        queue,
+        queue_urls,
+        tracker_queue,
+        sfn,
+    }
+}
+
+impl AwsWorld {
+    /// A STARTER user's runs of a one-step workflow, started through the API (so queued on SQS).
+    async fn runs(&self, email: &str, n: usize) -> Vec<Uuid> {
+        let token = self.app.register(email, "correct horse 9").await["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        sqlx::query("UPDATE users SET tier = 'STARTER' WHERE email = $1")
+            .bind(email)
+            .execute(&self.state.db)
+            .await
+            .expect("tier");
+        let router = local::app(self.state.clone());
+        let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output"}],
+                            "edges": [{"from": "start", "to": "out"}]});
+        let wf = saasit_tests::send(
+            &router,
+            Req::post("/api/v1/workflows")
+                .bearer(&token)
+                .json(&json!({"name": "w", "canvas": canvas})),
+        )
+        .await
+        .expect(201, None);
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let r = saasit_tests::send(
+                &router,
+                Req::post("/api/v1/executions")
+                    .bearer(&token)
+                    .json(&json!({"workflowId": wf.body["id"]})),
+            )
+            .await
+            .expect(202, None);
+            ids.push(r.body["id"].as_str().expect("id").parse().expect("uuid"));
+        }
+        ids
+    }
+
+    async fn status(&self, id: Uuid) -> String {
+        executions::get(&self.state.db, id)
+            .await
+            .expect("db")
+            .expect("run")
+            .status
+    }
+
+    /// Receives tracker messages until one with `action` for `id` arrives, and runs the tracker Lambda on it.
+    async fn tracker_step(&self, id: Uuid, action: &str, within: Duration) {
+        let started = std::time::Instant::now();
+        loop {
+            let event = self
+                .moto
+                .receive(&self.tracker_queue, Duration::from_secs(1))
+                .await;
+            let wanted = event.records.iter().any(|r| {
+                let b: Value =
+                    serde_json::from_str(r.body.as_deref().unwrap_or("{}")).unwrap_or_default();
+                b["action"] == action && b["executionId"] == id.to_string()
+            });
+            let response = steps::tracker::handle(&self.state, &self.pipeline, event.clone()).await;
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "tracker step failed"
+            );
+            self.moto
+                .acknowledge(&self.tracker_queue, &event, &response)
+                .await;
+            if wanted {
+                return;
+            }
+            assert!(
+                started.elapsed() < within,
+                "no {action} message for {id} within {within:?}"
+            );
+        }
+    }
+
+    async fn run_status(&self, id: Uuid) -> String {
+        self.moto
+            .sfn()
+            .describe_execution()
+            .execution_arn(self.sfn.run_arn(id))
+            .send()
+            .await
+            .expect("run")
+            .status()
+            .as_str()
+            .to_owned()
+    }
+
+    async fn wait_run_status(&self, id: Uuid, wanted: &str) {
+        for _ in 0..100 {
+            if self.run_status(id).await == wanted {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "state machine run of {id} is {} not {wanted}",
+            self.run_status(id).await
+        );
+    }
+}
+
+#[tokio::test]
+async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
+    let w = aws_world(Duration::from_secs(60)).await;
+    let ids = w.runs("dispatch@example.com", 2).await;
+    let low = &w.queue_urls[2];
+
+    let batch = w.moto.receive(low, Duration::from_secs(2)).await;
+    assert_eq!(bodies(&batch).len(), 2, "STARTER runs go to the low queue");
+    let response = steps::dispatcher::handle(&w.state, &w.pipeline, &w.queue, batch.clone()).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "one slot: the other is deferred"
+    );
+    w.moto.acknowledge(low, &batch, &response).await;
+    let statuses = [w.status(ids[0]).await, w.status(ids[1]).await];
+    let (running, waiting) = if statuses[0] == "running" {
+        (ids[0], ids[1])
+    } else {
+        (ids[1], ids[0])
+    };
+    assert_eq!(w.status(running).await, "running");
+    assert_eq!(w.status(waiting).await, "queued");
+    assert!(
+        w.moto.receive(low, Duration::ZERO).await.records.is_empty(),
+        "the deferred message is hidden, not spinning"
+    );
+
+    // The same message delivered again: no second Job.
+    use shared::pipeline::ExecutionQueue;
+    w.queue
+        .send(running, Priority::Low, Duration::ZERO)
+        .await
+        .expect("send");
+    let dup = w.moto.receive(low, Duration::from_secs(2)).await;
+    let response = steps::dispatcher::handle(&w.state, &w.pipeline, &w.queue, dup.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    w.moto.acknowledge(low, &dup, &response).await;
+    assert_eq!(w.kube.job_names().len(), 1);
+    assert_eq!(w.kube.seen.lock().expect("seen").creates, 1);
+
+    // The slot frees: the deferred message comes back and its run starts.
+    let ended = executions::finish(
+        &w.state.db,
+        running,
+        Ending {
+            status: "completed",
+            output: None,
+            error: None,
+            failed_node: None,
+        },
+    )
+    .await
+    .expect("finish");
+    assert!(ended);
+    after_end(&w.state, &w.pipeline, running, EndedBy::Executor)
+        .await
+        .expect("after end");
+    let back = w.moto.receive(low, Duration::from_secs(5)).await;
+    assert_eq!(bodies(&back), vec![waiting]);
+    let response = steps::dispatcher::handle(&w.state, &w.pipeline, &w.queue, back.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    w.moto.acknowledge(low, &back, &response).await;
+    assert_eq!(w.status(waiting).await, "running");
+    assert_eq!(w.kube.job_names().len(), 2);
+
+    // End the rest: nothing is left running.
+    for id in ids {
+        w.pipeline.tracker.stop(id).await.expect("stop");
+        executions::finish(
+            &w.state.db,
+            id,
+            Ending {
+                status: "cancelled",
+                output: None,
+                error: None,
+                failed_node: None,
+            },
+        )
+        .await
+        .expect("finish");
+    }
+}
+
+#[tokio::test]
+async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
+    let w = aws_world(Duration::from_secs(2)).await;
+    let ids = w.runs("tracked@example.com", 1).await;
+    let id = ids[0];
+    assert_eq!(
+        dispatch_one(&w.state, &w.pipeline, id)
+            .await
+            .expect("dispatch"),
+        Outcome::Launched
+    );
+    assert_eq!(w.run_status(id).await, "RUNNING");
+
+    // track: the tracker Lambda stores the task token.
+    w.tracker_step(id, "track", Duration::from_secs(10)).await;
+    let token = executions::get(&w.state.db, id)
+        .await
+        .expect("db")
+        .expect("run")
+        .task_token;
+    assert!(token.is_some(), "the task token is registered");
+
+    // Heartbeats keep it alive past the 2 s window.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        w.pipeline
+            .tracker
+            .heartbeat(id, token.clone())
+            .await
+            .expect("beat");
+    }
+    assert_eq!(w.run_status(id).await, "RUNNING");
+
+    // The result: the run ends, the tracker is released, finalize stores the bundle.
+    executions::finish(
+        &w.state.db,
+        id,
+        Ending {
+            status: "completed",
+            output: Some(&json!({"ok": true})),
+            error: None,
+            failed_node: None,
+        },
+    )
+    .await
+    .expect("finish");
+    after_end(&w.state, &w.pipeline, id, EndedBy::Executor)
+        .await
+        .expect("after end");
+    w.tracker_step(id, "finalize", Duration::from_secs(10))
+        .await;
+    w.wait_run_status(id, "SUCCEEDED").await;
+    let object = w
+        .moto
+        .s3()
+        .get_object()
+        .bucket("saasit-blobs")
+        .key(format!("executions/{id}/execution-log.ndjson"))
+        .send()
+        .await;
+    assert!(object.is_ok(), "the log bundle is in S3");
+
+    // A second run that never beats: the state machine reaps it.
+    let silent = w.runs("silent@example.com", 1).await[0];
+    assert_eq!(
+        dispatch_one(&w.state, &w.pipeline, silent)
+            .await
+            .expect("dispatch"),
+        Outcome::Launched
+    );
+    w.tracker_step(silent, "track", Duration::from_secs(10))
+        .await;
+    w.tracker_step(silent, "reap", Duration::from_secs(15))
+        .await;
+    let e = executions::get(&w.state.db, silent)
+        .await
+        .expect("db")
+        .expect("run");
+    assert_eq!(e.status, "timed_out");
+    assert!(
+        e.error.as_deref().is_some_and(|m| m.contains("heartbeat")),
+        "{:?}",
+        e.error
+    );
+    assert!(
+        !w.kube
+            .job_names()
+            .iter()
+            .any(|n| n.ends_with(&silent.to_string())),
+        "the reaped run's Job is deleted"
+    );
+    w.wait_run_status(silent, "SUCCEEDED").await;
+}
