@@ -21,6 +21,7 @@ pub use serde_json::json;
 
 pub mod fake_kube;
 pub mod moto;
+pub mod proxy;
 
 /// The server URL tests create their databases on.
 pub fn server_url() -> String {
@@ -276,8 +277,23 @@ pub struct TestStack {
 }
 
 pub async fn spawn_stack() -> TestStack {
-    use shared::pipeline::PipelineConfig;
-    let mut app = spawn_app().await;
+    spawn_stack_with(
+        spawn_app().await,
+        shared::pipeline::PipelineConfig {
+            heartbeat_every: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(3),
+            defer: Duration::from_millis(200),
+            ..shared::pipeline::PipelineConfig::default()
+        },
+    )
+    .await
+}
+
+/// The local stack on `app`'s state, with these pipeline settings.
+pub async fn spawn_stack_with(
+    mut app: TestApp,
+    config: shared::pipeline::PipelineConfig,
+) -> TestStack {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -289,12 +305,7 @@ pub async fn spawn_stack() -> TestStack {
         blob_dir: blob_dir.clone(),
         executor_env: vec![("EXECUTOR_HTTP_ALLOW".into(), "127.0.0.1".into())],
         executor_logs: Some(blob_dir.join("logs")),
-        config: PipelineConfig {
-            heartbeat_every: Duration::from_secs(1),
-            heartbeat_timeout: Duration::from_secs(3),
-            defer: Duration::from_millis(200),
-            ..PipelineConfig::default()
-        },
+        config,
         sweep_every: Duration::from_millis(500),
     };
     assert!(

@@ -644,3 +644,91 @@ async fn starting_a_run_counts_one_use_of_each_agent_it_names() {
     .await;
     assert_eq!(done["status"], "completed", "{done}");
 }
+
+#[tokio::test]
+async fn the_database_going_down_during_callbacks_loses_nothing() {
+    // This stack reaches Postgres through a proxy the test can cut.
+    let mut app = saasit_tests::spawn_app().await;
+    let direct = url::Url::parse(&app.database_url).expect("url");
+    let upstream = format!(
+        "{}:{}",
+        direct.host_str().expect("host"),
+        direct.port().unwrap_or(5432)
+    );
+    let proxy = saasit_tests::proxy::CuttableProxy::start(upstream).await;
+    let mut via = direct.clone();
+    via.set_host(Some("127.0.0.1")).expect("host");
+    via.set_port(Some(proxy.addr.port())).expect("port");
+    let (settings, secret) = saasit_tests::test_settings(via.as_str(), &[]);
+    let pool = shared::db::pool(&settings.database).expect("pool");
+    app.state = shared::AppState::new(settings, pool);
+    app.jwt_secret = secret;
+    app.router = local::app(app.state.clone());
+    let s = saasit_tests::spawn_stack_with(
+        app,
+        shared::pipeline::PipelineConfig {
+            heartbeat_every: Duration::from_secs(1),
+            // Longer than the outage: this test is about callbacks, not heartbeat loss.
+            heartbeat_timeout: Duration::from_secs(20),
+            defer: Duration::from_millis(200),
+            ..shared::pipeline::PipelineConfig::default()
+        },
+    )
+    .await;
+    let t = paid_user(&s, "outage@example.com", "STARTER").await;
+    let canvas = json!({
+        "nodes": [
+            {"id": "start", "type": "trigger"},
+            {"id": "first", "type": "delay", "config": {"seconds": 1}},
+            {"id": "shape", "type": "transform", "config": {"template": {"step": "two"}}},
+            {"id": "second", "type": "delay", "config": {"seconds": 2}},
+            {"id": "out", "type": "output", "config": {"value": "{{ shape.output.step }}"}}
+        ],
+        "edges": [{"from": "start", "to": "first"}, {"from": "first", "to": "shape"},
+                  {"from": "shape", "to": "second"}, {"from": "second", "to": "out"}]
+    });
+    let wf = workflow(&s, &t, canvas).await;
+    let id = start(&s, &t, &wf, json!({})).await;
+    wait_for(&s, &t, &id, &["running"], Duration::from_secs(20)).await;
+
+    proxy.cut();
+    let during = s
+        .app
+        .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(&t))
+        .await;
+    assert_eq!(during.status.as_u16(), 503, "{}", during.text);
+    assert_eq!(during.code(), "SERVICE_UNAVAILABLE");
+    // The executor's events, heartbeats and result meet 503s (or no answer) meanwhile.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.restore();
+
+    let done = wait_for(
+        &s,
+        &t,
+        &id,
+        &["completed", "failed", "timed_out", "cancelled"],
+        Duration::from_secs(40),
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["output"], "two");
+    let events = all_events(&s, &t, &id).await;
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as i64).collect::<Vec<_>>(),
+        "every event arrived once, in order"
+    );
+    for node in ["first", "shape", "second", "out"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["type"] == "node_succeeded" && e["node"] == node),
+            "{node} succeeded: {events:?}"
+        );
+    }
+    assert_eq!(events.last().expect("events")["type"], "run_finished");
+}

@@ -2,12 +2,16 @@
 
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
-use shared::pipeline::aws::AwsPipeline;
+use shared::pipeline::aws::{AwsPipeline, AwsPipelineSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let state = shared::runtime::bootstrap("dispatcher").await?;
-    let aws = AwsPipeline::from_env().await?;
+    let settings = AwsPipelineSettings::from_env()?;
+    // Every Job gets it: without it no executor could report back.
+    settings.require("CALLBACK_URL", &settings.callback_url)?;
+    let sdk = shared::pipeline::aws::sdk_config(None).await;
+    let aws = AwsPipeline::build(&settings, &sdk, false)?;
     let state = state.with_pipeline(aws.pipeline.clone());
     let (state, aws) = (&state, &aws);
     lambda_runtime::run(service_fn(move |e: LambdaEvent<SqsEvent>| async move {

@@ -75,7 +75,8 @@ pub struct AwsPipelineSettings {
     pub namespace: String,
     /// `EXECUTOR_IMAGE`.
     pub executor_image: String,
-    /// `CALLBACK_URL`: where executors reach the internal routes.
+    /// `CALLBACK_URL`: where executors reach the internal routes (the
+    /// dispatcher needs it; the API functions cannot know it without a cycle).
     pub callback_url: String,
     /// `HEARTBEAT_TIMEOUT_SECONDS` (default 90).
     pub heartbeat_timeout: Duration,
@@ -161,7 +162,6 @@ impl AwsPipeline {
             ("STATE_MACHINE_ARN", &s.state_machine_arn),
             ("EKS_CLUSTER_NAME", &s.cluster_name),
             ("EXECUTOR_IMAGE", &s.executor_image),
-            ("CALLBACK_URL", &s.callback_url),
         ] {
             s.require(name, value)?;
         }
