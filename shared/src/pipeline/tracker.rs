@@ -166,7 +166,8 @@ pub async fn after_end(
             "output": e.output.as_ref().map(|o| &o.0), "error": e.error,
         }),
     );
-    if by != EndedBy::Executor && e.status != "queued" {
+    // A run never dispatched has no job.
+    if by != EndedBy::Executor && e.dispatched_at.is_some() {
         let job = e
             .job_name
             .clone()
