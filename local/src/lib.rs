@@ -24,12 +24,15 @@ use shared::{
         local_tracker::{drive, LocalTracker, Signal},
         queue::LocalQueue,
         sweeper::sweep,
-        Pipeline, PipelineConfig,
+        BroadcastPublisher, Pipeline, PipelineConfig, Published,
     },
+    realtime::{memory::MemoryConnections, Realtime},
     AppState,
 };
 use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
 use utoipa_axum::router::OpenApiRouter;
+
+pub mod ws;
 
 /// Every function's routes, merged, with the common layers applied once.
 pub fn app(state: AppState) -> Router {
@@ -137,6 +140,10 @@ pub struct Stack {
     pub launcher: Arc<ProcessLauncher>,
     pub blobs: Arc<LocalBlobs>,
     pub tracker: Arc<LocalTracker>,
+    /// What the pipeline publishes (the fan-out task delivers it to sockets).
+    pub events: tokio::sync::broadcast::Sender<Published>,
+    pub realtime: Arc<Realtime>,
+    pub sockets: Arc<ws::LocalSockets>,
     /// Taken by the first `spawn_workers`.
     tracker_signals: std::sync::Mutex<Option<UnboundedReceiver<Signal>>>,
     pub sweep_every: Duration,
@@ -155,7 +162,12 @@ impl Stack {
         // A fresh key per process: blob URLs are short-lived and only this process serves them.
         let signing_key: [u8; 32] = rand::random();
         let blobs = Arc::new(LocalBlobs::new(opts.blob_dir, &base, &signing_key));
-        let (events, _) = tokio::sync::broadcast::channel(4096);
+        let (events, _) = tokio::sync::broadcast::channel(65_536);
+        let sockets = Arc::new(ws::LocalSockets::default());
+        let realtime = Arc::new(Realtime::new(
+            Arc::new(MemoryConnections::default()),
+            sockets.clone(),
+        ));
         let (tracker, signals) = LocalTracker::new();
         let tracker = Arc::new(tracker);
         let pipeline = Arc::new(Pipeline {
@@ -164,7 +176,7 @@ impl Stack {
             tracker: tracker.clone(),
             blobs: blobs.clone(),
             callback_url: base,
-            events,
+            publisher: Arc::new(BroadcastPublisher(events.clone())),
             config: opts.config,
         });
         Self {
@@ -174,13 +186,22 @@ impl Stack {
             launcher,
             blobs,
             tracker,
+            events,
+            realtime,
+            sockets,
             tracker_signals: std::sync::Mutex::new(Some(signals)),
             sweep_every: opts.sweep_every,
         }
     }
 
     pub fn router(&self) -> Router {
-        router(self.state.clone(), Some(self.blobs.clone()))
+        router(self.state.clone(), Some(self.blobs.clone())).merge(
+            Router::new()
+                .route("/ws", get(ws::upgrade))
+                .layer(Extension(self.state.clone()))
+                .layer(Extension(self.realtime.clone()))
+                .layer(Extension(self.sockets.clone())),
+        )
     }
 
     /// The queue worker (dispatcher step per message), the tracker's steps
@@ -231,7 +252,25 @@ impl Stack {
                 }
             }
         });
-        handles.extend([worker, sweeper]);
+        // Real-time fan-out: one task, so messages leave in publishing order.
+        let (mut published, rt, db) = (
+            self.events.subscribe(),
+            self.realtime.clone(),
+            self.state.db.clone(),
+        );
+        let fanout = tokio::spawn(async move {
+            loop {
+                match published.recv().await {
+                    Ok(p) => shared::realtime::deliver::fanout(&rt, &db, &p).await,
+                    // Sequenced events missed here are read from Postgres with the next one.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "real-time fan-out lagged");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        handles.extend([worker, sweeper, fanout]);
         handles
     }
 }

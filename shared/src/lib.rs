@@ -13,6 +13,7 @@ pub mod extract;
 pub mod http;
 pub mod ids;
 pub mod pipeline;
+pub mod realtime;
 pub mod runtime;
 pub mod settings;
 pub mod state;

@@ -22,7 +22,8 @@ use shared::{
         local_tracker::LocalTracker,
         queue::LocalQueue,
         tracker::{after_end, EndedBy},
-        BlobStore, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig, RunTracker, TrackedRun,
+        BlobStore, BroadcastPublisher, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig,
+        RunTracker, TrackedRun,
     },
     tier::{Priority, Tier},
     AppState,
@@ -454,7 +455,7 @@ async fn aws_world(heartbeat_timeout: Duration) -> AwsWorld {
         tracker: sfn.clone(),
         blobs: Arc::new(S3Blobs::from_config(&moto.sdk, "saasit-blobs", true)),
         callback_url: "https://api.example.com".into(),
-        events,
+        publisher: Arc::new(BroadcastPublisher(events)),
         config: PipelineConfig {
             heartbeat_timeout,
             defer: Duration::from_secs(1),

@@ -20,7 +20,7 @@ use shared::{
         dispatcher::{dispatch_one, Outcome},
         local_tracker::LocalTracker,
         queue::LocalQueue,
-        BoxFuture, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig,
+        BoxFuture, BroadcastPublisher, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig,
     },
     AppState,
 };
@@ -72,7 +72,7 @@ async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (AppState, Ar
             b"k",
         )),
         callback_url: "http://127.0.0.1:9".into(),
-        events,
+        publisher: Arc::new(BroadcastPublisher(events)),
         config: PipelineConfig::default(),
     });
     (app.state.clone().with_pipeline(pipeline.clone()), pipeline)

@@ -227,7 +227,8 @@ async fn start(
             execution.id,
             caller,
             json!({ "type": "execution:queued", "executionId": execution.id, "status": "queued" }),
-        );
+        )
+        .await;
     }
     let status = if created {
         StatusCode::ACCEPTED

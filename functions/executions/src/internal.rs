@@ -131,17 +131,14 @@ pub async fn events(
     executions::insert_events(&mut tx, e.id, &parsed).await?;
     tx.commit().await?;
     for ev in &batch.events {
-        let kind = ev["type"].as_str().unwrap_or_default();
-        let topic_type = match kind {
-            "log" => "execution:logs",
-            k if k.starts_with("node_") => "execution:node",
-            _ => "execution:event",
-        };
+        let topic_type =
+            shared::realtime::deliver::event_message_type(ev["type"].as_str().unwrap_or_default());
         p.publish(
             e.id,
             e.owner_id,
             json!({ "type": topic_type, "executionId": e.id, "seq": ev["seq"], "event": ev }),
-        );
+        )
+        .await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

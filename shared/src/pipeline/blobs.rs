@@ -118,7 +118,8 @@ impl BlobStore for LocalBlobs {
                 tokio::fs::create_dir_all(parent).await?;
             }
             // Write then rename, so a reader never sees half a file.
-            let tmp = path.with_extension("part");
+            // A name of its own, so two writers of one key never share a temp file.
+            let tmp = path.with_extension(format!("{}.part", uuid::Uuid::now_v7().simple()));
             tokio::fs::write(&tmp, body).await?;
             tokio::fs::rename(&tmp, &path).await?;
             Ok(())

@@ -95,11 +95,13 @@ pub async fn dispatch_one(
     let deadline = Utc::now()
         + chrono::Duration::from_std(max_runtime).unwrap_or_else(|_| chrono::Duration::hours(1));
     if executions::mark_running(&state.db, id, &name, deadline).await? {
-        pipeline.publish(
-            id,
-            r.owner_id,
-            json!({ "type": "execution:status", "executionId": id, "status": "running" }),
-        );
+        pipeline
+            .publish(
+                id,
+                r.owner_id,
+                json!({ "type": "execution:status", "executionId": id, "status": "running" }),
+            )
+            .await;
     }
     Ok(Outcome::Launched)
 }

@@ -124,6 +124,23 @@ pub struct Published {
     pub message: Value,
 }
 
+/// Where published messages go: the local stack's broadcast (its fan-out task
+/// delivers them to sockets), or on AWS a fan-out through DynamoDB and the
+/// Management API done before the request ends. Never fails the caller.
+pub trait Publisher: Send + Sync {
+    fn publish(&self, message: Published) -> BoxFuture<'_, ()>;
+}
+
+/// Publishing into a broadcast channel (no receivers is fine).
+pub struct BroadcastPublisher(pub tokio::sync::broadcast::Sender<Published>);
+
+impl Publisher for BroadcastPublisher {
+    fn publish(&self, message: Published) -> BoxFuture<'_, ()> {
+        let _ = self.0.send(message);
+        Box::pin(async {})
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     /// A running execution silent for longer than this is timed out.
@@ -159,7 +176,7 @@ pub struct Pipeline {
     pub blobs: Arc<dyn BlobStore>,
     /// Where executors reach the callback API.
     pub callback_url: String,
-    pub events: tokio::sync::broadcast::Sender<Published>,
+    pub publisher: Arc<dyn Publisher>,
     pub config: PipelineConfig,
 }
 
@@ -173,16 +190,17 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// Publishes to the execution's topic and its owner's.
-    pub fn publish(&self, execution_id: Uuid, owner_id: Uuid, message: Value) {
+    pub async fn publish(&self, execution_id: Uuid, owner_id: Uuid, message: Value) {
         for topic in [
             format!("execution:{execution_id}"),
             format!("user:{owner_id}"),
         ] {
-            // No subscribers is fine.
-            let _ = self.events.send(Published {
-                topic,
-                message: message.clone(),
-            });
+            self.publisher
+                .publish(Published {
+                    topic,
+                    message: message.clone(),
+                })
+                .await;
         }
     }
 }

@@ -158,14 +158,16 @@ pub async fn after_end(
     let Some(e) = executions::get(&state.db, id).await? else {
         return Ok(());
     };
-    pipeline.publish(
-        id,
-        e.owner_id,
-        json!({
-            "type": "execution:completed", "executionId": id, "status": e.status,
-            "output": e.output.as_ref().map(|o| &o.0), "error": e.error,
-        }),
-    );
+    pipeline
+        .publish(
+            id,
+            e.owner_id,
+            json!({
+                "type": "execution:completed", "executionId": id, "status": e.status,
+                "output": e.output.as_ref().map(|o| &o.0), "error": e.error,
+            }),
+        )
+        .await;
     // A run never dispatched has no job.
     if by != EndedBy::Executor && e.dispatched_at.is_some() {
         let job = e

@@ -180,14 +180,16 @@ impl AwsPipeline {
                 api_server_override: None,
             },
         )?;
-        let (events, _) = tokio::sync::broadcast::channel(256);
         let pipeline = Arc::new(super::Pipeline {
             queue: queue.clone(),
             launcher: Arc::new(launcher),
             tracker: Arc::new(sfn::SfnTracker::from_config(sdk, &s.state_machine_arn)),
             blobs: Arc::new(s3::S3Blobs::from_config(sdk, &s.bucket, path_style)),
             callback_url: s.callback_url.clone(),
-            events,
+            // Until a real-time fan-out is given (`with_publisher`), nobody listens.
+            publisher: Arc::new(super::BroadcastPublisher(
+                tokio::sync::broadcast::channel(1).0,
+            )),
             config: super::PipelineConfig {
                 heartbeat_timeout: s.heartbeat_timeout,
                 heartbeat_every: s.heartbeat_every,

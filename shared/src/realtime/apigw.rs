@@ -1,0 +1,49 @@
+//! The push port on API Gateway's Management API: `PostToConnection` at the
+//! WebSocket stage's endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+//! A `GoneException` (410) means the client left: the caller removes it.
+
+use aws_sdk_apigatewaymanagement::{primitives::Blob, Client};
+
+use super::{PushError, Pusher};
+use crate::pipeline::BoxFuture;
+
+#[derive(Debug, Clone)]
+pub struct ManagementApiPusher {
+    client: Client,
+}
+
+impl ManagementApiPusher {
+    /// `endpoint`: the stage URL (`WS_MANAGEMENT_ENDPOINT`).
+    pub fn from_config(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+}
+
+impl Pusher for ManagementApiPusher {
+    fn push(&self, connection_id: String, frame: String) -> BoxFuture<'_, Result<(), PushError>> {
+        Box::pin(async move {
+            let sent = self
+                .client
+                .post_to_connection()
+                .connection_id(connection_id)
+                .data(Blob::new(frame.into_bytes()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => {
+                    Err(PushError::Gone)
+                }
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 410) => {
+                    Err(PushError::Gone)
+                }
+                Err(e) => Err(PushError::Failed(e.into())),
+            }
+        })
+    }
+}

@@ -1,0 +1,218 @@
+//! Fan-out of published messages to subscribed connections.
+//!
+//! An execution's events carry `seq`. For each subscriber the cursor of its
+//! subscription moves by compare-and-set from `seq - 1` to `seq` before the
+//! frame is sent, so a frame is never sent twice; when the cursor is behind
+//! (a reconnect with `after`, a missed message), the gap is read from Postgres
+//! and sent first, so nothing is skipped. Messages without `seq` (status
+//! changes, completion) are live notifications, sent as they come.
+
+use futures_util::{stream, StreamExt};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{Realtime, MAX_FRAME_BYTES};
+use crate::{db::executions, pipeline::Published};
+
+/// The message type of a stored event, as subscribers see it.
+pub fn event_message_type(kind: &str) -> &'static str {
+    match kind {
+        "log" => "execution:logs",
+        k if k.starts_with("node_") => "execution:node",
+        _ => "execution:event",
+    }
+}
+
+/// The message for one stored event of an execution.
+pub fn event_message(execution_id: Uuid, seq: i64, kind: &str, event: &Value) -> Value {
+    json!({ "type": event_message_type(kind), "executionId": execution_id, "seq": seq, "event": event })
+}
+
+/// A message as a frame within the size limit: one too large is replaced by
+/// a reference to where the client can read it.
+pub fn frame(message: &Value) -> String {
+    let text = message.to_string();
+    if text.len() <= MAX_FRAME_BYTES {
+        return text;
+    }
+    let id = message["executionId"].as_str().unwrap_or_default();
+    let seq = message["seq"].as_i64().unwrap_or(1);
+    json!({
+        "type": message["type"], "executionId": message["executionId"], "seq": message["seq"],
+        "truncated": true,
+        "url": format!("/api/v1/executions/{id}/logs?after={}&limit=1", seq - 1),
+    })
+    .to_string()
+}
+
+/// Progress messages (nodes, logs) go to execution topics only, not to the
+/// owner's `user:` topic, which carries status changes.
+fn is_progress(message: &Value) -> bool {
+    matches!(
+        message["type"].as_str(),
+        Some("execution:logs" | "execution:node" | "execution:event")
+    )
+}
+
+/// Delivers one published message to every subscriber of its topic.
+pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
+    if published.topic.starts_with("user:") && is_progress(&published.message) {
+        return;
+    }
+    let subscribers = match rt.store.subscribers(published.topic.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(topic = %published.topic, error = %e, "cannot list subscribers");
+            return;
+        }
+    };
+    let seq = published.message["seq"]
+        .as_i64()
+        .filter(|_| is_progress(&published.message));
+    let execution = published.message["executionId"]
+        .as_str()
+        .and_then(|s| s.parse::<Uuid>().ok());
+    // A connection that follows the execution itself gets its status there,
+    // not a second time through its `user:` topic.
+    let own_topic = execution
+        .filter(|_| published.topic.starts_with("user:"))
+        .map(|id| format!("execution:{id}"));
+    let own_topic = &own_topic;
+    stream::iter(subscribers)
+        .for_each_concurrent(rt.fanout_concurrency, |conn| async move {
+            if let Some(t) = own_topic {
+                if matches!(rt.store.cursor(conn.clone(), t.clone()).await, Ok(Some(_))) {
+                    return;
+                }
+            }
+            match (seq, execution) {
+                (Some(seq), Some(id)) => {
+                    deliver_in_order(
+                        rt,
+                        db,
+                        &conn,
+                        &published.topic,
+                        id,
+                        Some((seq, &published.message)),
+                    )
+                    .await;
+                }
+                _ => {
+                    rt.push(&conn, frame(&published.message)).await;
+                }
+            }
+        })
+        .await;
+}
+
+/// Sends a subscriber everything after its cursor, in order, up to and
+/// including `upto` (the message being published), or up to the execution's
+/// last stored event when `upto` is `None` (catch-up after subscribing).
+pub async fn deliver_in_order(
+    rt: &Realtime,
+    db: &PgPool,
+    conn: &str,
+    topic: &str,
+    execution_id: Uuid,
+    upto: Option<(i64, &Value)>,
+) {
+    let lock = rt.locks.of(conn);
+    let _held = lock.lock().await;
+    for _ in 0..10_000 {
+        let cursor = match rt.store.cursor(conn.to_owned(), topic.to_owned()).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(conn, error = %e, "cannot read a delivery cursor");
+                return;
+            }
+        };
+        let target = match upto {
+            Some((seq, _)) => seq,
+            None => match executions::get(db, execution_id).await {
+                Ok(Some(e)) => e.last_seq,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(conn, error = %e, "cannot read the execution for catch-up");
+                    return;
+                }
+            },
+        };
+        if cursor >= target {
+            return;
+        }
+        // The next message: the published one when it is next, else from Postgres.
+        let next = match upto {
+            Some((seq, message)) if seq == cursor + 1 => vec![(seq, message.clone())],
+            _ => {
+                match executions::events_after(db, execution_id, cursor, (target - cursor).min(500))
+                    .await
+                {
+                    Ok(events) if !events.is_empty() => events
+                        .into_iter()
+                        .map(|e| {
+                            (
+                                e.seq,
+                                event_message(execution_id, e.seq, &e.kind, &e.payload.0),
+                            )
+                        })
+                        .collect(),
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(conn, error = %e, "cannot read missed events");
+                        return;
+                    }
+                }
+            }
+        };
+        let mut at = cursor;
+        for (seq, message) in next {
+            match rt
+                .store
+                .advance(conn.to_owned(), topic.to_owned(), at, seq)
+                .await
+            {
+                Ok(true) => {
+                    if !rt.push(conn, frame(&message)).await {
+                        return;
+                    }
+                    at = seq;
+                }
+                // Someone else moved the cursor: read it again.
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(conn, error = %e, "cannot advance a delivery cursor");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_messages_become_references() {
+        let id = Uuid::now_v7();
+        let small = event_message(id, 3, "log", &json!({"message": "hi"}));
+        assert_eq!(frame(&small), small.to_string());
+        assert_eq!(small["type"], "execution:logs");
+        let big = event_message(
+            id,
+            7,
+            "node_succeeded",
+            &json!({"output": "x".repeat(40_000)}),
+        );
+        let f: Value = serde_json::from_str(&frame(&big)).expect("json");
+        assert_eq!(f["truncated"], true);
+        assert_eq!(f["seq"], 7);
+        assert_eq!(f["type"], "execution:node");
+        assert_eq!(
+            f["url"],
+            format!("/api/v1/executions/{id}/logs?after=6&limit=1")
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The WebSocket routes, with API Gateway's event shapes: `$connect`
+//! authenticates the access token from the query string and binds the
+//! connection to its user (and to `user:{id}`); `$disconnect` forgets it;
+//! `$default` routes on `action` (`subscribe`, `unsubscribe`, `ping`).
+//!
+//! Frames go out through the pusher, never from `$connect`. A bad frame gets
+//! an `error` frame with a stable code; the socket stays open.
+
+use aws_lambda_events::{
+    apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest},
+    encodings::Body,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{deliver, Connection, Realtime};
+use crate::{
+    auth::TokenKind,
+    db::{executions, workflows},
+    AppState,
+};
+
+fn response(status: i64, body: Value) -> ApiGatewayProxyResponse {
+    let mut r = ApiGatewayProxyResponse::default();
+    r.status_code = status;
+    r.headers.insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r.body = Some(Body::Text(body.to_string()));
+    r
+}
+
+fn error_body(code: &str, message: &str) -> Value {
+    json!({ "type": "error", "code": code, "message": message })
+}
+
+fn connection_id(req: &ApiGatewayWebsocketProxyRequest) -> Option<String> {
+    req.request_context.connection_id.clone()
+}
+
+/// `$connect`: 200 binds the connection to the token's user; 401 refuses it.
+pub async fn connect(
+    state: &AppState,
+    rt: &Realtime,
+    req: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let Some(id) = connection_id(req) else {
+        return response(400, error_body("VALIDATION_ERROR", "no connection id"));
+    };
+    let Some(token) = req.query_string_parameters.first("token") else {
+        return response(
+            401,
+            error_body("UNAUTHORIZED", "connect with ?token=<access token>"),
+        );
+    };
+    let claims = match state.tokens.verify(token, TokenKind::Access) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = serde_json::to_value(crate::ApiError::from(e).code())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "UNAUTHORIZED".into());
+            return response(401, error_body(&code, "the access token is not valid"));
+        }
+    };
+    let connected_at = chrono::Utc::now().timestamp();
+    let stored = async {
+        rt.store
+            .put(Connection {
+                id: id.clone(),
+                user_id: claims.sub,
+                connected_at,
+            })
+            .await?;
+        rt.store
+            .subscribe(id.clone(), format!("user:{}", claims.sub), 0)
+            .await
+    };
+    match stored.await {
+        Ok(()) => response(200, json!({ "connected": true })),
+        Err(e) => {
+            tracing::warn!(connection_id = %id, error = %e, "cannot store a connection");
+            response(503, error_body("SERVICE_UNAVAILABLE", "try again shortly"))
+        }
+    }
+}
+
+/// `$disconnect`: forgets the connection and its subscriptions.
+pub async fn disconnect(
+    rt: &Realtime,
+    req: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    if let Some(id) = connection_id(req) {
+        if let Err(e) = rt.store.remove(id.clone()).await {
+            tracing::warn!(connection_id = %id, error = %e, "cannot remove a connection");
+        }
+    }
+    response(200, json!({}))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientMessage {
+    action: String,
+    #[serde(default)]
+    topic: Option<String>,
+    /// Catch up from after this sequence number.
+    #[serde(default)]
+    after: Option<i64>,
+    /// Echoed back, so a client can match answers to requests.
+    #[serde(default, rename = "requestId")]
+    request_id: Option<Value>,
+}
+
+enum Topic {
+    Execution(Uuid),
+    Workflow(Uuid),
+    User(Uuid),
+}
+
+fn parse_topic(t: &str) -> Option<Topic> {
+    let (kind, id) = t.split_once(':')?;
+    let id: Uuid = id.parse().ok()?;
+    match kind {
+        "execution" => Some(Topic::Execution(id)),
+        "workflow" => Some(Topic::Workflow(id)),
+        "user" => Some(Topic::User(id)),
+        _ => None,
+    }
+}
+
+/// `$default`: one client message. Always 200; the answer is a pushed frame.
+pub async fn default(
+    state: &AppState,
+    rt: &Realtime,
+    req: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let Some(conn) = connection_id(req) else {
+        return response(400, error_body("VALIDATION_ERROR", "no connection id"));
+    };
+    let answer = handle_message(state, rt, &conn, req.body.as_deref().unwrap_or_default()).await;
+    if let Some(frame) = answer {
+        rt.push(&conn, frame.to_string()).await;
+    }
+    response(200, json!({}))
+}
+
+async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str) -> Option<Value> {
+    let msg: ClientMessage = match serde_json::from_str(body) {
+        Ok(m) => m,
+        Err(e) => {
+            return Some(error_body(
+                "VALIDATION_ERROR",
+                &format!("frames are JSON objects with an action: {e}"),
+            ))
+        }
+    };
+    let rid = msg.request_id.clone();
+    let with_id = |mut v: Value| {
+        if let Some(r) = &rid {
+            v["requestId"] = r.clone();
+        }
+        v
+    };
+    let user = match rt.store.get(conn.to_owned()).await {
+        Ok(Some(c)) => c.user_id,
+        Ok(None) => {
+            return Some(with_id(error_body(
+                "UNAUTHORIZED",
+                "this connection is not signed in",
+            )))
+        }
+        Err(e) => {
+            tracing::warn!(connection_id = conn, error = %e, "cannot read a connection");
+            return Some(with_id(error_body(
+                "SERVICE_UNAVAILABLE",
+                "try again shortly",
+            )));
+        }
+    };
+    match msg.action.as_str() {
+        "ping" => Some(with_id(json!({ "type": "pong", "ts": chrono::Utc::now() }))),
+        "subscribe" | "unsubscribe" => {
+            let Some(topic_name) = msg.topic.clone() else {
+                return Some(with_id(error_body("VALIDATION_ERROR", "topic is required")));
+            };
+            let Some(topic) = parse_topic(&topic_name) else {
+                return Some(with_id(error_body(
+                    "VALIDATION_ERROR",
+                    "topic must be execution:{id}, workflow:{id} or user:{id}",
+                )));
+            };
+            if msg.action == "unsubscribe" {
+                return Some(with_id(
+                    match rt
+                        .store
+                        .unsubscribe(conn.to_owned(), topic_name.clone())
+                        .await
+                    {
+                        Ok(()) => json!({ "type": "unsubscribed", "topic": topic_name }),
+                        Err(_) => error_body("SERVICE_UNAVAILABLE", "try again shortly"),
+                    },
+                ));
+            }
+            match subscribe(state, rt, conn, user, topic, topic_name.clone(), msg.after).await {
+                Ok((cursor, execution)) => {
+                    rt.push(
+                        conn,
+                        with_id(
+                            json!({ "type": "subscribed", "topic": topic_name, "after": cursor }),
+                        )
+                        .to_string(),
+                    )
+                    .await;
+                    if let Some(id) = execution {
+                        // Catch up from the cursor to the last stored event; live
+                        // events continue from there (the cursor keeps them in
+                        // order, once each).
+                        deliver::deliver_in_order(rt, &state.db, conn, &topic_name, id, None).await;
+                    }
+                    None
+                }
+                Err(e) => Some(with_id(e)),
+            }
+        }
+        other => Some(with_id(error_body(
+            "VALIDATION_ERROR",
+            &format!("unknown action {other:?}: use subscribe, unsubscribe or ping"),
+        ))),
+    }
+}
+
+/// Checks the topic is the caller's and subscribes with its cursor; the
+/// cursor and, for an execution, its id (to catch up).
+async fn subscribe(
+    state: &AppState,
+    rt: &Realtime,
+    conn: &str,
+    user: Uuid,
+    topic: Topic,
+    name: String,
+    after: Option<i64>,
+) -> Result<(i64, Option<Uuid>), Value> {
+    let unavailable = || error_body("SERVICE_UNAVAILABLE", "try again shortly");
+    let not_found = || error_body("NOT_FOUND", "no such topic of yours");
+    let (cursor, execution) = match topic {
+        Topic::Execution(id) => match executions::find(&state.db, user, id).await {
+            Ok(Some(e)) => (after.unwrap_or(e.last_seq).clamp(0, e.last_seq), Some(id)),
+            Ok(None) => return Err(not_found()),
+            Err(_) => return Err(unavailable()),
+        },
+        Topic::Workflow(id) => match workflows::find(&state.db, user, id).await {
+            Ok(Some(_)) => (0, None),
+            Ok(None) => return Err(not_found()),
+            Err(_) => return Err(unavailable()),
+        },
+        Topic::User(id) if id == user => (0, None),
+        Topic::User(_) => return Err(not_found()),
+    };
+    rt.store
+        .subscribe(conn.to_owned(), name, cursor)
+        .await
+        .map_err(|_| unavailable())?;
+    Ok((cursor, execution))
+}

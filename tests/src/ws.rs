@@ -1,0 +1,76 @@
+//! A WebSocket client for tests (tokio-tungstenite).
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::{connect_async, tungstenite::Message, MaybeTlsStream, WebSocketStream};
+
+pub struct WsClient {
+    socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+/// `ws://host/ws?token=…`; the HTTP status when the upgrade is refused.
+pub async fn connect(base_url: &str, token: Option<&str>) -> Result<WsClient, u16> {
+    let mut url = format!("{}/ws", base_url.replacen("http://", "ws://", 1));
+    if let Some(t) = token {
+        url.push_str("?token=");
+        url.push_str(t);
+    }
+    match connect_async(url).await {
+        Ok((socket, _)) => Ok(WsClient { socket }),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("websocket connect: {e}"),
+    }
+}
+
+impl WsClient {
+    pub async fn send(&mut self, v: &Value) {
+        self.socket
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_text(&mut self, t: &str) {
+        self.socket
+            .send(Message::Text(t.to_owned().into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON frame, or `None` after `wait` without one.
+    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(wait, self.socket.next())
+                .await
+                .ok()??;
+            match msg.ok()? {
+                Message::Text(t) => return serde_json::from_str(&t).ok(),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Frames until one satisfies `done` (included), failing after `limit`.
+    pub async fn until(&mut self, limit: Duration, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let started = std::time::Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let left = limit.saturating_sub(started.elapsed());
+            let Some(f) = self.next(left.max(Duration::from_millis(1))).await else {
+                panic!("no frame matched within {limit:?}; saw {seen:#?}");
+            };
+            let stop = done(&f);
+            seen.push(f);
+            if stop {
+                return seen;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
