@@ -151,3 +151,16 @@ impl Realtime {
         }
     }
 }
+
+/// Publishing straight into the fan-out, awaited by the publisher: what a
+/// Lambda does, since nothing may run after its response.
+pub struct FanoutPublisher {
+    pub realtime: Arc<Realtime>,
+    pub db: sqlx::PgPool,
+}
+
+impl crate::pipeline::Publisher for FanoutPublisher {
+    fn publish(&self, message: crate::pipeline::Published) -> BoxFuture<'_, ()> {
+        Box::pin(async move { deliver::fanout(&self.realtime, &self.db, &message).await })
+    }
+}

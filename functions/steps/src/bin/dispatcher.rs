@@ -10,8 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = AwsPipelineSettings::from_env()?;
     // Every Job gets it: without it no executor could report back.
     settings.require("CALLBACK_URL", &settings.callback_url)?;
-    let sdk = shared::pipeline::aws::sdk_config(None).await;
-    let aws = AwsPipeline::build(&settings, &sdk, false)?;
+    let aws = AwsPipeline::from_settings(&settings, state.db.clone()).await?;
     let state = state.with_pipeline(aws.pipeline.clone());
     let (state, aws) = (&state, &aws);
     lambda_runtime::run(service_fn(move |e: LambdaEvent<SqsEvent>| async move {

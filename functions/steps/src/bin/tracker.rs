@@ -7,7 +7,7 @@ use shared::pipeline::aws::AwsPipeline;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let state = shared::runtime::bootstrap("tracker").await?;
-    let aws = AwsPipeline::from_env().await?;
+    let aws = AwsPipeline::from_env(state.db.clone()).await?;
     let state = state.with_pipeline(aws.pipeline.clone());
     let (state, aws) = (&state, &aws);
     lambda_runtime::run(service_fn(move |e: LambdaEvent<SqsEvent>| async move {

@@ -78,6 +78,10 @@ pub struct AwsPipelineSettings {
     /// `CALLBACK_URL`: where executors reach the internal routes (the
     /// dispatcher needs it; the API functions cannot know it without a cycle).
     pub callback_url: String,
+    /// `CONNECTIONS_TABLE`: the WebSocket connections (DynamoDB).
+    pub connections_table: String,
+    /// `WS_MANAGEMENT_ENDPOINT`: the WebSocket stage URL for `PostToConnection`.
+    pub ws_management_endpoint: String,
     /// `HEARTBEAT_TIMEOUT_SECONDS` (default 90).
     pub heartbeat_timeout: Duration,
     /// `EXECUTOR_HEARTBEAT_SECONDS` (default 30).
@@ -116,6 +120,8 @@ impl AwsPipelineSettings {
             namespace: get("EKS_NAMESPACE").unwrap_or_else(|| "saasit-executions".into()),
             executor_image: s("EXECUTOR_IMAGE"),
             callback_url: s("CALLBACK_URL"),
+            connections_table: s("CONNECTIONS_TABLE"),
+            ws_management_endpoint: s("WS_MANAGEMENT_ENDPOINT"),
             heartbeat_timeout: seconds("HEARTBEAT_TIMEOUT_SECONDS", 90)?,
             heartbeat_every: seconds("EXECUTOR_HEARTBEAT_SECONDS", 30)?,
         })
@@ -201,10 +207,54 @@ impl AwsPipeline {
         Ok(Self { pipeline, queue })
     }
 
-    /// From the environment (template.yaml sets it), for the Lambda binaries.
-    pub async fn from_env() -> anyhow::Result<Self> {
+    /// The real-time fan-out on AWS: DynamoDB connections, Management API pushes.
+    pub fn realtime(
+        settings: &AwsPipelineSettings,
+        sdk: &SdkConfig,
+    ) -> anyhow::Result<std::sync::Arc<crate::realtime::Realtime>> {
+        settings.require("CONNECTIONS_TABLE", &settings.connections_table)?;
+        settings.require("WS_MANAGEMENT_ENDPOINT", &settings.ws_management_endpoint)?;
+        Ok(std::sync::Arc::new(crate::realtime::Realtime::new(
+            std::sync::Arc::new(crate::realtime::dynamo::DynamoConnections::from_config(
+                sdk,
+                &settings.connections_table,
+            )),
+            std::sync::Arc::new(crate::realtime::apigw::ManagementApiPusher::from_config(
+                sdk,
+                &settings.ws_management_endpoint,
+            )),
+        )))
+    }
+
+    /// Publishes through the real-time fan-out (awaited in the request).
+    pub fn with_fanout(
+        mut self,
+        realtime: std::sync::Arc<crate::realtime::Realtime>,
+        db: sqlx::PgPool,
+    ) -> Self {
+        if let Some(p) = std::sync::Arc::get_mut(&mut self.pipeline) {
+            p.publisher = std::sync::Arc::new(crate::realtime::FanoutPublisher { realtime, db });
+        }
+        self
+    }
+
+    /// From the environment (template.yaml sets it), for the Lambda binaries:
+    /// published messages go to WebSocket subscribers when the connections
+    /// table and the Management API endpoint are configured.
+    pub async fn from_env(db: sqlx::PgPool) -> anyhow::Result<Self> {
+        Self::from_settings(&AwsPipelineSettings::from_env()?, db).await
+    }
+
+    pub async fn from_settings(
+        settings: &AwsPipelineSettings,
+        db: sqlx::PgPool,
+    ) -> anyhow::Result<Self> {
         let sdk = sdk_config(None).await;
-        Self::build(&AwsPipelineSettings::from_env()?, &sdk, false)
+        let aws = Self::build(settings, &sdk, false)?;
+        if settings.connections_table.is_empty() || settings.ws_management_endpoint.is_empty() {
+            return Ok(aws);
+        }
+        Ok(aws.with_fanout(Self::realtime(settings, &sdk)?, db))
     }
 }
 
