@@ -4,8 +4,6 @@
 //! spinning; a failed dispatch comes back after the visibility timeout.
 //! Unreadable messages are dropped (logged): retrying cannot fix them.
 
-use std::time::Duration;
-
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use shared::{
     pipeline::{
@@ -62,9 +60,4 @@ pub async fn handle(
         }
     }
     crate::failures(retry)
-}
-
-/// The visibility back-off the dispatcher would use (for logs and tests).
-pub fn backoff(base: Duration, receives: u32) -> Duration {
-    deferral(base, receives)
 }

@@ -8,10 +8,7 @@
 //! [`TOKEN_REFRESH`], well before expiry. "Already exists" (a redelivered
 //! dispatch) is success; deleting a missing Job is too.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant, SystemTime},
-};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::{
@@ -266,9 +263,6 @@ impl JobLauncher for EksLauncher {
         })
     }
 }
-
-/// Shared so the dispatcher, the sweeper and the tracker reuse one client.
-pub type SharedEksLauncher = Arc<EksLauncher>;
 
 #[cfg(test)]
 mod tests {

@@ -152,11 +152,13 @@ pub struct AwsPipeline {
 
 #[cfg(all(feature = "sqs", feature = "s3", feature = "sfn", feature = "eks"))]
 impl AwsPipeline {
-    /// `path_style` S3 URLs are for emulators (moto).
+    /// `path_style` S3 URLs are for emulators (moto). Published messages go
+    /// to `publisher` (the real-time fan-out, or nowhere).
     pub fn build(
         settings: &AwsPipelineSettings,
         sdk: &SdkConfig,
         path_style: bool,
+        publisher: std::sync::Arc<dyn super::Publisher>,
     ) -> anyhow::Result<Self> {
         use std::sync::Arc;
         let s = settings;
@@ -192,10 +194,7 @@ impl AwsPipeline {
             tracker: Arc::new(sfn::SfnTracker::from_config(sdk, &s.state_machine_arn)),
             blobs: Arc::new(s3::S3Blobs::from_config(sdk, &s.bucket, path_style)),
             callback_url: s.callback_url.clone(),
-            // Until a real-time fan-out is given (`with_publisher`), nobody listens.
-            publisher: Arc::new(super::BroadcastPublisher(
-                tokio::sync::broadcast::channel(1).0,
-            )),
+            publisher,
             config: super::PipelineConfig {
                 heartbeat_timeout: s.heartbeat_timeout,
                 heartbeat_every: s.heartbeat_every,
@@ -226,18 +225,6 @@ impl AwsPipeline {
         )))
     }
 
-    /// Publishes through the real-time fan-out (awaited in the request).
-    pub fn with_fanout(
-        mut self,
-        realtime: std::sync::Arc<crate::realtime::Realtime>,
-        db: sqlx::PgPool,
-    ) -> Self {
-        if let Some(p) = std::sync::Arc::get_mut(&mut self.pipeline) {
-            p.publisher = std::sync::Arc::new(crate::realtime::FanoutPublisher { realtime, db });
-        }
-        self
-    }
-
     /// From the environment (template.yaml sets it), for the Lambda binaries:
     /// published messages go to WebSocket subscribers when the connections
     /// table and the Management API endpoint are configured.
@@ -250,11 +237,22 @@ impl AwsPipeline {
         db: sqlx::PgPool,
     ) -> anyhow::Result<Self> {
         let sdk = sdk_config(None).await;
-        let aws = Self::build(settings, &sdk, false)?;
-        if settings.connections_table.is_empty() || settings.ws_management_endpoint.is_empty() {
-            return Ok(aws);
-        }
-        Ok(aws.with_fanout(Self::realtime(settings, &sdk)?, db))
+        // Without the WebSocket API configured, nobody listens.
+        let publisher: std::sync::Arc<dyn super::Publisher> = if settings
+            .connections_table
+            .is_empty()
+            || settings.ws_management_endpoint.is_empty()
+        {
+            std::sync::Arc::new(super::BroadcastPublisher(
+                tokio::sync::broadcast::channel(1).0,
+            ))
+        } else {
+            std::sync::Arc::new(crate::realtime::FanoutPublisher {
+                realtime: Self::realtime(settings, &sdk)?,
+                db,
+            })
+        };
+        Self::build(settings, &sdk, false, publisher)
     }
 }
 
