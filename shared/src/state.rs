@@ -6,7 +6,11 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::{auth::TokenKeys, pipeline::Pipeline, settings::Settings};
+use crate::{
+    auth::TokenKeys,
+    pipeline::{Pipeline, Published, Publisher},
+    settings::Settings,
+};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -15,6 +19,8 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     /// The execution pipeline's ports; `None` in functions that do not run executions.
     pub pipeline: Option<Arc<Pipeline>>,
+    /// Where real-time messages go (`None`: nobody listens here).
+    pub publisher: Option<Arc<dyn Publisher>>,
 }
 
 impl AppState {
@@ -25,13 +31,28 @@ impl AppState {
             db,
             tokens,
             pipeline: None,
+            publisher: None,
         }
     }
 
-    /// The same state with the execution pipeline.
+    /// The same state with the execution pipeline (and its publisher).
     pub fn with_pipeline(mut self, pipeline: Arc<Pipeline>) -> Self {
+        self.publisher = Some(pipeline.publisher.clone());
         self.pipeline = Some(pipeline);
         self
+    }
+
+    /// The same state publishing real-time messages to `publisher`.
+    pub fn with_publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Publishes a real-time message to `topic`, if anyone can listen here.
+    pub async fn publish(&self, topic: String, message: serde_json::Value) {
+        if let Some(p) = &self.publisher {
+            p.publish(Published { topic, message }).await;
+        }
     }
 }
 

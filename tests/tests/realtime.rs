@@ -244,3 +244,39 @@ async fn another_user_cannot_follow_your_run() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn workflow_subscribers_see_its_updates() {
+    let s = spawn_stack().await;
+    let token = paid_user(&s, "ws-workflow@example.com").await;
+    let wf = s
+        .app
+        .send(
+            Req::post("/api/v1/workflows")
+                .bearer(&token)
+                .json(&json!({"name": "watched"})),
+        )
+        .await
+        .expect(201, None);
+    let id = wf.body["id"].as_str().expect("id").to_owned();
+    let mut c = ws::connect(&s.base_url, Some(&token)).await.expect("connect");
+    c.send(&json!({"action": "subscribe", "topic": format!("workflow:{id}")}))
+        .await;
+    assert_eq!(c.next(LIMIT).await.expect("ack")["type"], "subscribed");
+    s.app
+        .send(
+            Req::patch(&format!("/api/v1/workflows/{id}"))
+                .bearer(&token)
+                .json(&json!({"name": "renamed", "baseVersion": 1})),
+        )
+        .await
+        .expect(200, None);
+    let update = c.next(LIMIT).await.expect("update");
+    assert_eq!(update["type"], "workflow:update");
+    assert_eq!(update["workflowId"], id.as_str());
+    assert_eq!(update["version"], 2);
+    c.send(&json!({"action": "unsubscribe", "topic": format!("workflow:{id}")}))
+        .await;
+    assert_eq!(c.next(LIMIT).await.expect("ack")["type"], "unsubscribed");
+    c.close().await;
+}

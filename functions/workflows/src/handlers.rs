@@ -363,7 +363,21 @@ async fn apply(
     .await?;
     let wf = updated(workflows::update(&mut tx, user, id, base, &change).await?)?;
     tx.commit().await?;
+    announce(state, &wf).await;
     Ok(with_etag(StatusCode::OK, wf))
+}
+
+/// Tells the workflow's real-time subscribers (`workflow:{id}`) about a change.
+async fn announce(state: &AppState, wf: &workflows::Workflow) {
+    state
+        .publish(
+            format!("workflow:{}", wf.id),
+            serde_json::json!({
+                "type": "workflow:update", "workflowId": wf.id, "version": wf.version,
+                "status": wf.status, "updatedAt": wf.updated_at,
+            }),
+        )
+        .await;
 }
 
 /// Delete a workflow (restorable for 30 days).
@@ -406,6 +420,7 @@ pub async fn restore(
     let wf = workflows::undelete(&state.db, caller.user_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("deleted workflow"))?;
+    announce(&state, &wf).await;
     Ok(with_etag(StatusCode::OK, wf))
 }
 

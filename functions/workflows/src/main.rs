@@ -2,6 +2,12 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = shared::runtime::bootstrap("workflows").await?;
+    let mut state = shared::runtime::bootstrap("workflows").await?;
+    // Workflow changes reach `workflow:{id}` subscribers when the WebSocket API is configured.
+    if let Some(publisher) =
+        shared::pipeline::aws::fanout_publisher_from_env(state.db.clone()).await?
+    {
+        state = state.with_publisher(publisher);
+    }
     shared::runtime::serve(workflows::app(state)).await
 }

@@ -7,7 +7,7 @@ use std::{future::Future, sync::Arc};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use lambda_runtime::{service_fn, LambdaEvent};
 use shared::{
-    pipeline::aws::{sdk_config, AwsPipeline, AwsPipelineSettings},
+    pipeline::aws::{realtime, sdk_config, AwsPipelineSettings},
     realtime::Realtime,
     AppState,
 };
@@ -22,7 +22,7 @@ where
     let state = shared::runtime::bootstrap(name).await?;
     let settings = AwsPipelineSettings::from_env()?;
     let sdk = sdk_config(None).await;
-    let realtime = AwsPipeline::realtime(&settings, &sdk)?;
+    let realtime = realtime(&settings, &sdk)?;
     let route = &route;
     let (state, realtime) = (&state, &realtime);
     lambda_runtime::run(service_fn(

@@ -131,6 +131,12 @@ pub trait Publisher: Send + Sync {
     fn publish(&self, message: Published) -> BoxFuture<'_, ()>;
 }
 
+impl std::fmt::Debug for dyn Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Publisher")
+    }
+}
+
 /// Publishing into a broadcast channel (no receivers is fine).
 pub struct BroadcastPublisher(pub tokio::sync::broadcast::Sender<Published>);
 

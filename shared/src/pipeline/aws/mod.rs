@@ -206,25 +206,6 @@ impl AwsPipeline {
         Ok(Self { pipeline, queue })
     }
 
-    /// The real-time fan-out on AWS: DynamoDB connections, Management API pushes.
-    pub fn realtime(
-        settings: &AwsPipelineSettings,
-        sdk: &SdkConfig,
-    ) -> anyhow::Result<std::sync::Arc<crate::realtime::Realtime>> {
-        settings.require("CONNECTIONS_TABLE", &settings.connections_table)?;
-        settings.require("WS_MANAGEMENT_ENDPOINT", &settings.ws_management_endpoint)?;
-        Ok(std::sync::Arc::new(crate::realtime::Realtime::new(
-            std::sync::Arc::new(crate::realtime::dynamo::DynamoConnections::from_config(
-                sdk,
-                &settings.connections_table,
-            )),
-            std::sync::Arc::new(crate::realtime::apigw::ManagementApiPusher::from_config(
-                sdk,
-                &settings.ws_management_endpoint,
-            )),
-        )))
-    }
-
     /// From the environment (template.yaml sets it), for the Lambda binaries:
     /// published messages go to WebSocket subscribers when the connections
     /// table and the Management API endpoint are configured.
@@ -248,12 +229,53 @@ impl AwsPipeline {
             ))
         } else {
             std::sync::Arc::new(crate::realtime::FanoutPublisher {
-                realtime: Self::realtime(settings, &sdk)?,
+                realtime: realtime(settings, &sdk)?,
                 db,
             })
         };
         Self::build(settings, &sdk, false, publisher)
     }
+}
+
+/// The real-time fan-out on AWS: connections in DynamoDB (`CONNECTIONS_TABLE`),
+/// pushes through the Management API (`WS_MANAGEMENT_ENDPOINT`).
+#[cfg(all(feature = "dynamodb", feature = "apigw"))]
+pub fn realtime(
+    settings: &AwsPipelineSettings,
+    sdk: &SdkConfig,
+) -> anyhow::Result<std::sync::Arc<crate::realtime::Realtime>> {
+    settings.require("CONNECTIONS_TABLE", &settings.connections_table)?;
+    settings.require("WS_MANAGEMENT_ENDPOINT", &settings.ws_management_endpoint)?;
+    Ok(std::sync::Arc::new(crate::realtime::Realtime::new(
+        std::sync::Arc::new(crate::realtime::dynamo::DynamoConnections::from_config(
+            sdk,
+            &settings.connections_table,
+        )),
+        std::sync::Arc::new(crate::realtime::apigw::ManagementApiPusher::from_config(
+            sdk,
+            &settings.ws_management_endpoint,
+        )),
+    )))
+}
+
+/// Publishing through the real-time fan-out when the WebSocket API is
+/// configured (both settings set), else `None`: for functions outside the
+/// pipeline that still publish (workflow updates).
+#[cfg(all(feature = "dynamodb", feature = "apigw"))]
+pub async fn fanout_publisher_from_env(
+    db: sqlx::PgPool,
+) -> anyhow::Result<Option<std::sync::Arc<dyn super::Publisher>>> {
+    let settings = AwsPipelineSettings::from_env()?;
+    if settings.connections_table.is_empty() || settings.ws_management_endpoint.is_empty() {
+        return Ok(None);
+    }
+    let sdk = sdk_config(None).await;
+    Ok(Some(std::sync::Arc::new(
+        crate::realtime::FanoutPublisher {
+            realtime: realtime(&settings, &sdk)?,
+            db,
+        },
+    )))
 }
 
 /// The longest an over-limit run's message is hidden before it is tried again.
