@@ -259,7 +259,9 @@ async fn workflow_subscribers_see_its_updates() {
         .await
         .expect(201, None);
     let id = wf.body["id"].as_str().expect("id").to_owned();
-    let mut c = ws::connect(&s.base_url, Some(&token)).await.expect("connect");
+    let mut c = ws::connect(&s.base_url, Some(&token))
+        .await
+        .expect("connect");
     c.send(&json!({"action": "subscribe", "topic": format!("workflow:{id}")}))
         .await;
     assert_eq!(c.next(LIMIT).await.expect("ack")["type"], "subscribed");

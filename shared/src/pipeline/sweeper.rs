@@ -4,14 +4,10 @@
 //! deleted); queued executions whose message may be lost are sent again.
 
 use super::{
-    tracker::{after_end, EndedBy},
+    tracker::{time_out, EndedBy, Expiry},
     Pipeline,
 };
-use crate::{
-    db::executions::{self, Ending},
-    state::AppState,
-    tier::Priority,
-};
+use crate::{db::executions, state::AppState, tier::Priority};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -27,26 +23,10 @@ pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swep
         let error = if past_deadline {
             "the run did not finish before its deadline".to_owned()
         } else {
-            format!(
-                "no heartbeat from the executor for {} s",
-                pipeline.config.heartbeat_timeout.as_secs()
-            )
+            Expiry::HeartbeatLost.message(pipeline.config.heartbeat_timeout)
         };
-        let ended = executions::finish(
-            &state.db,
-            id,
-            Ending {
-                status: "timed_out",
-                output: None,
-                error: Some(&error),
-                failed_node: None,
-            },
-        )
-        .await?;
-        if ended {
+        if time_out(state, pipeline, id, &error, EndedBy::Sweeper).await? {
             swept.timed_out += 1;
-            tracing::warn!(execution_id = %id, %error, "execution timed out");
-            after_end(state, pipeline, id, EndedBy::Sweeper).await?;
         }
     }
     for (id, priority) in executions::stale_queued(&state.db, pipeline.config.requeue_after).await?

@@ -42,7 +42,8 @@ impl Expiry {
         }
     }
 
-    fn message(self, heartbeat: Duration) -> String {
+    /// What the run's `error` says.
+    pub fn message(self, heartbeat: Duration) -> String {
         match self {
             Self::HeartbeatLost => format!(
                 "no heartbeat from the executor for {} s",
@@ -126,20 +127,33 @@ pub async fn reap(
     });
     let why = if silent { Expiry::HeartbeatLost } else { why };
     let error = why.message(pipeline.config.heartbeat_timeout);
+    time_out(state, pipeline, id, &error, EndedBy::Tracker).await
+}
+
+/// Ends a run `timed_out` with `error` if it has not ended yet (then does
+/// what follows an end); returns whether this call ended it. The tracker's
+/// reap and the sweeper both end runs this way.
+pub async fn time_out(
+    state: &AppState,
+    pipeline: &Pipeline,
+    id: Uuid,
+    error: &str,
+    by: EndedBy,
+) -> anyhow::Result<bool> {
     let ended = executions::finish(
         &state.db,
         id,
         Ending {
             status: "timed_out",
             output: None,
-            error: Some(&error),
+            error: Some(error),
             failed_node: None,
         },
     )
     .await?;
     if ended {
-        tracing::warn!(execution_id = %id, %error, "execution reaped by its tracker");
-        after_end(state, pipeline, id, EndedBy::Tracker).await?;
+        tracing::warn!(execution_id = %id, %error, ended_by = ?by, "execution timed out");
+        after_end(state, pipeline, id, by).await?;
     }
     Ok(ended)
 }
