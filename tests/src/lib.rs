@@ -329,6 +329,49 @@ pub async fn spawn_stack_with(
     }
 }
 
+/// A new STARTER user's `n` queued runs of a two-node workflow, created
+/// through the API on `state` (so queued on its pipeline's queue).
+pub async fn queued_runs(
+    app: &TestApp,
+    state: &AppState,
+    email: &str,
+    n: usize,
+) -> Vec<uuid::Uuid> {
+    let token = app.register(email, "correct horse 9").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    sqlx::query("UPDATE users SET tier = 'STARTER' WHERE email = $1")
+        .bind(email)
+        .execute(&state.db)
+        .await
+        .expect("tier");
+    let router = local::app(state.clone());
+    let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output"}],
+                        "edges": [{"from": "start", "to": "out"}]});
+    let wf = send(
+        &router,
+        Req::post("/api/v1/workflows")
+            .bearer(&token)
+            .json(&json!({"name": "w", "canvas": canvas})),
+    )
+    .await
+    .expect(201, None);
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = send(
+            &router,
+            Req::post("/api/v1/executions")
+                .bearer(&token)
+                .json(&json!({"workflowId": wf.body["id"]})),
+        )
+        .await
+        .expect(202, None);
+        ids.push(r.body["id"].as_str().expect("id").parse().expect("uuid"));
+    }
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -478,41 +478,9 @@ async fn aws_world(heartbeat_timeout: Duration) -> AwsWorld {
 }
 
 impl AwsWorld {
-    /// A STARTER user's runs of a one-step workflow, started through the API (so queued on SQS).
+    /// A STARTER user's runs, started through the API (so queued on SQS).
     async fn runs(&self, email: &str, n: usize) -> Vec<Uuid> {
-        let token = self.app.register(email, "correct horse 9").await["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_owned();
-        sqlx::query("UPDATE users SET tier = 'STARTER' WHERE email = $1")
-            .bind(email)
-            .execute(&self.state.db)
-            .await
-            .expect("tier");
-        let router = local::app(self.state.clone());
-        let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output"}],
-                            "edges": [{"from": "start", "to": "out"}]});
-        let wf = saasit_tests::send(
-            &router,
-            Req::post("/api/v1/workflows")
-                .bearer(&token)
-                .json(&json!({"name": "w", "canvas": canvas})),
-        )
-        .await
-        .expect(201, None);
-        let mut ids = Vec::new();
-        for _ in 0..n {
-            let r = saasit_tests::send(
-                &router,
-                Req::post("/api/v1/executions")
-                    .bearer(&token)
-                    .json(&json!({"workflowId": wf.body["id"]})),
-            )
-            .await
-            .expect(202, None);
-            ids.push(r.body["id"].as_str().expect("id").parse().expect("uuid"));
-        }
-        ids
+        saasit_tests::queued_runs(&self.app, &self.state, email, n).await
     }
 
     async fn status(&self, id: Uuid) -> String {

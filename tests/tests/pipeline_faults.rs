@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use saasit_tests::{json, spawn_app, Req, TestApp};
+use saasit_tests::{spawn_app, TestApp};
 use shared::{
     db::executions::{self, Ending},
     pipeline::{
@@ -80,42 +80,8 @@ async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (AppState, Ar
 
 /// Queued executions of one STARTER user (one slot), created through the API.
 async fn queued(app: &TestApp, state: &AppState, n: usize) -> Vec<Uuid> {
-    let token = app
-        .register(
-            &format!("u{}@example.com", Uuid::now_v7().simple()),
-            "correct horse 9",
-        )
-        .await["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    sqlx::query("UPDATE users SET tier = 'STARTER'")
-        .execute(&state.db)
-        .await
-        .expect("tier");
-    let router = local::app(state.clone());
-    let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output"}], "edges": [{"from": "start", "to": "out"}]});
-    let wf = saasit_tests::send(
-        &router,
-        Req::post("/api/v1/workflows")
-            .bearer(&token)
-            .json(&json!({"name": "w", "canvas": canvas})),
-    )
-    .await
-    .expect(201, None);
-    let mut ids = Vec::new();
-    for _ in 0..n {
-        let r = saasit_tests::send(
-            &router,
-            Req::post("/api/v1/executions")
-                .bearer(&token)
-                .json(&json!({"workflowId": wf.body["id"]})),
-        )
-        .await
-        .expect(202, None);
-        ids.push(r.body["id"].as_str().expect("id").parse().expect("uuid"));
-    }
-    ids
+    let email = format!("u{}@example.com", Uuid::now_v7().simple());
+    saasit_tests::queued_runs(app, state, &email, n).await
 }
 
 async fn status(state: &AppState, id: Uuid) -> String {
