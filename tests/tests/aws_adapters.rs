@@ -6,7 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use saasit_tests::{fake_kube::FakeKube, json, moto::Moto, spawn_app, spawn_stack, Req, TestApp};
+use saasit_tests::{fake_kube::FakeKube, json, moto::Moto, spawn_app, spawn_stack, TestApp};
 use serde_json::Value;
 use shared::{
     db::executions::{self, Ending},
