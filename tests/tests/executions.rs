@@ -122,7 +122,7 @@ async fn a_starter_user_runs_a_workflow_to_completion() {
         &s,
         &t,
         &id,
-        &["completed", "failed", "timed_out", "cancelled"],
+        &shared::db::executions::TERMINAL,
         Duration::from_secs(30),
     )
     .await;
@@ -638,7 +638,7 @@ async fn starting_a_run_counts_one_use_of_each_agent_it_names() {
         &s,
         &t,
         &id,
-        &["completed", "failed", "timed_out", "cancelled"],
+        &shared::db::executions::TERMINAL,
         Duration::from_secs(30),
     )
     .await;
@@ -706,7 +706,7 @@ async fn the_database_going_down_during_callbacks_loses_nothing() {
         &s,
         &t,
         &id,
-        &["completed", "failed", "timed_out", "cancelled"],
+        &shared::db::executions::TERMINAL,
         Duration::from_secs(40),
     )
     .await;

@@ -94,11 +94,21 @@ pub async fn register(
     }
 }
 
-/// After the run ended normally: make sure its log bundle is stored. Idempotent.
+/// After the run ended normally: make sure its log bundle is stored (it
+/// usually is already: `after_end` stores it). Idempotent.
 pub async fn finalize(state: &AppState, pipeline: &Pipeline, id: Uuid) -> anyhow::Result<()> {
     match executions::get(&state.db, id).await? {
         Some(e) if executions::TERMINAL.contains(&e.status.as_str()) => {
-            store_log_bundle(state, pipeline, id).await
+            let key = log_bundle_key(id);
+            let stored = executions::artifacts(&state.db, id)
+                .await?
+                .iter()
+                .any(|a| a.blob_key == key);
+            if stored {
+                Ok(())
+            } else {
+                store_log_bundle(state, pipeline, id).await
+            }
         }
         // Told it finished while the row says otherwise: the sweeper owns it from here.
         Some(e) => {
