@@ -1,7 +1,8 @@
 //! Dispatcher faults with a launcher that answers like the Kubernetes API
 //! (created, then "already exists" for the same name): duplicate deliveries,
 //! a crash after launching, and two dispatchers racing for the last slot.
-//! Every test ends its runs, so none is left non-terminal.
+//! Every test ends its runs, so none is left non-terminal. Also the sweeper's
+//! housekeeping: stale failed logins and expired sign-in families.
 
 use std::{
     collections::HashSet,
@@ -243,4 +244,63 @@ async fn the_sweeper_ends_runs_past_their_deadline_and_requeues_lost_messages() 
         .expect("sweep");
     assert_eq!((again.timed_out, again.requeued), (0, 0));
     end_all(&state, &ids).await;
+}
+
+#[tokio::test]
+async fn the_sweeper_prunes_stale_failed_logins_and_expired_sign_ins() {
+    let app = spawn_app().await;
+    let (state, pipeline) = with_pipeline(&app, Arc::new(Recording::default())).await;
+    let password = "correct horse battery staple";
+    let old = app.register("prune@example.com", password).await["refreshToken"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    // That sign-in is two days old and its refresh token has expired in the database.
+    sqlx::query("UPDATE refresh_token_families SET created_at = now() - interval '2 days'")
+        .execute(&state.db)
+        .await
+        .expect("age families");
+    sqlx::query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'")
+        .execute(&state.db)
+        .await
+        .expect("expire tokens");
+    let current = app
+        .login("prune@example.com", password)
+        .await
+        .expect(200, None)
+        .body["refreshToken"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    // One failed login from yesterday, one from now.
+    sqlx::query(
+        "INSERT INTO login_failures (scope, subject, failed_at)
+         VALUES ('ip', '203.0.113.9', now() - interval '1 day'), ('ip', '203.0.113.9', now())",
+    )
+    .execute(&state.db)
+    .await
+    .expect("failures");
+
+    let swept = shared::pipeline::sweeper::sweep(&state, &pipeline)
+        .await
+        .expect("sweep");
+    assert_eq!((swept.login_failures_pruned, swept.sessions_pruned), (1, 1));
+    let left: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM login_failures), (SELECT count(*) FROM refresh_token_families)",
+    )
+    .fetch_one(&state.db)
+    .await
+    .expect("count");
+    assert_eq!(
+        left,
+        (1, 1),
+        "the recent failure and the current sign-in stay"
+    );
+    app.refresh(&current).await.expect(200, None);
+    app.refresh(&old).await.expect(401, Some("TOKEN_INVALID"));
+
+    let again = shared::pipeline::sweeper::sweep(&state, &pipeline)
+        .await
+        .expect("sweep");
+    assert_eq!((again.login_failures_pruned, again.sessions_pruned), (0, 0));
 }

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod executions;
+pub mod housekeeping;
 pub mod sessions;
 pub mod templates;
 pub mod throttle;

@@ -2,17 +2,27 @@
 //! no execution stays non-terminal forever. Runs past their deadline and
 //! running executions whose heartbeat stopped end `timed_out` (their job is
 //! deleted); queued executions whose message may be lost are sent again.
+//! It also prunes what can never matter again: failed logins outside the
+//! throttling window and sign-in families whose refresh tokens all expired.
 
 use super::{
     tracker::{time_out, EndedBy, Expiry},
     Pipeline,
 };
-use crate::{db::executions, state::AppState, tier::Priority};
+use crate::{
+    db::{executions, housekeeping},
+    state::AppState,
+    tier::Priority,
+};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
     pub timed_out: usize,
     pub requeued: usize,
+    /// Failed logins older than the throttling window.
+    pub login_failures_pruned: u64,
+    /// Sign-in families whose refresh tokens had all expired.
+    pub sessions_pruned: u64,
 }
 
 pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swept> {
@@ -42,5 +52,8 @@ pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swep
             .await?;
         swept.requeued += 1;
     }
+    swept.login_failures_pruned =
+        housekeeping::prune_login_failures(&state.db, state.settings.auth.login_window).await?;
+    swept.sessions_pruned = housekeeping::prune_sessions(&state.db).await?;
     Ok(swept)
 }
