@@ -15,9 +15,22 @@ require_cmd() {
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on, at or above $1.
+# Whether 127.0.0.1:$1 can be bound: no listener, and no outgoing connection
+# holding it either (a connect probe alone misses those).
+port_free() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+  else
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+# free_port START — the first bindable port from START. Callers start below the
+# kernel's ephemeral range (32768-60999 on Linux), so an outgoing connection
+# cannot take the port between this check and the server binding it.
 free_port() {
   local p=$1
-  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+  until port_free "$p"; do p=$((p + 1)); done
   echo "$p"
 }
 
@@ -94,7 +107,7 @@ pg_start() {
   if pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
     PG_PORT="$(sed -n 4p "$PG_DIR/data/postmaster.pid")"
   else
-    PG_PORT="$(free_port "${SAASIT_PG_PORT:-54329}")"
+    PG_PORT="$(free_port "${SAASIT_PG_PORT:-25432}")"
     pg_start_dir "$PG_DIR" "$PG_PORT"
   fi
   PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"

@@ -5,6 +5,7 @@
 use std::{
     path::PathBuf,
     process::Stdio,
+    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
@@ -35,18 +36,26 @@ fn moto_server() -> PathBuf {
     p
 }
 
+/// A bindable port below the kernel's ephemeral range (32768–60999 on Linux),
+/// so no outgoing connection takes it before moto binds it, and from a
+/// process-wide counter, so two tests never pick the same one (the port of a
+/// released `bind(0)` can be handed to the next caller).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) + std::process::id();
+        let port = 26_000 + u16::try_from(n % 6_000).expect("below 6,000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Moto {
     /// Starts moto and waits until it answers (it is killed when dropped).
     pub async fn start() -> Self {
         let port = free_port();
-        let child = Command::new(moto_server())
+        let mut child = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // Step Functions' execute mode calls back into this same server.
             .env("MOTO_PORT", port.to_string())
@@ -68,6 +77,9 @@ impl Moto {
                 .is_ok_and(|r| r.status().is_success())
             {
                 break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("moto_server exited ({status}) before answering on {url}");
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
