@@ -121,14 +121,7 @@ impl FakeKube {
             .route("/apis/batch/v1/namespaces/{ns}/jobs", post(create))
             .route("/apis/batch/v1/namespaces/{ns}/jobs/{name}", delete(remove))
             .with_state(self.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        format!("http://{addr}")
+        crate::serve(app).await
     }
 
     pub fn job_names(&self) -> Vec<String> {

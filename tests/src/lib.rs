@@ -290,6 +290,19 @@ pub async fn spawn_stack() -> TestStack {
     .await
 }
 
+/// Serves `app` on a free loopback port until the test ends; returns its URL.
+/// For the doubles of third parties (the Kubernetes API, API Gateway's).
+pub async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 /// The local stack on `app`'s state, with these pipeline settings.
 pub async fn spawn_stack_with(
     mut app: TestApp,

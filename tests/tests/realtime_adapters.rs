@@ -176,14 +176,7 @@ async fn gone_api() -> String {
         "/@connections/{id}",
         post(|| async { (StatusCode::GONE, r#"{"message":"GoneException"}"#) }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    saasit_tests::serve(app).await
 }
 
 #[tokio::test]
