@@ -601,6 +601,66 @@ async fn callbacks_need_the_execution_token() {
 }
 
 #[tokio::test]
+async fn a_heartbeat_before_the_dispatch_is_recorded_does_not_stop_the_run() {
+    // The executor can start and beat before the dispatcher has marked the
+    // run running (CI once saw a run cancelled 14 ms in this way).
+    let s = spawn_stack().await;
+    let t = paid_user(&s, "early-beat@example.com", "STARTER").await;
+    let wf = workflow(&s, &t, slow_canvas(60)).await;
+    let id = start(&s, &t, &wf, json!({})).await;
+    wait_for(&s, &t, &id, &["running"], Duration::from_secs(20)).await;
+    let uuid: uuid::Uuid = id.parse().expect("uuid");
+    let own = s
+        .app
+        .state
+        .tokens
+        .issue_for_execution(uuid, uuid::Uuid::now_v7(), Duration::from_secs(60))
+        .expect("token");
+    let beat = |status: &'static str| {
+        let (s, token) = (&s, own.token.clone());
+        async move {
+            sqlx::query("UPDATE executions SET status = $2 WHERE id = $1")
+                .bind(uuid)
+                .bind(status)
+                .execute(&s.app.state.db)
+                .await
+                .expect("status");
+            s.app
+                .send(
+                    Req::post(&format!("/api/v1/internal/executions/{uuid}/heartbeat"))
+                        .bearer(&token),
+                )
+                .await
+                .expect(200, None)
+                .body["cancel"]
+                .clone()
+        }
+    };
+    assert_eq!(beat("dispatching").await, json!(false));
+    assert_eq!(beat("running").await, json!(false));
+    // A run that already ended does stop its executor.
+    assert_eq!(beat("failed").await, json!(true));
+    sqlx::query("UPDATE executions SET status = 'running' WHERE id = $1")
+        .bind(uuid)
+        .execute(&s.app.state.db)
+        .await
+        .expect("status");
+    s.app
+        .send(Req::post(&format!("/api/v1/executions/{id}/cancel")).bearer(&t))
+        .await
+        .expect(200, None);
+    let done = wait_for(
+        &s,
+        &t,
+        &id,
+        &shared::db::executions::TERMINAL,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+}
+
+#[tokio::test]
 async fn starting_a_run_counts_one_use_of_each_agent_it_names() {
     let s = spawn_stack().await;
     let t = paid_user(&s, "agents-used@example.com", "STARTER").await;

@@ -343,7 +343,7 @@ pub async fn all_events(
 /// What a heartbeat found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Beat {
-    /// The run should stop (cancel requested, or no longer running).
+    /// The run should stop (cancel requested, or the run already ended).
     pub stop: bool,
     /// The tracker's task token, to forward the beat to.
     pub task_token: Option<String>,
@@ -358,8 +358,10 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>
     .bind(id)
     .fetch_optional(db)
     .await?;
+    // A fast executor can beat before the dispatcher has recorded it as
+    // running: "dispatching" is alive too. Only a cancel or an end stops it.
     Ok(row.map(|(cancel, status, task_token)| Beat {
-        stop: cancel || status != "running",
+        stop: cancel || !matches!(status.as_str(), "dispatching" | "running"),
         task_token,
     }))
 }

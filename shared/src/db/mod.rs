@@ -52,7 +52,10 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => true,
+        | sqlx::Error::Tls(_)
+        // A server or proxy that hangs up mid-handshake (restarting, failing
+        // over, refusing connections) shows up as a protocol error.
+        | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => {
             // 57P01..03: admin shutdown, crash shutdown, cannot connect now; 08xxx: connection exceptions.
             db.code()
@@ -89,5 +92,24 @@ pub fn constraint(e: &sqlx::Error) -> Option<&str> {
     match e {
         sqlx::Error::Database(db) => db.constraint(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unavailable;
+
+    #[test]
+    fn connection_faults_are_unavailable_and_query_faults_are_not() {
+        let hung_up = sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".to_owned());
+        assert!(is_unavailable(&hung_up));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused
+        ))));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::ColumnNotFound(
+            "x".to_owned()
+        )));
     }
 }
