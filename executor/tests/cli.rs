@@ -22,7 +22,12 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_executor");
 
 fn example(name: &str) -> String {
-    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+    // Cargo sets the variable when it runs the test too; the run-time value is
+    // right even if this binary was built from a checkout elsewhere that
+    // shares the target directory.
+    let dir =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    format!("{dir}/examples/{name}")
 }
 
 async fn run(args: Vec<String>, envs: Vec<(&'static str, String)>) -> Output {

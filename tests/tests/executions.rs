@@ -341,13 +341,20 @@ fn slow_canvas(seconds: u32) -> Value {
     })
 }
 
+/// A new STARTER user's run of a `seconds`-long delay, once it is running:
+/// the user's token and the run's id.
+async fn running_delay(s: &TestStack, email: &str, seconds: u32) -> (String, String) {
+    let t = paid_user(s, email, "STARTER").await;
+    let wf = workflow(s, &t, slow_canvas(seconds)).await;
+    let id = start(s, &t, &wf, json!({})).await;
+    wait_for(s, &t, &id, &["running"], Duration::from_secs(20)).await;
+    (t, id)
+}
+
 #[tokio::test]
 async fn cancelling_a_running_execution_stops_its_executor() {
     let s = spawn_stack().await;
-    let t = paid_user(&s, "cancel@example.com", "STARTER").await;
-    let wf = workflow(&s, &t, slow_canvas(60)).await;
-    let id = start(&s, &t, &wf, json!({})).await;
-    wait_for(&s, &t, &id, &["running"], Duration::from_secs(20)).await;
+    let (t, id) = running_delay(&s, "cancel@example.com", 60).await;
     let r = s
         .app
         .send(Req::post(&format!("/api/v1/executions/{id}/cancel")).bearer(&t))
@@ -372,10 +379,7 @@ async fn cancelling_a_running_execution_stops_its_executor() {
 #[tokio::test]
 async fn a_killed_executor_times_out_after_heartbeat_loss_and_frees_its_slot() {
     let s = spawn_stack().await;
-    let t = paid_user(&s, "killed@example.com", "STARTER").await;
-    let wf = workflow(&s, &t, slow_canvas(120)).await;
-    let id = start(&s, &t, &wf, json!({})).await;
-    wait_for(&s, &t, &id, &["running"], Duration::from_secs(20)).await;
+    let (t, id) = running_delay(&s, "killed@example.com", 120).await;
     let pid = s
         .launcher
         .pid(&format!("exec-{id}"))
@@ -605,10 +609,7 @@ async fn a_heartbeat_before_the_dispatch_is_recorded_does_not_stop_the_run() {
     // The executor can start and beat before the dispatcher has marked the
     // run running (CI once saw a run cancelled 14 ms in this way).
     let s = spawn_stack().await;
-    let t = paid_user(&s, "early-beat@example.com", "STARTER").await;
-    let wf = workflow(&s, &t, slow_canvas(60)).await;
-    let id = start(&s, &t, &wf, json!({})).await;
-    wait_for(&s, &t, &id, &["running"], Duration::from_secs(20)).await;
+    let (t, id) = running_delay(&s, "early-beat@example.com", 60).await;
     let uuid: uuid::Uuid = id.parse().expect("uuid");
     let own = s
         .app
