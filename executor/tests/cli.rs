@@ -305,8 +305,11 @@ async fn job_mode_fetches_its_spec_and_reports_everything_back() {
         "graph": { "nodes": [
             {"id": "start", "type": "trigger"},
             {"id": "write", "type": "agent", "config": {"agentId": "01930000-0000-7000-8000-000000000008", "prompt": "About {{ inputs.topic }} (key {{ secrets.WEBHOOK_KEY }})"}},
+            // Long enough for heartbeats (every second here) to be sent and
+            // answered: a run of a few milliseconds may finish before its first.
+            {"id": "pause", "type": "delay", "config": {"seconds": 2}},
             {"id": "out", "type": "output", "config": {"value": "{{ write.output.text }}", "artifact": {"name": "doc.md"}}}
-        ], "edges": [{"from": "start", "to": "write"}, {"from": "write", "to": "out"}] }
+        ], "edges": [{"from": "start", "to": "write"}, {"from": "write", "to": "pause"}, {"from": "pause", "to": "out"}] }
     });
     let base = serve_api(api.clone()).await;
     let out = run(vec![], job_env(&base)).await;
