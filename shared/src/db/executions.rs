@@ -359,9 +359,9 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>
     .fetch_optional(db)
     .await?;
     // A fast executor can beat before the dispatcher has recorded it as
-    // running: "dispatching" is alive too. Only a cancel or an end stops it.
+    // running: only a cancel or the run's end stops it.
     Ok(row.map(|(cancel, status, task_token)| Beat {
-        stop: cancel || !matches!(status.as_str(), "dispatching" | "running"),
+        stop: cancel || TERMINAL.contains(&status.as_str()),
         task_token,
     }))
 }
