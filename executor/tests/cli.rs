@@ -270,14 +270,9 @@ async fn serve_api(api: Api) -> String {
             StatusCode::NO_CONTENT
         }))
         .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let base = support::serve_router(app).await;
+    // Read only by the artifacts route, which the executor calls well after start.
     *api.base.lock().expect("lock") = base.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
     base
 }
 

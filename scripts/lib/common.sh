@@ -14,7 +14,6 @@ require_cmd() {
   command -v "$1" >/dev/null 2>&1 || die "$1 is required but not installed. $2"
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on, at or above $1.
 # Whether 127.0.0.1:$1 can be bound: no listener, and no outgoing connection
 # holding it either (a connect probe alone misses those).
 port_free() {

@@ -174,6 +174,11 @@ pub async fn serve() -> (String, Fake) {
         .route("/anthropic/{mode}/v1/messages", post(anthropic))
         .route("/openai/{mode}/chat/completions", post(openai))
         .with_state(fake.clone());
+    (serve_router(app).await, fake)
+}
+
+/// Serves `app` on a free loopback port until the test ends; returns its URL.
+pub async fn serve_router(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -181,7 +186,7 @@ pub async fn serve() -> (String, Fake) {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    (format!("http://{addr}"), fake)
+    format!("http://{addr}")
 }
 
 pub fn runtime(provider: Provider) -> Arc<Runtime> {
