@@ -7,17 +7,22 @@
 //! | `POST {base}/events` | `{"events": [Event…]}`; the API applies each `seq` once |
 //! | `POST {base}/heartbeat` | liveness; the answer `{"cancel": true}` asks the run to stop |
 //! | `POST {base}/artifacts` | `{"name","contentType","size"}` → `{"artifactId","uploadUrl"}`, then `PUT uploadUrl` |
-//! | `POST {base}/result` | the final [`RunOutcome`](crate::engine::RunOutcome) |
+//! | `POST {base}/result` | the final [`RunResult`] |
 //!
 //! `{base}` is `{CALLBACK_URL}/api/v1/internal/executions/{EXECUTION_ID}`.
-//! Every call is retried with exponential backoff while the API is down.
+//! Every call is retried with exponential backoff while the API is down. A
+//! 409 `RUN_ENDED` means the run is over on the API's side (cancelled, timed
+//! out, or already reported): the token is dead and nothing more is accepted.
+//! A batch answered 413 is split in halves until it fits; one event that
+//! still does not fit is refused, and the run fails with the reason.
 
 use std::time::Duration;
 
+use run_protocol::{OutputRef, RunResult};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{event::Event, spec::RunSpec};
+use crate::spec::RunSpec;
 
 pub struct CallbackClient {
     http: reqwest::Client,
@@ -40,6 +45,9 @@ impl std::fmt::Debug for CallbackClient {
 pub enum CallbackError {
     #[error("the callback API refused {what}: HTTP {status}")]
     Refused { what: &'static str, status: u16 },
+    /// The run is over on the API's side; nothing more is accepted.
+    #[error("the run has already ended on the API's side")]
+    RunEnded,
     #[error("the callback API did not answer {what} within {secs} s: {last}")]
     GaveUp {
         what: &'static str,
@@ -75,7 +83,7 @@ impl CallbackClient {
         what: &'static str,
         method: reqwest::Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
     ) -> Result<reqwest::Response, CallbackError> {
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
@@ -85,12 +93,21 @@ impl CallbackClient {
                 .request(method.clone(), format!("{}{path}", self.base))
                 .bearer_auth(&self.token);
             if let Some(b) = body {
-                req = req.json(b);
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.to_vec());
             }
             let last = match req.send().await {
                 Ok(res) if res.status().is_success() => return Ok(res),
                 Ok(res) => {
                     let status = res.status().as_u16();
+                    if status == 409 {
+                        let body: Value = res.json().await.unwrap_or_default();
+                        if body["error"]["code"] == "RUN_ENDED" {
+                            return Err(CallbackError::RunEnded);
+                        }
+                        return Err(CallbackError::Refused { what, status });
+                    }
                     if (400..500).contains(&status) && status != 408 && status != 429 {
                         return Err(CallbackError::Refused { what, status });
                     }
@@ -121,23 +138,51 @@ impl CallbackClient {
         })
     }
 
-    /// Delivers a batch, retrying for as long as it takes (the caller bounds
-    /// the whole delivery with its flush deadline).
-    pub async fn post_events_until_delivered(&self, batch: &[Event]) {
-        let body = json!({ "events": batch });
-        loop {
-            match self
-                .call("events", reqwest::Method::POST, "/events", Some(&body))
-                .await
-            {
-                Ok(_) => return,
-                Err(CallbackError::Refused { status, .. }) => {
-                    eprintln!("executor: the callback API refused an event batch (HTTP {status}); dropping it");
-                    return;
+    /// Delivers serialized events as one batch, retrying while the API is
+    /// down (the caller bounds the whole delivery with its flush deadline). A
+    /// batch too large for the API (413) is split in halves; an event that
+    /// fits nowhere, or any other refusal, is an error.
+    pub async fn post_events(&self, events: &[String]) -> Result<(), CallbackError> {
+        let mut pending: Vec<&[String]> = vec![events];
+        while let Some(part) = pending.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            let body = format!("{{\"events\":[{}]}}", part.join(","));
+            loop {
+                match self
+                    .call("events", reqwest::Method::POST, "/events", Some(body.as_bytes()))
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(CallbackError::Refused { status: 413, .. }) if part.len() > 1 => {
+                        let (a, b) = part.split_at(part.len() / 2);
+                        // Later half first on the stack, so halves go out in order.
+                        pending.push(b);
+                        pending.push(a);
+                        break;
+                    }
+                    Err(e @ (CallbackError::Refused { .. } | CallbackError::RunEnded)) => {
+                        return Err(e)
+                    }
+                    Err(e) => eprintln!("executor: {e}; still trying"),
                 }
-                Err(e) => eprintln!("executor: {e}; still trying"),
             }
         }
+        Ok(())
+    }
+
+    /// Stores a JSON value too large to travel inline as an artifact of the
+    /// run; events and the result then carry the reference.
+    pub async fn offload(&self, name: &str, value: &Value) -> Result<OutputRef, CallbackError> {
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        let size = bytes.len() as u64;
+        let artifact_id = self.upload_artifact(name, "application/json", bytes).await?;
+        Ok(OutputRef {
+            artifact_id,
+            size,
+            content_type: "application/json".into(),
+        })
     }
 
     /// Reports liveness; returns whether the API asks the run to stop.
@@ -148,12 +193,7 @@ impl CallbackClient {
             cancel: bool,
         }
         let res = self
-            .call(
-                "the heartbeat",
-                reqwest::Method::POST,
-                "/heartbeat",
-                Some(&json!({})),
-            )
+            .call("the heartbeat", reqwest::Method::POST, "/heartbeat", Some(b"{}"))
             .await?;
         let answer: Answer = res.json().await.unwrap_or_default();
         Ok(answer.cancel)
@@ -172,12 +212,13 @@ impl CallbackClient {
             artifact_id: String,
             upload_url: String,
         }
+        let body = json!({ "name": name, "contentType": content_type, "size": bytes.len() });
         let res = self
             .call(
                 "the artifact request",
                 reqwest::Method::POST,
                 "/artifacts",
-                Some(&json!({ "name": name, "contentType": content_type, "size": bytes.len() })),
+                Some(body.to_string().as_bytes()),
             )
             .await?;
         let slot: Slot = res.json().await.map_err(|e| CallbackError::Unreadable {
@@ -205,14 +246,13 @@ impl CallbackClient {
         Ok(slot.artifact_id)
     }
 
-    pub async fn finish(&self, outcome: &Value) -> Result<(), CallbackError> {
-        self.call(
-            "the result",
-            reqwest::Method::POST,
-            "/result",
-            Some(outcome),
-        )
-        .await
-        .map(|_| ())
+    /// Posts the result. An answer that the run had already ended is final
+    /// too (a retried result whose first answer was lost, or a run the API
+    /// ended meanwhile).
+    pub async fn finish(&self, result: &RunResult) -> Result<(), CallbackError> {
+        let body = serde_json::to_vec(result).unwrap_or_default();
+        self.call("the result", reqwest::Method::POST, "/result", Some(&body))
+            .await
+            .map(|_| ())
     }
 }

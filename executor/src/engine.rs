@@ -138,15 +138,17 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "status": self.status,
-            "output": self.output,
-            "error": self.error,
-            "failedNode": self.failed_node,
-            "durationMs": self.duration.as_millis() as u64,
-            "nodeOutputs": self.node_outputs,
-        })
+    /// What the executor posts at the end: the run's output, not every
+    /// node's (those went out as events).
+    pub fn to_result(&self) -> run_protocol::RunResult {
+        run_protocol::RunResult {
+            status: self.status,
+            output: self.output.clone(),
+            output_ref: None,
+            error: self.error.clone(),
+            failed_node: self.failed_node.clone(),
+            duration_ms: Some(self.duration.as_millis() as u64),
+        }
     }
 }
 
@@ -239,6 +241,7 @@ pub async fn run(
     reporter.emit(EventKind::RunFinished {
         status: outcome.status,
         output: outcome.output.clone(),
+        output_ref: None,
         error: outcome.error.clone(),
         failed_node: outcome.failed_node.clone(),
         duration_ms: outcome.duration.as_millis() as u64,
@@ -470,6 +473,7 @@ impl Scheduler {
                     node: self.id(i).to_owned(),
                     attempt: 0,
                     output: prior.clone(),
+                    output_ref: None,
                     duration_ms: 0,
                     reused: true,
                 });
@@ -591,12 +595,19 @@ impl NodeJob {
                     format!("no result within {} s", policy.timeout_seconds),
                 )),
             };
+            // Limits are checked where outputs are made: an output the API
+            // could not take fails its node here, with the reason.
+            let result = result.and_then(|output| match run_protocol::limits::check_output(&output) {
+                Ok(_) => Ok(output),
+                Err(limit) => Err(NodeError::new(ErrorKind::Limit, limit.to_string())),
+            });
             match result {
                 Ok(output) => {
                     self.reporter.emit(EventKind::NodeSucceeded {
                         node: node.id.clone(),
                         attempt,
                         output: output.clone(),
+                        output_ref: None,
                         duration_ms: started.elapsed().as_millis() as u64,
                         reused: false,
                     });
@@ -624,13 +635,31 @@ impl NodeJob {
         }
     }
 
+    /// Runs template work off the async workers (it is CPU-bound, bounded by
+    /// the renderer's fuel and output cap).
+    async fn render<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Renderer, &Ctx) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let (rt, ctx) = (self.rt.clone(), self.ctx.clone());
+        tokio::task::spawn_blocking(move || f(&rt.renderer, &ctx))
+            .await
+            .map_err(|e| NodeError::new(ErrorKind::Config, format!("rendering crashed: {e}")))?
+    }
+
     async fn execute(&self) -> Result<Value, NodeError> {
-        let r = &self.rt.renderer;
         let node = &self.shared.graph.nodes[self.index];
         match &node.spec {
             NodeSpec::Trigger(_) => Ok(self.shared.inputs_json.clone()),
-            NodeSpec::Transform(t) => r.json(&t.template, &self.ctx),
-            NodeSpec::Condition(c) => Ok(json!({ "result": r.truth(&c.expression, &self.ctx)? })),
+            NodeSpec::Transform(t) => {
+                let template = t.template.clone();
+                self.render(move |r, ctx| r.json(&template, ctx)).await
+            }
+            NodeSpec::Condition(c) => {
+                let expression = c.expression.clone();
+                let result = self.render(move |r, ctx| r.truth(&expression, ctx)).await?;
+                Ok(json!({ "result": result }))
+            }
             NodeSpec::Delay(d) => {
                 tokio::time::sleep(Duration::from_secs(u64::from(d.seconds))).await;
                 Ok(json!({ "waitedSeconds": d.seconds }))
@@ -643,7 +672,10 @@ impl NodeJob {
 
     async fn output(&self, o: &OutputConfig) -> Result<Value, NodeError> {
         let value = match &o.value {
-            Some(template) => self.rt.renderer.json(template, &self.ctx)?,
+            Some(template) => {
+                let template = template.clone();
+                self.render(move |r, ctx| r.json(&template, ctx)).await?
+            }
             None => self.parent_outputs.clone(),
         };
         if let Some(artifact) = &o.artifact {

@@ -24,6 +24,9 @@ pub enum ErrorKind {
     Network,
     /// The other side refused the request as invalid (4xx), or the answer was unusable.
     Invalid,
+    /// The node's output (or a rendered template) breaks the protocol's limits
+    /// (`run_protocol::limits`): too deep, too large, or too much work. Deterministic.
+    Limit,
 }
 
 impl ErrorKind {
@@ -37,7 +40,10 @@ impl ErrorKind {
 
     /// Failures that would happen again on every attempt: never retried.
     pub fn deterministic(self) -> bool {
-        matches!(self, Self::Template | Self::Config | Self::Blocked)
+        matches!(
+            self,
+            Self::Template | Self::Config | Self::Blocked | Self::Limit
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +57,7 @@ impl ErrorKind {
             Self::Upstream => "upstream",
             Self::Network => "network",
             Self::Invalid => "invalid",
+            Self::Limit => "limit",
         }
     }
 }

@@ -5,12 +5,19 @@
 pub mod callback;
 pub mod engine;
 pub mod error;
-pub mod event;
 pub mod http_node;
 pub mod providers;
 pub mod render;
 pub mod report;
-pub mod spec;
+
+/// The protocol types, under the names the executor has always used.
+pub mod event {
+    pub use run_protocol::event::*;
+    pub use run_protocol::RunStatus;
+}
+pub mod spec {
+    pub use run_protocol::spec::*;
+}
 
 pub use engine::{run, ArtifactStore, EngineConfig, RunInput, RunOutcome, Runtime};
 pub use event::{Event, EventKind, RunStatus};

@@ -1,8 +1,9 @@
 //! `executor run --spec FILE [--input KEY=VALUE]... [--concurrency N] [--artifacts-dir DIR]`
 //!     runs a graph from a file and prints its events as JSON lines, with no API at all.
-//! `executor` (no arguments) is the Job workload: it reads `EXECUTION_ID`,
-//! `CALLBACK_URL` and `CALLBACK_TOKEN` (or `CALLBACK_TOKEN_FILE`), fetches its
-//! spec from the callback API and reports everything back to it.
+//! `executor` (no arguments) is the Job workload: it reads the Job
+//! environment contract (`run_protocol::env`: `EXECUTION_ID`, `CALLBACK_URL`,
+//! `CALLBACK_TOKEN_FILE`), fetches its spec from the callback API and reports
+//! everything back to it.
 //!
 //! Both read the LLM settings `LLM_PROVIDER` (anthropic | openai), `LLM_API_KEY`
 //! (or `LLM_API_KEY_FILE`), `LLM_BASE_URL`, `LLM_MODEL`; without a key the
@@ -24,7 +25,7 @@ use executor::{
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: executor run --spec FILE [--input KEY=VALUE]... [--concurrency N] [--artifacts-dir DIR]\n       executor            (Job mode: EXECUTION_ID, CALLBACK_URL, CALLBACK_TOKEN)";
+const USAGE: &str = "usage: executor run --spec FILE [--input KEY=VALUE]... [--concurrency N] [--artifacts-dir DIR]\n       executor            (Job mode: EXECUTION_ID, CALLBACK_URL, CALLBACK_TOKEN_FILE)";
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("executor: {message}");
@@ -224,16 +225,23 @@ async fn standalone(args: &[String]) -> ExitCode {
 }
 
 async fn job() -> ExitCode {
+    use run_protocol::env;
+    let token = match std::env::var(env::CALLBACK_TOKEN_FILE) {
+        Ok(path) => std::fs::read_to_string(&path)
+            .map(|s| Some(s.trim().to_owned()))
+            .map_err(|e| format!("cannot read {} ({path}): {e}", env::CALLBACK_TOKEN_FILE)),
+        Err(_) => Ok(std::env::var(env::CALLBACK_TOKEN).ok()),
+    };
     let (id, url, token) = match (
-        std::env::var("EXECUTION_ID"),
-        std::env::var("CALLBACK_URL"),
-        env_or_file("CALLBACK_TOKEN"),
+        std::env::var(env::EXECUTION_ID),
+        std::env::var(env::CALLBACK_URL),
+        token,
     ) {
         (Ok(id), Ok(url), Ok(Some(token))) => (id, url, token),
         (_, _, Err(e)) => return fail(e),
         _ => {
             return fail(format!(
-                "EXECUTION_ID, CALLBACK_URL and CALLBACK_TOKEN are required in Job mode\n{USAGE}"
+                "EXECUTION_ID, CALLBACK_URL and CALLBACK_TOKEN_FILE (or CALLBACK_TOKEN) are required in Job mode\n{USAGE}"
             ))
         }
     };
@@ -256,7 +264,7 @@ async fn job() -> ExitCode {
     config.run_timeout = spec
         .timeout_seconds
         .or_else(|| {
-            std::env::var("RUN_TIMEOUT_SECONDS")
+            std::env::var(env::RUN_TIMEOUT_SECONDS)
                 .ok()
                 .and_then(|v| v.parse().ok())
         })
@@ -265,13 +273,22 @@ async fn job() -> ExitCode {
         Ok(i) => i,
         Err(e) => {
             let _ = client
-                .finish(&serde_json::json!({ "status": "failed", "error": e }))
+                .finish(&run_protocol::RunResult {
+                    status: run_protocol::RunStatus::Failed,
+                    output: None,
+                    output_ref: None,
+                    error: Some(e.clone()),
+                    failed_node: None,
+                    duration_ms: None,
+                })
                 .await;
             return fail(e);
         }
     };
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
     let reporter = Reporter::new(
-        Sink::Callback(CallbackSink::start(client.clone())),
+        Sink::Callback(CallbackSink::start(client.clone(), cancel.clone())),
         redactor(&input, [common.llm_key, Some(token)]),
     );
     let runtime = Arc::new(Runtime {
@@ -280,35 +297,62 @@ async fn job() -> ExitCode {
         artifacts: ArtifactStore::Callback(client.clone()),
         renderer: Renderer::new(),
     });
-    let cancel = CancellationToken::new();
-    cancel_on_signals(cancel.clone());
     // Heartbeats to the API, which may answer that the run was cancelled.
+    // They go on until the result is accepted: a long final flush (the API
+    // down for a while) is not silence.
     let beat = {
         let (client, cancel, every) = (client.clone(), cancel.clone(), config.heartbeat_every);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                if let Ok(true) = client.heartbeat().await {
-                    eprintln!("executor: the API cancelled the run");
-                    cancel.cancel();
+                match client.heartbeat().await {
+                    Ok(true) | Err(executor::callback::CallbackError::RunEnded) => {
+                        if !cancel.is_cancelled() {
+                            eprintln!("executor: the API cancelled the run");
+                            cancel.cancel();
+                        }
+                    }
+                    _ => {}
                 }
             }
         })
     };
     let outcome = engine::run(runtime, &config, input, reporter.clone(), cancel).await;
-    beat.abort();
-    if let Err(e) = reporter.flush(Duration::from_secs(300)).await {
+    if let Err(e) = reporter.flush(FINAL_FLUSH).await {
         eprintln!("executor: {e}");
     }
-    if let Err(e) = client
-        .finish(&reporter.redactor().redact_json(outcome.to_json()))
-        .await
-    {
-        eprintln!("executor: could not report the result: {e}");
+    let mut result = outcome.to_result();
+    // Events the API refused fail the run, loudly, whatever the graph did.
+    if let Some(why) = reporter.delivery_failure() {
+        result.status = run_protocol::RunStatus::Failed;
+        result.error = Some(why);
     }
-    ExitCode::from(outcome.status.exit_code() as u8)
+    result.output = result.output.map(|o| reporter.redactor().redact_json(o));
+    result.error = result.error.map(|e| reporter.redactor().redact_str(&e));
+    if let Some(output) = result
+        .output
+        .take_if(|o| run_protocol::limits::json_size(o) > run_protocol::limits::MAX_INLINE_OUTPUT_BYTES)
+    {
+        match client.offload("run-output.json", &output).await {
+            Ok(r) => result.output_ref = Some(r),
+            Err(e) => {
+                result.status = run_protocol::RunStatus::Failed;
+                result.error = Some(format!("could not store the run's output: {e}"));
+            }
+        }
+    }
+    match client.finish(&result).await {
+        Ok(()) | Err(executor::callback::CallbackError::RunEnded) => {}
+        Err(e) => eprintln!("executor: could not report the result: {e}"),
+    }
+    beat.abort();
+    ExitCode::from(result.status.exit_code() as u8)
 }
+
+/// How long the executor keeps delivering its last events after the run:
+/// through an API outage of this length nothing is lost.
+const FINAL_FLUSH: Duration = Duration::from_secs(1800);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

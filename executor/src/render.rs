@@ -4,11 +4,33 @@
 //!
 //! A string that is exactly one expression (`"{{ fetch.output.items }}"`)
 //! keeps the value's JSON type; any other string renders to text.
+//!
+//! Rendering is bounded: every rendering has [`TEMPLATE_FUEL`] (minijinja's
+//! instruction budget), and text stops at [`MAX_RENDERED_BYTES`]; a runaway
+//! template fails its node with a `limit` error. Rendering is CPU work: the
+//! engine runs it off the async workers (`spawn_blocking`).
 
-use minijinja::{Environment, UndefinedBehavior, Value as Ctx};
+use minijinja::{Environment, ErrorKind as TemplateErrorKind, UndefinedBehavior, Value as Ctx};
+use run_protocol::limits::{MAX_RENDERED_BYTES, TEMPLATE_FUEL};
 use serde_json::Value;
 
 use crate::error::{ErrorKind, NodeError};
+
+/// A writer that refuses to grow past [`MAX_RENDERED_BYTES`].
+struct Capped(String);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDERED_BYTES {
+            return Err(std::io::Error::other("rendered text too large"));
+        }
+        self.0.push_str(&String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 pub struct Renderer {
     env: Environment<'static>,
@@ -21,7 +43,17 @@ impl Default for Renderer {
 }
 
 fn template_error(e: minijinja::Error) -> NodeError {
-    NodeError::new(ErrorKind::Template, e.to_string())
+    match e.kind() {
+        TemplateErrorKind::OutOfFuel => NodeError::new(
+            ErrorKind::Limit,
+            format!("the template did more work than allowed ({TEMPLATE_FUEL} steps): a runaway loop?"),
+        ),
+        TemplateErrorKind::WriteFailure => NodeError::new(
+            ErrorKind::Limit,
+            format!("the template renders more than {MAX_RENDERED_BYTES} bytes"),
+        ),
+        _ => NodeError::new(ErrorKind::Template, e.to_string()),
+    }
 }
 
 impl Renderer {
@@ -29,6 +61,7 @@ impl Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         Self { env }
     }
 
@@ -56,7 +89,12 @@ impl Renderer {
         if !source.contains("{{") && !source.contains("{%") {
             return Ok(source.to_owned());
         }
-        self.env.render_str(source, ctx).map_err(template_error)
+        let template = self.env.template_from_str(source).map_err(template_error)?;
+        let mut out = Capped(String::new());
+        template
+            .render_captured_to(ctx, &mut out)
+            .map_err(template_error)?;
+        Ok(out.0)
     }
 
     /// Renders one JSON string leaf: a lone expression keeps its type.
@@ -153,6 +191,35 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Template);
         assert!(r.value("{{ nobody.output }}", &ctx()).is_err());
         assert!(r.text("{{ broken", &ctx()).is_err());
+    }
+
+    #[test]
+    fn runaway_templates_fail_with_a_limit_error() {
+        let r = Renderer::new();
+        // Two nested loops of 10,000: 10^8 iterations, 100 MB of text unbounded.
+        let e = r
+            .text(
+                "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}",
+                &ctx(),
+            )
+            .expect_err("out of fuel");
+        assert_eq!(e.kind, ErrorKind::Limit, "{e}");
+        // Little work, much text: stopped at the cap.
+        let e = r
+            .text(
+                "{% for i in range(5000) %}{{ fetch.output.title * 1000 }}{% endfor %}",
+                &Ctx::from_serialize(json!({"fetch": {"output": {"title": "y"}}})),
+            )
+            .expect_err("too large");
+        assert_eq!(e.kind, ErrorKind::Limit, "{e}");
+        assert!(e.to_string().contains("bytes"), "{e}");
+        // Ordinary templates are untouched by the limits.
+        assert_eq!(
+            r.text("{% for i in range(1000) %}.{% endfor %}", &ctx())
+                .expect("ok")
+                .len(),
+            1000
+        );
     }
 
     #[test]

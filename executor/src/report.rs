@@ -11,11 +11,13 @@ use std::{
     time::Duration,
 };
 
+use run_protocol::limits::{json_size, MAX_BATCH_BYTES, MAX_INLINE_OUTPUT_BYTES};
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
-    callback::CallbackClient,
+    callback::{CallbackClient, CallbackError},
     event::{Event, EventKind},
 };
 
@@ -152,6 +154,14 @@ impl Reporter {
         });
     }
 
+    /// Why event delivery failed for good, if it did (callback sink).
+    pub fn delivery_failure(&self) -> Option<String> {
+        match &self.inner.sink {
+            Sink::Callback(c) => c.failure(),
+            _ => None,
+        }
+    }
+
     /// Waits until every event is delivered (callback sink), at most `limit`.
     pub async fn flush(&self, limit: Duration) -> anyhow::Result<()> {
         match &self.inner.sink {
@@ -161,38 +171,144 @@ impl Reporter {
     }
 }
 
-/// Sends events to the callback API in batches of up to `MAX_BATCH`, at most
-/// `LINGER` after the first event of a batch. A failed POST is retried with
-/// backoff until it succeeds or the flush deadline passes; the batch's events
-/// keep their sequence numbers, so the API applies a retried batch once.
+/// Sends events to the callback API in batches of up to `MAX_BATCH` events
+/// and [`MAX_BATCH_BYTES`] bytes, at most `LINGER` after the first event of a
+/// batch. An output too large to travel inline is stored as an artifact first
+/// and the event carries its reference. A failed POST is retried with backoff
+/// until it succeeds or the flush deadline passes; the batch's events keep
+/// their sequence numbers, so the API applies a retried batch once.
+///
+/// Nothing is dropped quietly: a batch the API refuses, or an output that
+/// cannot be stored, cancels the run and is its failure ([`CallbackSink::failure`]).
 pub struct CallbackSink {
     tx: Mutex<Option<mpsc::UnboundedSender<Event>>>,
     task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 const MAX_BATCH: usize = 100;
 const LINGER: Duration = Duration::from_millis(200);
 
+/// Records the first failure and stops the run.
+#[derive(Clone)]
+struct Failer {
+    failure: Arc<Mutex<Option<String>>>,
+    cancel: CancellationToken,
+}
+
+impl Failer {
+    fn fail(&self, why: String) {
+        eprintln!("executor: {why}");
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(why);
+        self.cancel.cancel();
+    }
+}
+
+/// Moves an output too large to travel inline to an artifact.
+async fn offload_large(client: &CallbackClient, failer: &Failer, mut event: Event) -> Event {
+    let (name, output, output_ref) = match &mut event.kind {
+        EventKind::NodeSucceeded {
+            node,
+            attempt,
+            output,
+            output_ref,
+            ..
+        } => (format!("output-{node}-{attempt}.json"), output, output_ref),
+        EventKind::RunFinished {
+            output: Some(output),
+            output_ref,
+            ..
+        } => ("run-output.json".to_owned(), output, output_ref),
+        _ => return event,
+    };
+    if json_size(output) <= MAX_INLINE_OUTPUT_BYTES {
+        return event;
+    }
+    match client.offload(&name, output).await {
+        Ok(r) => *output_ref = Some(r),
+        Err(e) => failer.fail(format!("could not store {name} (event {}): {e}", event.seq)),
+    }
+    *output = Value::Null;
+    event
+}
+
 impl CallbackSink {
-    pub fn start(client: Arc<CallbackClient>) -> Self {
+    /// Starts delivering; `cancel` is cancelled when delivery fails for good.
+    pub fn start(client: Arc<CallbackClient>, cancel: CancellationToken) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+        let failure = Arc::new(Mutex::new(None));
+        let failer = Failer {
+            failure: failure.clone(),
+            cancel,
+        };
         let task = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
+            let prepare = |e: Event| {
+                let (client, failer) = (&client, &failer);
+                async move {
+                    let seq = e.seq;
+                    let e = offload_large(client, failer, e).await;
+                    (seq, serde_json::to_string(&e).unwrap_or_default())
+                }
+            };
+            let mut carry: Option<(u64, String)> = None;
+            loop {
+                let first = match carry.take() {
+                    Some(c) => c,
+                    None => match rx.recv().await {
+                        Some(e) => prepare(e).await,
+                        None => break,
+                    },
+                };
+                let first_seq = first.0;
+                let mut bytes = first.1.len();
+                let mut batch = vec![first.1];
+                let mut last_seq = first_seq;
                 let deadline = tokio::time::Instant::now() + LINGER;
                 while batch.len() < MAX_BATCH {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(e)) => batch.push(e),
+                        Ok(Some(e)) => {
+                            let (seq, text) = prepare(e).await;
+                            if bytes + text.len() + 1 > MAX_BATCH_BYTES {
+                                carry = Some((seq, text));
+                                break;
+                            }
+                            bytes += text.len() + 1;
+                            batch.push(text);
+                            last_seq = seq;
+                        }
                         Ok(None) | Err(_) => break,
                     }
                 }
-                client.post_events_until_delivered(&batch).await;
+                match client.post_events(&batch).await {
+                    Ok(()) => {}
+                    Err(CallbackError::RunEnded) => {
+                        failer.fail("the run ended on the API's side; no more events are taken".into());
+                        // Nothing more will be accepted: let senders go on without waiting.
+                        while rx.recv().await.is_some() {}
+                        break;
+                    }
+                    Err(e) => failer.fail(format!(
+                        "the callback API refused events {first_seq}-{last_seq}: {e}"
+                    )),
+                }
             }
         });
         Self {
             tx: Mutex::new(Some(tx)),
             task: tokio::sync::Mutex::new(Some(task)),
+            failure,
         }
+    }
+
+    /// Why delivery failed, if it did (the run then fails with this).
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn send(&self, event: Event) {

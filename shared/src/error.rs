@@ -38,6 +38,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request conflicts with the current state (e.g. the email is taken).
     Conflict,
+    /// The run has ended: its callback token is dead and nothing more is accepted.
+    RunEnded,
     /// The change must say which version it is based on (`If-Match` or `baseVersion`).
     PreconditionRequired,
     PayloadTooLarge,
@@ -61,7 +63,7 @@ impl ErrorCode {
             Forbidden | TierLimit => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict => StatusCode::CONFLICT,
+            Conflict | RunEnded => StatusCode::CONFLICT,
             PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -25,3 +25,5 @@ pub use error::{ApiError, ApiResult, ErrorCode};
 pub use state::AppState;
 /// The workflow graph domain type (its own crate, so the executor need not link the web stack).
 pub use workflow_graph as workflow;
+/// The run protocol the executor and the API share.
+pub use run_protocol as protocol;

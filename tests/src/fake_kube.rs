@@ -1,7 +1,8 @@
 //! A local stand-in for the Kubernetes API's `batch/v1` Jobs endpoints,
 //! answering as the real one does: 201 with the object, 409 `AlreadyExists`
 //! for a taken name, 404 `NotFound`, 401 without a bearer token — as
-//! `Status` objects. It keeps what it was sent for the test to inspect.
+//! `Status` objects. It keeps what it was sent for the test to inspect; a
+//! test sets a Job's `status` to play its pod starting, running or failing.
 
 use std::{
     collections::BTreeMap,
@@ -11,7 +12,7 @@ use std::{
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
-    routing::{delete, post},
+    routing::{get, post},
     Json, Router,
 };
 use serde_json::{json, Value};
@@ -90,6 +91,29 @@ async fn create(
     (StatusCode::CREATED, Json(job))
 }
 
+async fn read(
+    State(kube): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&kube, &headers) {
+        return status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".into(),
+        );
+    }
+    let seen = kube.seen.lock().unwrap_or_else(PoisonError::into_inner);
+    match seen.jobs.get(&format!("{ns}/{name}")) {
+        Some(job) => (StatusCode::OK, Json(job.clone())),
+        None => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("jobs.batch \"{name}\" not found"),
+        ),
+    }
+}
+
 async fn remove(
     State(kube): State<FakeKube>,
     Path((ns, name)): Path<(String, String)>,
@@ -119,9 +143,22 @@ impl FakeKube {
     pub async fn start(&self) -> String {
         let app = Router::new()
             .route("/apis/batch/v1/namespaces/{ns}/jobs", post(create))
-            .route("/apis/batch/v1/namespaces/{ns}/jobs/{name}", delete(remove))
+            .route(
+                "/apis/batch/v1/namespaces/{ns}/jobs/{name}",
+                get(read).delete(remove),
+            )
             .with_state(self.clone());
         crate::serve(app).await
+    }
+
+    /// Sets the `status` of every Job whose name ends with `suffix`.
+    pub fn set_status(&self, suffix: &str, status: Value) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, job) in seen.jobs.iter_mut() {
+            if name.ends_with(suffix) {
+                job["status"] = status.clone();
+            }
+        }
     }
 
     pub fn job_names(&self) -> Vec<String> {

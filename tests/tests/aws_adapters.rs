@@ -25,6 +25,7 @@ use shared::{
         BlobStore, BroadcastPublisher, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig,
         RunTracker, TrackedRun,
     },
+    protocol::{ExecutionStatus, RunStatus},
     tier::{Priority, Tier},
     AppState,
 };
@@ -489,6 +490,8 @@ impl AwsWorld {
             .expect("db")
             .expect("run")
             .status
+            .as_str()
+            .to_owned()
     }
 
     /// Receives tracker messages until one with `action` for `id` arrives, and runs the tracker Lambda on it.
@@ -595,15 +598,16 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
         &w.state.db,
         running,
         Ending {
-            status: "completed",
+            status: RunStatus::Completed,
             output: None,
+            output_ref: None,
             error: None,
             failed_node: None,
         },
     )
     .await
     .expect("finish");
-    assert!(ended);
+    assert!(ended.is_some());
     after_end(&w.state, &w.pipeline, running, EndedBy::Executor)
         .await
         .expect("after end");
@@ -622,8 +626,9 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
             &w.state.db,
             id,
             Ending {
-                status: "cancelled",
+                status: RunStatus::Cancelled,
                 output: None,
+                output_ref: None,
                 error: None,
                 failed_node: None,
             },
@@ -671,8 +676,9 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
         &w.state.db,
         id,
         Ending {
-            status: "completed",
+            status: RunStatus::Completed,
             output: Some(&json!({"ok": true})),
+            output_ref: None,
             error: None,
             failed_node: None,
         },
@@ -695,7 +701,9 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
         .await;
     assert!(object.is_ok(), "the log bundle is in S3");
 
-    // A second run that never beats: the state machine reaps it.
+    // A second run that never beats. While its Job runs (an outage between
+    // it and us), the reap finds it alive and the state machine tracks it
+    // again; once its Job has failed, the next reap ends it.
     let silent = w.runs("silent@example.com", 1).await[0];
     assert_eq!(
         dispatch_one(&w.state, &w.pipeline, silent)
@@ -705,13 +713,24 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
     );
     w.tracker_step(silent, "track", Duration::from_secs(10))
         .await;
+    w.kube
+        .set_status(&silent.to_string(), json!({"active": 1, "ready": 1}));
+    // Its heartbeat (set at launch) must be stale for the Job to be asked.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.tracker_step(silent, "reap", Duration::from_secs(15))
+        .await;
+    assert_eq!(w.status(silent).await, "running", "alive: not reaped");
+    w.tracker_step(silent, "track", Duration::from_secs(15))
+        .await;
+    assert_eq!(w.run_status(silent).await, "RUNNING");
+    w.kube.set_status(&silent.to_string(), json!({"failed": 1}));
     w.tracker_step(silent, "reap", Duration::from_secs(15))
         .await;
     let e = executions::get(&w.state.db, silent)
         .await
         .expect("db")
         .expect("run");
-    assert_eq!(e.status, "timed_out");
+    assert_eq!(e.status, ExecutionStatus::TimedOut);
     assert!(
         e.error.as_deref().is_some_and(|m| m.contains("heartbeat")),
         "{:?}",

@@ -48,6 +48,18 @@ async fn start(s: &TestStack, token: &str, wf: &str, inputs: Value) -> String {
 }
 
 /// Polls until the execution's status is one of `wanted`.
+/// The terminal statuses' names, as the API answers them.
+const TERMINAL: &[&str] = &["completed", "failed", "cancelled", "timed_out"];
+
+#[test]
+fn the_terminal_names_are_the_protocols() {
+    let names: Vec<&str> = shared::protocol::ExecutionStatus::TERMINAL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(names, TERMINAL);
+}
+
 async fn wait_for(s: &TestStack, token: &str, id: &str, wanted: &[&str], limit: Duration) -> Value {
     let started = Instant::now();
     loop {
@@ -122,7 +134,7 @@ async fn a_starter_user_runs_a_workflow_to_completion() {
         &s,
         &t,
         &id,
-        &shared::db::executions::TERMINAL,
+        TERMINAL,
         Duration::from_secs(30),
     )
     .await;
@@ -654,7 +666,7 @@ async fn a_heartbeat_before_the_dispatch_is_recorded_does_not_stop_the_run() {
         &s,
         &t,
         &id,
-        &shared::db::executions::TERMINAL,
+        TERMINAL,
         Duration::from_secs(20),
     )
     .await;
@@ -699,7 +711,7 @@ async fn starting_a_run_counts_one_use_of_each_agent_it_names() {
         &s,
         &t,
         &id,
-        &shared::db::executions::TERMINAL,
+        TERMINAL,
         Duration::from_secs(30),
     )
     .await;
@@ -767,7 +779,7 @@ async fn the_database_going_down_during_callbacks_loses_nothing() {
         &s,
         &t,
         &id,
-        &shared::db::executions::TERMINAL,
+        TERMINAL,
         Duration::from_secs(40),
     )
     .await;

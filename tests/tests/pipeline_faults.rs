@@ -21,8 +21,10 @@ use shared::{
         dispatcher::{dispatch_one, Outcome},
         local_tracker::LocalTracker,
         queue::LocalQueue,
-        BoxFuture, BroadcastPublisher, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig,
+        BoxFuture, BroadcastPublisher, JobLauncher, JobSpec, JobState, Launch, Pipeline,
+        PipelineConfig,
     },
+    protocol::{ExecutionStatus, RunStatus},
     AppState,
 };
 use uuid::Uuid;
@@ -59,6 +61,17 @@ impl JobLauncher for Recording {
         self.jobs.lock().expect("lock").remove(name);
         Box::pin(async { Ok(()) })
     }
+
+    fn state(&self, name: &str) -> BoxFuture<'_, anyhow::Result<JobState>> {
+        let known = self.jobs.lock().expect("lock").contains(name);
+        Box::pin(async move {
+            Ok(if known {
+                JobState::Running
+            } else {
+                JobState::Missing
+            })
+        })
+    }
 }
 
 async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (AppState, Arc<Pipeline>) {
@@ -91,6 +104,8 @@ async fn status(state: &AppState, id: Uuid) -> String {
         .expect("query")
         .expect("exists")
         .status
+        .as_str()
+        .to_owned()
 }
 
 async fn end_all(state: &AppState, ids: &[Uuid]) {
@@ -99,15 +114,17 @@ async fn end_all(state: &AppState, ids: &[Uuid]) {
             &state.db,
             *id,
             Ending {
-                status: "cancelled",
+                status: RunStatus::Cancelled,
                 output: None,
+                output_ref: None,
                 error: Some("test over"),
                 failed_node: None,
             },
         )
         .await
         .expect("finish");
-        assert!(executions::TERMINAL.contains(&status(state, *id).await.as_str()));
+        let now: ExecutionStatus = status(state, *id).await.parse().expect("a status");
+        assert!(now.is_terminal());
     }
 }
 
@@ -188,8 +205,9 @@ async fn two_dispatchers_never_both_take_the_last_slot() {
         &state.db,
         running,
         Ending {
-            status: "completed",
+            status: RunStatus::Completed,
             output: None,
+            output_ref: None,
             error: None,
             failed_node: None,
         },

@@ -13,15 +13,17 @@ use shared::{
     auth::AuthUser,
     db::{
         agents,
-        executions::{self, Ending, Execution, NewExecution},
+        executions::{self, Execution, NewExecution},
         users, workflows,
     },
     error::{ErrorCode, ErrorEnvelope},
     extract::{offset_page, Json},
     pipeline::{
-        tracker::{after_end, EndedBy},
+        tracker::{end, EndedBy},
         Pipeline,
     },
+    protocol::{message::MessageType, ExecutionStatus, OutputRef, RunStatus},
+    tier::{Priority, Tier},
     workflow::{agent_references, Graph},
     ApiError, ApiResult, AppState,
 };
@@ -70,17 +72,20 @@ pub struct ExecutionView {
     pub id: Uuid,
     pub workflow_id: Uuid,
     pub workflow_version: i32,
-    /// queued, dispatching, running, completed, failed, cancelled or timed_out.
-    pub status: String,
-    pub tier: String,
-    /// high, standard or low.
-    pub priority: String,
+    pub status: ExecutionStatus,
+    pub tier: Tier,
+    pub priority: Priority,
     /// Executions ahead in the same priority class, while queued.
     pub queue_position: Option<i64>,
     #[schema(value_type = Object)]
     pub inputs: Value,
     #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
+    /// Set instead of `output` when the output was too large to keep inline:
+    /// the artifact that holds it (see `/artifacts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub output_ref: Option<OutputRef>,
     pub error: Option<String>,
     pub failed_node: Option<String>,
     pub retry_of: Option<Uuid>,
@@ -109,6 +114,7 @@ impl ExecutionView {
             queue_position,
             inputs: e.inputs.0,
             output: e.output.map(|o| o.0),
+            output_ref: e.output_ref.map(|o| o.0),
             error: e.error,
             failed_node: e.failed_node,
             retry_of: e.retry_of,
@@ -122,7 +128,7 @@ impl ExecutionView {
 }
 
 async fn view(state: &AppState, e: Execution) -> ApiResult<ExecutionView> {
-    let position = if e.status == "queued" {
+    let position = if e.status == ExecutionStatus::Queued {
         Some(executions::queue_position(&state.db, &e).await?)
     } else {
         None
@@ -189,10 +195,6 @@ async fn start(
     }
     drop(conn);
     let priority = user.tier.limits().priority;
-    let priority_name = serde_json::to_value(priority)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "low".into());
     let (execution, created) = executions::insert(
         &state.db,
         NewExecution {
@@ -200,8 +202,8 @@ async fn start(
             owner_id: caller,
             workflow_id,
             workflow_version: wf.version,
-            tier: user.tier.as_str(),
-            priority: &priority_name,
+            tier: user.tier,
+            priority,
             graph: &graph,
             inputs: &inputs,
             prior_outputs: &prior,
@@ -226,7 +228,7 @@ async fn start(
         pipeline.publish(
             execution.id,
             caller,
-            json!({ "type": "execution:queued", "executionId": execution.id, "status": "queued" }),
+            json!({ "type": MessageType::ExecutionQueued, "executionId": execution.id, "status": ExecutionStatus::Queued }),
         )
         .await;
     }
@@ -346,20 +348,22 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<ExecutionPage>> {
     let (limit, offset) = offset_page(p.limit, p.offset, 20)?;
-    if let Some(s) = &p.status {
-        if !executions::ACTIVE.contains(&s.as_str()) && !executions::TERMINAL.contains(&s.as_str())
-        {
-            return Err(ApiError::field(
+    let status = p
+        .status
+        .as_deref()
+        .map(str::parse::<ExecutionStatus>)
+        .transpose()
+        .map_err(|_| {
+            ApiError::field(
                 "status",
                 "must be queued, dispatching, running, completed, failed, cancelled or timed_out",
-            ));
-        }
-    }
+            )
+        })?;
     let (rows, total) = executions::list(
         &state.db,
         caller.user_id,
         &executions::ListQuery {
-            status: p.status,
+            status,
             workflow_id: p.workflow_id,
             limit,
             offset,
@@ -439,7 +443,7 @@ pub async fn logs(
     Ok(Json(LogPage {
         events,
         next_after,
-        finished: executions::TERMINAL.contains(&e.status.as_str()),
+        finished: e.status.is_terminal(),
     }))
 }
 
@@ -583,24 +587,18 @@ pub async fn cancel(
 ) -> ApiResult<Json<ExecutionView>> {
     let p = pipeline(&state)?;
     let e = own(&state, caller.user_id, id).await?;
-    if executions::ACTIVE.contains(&e.status.as_str()) {
+    if e.status.is_active() {
         executions::request_cancel(&state.db, id).await?;
-        let ended = executions::finish(
-            &state.db,
+        end(
+            &state,
+            p,
             id,
-            Ending {
-                status: "cancelled",
-                output: None,
-                error: Some("cancelled by the user"),
-                failed_node: None,
-            },
+            RunStatus::Cancelled,
+            "cancelled by the user",
+            EndedBy::User,
         )
-        .await?;
-        if ended {
-            after_end(&state, p, id, EndedBy::User)
-                .await
-                .map_err(ApiError::unavailable)?;
-        }
+        .await
+        .map_err(ApiError::unavailable)?;
     }
     let e = own(&state, caller.user_id, id).await?;
     Ok(Json(view(&state, e).await?))
@@ -625,7 +623,7 @@ pub async fn retry(
     Json(body): Json<RetryExecution>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
     let e = own(&state, caller.user_id, id).await?;
-    if !executions::TERMINAL.contains(&e.status.as_str()) {
+    if !e.status.is_terminal() {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "the execution has not finished yet",

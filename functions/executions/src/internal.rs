@@ -1,7 +1,9 @@
 //! The internal callback routes the executor calls, opened by its
 //! execution-scoped token and nothing else (see `executor/src/callback.rs`).
-//! Every one is idempotent: events apply once per sequence number, a
-//! heartbeat only refreshes, the result enters a terminal state once.
+//! Bodies are the run protocol's types (`run_protocol`). Every route is
+//! idempotent: events apply once per sequence number, a heartbeat only
+//! refreshes, the result enters a terminal state once. The token dies with the
+//! run: once it has ended, every call gets 409 `RUN_ENDED`.
 
 use std::collections::HashMap;
 
@@ -16,11 +18,15 @@ use shared::{
     auth::{extract::bearer_token, TokenKind},
     db::{
         agents,
-        executions::{self, Artifact, Ending, NewEvent},
+        executions::{self, Artifact, Ending, NewEvent, Recorded},
     },
     error::ErrorCode,
     extract::Json,
-    pipeline::tracker::{after_end, EndedBy},
+    pipeline::{
+        dispatcher::run_time,
+        tracker::{after_end, EndedBy},
+    },
+    protocol::{AgentDef, Event, EventBatch, RunResult, RunSpec},
     workflow::{agent_references, Graph},
     ApiError, ApiResult, AppState,
 };
@@ -58,85 +64,113 @@ impl FromRequestParts<AppState> for ExecutionCaller {
     }
 }
 
-async fn execution(state: &AppState, id: Uuid) -> ApiResult<executions::Execution> {
-    executions::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("execution"))
+fn run_ended() -> ApiError {
+    ApiError::new(
+        ErrorCode::RunEnded,
+        "the run has ended; its callback token accepts nothing more",
+    )
 }
 
-/// The run spec: graph snapshot, inputs, outputs to reuse, the agents it names.
+/// The caller's execution, while it has not ended.
+async fn live_execution(state: &AppState, id: Uuid) -> ApiResult<executions::Execution> {
+    let e = executions::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("execution"))?;
+    if e.status.is_terminal() {
+        return Err(run_ended());
+    }
+    Ok(e)
+}
+
+/// The run spec: graph snapshot, inputs, outputs to reuse, the agents it
+/// names, and the tier's runtime (what is left of it once the run started).
 pub async fn spec(
     State(state): State<AppState>,
     caller: ExecutionCaller,
-) -> ApiResult<Json<Value>> {
-    let e = execution(&state, caller.execution_id).await?;
+) -> ApiResult<Json<RunSpec>> {
+    let e = live_execution(&state, caller.execution_id).await?;
     let graph = Graph::from_canvas(&e.graph.0).unwrap_or_default();
     let ids: Vec<Uuid> = agent_references(&graph)
         .iter()
         .filter_map(|(_, _, a)| a.parse().ok())
         .collect();
-    let mut defs = serde_json::Map::new();
-    for a in agents::find_visible_many(&state.db, e.owner_id, &ids).await? {
-        defs.insert(
-            a.id.to_string(),
-            json!({ "systemPrompt": a.system_prompt, "model": a.model, "name": a.display_name }),
-        );
-    }
-    let remaining = (e.deadline_at - Utc::now()).num_seconds().max(1);
-    Ok(Json(json!({
-        "executionId": e.id,
-        "graph": e.graph.0,
-        "inputs": e.inputs.0,
-        "priorOutputs": e.prior_outputs.0,
-        "agents": defs,
-        "timeoutSeconds": remaining,
-    })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct EventBatch {
-    events: Vec<Value>,
+    let agents = agents::find_visible_many(&state.db, e.owner_id, &ids)
+        .await?
+        .into_iter()
+        .map(|a| {
+            (
+                a.id.to_string(),
+                AgentDef {
+                    system_prompt: a.system_prompt,
+                    model: a.model,
+                    name: Some(a.display_name),
+                },
+            )
+        })
+        .collect();
+    // Not the row's deadline: while `dispatching` that is the queue's.
+    let elapsed = e
+        .started_at
+        .map_or(0, |s| (Utc::now() - s).num_seconds().max(0) as u64);
+    let timeout = run_time(e.tier).as_secs().saturating_sub(elapsed).max(1);
+    let prior_outputs = serde_json::from_value(e.prior_outputs.0).unwrap_or_default();
+    Ok(Json(RunSpec {
+        execution_id: Some(e.id.to_string()),
+        graph,
+        inputs: e.inputs.0,
+        prior_outputs,
+        agents,
+        timeout_seconds: Some(timeout),
+        ..RunSpec::default()
+    }))
 }
 
 /// Stores a batch of events (once per `seq`) and publishes the new ones.
+/// Every event is read as the protocol's [`Event`] (an unknown type from a
+/// newer executor is kept as sent); the whole batch is refused if one is not.
 pub async fn events(
     State(state): State<AppState>,
     caller: ExecutionCaller,
-    Json(batch): Json<EventBatch>,
+    Json(batch): Json<EventBatch<Value>>,
 ) -> ApiResult<StatusCode> {
     let p = pipeline(&state)?;
-    let e = execution(&state, caller.execution_id).await?;
+    let e = live_execution(&state, caller.execution_id).await?;
     let mut parsed = Vec::with_capacity(batch.events.len());
-    for ev in &batch.events {
-        let seq = ev["seq"]
-            .as_i64()
+    for (i, raw) in batch.events.iter().enumerate() {
+        let ev: Event = serde_json::from_value(raw.clone()).map_err(|err| {
+            ApiError::field("events", &format!("event {i} is not a protocol event: {err}"))
+        })?;
+        let seq = i64::try_from(ev.seq)
+            .ok()
             .filter(|s| *s > 0)
             .ok_or_else(|| ApiError::field("events", "every event needs a positive seq"))?;
-        let kind = ev["type"]
-            .as_str()
-            .ok_or_else(|| ApiError::field("events", "every event needs a type"))?;
-        let ts = ev["ts"]
-            .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
-        parsed.push(NewEvent {
-            seq,
-            kind,
-            node: ev["node"].as_str(),
-            payload: ev,
-            ts,
-        });
+        let ts = DateTime::parse_from_rfc3339(&ev.ts)
+            .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
+        parsed.push((seq, ev, ts));
     }
+    let rows: Vec<NewEvent<'_>> = parsed
+        .iter()
+        .zip(&batch.events)
+        .map(|((seq, ev, ts), raw)| NewEvent {
+            seq: *seq,
+            kind: Event::type_of(raw),
+            node: ev.kind.node(),
+            payload: raw,
+            ts: *ts,
+        })
+        .collect();
     let mut tx = state.db.begin().await?;
-    executions::insert_events(&mut tx, e.id, &parsed).await?;
+    match executions::insert_events(&mut tx, e.id, &rows).await? {
+        Recorded::Added(_) => {}
+        Recorded::Ended => return Err(run_ended()),
+        Recorded::Missing => return Err(ApiError::not_found("execution")),
+    }
     tx.commit().await?;
-    for ev in &batch.events {
-        let topic_type =
-            shared::realtime::deliver::event_message_type(ev["type"].as_str().unwrap_or_default());
+    for row in &rows {
         p.publish(
             e.id,
             e.owner_id,
-            json!({ "type": topic_type, "executionId": e.id, "seq": ev["seq"], "event": ev }),
+            shared::realtime::deliver::event_message(e.id, row.seq, row.kind, row.payload),
         )
         .await;
     }
@@ -153,6 +187,9 @@ pub async fn heartbeat(
     let beat = executions::heartbeat(&state.db, caller.execution_id)
         .await?
         .ok_or_else(|| ApiError::not_found("execution"))?;
+    if beat.ended {
+        return Err(run_ended());
+    }
     if !beat.stop {
         // The beat is recorded in Postgres, which the sweeper reads: a tracker
         // that cannot be reached now is not worth failing the executor for.
@@ -182,6 +219,7 @@ pub async fn artifact(
     Json(req): Json<ArtifactRequest>,
 ) -> ApiResult<Json<Value>> {
     let p = pipeline(&state)?;
+    live_execution(&state, caller.execution_id).await?;
     let plain = !req.name.is_empty()
         && req.name.len() <= 200
         && !req.name.starts_with('.')
@@ -216,49 +254,39 @@ pub async fn artifact(
     Ok(Json(json!({ "artifactId": id, "uploadUrl": url })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunResult {
-    status: String,
-    #[serde(default)]
-    output: Option<Value>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    failed_node: Option<String>,
-}
-
 /// The final result: the run enters its terminal state exactly once (which
-/// records its runtime and usage); then the tracker is told and the log
-/// bundle stored.
+/// records its runtime and usage and appends its `execution_ended` event);
+/// then the tracker is told and the log bundle stored. A result for a run
+/// that has ended already (a retry, or a run cancelled meanwhile) is 409
+/// `RUN_ENDED`, which the executor takes as final.
 pub async fn result(
     State(state): State<AppState>,
     caller: ExecutionCaller,
     Json(r): Json<RunResult>,
 ) -> ApiResult<StatusCode> {
     let p = pipeline(&state)?;
-    if !executions::TERMINAL.contains(&r.status.as_str()) {
-        return Err(ApiError::field(
-            "status",
-            "must be completed, failed, cancelled or timed_out",
-        ));
-    }
-    let e = execution(&state, caller.execution_id).await?;
     let ended = executions::finish(
         &state.db,
-        e.id,
+        caller.execution_id,
         Ending {
-            status: &r.status,
+            status: r.status,
             output: r.output.as_ref(),
+            output_ref: r.output_ref.as_ref(),
             error: r.error.as_deref(),
             failed_node: r.failed_node.as_deref(),
         },
     )
     .await?;
-    if ended {
-        after_end(&state, p, e.id, EndedBy::Executor)
+    match ended {
+        Some(_) => after_end(&state, p, caller.execution_id, EndedBy::Executor)
             .await
-            .map_err(ApiError::unavailable)?;
+            .map_err(ApiError::unavailable)?,
+        None => {
+            executions::get(&state.db, caller.execution_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("execution"))?;
+            return Err(run_ended());
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

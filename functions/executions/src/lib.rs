@@ -10,6 +10,7 @@ mod api;
 mod internal;
 
 use axum::{
+    extract::DefaultBodyLimit,
     routing::{get, post},
     Router,
 };
@@ -31,7 +32,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::retry))
 }
 
-/// The executor's callback routes (internal: not in the public API document).
+/// The executor's callback routes (internal: not in the public API document),
+/// with the protocol's own body limit: anything the executor sends within
+/// the protocol's limits fits, and it stays within Lambda's request limit.
 pub fn internal_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/internal/executions/{id}/spec", get(internal::spec))
@@ -51,6 +54,9 @@ pub fn internal_routes() -> Router<AppState> {
             "/api/v1/internal/executions/{id}/result",
             post(internal::result),
         )
+        .layer(DefaultBodyLimit::max(
+            shared::protocol::limits::INTERNAL_BODY_LIMIT,
+        ))
 }
 
 /// The public routes as a service, with the common layers.

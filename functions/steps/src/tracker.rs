@@ -6,13 +6,15 @@
 //! - `finalize`: the run ended; make sure its log bundle is stored, then
 //!   release the state.
 //! - `reap`: heartbeats stopped or time ran out (`error` is the Step Functions
-//!   error); end the run `timed_out`, delete its Job, then release the state.
+//!   error); a run found alive (fresh heartbeat, job starting or running) is
+//!   tracked on (the state machine loops back to `Track`); a dead one ends
+//!   `timed_out` and its Job is deleted; then the state is released.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::Deserialize;
 use shared::{
     pipeline::{
-        tracker::{finalize, reap, register, Expiry},
+        tracker::{finalize, reap, register, Reaped},
         Pipeline,
     },
     AppState,
@@ -48,14 +50,19 @@ pub async fn apply(state: &AppState, pipeline: &Pipeline, m: TrackerMessage) -> 
             pipeline.tracker.finished(id, Some(m.task_token)).await
         }
         Action::Reap => {
-            let name = m
+            let why = m
                 .error
                 .as_ref()
                 .and_then(|e| e.get("Error"))
                 .and_then(|e| e.as_str())
                 .unwrap_or("States.Timeout");
-            reap(state, pipeline, id, Expiry::from_error(name)).await?;
-            pipeline.tracker.finished(id, Some(m.task_token)).await
+            match reap(state, pipeline, id).await? {
+                Reaped::Alive(run) => {
+                    tracing::warn!(execution_id = %id, why, "the tracker's wait expired on a live run: tracking on");
+                    pipeline.tracker.resume(run, Some(m.task_token)).await
+                }
+                Reaped::Over => pipeline.tracker.finished(id, Some(m.task_token)).await,
+            }
         }
     }
 }

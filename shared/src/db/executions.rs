@@ -7,12 +7,12 @@
 //! terminal state releases it, exactly once, because that state is entered once.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use run_protocol::{ExecutionStatus, OutputRef, RunStatus};
+use serde_json::{json, Value};
 use sqlx::{types::Json, FromRow, PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
-pub const ACTIVE: [&str; 3] = ["queued", "dispatching", "running"];
-pub const TERMINAL: [&str; 4] = ["completed", "failed", "cancelled", "timed_out"];
+use crate::tier::{Priority, Tier};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Execution {
@@ -20,9 +20,9 @@ pub struct Execution {
     pub owner_id: Uuid,
     pub workflow_id: Uuid,
     pub workflow_version: i32,
-    pub status: String,
-    pub tier: String,
-    pub priority: String,
+    pub status: ExecutionStatus,
+    pub tier: Tier,
+    pub priority: Priority,
     pub graph: Json<Value>,
     pub inputs: Json<Value>,
     pub prior_outputs: Json<Value>,
@@ -44,19 +44,21 @@ pub struct Execution {
     pub task_token: Option<String>,
     /// Milliseconds from start to end, recorded when the run ends.
     pub runtime_ms: Option<i64>,
+    /// Where the output is when it was too large to store inline.
+    pub output_ref: Option<Json<OutputRef>>,
 }
 
 const COLUMNS: &str = "id, owner_id, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
     prior_outputs, idempotency_key, retry_of, cancel_requested, job_name, deadline_at, heartbeat_at, last_seq, \
-    output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms";
+    output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms, output_ref";
 
 pub struct NewExecution<'a> {
     pub id: Uuid,
     pub owner_id: Uuid,
     pub workflow_id: Uuid,
     pub workflow_version: i32,
-    pub tier: &'a str,
-    pub priority: &'a str,
+    pub tier: Tier,
+    pub priority: Priority,
     pub graph: &'a Value,
     pub inputs: &'a Value,
     pub prior_outputs: &'a Value,
@@ -136,7 +138,7 @@ pub async fn queue_position(db: impl PgExecutor<'_>, e: &Execution) -> Result<i6
     sqlx::query_scalar(
         "SELECT count(*) FROM executions WHERE status = 'queued' AND priority = $1 AND (created_at, id) < ($2, $3)",
     )
-    .bind(&e.priority)
+    .bind(e.priority)
     .bind(e.created_at)
     .bind(e.id)
     .fetch_one(db)
@@ -144,7 +146,7 @@ pub async fn queue_position(db: impl PgExecutor<'_>, e: &Execution) -> Result<i6
 }
 
 pub struct ListQuery {
-    pub status: Option<String>,
+    pub status: Option<ExecutionStatus>,
     pub workflow_id: Option<Uuid>,
     pub limit: i64,
     pub offset: i64,
@@ -160,7 +162,7 @@ pub async fn list(
         "SELECT {COLUMNS} FROM executions WHERE {FILTER} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
     ))
     .bind(owner_id)
-    .bind(q.status.as_deref())
+    .bind(q.status)
     .bind(q.workflow_id)
     .bind(q.limit)
     .bind(q.offset)
@@ -168,7 +170,7 @@ pub async fn list(
     .await?;
     let total = sqlx::query_scalar(&format!("SELECT count(*) FROM executions WHERE {FILTER}"))
         .bind(owner_id)
-        .bind(q.status.as_deref())
+        .bind(q.status)
         .bind(q.workflow_id)
         .fetch_one(db)
         .await?;
@@ -190,7 +192,7 @@ pub enum Claim {
 pub struct ExecutionRef {
     pub id: Uuid,
     pub owner_id: Uuid,
-    pub tier: String,
+    pub tier: Tier,
 }
 
 /// Claims a queued execution if its owner has a free slot. The owner's
@@ -199,9 +201,9 @@ pub struct ExecutionRef {
 pub async fn claim(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
-    slots: impl Fn(&str) -> i64,
+    slots: impl Fn(Tier) -> i64,
 ) -> Result<Claim, sqlx::Error> {
-    let Some((owner, status, tier)) = sqlx::query_as::<_, (Uuid, String, String)>(
+    let Some((owner, status, tier)) = sqlx::query_as::<_, (Uuid, ExecutionStatus, Tier)>(
         "SELECT owner_id, status, tier FROM executions WHERE id = $1",
     )
     .bind(id)
@@ -214,12 +216,12 @@ pub async fn claim(
         Claim::Launch(Box::new(ExecutionRef {
             id,
             owner_id: owner,
-            tier: tier.clone(),
+            tier,
         }))
     };
-    match status.as_str() {
-        "dispatching" => return Ok(reference()),
-        "queued" => {}
+    match status {
+        ExecutionStatus::Dispatching => return Ok(reference()),
+        ExecutionStatus::Queued => {}
         _ => return Ok(Claim::Done),
     }
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
@@ -230,7 +232,7 @@ pub async fn claim(
         .bind(owner)
         .fetch_one(&mut **tx)
         .await?;
-    if active >= slots(&tier) {
+    if active >= slots(tier) {
         // Its message is alive (and will come back): the sweeper need not re-send it.
         sqlx::query("UPDATE executions SET enqueued_at = now() WHERE id = $1")
             .bind(id)
@@ -270,8 +272,9 @@ pub async fn mark_running(
 
 /// How a run ended, as recorded.
 pub struct Ending<'a> {
-    pub status: &'a str,
+    pub status: RunStatus,
     pub output: Option<&'a Value>,
+    pub output_ref: Option<&'a OutputRef>,
     pub error: Option<&'a str>,
     pub failed_node: Option<&'a str>,
 }
@@ -280,38 +283,67 @@ pub struct Ending<'a> {
 pub const RUNS_FINISHED: &str = "runs_finished";
 pub const RUN_SECONDS: &str = "run_seconds";
 
-/// Enters a terminal state if the run is not in one yet; returns whether this
-/// call did it (and so released the slot). In the same statement it records
-/// the runtime and adds the run and its seconds to the owner's monthly usage,
-/// so usage is counted exactly once, with the transition.
+/// The `type` of the event that ends every run's log.
+pub const ENDED_EVENT: &str = "execution_ended";
+
+/// Enters a terminal state if the run is not in one yet; returns the sequence
+/// number of the run's last event if this call did it (and so released the
+/// slot), `None` if the run had ended already. In the same statement it
+/// appends the `execution_ended` event after every event stored so far (the
+/// row lock orders it after any batch being stored), records the runtime and
+/// adds the run and its seconds to the owner's monthly usage, so each is done
+/// exactly once, with the transition.
 pub async fn finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
     end: Ending<'_>,
-) -> Result<bool, sqlx::Error> {
-    let rows = sqlx::query(
+) -> Result<Option<i64>, sqlx::Error> {
+    let status = ExecutionStatus::from(end.status);
+    let mut event = json!({
+        "type": ENDED_EVENT, "status": status, "output": end.output,
+        "error": end.error, "failedNode": end.failed_node,
+    });
+    if let Some(r) = end.output_ref {
+        event["outputRef"] = json!(r);
+    }
+    sqlx::query_scalar(
         "WITH done AS (
             UPDATE executions SET status = $2, output = $3, error = $4, failed_node = $5, finished_at = now(),
+                   output_ref = $8, last_seq = last_seq + 1,
                    runtime_ms = CASE WHEN started_at IS NULL THEN 0
                                      ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
              WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
-            RETURNING owner_id, runtime_ms)
-         INSERT INTO usage_metrics (user_id, metric, period, count)
-         SELECT owner_id, m.metric, date_trunc('month', now())::date, m.n
-           FROM done CROSS JOIN LATERAL (VALUES ($6, 1), ($7, ceil(runtime_ms / 1000.0)::integer)) AS m (metric, n)
-         ON CONFLICT (user_id, metric, period) DO UPDATE SET count = usage_metrics.count + EXCLUDED.count
-         RETURNING 1",
+            RETURNING owner_id, runtime_ms, last_seq),
+         ended AS (
+            INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
+            SELECT $1, done.last_seq, $10, NULL,
+                   $9::jsonb || jsonb_build_object('seq', done.last_seq,
+                       'ts', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')),
+                   now()
+              FROM done
+            ON CONFLICT (execution_id, seq) DO UPDATE SET type = EXCLUDED.type, payload = EXCLUDED.payload
+            RETURNING seq),
+         counted AS (
+            INSERT INTO usage_metrics (user_id, metric, period, count)
+            SELECT owner_id, m.metric, date_trunc('month', now())::date, m.n
+              FROM done CROSS JOIN LATERAL (VALUES ($6, 1), ($7, ceil(runtime_ms / 1000.0)::integer)) AS m (metric, n)
+            ON CONFLICT (user_id, metric, period) DO UPDATE SET count = usage_metrics.count + EXCLUDED.count
+            RETURNING 1)
+         -- Data-modifying CTEs run once whether or not they are read.
+         SELECT seq FROM ended",
     )
     .bind(id)
-    .bind(end.status)
+    .bind(status)
     .bind(end.output.map(Json))
     .bind(end.error)
     .bind(end.failed_node)
     .bind(RUNS_FINISHED)
     .bind(RUN_SECONDS)
-    .fetch_all(db)
-    .await?;
-    Ok(!rows.is_empty())
+    .bind(end.output_ref.map(Json))
+    .bind(Json(event))
+    .bind(ENDED_EVENT)
+    .fetch_optional(db)
+    .await
 }
 
 /// Records the tracker's task token for a run; returns the run's status.
@@ -319,7 +351,7 @@ pub async fn set_task_token(
     db: impl PgExecutor<'_>,
     id: Uuid,
     token: &str,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<ExecutionStatus>, sqlx::Error> {
     sqlx::query_scalar("UPDATE executions SET task_token = $2 WHERE id = $1 RETURNING status")
         .bind(id)
         .bind(token)
@@ -345,13 +377,15 @@ pub async fn all_events(
 pub struct Beat {
     /// The run should stop (cancel requested, or the run already ended).
     pub stop: bool,
+    /// The run has ended.
+    pub ended: bool,
     /// The tracker's task token, to forward the beat to.
     pub task_token: Option<String>,
 }
 
 /// Records a heartbeat, or `None` if there is no such execution.
 pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>, sqlx::Error> {
-    let row: Option<(bool, String, Option<String>)> = sqlx::query_as(
+    let row: Option<(bool, ExecutionStatus, Option<String>)> = sqlx::query_as(
         "UPDATE executions SET heartbeat_at = CASE WHEN status = 'running' THEN now() ELSE heartbeat_at END
           WHERE id = $1 RETURNING cancel_requested, status, task_token",
     )
@@ -361,7 +395,8 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>
     // A fast executor can beat before the dispatcher has recorded it as
     // running: only a cancel or the run's end stops it.
     Ok(row.map(|(cancel, status, task_token)| Beat {
-        stop: cancel || TERMINAL.contains(&status.as_str()),
+        stop: cancel || status.is_terminal(),
+        ended: status.is_terminal(),
         task_token,
     }))
 }
@@ -383,13 +418,35 @@ pub struct NewEvent<'a> {
     pub ts: DateTime<Utc>,
 }
 
+/// What storing a batch of events did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored; how many were new.
+    Added(u64),
+    /// The run has ended: nothing after its end is taken.
+    Ended,
+    /// No such execution.
+    Missing,
+}
+
 /// Stores events; each sequence number is applied once, so a retried batch is
-/// harmless. Returns how many were new.
+/// harmless. The run's row is locked first, so a batch and the run's end never
+/// interleave: the end's event is always last.
 pub async fn insert_events(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
     events: &[NewEvent<'_>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Recorded, sqlx::Error> {
+    let status: Option<ExecutionStatus> =
+        sqlx::query_scalar("SELECT status FROM executions WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match status {
+        None => return Ok(Recorded::Missing),
+        Some(s) if s.is_terminal() => return Ok(Recorded::Ended),
+        Some(_) => {}
+    }
     let mut added = 0;
     for e in events {
         added += sqlx::query(
@@ -410,7 +467,7 @@ pub async fn insert_events(
         .bind(id)
         .execute(&mut **tx)
         .await?;
-    Ok(added)
+    Ok(Recorded::Added(added))
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -459,7 +516,7 @@ pub async fn node_events(
 pub async fn overdue(
     db: impl PgExecutor<'_>,
     silence: std::time::Duration,
-) -> Result<Vec<(Uuid, String, Option<String>, bool)>, sqlx::Error> {
+) -> Result<Vec<(Uuid, ExecutionStatus, Option<String>, bool)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, status, job_name, deadline_at <= now() AS past_deadline FROM executions
           WHERE status IN ('queued', 'dispatching', 'running')
@@ -477,7 +534,7 @@ pub async fn overdue(
 pub async fn stale_queued(
     db: impl PgExecutor<'_>,
     age: std::time::Duration,
-) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+) -> Result<Vec<(Uuid, Priority)>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE executions SET enqueued_at = now()
           WHERE status = 'queued' AND enqueued_at < now() - make_interval(secs => $1)
@@ -528,5 +585,59 @@ pub async fn artifacts(
     )
     .bind(execution_id)
     .fetch_all(db)
+    .await
+}
+
+/// What became of a run whose dispatch took too long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StuckDispatch {
+    /// Back to `queued` (its slot released): send it to its queue again.
+    Requeued(Uuid, Priority),
+    /// Too many attempts: end it `failed`.
+    GiveUp(Uuid),
+}
+
+/// Runs that stayed `dispatching` longer than `deadline` (the dispatcher
+/// crashed or kept failing to launch): each is put back in the queue, which
+/// releases its slot, up to `max_attempts` times. Conditional, so two sweepers
+/// never both move the same run.
+pub async fn stuck_dispatching(
+    db: impl PgExecutor<'_>,
+    deadline: std::time::Duration,
+    max_attempts: i32,
+) -> Result<Vec<StuckDispatch>, sqlx::Error> {
+    let rows: Vec<(Uuid, Priority, i32)> = sqlx::query_as(
+        "UPDATE executions SET status = CASE WHEN dispatch_attempts + 1 >= $2 THEN status ELSE 'queued' END,
+                dispatch_attempts = dispatch_attempts + 1, enqueued_at = now(),
+                dispatched_at = CASE WHEN dispatch_attempts + 1 >= $2 THEN dispatched_at ELSE NULL END
+          WHERE status = 'dispatching' AND dispatched_at < now() - make_interval(secs => $1)
+          RETURNING id, priority, dispatch_attempts",
+    )
+    .bind(deadline.as_secs_f64())
+    .bind(max_attempts)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, p, n)| {
+            if n >= max_attempts {
+                StuckDispatch::GiveUp(id)
+            } else {
+                StuckDispatch::Requeued(id, p)
+            }
+        })
+        .collect())
+}
+
+/// The last event of a run (its `execution_ended` once it has ended).
+pub async fn last_event(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<StoredEvent>, sqlx::Error> {
+    sqlx::query_as::<_, StoredEvent>(
+        "SELECT seq, type, node, payload, ts FROM execution_events WHERE execution_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(db)
     .await
 }

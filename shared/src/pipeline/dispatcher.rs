@@ -7,9 +7,10 @@
 //! `dispatching → running` is conditional, so it happens once. The tracker is
 //! started under the execution id, so starting it again is harmless too.
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use chrono::Utc;
+use run_protocol::{env, message::MessageType, ExecutionStatus};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -33,6 +34,11 @@ pub enum Outcome {
 /// Time beyond the tier's runtime the tracker allows for start-up and the final report.
 pub const TRACKER_GRACE: Duration = Duration::from_secs(300);
 
+/// How long a run of this tier may run (its tier's runtime).
+pub fn run_time(tier: Tier) -> Duration {
+    tier.limits().max_runtime.unwrap_or(Duration::from_secs(3600))
+}
+
 /// The job name of an execution.
 pub fn job_name(id: Uuid) -> String {
     format!("exec-{id}")
@@ -45,7 +51,7 @@ pub async fn dispatch_one(
 ) -> anyhow::Result<Outcome> {
     let mut tx = state.db.begin().await?;
     let claim = executions::claim(&mut tx, id, |tier| {
-        Tier::from_str(tier).map_or(0, |t| i64::from(t.limits().concurrent_runs))
+        i64::from(tier.limits().concurrent_runs)
     })
     .await?;
     tx.commit().await?;
@@ -54,9 +60,8 @@ pub async fn dispatch_one(
         Claim::NoSlot => return Ok(Outcome::Deferred(pipeline.config.defer)),
         Claim::Launch(r) => r,
     };
-    let tier = Tier::from_str(&r.tier).unwrap_or(Tier::Starter);
-    let limits = tier.limits();
-    let max_runtime = limits.max_runtime.unwrap_or(Duration::from_secs(3600));
+    let limits = r.tier.limits();
+    let max_runtime = run_time(r.tier);
     let token = state
         .tokens
         .issue_for_execution(id, r.owner_id, max_runtime + Duration::from_secs(900))
@@ -67,13 +72,13 @@ pub async fn dispatch_one(
         .launch(JobSpec {
             name: name.clone(),
             execution_id: id,
-            tier: r.tier.clone(),
+            tier: r.tier.as_str().to_owned(),
             env: vec![
-                ("EXECUTION_ID".into(), id.to_string()),
-                ("CALLBACK_URL".into(), pipeline.callback_url.clone()),
-                ("CALLBACK_TOKEN".into(), token.token),
+                (env::EXECUTION_ID.into(), id.to_string()),
+                (env::CALLBACK_URL.into(), pipeline.callback_url.clone()),
+                (env::CALLBACK_TOKEN.into(), token.token),
                 (
-                    "EXECUTOR_HEARTBEAT_SECONDS".into(),
+                    env::HEARTBEAT_SECONDS.into(),
                     pipeline.config.heartbeat_every.as_secs().max(1).to_string(),
                 ),
             ],
@@ -99,7 +104,7 @@ pub async fn dispatch_one(
             .publish(
                 id,
                 r.owner_id,
-                json!({ "type": "execution:status", "executionId": id, "status": "running" }),
+                json!({ "type": MessageType::ExecutionStatus, "executionId": id, "status": ExecutionStatus::Running }),
             )
             .await;
     }

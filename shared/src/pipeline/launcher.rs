@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use super::{BoxFuture, JobLauncher, JobSpec, Launch};
+use super::{BoxFuture, JobLauncher, JobSpec, JobState, Launch};
 
 pub struct ProcessLauncher {
     executor: PathBuf,
@@ -134,6 +134,23 @@ impl JobLauncher for ProcessLauncher {
                 });
             }
             Ok(())
+        })
+    }
+
+    fn state(&self, name: &str) -> BoxFuture<'_, anyhow::Result<JobState>> {
+        // A child process is running from the moment it is spawned; once it
+        // exits it is forgotten.
+        let running = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name);
+        Box::pin(async move {
+            Ok(if running {
+                JobState::Running
+            } else {
+                JobState::Missing
+            })
         })
     }
 }

@@ -140,6 +140,11 @@ impl RunTracker for LocalTracker {
         self.with_watch(id, |w| w.end.notify_one());
         Box::pin(async { Ok(()) })
     }
+
+    fn resume(&self, run: TrackedRun, _token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>> {
+        // The timer that reaped it has ended: a new one takes over.
+        self.start(run)
+    }
 }
 
 /// Applies the tracker's signals until the tracker is dropped.
@@ -151,10 +156,17 @@ pub async fn drive(
     while let Some(signal) = signals.recv().await {
         let done = match signal {
             Signal::Finalize(id) => tracker::finalize(&state, &pipeline, id).await,
-            Signal::Reap(id, why) => tracker::reap(&state, &pipeline, id, why).await.map(drop),
+            Signal::Reap(id, why) => match tracker::reap(&state, &pipeline, id).await {
+                Ok(tracker::Reaped::Alive(run)) => {
+                    tracing::warn!(execution_id = %id, ?why, "the tracker's wait expired on a live run: tracking on");
+                    pipeline.tracker.resume(run, None).await
+                }
+                Ok(tracker::Reaped::Over) => Ok(()),
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = done {
-            // The sweeper ends the run later if this did not.
+            // The sweeper judges the run later if this could not.
             tracing::warn!(?signal, error = %e, "tracker step failed");
         }
     }

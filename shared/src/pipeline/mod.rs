@@ -25,6 +25,11 @@ use uuid::Uuid;
 
 use crate::tier::Priority;
 
+/// The topic of an execution's subscribers.
+pub fn execution_topic(id: Uuid) -> String {
+    format!("execution:{id}")
+}
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where queued executions wait for the dispatcher.
@@ -62,10 +67,26 @@ pub enum Launch {
     AlreadyExists,
 }
 
+/// What the launcher knows of a job: the tracker asks before it ends a
+/// silent run, so nothing alive is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Created, its pod not running yet (waiting for a node, pulling its image).
+    Starting,
+    /// Its executor is running.
+    Running,
+    /// It ran and stopped.
+    Ended,
+    /// No such job.
+    Missing,
+}
+
 pub trait JobLauncher: Send + Sync {
     fn launch(&self, job: JobSpec) -> BoxFuture<'_, anyhow::Result<Launch>>;
     /// Stops and removes a job; a missing job is not an error.
     fn delete(&self, name: &str) -> BoxFuture<'_, anyhow::Result<()>>;
+    /// Whether a job is starting, running, or gone.
+    fn state(&self, name: &str) -> BoxFuture<'_, anyhow::Result<JobState>>;
 }
 
 /// Objects behind presigned URLs.
@@ -113,6 +134,10 @@ pub trait RunTracker: Send + Sync {
     fn heartbeat(&self, id: Uuid, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>>;
     /// The run reached a terminal state: stop waiting and finalize.
     fn finished(&self, id: Uuid, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>>;
+    /// A reap found the run alive (a fresh heartbeat, or its job still
+    /// starting or running): go on tracking it with these windows.
+    fn resume(&self, run: TrackedRun, task_token: Option<String>)
+        -> BoxFuture<'_, anyhow::Result<()>>;
     /// Stop tracking at once (cancelled, or ended by the sweeper).
     fn stop(&self, id: Uuid) -> BoxFuture<'_, anyhow::Result<()>>;
 }
@@ -149,8 +174,16 @@ impl Publisher for BroadcastPublisher {
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
-    /// A running execution silent for longer than this is timed out.
+    /// A running execution silent for longer than this is asked after: it is
+    /// timed out only if its job is gone too.
     pub heartbeat_timeout: Duration,
+    /// How long a launched job may take to start (a node scaling up, an image
+    /// pulled) before the run fails; separate from the heartbeat window.
+    pub start_window: Duration,
+    /// How long a run may stay `dispatching` before it is re-queued (its slot
+    /// released); after `max_dispatch_attempts` it fails.
+    pub dispatch_deadline: Duration,
+    pub max_dispatch_attempts: i32,
     /// How often the executor beats (passed to it).
     pub heartbeat_every: Duration,
     /// How long an execution may stay queued (waiting for a slot) before it ends timed out.
@@ -166,6 +199,9 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             heartbeat_timeout: Duration::from_secs(90),
+            start_window: Duration::from_secs(900),
+            dispatch_deadline: Duration::from_secs(120),
+            max_dispatch_attempts: 3,
             heartbeat_every: Duration::from_secs(30),
             max_queue_wait: Duration::from_secs(24 * 3600),
             defer: Duration::from_secs(5),
@@ -197,10 +233,7 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Publishes to the execution's topic and its owner's.
     pub async fn publish(&self, execution_id: Uuid, owner_id: Uuid, message: Value) {
-        for topic in [
-            format!("execution:{execution_id}"),
-            format!("user:{owner_id}"),
-        ] {
+        for topic in [execution_topic(execution_id), format!("user:{owner_id}")] {
             self.publisher
                 .publish(Published {
                     topic,

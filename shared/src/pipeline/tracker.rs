@@ -6,20 +6,23 @@
 //!   so heartbeats and the result can be reported against it.
 //! - `finalize`: the run ended and told the tracker; [`finalize`] makes sure
 //!   its log bundle is stored.
-//! - `reap`: the run stopped beating or outlived its timeout; [`reap`] ends it
-//!   `timed_out` and deletes its job.
+//! - `reap`: the run stopped beating or outlived its timeout; [`reap`] asks
+//!   [`judge`] whether it is really gone (its deadline passed, or its job is
+//!   gone) and then ends it `timed_out` and deletes its job; a run found alive
+//!   is tracked on (`resume`), so an outage longer than the heartbeat window
+//!   kills nothing that still runs.
 //!
 //! [`after_end`] is what follows a run's entering a terminal state, done once
 //! by whichever step moved it there.
 
 use std::time::Duration;
 
-use serde_json::json;
+use run_protocol::RunStatus;
 use uuid::Uuid;
 
-use super::Pipeline;
+use super::{JobState, Pipeline, TrackedRun};
 use crate::{
-    db::executions::{self, Artifact, Ending},
+    db::executions::{self, Artifact, Ending, Execution},
     state::AppState,
 };
 
@@ -83,7 +86,7 @@ pub async fn register(
     task_token: &str,
 ) -> anyhow::Result<()> {
     match executions::set_task_token(&state.db, id, task_token).await? {
-        Some(status) if executions::ACTIVE.contains(&status.as_str()) => Ok(()),
+        Some(status) if status.is_active() => Ok(()),
         // Ended, or unknown: nothing to wait for.
         _ => {
             pipeline
@@ -98,7 +101,7 @@ pub async fn register(
 /// usually is already: `after_end` stores it). Idempotent.
 pub async fn finalize(state: &AppState, pipeline: &Pipeline, id: Uuid) -> anyhow::Result<()> {
     match executions::get(&state.db, id).await? {
-        Some(e) if executions::TERMINAL.contains(&e.status.as_str()) => {
+        Some(e) if e.status.is_terminal() => {
             let key = log_bundle_key(id);
             let stored = executions::artifacts(&state.db, id)
                 .await?
@@ -119,25 +122,90 @@ pub async fn finalize(state: &AppState, pipeline: &Pipeline, id: Uuid) -> anyhow
     }
 }
 
-/// Ends a run the tracker gave up on as `timed_out`; returns whether it did.
-pub async fn reap(
-    state: &AppState,
-    pipeline: &Pipeline,
-    id: Uuid,
-    why: Expiry,
-) -> anyhow::Result<bool> {
-    // The row knows best whether the executor went silent (some emulators
-    // report every expiry as `States.Timeout`).
-    let silent = executions::get(&state.db, id).await?.is_some_and(|e| {
-        e.heartbeat_at.is_some_and(|beat| {
-            chrono::Utc::now() - beat
-                >= chrono::Duration::from_std(pipeline.config.heartbeat_timeout)
-                    .unwrap_or_else(|_| chrono::Duration::seconds(90))
-        })
-    });
-    let why = if silent { Expiry::HeartbeatLost } else { why };
-    let error = why.message(pipeline.config.heartbeat_timeout);
-    time_out(state, pipeline, id, &error, EndedBy::Tracker).await
+/// What to do with a run the tracker or the sweeper found silent or overdue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It has ended already: nothing to do.
+    Ended,
+    /// It is alive: go on tracking it, for at most this long.
+    Alive(Duration),
+    /// It is gone: end it `timed_out` with this reason.
+    Dead(String),
+}
+
+/// Judges a run by what can be known of it: its deadline, its last heartbeat,
+/// and, when it is silent, its job. A silent run whose job still runs is alive
+/// (an outage between it and us is not its death); a job still starting is
+/// given the start window; only a run past its deadline, or whose job is gone,
+/// is dead.
+pub async fn judge(pipeline: &Pipeline, e: &Execution) -> anyhow::Result<Verdict> {
+    if e.status.is_terminal() {
+        return Ok(Verdict::Ended);
+    }
+    let now = chrono::Utc::now();
+    let left = (e.deadline_at - now).to_std().unwrap_or_default();
+    if left.is_zero() {
+        return Ok(Verdict::Dead(Expiry::Timeout.message(pipeline.config.heartbeat_timeout)));
+    }
+    let window = chrono::Duration::from_std(pipeline.config.heartbeat_timeout)
+        .unwrap_or_else(|_| chrono::Duration::seconds(90));
+    if e.heartbeat_at.is_some_and(|beat| now - beat < window) {
+        return Ok(Verdict::Alive(left));
+    }
+    let job = e
+        .job_name
+        .clone()
+        .unwrap_or_else(|| super::dispatcher::job_name(e.id));
+    Ok(match pipeline.launcher.state(&job).await? {
+        JobState::Running => {
+            tracing::warn!(execution_id = %e.id, "silent, but its job runs: tracking on");
+            Verdict::Alive(left)
+        }
+        JobState::Starting => {
+            let since = e.dispatched_at.map_or(chrono::Duration::zero(), |d| now - d);
+            if since.to_std().unwrap_or_default() < pipeline.config.start_window {
+                Verdict::Alive(left)
+            } else {
+                Verdict::Dead(format!(
+                    "the executor did not start within {} s (no node could take it, or its image could not be pulled)",
+                    pipeline.config.start_window.as_secs()
+                ))
+            }
+        }
+        JobState::Ended | JobState::Missing => Verdict::Dead(format!(
+            "{}, and its job is gone",
+            Expiry::HeartbeatLost.message(pipeline.config.heartbeat_timeout)
+        )),
+    })
+}
+
+/// What a reap did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaped {
+    /// The run was alive: track it again with these windows.
+    Alive(TrackedRun),
+    /// The run ended (by this call or before it).
+    Over,
+}
+
+/// The tracker gave up waiting on a run: end it `timed_out` only if
+/// [`judge`] finds it dead; a live one is tracked on.
+pub async fn reap(state: &AppState, pipeline: &Pipeline, id: Uuid) -> anyhow::Result<Reaped> {
+    let Some(e) = executions::get(&state.db, id).await? else {
+        return Ok(Reaped::Over);
+    };
+    match judge(pipeline, &e).await? {
+        Verdict::Ended => Ok(Reaped::Over),
+        Verdict::Alive(left) => Ok(Reaped::Alive(TrackedRun {
+            execution_id: id,
+            heartbeat: pipeline.config.heartbeat_timeout,
+            timeout: left + super::dispatcher::TRACKER_GRACE,
+        })),
+        Verdict::Dead(error) => {
+            time_out(state, pipeline, id, &error, EndedBy::Tracker).await?;
+            Ok(Reaped::Over)
+        }
+    }
 }
 
 /// Ends a run `timed_out` with `error` if it has not ended yet (then does
@@ -150,29 +218,43 @@ pub async fn time_out(
     error: &str,
     by: EndedBy,
 ) -> anyhow::Result<bool> {
+    end(state, pipeline, id, RunStatus::TimedOut, error, by).await
+}
+
+/// Ends a run that has no result from its executor (timed out, cancelled,
+/// never dispatched) with `error`; returns whether this call ended it.
+pub async fn end(
+    state: &AppState,
+    pipeline: &Pipeline,
+    id: Uuid,
+    status: RunStatus,
+    error: &str,
+    by: EndedBy,
+) -> anyhow::Result<bool> {
     let ended = executions::finish(
         &state.db,
         id,
         Ending {
-            status: "timed_out",
+            status,
             output: None,
+            output_ref: None,
             error: Some(error),
             failed_node: None,
         },
     )
     .await?;
-    if ended {
-        tracing::warn!(execution_id = %id, %error, ended_by = ?by, "execution timed out");
+    if ended.is_some() {
+        tracing::warn!(execution_id = %id, %error, ?status, ended_by = ?by, "execution ended without a result");
         after_end(state, pipeline, id, by).await?;
     }
-    Ok(ended)
+    Ok(ended.is_some())
 }
 
 /// What follows a run's entering a terminal state, done once by the step that
-/// moved it there: publish the end, stop what still runs for it, store its
-/// log bundle. Failures to reach the job or tracker are logged, not returned:
-/// the run has ended, the job's own deadline and the tracker's timeout stop
-/// them anyway.
+/// moved it there: publish the end (the run's last sequenced message, after
+/// every event), stop what still runs for it, store its log bundle. Failures
+/// to reach the job or tracker are logged, not returned: the run has ended,
+/// the job's own deadline and the tracker's timeout stop them anyway.
 pub async fn after_end(
     state: &AppState,
     pipeline: &Pipeline,
@@ -182,16 +264,15 @@ pub async fn after_end(
     let Some(e) = executions::get(&state.db, id).await? else {
         return Ok(());
     };
-    pipeline
-        .publish(
-            id,
-            e.owner_id,
-            json!({
-                "type": "execution:completed", "executionId": id, "status": e.status,
-                "output": e.output.as_ref().map(|o| &o.0), "error": e.error,
-            }),
-        )
-        .await;
+    if let Some(last) = executions::last_event(&state.db, id).await? {
+        pipeline
+            .publish(
+                id,
+                e.owner_id,
+                crate::realtime::deliver::event_message(id, last.seq, &last.kind, &last.payload.0),
+            )
+            .await;
+    }
     // A run never dispatched has no job.
     if by != EndedBy::Executor && e.dispatched_at.is_some() {
         let job = e

@@ -4,10 +4,14 @@
 //! subscription moves by compare-and-set from `seq - 1` to `seq` before the
 //! frame is sent, so a frame is never sent twice; when the cursor is behind
 //! (a reconnect with `after`, a missed message), the gap is read from Postgres
-//! and sent first, so nothing is skipped. Messages without `seq` (status
-//! changes, completion) are live notifications, sent as they come.
+//! and sent first, so nothing is skipped. The end of a run is a sequenced
+//! message too (`execution:completed`, from the `execution_ended` event that
+//! is always the run's last), so it never overtakes the run's events, live or
+//! on catch-up. Messages without `seq` (queued, status changes, and anything
+//! on `user:` topics) are live notifications, sent as they come.
 
 use futures_util::{stream, StreamExt};
+use run_protocol::message::MessageType;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -15,18 +19,19 @@ use uuid::Uuid;
 use super::{Realtime, MAX_FRAME_BYTES};
 use crate::{db::executions, pipeline::Published};
 
-/// The message type of a stored event, as subscribers see it.
-pub fn event_message_type(kind: &str) -> &'static str {
-    match kind {
-        "log" => "execution:logs",
-        k if k.starts_with("node_") => "execution:node",
-        _ => "execution:event",
-    }
-}
-
-/// The message for one stored event of an execution.
+/// The message for one stored event of an execution. The run's end also
+/// says, at the top, how it ended.
 pub fn event_message(execution_id: Uuid, seq: i64, kind: &str, event: &Value) -> Value {
-    json!({ "type": event_message_type(kind), "executionId": execution_id, "seq": seq, "event": event })
+    let kind_of = MessageType::of_event(kind);
+    let mut m = json!({ "type": kind_of, "executionId": execution_id, "seq": seq, "event": event });
+    if kind_of == MessageType::ExecutionCompleted {
+        for field in ["status", "output", "outputRef", "error"] {
+            if let Some(v) = event.get(field) {
+                m[field] = v.clone();
+            }
+        }
+    }
+    m
 }
 
 /// A message as a frame within the size limit: one too large is replaced by
@@ -46,13 +51,14 @@ pub fn frame(message: &Value) -> String {
     .to_string()
 }
 
+fn message_type(message: &Value) -> Option<MessageType> {
+    serde_json::from_value(message["type"].clone()).ok()
+}
+
 /// Progress messages (nodes, logs) go to execution topics only, not to the
 /// owner's `user:` topic, which carries status changes.
 fn is_progress(message: &Value) -> bool {
-    matches!(
-        message["type"].as_str(),
-        Some("execution:logs" | "execution:node" | "execution:event")
-    )
+    message_type(message).is_some_and(MessageType::is_progress)
 }
 
 /// Delivers one published message to every subscriber of its topic.
@@ -67,9 +73,11 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
             return;
         }
     };
-    let seq = published.message["seq"]
-        .as_i64()
-        .filter(|_| is_progress(&published.message));
+    // Sequenced messages are delivered in order on the execution's own topic.
+    let seq = published.message["seq"].as_i64().filter(|_| {
+        published.topic.starts_with("execution:")
+            && message_type(&published.message).is_some_and(MessageType::is_sequenced)
+    });
     let execution = published.message["executionId"]
         .as_str()
         .and_then(|s| s.parse::<Uuid>().ok());
@@ -197,6 +205,15 @@ mod tests {
     #[test]
     fn oversized_messages_become_references() {
         let id = Uuid::now_v7();
+        let end = event_message(
+            id,
+            9,
+            "execution_ended",
+            &json!({"type": "execution_ended", "status": "completed", "output": {"a": 1}}),
+        );
+        assert_eq!(end["type"], "execution:completed");
+        assert_eq!(end["status"], "completed");
+        assert_eq!(end["output"], json!({"a": 1}));
         let small = event_message(id, 3, "log", &json!({"message": "hi"}));
         assert_eq!(frame(&small), small.to_string());
         assert_eq!(small["type"], "execution:logs");

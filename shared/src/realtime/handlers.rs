@@ -10,6 +10,7 @@ use aws_lambda_events::{
     apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest},
     encodings::Body,
 };
+use run_protocol::{message::MessageType, ExecutionStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -33,7 +34,7 @@ fn response(status: i64, body: Value) -> ApiGatewayProxyResponse {
 }
 
 fn error_body(code: &str, message: &str) -> Value {
-    json!({ "type": "error", "code": code, "message": message })
+    json!({ "type": MessageType::Error, "code": code, "message": message })
 }
 
 fn connection_id(req: &ApiGatewayWebsocketProxyRequest) -> Option<String> {
@@ -181,7 +182,9 @@ async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str)
         }
     };
     match msg.action.as_str() {
-        "ping" => Some(with_id(json!({ "type": "pong", "ts": chrono::Utc::now() }))),
+        "ping" => Some(with_id(
+            json!({ "type": MessageType::Pong, "ts": chrono::Utc::now() }),
+        )),
         "subscribe" | "unsubscribe" => {
             let Some(topic_name) = msg.topic.clone() else {
                 return Some(with_id(error_body("VALIDATION_ERROR", "topic is required")));
@@ -199,22 +202,23 @@ async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str)
                         .unsubscribe(conn.to_owned(), topic_name.clone())
                         .await
                     {
-                        Ok(()) => json!({ "type": "unsubscribed", "topic": topic_name }),
+                        Ok(()) => json!({ "type": MessageType::Unsubscribed, "topic": topic_name }),
                         Err(_) => error_body("SERVICE_UNAVAILABLE", "try again shortly"),
                     },
                 ));
             }
             match subscribe(state, rt, conn, user, topic, topic_name.clone(), msg.after).await {
                 Ok((cursor, execution)) => {
-                    rt.push(
-                        conn,
-                        with_id(
-                            json!({ "type": "subscribed", "topic": topic_name, "after": cursor }),
-                        )
-                        .to_string(),
-                    )
-                    .await;
-                    if let Some(id) = execution {
+                    let mut answer = json!({ "type": MessageType::Subscribed, "topic": topic_name, "after": cursor });
+                    // For a run: where it stands, so a client that (re)subscribes at
+                    // any moment knows what is still to come. When it has ended,
+                    // `lastSeq` is its `execution:completed` message.
+                    if let Some((_, status, last_seq)) = execution {
+                        answer["status"] = json!(status);
+                        answer["lastSeq"] = json!(last_seq);
+                    }
+                    rt.push(conn, with_id(answer).to_string()).await;
+                    if let Some((id, ..)) = execution {
                         // Catch up from the cursor to the last stored event; live
                         // events continue from there (the cursor keeps them in
                         // order, once each).
@@ -233,7 +237,7 @@ async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str)
 }
 
 /// Checks the topic is the caller's and subscribes with its cursor; the
-/// cursor and, for an execution, its id (to catch up).
+/// cursor and, for an execution, its id, status and last sequence number.
 async fn subscribe(
     state: &AppState,
     rt: &Realtime,
@@ -242,12 +246,15 @@ async fn subscribe(
     topic: Topic,
     name: String,
     after: Option<i64>,
-) -> Result<(i64, Option<Uuid>), Value> {
+) -> Result<(i64, Option<(Uuid, ExecutionStatus, i64)>), Value> {
     let unavailable = || error_body("SERVICE_UNAVAILABLE", "try again shortly");
     let not_found = || error_body("NOT_FOUND", "no such topic of yours");
     let (cursor, execution) = match topic {
         Topic::Execution(id) => match executions::find(&state.db, user, id).await {
-            Ok(Some(e)) => (after.unwrap_or(e.last_seq).clamp(0, e.last_seq), Some(id)),
+            Ok(Some(e)) => (
+                after.unwrap_or(e.last_seq).clamp(0, e.last_seq),
+                Some((id, e.status, e.last_seq)),
+            ),
             Ok(None) => return Err(not_found()),
             Err(_) => return Err(unavailable()),
         },

@@ -23,7 +23,7 @@ use tokio::sync::Mutex;
 
 use crate::pipeline::{
     k8s::{render_job, JobTarget},
-    BoxFuture, JobLauncher, JobSpec, Launch,
+    BoxFuture, JobLauncher, JobSpec, JobState, Launch,
 };
 
 /// A cached client is rebuilt with a fresh token after this long (tokens last 15 min).
@@ -262,6 +262,45 @@ impl JobLauncher for EksLauncher {
             }
         })
     }
+
+    fn state(&self, name: &str) -> BoxFuture<'_, anyhow::Result<JobState>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            match self.jobs().await?.get_opt(&name).await {
+                Ok(Some(job)) => Ok(job_state(&job)),
+                Ok(None) => Ok(JobState::Missing),
+                Err(e) => {
+                    if api_status(&e).is_some_and(|s| s.code == 401) {
+                        self.forget_client().await;
+                    }
+                    Err(anyhow::Error::new(e).context("reading the executor Job"))
+                }
+            }
+        })
+    }
+}
+
+/// A Job's state from its status: ended once a pod succeeded or failed (the
+/// Job has `backoffLimit: 0`), running once a pod is ready (the executor has
+/// no readiness probe, so ready means its container runs), else starting.
+pub fn job_state(job: &Job) -> JobState {
+    let Some(s) = &job.status else {
+        return JobState::Starting;
+    };
+    let ended = s.succeeded.unwrap_or(0) > 0
+        || s.failed.unwrap_or(0) > 0
+        || s.completion_time.is_some()
+        || s.conditions.as_ref().is_some_and(|c| {
+            c.iter()
+                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        });
+    if ended {
+        JobState::Ended
+    } else if s.ready.unwrap_or(0) > 0 {
+        JobState::Running
+    } else {
+        JobState::Starting
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +308,22 @@ mod tests {
     use aws_credential_types::Credentials;
 
     use super::*;
+
+    #[test]
+    fn job_states_come_from_the_job_status() {
+        let job = |status: serde_json::Value| -> Job {
+            serde_json::from_value(serde_json::json!({ "metadata": {"name": "j"}, "status": status }))
+                .expect("job")
+        };
+        assert_eq!(job_state(&job(serde_json::json!({}))), JobState::Starting);
+        assert_eq!(job_state(&job(serde_json::json!({"active": 1, "ready": 0}))), JobState::Starting);
+        assert_eq!(job_state(&job(serde_json::json!({"active": 1, "ready": 1}))), JobState::Running);
+        assert_eq!(job_state(&job(serde_json::json!({"failed": 1}))), JobState::Ended);
+        assert_eq!(
+            job_state(&job(serde_json::json!({"conditions": [{"type": "Complete", "status": "True"}]}))),
+            JobState::Ended
+        );
+    }
 
     #[test]
     fn tokens_are_presigned_get_caller_identity_urls_for_the_cluster() {

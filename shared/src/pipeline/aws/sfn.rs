@@ -42,6 +42,38 @@ impl SfnTracker {
         )
     }
 
+    /// Completes the state waiting on `task_token` with `output`; a wait that
+    /// is already over is not an error.
+    fn succeed(
+        &self,
+        task_token: Option<String>,
+        output: serde_json::Value,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let Some(token) = task_token else {
+                return Ok(());
+            };
+            let sent = self
+                .client
+                .send_task_success()
+                .task_token(token)
+                .output(output.to_string())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error().is_some_and(|s| {
+                        s.is_task_timed_out() || s.is_task_does_not_exist() || s.is_invalid_token()
+                    }) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
     /// The state machine's input for a run.
     pub fn input(run: &TrackedRun) -> String {
         json!({
@@ -111,30 +143,21 @@ impl RunTracker for SfnTracker {
     }
 
     fn finished(&self, id: Uuid, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>> {
-        Box::pin(async move {
-            // Without a token yet, registering it will see the run ended and finish then.
-            let Some(token) = task_token else {
-                return Ok(());
-            };
-            let sent = self
-                .client
-                .send_task_success()
-                .task_token(token)
-                .output(json!({ "executionId": id }).to_string())
-                .send()
-                .await;
-            match sent {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error().is_some_and(|s| {
-                        s.is_task_timed_out() || s.is_task_does_not_exist() || s.is_invalid_token()
-                    }) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
+        // Without a token yet, registering it will see the run ended and finish then.
+        self.succeed(task_token, json!({ "executionId": id }))
+    }
+
+    fn resume(&self, run: TrackedRun, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>> {
+        // The state machine's `Reap` hands this to its `Alive?` choice, which
+        // loops back to `Track` with the new windows.
+        self.succeed(
+            task_token,
+            json!({
+                "keep": true,
+                "heartbeatSeconds": run.heartbeat.as_secs().max(1),
+                "timeoutSeconds": run.timeout.as_secs().max(1),
+            }),
+        )
     }
 
     fn stop(&self, id: Uuid) -> BoxFuture<'_, anyhow::Result<()>> {

@@ -19,8 +19,10 @@ pub struct AgentDef {
     pub name: Option<String>,
 }
 
+/// Unknown fields are ignored: an executor of the previous version reads the
+/// spec of the next (see the crate's compatibility rules).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct RunSpec {
     #[serde(default)]
     pub execution_id: Option<String>,

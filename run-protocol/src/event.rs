@@ -1,31 +1,16 @@
 //! What the executor reports: one [`Event`] per thing that happened, each with
 //! a sequence number that is monotonic within the run, so a receiver can apply
-//! a retried batch once and a client can resume "after N".
+//! a retried batch once and a client can resume "after N". Events travel in
+//! batches (`POST …/events`, [`EventBatch`]) of at most
+//! [`MAX_BATCH_BYTES`](crate::limits::MAX_BATCH_BYTES).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// How a run ended. Also the process exit code (see [`RunStatus::exit_code`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Completed,
-    Failed,
-    Cancelled,
-    TimedOut,
-}
-
-impl RunStatus {
-    /// 0 completed, 1 failed, 3 cancelled, 4 timed out (2 is a usage or spec error).
-    pub fn exit_code(self) -> i32 {
-        match self {
-            RunStatus::Completed => 0,
-            RunStatus::Failed => 1,
-            RunStatus::Cancelled => 3,
-            RunStatus::TimedOut => 4,
-        }
-    }
-}
+use crate::{
+    result::OutputRef,
+    status::{ExecutionStatus, RunStatus},
+};
 
 /// Why a node attempt failed, as reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,7 +41,10 @@ pub enum EventKind {
     NodeSucceeded {
         node: String,
         attempt: u32,
+        /// `null` when the output was too large to send inline: see `output_ref`.
         output: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_ref: Option<OutputRef>,
         duration_ms: u64,
         /// True when the output came from an earlier run (resume) and the node did not run.
         reused: bool,
@@ -98,13 +86,51 @@ pub enum EventKind {
     Heartbeat {},
     RunFinished {
         status: RunStatus,
+        /// `null` when the output was too large to send inline: see `output_ref`.
         output: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_ref: Option<OutputRef>,
         error: Option<String>,
         failed_node: Option<String>,
         duration_ms: u64,
     },
+    /// Written by the API, never by the executor: the run entered its terminal
+    /// state. Always the run's last event.
+    ExecutionEnded {
+        status: ExecutionStatus,
+        #[serde(default)]
+        output: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_ref: Option<OutputRef>,
+        #[serde(default)]
+        error: Option<String>,
+        #[serde(default)]
+        failed_node: Option<String>,
+    },
+    /// A type this version does not know (sent by a newer executor): the API
+    /// stores it as sent.
+    #[serde(other)]
+    Unknown,
 }
 
+impl EventKind {
+    /// The node an event is about, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Self::NodeStarted { node, .. }
+            | Self::NodeSucceeded { node, .. }
+            | Self::NodeFailed { node, .. }
+            | Self::NodeSkipped { node, .. }
+            | Self::NodeCancelled { node }
+            | Self::Usage { node, .. }
+            | Self::Artifact { node, .. } => Some(node),
+            Self::Log { node, .. } => node.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// One event. Unknown fields are ignored, so a newer sender stays readable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: u64,
@@ -112,4 +138,17 @@ pub struct Event {
     pub ts: String,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl Event {
+    /// The `type` word of a stored event (its JSON tag).
+    pub fn type_of(payload: &Value) -> &str {
+        payload["type"].as_str().unwrap_or_default()
+    }
+}
+
+/// The body of `POST …/events`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventBatch<E = Event> {
+    pub events: Vec<E>,
 }

@@ -1,0 +1,114 @@
+//! The real-time message types subscribers see (the `type` of every frame).
+
+use serde::{Deserialize, Serialize};
+
+/// The `type` of a real-time message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageType {
+    /// A run was queued (owner's topic and the run's).
+    #[serde(rename = "execution:queued")]
+    ExecutionQueued,
+    /// A run changed status (dispatched, running).
+    #[serde(rename = "execution:status")]
+    ExecutionStatus,
+    /// A node event of a run (sequenced).
+    #[serde(rename = "execution:node")]
+    ExecutionNode,
+    /// A log line of a run (sequenced).
+    #[serde(rename = "execution:logs")]
+    ExecutionLogs,
+    /// Any other event of a run (sequenced).
+    #[serde(rename = "execution:event")]
+    ExecutionEvent,
+    /// The run ended: its last sequenced message on `execution:{id}`.
+    #[serde(rename = "execution:completed")]
+    ExecutionCompleted,
+    /// A workflow changed (`workflow:{id}`).
+    #[serde(rename = "workflow:update")]
+    WorkflowUpdate,
+    #[serde(rename = "subscribed")]
+    Subscribed,
+    #[serde(rename = "unsubscribed")]
+    Unsubscribed,
+    #[serde(rename = "pong")]
+    Pong,
+    #[serde(rename = "error")]
+    Error,
+    /// The server is closing the connection (credentials expired or revoked).
+    #[serde(rename = "closing")]
+    Closing,
+}
+
+impl MessageType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExecutionQueued => "execution:queued",
+            Self::ExecutionStatus => "execution:status",
+            Self::ExecutionNode => "execution:node",
+            Self::ExecutionLogs => "execution:logs",
+            Self::ExecutionEvent => "execution:event",
+            Self::ExecutionCompleted => "execution:completed",
+            Self::WorkflowUpdate => "workflow:update",
+            Self::Subscribed => "subscribed",
+            Self::Unsubscribed => "unsubscribed",
+            Self::Pong => "pong",
+            Self::Error => "error",
+            Self::Closing => "closing",
+        }
+    }
+
+    /// The message type of a stored event of a run, from its `type` word.
+    pub fn of_event(kind: &str) -> Self {
+        match kind {
+            "log" => Self::ExecutionLogs,
+            "execution_ended" => Self::ExecutionCompleted,
+            k if k.starts_with("node_") => Self::ExecutionNode,
+            _ => Self::ExecutionEvent,
+        }
+    }
+
+    /// Sequenced messages of a run: delivered in order, once each, on `execution:{id}`.
+    pub fn is_sequenced(self) -> bool {
+        matches!(
+            self,
+            Self::ExecutionNode
+                | Self::ExecutionLogs
+                | Self::ExecutionEvent
+                | Self::ExecutionCompleted
+        )
+    }
+
+    /// Progress of a run: only its own topic carries these, not the owner's.
+    pub fn is_progress(self) -> bool {
+        matches!(
+            self,
+            Self::ExecutionNode | Self::ExecutionLogs | Self::ExecutionEvent
+        )
+    }
+}
+
+impl std::fmt::Display for MessageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_serde() {
+        for t in [
+            MessageType::ExecutionQueued,
+            MessageType::ExecutionCompleted,
+            MessageType::WorkflowUpdate,
+            MessageType::Closing,
+        ] {
+            assert_eq!(serde_json::to_value(t).ok(), Some(t.as_str().into()));
+        }
+        assert_eq!(MessageType::of_event("node_failed"), MessageType::ExecutionNode);
+        assert_eq!(MessageType::of_event("execution_ended"), MessageType::ExecutionCompleted);
+        assert_eq!(MessageType::of_event("run_finished"), MessageType::ExecutionEvent);
+    }
+}
