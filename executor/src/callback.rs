@@ -151,7 +151,12 @@ impl CallbackClient {
             let body = format!("{{\"events\":[{}]}}", part.join(","));
             loop {
                 match self
-                    .call("events", reqwest::Method::POST, "/events", Some(body.as_bytes()))
+                    .call(
+                        "events",
+                        reqwest::Method::POST,
+                        "/events",
+                        Some(body.as_bytes()),
+                    )
                     .await
                 {
                     Ok(_) => break,
@@ -177,7 +182,9 @@ impl CallbackClient {
     pub async fn offload(&self, name: &str, value: &Value) -> Result<OutputRef, CallbackError> {
         let bytes = serde_json::to_vec(value).unwrap_or_default();
         let size = bytes.len() as u64;
-        let artifact_id = self.upload_artifact(name, "application/json", bytes).await?;
+        let artifact_id = self
+            .upload_artifact(name, "application/json", bytes)
+            .await?;
         Ok(OutputRef {
             artifact_id,
             size,
@@ -193,7 +200,12 @@ impl CallbackClient {
             cancel: bool,
         }
         let res = self
-            .call("the heartbeat", reqwest::Method::POST, "/heartbeat", Some(b"{}"))
+            .call(
+                "the heartbeat",
+                reqwest::Method::POST,
+                "/heartbeat",
+                Some(b"{}"),
+            )
             .await?;
         let answer: Answer = res.json().await.unwrap_or_default();
         Ok(answer.cancel)

@@ -597,10 +597,11 @@ impl NodeJob {
             };
             // Limits are checked where outputs are made: an output the API
             // could not take fails its node here, with the reason.
-            let result = result.and_then(|output| match run_protocol::limits::check_output(&output) {
-                Ok(_) => Ok(output),
-                Err(limit) => Err(NodeError::new(ErrorKind::Limit, limit.to_string())),
-            });
+            let result =
+                result.and_then(|output| match run_protocol::limits::check_output(&output) {
+                    Ok(_) => Ok(output),
+                    Err(limit) => Err(NodeError::new(ErrorKind::Limit, limit.to_string())),
+                });
             match result {
                 Ok(output) => {
                     self.reporter.emit(EventKind::NodeSucceeded {

@@ -330,10 +330,9 @@ async fn job() -> ExitCode {
     }
     result.output = result.output.map(|o| reporter.redactor().redact_json(o));
     result.error = result.error.map(|e| reporter.redactor().redact_str(&e));
-    if let Some(output) = result
-        .output
-        .take_if(|o| run_protocol::limits::json_size(o) > run_protocol::limits::MAX_INLINE_OUTPUT_BYTES)
-    {
+    if let Some(output) = result.output.take_if(|o| {
+        run_protocol::limits::json_size(o) > run_protocol::limits::MAX_INLINE_OUTPUT_BYTES
+    }) {
         match client.offload("run-output.json", &output).await {
             Ok(r) => result.output_ref = Some(r),
             Err(e) => {

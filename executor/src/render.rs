@@ -46,7 +46,9 @@ fn template_error(e: minijinja::Error) -> NodeError {
     match e.kind() {
         TemplateErrorKind::OutOfFuel => NodeError::new(
             ErrorKind::Limit,
-            format!("the template did more work than allowed ({TEMPLATE_FUEL} steps): a runaway loop?"),
+            format!(
+                "the template did more work than allowed ({TEMPLATE_FUEL} steps): a runaway loop?"
+            ),
         ),
         TemplateErrorKind::WriteFailure => NodeError::new(
             ErrorKind::Limit,

@@ -4,10 +4,7 @@
 
 use std::{
     io::Write,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -113,7 +110,9 @@ pub struct Reporter {
 }
 
 struct Inner {
-    seq: AtomicU64,
+    /// The last sequence number; held while an event is numbered and handed
+    /// to the sink, so events leave in sequence order whatever task emits them.
+    seq: Mutex<u64>,
     sink: Sink,
     redactor: Redactor,
 }
@@ -122,7 +121,7 @@ impl Reporter {
     pub fn new(sink: Sink, redactor: Redactor) -> Self {
         Self {
             inner: Arc::new(Inner {
-                seq: AtomicU64::new(0),
+                seq: Mutex::new(0),
                 sink,
                 redactor,
             }),
@@ -140,10 +139,12 @@ impl Reporter {
     }
 
     pub fn emit(&self, kind: EventKind) {
-        let seq = self.inner.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        // Redact before numbering: the lock is held only to number and hand over.
         let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let event = self.inner.redactor.redact(Event { seq, ts, kind });
-        self.inner.sink.send(event);
+        let event = self.inner.redactor.redact(Event { seq: 0, ts, kind });
+        let mut seq = self.inner.seq.lock().unwrap_or_else(|p| p.into_inner());
+        *seq += 1;
+        self.inner.sink.send(Event { seq: *seq, ..event });
     }
 
     pub fn log(&self, level: &str, node: Option<&str>, message: impl Into<String>) {
@@ -285,7 +286,9 @@ impl CallbackSink {
                 match client.post_events(&batch).await {
                     Ok(()) => {}
                     Err(CallbackError::RunEnded) => {
-                        failer.fail("the run ended on the API's side; no more events are taken".into());
+                        failer.fail(
+                            "the run ended on the API's side; no more events are taken".into(),
+                        );
                         // Nothing more will be accepted: let senders go on without waiting.
                         while rx.recv().await.is_some() {}
                         break;

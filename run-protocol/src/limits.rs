@@ -105,9 +105,15 @@ mod tests {
     fn depth_is_measured_without_recursion_and_capped() {
         assert_eq!(depth(&json!(1), 10), 0);
         assert_eq!(depth(&json!([[1], {"a": {}}]), 10), 3);
-        assert_eq!(depth(&nested(MAX_OUTPUT_DEPTH), MAX_OUTPUT_DEPTH), MAX_OUTPUT_DEPTH);
+        assert_eq!(
+            depth(&nested(MAX_OUTPUT_DEPTH), MAX_OUTPUT_DEPTH),
+            MAX_OUTPUT_DEPTH
+        );
         assert!(check_output(&nested(MAX_OUTPUT_DEPTH)).is_ok());
-        assert_eq!(check_output(&nested(MAX_OUTPUT_DEPTH + 1)), Err(OutputLimit::TooDeep));
+        assert_eq!(
+            check_output(&nested(MAX_OUTPUT_DEPTH + 1)),
+            Err(OutputLimit::TooDeep)
+        );
         // Far deeper than any parser allows: measured, not overflowed.
         let mut deep = json!(0);
         for _ in 0..100_000 {

@@ -107,8 +107,17 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(t).ok(), Some(t.as_str().into()));
         }
-        assert_eq!(MessageType::of_event("node_failed"), MessageType::ExecutionNode);
-        assert_eq!(MessageType::of_event("execution_ended"), MessageType::ExecutionCompleted);
-        assert_eq!(MessageType::of_event("run_finished"), MessageType::ExecutionEvent);
+        assert_eq!(
+            MessageType::of_event("node_failed"),
+            MessageType::ExecutionNode
+        );
+        assert_eq!(
+            MessageType::of_event("execution_ended"),
+            MessageType::ExecutionCompleted
+        );
+        assert_eq!(
+            MessageType::of_event("run_finished"),
+            MessageType::ExecutionEvent
+        );
     }
 }

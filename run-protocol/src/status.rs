@@ -34,7 +34,12 @@ impl ExecutionStatus {
     /// Statuses that hold a concurrency slot or wait for one.
     pub const ACTIVE: [Self; 3] = [Self::Queued, Self::Dispatching, Self::Running];
     /// Statuses a run never leaves.
-    pub const TERMINAL: [Self; 4] = [Self::Completed, Self::Failed, Self::Cancelled, Self::TimedOut];
+    pub const TERMINAL: [Self; 4] = [
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::TimedOut,
+    ];
 
     pub fn is_terminal(self) -> bool {
         Self::TERMINAL.contains(&self)
@@ -133,7 +138,10 @@ mod tests {
             assert_eq!(s.as_str().parse::<ExecutionStatus>(), Ok(s));
             assert_eq!(serde_json::to_value(s).ok(), Some(s.as_str().into()));
             assert_ne!(s.is_terminal(), ExecutionStatus::ACTIVE.contains(&s));
-            assert_eq!(s.ended().map(ExecutionStatus::from), s.is_terminal().then_some(s));
+            assert_eq!(
+                s.ended().map(ExecutionStatus::from),
+                s.is_terminal().then_some(s)
+            );
         }
         assert!("done".parse::<ExecutionStatus>().is_err());
         assert_eq!(RunStatus::TimedOut.exit_code(), 4);

@@ -20,7 +20,10 @@ fn the_api_reads_a_previous_executors_events_and_result() {
     assert_eq!(parsed.events.len(), 4);
     assert!(matches!(
         &parsed.events[1].kind,
-        EventKind::NodeSucceeded { output_ref: None, .. }
+        EventKind::NodeSucceeded {
+            output_ref: None,
+            ..
+        }
     ));
     // The previous result carried every node's output; that field is ignored now.
     let result: RunResult = serde_json::from_value(json!({

@@ -56,7 +56,7 @@ async def main(base, token, workflow):
     assert seen == list(range(1, len(seen) + 1)), f"gap or duplicate: {seen}"
     assert after[-1]["status"] == "completed", after[-1]
     kinds = [f["event"]["type"] for f in before + after if "event" in f]
-    assert kinds[0] == "run_started" and kinds[-1] == "run_finished", kinds
+    assert kinds[0] == "run_started" and kinds[-2:] == ["run_finished", "execution_ended"], kinds
     print(f"  ok  the run is seen live to completed across a reconnect: {len(seen)} events, none missed or repeated")
 
 

@@ -22,8 +22,8 @@ pub mod tier;
 pub mod validation;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
+/// The run protocol the executor and the API share.
+pub use run_protocol as protocol;
 pub use state::AppState;
 /// The workflow graph domain type (its own crate, so the executor need not link the web stack).
 pub use workflow_graph as workflow;
-/// The run protocol the executor and the API share.
-pub use run_protocol as protocol;

@@ -22,6 +22,7 @@ pub use serde_json::json;
 pub mod fake_kube;
 pub mod moto;
 pub mod proxy;
+pub mod runs;
 pub mod ws;
 
 /// The server URL tests create their databases on.

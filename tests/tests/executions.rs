@@ -4,106 +4,12 @@
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use saasit_tests::{json, spawn_stack, Req, TestStack};
+use saasit_tests::{
+    json,
+    runs::{all_events, paid_user, start, wait_for, workflow, TERMINAL},
+    spawn_stack, Req, TestStack,
+};
 use serde_json::Value;
-
-async fn paid_user(s: &TestStack, email: &str, tier: &str) -> String {
-    let token = s.app.register(email, "correct horse 9").await["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    sqlx::query("UPDATE users SET tier = $1 WHERE email = $2")
-        .bind(tier)
-        .bind(email)
-        .execute(&s.app.state.db)
-        .await
-        .expect("tier");
-    token
-}
-
-async fn workflow(s: &TestStack, token: &str, canvas: Value) -> String {
-    let r = s
-        .app
-        .send(
-            Req::post("/api/v1/workflows")
-                .bearer(token)
-                .json(&json!({"name": "run me", "canvas": canvas})),
-        )
-        .await
-        .expect(201, None);
-    r.body["id"].as_str().expect("id").to_owned()
-}
-
-async fn start(s: &TestStack, token: &str, wf: &str, inputs: Value) -> String {
-    let r = s
-        .app
-        .send(
-            Req::post("/api/v1/executions")
-                .bearer(token)
-                .json(&json!({"workflowId": wf, "inputs": inputs})),
-        )
-        .await
-        .expect(202, None);
-    r.body["id"].as_str().expect("id").to_owned()
-}
-
-/// Polls until the execution's status is one of `wanted`.
-/// The terminal statuses' names, as the API answers them.
-const TERMINAL: &[&str] = &["completed", "failed", "cancelled", "timed_out"];
-
-#[test]
-fn the_terminal_names_are_the_protocols() {
-    let names: Vec<&str> = shared::protocol::ExecutionStatus::TERMINAL
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
-    assert_eq!(names, TERMINAL);
-}
-
-async fn wait_for(s: &TestStack, token: &str, id: &str, wanted: &[&str], limit: Duration) -> Value {
-    let started = Instant::now();
-    loop {
-        let e = s
-            .app
-            .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(token))
-            .await
-            .expect(200, None)
-            .body;
-        if wanted.contains(&e["status"].as_str().unwrap_or_default()) {
-            return e;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "execution {id} still {} after {limit:?}: {e}",
-            e["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn all_events(s: &TestStack, token: &str, id: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = s
-            .app
-            .send(
-                Req::get(&format!(
-                    "/api/v1/executions/{id}/logs?after={after}&limit=7"
-                ))
-                .bearer(token),
-            )
-            .await
-            .expect(200, None)
-            .body;
-        let events = page["events"].as_array().expect("events").clone();
-        if events.is_empty() {
-            return out;
-        }
-        after = page["nextAfter"].as_i64().expect("nextAfter");
-        out.extend(events);
-    }
-}
 
 fn full_canvas(base: &str) -> Value {
     json!({
@@ -130,14 +36,7 @@ async fn a_starter_user_runs_a_workflow_to_completion() {
     let t = paid_user(&s, "starter@example.com", "STARTER").await;
     let wf = workflow(&s, &t, full_canvas(&s.base_url)).await;
     let id = start(&s, &t, &wf, json!({"who": "ops"})).await;
-    let done = wait_for(
-        &s,
-        &t,
-        &id,
-        TERMINAL,
-        Duration::from_secs(30),
-    )
-    .await;
+    let done = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["priority"], "low");
     assert_eq!(done["output"]["good"]["db"], "up");
@@ -152,7 +51,11 @@ async fn a_starter_user_runs_a_workflow_to_completion() {
         .collect();
     assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>());
     assert_eq!(events.first().expect("events")["type"], "run_started");
-    assert_eq!(events.last().expect("events")["type"], "run_finished");
+    // The executor's last event, then the run's end: always the last event.
+    assert_eq!(events[events.len() - 2]["type"], "run_finished");
+    let end = events.last().expect("events");
+    assert_eq!(end["type"], "execution_ended");
+    assert_eq!(end["status"], "completed");
 
     let nodes = s
         .app
@@ -199,7 +102,7 @@ async fn a_starter_user_runs_a_workflow_to_completion() {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(lines.len(), events.len());
-    assert_eq!(lines.last().expect("lines")["type"], "run_finished");
+    assert_eq!(lines.last().expect("lines")["type"], "execution_ended");
 
     // Usage: the run and its seconds count toward the owner's month, once.
     let usage: Vec<(String, i32)> = sqlx::query_as(
@@ -644,15 +547,18 @@ async fn a_heartbeat_before_the_dispatch_is_recorded_does_not_stop_the_run() {
                         .bearer(&token),
                 )
                 .await
-                .expect(200, None)
-                .body["cancel"]
-                .clone()
         }
     };
-    assert_eq!(beat("dispatching").await, json!(false));
-    assert_eq!(beat("running").await, json!(false));
-    // A run that already ended does stop its executor.
-    assert_eq!(beat("failed").await, json!(true));
+    assert_eq!(
+        beat("dispatching").await.expect(200, None).body["cancel"],
+        json!(false)
+    );
+    assert_eq!(
+        beat("running").await.expect(200, None).body["cancel"],
+        json!(false)
+    );
+    // A run that already ended does stop its executor: its token is dead.
+    beat("failed").await.expect(409, Some("RUN_ENDED"));
     sqlx::query("UPDATE executions SET status = 'running' WHERE id = $1")
         .bind(uuid)
         .execute(&s.app.state.db)
@@ -662,14 +568,7 @@ async fn a_heartbeat_before_the_dispatch_is_recorded_does_not_stop_the_run() {
         .send(Req::post(&format!("/api/v1/executions/{id}/cancel")).bearer(&t))
         .await
         .expect(200, None);
-    let done = wait_for(
-        &s,
-        &t,
-        &id,
-        TERMINAL,
-        Duration::from_secs(20),
-    )
-    .await;
+    let done = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "cancelled", "{done}");
 }
 
@@ -707,46 +606,20 @@ async fn starting_a_run_counts_one_use_of_each_agent_it_names() {
     let id = start(&s, &t, &wf, json!({})).await;
     assert_eq!(count(a).await, a0 + 1, "twice in one run is one use");
     assert_eq!(count(b).await, b0 + 1);
-    let done = wait_for(
-        &s,
-        &t,
-        &id,
-        TERMINAL,
-        Duration::from_secs(30),
-    )
-    .await;
+    let done = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "completed", "{done}");
 }
 
 #[tokio::test]
 async fn the_database_going_down_during_callbacks_loses_nothing() {
     // This stack reaches Postgres through a proxy the test can cut.
-    let mut app = saasit_tests::spawn_app().await;
-    let direct = url::Url::parse(&app.database_url).expect("url");
-    let upstream = format!(
-        "{}:{}",
-        direct.host_str().expect("host"),
-        direct.port().unwrap_or(5432)
-    );
-    let proxy = saasit_tests::proxy::CuttableProxy::start(upstream).await;
-    let mut via = direct.clone();
-    via.set_host(Some("127.0.0.1")).expect("host");
-    via.set_port(Some(proxy.addr.port())).expect("port");
-    let (settings, secret) = saasit_tests::test_settings(via.as_str(), &[]);
-    let pool = shared::db::pool(&settings.database).expect("pool");
-    app.state = shared::AppState::new(settings, pool);
-    app.jwt_secret = secret;
-    app.router = local::app(app.state.clone());
-    let s = saasit_tests::spawn_stack_with(
-        app,
-        shared::pipeline::PipelineConfig {
-            heartbeat_every: Duration::from_secs(1),
-            // Longer than the outage: this test is about callbacks, not heartbeat loss.
-            heartbeat_timeout: Duration::from_secs(20),
-            defer: Duration::from_millis(200),
-            ..shared::pipeline::PipelineConfig::default()
-        },
-    )
+    let (s, proxy) = saasit_tests::runs::stack_with_cuttable_db(shared::pipeline::PipelineConfig {
+        heartbeat_every: Duration::from_secs(1),
+        // Longer than the outage: this test is about callbacks, not heartbeat loss.
+        heartbeat_timeout: Duration::from_secs(20),
+        defer: Duration::from_millis(200),
+        ..shared::pipeline::PipelineConfig::default()
+    })
     .await;
     let t = paid_user(&s, "outage@example.com", "STARTER").await;
     let canvas = json!({
@@ -775,14 +648,7 @@ async fn the_database_going_down_during_callbacks_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     proxy.restore();
 
-    let done = wait_for(
-        &s,
-        &t,
-        &id,
-        TERMINAL,
-        Duration::from_secs(40),
-    )
-    .await;
+    let done = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(40)).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["output"], "two");
     let events = all_events(&s, &t, &id).await;
@@ -803,5 +669,9 @@ async fn the_database_going_down_during_callbacks_loses_nothing() {
             "{node} succeeded: {events:?}"
         );
     }
-    assert_eq!(events.last().expect("events")["type"], "run_finished");
+    // The executor's last event, then the run's end: always the last event.
+    assert_eq!(events[events.len() - 2]["type"], "run_finished");
+    let end = events.last().expect("events");
+    assert_eq!(end["type"], "execution_ended");
+    assert_eq!(end["status"], "completed");
 }

@@ -322,3 +322,68 @@ async fn the_sweeper_prunes_stale_failed_logins_and_expired_sign_ins() {
         .expect("sweep");
     assert_eq!((again.login_failures_pruned, again.sessions_pruned), (0, 0));
 }
+
+#[tokio::test]
+async fn a_run_stuck_dispatching_releases_its_slot_and_fails_after_a_few_tries() {
+    let app = spawn_app().await;
+    let launcher = Arc::new(Recording::default());
+    let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
+    let ids = queued(&app, &state, 2).await;
+    // The dispatcher claimed the first run and died before launching it: the
+    // run held the user's only slot (the code before kept it for 24 hours).
+    let stick = |id: uuid::Uuid| {
+        let db = state.db.clone();
+        async move {
+            sqlx::query("UPDATE executions SET status = 'dispatching', dispatched_at = now() - interval '1 hour' WHERE id = $1")
+                .bind(id)
+                .execute(&db)
+                .await
+                .expect("stuck");
+        }
+    };
+    stick(ids[0]).await;
+    assert_eq!(
+        dispatch_one(&state, &pipeline, ids[1])
+            .await
+            .expect("dispatch"),
+        Outcome::Deferred(pipeline.config.defer),
+        "the stuck run holds the slot"
+    );
+    let attempts = pipeline.config.max_dispatch_attempts;
+    for attempt in 1..attempts {
+        let swept = shared::pipeline::sweeper::sweep(&state, &pipeline)
+            .await
+            .expect("sweep");
+        assert_eq!(swept.redispatched, 1, "attempt {attempt}");
+        assert_eq!(
+            status(&state, ids[0]).await,
+            "queued",
+            "back in the queue, its slot free"
+        );
+        stick(ids[0]).await;
+    }
+    let swept = shared::pipeline::sweeper::sweep(&state, &pipeline)
+        .await
+        .expect("sweep");
+    assert_eq!((swept.redispatched, swept.dispatch_failed), (0, 1));
+    let e = executions::get(&state.db, ids[0])
+        .await
+        .expect("db")
+        .expect("run");
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    assert!(
+        e.error
+            .as_deref()
+            .is_some_and(|m| m.contains("could not be dispatched")),
+        "{:?}",
+        e.error
+    );
+    // The slot is free: the other run starts.
+    assert_eq!(
+        dispatch_one(&state, &pipeline, ids[1])
+            .await
+            .expect("dispatch"),
+        Outcome::Launched
+    );
+    end_all(&state, &ids).await;
+}

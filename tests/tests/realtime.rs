@@ -137,7 +137,9 @@ async fn a_run_is_seen_live_from_queued_to_completed_in_order() {
         .map(|f| f["event"]["type"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(kinds.first(), Some(&"run_started"));
-    assert_eq!(kinds.last(), Some(&"run_finished"));
+    // The run's end is its last sequenced frame, after every event.
+    assert_eq!(kinds[kinds.len() - 2], "run_finished");
+    assert_eq!(kinds.last(), Some(&"execution_ended"));
     assert!(frames.iter().any(|f| f["type"] == "execution:node"));
     let done = frames.last().expect("completed");
     assert_eq!(done["status"], "completed");
@@ -186,7 +188,7 @@ async fn a_reconnect_with_after_receives_exactly_the_missed_events() {
         .send(&json!({"action": "subscribe", "topic": topic, "after": last_seen}))
         .await;
     let after = second
-        .until(LIMIT, |f| f["event"]["type"] == "run_finished")
+        .until(LIMIT, |f| f["type"] == "execution:completed")
         .await;
     let mut all = seqs(&before);
     all.extend(seqs(&after));
@@ -280,5 +282,49 @@ async fn workflow_subscribers_see_its_updates() {
     c.send(&json!({"action": "unsubscribe", "topic": format!("workflow:{id}")}))
         .await;
     assert_eq!(c.next(LIMIT).await.expect("ack")["type"], "unsubscribed");
+    c.close().await;
+}
+
+#[tokio::test]
+async fn a_client_subscribing_after_the_end_knows_it_has_everything() {
+    let s = spawn_stack().await;
+    let token = paid_user(&s, "ws-late@example.com").await;
+    let id = start_slow_run(&s, &token).await;
+    let topic = format!("execution:{id}");
+    // Wait for the end without a socket.
+    let last_seq = loop {
+        let e = s
+            .app
+            .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(&token))
+            .await
+            .expect(200, None)
+            .body;
+        if e["status"] == "completed" {
+            break e["lastSeq"].as_i64().expect("lastSeq");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    let mut c = ws::connect(&s.base_url, Some(&token))
+        .await
+        .expect("connect");
+    // Without `after`: nothing more is coming, and `subscribed` says so (the
+    // code before said neither the status nor where the run ends).
+    c.send(&json!({"action": "subscribe", "topic": topic}))
+        .await;
+    let ack = c.next(LIMIT).await.expect("ack");
+    assert_eq!(ack["type"], "subscribed");
+    assert_eq!(ack["status"], "completed");
+    assert_eq!(ack["lastSeq"], last_seq);
+    assert_eq!(ack["after"], last_seq);
+
+    // From three before the end: the tail, ending in the terminal frame.
+    c.send(&json!({"action": "subscribe", "topic": topic, "after": last_seq - 3}))
+        .await;
+    let frames = c.until(LIMIT, |f| f["type"] == "execution:completed").await;
+    assert_eq!(seqs(&frames), vec![last_seq - 2, last_seq - 1, last_seq]);
+    let end = frames.last().expect("end");
+    assert_eq!(end["status"], "completed");
+    assert_eq!(end["event"]["type"], "execution_ended");
     c.close().await;
 }

@@ -138,7 +138,10 @@ pub async fn events(
     let mut parsed = Vec::with_capacity(batch.events.len());
     for (i, raw) in batch.events.iter().enumerate() {
         let ev: Event = serde_json::from_value(raw.clone()).map_err(|err| {
-            ApiError::field("events", &format!("event {i} is not a protocol event: {err}"))
+            ApiError::field(
+                "events",
+                &format!("event {i} is not a protocol event: {err}"),
+            )
         })?;
         let seq = i64::try_from(ev.seq)
             .ok()

@@ -36,7 +36,9 @@ pub const TRACKER_GRACE: Duration = Duration::from_secs(300);
 
 /// How long a run of this tier may run (its tier's runtime).
 pub fn run_time(tier: Tier) -> Duration {
-    tier.limits().max_runtime.unwrap_or(Duration::from_secs(3600))
+    tier.limits()
+        .max_runtime
+        .unwrap_or(Duration::from_secs(3600))
 }
 
 /// The job name of an execution.
@@ -50,10 +52,8 @@ pub async fn dispatch_one(
     id: Uuid,
 ) -> anyhow::Result<Outcome> {
     let mut tx = state.db.begin().await?;
-    let claim = executions::claim(&mut tx, id, |tier| {
-        i64::from(tier.limits().concurrent_runs)
-    })
-    .await?;
+    let claim =
+        executions::claim(&mut tx, id, |tier| i64::from(tier.limits().concurrent_runs)).await?;
     tx.commit().await?;
     let r = match claim {
         Claim::Done => return Ok(Outcome::Done),

@@ -136,8 +136,11 @@ pub trait RunTracker: Send + Sync {
     fn finished(&self, id: Uuid, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>>;
     /// A reap found the run alive (a fresh heartbeat, or its job still
     /// starting or running): go on tracking it with these windows.
-    fn resume(&self, run: TrackedRun, task_token: Option<String>)
-        -> BoxFuture<'_, anyhow::Result<()>>;
+    fn resume(
+        &self,
+        run: TrackedRun,
+        task_token: Option<String>,
+    ) -> BoxFuture<'_, anyhow::Result<()>>;
     /// Stop tracking at once (cancelled, or ended by the sweeper).
     fn stop(&self, id: Uuid) -> BoxFuture<'_, anyhow::Result<()>>;
 }

@@ -51,7 +51,9 @@ pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swep
             Ok(Verdict::Alive(_)) => swept.alive += 1,
             Ok(Verdict::Ended) => {}
             // The launcher cannot be asked now: judge again next time.
-            Err(err) => tracing::warn!(execution_id = %id, error = %err, "cannot judge a silent run"),
+            Err(err) => {
+                tracing::warn!(execution_id = %id, error = %err, "cannot judge a silent run")
+            }
         }
     }
     for stuck in executions::stuck_dispatching(
@@ -63,7 +65,10 @@ pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swep
     {
         match stuck {
             StuckDispatch::Requeued(id, priority) => {
-                pipeline.queue.send(id, priority, std::time::Duration::ZERO).await?;
+                pipeline
+                    .queue
+                    .send(id, priority, std::time::Duration::ZERO)
+                    .await?;
                 swept.redispatched += 1;
             }
             StuckDispatch::GiveUp(id) => {
@@ -72,7 +77,16 @@ pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swep
                     pipeline.config.max_dispatch_attempts,
                     pipeline.config.dispatch_deadline.as_secs()
                 );
-                if end(state, pipeline, id, RunStatus::Failed, &error, EndedBy::Sweeper).await? {
+                if end(
+                    state,
+                    pipeline,
+                    id,
+                    RunStatus::Failed,
+                    &error,
+                    EndedBy::Sweeper,
+                )
+                .await?
+                {
                     swept.dispatch_failed += 1;
                 }
             }

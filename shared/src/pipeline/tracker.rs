@@ -145,7 +145,9 @@ pub async fn judge(pipeline: &Pipeline, e: &Execution) -> anyhow::Result<Verdict
     let now = chrono::Utc::now();
     let left = (e.deadline_at - now).to_std().unwrap_or_default();
     if left.is_zero() {
-        return Ok(Verdict::Dead(Expiry::Timeout.message(pipeline.config.heartbeat_timeout)));
+        return Ok(Verdict::Dead(
+            Expiry::Timeout.message(pipeline.config.heartbeat_timeout),
+        ));
     }
     let window = chrono::Duration::from_std(pipeline.config.heartbeat_timeout)
         .unwrap_or_else(|_| chrono::Duration::seconds(90));
@@ -162,7 +164,9 @@ pub async fn judge(pipeline: &Pipeline, e: &Execution) -> anyhow::Result<Verdict
             Verdict::Alive(left)
         }
         JobState::Starting => {
-            let since = e.dispatched_at.map_or(chrono::Duration::zero(), |d| now - d);
+            let since = e
+                .dispatched_at
+                .map_or(chrono::Duration::zero(), |d| now - d);
             if since.to_std().unwrap_or_default() < pipeline.config.start_window {
                 Verdict::Alive(left)
             } else {

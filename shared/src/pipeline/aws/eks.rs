@@ -312,15 +312,28 @@ mod tests {
     #[test]
     fn job_states_come_from_the_job_status() {
         let job = |status: serde_json::Value| -> Job {
-            serde_json::from_value(serde_json::json!({ "metadata": {"name": "j"}, "status": status }))
-                .expect("job")
+            serde_json::from_value(
+                serde_json::json!({ "metadata": {"name": "j"}, "status": status }),
+            )
+            .expect("job")
         };
         assert_eq!(job_state(&job(serde_json::json!({}))), JobState::Starting);
-        assert_eq!(job_state(&job(serde_json::json!({"active": 1, "ready": 0}))), JobState::Starting);
-        assert_eq!(job_state(&job(serde_json::json!({"active": 1, "ready": 1}))), JobState::Running);
-        assert_eq!(job_state(&job(serde_json::json!({"failed": 1}))), JobState::Ended);
         assert_eq!(
-            job_state(&job(serde_json::json!({"conditions": [{"type": "Complete", "status": "True"}]}))),
+            job_state(&job(serde_json::json!({"active": 1, "ready": 0}))),
+            JobState::Starting
+        );
+        assert_eq!(
+            job_state(&job(serde_json::json!({"active": 1, "ready": 1}))),
+            JobState::Running
+        );
+        assert_eq!(
+            job_state(&job(serde_json::json!({"failed": 1}))),
+            JobState::Ended
+        );
+        assert_eq!(
+            job_state(&job(
+                serde_json::json!({"conditions": [{"type": "Complete", "status": "True"}]})
+            )),
             JobState::Ended
         );
     }

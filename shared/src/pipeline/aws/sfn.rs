@@ -147,7 +147,11 @@ impl RunTracker for SfnTracker {
         self.succeed(task_token, json!({ "executionId": id }))
     }
 
-    fn resume(&self, run: TrackedRun, task_token: Option<String>) -> BoxFuture<'_, anyhow::Result<()>> {
+    fn resume(
+        &self,
+        run: TrackedRun,
+        task_token: Option<String>,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
         // The state machine's `Reap` hands this to its `Alive?` choice, which
         // loops back to `Track` with the new windows.
         self.succeed(

@@ -1,0 +1,135 @@
+//! Helpers for tests that run workflows on the local stack: a paid user, a
+//! workflow, a started run, waiting for a status, and the run's whole log.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::{proxy::CuttableProxy, Req, TestStack};
+
+pub async fn paid_user(s: &TestStack, email: &str, tier: &str) -> String {
+    let token = s.app.register(email, "correct horse 9").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    sqlx::query("UPDATE users SET tier = $1 WHERE email = $2")
+        .bind(tier)
+        .bind(email)
+        .execute(&s.app.state.db)
+        .await
+        .expect("tier");
+    token
+}
+
+pub async fn workflow(s: &TestStack, token: &str, canvas: Value) -> String {
+    let r = s
+        .app
+        .send(
+            Req::post("/api/v1/workflows")
+                .bearer(token)
+                .json(&json!({"name": "run me", "canvas": canvas})),
+        )
+        .await
+        .expect(201, None);
+    r.body["id"].as_str().expect("id").to_owned()
+}
+
+pub async fn start(s: &TestStack, token: &str, wf: &str, inputs: Value) -> String {
+    let r = s
+        .app
+        .send(
+            Req::post("/api/v1/executions")
+                .bearer(token)
+                .json(&json!({"workflowId": wf, "inputs": inputs})),
+        )
+        .await
+        .expect(202, None);
+    r.body["id"].as_str().expect("id").to_owned()
+}
+
+/// Polls until the execution's status is one of `wanted`.
+/// The terminal statuses' names, as the API answers them.
+pub const TERMINAL: &[&str] = &["completed", "failed", "cancelled", "timed_out"];
+
+#[test]
+fn the_terminal_names_are_the_protocols() {
+    let names: Vec<&str> = shared::protocol::ExecutionStatus::TERMINAL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(names, TERMINAL);
+}
+
+pub async fn wait_for(
+    s: &TestStack,
+    token: &str,
+    id: &str,
+    wanted: &[&str],
+    limit: Duration,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let e = s
+            .app
+            .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(token))
+            .await
+            .expect(200, None)
+            .body;
+        if wanted.contains(&e["status"].as_str().unwrap_or_default()) {
+            return e;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "execution {id} still {} after {limit:?}: {e}",
+            e["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn all_events(s: &TestStack, token: &str, id: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = s
+            .app
+            .send(
+                Req::get(&format!(
+                    "/api/v1/executions/{id}/logs?after={after}&limit=7"
+                ))
+                .bearer(token),
+            )
+            .await
+            .expect(200, None)
+            .body;
+        let events = page["events"].as_array().expect("events").clone();
+        if events.is_empty() {
+            return out;
+        }
+        after = page["nextAfter"].as_i64().expect("nextAfter");
+        out.extend(events);
+    }
+}
+
+/// The local stack reaching Postgres through a proxy the test can cut.
+pub async fn stack_with_cuttable_db(
+    config: shared::pipeline::PipelineConfig,
+) -> (TestStack, CuttableProxy) {
+    let mut app = crate::spawn_app().await;
+    let direct = url::Url::parse(&app.database_url).expect("url");
+    let upstream = format!(
+        "{}:{}",
+        direct.host_str().expect("host"),
+        direct.port().unwrap_or(5432)
+    );
+    let proxy = CuttableProxy::start(upstream).await;
+    let mut via = direct.clone();
+    via.set_host(Some("127.0.0.1")).expect("host");
+    via.set_port(Some(proxy.addr.port())).expect("port");
+    let (settings, secret) = crate::test_settings(via.as_str(), &[]);
+    let pool = shared::db::pool(&settings.database).expect("pool");
+    app.state = shared::AppState::new(settings, pool);
+    app.jwt_secret = secret;
+    app.router = local::app(app.state.clone());
+    (crate::spawn_stack_with(app, config).await, proxy)
+}
