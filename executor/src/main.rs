@@ -307,11 +307,11 @@ async fn job() -> ExitCode {
             loop {
                 tick.tick().await;
                 match client.heartbeat().await {
-                    Ok(true) | Err(executor::callback::CallbackError::RunEnded) => {
-                        if !cancel.is_cancelled() {
-                            eprintln!("executor: the API cancelled the run");
-                            cancel.cancel();
-                        }
+                    Ok(true) | Err(executor::callback::CallbackError::RunEnded)
+                        if !cancel.is_cancelled() =>
+                    {
+                        eprintln!("executor: the API cancelled the run");
+                        cancel.cancel();
                     }
                     _ => {}
                 }

@@ -17,14 +17,14 @@ use serde_json::Value;
 use crate::error::{ErrorKind, NodeError};
 
 /// A writer that refuses to grow past [`MAX_RENDERED_BYTES`].
-struct Capped(String);
+struct Capped(Vec<u8>);
 
 impl std::io::Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.0.len() + buf.len() > MAX_RENDERED_BYTES {
             return Err(std::io::Error::other("rendered text too large"));
         }
-        self.0.push_str(&String::from_utf8_lossy(buf));
+        self.0.extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -92,11 +92,12 @@ impl Renderer {
             return Ok(source.to_owned());
         }
         let template = self.env.template_from_str(source).map_err(template_error)?;
-        let mut out = Capped(String::new());
+        let mut out = Capped(Vec::new());
         template
             .render_captured_to(ctx, &mut out)
             .map_err(template_error)?;
-        Ok(out.0)
+        // Whole strings were written, so this is valid UTF-8.
+        Ok(String::from_utf8_lossy(&out.0).into_owned())
     }
 
     /// Renders one JSON string leaf: a lone expression keeps its type.

@@ -140,7 +140,7 @@ pub async fn events(
         let ev: Event = serde_json::from_value(raw.clone()).map_err(|err| {
             ApiError::field(
                 "events",
-                &format!("event {i} is not a protocol event: {err}"),
+                format!("event {i} is not a protocol event: {err}"),
             )
         })?;
         let seq = i64::try_from(ev.seq)
