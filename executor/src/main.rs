@@ -333,7 +333,12 @@ async fn job() -> ExitCode {
     if let Some(output) = result.output.take_if(|o| {
         run_protocol::limits::json_size(o) > run_protocol::limits::MAX_INLINE_OUTPUT_BYTES
     }) {
-        match client.offload("run-output.json", &output).await {
+        // `run_finished` carried the same output: stored once, referenced twice.
+        let stored = match reporter.run_output_ref() {
+            Some(r) => Ok(r),
+            None => client.offload("run-output.json", &output).await,
+        };
+        match stored {
             Ok(r) => result.output_ref = Some(r),
             Err(e) => {
                 result.status = run_protocol::RunStatus::Failed;

@@ -8,7 +8,10 @@ use std::{
     time::Duration,
 };
 
-use run_protocol::limits::{json_size, MAX_BATCH_BYTES, MAX_INLINE_OUTPUT_BYTES};
+use run_protocol::{
+    limits::{json_size, MAX_BATCH_BYTES, MAX_INLINE_OUTPUT_BYTES},
+    OutputRef,
+};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -163,6 +166,15 @@ impl Reporter {
         }
     }
 
+    /// Where the run's output went when `run_finished` carried it as an
+    /// artifact (callback sink): the result reuses it instead of storing it twice.
+    pub fn run_output_ref(&self) -> Option<OutputRef> {
+        match &self.inner.sink {
+            Sink::Callback(c) => lock(&c.state.run_output).clone(),
+            _ => None,
+        }
+    }
+
     /// Waits until every event is delivered (callback sink), at most `limit`.
     pub async fn flush(&self, limit: Duration) -> anyhow::Result<()> {
         match &self.inner.sink {
@@ -184,32 +196,47 @@ impl Reporter {
 pub struct CallbackSink {
     tx: Mutex<Option<mpsc::UnboundedSender<Event>>>,
     task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-    failure: Arc<Mutex<Option<String>>>,
+    state: Arc<Delivery>,
 }
 
 const MAX_BATCH: usize = 100;
 const LINGER: Duration = Duration::from_millis(200);
 
-/// Records the first failure and stops the run.
-#[derive(Clone)]
-struct Failer {
-    failure: Arc<Mutex<Option<String>>>,
-    cancel: CancellationToken,
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Failer {
+/// What the delivery task shares with the run: its first failure (which
+/// stops the run) and where the run's output went.
+struct Delivery {
+    failure: Mutex<Option<String>>,
+    cancel: CancellationToken,
+    run_output: Mutex<Option<OutputRef>>,
+}
+
+impl Delivery {
     fn fail(&self, why: String) {
         eprintln!("executor: {why}");
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert(why);
+        lock(&self.failure).get_or_insert(why);
         self.cancel.cancel();
     }
 }
 
+/// An event as sent: serialized once, unless it is large enough to carry an
+/// output that must leave as an artifact first.
+async fn prepare(client: &CallbackClient, delivery: &Delivery, e: Event) -> (u64, String) {
+    let seq = e.seq;
+    let text = serde_json::to_string(&e).unwrap_or_default();
+    if text.len() <= MAX_INLINE_OUTPUT_BYTES {
+        return (seq, text);
+    }
+    let e = offload_large(client, delivery, e).await;
+    (seq, serde_json::to_string(&e).unwrap_or_default())
+}
+
 /// Moves an output too large to travel inline to an artifact.
-async fn offload_large(client: &CallbackClient, failer: &Failer, mut event: Event) -> Event {
+async fn offload_large(client: &CallbackClient, delivery: &Delivery, mut event: Event) -> Event {
+    let is_run_output = matches!(event.kind, EventKind::RunFinished { .. });
     let (name, output, output_ref) = match &mut event.kind {
         EventKind::NodeSucceeded {
             node,
@@ -229,8 +256,13 @@ async fn offload_large(client: &CallbackClient, failer: &Failer, mut event: Even
         return event;
     }
     match client.offload(&name, output).await {
-        Ok(r) => *output_ref = Some(r),
-        Err(e) => failer.fail(format!("could not store {name} (event {}): {e}", event.seq)),
+        Ok(r) => {
+            if is_run_output {
+                *lock(&delivery.run_output) = Some(r.clone());
+            }
+            *output_ref = Some(r);
+        }
+        Err(e) => delivery.fail(format!("could not store {name} (event {}): {e}", event.seq)),
     }
     *output = Value::Null;
     event
@@ -240,26 +272,19 @@ impl CallbackSink {
     /// Starts delivering; `cancel` is cancelled when delivery fails for good.
     pub fn start(client: Arc<CallbackClient>, cancel: CancellationToken) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-        let failure = Arc::new(Mutex::new(None));
-        let failer = Failer {
-            failure: failure.clone(),
+        let state = Arc::new(Delivery {
+            failure: Mutex::new(None),
             cancel,
-        };
+            run_output: Mutex::new(None),
+        });
+        let delivery = state.clone();
         let task = tokio::spawn(async move {
-            let prepare = |e: Event| {
-                let (client, failer) = (&client, &failer);
-                async move {
-                    let seq = e.seq;
-                    let e = offload_large(client, failer, e).await;
-                    (seq, serde_json::to_string(&e).unwrap_or_default())
-                }
-            };
             let mut carry: Option<(u64, String)> = None;
             loop {
                 let first = match carry.take() {
                     Some(c) => c,
                     None => match rx.recv().await {
-                        Some(e) => prepare(e).await,
+                        Some(e) => prepare(&client, &delivery, e).await,
                         None => break,
                     },
                 };
@@ -271,7 +296,7 @@ impl CallbackSink {
                 while batch.len() < MAX_BATCH {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(Some(e)) => {
-                            let (seq, text) = prepare(e).await;
+                            let (seq, text) = prepare(&client, &delivery, e).await;
                             if bytes + text.len() + 1 > MAX_BATCH_BYTES {
                                 carry = Some((seq, text));
                                 break;
@@ -286,14 +311,14 @@ impl CallbackSink {
                 match client.post_events(&batch).await {
                     Ok(()) => {}
                     Err(CallbackError::RunEnded) => {
-                        failer.fail(
+                        delivery.fail(
                             "the run ended on the API's side; no more events are taken".into(),
                         );
                         // Nothing more will be accepted: let senders go on without waiting.
                         while rx.recv().await.is_some() {}
                         break;
                     }
-                    Err(e) => failer.fail(format!(
+                    Err(e) => delivery.fail(format!(
                         "the callback API refused events {first_seq}-{last_seq}: {e}"
                     )),
                 }
@@ -302,16 +327,13 @@ impl CallbackSink {
         Self {
             tx: Mutex::new(Some(tx)),
             task: tokio::sync::Mutex::new(Some(task)),
-            failure,
+            state,
         }
     }
 
     /// Why delivery failed, if it did (the run then fails with this).
     pub fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.state.failure).clone()
     }
 
     fn send(&self, event: Event) {

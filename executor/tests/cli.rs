@@ -231,6 +231,10 @@ struct Api {
     uploads: Arc<Mutex<Vec<Upload>>>,
     result: Arc<Mutex<Option<Value>>>,
     base: Arc<Mutex<String>>,
+    /// Answer 413 to a batch of more events than this.
+    max_batch: Arc<Mutex<Option<usize>>>,
+    /// Answer 400 to every event batch.
+    refuse_events: Arc<Mutex<bool>>,
 }
 
 const TOKEN: &str = "exec-scoped-token-123456";
@@ -250,7 +254,10 @@ async fn serve_api(api: Api) -> String {
             let mut posts = a.event_posts.lock().expect("lock");
             *posts += 1;
             if *posts == 1 { return StatusCode::SERVICE_UNAVAILABLE; } // briefly down
-            a.events.lock().expect("lock").extend(b["events"].as_array().cloned().unwrap_or_default());
+            let batch = b["events"].as_array().cloned().unwrap_or_default();
+            if *a.refuse_events.lock().expect("lock") { return StatusCode::BAD_REQUEST; }
+            if a.max_batch.lock().expect("lock").is_some_and(|n| batch.len() > n) { return StatusCode::PAYLOAD_TOO_LARGE; }
+            a.events.lock().expect("lock").extend(batch);
             StatusCode::NO_CONTENT
         }))
         .route("/api/v1/internal/executions/{id}/heartbeat", post(|State(a): State<Api>| async move {
@@ -368,6 +375,77 @@ async fn job_mode_stops_when_the_api_cancels() {
     assert_eq!(
         api.result.lock().expect("lock").clone().expect("result")["status"],
         "cancelled"
+    );
+}
+
+/// Six transforms in a row: their events come faster than a batch lingers.
+fn quick_chain() -> Value {
+    json!({ "graph": {
+        "nodes": [{"id": "start", "type": "trigger"},
+                  {"id": "a", "type": "transform", "config": {"template": {"n": 1}}},
+                  {"id": "b", "type": "transform", "config": {"template": {"n": 2}}},
+                  {"id": "c", "type": "transform", "config": {"template": {"n": 3}}},
+                  {"id": "d", "type": "transform", "config": {"template": {"n": 4}}},
+                  {"id": "out", "type": "output", "config": {"value": "{{ d.output.n }}"}}],
+        "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "c"},
+                  {"from": "c", "to": "d"}, {"from": "d", "to": "out"}] } })
+}
+
+#[tokio::test]
+async fn job_mode_splits_a_batch_the_api_finds_too_large() {
+    let api = Api::default();
+    *api.spec.lock().expect("lock") = quick_chain();
+    *api.max_batch.lock().expect("lock") = Some(2);
+    let base = serve_api(api.clone()).await;
+    let out = run(vec![], job_env(&base)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = api.events.lock().expect("lock").clone();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    assert!(
+        events.len() > 2,
+        "more events than one accepted batch: {}",
+        events.len()
+    );
+    assert_eq!(events.last().expect("events")["type"], "run_finished");
+    assert_eq!(
+        api.result.lock().expect("lock").clone().expect("result")["status"],
+        "completed"
+    );
+}
+
+#[tokio::test]
+async fn job_mode_fails_the_run_when_the_api_refuses_its_events() {
+    let api = Api::default();
+    *api.spec.lock().expect("lock") = quick_chain();
+    *api.refuse_events.lock().expect("lock") = true;
+    let base = serve_api(api.clone()).await;
+    let out = run(vec![], job_env(&base)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = api.result.lock().expect("lock").clone().expect("result");
+    assert_eq!(result["status"], "failed");
+    assert!(
+        result["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused events")),
+        "{result}"
     );
 }
 

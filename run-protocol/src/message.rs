@@ -34,9 +34,6 @@ pub enum MessageType {
     Pong,
     #[serde(rename = "error")]
     Error,
-    /// The server is closing the connection (credentials expired or revoked).
-    #[serde(rename = "closing")]
-    Closing,
 }
 
 impl MessageType {
@@ -53,7 +50,6 @@ impl MessageType {
             Self::Unsubscribed => "unsubscribed",
             Self::Pong => "pong",
             Self::Error => "error",
-            Self::Closing => "closing",
         }
     }
 
@@ -103,7 +99,7 @@ mod tests {
             MessageType::ExecutionQueued,
             MessageType::ExecutionCompleted,
             MessageType::WorkflowUpdate,
-            MessageType::Closing,
+            MessageType::Error,
         ] {
             assert_eq!(serde_json::to_value(t).ok(), Some(t.as_str().into()));
         }

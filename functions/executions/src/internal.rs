@@ -134,7 +134,7 @@ pub async fn events(
     Json(batch): Json<EventBatch<Value>>,
 ) -> ApiResult<StatusCode> {
     let p = pipeline(&state)?;
-    let e = live_execution(&state, caller.execution_id).await?;
+    let id = caller.execution_id;
     let mut parsed = Vec::with_capacity(batch.events.len());
     for (i, raw) in batch.events.iter().enumerate() {
         let ev: Event = serde_json::from_value(raw.clone()).map_err(|err| {
@@ -162,18 +162,20 @@ pub async fn events(
             ts: *ts,
         })
         .collect();
+    // The row lock in `insert_events` is the one check that the run is live
+    // (no separate read of the whole run per batch).
     let mut tx = state.db.begin().await?;
-    match executions::insert_events(&mut tx, e.id, &rows).await? {
-        Recorded::Added(_) => {}
+    let owner_id = match executions::insert_events(&mut tx, id, &rows).await? {
+        Recorded::Added { owner_id, .. } => owner_id,
         Recorded::Ended => return Err(run_ended()),
         Recorded::Missing => return Err(ApiError::not_found("execution")),
-    }
+    };
     tx.commit().await?;
     for row in &rows {
         p.publish(
-            e.id,
-            e.owner_id,
-            shared::realtime::deliver::event_message(e.id, row.seq, row.kind, row.payload),
+            id,
+            owner_id,
+            shared::realtime::deliver::event_message(id, row.seq, row.kind, row.payload),
         )
         .await;
     }

@@ -14,7 +14,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::Deserialize;
 use shared::{
     pipeline::{
-        tracker::{finalize, reap, register, Reaped},
+        tracker::{finalize, reap, register, Expiry, Reaped},
         Pipeline,
     },
     AppState,
@@ -50,15 +50,16 @@ pub async fn apply(state: &AppState, pipeline: &Pipeline, m: TrackerMessage) -> 
             pipeline.tracker.finished(id, Some(m.task_token)).await
         }
         Action::Reap => {
-            let why = m
-                .error
-                .as_ref()
-                .and_then(|e| e.get("Error"))
-                .and_then(|e| e.as_str())
-                .unwrap_or("States.Timeout");
+            let why = Expiry::from_error(
+                m.error
+                    .as_ref()
+                    .and_then(|e| e.get("Error"))
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("States.Timeout"),
+            );
             match reap(state, pipeline, id).await? {
                 Reaped::Alive(run) => {
-                    tracing::warn!(execution_id = %id, why, "the tracker's wait expired on a live run: tracking on");
+                    tracing::warn!(execution_id = %id, ?why, "the tracker's wait expired on a live run: tracking on");
                     pipeline.tracker.resume(run, Some(m.task_token)).await
                 }
                 Reaped::Over => pipeline.tracker.finished(id, Some(m.task_token)).await,

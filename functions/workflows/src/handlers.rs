@@ -373,7 +373,8 @@ async fn announce(state: &AppState, wf: &workflows::Workflow) {
         .publish(
             format!("workflow:{}", wf.id),
             serde_json::json!({
-                "type": "workflow:update", "workflowId": wf.id, "version": wf.version,
+                "type": shared::protocol::message::MessageType::WorkflowUpdate,
+                "workflowId": wf.id, "version": wf.version,
                 "status": wf.status, "updatedAt": wf.updated_at,
             }),
         )

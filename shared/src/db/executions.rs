@@ -321,6 +321,8 @@ pub async fn finish(
                        'ts', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')),
                    now()
               FROM done
+            -- Never taken while last_seq tracks the stored events (insert_events keeps
+            -- it so under the same row lock); if it were, the end must still be last.
             ON CONFLICT (execution_id, seq) DO UPDATE SET type = EXCLUDED.type, payload = EXCLUDED.payload
             RETURNING seq),
          counted AS (
@@ -421,8 +423,8 @@ pub struct NewEvent<'a> {
 /// What storing a batch of events did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
-    /// Stored; how many were new.
-    Added(u64),
+    /// Stored: how many were new, and whose run it is (to publish to).
+    Added { new: u64, owner_id: Uuid },
     /// The run has ended: nothing after its end is taken.
     Ended,
     /// No such execution.
@@ -437,16 +439,16 @@ pub async fn insert_events(
     id: Uuid,
     events: &[NewEvent<'_>],
 ) -> Result<Recorded, sqlx::Error> {
-    let status: Option<ExecutionStatus> =
-        sqlx::query_scalar("SELECT status FROM executions WHERE id = $1 FOR UPDATE")
+    let row: Option<(ExecutionStatus, Uuid)> =
+        sqlx::query_as("SELECT status, owner_id FROM executions WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;
-    match status {
+    let owner_id = match row {
         None => return Ok(Recorded::Missing),
-        Some(s) if s.is_terminal() => return Ok(Recorded::Ended),
-        Some(_) => {}
-    }
+        Some((s, _)) if s.is_terminal() => return Ok(Recorded::Ended),
+        Some((_, owner_id)) => owner_id,
+    };
     let mut added = 0;
     for e in events {
         added += sqlx::query(
@@ -467,7 +469,10 @@ pub async fn insert_events(
         .bind(id)
         .execute(&mut **tx)
         .await?;
-    Ok(Recorded::Added(added))
+    Ok(Recorded::Added {
+        new: added,
+        owner_id,
+    })
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -511,18 +516,39 @@ pub async fn node_events(
     .await
 }
 
+/// What the tracker and the sweeper judge a run by: its state, deadline,
+/// last heartbeat and job (never its graph or outputs).
+#[derive(Debug, Clone, FromRow)]
+pub struct Liveness {
+    pub id: Uuid,
+    pub status: ExecutionStatus,
+    pub deadline_at: DateTime<Utc>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub job_name: Option<String>,
+}
+
+const LIVENESS: &str = "id, status, deadline_at, heartbeat_at, dispatched_at, job_name";
+
+pub async fn liveness(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Liveness>, sqlx::Error> {
+    sqlx::query_as::<_, Liveness>(&format!("SELECT {LIVENESS} FROM executions WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
 /// Running executions whose heartbeat is older than `silence`, and any
 /// non-terminal execution past its deadline.
 pub async fn overdue(
     db: impl PgExecutor<'_>,
     silence: std::time::Duration,
-) -> Result<Vec<(Uuid, ExecutionStatus, Option<String>, bool)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, status, job_name, deadline_at <= now() AS past_deadline FROM executions
+) -> Result<Vec<Liveness>, sqlx::Error> {
+    sqlx::query_as::<_, Liveness>(&format!(
+        "SELECT {LIVENESS} FROM executions
           WHERE status IN ('queued', 'dispatching', 'running')
             AND (deadline_at <= now()
-                 OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)))",
-    )
+                 OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)))"
+    ))
     .bind(silence.as_secs_f64())
     .fetch_all(db)
     .await

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::tier::Tier;
 
 /// A user as stored, without the password hash.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -16,36 +16,6 @@ pub struct User {
     pub tier: Tier,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-#[derive(FromRow)]
-struct UserRow {
-    id: Uuid,
-    email: String,
-    name: String,
-    avatar_url: Option<String>,
-    tier: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<UserRow> for User {
-    type Error = sqlx::Error;
-
-    fn try_from(r: UserRow) -> Result<Self, Self::Error> {
-        Ok(User {
-            tier: r
-                .tier
-                .parse()
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-            id: r.id,
-            email: r.email,
-            name: r.name,
-            avatar_url: r.avatar_url,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
 }
 
 const COLUMNS: &str = "id, email, name, avatar_url, tier, created_at, updated_at";
@@ -59,7 +29,7 @@ pub struct NewUser<'a> {
 
 /// Inserts a user. A taken email fails with the `users_email_key` unique violation.
 pub async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(&format!(
+    sqlx::query_as::<_, User>(&format!(
         "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     ))
     .bind(new.id)
@@ -67,17 +37,14 @@ pub async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, s
     .bind(new.name)
     .bind(new.password_hash)
     .fetch_one(db)
-    .await?
-    .try_into()
+    .await
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+    sqlx::query_as::<_, User>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
-        .await?
-        .map(User::try_from)
-        .transpose()
+        .await
 }
 
 /// The user with this (normalised) email and their password hash.
@@ -88,7 +55,7 @@ pub async fn find_credentials(
     #[derive(FromRow)]
     struct Row {
         #[sqlx(flatten)]
-        user: UserRow,
+        user: User,
         password_hash: String,
     }
     let row = sqlx::query_as::<_, Row>(&format!(
@@ -97,8 +64,7 @@ pub async fn find_credentials(
     .bind(email)
     .fetch_optional(db)
     .await?;
-    row.map(|r| Ok((User::try_from(r.user)?, r.password_hash)))
-        .transpose()
+    Ok(row.map(|r| (r.user, r.password_hash)))
 }
 
 /// A change to a user's profile; `None` leaves a field as it is,
@@ -114,7 +80,7 @@ pub async fn update_profile(
     id: Uuid,
     change: &ProfileUpdate,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(&format!(
+    sqlx::query_as::<_, User>(&format!(
         "UPDATE users SET
              name = COALESCE($2, name),
              avatar_url = CASE WHEN $3 THEN $4 ELSE avatar_url END,
@@ -127,9 +93,7 @@ pub async fn update_profile(
     .bind(change.avatar_url.is_some())
     .bind(change.avatar_url.clone().flatten())
     .fetch_optional(db)
-    .await?
-    .map(User::try_from)
-    .transpose()
+    .await
 }
 
 /// Sets a user's tier by email (Stripe webhooks later; the local admin command now).
@@ -139,7 +103,7 @@ pub async fn set_tier(
     tier: Tier,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE users SET tier = $1, updated_at = now() WHERE email = $2")
-        .bind(tier.as_str())
+        .bind(tier)
         .bind(email.trim().to_lowercase())
         .execute(db)
         .await?;

@@ -38,10 +38,8 @@ pub struct Swept {
 
 pub async fn sweep(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Swept> {
     let mut swept = Swept::default();
-    for (id, ..) in executions::overdue(&state.db, pipeline.config.heartbeat_timeout).await? {
-        let Some(e) = executions::get(&state.db, id).await? else {
-            continue;
-        };
+    for e in executions::overdue(&state.db, pipeline.config.heartbeat_timeout).await? {
+        let id = e.id;
         match judge(pipeline, &e).await {
             Ok(Verdict::Dead(error)) => {
                 if time_out(state, pipeline, id, &error, EndedBy::Sweeper).await? {

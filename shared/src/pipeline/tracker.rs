@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::{JobState, Pipeline, TrackedRun};
 use crate::{
-    db::executions::{self, Artifact, Ending, Execution},
+    db::executions::{self, Artifact, Ending, Liveness},
     state::AppState,
 };
 
@@ -138,7 +138,7 @@ pub enum Verdict {
 /// (an outage between it and us is not its death); a job still starting is
 /// given the start window; only a run past its deadline, or whose job is gone,
 /// is dead.
-pub async fn judge(pipeline: &Pipeline, e: &Execution) -> anyhow::Result<Verdict> {
+pub async fn judge(pipeline: &Pipeline, e: &Liveness) -> anyhow::Result<Verdict> {
     if e.status.is_terminal() {
         return Ok(Verdict::Ended);
     }
@@ -195,7 +195,7 @@ pub enum Reaped {
 /// The tracker gave up waiting on a run: end it `timed_out` only if
 /// [`judge`] finds it dead; a live one is tracked on.
 pub async fn reap(state: &AppState, pipeline: &Pipeline, id: Uuid) -> anyhow::Result<Reaped> {
-    let Some(e) = executions::get(&state.db, id).await? else {
+    let Some(e) = executions::liveness(&state.db, id).await? else {
         return Ok(Reaped::Over);
     };
     match judge(pipeline, &e).await? {
