@@ -34,7 +34,7 @@ use crate::{
     event::{EventKind, RunStatus},
     http_node::{HttpCall, HttpRunner},
     providers::{CompletionRequest, Provider, DEV_NOTICE},
-    render::Renderer,
+    render::{has_statements, Renderer},
     report::Reporter,
     spec::AgentDef,
 };
@@ -636,12 +636,18 @@ impl NodeJob {
         }
     }
 
-    /// Runs template work off the async workers (it is CPU-bound, bounded by
-    /// the renderer's fuel and output cap).
+    /// Renders with the renderer and this node's context. A template with
+    /// statements (`{% for %}`) can loop, so it runs off the async workers;
+    /// one of expressions alone renders in place, where a thread hop would
+    /// cost more than the work (both are bounded by the renderer's fuel).
     async fn render<T: Send + 'static>(
         &self,
+        may_loop: bool,
         f: impl FnOnce(&Renderer, &Ctx) -> Result<T, NodeError> + Send + 'static,
     ) -> Result<T, NodeError> {
+        if !may_loop {
+            return f(&self.rt.renderer, &self.ctx);
+        }
         let (rt, ctx) = (self.rt.clone(), self.ctx.clone());
         tokio::task::spawn_blocking(move || f(&rt.renderer, &ctx))
             .await
@@ -654,11 +660,16 @@ impl NodeJob {
             NodeSpec::Trigger(_) => Ok(self.shared.inputs_json.clone()),
             NodeSpec::Transform(t) => {
                 let template = t.template.clone();
-                self.render(move |r, ctx| r.json(&template, ctx)).await
+                self.render(has_statements(&template), move |r, ctx| {
+                    r.json(&template, ctx)
+                })
+                .await
             }
             NodeSpec::Condition(c) => {
                 let expression = c.expression.clone();
-                let result = self.render(move |r, ctx| r.truth(&expression, ctx)).await?;
+                let result = self
+                    .render(false, move |r, ctx| r.truth(&expression, ctx))
+                    .await?;
                 Ok(json!({ "result": result }))
             }
             NodeSpec::Delay(d) => {
@@ -675,7 +686,10 @@ impl NodeJob {
         let value = match &o.value {
             Some(template) => {
                 let template = template.clone();
-                self.render(move |r, ctx| r.json(&template, ctx)).await?
+                self.render(has_statements(&template), move |r, ctx| {
+                    r.json(&template, ctx)
+                })
+                .await?
             }
             None => self.parent_outputs.clone(),
         };

@@ -146,6 +146,17 @@ impl Renderer {
     }
 }
 
+/// Whether any string in a JSON template has statements (`{% … %}`): only
+/// those can loop.
+pub fn has_statements(template: &Value) -> bool {
+    match template {
+        Value::String(s) => s.contains("{%"),
+        Value::Array(items) => items.iter().any(has_statements),
+        Value::Object(map) => map.values().any(has_statements),
+        _ => false,
+    }
+}
+
 /// `"{{ expr }}"` with nothing around it and no other tag inside.
 fn lone_expression(source: &str) -> Option<&str> {
     let inner = source.trim().strip_prefix("{{")?.strip_suffix("}}")?;
@@ -223,6 +234,14 @@ mod tests {
                 .len(),
             1000
         );
+    }
+
+    #[test]
+    fn only_statements_can_loop() {
+        assert!(!has_statements(&json!({"a": "{{ x }}", "b": [1, "y"]})));
+        assert!(has_statements(
+            &json!({"a": ["{% for i in x %}{{ i }}{% endfor %}"]})
+        ));
     }
 
     #[test]
