@@ -8,7 +8,8 @@
 //! Rendering is bounded: every rendering has [`TEMPLATE_FUEL`] (minijinja's
 //! instruction budget), and text stops at [`MAX_RENDERED_BYTES`]; a runaway
 //! template fails its node with a `limit` error. Rendering is CPU work: the
-//! engine runs it off the async workers (`spawn_blocking`).
+//! engine runs templates with statements ([`has_statements`]), which can loop,
+//! off the async workers (`spawn_blocking`).
 
 use minijinja::{Environment, ErrorKind as TemplateErrorKind, UndefinedBehavior, Value as Ctx};
 use run_protocol::limits::{MAX_RENDERED_BYTES, TEMPLATE_FUEL};
