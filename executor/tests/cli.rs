@@ -329,16 +329,8 @@ async fn job_mode_fetches_its_spec_and_reports_everything_back() {
         .clone()
         .expect("result posted");
     assert_eq!(result["status"], "completed");
-    let events = api.events.lock().expect("lock").clone();
-    let seqs: Vec<u64> = events
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
-    assert_eq!(
-        seqs,
-        (1..=events.len() as u64).collect::<Vec<_>>(),
-        "every event exactly once, in order, despite a 503"
-    );
+    // Every event exactly once, in order, despite a 503.
+    let events = delivered_in_order(&api);
     assert!(*api.event_posts.lock().expect("lock") >= 2);
     assert_eq!(events.last().expect("events")["type"], "run_finished");
     let uploads = api.uploads.lock().expect("lock").clone();
@@ -391,19 +383,8 @@ fn quick_chain() -> Value {
                   {"from": "c", "to": "d"}, {"from": "d", "to": "out"}] } })
 }
 
-#[tokio::test]
-async fn job_mode_splits_a_batch_the_api_finds_too_large() {
-    let api = Api::default();
-    *api.spec.lock().expect("lock") = quick_chain();
-    *api.max_batch.lock().expect("lock") = Some(2);
-    let base = serve_api(api.clone()).await;
-    let out = run(vec![], job_env(&base)).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// The events the API received, checked to be every one once, in order.
+fn delivered_in_order(api: &Api) -> Vec<Value> {
     let events = api.events.lock().expect("lock").clone();
     let seqs: Vec<u64> = events
         .iter()
@@ -412,8 +393,30 @@ async fn job_mode_splits_a_batch_the_api_finds_too_large() {
     assert_eq!(
         seqs,
         (1..=events.len() as u64).collect::<Vec<_>>(),
-        "every event once, in order"
+        "every event exactly once, in order"
     );
+    events
+}
+
+/// Runs `quick_chain` in Job mode against `api`; checks the exit code.
+async fn run_quick_chain(api: &Api, exit_code: i32) {
+    *api.spec.lock().expect("lock") = quick_chain();
+    let base = serve_api(api.clone()).await;
+    let out = run(vec![], job_env(&base)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(exit_code),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn job_mode_splits_a_batch_the_api_finds_too_large() {
+    let api = Api::default();
+    *api.max_batch.lock().expect("lock") = Some(2);
+    run_quick_chain(&api, 0).await;
+    let events = delivered_in_order(&api);
     assert!(
         events.len() > 2,
         "more events than one accepted batch: {}",
@@ -429,16 +432,8 @@ async fn job_mode_splits_a_batch_the_api_finds_too_large() {
 #[tokio::test]
 async fn job_mode_fails_the_run_when_the_api_refuses_its_events() {
     let api = Api::default();
-    *api.spec.lock().expect("lock") = quick_chain();
     *api.refuse_events.lock().expect("lock") = true;
-    let base = serve_api(api.clone()).await;
-    let out = run(vec![], job_env(&base)).await;
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_quick_chain(&api, 1).await;
     let result = api.result.lock().expect("lock").clone().expect("result");
     assert_eq!(result["status"], "failed");
     assert!(
