@@ -291,23 +291,23 @@ async fn a_client_subscribing_after_the_end_knows_it_has_everything() {
     let token = paid_user(&s, "ws-late@example.com").await;
     let id = start_slow_run(&s, &token).await;
     let topic = format!("execution:{id}");
-    // Wait for the end without a socket.
-    let last_seq = loop {
-        let e = s
-            .app
-            .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(&token))
-            .await
-            .expect(200, None)
-            .body;
-        if e["status"] == "completed" {
-            break e["lastSeq"].as_i64().expect("lastSeq");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-
+    // The socket is open before the end but not subscribed to the run: only
+    // the owner's `user:` topic tells it the run is over. Waiting for that
+    // notification (rather than polling the status, which is written before
+    // the notification goes out) keeps the end from racing the subscribe.
     let mut c = ws::connect(&s.base_url, Some(&token))
         .await
         .expect("connect");
+    c.until(LIMIT, |f| f["type"] == "execution:completed").await;
+    let e = s
+        .app
+        .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(&token))
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(e["status"], "completed");
+    let last_seq = e["lastSeq"].as_i64().expect("lastSeq");
+
     // Without `after`: nothing more is coming, and `subscribed` says so (the
     // code before said neither the status nor where the run ends).
     c.send(&json!({"action": "subscribe", "topic": topic}))
