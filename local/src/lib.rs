@@ -26,7 +26,7 @@ use shared::{
         sweeper::sweep,
         BroadcastPublisher, Pipeline, PipelineConfig, Published,
     },
-    realtime::{memory::MemoryConnections, Realtime},
+    realtime::{closing, memory::MemoryConnections, Realtime},
     AppState,
 };
 use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
@@ -241,14 +241,21 @@ impl Stack {
                 });
             }
         });
-        let (state, pipeline, every) =
-            (self.state.clone(), self.pipeline.clone(), self.sweep_every);
+        let (state, pipeline, rt, every) = (
+            self.state.clone(),
+            self.pipeline.clone(),
+            self.realtime.clone(),
+            self.sweep_every,
+        );
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 if let Err(e) = sweep(&state, &pipeline).await {
                     tracing::warn!(error = %format!("{e:#}"), "sweep failed");
+                }
+                if let Err(e) = closing::sweep(&rt, &state.db, chrono::Utc::now()).await {
+                    tracing::warn!(error = %format!("{e:#}"), "closing expired connections failed");
                 }
             }
         });

@@ -14,7 +14,7 @@ use aws_lambda_events::apigw::{
 };
 use axum::{
     extract::{
-        ws::{Message, WebSocket, WebSocketUpgrade},
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
         Query,
     },
     http::StatusCode,
@@ -24,15 +24,22 @@ use axum::{
 use base64::Engine as _;
 use shared::{
     pipeline::BoxFuture,
-    realtime::{handlers, PushError, Pusher, Realtime},
+    realtime::{handlers, CloseReason, PushError, Pusher, Realtime},
     AppState,
 };
 use tokio::sync::mpsc;
 
+/// What the gateway sends down one socket.
+#[derive(Debug)]
+enum Outgoing {
+    Frame(String),
+    Close(CloseReason),
+}
+
 /// Open sockets by connection id: the local push port.
 #[derive(Default)]
 pub struct LocalSockets {
-    senders: Mutex<HashMap<String, mpsc::UnboundedSender<String>>>,
+    senders: Mutex<HashMap<String, mpsc::UnboundedSender<Outgoing>>>,
 }
 
 impl std::fmt::Debug for LocalSockets {
@@ -42,7 +49,7 @@ impl std::fmt::Debug for LocalSockets {
 }
 
 impl LocalSockets {
-    fn register(&self, id: &str) -> mpsc::UnboundedReceiver<String> {
+    fn register(&self, id: &str) -> mpsc::UnboundedReceiver<Outgoing> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.senders
             .lock()
@@ -66,20 +73,38 @@ impl LocalSockets {
     }
 }
 
-impl Pusher for LocalSockets {
-    fn push(&self, connection_id: String, frame: String) -> BoxFuture<'_, Result<(), PushError>> {
+impl LocalSockets {
+    fn send(
+        &self,
+        connection_id: &str,
+        out: Outgoing,
+    ) -> BoxFuture<'static, Result<(), PushError>> {
         let sent = self
             .senders
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&connection_id)
-            .map(|tx| tx.send(frame).is_ok());
+            .get(connection_id)
+            .map(|tx| tx.send(out).is_ok());
         Box::pin(async move {
             match sent {
                 Some(true) => Ok(()),
                 _ => Err(PushError::Gone),
             }
         })
+    }
+}
+
+impl Pusher for LocalSockets {
+    fn push(&self, connection_id: String, frame: String) -> BoxFuture<'_, Result<(), PushError>> {
+        self.send(&connection_id, Outgoing::Frame(frame))
+    }
+
+    fn close(
+        &self,
+        connection_id: String,
+        reason: CloseReason,
+    ) -> BoxFuture<'_, Result<(), PushError>> {
+        self.send(&connection_id, Outgoing::Close(reason))
     }
 }
 
@@ -147,7 +172,7 @@ pub async fn upgrade(
 async fn serve(
     socket: WebSocket,
     id: String,
-    mut outbox: mpsc::UnboundedReceiver<String>,
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
     state: AppState,
     rt: Arc<Realtime>,
     sockets: Arc<LocalSockets>,
@@ -155,9 +180,21 @@ async fn serve(
     use futures_util::{SinkExt, StreamExt};
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
-        while let Some(frame) = outbox.recv().await {
-            if sink.send(Message::Text(frame.into())).await.is_err() {
-                break;
+        while let Some(out) = outbox.recv().await {
+            match out {
+                Outgoing::Frame(frame) => {
+                    if sink.send(Message::Text(frame.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Outgoing::Close(reason) => {
+                    let frame = CloseFrame {
+                        code: reason.code(),
+                        reason: reason.as_str().into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    return;
+                }
             }
         }
         let _ = sink.close().await;

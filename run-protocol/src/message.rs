@@ -32,6 +32,14 @@ pub enum MessageType {
     Unsubscribed,
     #[serde(rename = "pong")]
     Pong,
+    /// The connection was signed in again (`authenticate`): it lives on
+    /// until the new token expires.
+    #[serde(rename = "authenticated")]
+    Authenticated,
+    /// The server is closing the connection (its token expired, or its
+    /// session was revoked): the last frame before the close.
+    #[serde(rename = "closing")]
+    Closing,
     #[serde(rename = "error")]
     Error,
 }
@@ -49,6 +57,8 @@ impl MessageType {
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Pong => "pong",
+            Self::Authenticated => "authenticated",
+            Self::Closing => "closing",
             Self::Error => "error",
         }
     }

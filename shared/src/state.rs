@@ -50,8 +50,13 @@ impl AppState {
 
     /// Publishes a real-time message to `topic`, if anyone can listen here.
     pub async fn publish(&self, topic: String, message: serde_json::Value) {
+        self.publish_message(Published { topic, message }).await;
+    }
+
+    /// Publishes a real-time message, if anyone can listen here.
+    pub async fn publish_message(&self, message: Published) {
         if let Some(p) = &self.publisher {
-            p.publish(Published { topic, message }).await;
+            p.publish(message).await;
         }
     }
 }

@@ -279,16 +279,17 @@ pub struct TestStack {
 }
 
 pub async fn spawn_stack() -> TestStack {
-    spawn_stack_with(
-        spawn_app().await,
-        shared::pipeline::PipelineConfig {
-            heartbeat_every: Duration::from_secs(1),
-            heartbeat_timeout: Duration::from_secs(3),
-            defer: Duration::from_millis(200),
-            ..shared::pipeline::PipelineConfig::default()
-        },
-    )
-    .await
+    spawn_stack_with(spawn_app().await, test_pipeline_config()).await
+}
+
+/// The pipeline settings of test stacks: quick heartbeats and deferrals.
+pub fn test_pipeline_config() -> shared::pipeline::PipelineConfig {
+    shared::pipeline::PipelineConfig {
+        heartbeat_every: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(3),
+        defer: Duration::from_millis(200),
+        ..shared::pipeline::PipelineConfig::default()
+    }
 }
 
 /// Serves `app` on a free loopback port until the test ends; returns its URL.

@@ -53,6 +53,30 @@ impl WsClient {
         }
     }
 
+    /// Reads until the server closes the connection: the frames before the
+    /// close, and the close frame's code and reason (`None` if the socket
+    /// ended without one, or nothing closed it within `wait`).
+    pub async fn closed(&mut self, wait: Duration) -> (Vec<Value>, Option<(u16, String)>) {
+        let started = std::time::Instant::now();
+        let mut frames = Vec::new();
+        loop {
+            let left = wait.saturating_sub(started.elapsed());
+            let Ok(Some(Ok(msg))) = tokio::time::timeout(left, self.socket.next()).await else {
+                return (frames, None);
+            };
+            match msg {
+                Message::Text(t) => frames.extend(serde_json::from_str::<Value>(&t).ok()),
+                Message::Close(frame) => {
+                    return (
+                        frames,
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                    )
+                }
+                _ => continue,
+            }
+        }
+    }
+
     /// Frames until one satisfies `done` (included), failing after `limit`.
     pub async fn until(&mut self, limit: Duration, done: impl Fn(&Value) -> bool) -> Vec<Value> {
         let started = std::time::Instant::now();

@@ -8,18 +8,22 @@ use axum::{http::StatusCode, routing::post, Router};
 use saasit_tests::moto::Moto;
 use shared::realtime::{
     apigw::ManagementApiPusher,
+    closing,
     dynamo::{DynamoConnections, BY_TOPIC, BY_USER},
     memory::MemoryConnections,
-    Connection, ConnectionStore, PushError, Pusher, Realtime,
+    CloseReason, Connection, ConnectionStore, PushError, Pusher, Realtime,
 };
 use uuid::Uuid;
 
 async fn store_contract(store: &dyn ConnectionStore) {
     let (u1, u2) = (Uuid::now_v7(), Uuid::now_v7());
+    let session = Uuid::now_v7();
     let conn = |id: &str, user| Connection {
         id: id.into(),
         user_id: user,
         connected_at: 1_700_000_000,
+        session_id: session,
+        expires_at: 1_700_000_900,
     };
     for c in [conn("A=", u1), conn("B=", u1), conn("C=", u2)] {
         store.put(c).await.expect("put");
@@ -174,7 +178,8 @@ async fn connection_store_contract_memory_and_dynamodb() {
 async fn gone_api() -> String {
     let app = Router::new().route(
         "/@connections/{id}",
-        post(|| async { (StatusCode::GONE, r#"{"message":"GoneException"}"#) }),
+        post(|| async { (StatusCode::GONE, r#"{"message":"GoneException"}"#) })
+            .delete(|| async { (StatusCode::GONE, r#"{"message":"GoneException"}"#) }),
     );
     saasit_tests::serve(app).await
 }
@@ -188,9 +193,19 @@ async fn pushes_reach_the_management_api_and_gone_connections_are_removed() {
         .await
         .expect("moto accepts PostToConnection");
 
+    pusher
+        .close("Abc123=".into(), CloseReason::TokenExpired)
+        .await
+        .expect("moto accepts DeleteConnection");
+
     let gone = ManagementApiPusher::from_config(&moto.sdk, &gone_api().await);
     assert!(matches!(
         gone.push("Stale1=".into(), "{}".into()).await,
+        Err(PushError::Gone)
+    ));
+    assert!(matches!(
+        gone.close("Stale1=".into(), CloseReason::SessionRevoked)
+            .await,
         Err(PushError::Gone)
     ));
 
@@ -201,6 +216,8 @@ async fn pushes_reach_the_management_api_and_gone_connections_are_removed() {
             id: "Stale1=".into(),
             user_id: Uuid::now_v7(),
             connected_at: 0,
+            session_id: Uuid::now_v7(),
+            expires_at: 900,
         })
         .await
         .expect("put");
@@ -216,4 +233,126 @@ async fn pushes_reach_the_management_api_and_gone_connections_are_removed() {
         .await
         .expect("subs")
         .is_empty());
+}
+
+/// A push port that records what it was asked to do.
+#[derive(Default)]
+struct Recorder {
+    log: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl Recorder {
+    fn log(&self) -> Vec<(String, String)> {
+        self.log.lock().expect("log").clone()
+    }
+}
+
+impl Pusher for Recorder {
+    fn push(
+        &self,
+        connection_id: String,
+        frame: String,
+    ) -> shared::pipeline::BoxFuture<'_, Result<(), PushError>> {
+        self.log.lock().expect("log").push((connection_id, frame));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn close(
+        &self,
+        connection_id: String,
+        reason: CloseReason,
+    ) -> shared::pipeline::BoxFuture<'_, Result<(), PushError>> {
+        self.log
+            .lock()
+            .expect("log")
+            .push((connection_id, format!("close {}", reason.code())));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Connections end with their credentials, on either store: expired ones
+/// (by their expiry bucket) and a revoked session's, each with a `closing`
+/// frame, a close and no trace in the store; renewed ones live on.
+async fn closing_contract(store: Arc<dyn ConnectionStore>) {
+    let now = 1_800_000_000_i64;
+    let (user, session, other_session) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let conn = |id: &str, sid, expires_at| Connection {
+        id: id.into(),
+        user_id: user,
+        connected_at: now - 3600,
+        session_id: sid,
+        expires_at,
+    };
+    let recorder = Arc::new(Recorder::default());
+    let rt = Realtime::new(store.clone(), recorder.clone());
+    // Expired an hour ago, a second ago, now; alive for a minute; renewed.
+    let all = [
+        conn("Old=", session, now - 3600),
+        conn("Just=", other_session, now - 1),
+        conn("Now=", other_session, now),
+        conn("Live=", other_session, now + 60),
+        conn("Renewed=", other_session, now - 10),
+    ];
+    for c in &all {
+        store.put(c.clone()).await.expect("put");
+        closing::bind(&rt, c).await.expect("bind");
+    }
+    let renewed = Connection {
+        session_id: session,
+        expires_at: now + 900,
+        ..all[4].clone()
+    };
+    closing::rebind(&rt, &all[4], renewed.clone())
+        .await
+        .expect("rebind");
+    assert_eq!(
+        store.get("Renewed=".into()).await.expect("get"),
+        Some(renewed)
+    );
+
+    assert_eq!(closing::close_expired(&rt, now).await.expect("sweep"), 3);
+    let mut closed: Vec<String> = recorder
+        .log()
+        .into_iter()
+        .filter(|(_, what)| what.starts_with("close"))
+        .map(|(id, what)| {
+            assert_eq!(what, "close 4001");
+            id
+        })
+        .collect();
+    closed.sort();
+    assert_eq!(closed, vec!["Just=", "Now=", "Old="]);
+    for (id, frame) in recorder.log().iter().filter(|(_, f)| f.starts_with('{')) {
+        let f: serde_json::Value = serde_json::from_str(frame).expect("json");
+        assert_eq!(f["type"], "closing", "{id}");
+        assert_eq!(f["reason"], "token_expired", "{id}");
+    }
+    for id in ["Old=", "Just=", "Now="] {
+        assert_eq!(store.get(id.into()).await.expect("get"), None, "{id}");
+    }
+    // Sweeping again closes nothing more.
+    assert_eq!(closing::close_expired(&rt, now).await.expect("sweep"), 0);
+
+    // Revoking the session closes the renewed connection (it moved there),
+    // and not the one still on the other session.
+    assert_eq!(
+        closing::close_session(&rt, session).await.expect("revoke"),
+        1
+    );
+    assert_eq!(store.get("Renewed=".into()).await.expect("get"), None);
+    assert!(store.get("Live=".into()).await.expect("get").is_some());
+    assert_eq!(
+        closing::close_session(&rt, other_session)
+            .await
+            .expect("revoke"),
+        1
+    );
+    assert_eq!(store.get("Live=".into()).await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn connections_end_with_their_credentials_memory_and_dynamodb() {
+    closing_contract(Arc::new(MemoryConnections::default())).await;
+    let moto = Moto::start().await;
+    closing_contract(Arc::new(connections_table(&moto).await)).await;
 }

@@ -12,6 +12,7 @@ use shared::{
     },
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
+    realtime::closing,
     ApiError, ApiResult, AppState,
 };
 
@@ -177,12 +178,14 @@ pub async fn refresh(
         .verify(&body.refresh_token, TokenKind::Refresh)?;
     let mut tx = state.db.begin().await?;
     let outcome = sessions::rotate(&mut tx, &fingerprint(&body.refresh_token)).await?;
+    let mut revoked = None;
     let result = match outcome {
         Rotation::Rotated { family_id, user_id } => {
             Ok(issue_pair(&mut tx, &state.tokens, user_id, family_id).await?)
         }
-        Rotation::Reused => {
+        Rotation::Reused { family_id } => {
             tracing::warn!("refresh token reuse detected; session revoked");
+            revoked = Some(family_id);
             Err(ApiError::new(
                 ErrorCode::TokenRevoked,
                 "refresh token reuse detected; the session has been signed out",
@@ -204,6 +207,9 @@ pub async fn refresh(
     };
     // Commit in every case: a detected reuse must stay revoked.
     tx.commit().await?;
+    if let Some(family) = revoked {
+        state.publish_message(closing::revoked(family)).await;
+    }
     result.map(Json)
 }
 
@@ -230,6 +236,9 @@ pub async fn logout(
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "the token is invalid"))?;
     sessions::revoke_family(&state.db, family, RevokeReason::Logout).await?;
+    // The session's WebSocket connections close (the sweeper closes them
+    // again if this does not reach them).
+    state.publish_message(closing::revoked(family)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

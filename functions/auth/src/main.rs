@@ -2,6 +2,13 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = shared::runtime::bootstrap("auth").await?;
+    let mut state = shared::runtime::bootstrap("auth").await?;
+    // Signing out closes the session's WebSocket connections when the
+    // WebSocket API is configured.
+    if let Some(publisher) =
+        shared::pipeline::aws::fanout_publisher_from_env(state.db.clone()).await?
+    {
+        state = state.with_publisher(publisher);
+    }
     shared::runtime::serve(auth::app(state)).await
 }

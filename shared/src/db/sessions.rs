@@ -60,7 +60,7 @@ pub enum Rotation {
     /// The token was current; it is now rotated. The caller issues the next one.
     Rotated { family_id: Uuid, user_id: Uuid },
     /// The token had already been rotated: reuse. The family is now revoked.
-    Reused,
+    Reused { family_id: Uuid },
     /// The family was signed out earlier.
     Revoked,
     /// Expired in the store.
@@ -118,7 +118,9 @@ pub async fn rotate(
         Some(s) if s.revoked => Rotation::Revoked,
         Some(s) if s.rotated => {
             revoke_family(&mut **tx, s.family_id, RevokeReason::ReuseDetected).await?;
-            Rotation::Reused
+            Rotation::Reused {
+                family_id: s.family_id,
+            }
         }
         Some(s) if s.expired => Rotation::Expired,
         Some(_) => Rotation::Unknown,
@@ -152,4 +154,30 @@ pub async fn family_of(
         .bind(token_hash)
         .fetch_optional(db)
         .await
+}
+
+/// Whether a sign-in session has been revoked (a session we never stored
+/// is not: its tokens were signed by us all the same).
+pub async fn is_revoked(db: impl PgExecutor<'_>, family_id: Uuid) -> Result<bool, sqlx::Error> {
+    let revoked: Option<bool> = sqlx::query_scalar(
+        "SELECT revoked_at IS NOT NULL FROM refresh_token_families WHERE id = $1",
+    )
+    .bind(family_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(revoked.unwrap_or(false))
+}
+
+/// Sessions revoked since `since` (the sweeper closes their connections
+/// again, in case the close at revocation did not reach them).
+pub async fn revoked_since(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM refresh_token_families WHERE revoked_at >= $1 ORDER BY revoked_at LIMIT 1000",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await
 }

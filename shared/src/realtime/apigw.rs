@@ -1,10 +1,11 @@
 //! The push port on API Gateway's Management API: `PostToConnection` at the
 //! WebSocket stage's endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
 //! A `GoneException` (410) means the client left: the caller removes it.
+//! `DeleteConnection` closes a connection from the server's side.
 
 use aws_sdk_apigatewaymanagement::{primitives::Blob, Client};
 
-use super::{PushError, Pusher};
+use super::{CloseReason, PushError, Pusher};
 use crate::pipeline::BoxFuture;
 
 #[derive(Debug, Clone)]
@@ -35,6 +36,33 @@ impl Pusher for ManagementApiPusher {
                 .send()
                 .await;
             match sent {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => {
+                    Err(PushError::Gone)
+                }
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 410) => {
+                    Err(PushError::Gone)
+                }
+                Err(e) => Err(PushError::Failed(e.into())),
+            }
+        })
+    }
+
+    fn close(
+        &self,
+        connection_id: String,
+        _reason: CloseReason,
+    ) -> BoxFuture<'_, Result<(), PushError>> {
+        // API Gateway closes with its own code; the reason went out in the
+        // `closing` frame before.
+        Box::pin(async move {
+            let deleted = self
+                .client
+                .delete_connection()
+                .connection_id(connection_id)
+                .send()
+                .await;
+            match deleted {
                 Ok(_) => Ok(()),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => {
                     Err(PushError::Gone)

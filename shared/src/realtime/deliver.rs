@@ -63,6 +63,15 @@ fn is_progress(message: &Value) -> bool {
 
 /// Delivers one published message to every subscriber of its topic.
 pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
+    // A revoked session: its connections are closed, not sent to.
+    if let Some(session) = published.topic.strip_prefix("session:") {
+        if let Ok(id) = session.parse() {
+            if let Err(e) = super::closing::close_session(rt, id).await {
+                tracing::warn!(topic = %published.topic, error = %e, "cannot close a session's connections; the sweeper will");
+            }
+        }
+        return;
+    }
     if published.topic.starts_with("user:") && is_progress(&published.message) {
         return;
     }

@@ -1,8 +1,8 @@
 //! The connection store on DynamoDB (template.yaml's `ConnectionsTable`).
 //!
 //! One table, two item kinds under the connection id (`pk`):
-//! - `sk = "#conn"`: the connection (`userId`, `connectedAt`), found by user
-//!   through the `byUser` index;
+//! - `sk = "#conn"`: the connection (`userId`, `connectedAt`, `sessionId`,
+//!   `expiresAt`), found by user through the `byUser` index;
 //! - `sk = <topic>`: a subscription (`topic`, `cursor`), found by topic through
 //!   the `byTopic` index.
 //!
@@ -96,6 +96,8 @@ impl ConnectionStore for DynamoConnections {
             let mut item = key(&c.id, CONNECTION_SK);
             item.insert("userId".into(), s(c.user_id.to_string()));
             item.insert("connectedAt".into(), n(c.connected_at));
+            item.insert("sessionId".into(), s(c.session_id.to_string()));
+            item.insert("expiresAt".into(), n(c.expires_at));
             item.insert("ttl".into(), n(ttl()));
             self.client
                 .put_item()
@@ -122,6 +124,8 @@ impl ConnectionStore for DynamoConnections {
                     id: id.clone(),
                     user_id: i.get("userId")?.as_s().ok()?.parse().ok()?,
                     connected_at: i.get("connectedAt")?.as_n().ok()?.parse().ok()?,
+                    session_id: i.get("sessionId")?.as_s().ok()?.parse().ok()?,
+                    expires_at: i.get("expiresAt")?.as_n().ok()?.parse().ok()?,
                 })
             }))
         })

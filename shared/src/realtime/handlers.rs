@@ -1,7 +1,8 @@
 //! The WebSocket routes, with API Gateway's event shapes: `$connect`
 //! authenticates the access token from the query string and binds the
-//! connection to its user (and to `user:{id}`); `$disconnect` forgets it;
-//! `$default` routes on `action` (`subscribe`, `unsubscribe`, `ping`).
+//! connection to its user (and to `user:{id}`), its session and its token's
+//! expiry (see [`closing`]); `$disconnect` forgets it; `$default` routes on
+//! `action` (`subscribe`, `unsubscribe`, `authenticate`, `ping`).
 //!
 //! Frames go out through the pusher, never from `$connect`. A bad frame gets
 //! an `error` frame with a stable code; the socket stays open.
@@ -15,10 +16,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{deliver, Connection, Realtime};
+use super::{closing, deliver, CloseReason, Connection, Realtime};
 use crate::{
     auth::TokenKind,
-    db::{executions, workflows},
+    db::{executions, sessions, workflows},
     AppState,
 };
 
@@ -66,21 +67,35 @@ pub async fn connect(
             return response(401, error_body(&code, "the access token is not valid"));
         }
     };
-    let connected_at = chrono::Utc::now().timestamp();
+    match sessions::is_revoked(&state.db, claims.sid).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return response(
+                401,
+                error_body("TOKEN_INVALID", "this session has been signed out"),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(connection_id = %id, error = %e, "cannot check a session");
+            return response(503, error_body("SERVICE_UNAVAILABLE", "try again shortly"));
+        }
+    }
+    let connection = Connection {
+        id: id.clone(),
+        user_id: claims.sub,
+        connected_at: chrono::Utc::now().timestamp(),
+        session_id: claims.sid,
+        expires_at: claims.exp,
+    };
     let stored = async {
-        rt.store
-            .put(Connection {
-                id: id.clone(),
-                user_id: claims.sub,
-                connected_at,
-            })
-            .await?;
+        rt.store.put(connection.clone()).await?;
         rt.store
             .subscribe(id.clone(), format!("user:{}", claims.sub), 0)
-            .await
+            .await?;
+        closing::bind(rt, &connection).await
     };
     match stored.await {
-        Ok(()) => response(200, json!({ "connected": true })),
+        Ok(()) => response(200, json!({ "connected": true, "expiresAt": claims.exp })),
         Err(e) => {
             tracing::warn!(connection_id = %id, error = %e, "cannot store a connection");
             response(503, error_body("SERVICE_UNAVAILABLE", "try again shortly"))
@@ -110,6 +125,9 @@ struct ClientMessage {
     /// Catch up from after this sequence number.
     #[serde(default)]
     after: Option<i64>,
+    /// A fresh access token (`authenticate`).
+    #[serde(default)]
+    token: Option<String>,
     /// Echoed back, so a client can match answers to requests.
     #[serde(default, rename = "requestId")]
     request_id: Option<Value>,
@@ -165,8 +183,8 @@ async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str)
         }
         v
     };
-    let user = match rt.store.get(conn.to_owned()).await {
-        Ok(Some(c)) => c.user_id,
+    let connection = match rt.store.get(conn.to_owned()).await {
+        Ok(Some(c)) => c,
         Ok(None) => {
             return Some(with_id(error_body(
                 "UNAUTHORIZED",
@@ -181,9 +199,19 @@ async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str)
             )));
         }
     };
+    let user = connection.user_id;
+    // The sweeper closes expired connections within a minute; a message
+    // from one in between is not served.
+    if connection.expires_at <= chrono::Utc::now().timestamp() && msg.action != "authenticate" {
+        closing::close(rt, conn, CloseReason::TokenExpired).await;
+        return None;
+    }
     match msg.action.as_str() {
         "ping" => Some(with_id(
             json!({ "type": MessageType::Pong, "ts": chrono::Utc::now() }),
+        )),
+        "authenticate" => Some(with_id(
+            authenticate(state, rt, &connection, msg.token.as_deref()).await,
         )),
         "subscribe" | "unsubscribe" => {
             let Some(topic_name) = msg.topic.clone() else {
@@ -231,8 +259,54 @@ async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str)
         }
         other => Some(with_id(error_body(
             "VALIDATION_ERROR",
-            &format!("unknown action {other:?}: use subscribe, unsubscribe or ping"),
+            &format!("unknown action {other:?}: use subscribe, unsubscribe, authenticate or ping"),
         ))),
+    }
+}
+
+/// `authenticate`: a fresh access token of the same user keeps the
+/// connection open until that token expires (and binds it to its session).
+async fn authenticate(
+    state: &AppState,
+    rt: &Realtime,
+    connection: &Connection,
+    token: Option<&str>,
+) -> Value {
+    let Some(token) = token else {
+        return error_body("VALIDATION_ERROR", "token is required");
+    };
+    let claims = match state.tokens.verify(token, TokenKind::Access) {
+        Ok(c) if c.sub == connection.user_id => c,
+        Ok(_) => {
+            return error_body(
+                "FORBIDDEN",
+                "the token is another user's: open a new connection",
+            )
+        }
+        Err(e) => {
+            let code = serde_json::to_value(crate::ApiError::from(e).code())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "UNAUTHORIZED".into());
+            return error_body(&code, "the access token is not valid");
+        }
+    };
+    match sessions::is_revoked(&state.db, claims.sid).await {
+        Ok(false) => {}
+        Ok(true) => return error_body("TOKEN_INVALID", "this session has been signed out"),
+        Err(_) => return error_body("SERVICE_UNAVAILABLE", "try again shortly"),
+    }
+    let renewed = Connection {
+        session_id: claims.sid,
+        expires_at: claims.exp,
+        ..connection.clone()
+    };
+    match closing::rebind(rt, connection, renewed).await {
+        Ok(()) => json!({ "type": MessageType::Authenticated, "expiresAt": claims.exp }),
+        Err(e) => {
+            tracing::warn!(connection_id = %connection.id, error = %e, "cannot renew a connection");
+            error_body("SERVICE_UNAVAILABLE", "try again shortly")
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //!   by compare-and-set, and a gap is filled from Postgres first, so each
 //!   subscriber gets every event once and in order, live or after a reconnect.
 
+pub mod closing;
 pub mod deliver;
 pub mod handlers;
 pub mod memory;
@@ -40,6 +41,12 @@ pub struct Connection {
     pub user_id: Uuid,
     /// Unix seconds.
     pub connected_at: i64,
+    /// The sign-in session (refresh-token family) of the token it was opened
+    /// (or last authenticated) with: revoking it closes the connection.
+    pub session_id: Uuid,
+    /// Unix seconds: when that token expires, the connection is closed
+    /// (unless the client sends a fresh token with `authenticate`).
+    pub expires_at: i64,
 }
 
 /// Connections and their subscriptions. Every method is idempotent.
@@ -83,9 +90,53 @@ pub enum PushError {
     Failed(#[from] anyhow::Error),
 }
 
-/// Sends one frame to one connection.
+/// Why the server closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The access token it was opened with has expired.
+    TokenExpired,
+    /// Its sign-in session was revoked (logout, a reused refresh token).
+    SessionRevoked,
+}
+
+impl CloseReason {
+    /// The reason word of the `closing` frame and of the close frame.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TokenExpired => "token_expired",
+            Self::SessionRevoked => "session_revoked",
+        }
+    }
+
+    /// The WebSocket close code (4000–4999 are the application's).
+    pub fn code(self) -> u16 {
+        match self {
+            Self::TokenExpired => 4001,
+            Self::SessionRevoked => 4003,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::TokenExpired => {
+                "the access token of this connection has expired: connect again with a fresh one"
+            }
+            Self::SessionRevoked => "the session of this connection was signed out",
+        }
+    }
+}
+
+/// Sends frames to one connection, and closes it.
 pub trait Pusher: Send + Sync {
     fn push(&self, connection_id: String, frame: String) -> BoxFuture<'_, Result<(), PushError>>;
+    /// Closes the connection from the server's side (API Gateway's
+    /// `DeleteConnection`; locally a close frame with the reason's code).
+    /// A connection already gone is not an error.
+    fn close(
+        &self,
+        connection_id: String,
+        reason: CloseReason,
+    ) -> BoxFuture<'_, Result<(), PushError>>;
 }
 
 /// A per-connection lock held while a frame is chosen and sent, so frames to
