@@ -1,7 +1,8 @@
 //! `local [--port N]`: the whole backend in one process on 127.0.0.1.
 //! `local set-tier EMAIL TIER`: set a local user's tier (until billing exists).
-//! `local render-job TIER`: print the executor Job manifest a run of that tier gets
-//! (what `scripts/test` checks with kubernetes-validate).
+//! `local render-job TIER [--secret]`: print the executor Job manifest a run of
+//! that tier gets, or the Secret holding its callback token (what
+//! `scripts/test` checks with kubernetes-validate).
 //! Needs `DATABASE_URL` and `JWT_SECRET` (`scripts/run` provides both).
 
 use std::{path::PathBuf, time::Duration};
@@ -11,10 +12,10 @@ use shared::{
     db, pipeline::PipelineConfig, runtime, settings::Settings, telemetry, tier::Tier, AppState,
 };
 
-const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER";
+const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER [--secret]";
 
-/// Prints the Job manifest for a sample execution of `tier`.
-fn render_job(tier: &str) -> anyhow::Result<()> {
+/// Prints the Job manifest for a sample execution of `tier` (or its token Secret).
+fn render_job(tier: &str, secret: bool) -> anyhow::Result<()> {
     let tier: Tier = tier
         .to_uppercase()
         .parse()
@@ -27,8 +28,8 @@ fn render_job(tier: &str) -> anyhow::Result<()> {
         env: vec![
             ("EXECUTION_ID".into(), id.to_string()),
             ("CALLBACK_URL".into(), "https://api.example.com".into()),
-            ("CALLBACK_TOKEN".into(), "execution-scoped-token".into()),
         ],
+        callback_token: "execution-scoped-token".to_owned().into(),
         resources: tier.limits().resources,
         deadline: tier
             .limits()
@@ -39,9 +40,20 @@ fn render_job(tier: &str) -> anyhow::Result<()> {
         namespace: "saasit-executions",
         image: "saasit-executor:latest",
     };
-    let job = shared::pipeline::k8s::render_job(&spec, &target);
+    let manifest = if secret {
+        shared::pipeline::k8s::render_token_secret(
+            &spec,
+            target.namespace,
+            "00000000-0000-0000-0000-000000000000",
+        )
+    } else {
+        shared::pipeline::k8s::render_job(&spec, &target)
+    };
     let mut out = std::io::stdout().lock();
-    std::io::Write::write_all(&mut out, serde_json::to_string_pretty(&job)?.as_bytes())?;
+    std::io::Write::write_all(
+        &mut out,
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -94,7 +106,10 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("render-job") {
-        return render_job(args.get(1).map_or("STARTER", String::as_str));
+        return render_job(
+            args.get(1).map_or("STARTER", String::as_str),
+            args.iter().any(|a| a == "--secret"),
+        );
     }
     let settings = Settings::from_env().context("invalid settings (see .env.example)")?;
     telemetry::init(settings.log_format, &settings.log_filter);

@@ -3,6 +3,8 @@
 //! for a taken name, 404 `NotFound`, 401 without a bearer token — as
 //! `Status` objects. It keeps what it was sent for the test to inspect; a
 //! test sets a Job's `status` to play its pod starting, running or failing.
+//! Secrets (the Jobs' callback tokens) can be created, and go with the Job
+//! that owns them.
 
 use std::{
     collections::BTreeMap,
@@ -21,6 +23,9 @@ use serde_json::{json, Value};
 pub struct Seen {
     /// Jobs by `namespace/name`.
     pub jobs: BTreeMap<String, Value>,
+    /// Secrets by `namespace/name`; deleting a Job deletes the Secrets it
+    /// owns (the garbage collector's part).
+    pub secrets: BTreeMap<String, Value>,
     /// Every Authorization header value received.
     pub tokens: Vec<String>,
     pub creates: usize,
@@ -129,7 +134,15 @@ async fn remove(
     let mut seen = kube.seen.lock().unwrap_or_else(PoisonError::into_inner);
     seen.deletes += 1;
     match seen.jobs.remove(&format!("{ns}/{name}")) {
-        Some(job) => (StatusCode::OK, Json(job)),
+        Some(job) => {
+            let uid = job["metadata"]["uid"].clone();
+            seen.secrets.retain(|_, s| {
+                !s["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|r| r["uid"] == uid))
+            });
+            (StatusCode::OK, Json(job))
+        }
         None => status(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -138,11 +151,44 @@ async fn remove(
     }
 }
 
+async fn create_secret(
+    State(kube): State<FakeKube>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+    Json(mut secret): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&kube, &headers) {
+        return status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".into(),
+        );
+    }
+    let name = secret["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut seen = kube.seen.lock().unwrap_or_else(PoisonError::into_inner);
+    let key = format!("{ns}/{name}");
+    if seen.secrets.contains_key(&key) {
+        return status(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("secrets \"{name}\" already exists"),
+        );
+    }
+    secret["metadata"]["uid"] = json!(uuid::Uuid::now_v7().to_string());
+    secret["metadata"]["namespace"] = json!(ns);
+    seen.secrets.insert(key, secret.clone());
+    (StatusCode::CREATED, Json(secret))
+}
+
 impl FakeKube {
     /// Serves on a free loopback port; returns the API server URL.
     pub async fn start(&self) -> String {
         let app = Router::new()
             .route("/apis/batch/v1/namespaces/{ns}/jobs", post(create))
+            .route("/api/v1/namespaces/{ns}/secrets", post(create_secret))
             .route(
                 "/apis/batch/v1/namespaces/{ns}/jobs/{name}",
                 get(read).delete(remove),

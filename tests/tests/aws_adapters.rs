@@ -210,6 +210,8 @@ async fn blob_contract_local_and_s3() {
 
 // ------------------------------------------------------------------ launcher
 
+const TOKEN: &str = "execution-scoped-token-7f3a";
+
 async fn launcher_contract(launcher: &dyn JobLauncher) {
     let id = Uuid::now_v7();
     let job = JobSpec {
@@ -217,6 +219,7 @@ async fn launcher_contract(launcher: &dyn JobLauncher) {
         execution_id: id,
         tier: "STARTER".into(),
         env: vec![("EXECUTION_ID".into(), id.to_string())],
+        callback_token: TOKEN.to_owned().into(),
         resources: Tier::Starter.limits().resources,
         deadline: Duration::from_secs(60),
     };
@@ -260,6 +263,11 @@ async fn launcher_contract_local_process_and_eks() {
 
     let seen = kube.seen.lock().expect("seen");
     assert_eq!((seen.creates, seen.deletes), (2, 2));
+    assert!(
+        seen.secrets.is_empty(),
+        "the token Secret went with its Job: {:?}",
+        seen.secrets.keys()
+    );
     assert!(
         seen.tokens
             .iter()
@@ -309,10 +317,8 @@ async fn the_eks_launcher_posts_the_rendered_job() {
         name: format!("exec-{id}"),
         execution_id: id,
         tier: "SCALE".into(),
-        env: vec![
-            ("EXECUTION_ID".into(), id.to_string()),
-            ("CALLBACK_TOKEN".into(), "scoped".into()),
-        ],
+        env: vec![("EXECUTION_ID".into(), id.to_string())],
+        callback_token: TOKEN.to_owned().into(),
         resources: Tier::Scale.limits().resources,
         deadline: Duration::from_secs(48 * 3600),
     })
@@ -339,6 +345,99 @@ async fn the_eks_launcher_posts_the_rendered_job() {
         job["spec"]["template"]["spec"]["serviceAccountName"],
         "executor"
     );
+    // The token is in the Job's own Secret, mounted as a file; never in the Job.
+    assert!(!job.to_string().contains(TOKEN), "{job}");
+    assert!(c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .any(|e| e["name"] == "CALLBACK_TOKEN_FILE"));
+    let secret = kube
+        .seen
+        .lock()
+        .expect("seen")
+        .secrets
+        .get(&format!("saasit-executions/exec-{id}-token"))
+        .cloned()
+        .expect("the token Secret");
+    assert_eq!(secret["stringData"]["callback-token"], TOKEN);
+    assert_eq!(secret["immutable"], true);
+    let owner = &secret["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Job");
+    assert_eq!(owner["name"], format!("exec-{id}"));
+    assert_eq!(owner["uid"], job["metadata"]["uid"]);
+}
+
+#[tokio::test]
+async fn the_local_launcher_hands_the_token_over_as_a_private_file() {
+    let dir = std::env::temp_dir().join(format!("saasit-token-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("job");
+    // It reports what it was given: its token file, its mode, its environment.
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n{ echo \"file=$CALLBACK_TOKEN_FILE\"; echo \"token=$(cat \"$CALLBACK_TOKEN_FILE\")\"; echo \"mode=$(stat -c %a \"$CALLBACK_TOKEN_FILE\")\"; env; } > \"$0.tmp\" && mv \"$0.tmp\" \"$0.out\"\nexec sleep 30\n",
+    )
+    .expect("script");
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    let launcher = ProcessLauncher::new(script, vec![], None);
+    let id = Uuid::now_v7();
+    let job = JobSpec {
+        name: format!("exec-{id}"),
+        execution_id: id,
+        tier: "STARTER".into(),
+        env: vec![("EXECUTION_ID".into(), id.to_string())],
+        callback_token: TOKEN.to_owned().into(),
+        resources: None,
+        deadline: Duration::from_secs(60),
+    };
+    launcher.launch(job.clone()).await.expect("launch");
+    let report = wait_for_text(&dir.join("job.out")).await;
+    assert!(report.contains(&format!("token={TOKEN}")), "{report}");
+    assert!(report.contains("mode=600"), "{report}");
+    assert_eq!(
+        report.matches(TOKEN).count(),
+        1,
+        "the token is in no environment value: {report}"
+    );
+    let file = report
+        .lines()
+        .find_map(|l| l.strip_prefix("file="))
+        .expect("token file")
+        .to_owned();
+    // The token goes with its job.
+    launcher.delete(&job.name).await.expect("delete");
+    let started = std::time::Instant::now();
+    while std::path::Path::new(&file).exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the token file outlived its job"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The text of a file once something has written it.
+async fn wait_for_text(path: &std::path::Path) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(t) = std::fs::read_to_string(path) {
+            if t.contains("mode=") {
+                return t;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "nothing written to {}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 // ------------------------------------------------------------------ tracker

@@ -76,12 +76,12 @@ pub async fn dispatch_one(
             env: vec![
                 (env::EXECUTION_ID.into(), id.to_string()),
                 (env::CALLBACK_URL.into(), pipeline.callback_url.clone()),
-                (env::CALLBACK_TOKEN.into(), token.token),
                 (
                     env::HEARTBEAT_SECONDS.into(),
                     pipeline.config.heartbeat_every.as_secs().max(1).to_string(),
                 ),
             ],
+            callback_token: token.token.into(),
             resources: limits.resources,
             deadline: max_runtime,
         })

@@ -1,6 +1,9 @@
 //! The local job launcher: runs the `executor` binary as a child process with
-//! the same environment contract as the Kubernetes Job. Deleting a job sends
-//! SIGTERM (what Kubernetes sends), then kills it after a grace period.
+//! the same environment contract as the Kubernetes Job. The callback token is
+//! a file only the stack's user can read (in a private directory), named by
+//! `CALLBACK_TOKEN_FILE` and removed when the job ends, as the Job's Secret
+//! goes with the Job. Deleting a job sends SIGTERM (what Kubernetes sends),
+//! then kills it after a grace period.
 
 use std::{
     collections::HashMap,
@@ -9,6 +12,9 @@ use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
+
+use run_protocol::env;
+use secrecy::ExposeSecret;
 
 use super::{BoxFuture, JobLauncher, JobSpec, JobState, Launch};
 
@@ -21,6 +27,8 @@ pub struct ProcessLauncher {
     /// Where each job's stderr goes (`<dir>/<job>.log`); `None` discards it.
     /// Never the parent's own stderr: a child outliving a test would hold its pipe open.
     log_dir: Option<PathBuf>,
+    /// A private directory (0700) of callback token files (0600), one per job.
+    token_dir: PathBuf,
 }
 
 impl ProcessLauncher {
@@ -29,12 +37,39 @@ impl ProcessLauncher {
         extra_env: Vec<(String, String)>,
         log_dir: Option<PathBuf>,
     ) -> Self {
+        let token_dir = std::env::temp_dir().join(format!(
+            "saasit-tokens-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         Self {
             executor,
             jobs: Arc::default(),
             extra_env,
             log_dir,
+            token_dir,
         }
+    }
+
+    /// Writes a job's token to a file only this user can read.
+    fn write_token(&self, job: &JobSpec) -> anyhow::Result<PathBuf> {
+        use std::{
+            io::Write,
+            os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.token_dir)?;
+        let path = self.token_dir.join(format!("{}.token", job.name));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(job.callback_token.expose_secret().as_bytes())?;
+        Ok(path)
     }
 
     fn stderr_for(&self, job: &str) -> Stdio {
@@ -66,6 +101,13 @@ impl ProcessLauncher {
     }
 }
 
+impl Drop for ProcessLauncher {
+    fn drop(&mut self) {
+        // Tokens of jobs still running die with the stack that issued them.
+        let _ = std::fs::remove_dir_all(&self.token_dir);
+    }
+}
+
 fn signal(pid: u32, sig: &str) {
     let _ = std::process::Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -81,17 +123,24 @@ impl JobLauncher for ProcessLauncher {
             if jobs.contains_key(&job.name) {
                 return Ok(Launch::AlreadyExists);
             }
+            let token_file = self
+                .write_token(&job)
+                .map_err(|e| anyhow::anyhow!("cannot write the callback token file: {e}"))?;
             let mut child = tokio::process::Command::new(&self.executor)
                 .envs(self.extra_env.iter().cloned())
                 .envs(job.env.iter().cloned())
-                .env("RUN_TIMEOUT_SECONDS", job.deadline.as_secs().to_string())
+                .env(env::RUN_TIMEOUT_SECONDS, job.deadline.as_secs().to_string())
+                .env(env::CALLBACK_TOKEN_FILE, &token_file)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(self.stderr_for(&job.name))
                 // A job never outlives the stack that started it.
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", self.executor.display()))?;
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&token_file);
+                    anyhow::anyhow!("cannot start {}: {e}", self.executor.display())
+                })?;
             let pid = child.id().unwrap_or_default();
             jobs.insert(job.name.clone(), pid);
             drop(jobs);
@@ -104,6 +153,8 @@ impl JobLauncher for ProcessLauncher {
                 {
                     let _ = child.kill().await;
                 }
+                // The token goes with the job.
+                let _ = std::fs::remove_file(&token_file);
                 jobs.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
             });
             Ok(Launch::Created)

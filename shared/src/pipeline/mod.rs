@@ -51,9 +51,14 @@ pub struct JobSpec {
     pub execution_id: Uuid,
     /// The owner's tier at launch (a label on the Job).
     pub tier: String,
-    /// The environment contract of the executor (no long-lived secrets: the
-    /// callback token is scoped to this execution and expires with it).
+    /// The environment contract of the executor: no secrets. The callback
+    /// token travels apart (below) and reaches the executor as a file named
+    /// by `CALLBACK_TOKEN_FILE`.
     pub env: Vec<(String, String)>,
+    /// The execution-scoped callback token: a per-Job Kubernetes Secret
+    /// (owned by the Job, so it goes with it) mounted read-only on EKS; a
+    /// private file locally. Never an environment value, never printed.
+    pub callback_token: secrecy::SecretString,
     /// The tier's resources (requests, limits) as cpu/memory strings.
     pub resources: Option<(crate::tier::Resources, crate::tier::Resources)>,
     /// `activeDeadlineSeconds`.

@@ -1,5 +1,7 @@
 //! The job launcher on EKS: one Kubernetes Job per execution, rendered from
-//! `infra/k8s/executor-job.template.json` ([`crate::pipeline::k8s`]).
+//! `infra/k8s/executor-job.template.json` ([`crate::pipeline::k8s`]), and
+//! its callback token in a Secret the Job owns (created right after the Job,
+//! whose uid the owner reference needs; the pod waits for it).
 //!
 //! The cluster's endpoint and CA come from `DescribeCluster`; the bearer token
 //! is `k8s-aws-v1.` + base64url of a presigned STS `GetCallerIdentity` URL
@@ -17,12 +19,12 @@ use aws_sigv4::{
 };
 use aws_smithy_runtime_api::client::identity::Identity;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::{batch::v1::Job, core::v1::Secret};
 use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use tokio::sync::Mutex;
 
 use crate::pipeline::{
-    k8s::{render_job, JobTarget},
+    k8s::{render_job, render_token_secret, JobTarget},
     BoxFuture, JobLauncher, JobSpec, JobState, Launch,
 };
 
@@ -130,6 +132,38 @@ impl EksLauncher {
         ))
     }
 
+    async fn secrets(&self) -> anyhow::Result<Api<Secret>> {
+        Ok(Api::namespaced(
+            self.client().await?,
+            &self.target.namespace,
+        ))
+    }
+
+    /// Creates the Job's token Secret, owned by the Job; one there already
+    /// (a redelivered dispatch) is kept.
+    async fn create_token_secret(&self, job: &JobSpec, job_uid: &str) -> anyhow::Result<()> {
+        let secret: Secret =
+            serde_json::from_value(render_token_secret(job, &self.target.namespace, job_uid))?;
+        match self
+            .secrets()
+            .await?
+            .create(&PostParams::default(), &secret)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if api_status(&e).is_some_and(|s| s.is_already_exists() || s.code == 409) => {
+                Ok(())
+            }
+            Err(e) => {
+                if api_status(&e).is_some_and(|s| s.code == 401) {
+                    self.forget_client().await;
+                }
+                // The status names the Secret, never its data.
+                Err(anyhow::Error::new(e).context("creating the executor's token Secret"))
+            }
+        }
+    }
+
     /// Drops the cached client (after a 401, so the next call gets a new token).
     async fn forget_client(&self) {
         *self.cached.lock().await = None;
@@ -216,26 +250,35 @@ impl JobLauncher for EksLauncher {
                     image: &self.target.image,
                 },
             );
-            let job: Job = serde_json::from_value(manifest)?;
-            let created = self
-                .jobs()
-                .await?
-                .create(&PostParams::default(), &job)
-                .await;
-            match created {
-                Ok(_) => Ok(Launch::Created),
+            let manifest: Job = serde_json::from_value(manifest)?;
+            let jobs = self.jobs().await?;
+            let (launch, created) = match jobs.create(&PostParams::default(), &manifest).await {
+                Ok(created) => (Launch::Created, created),
                 Err(e)
                     if api_status(&e).is_some_and(|s| s.is_already_exists() || s.code == 409) =>
                 {
-                    Ok(Launch::AlreadyExists)
+                    // A redelivery: the Job is there; make sure its Secret is too.
+                    let existing = jobs
+                        .get(&job.name)
+                        .await
+                        .map_err(|e| anyhow::Error::new(e).context("reading the executor Job"))?;
+                    (Launch::AlreadyExists, existing)
                 }
                 Err(e) => {
                     if api_status(&e).is_some_and(|s| s.code == 401) {
                         self.forget_client().await;
                     }
-                    Err(anyhow::Error::new(e).context("creating the executor Job"))
+                    return Err(anyhow::Error::new(e).context("creating the executor Job"));
                 }
-            }
+            };
+            let uid = created
+                .metadata
+                .uid
+                .ok_or_else(|| anyhow::anyhow!("the API server gave the Job no uid"))?;
+            // Until this succeeds the pod waits for its volume; a failure
+            // makes the dispatch fail and come back, and the retry lands here.
+            self.create_token_secret(&job, &uid).await?;
+            Ok(launch)
         })
     }
 
