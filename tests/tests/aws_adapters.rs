@@ -22,8 +22,8 @@ use shared::{
         local_tracker::LocalTracker,
         queue::LocalQueue,
         tracker::{after_end, EndedBy},
-        BlobStore, BroadcastPublisher, JobLauncher, JobSpec, Launch, Pipeline, PipelineConfig,
-        RunTracker, TrackedRun,
+        BlobStore, BoxStream, BroadcastPublisher, JobLauncher, JobSpec, Launch, Pipeline,
+        PipelineConfig, RunTracker, TrackedRun,
     },
     protocol::{ExecutionStatus, RunStatus},
     tier::{Priority, Tier},
@@ -140,7 +140,9 @@ fn bodies(e: &aws_lambda_events::sqs::SqsEvent) -> Vec<Uuid> {
 
 // ------------------------------------------------------------------ blobs
 
-/// Upload through a presigned PUT, store with `put`, read both back through presigned GETs.
+/// Upload through a presigned PUT, store with `put_stream` (small, and
+/// larger than a part), read them back through presigned GETs; a failed
+/// stream stores nothing.
 async fn blob_contract(blobs: &dyn BlobStore) {
     let http = reqwest::Client::new();
     let key = format!("executions/{}/report.json", Uuid::now_v7());
@@ -171,15 +173,23 @@ async fn blob_contract(blobs: &dyn BlobStore) {
     assert_eq!(body, "{\"ok\":true}");
 
     let bundle = format!("executions/{}/execution-log.ndjson", Uuid::now_v7());
-    blobs
-        .put(&bundle, "application/x-ndjson", b"{\"seq\":1}\n".to_vec())
-        .await
-        .expect("put");
-    blobs
-        .put(
+    let chunks = |parts: Vec<Vec<u8>>| -> BoxStream<'static, anyhow::Result<Vec<u8>>> {
+        Box::pin(futures_util::stream::iter(parts.into_iter().map(Ok)))
+    };
+    let size = blobs
+        .put_stream(
             &bundle,
             "application/x-ndjson",
-            b"{\"seq\":1}\n{\"seq\":2}\n".to_vec(),
+            chunks(vec![b"{\"seq\":1}\n".to_vec()]),
+        )
+        .await
+        .expect("put");
+    assert_eq!(size, 10);
+    blobs
+        .put_stream(
+            &bundle,
+            "application/x-ndjson",
+            chunks(vec![b"{\"seq\":1}\n".to_vec(), b"{\"seq\":2}\n".to_vec()]),
         )
         .await
         .expect("put again replaces");
@@ -190,6 +200,48 @@ async fn blob_contract(blobs: &dyn BlobStore) {
     let r = http.get(&get).send().await.expect("GET");
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.expect("text").lines().count(), 2);
+
+    // Larger than a part: 20 MiB in 1 MiB chunks (a multipart upload on S3),
+    // read back whole and in order.
+    let big = format!("executions/{}/execution-log.ndjson", Uuid::now_v7());
+    let parts: Vec<Vec<u8>> = (0..20u8).map(|i| vec![b'a' + i; 1 << 20]).collect();
+    let size = blobs
+        .put_stream(&big, "application/x-ndjson", chunks(parts.clone()))
+        .await
+        .expect("put big");
+    assert_eq!(size, 20 << 20);
+    let get = blobs
+        .download_url(&big, Duration::from_secs(300))
+        .await
+        .expect("url");
+    let body = http
+        .get(&get)
+        .send()
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(body.len(), 20 << 20);
+    assert!(body.as_ref() == parts.concat().as_slice(), "the same bytes");
+
+    // A stream that fails halfway leaves no object behind.
+    let broken = format!("executions/{}/execution-log.ndjson", Uuid::now_v7());
+    let failing: BoxStream<'static, anyhow::Result<Vec<u8>>> = Box::pin(
+        futures_util::stream::iter((0..12).map(|_| Ok(vec![b'x'; 1 << 20])).chain(
+            std::iter::once(Err(anyhow::anyhow!("the database went away"))),
+        )),
+    );
+    assert!(blobs
+        .put_stream(&broken, "application/x-ndjson", failing)
+        .await
+        .is_err());
+    let get = blobs
+        .download_url(&broken, Duration::from_secs(300))
+        .await
+        .expect("url");
+    let r = http.get(&get).send().await.expect("GET");
+    assert_eq!(r.status().as_u16(), 404, "nothing was stored");
 }
 
 #[tokio::test]

@@ -63,8 +63,9 @@ async fn a_starter_user_runs_a_workflow_to_completion() {
         .await
         .expect(200, None)
         .body;
+    assert_eq!(nodes["nextAfter"], Value::Null, "one page holds them all");
     let status_of = |n: &str| {
-        nodes
+        nodes["items"]
             .as_array()
             .expect("nodes")
             .iter()

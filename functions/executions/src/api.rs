@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use axum::{
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use shared::{
     auth::AuthUser,
     db::{
         agents,
+        execution_reads::{self as reads, Detail, Summary},
         executions::{self, Execution, NewExecution},
         users, workflows,
     },
@@ -99,11 +101,9 @@ pub struct ExecutionView {
 }
 
 impl ExecutionView {
-    fn new(e: Execution, queue_position: Option<i64>) -> Self {
-        let runtime_ms = match (e.started_at, e.finished_at) {
-            (Some(s), Some(f)) => Some((f - s).num_milliseconds()),
-            _ => None,
-        };
+    fn new(d: Detail, queue_position: Option<i64>) -> Self {
+        let e = d.summary;
+        let runtime_ms = runtime_ms(&e);
         Self {
             id: e.id,
             workflow_id: e.workflow_id,
@@ -112,9 +112,9 @@ impl ExecutionView {
             tier: e.tier,
             priority: e.priority,
             queue_position,
-            inputs: e.inputs.0,
-            output: e.output.map(|o| o.0),
-            output_ref: e.output_ref.map(|o| o.0),
+            inputs: d.inputs.0,
+            output: d.output.map(|o| o.0),
+            output_ref: d.output_ref.map(|o| o.0),
             error: e.error,
             failed_node: e.failed_node,
             retry_of: e.retry_of,
@@ -127,13 +127,66 @@ impl ExecutionView {
     }
 }
 
-async fn view(state: &AppState, e: Execution) -> ApiResult<ExecutionView> {
-    let position = if e.status == ExecutionStatus::Queued {
-        Some(executions::queue_position(&state.db, &e).await?)
+fn runtime_ms(e: &Summary) -> Option<i64> {
+    match (e.started_at, e.finished_at) {
+        (Some(s), Some(f)) => Some((f - s).num_milliseconds()),
+        _ => None,
+    }
+}
+
+/// A run as listed: its state and timings (its inputs and output are on
+/// `GET /executions/{id}`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionSummary {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub workflow_version: i32,
+    pub status: ExecutionStatus,
+    pub tier: Tier,
+    pub priority: Priority,
+    pub error: Option<String>,
+    pub failed_node: Option<String>,
+    pub retry_of: Option<Uuid>,
+    pub last_seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub runtime_ms: Option<i64>,
+}
+
+impl From<Summary> for ExecutionSummary {
+    fn from(e: Summary) -> Self {
+        Self {
+            runtime_ms: runtime_ms(&e),
+            id: e.id,
+            workflow_id: e.workflow_id,
+            workflow_version: e.workflow_version,
+            status: e.status,
+            tier: e.tier,
+            priority: e.priority,
+            error: e.error,
+            failed_node: e.failed_node,
+            retry_of: e.retry_of,
+            last_seq: e.last_seq,
+            created_at: e.created_at,
+            started_at: e.started_at,
+            finished_at: e.finished_at,
+        }
+    }
+}
+
+/// The view of one of the caller's runs (with its queue position while queued).
+async fn view(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<ExecutionView> {
+    let d = reads::detail(&state.db, caller, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("execution"))?;
+    let position = if d.summary.status == ExecutionStatus::Queued {
+        Some(reads::queue_position(&state.db, &d.summary).await?)
     } else {
         None
     };
-    Ok(ExecutionView::new(e, position))
+    Ok(ExecutionView::new(d, position))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
@@ -237,7 +290,7 @@ async fn start(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(view(state, execution).await?)))
+    Ok((status, Json(view(state, caller, execution.id).await?)))
 }
 
 /// Each agent a started run uses counts one more use (the catalog's
@@ -332,7 +385,7 @@ pub struct ListParams {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionPage {
-    pub items: Vec<ExecutionView>,
+    pub items: Vec<ExecutionSummary>,
     pub total: i64,
 }
 
@@ -359,10 +412,10 @@ pub async fn list(
                 "must be queued, dispatching, running, completed, failed, cancelled or timed_out",
             )
         })?;
-    let (rows, total) = executions::list(
+    let (rows, total) = reads::list(
         &state.db,
         caller.user_id,
-        &executions::ListQuery {
+        &reads::ListQuery {
             status,
             workflow_id: p.workflow_id,
             limit,
@@ -370,15 +423,19 @@ pub async fn list(
         },
     )
     .await?;
-    let items = rows
-        .into_iter()
-        .map(|e| ExecutionView::new(e, None))
-        .collect();
+    let items = rows.into_iter().map(ExecutionSummary::from).collect();
     Ok(Json(ExecutionPage { items, total }))
 }
 
 async fn own(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<Execution> {
     executions::find(&state.db, caller, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("execution"))
+}
+
+/// The status of one of the caller's runs (reads nothing else of it).
+async fn own_status(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<ExecutionStatus> {
+    reads::status_of(&state.db, caller, id)
         .await?
         .ok_or_else(|| ApiError::not_found("execution"))
 }
@@ -394,8 +451,7 @@ pub async fn get(
     caller: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ExecutionView>> {
-    let e = own(&state, caller.user_id, id).await?;
-    Ok(Json(view(&state, e).await?))
+    Ok(Json(view(&state, caller.user_id, id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -407,6 +463,12 @@ pub struct LogParams {
     pub limit: Option<i64>,
 }
 
+/// The most a page of events or nodes holds (Lambda answers at most 6 MB):
+/// a page ends early rather than grow past it, always with at least one item.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The shape of a page of events (the handler writes it from the stored
+/// JSON text without parsing it).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogPage {
@@ -419,7 +481,8 @@ pub struct LogPage {
     pub finished: bool,
 }
 
-/// The run's events in order, complete: page with `after`.
+/// The run's events in order, complete: page with `after`. A page holds up
+/// to `limit` events and at most 4 MiB.
 #[utoipa::path(
     get, path = "/api/v1/executions/{id}/logs", operation_id = "executions_logs", tag = "executions", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Execution id"), LogParams),
@@ -430,21 +493,35 @@ pub async fn logs(
     caller: AuthUser,
     Path(id): Path<Uuid>,
     Query(p): Query<LogParams>,
-) -> ApiResult<Json<LogPage>> {
-    let e = own(&state, caller.user_id, id).await?;
+) -> ApiResult<Response> {
     let after = p.after.unwrap_or(0).max(0);
     let limit = p.limit.unwrap_or(200);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1–1000"));
     }
-    let rows = executions::events_after(&state.db, id, after, limit).await?;
-    let next_after = rows.last().map_or(after, |r| r.seq);
-    let events = rows.into_iter().map(|r| r.payload.0).collect();
-    Ok(Json(LogPage {
-        events,
-        next_after,
-        finished: e.status.is_terminal(),
-    }))
+    // The status first: once it is terminal, every event is stored.
+    let status = own_status(&state, caller.user_id, id).await?;
+    let rows = reads::event_texts_after(&state.db, id, after, limit).await?;
+    // A LogPage, written around the stored texts (each a JSON object).
+    let mut body = String::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"events\":[");
+    let (mut next_after, mut count) = (after, 0);
+    for r in &rows {
+        if body.len() + r.json.len() > MAX_PAGE_BYTES && count > 0 {
+            break;
+        }
+        if count > 0 {
+            body.push(',');
+        }
+        body.push_str(&r.json);
+        next_after = r.seq;
+        count += 1;
+    }
+    body.push_str(&format!(
+        "],\"nextAfter\":{next_after},\"finished\":{}}}",
+        status.is_terminal()
+    ));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -463,21 +540,73 @@ pub struct NodeRun {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Per node: status, attempts, output or error (from the run's events).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NodeParams {
+    /// Only nodes that first reported after this sequence number (`nextAfter`
+    /// of the previous page).
+    pub after: Option<i64>,
+    /// 1–500, default 100.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePage {
+    /// Nodes in the order they first reported.
+    pub items: Vec<NodeRun>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// Per node: status, attempts, output or error (from the run's events), a
+/// page at a time (up to `limit` nodes and at most 4 MiB).
 #[utoipa::path(
     get, path = "/api/v1/executions/{id}/nodes", operation_id = "executions_nodes", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Execution id")),
-    responses((status = 200, description = "Nodes in the order they first reported", body = Vec<NodeRun>), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
+    params(("id" = Uuid, Path, description = "Execution id"), NodeParams),
+    responses(
+        (status = 200, description = "Nodes in the order they first reported", body = NodePage),
+        (status = 400, description = "Invalid limit (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 404, description = "No such execution of yours", body = ErrorEnvelope),
+    )
 )]
 pub async fn nodes(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Vec<NodeRun>>> {
-    own(&state, caller.user_id, id).await?;
-    Ok(Json(node_runs(
-        &executions::node_events(&state.db, id).await?,
-    )))
+    Query(p): Query<NodeParams>,
+) -> ApiResult<Json<NodePage>> {
+    let after = p.after.unwrap_or(0).max(0);
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1–500"));
+    }
+    own_status(&state, caller.user_id, id).await?;
+    let rows = reads::node_events_page(&state.db, id, after, limit).await?;
+    let mut firsts: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &rows {
+        if let Some(node) = &r.event.node {
+            firsts.entry(node.clone()).or_insert(r.first_seq);
+        }
+    }
+    let nodes_found = firsts.len();
+    let events: Vec<executions::StoredEvent> = rows.into_iter().map(|r| r.event).collect();
+    let mut items = Vec::new();
+    let (mut bytes, mut last_first) = (0, None);
+    for run in node_runs(&events) {
+        bytes += serde_json::to_vec(&run).map_or(0, |v| v.len());
+        if bytes > MAX_PAGE_BYTES && !items.is_empty() {
+            break;
+        }
+        last_first = firsts.get(&run.node).copied();
+        items.push(run);
+    }
+    // More may follow when the page is full, or was cut short by size.
+    let full = nodes_found as i64 == limit || items.len() < nodes_found;
+    Ok(Json(NodePage {
+        next_after: last_first.filter(|_| full),
+        items,
+    }))
 }
 
 pub(crate) fn node_runs(events: &[executions::StoredEvent]) -> Vec<NodeRun> {
@@ -553,7 +682,7 @@ pub async fn artifacts(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<ArtifactView>>> {
     let p = pipeline(&state)?;
-    own(&state, caller.user_id, id).await?;
+    own_status(&state, caller.user_id, id).await?;
     let list = executions::artifacts(&state.db, id).await?;
     let mut out = Vec::with_capacity(list.len());
     for a in list {
@@ -600,8 +729,7 @@ pub async fn cancel(
         .await
         .map_err(ApiError::unavailable)?;
     }
-    let e = own(&state, caller.user_id, id).await?;
-    Ok(Json(view(&state, e).await?))
+    Ok(Json(view(&state, caller.user_id, id).await?))
 }
 
 /// Run again as a new execution linked to this one; `fromFailed` reuses the

@@ -17,7 +17,7 @@ use axum::{
 use shared::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use api::{ExecutionPage, ExecutionView, LogPage, NodeRun};
+pub use api::{ExecutionPage, ExecutionSummary, ExecutionView, LogPage, NodePage, NodeRun};
 
 /// The public routes with their OpenAPI description.
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::{
-    db::workflows::{Change, Version, Workflow},
+    db::workflows::{Change, Listed, Version, VersionListed, Workflow},
     error::FieldErrors,
     workflow::Graph,
     ApiError,
@@ -252,8 +252,8 @@ pub struct WorkflowSummary {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<Workflow> for WorkflowSummary {
-    fn from(w: Workflow) -> Self {
+impl From<Listed> for WorkflowSummary {
+    fn from(w: Listed) -> Self {
         Self {
             id: w.id,
             name: w.name,
@@ -322,12 +322,12 @@ impl From<Version> for VersionView {
     }
 }
 
-impl From<&Version> for VersionSummary {
-    fn from(v: &Version) -> Self {
+impl From<VersionListed> for VersionSummary {
+    fn from(v: VersionListed) -> Self {
         Self {
             version: v.version,
-            name: v.name.clone(),
-            status: v.status.clone(),
+            name: v.name,
+            status: v.status,
             created_by: v.created_by,
             created_at: v.created_at,
         }

@@ -12,7 +12,7 @@ use shared::{
     auth::AuthUser,
     db::{
         usage, users,
-        workflows::{self, Change, Content, ListQuery, UpdateError, Workflow},
+        workflows::{self, Change, Content, ListQuery, Listed, UpdateError, Workflow},
     },
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
@@ -160,7 +160,7 @@ pub(crate) fn with_etag(status: StatusCode, wf: Workflow) -> Response {
     res
 }
 
-fn encode_cursor(w: &Workflow) -> String {
+fn encode_cursor(w: &Listed) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}.{}", w.updated_at.timestamp_micros(), w.id))
 }
 
@@ -444,7 +444,7 @@ pub async fn versions(
     if list.is_empty() {
         return Err(ApiError::not_found("workflow"));
     }
-    Ok(Json(list.iter().map(VersionSummary::from).collect()))
+    Ok(Json(list.into_iter().map(VersionSummary::from).collect()))
 }
 
 /// One version, as it was saved.

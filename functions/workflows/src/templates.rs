@@ -112,6 +112,21 @@ fn summary(t: &Template, caller: Uuid) -> TemplateSummary {
     }
 }
 
+fn listed(t: templates::Listed, caller: Uuid) -> TemplateSummary {
+    TemplateSummary {
+        id: t.id,
+        name: t.name,
+        description: t.description,
+        category: t.category,
+        tags: t.tags,
+        built_in: t.owner_id.is_none(),
+        mine: t.owner_id == Some(caller),
+        node_count: usize::try_from(t.node_count).unwrap_or(0),
+        usage_count: t.usage_count,
+        created_at: t.created_at,
+    }
+}
+
 fn category(raw: &str) -> ApiResult<&'static str> {
     parse_category(raw).map_err(|m| ApiError::field("category", m))
 }
@@ -136,7 +151,10 @@ pub async fn list(
     let search = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let (rows, total) = templates::list(&state.db, category, search, limit, offset).await?;
     Ok(Json(TemplatePage {
-        items: rows.iter().map(|t| summary(t, caller.user_id)).collect(),
+        items: rows
+            .into_iter()
+            .map(|t| listed(t, caller.user_id))
+            .collect(),
         total,
     }))
 }

@@ -133,50 +133,6 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Execution>,
         .await
 }
 
-/// Queued executions ahead of this one in its priority class.
-pub async fn queue_position(db: impl PgExecutor<'_>, e: &Execution) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM executions WHERE status = 'queued' AND priority = $1 AND (created_at, id) < ($2, $3)",
-    )
-    .bind(e.priority)
-    .bind(e.created_at)
-    .bind(e.id)
-    .fetch_one(db)
-    .await
-}
-
-pub struct ListQuery {
-    pub status: Option<ExecutionStatus>,
-    pub workflow_id: Option<Uuid>,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-pub async fn list(
-    db: &sqlx::PgPool,
-    owner_id: Uuid,
-    q: &ListQuery,
-) -> Result<(Vec<Execution>, i64), sqlx::Error> {
-    const FILTER: &str = "owner_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR workflow_id = $3)";
-    let rows = sqlx::query_as::<_, Execution>(&format!(
-        "SELECT {COLUMNS} FROM executions WHERE {FILTER} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
-    ))
-    .bind(owner_id)
-    .bind(q.status)
-    .bind(q.workflow_id)
-    .bind(q.limit)
-    .bind(q.offset)
-    .fetch_all(db)
-    .await?;
-    let total = sqlx::query_scalar(&format!("SELECT count(*) FROM executions WHERE {FILTER}"))
-        .bind(owner_id)
-        .bind(q.status)
-        .bind(q.workflow_id)
-        .fetch_one(db)
-        .await?;
-    Ok((rows, total))
-}
-
 /// What the dispatcher found when it claimed an execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -359,19 +315,6 @@ pub async fn set_task_token(
         .bind(token)
         .fetch_optional(db)
         .await
-}
-
-/// Every event of a run, in order (for the log bundle).
-pub async fn all_events(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    sqlx::query_as::<_, StoredEvent>(
-        "SELECT seq, type, node, payload, ts FROM execution_events WHERE execution_id = $1 ORDER BY seq",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await
 }
 
 /// What a heartbeat found.

@@ -2,6 +2,7 @@
 //! SQL stays visible: each query is a function taking an executor.
 
 pub mod agents;
+pub mod execution_reads;
 pub mod executions;
 pub mod housekeeping;
 pub mod sessions;

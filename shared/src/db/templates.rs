@@ -59,6 +59,20 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Template>,
     .await
 }
 
+/// A template as listed: its node count, not its canvas.
+#[derive(Debug, Clone, FromRow)]
+pub struct Listed {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub node_count: i32,
+    pub usage_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
 /// The catalogue, most used first; and the total.
 pub async fn list(
     db: &sqlx::PgPool,
@@ -66,11 +80,14 @@ pub async fn list(
     search: Option<&str>,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Template>, i64), sqlx::Error> {
+) -> Result<(Vec<Listed>, i64), sqlx::Error> {
     let pattern = search.map(super::contains_pattern);
     const FILTER: &str = "($1::text IS NULL OR category = $1) AND ($2::text IS NULL OR name ILIKE $2 OR description ILIKE $2)";
-    let rows = sqlx::query_as::<_, Template>(&format!(
-        "SELECT {COLUMNS} FROM workflow_templates WHERE {FILTER}
+    let rows = sqlx::query_as::<_, Listed>(&format!(
+        "SELECT id, owner_id, name, description, category, tags, usage_count, created_at,
+                CASE jsonb_typeof(canvas -> 'nodes')
+                     WHEN 'array' THEN jsonb_array_length(canvas -> 'nodes') ELSE 0 END AS node_count
+           FROM workflow_templates WHERE {FILTER}
          ORDER BY owner_id IS NOT NULL, usage_count DESC, name, id LIMIT $3 OFFSET $4"
     ))
     .bind(category)

@@ -234,20 +234,36 @@ pub struct ListQuery {
     pub limit: i64,
 }
 
+/// A workflow as listed: what a listing shows, never its canvas, chat or
+/// settings (a page of 1,000-node canvases is megabytes to read and drop).
+#[derive(Debug, Clone, FromRow)]
+pub struct Listed {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub tags: Vec<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const LISTED_COLUMNS: &str = "id, name, description, status, tags, version, created_at, updated_at";
+
 /// One page, newest first, and the total matching the filters.
 pub async fn list(
     db: &sqlx::PgPool,
     owner_id: Uuid,
     q: &ListQuery,
-) -> Result<(Vec<Workflow>, i64), sqlx::Error> {
+) -> Result<(Vec<Listed>, i64), sqlx::Error> {
     let pattern = q.search.as_deref().map(super::contains_pattern);
     const FILTER: &str = "owner_id = $1 AND deleted_at IS NULL
          AND ($2::text IS NULL OR status = $2)
          AND (cardinality($3::text[]) = 0 OR tags @> $3)
          AND ($4::text IS NULL OR name ILIKE $4)";
     let (after_ts, after_id) = q.after.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-    let rows = sqlx::query_as::<_, Workflow>(&format!(
-        "SELECT {COLUMNS} FROM workflows WHERE {FILTER}
+    let rows = sqlx::query_as::<_, Listed>(&format!(
+        "SELECT {LISTED_COLUMNS} FROM workflows WHERE {FILTER}
            AND ($5::timestamptz IS NULL OR (updated_at, id) < ($5, $6))
          ORDER BY updated_at DESC, id DESC LIMIT $7"
     ))
@@ -302,19 +318,30 @@ const VERSION_COLUMNS: &str =
     "v.version, v.name, v.description, v.status, v.tags, v.canvas, v.chat_history, \
                                v.settings, v.created_by, v.created_at";
 
-/// Versions of a live workflow of this owner, newest first.
+/// A version as listed: no snapshot content.
+#[derive(Debug, Clone, FromRow)]
+pub struct VersionListed {
+    pub version: i32,
+    pub name: String,
+    pub status: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Versions of a live workflow of this owner, newest first (without their
+/// content; [`version`] reads one whole).
 pub async fn versions(
     db: impl PgExecutor<'_>,
     owner_id: Uuid,
     id: Uuid,
     limit: i64,
-) -> Result<Vec<Version>, sqlx::Error> {
-    sqlx::query_as::<_, Version>(&format!(
-        "SELECT {VERSION_COLUMNS}
+) -> Result<Vec<VersionListed>, sqlx::Error> {
+    sqlx::query_as::<_, VersionListed>(
+        "SELECT v.version, v.name, v.status, v.created_by, v.created_at
            FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
           WHERE v.workflow_id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL
-          ORDER BY v.version DESC LIMIT $3"
-    ))
+          ORDER BY v.version DESC LIMIT $3",
+    )
     .bind(id)
     .bind(owner_id)
     .bind(limit)

@@ -105,12 +105,14 @@ impl BlobStore for LocalBlobs {
         Box::pin(async move { Ok(url) })
     }
 
-    fn put(
-        &self,
-        key: &str,
-        _content_type: &str,
-        body: Vec<u8>,
-    ) -> super::BoxFuture<'_, anyhow::Result<()>> {
+    fn put_stream<'a>(
+        &'a self,
+        key: &'a str,
+        _content_type: &'a str,
+        mut chunks: super::BoxStream<'a, anyhow::Result<Vec<u8>>>,
+    ) -> super::BoxFuture<'a, anyhow::Result<u64>> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
         let path = safe_key(key).then(|| self.dir.join(Path::new(key)));
         Box::pin(async move {
             let path = path.ok_or_else(|| anyhow::anyhow!("not a plain blob key"))?;
@@ -120,9 +122,28 @@ impl BlobStore for LocalBlobs {
             // Write then rename, so a reader never sees half a file.
             // A name of its own, so two writers of one key never share a temp file.
             let tmp = path.with_extension(format!("{}.part", uuid::Uuid::now_v7().simple()));
-            tokio::fs::write(&tmp, body).await?;
-            tokio::fs::rename(&tmp, &path).await?;
-            Ok(())
+            let written = async {
+                let mut file = tokio::fs::File::create(&tmp).await?;
+                let mut size = 0u64;
+                while let Some(chunk) = chunks.next().await {
+                    let chunk = chunk?;
+                    size += chunk.len() as u64;
+                    file.write_all(&chunk).await?;
+                }
+                file.flush().await?;
+                anyhow::Ok(size)
+            }
+            .await;
+            match written {
+                Ok(size) => {
+                    tokio::fs::rename(&tmp, &path).await?;
+                    Ok(size)
+                }
+                Err(e) => {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    Err(e)
+                }
+            }
         })
     }
 }

@@ -109,14 +109,23 @@ pub trait BlobStore: Send + Sync {
         key: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, anyhow::Result<String>>;
-    /// Stores an object (the log bundle); writing the same key again replaces it.
-    fn put(
-        &self,
-        key: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'_, anyhow::Result<()>>;
+    /// Stores an object from a stream of chunks (the log bundle), holding at
+    /// most one part in memory (S3 multipart above [`PART_BYTES`]); returns
+    /// its size. Writing the same key again replaces it; a failed stream
+    /// leaves no object behind.
+    fn put_stream<'a>(
+        &'a self,
+        key: &'a str,
+        content_type: &'a str,
+        chunks: BoxStream<'a, anyhow::Result<Vec<u8>>>,
+    ) -> BoxFuture<'a, anyhow::Result<u64>>;
 }
+
+/// A stream of chunks for [`BlobStore::put_stream`].
+pub type BoxStream<'a, T> = Pin<Box<dyn futures_util::Stream<Item = T> + Send + 'a>>;
+
+/// The size of an uploaded part (S3 wants at least 5 MiB but the last).
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// A run the tracker watches from launch to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,10 @@ use uuid::Uuid;
 
 use super::{JobState, Pipeline, TrackedRun};
 use crate::{
-    db::executions::{self, Artifact, Ending, Liveness},
+    db::{
+        execution_reads,
+        executions::{self, Artifact, Ending, Liveness},
+    },
     state::AppState,
 };
 
@@ -302,24 +305,38 @@ pub async fn after_end(
     Ok(())
 }
 
+/// Events read per page while the log bundle is written.
+const BUNDLE_PAGE: i64 = 64;
+
 /// Writes every event of the run as NDJSON to the blob store and lists it
-/// among the run's artifacts. Writing it twice is harmless.
+/// among the run's artifacts. The events are read a page at a time and
+/// streamed out as stored, so a run of any length takes bounded memory.
+/// Writing it twice is harmless.
 pub async fn store_log_bundle(
     state: &AppState,
     pipeline: &Pipeline,
     id: Uuid,
 ) -> anyhow::Result<()> {
-    let events = executions::all_events(&state.db, id).await?;
-    let mut body = Vec::with_capacity(events.len() * 128);
-    for e in &events {
-        serde_json::to_writer(&mut body, &e.payload.0)?;
-        body.push(b'\n');
-    }
+    let db = state.db.clone();
+    let pages = futures_util::stream::try_unfold(0_i64, move |after| {
+        let db = db.clone();
+        async move {
+            let rows = execution_reads::event_texts_after(&db, id, after, BUNDLE_PAGE).await?;
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                return anyhow::Ok(None);
+            };
+            let mut chunk = Vec::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum());
+            for r in &rows {
+                chunk.extend_from_slice(r.json.as_bytes());
+                chunk.push(b'\n');
+            }
+            Ok(Some((chunk, last)))
+        }
+    });
     let key = log_bundle_key(id);
-    let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
-    pipeline
+    let size = pipeline
         .blobs
-        .put(&key, "application/x-ndjson", body)
+        .put_stream(&key, "application/x-ndjson", Box::pin(pages))
         .await?;
     executions::insert_artifact(
         &state.db,
@@ -328,7 +345,7 @@ pub async fn store_log_bundle(
             id: crate::ids::new_id(),
             name: LOG_BUNDLE_NAME.into(),
             content_type: "application/x-ndjson".into(),
-            size,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
             blob_key: key,
             created_at: chrono::Utc::now(),
         },

@@ -1,12 +1,18 @@
 //! The blob store on S3: presigned PUT and GET URLs for artifacts, and
-//! `PutObject` for the log bundle. The bucket is encrypted, private and
+//! the log bundle streamed in (`PutObject` when it fits one part, else a
+//! multipart upload holding one part in memory). The bucket is encrypted, private and
 //! has a lifecycle (template.yaml).
 
 use std::time::Duration;
 
-use aws_sdk_s3::{presigning::PresigningConfig, primitives::ByteStream, Client};
+use aws_sdk_s3::{
+    presigning::PresigningConfig,
+    primitives::ByteStream,
+    types::{CompletedMultipartUpload, CompletedPart},
+    Client,
+};
 
-use crate::pipeline::{BlobStore, BoxFuture};
+use crate::pipeline::{BlobStore, BoxFuture, BoxStream, PART_BYTES};
 
 #[derive(Debug, Clone)]
 pub struct S3Blobs {
@@ -84,23 +90,132 @@ impl BlobStore for S3Blobs {
         })
     }
 
-    fn put(
-        &self,
-        key: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> BoxFuture<'_, anyhow::Result<()>> {
-        let (key, content_type) = (key.to_owned(), content_type.to_owned());
+    fn put_stream<'a>(
+        &'a self,
+        key: &'a str,
+        content_type: &'a str,
+        mut chunks: BoxStream<'a, anyhow::Result<Vec<u8>>>,
+    ) -> BoxFuture<'a, anyhow::Result<u64>> {
+        use futures_util::StreamExt;
         Box::pin(async move {
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .content_type(content_type)
-                .body(ByteStream::from(body))
-                .send()
-                .await?;
-            Ok(())
+            // Up to one part: a plain PutObject. Beyond: a multipart upload,
+            // one part in memory at a time, aborted if anything fails.
+            let mut buf: Vec<u8> = Vec::new();
+            let mut upload: Option<Multipart> = None;
+            let mut size = 0u64;
+            let result = async {
+                while let Some(chunk) = chunks.next().await {
+                    let chunk = chunk?;
+                    size += chunk.len() as u64;
+                    buf.extend_from_slice(&chunk);
+                    if buf.len() >= PART_BYTES {
+                        if upload.is_none() {
+                            upload = Some(self.begin(key, content_type).await?);
+                        }
+                        if let Some(u) = upload.as_mut() {
+                            self.part(key, u, std::mem::take(&mut buf)).await?;
+                        }
+                    }
+                }
+                match upload.as_mut() {
+                    None => {
+                        self.client
+                            .put_object()
+                            .bucket(&self.bucket)
+                            .key(key)
+                            .content_type(content_type)
+                            .body(ByteStream::from(std::mem::take(&mut buf)))
+                            .send()
+                            .await?;
+                    }
+                    Some(u) => {
+                        if !buf.is_empty() {
+                            self.part(key, u, std::mem::take(&mut buf)).await?;
+                        }
+                        self.complete(key, u).await?;
+                    }
+                }
+                anyhow::Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                if let Some(u) = upload {
+                    let _ = self
+                        .client
+                        .abort_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(u.id)
+                        .send()
+                        .await;
+                }
+                return Err(e);
+            }
+            Ok(size)
         })
+    }
+}
+
+/// A multipart upload in progress.
+struct Multipart {
+    id: String,
+    parts: Vec<CompletedPart>,
+}
+
+impl S3Blobs {
+    async fn begin(&self, key: &str, content_type: &str) -> anyhow::Result<Multipart> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await?;
+        let id = created
+            .upload_id()
+            .ok_or_else(|| anyhow::anyhow!("S3 gave the multipart upload no id"))?
+            .to_owned();
+        Ok(Multipart {
+            id,
+            parts: Vec::new(),
+        })
+    }
+
+    async fn part(&self, key: &str, u: &mut Multipart, body: Vec<u8>) -> anyhow::Result<()> {
+        let number = i32::try_from(u.parts.len() + 1)?;
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&u.id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await?;
+        u.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(uploaded.e_tag().map(str::to_owned))
+                .build(),
+        );
+        Ok(())
+    }
+
+    async fn complete(&self, key: &str, u: &mut Multipart) -> anyhow::Result<()> {
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&u.id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut u.parts)))
+                    .build(),
+            )
+            .send()
+            .await?;
+        Ok(())
     }
 }
