@@ -15,18 +15,26 @@ use axum::{
     routing::get,
     Extension, Router,
 };
+use executions::RunsState;
 use serde::Deserialize;
 use shared::{
-    pipeline::{
-        blobs::{LocalBlobs, ROUTE},
-        dispatcher::{dispatch_one, Outcome},
-        launcher::ProcessLauncher,
-        local_tracker::{drive, LocalTracker, Signal},
-        queue::LocalQueue,
-        sweeper::sweep,
-        BroadcastPublisher, Pipeline, PipelineConfig, Published,
+    db::housekeeping,
+    realtime::{
+        closing,
+        memory::MemoryConnections,
+        publish::{BroadcastPublisher, Published},
+        Realtime,
     },
-    realtime::{closing, memory::MemoryConnections, Realtime},
+    runs::{
+        dispatch::Outcome,
+        local::{
+            blobs::{LocalBlobs, ROUTE},
+            launcher::ProcessLauncher,
+            queue::LocalQueue,
+            tracker::{drive, LocalTracker, Signal},
+        },
+        Ports, RunSettings, Runs,
+    },
     AppState,
 };
 use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
@@ -34,21 +42,39 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub mod ws;
 
-/// Every function's routes, merged, with the common layers applied once.
+/// Every function's routes on `state`, with the run lifecycle on the local
+/// adapters but without the workers that drive it (no queue worker, tracker
+/// or sweeper): runs started here stay queued. For tests of the API alone;
+/// [`Stack`] is the whole system.
 pub fn app(state: AppState) -> Router {
-    router(state, None)
+    Stack::new(
+        state.clone(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        LocalOptions {
+            // Nothing of a test's belongs in the working directory.
+            blob_dir: std::env::temp_dir().join("saasit-detached-blobs"),
+            executor_logs: None,
+            ..LocalOptions::from_settings(&state.settings)
+        },
+    )
+    .router()
 }
 
-fn router(state: AppState, blobs: Option<Arc<LocalBlobs>>) -> Router {
-    let settings = state.settings.clone();
-    let (mut router, _) = OpenApiRouter::new()
+/// Every function's routes, merged, with the common layers applied once:
+/// the execution routes on the run lifecycle, the others on the app state.
+pub fn router(runs: RunsState, blobs: Option<Arc<LocalBlobs>>) -> Router {
+    let settings = runs.app.settings.clone();
+    let (app_routes, _) = OpenApiRouter::new()
         .merge(health::routes())
         .merge(auth::routes())
         .merge(workflows::routes())
         .merge(agents::routes())
-        .merge(executions::routes())
         .split_for_parts();
-    router = router.merge(executions::internal_routes());
+    let (run_routes, _) = executions::routes().split_for_parts();
+    let mut router: Router = app_routes
+        .with_state(runs.app.clone())
+        .merge(run_routes.with_state(runs.clone()))
+        .merge(executions::internal_routes().with_state(runs));
     if let Some(blobs) = blobs {
         router = router.merge(
             Router::new()
@@ -57,7 +83,7 @@ fn router(state: AppState, blobs: Option<Arc<LocalBlobs>>) -> Router {
                 .layer(Extension(blobs)),
         );
     }
-    shared::http::apply_layers(router.with_state(state), &settings.http)
+    shared::http::apply_layers(router, &settings.http)
 }
 
 #[derive(Deserialize)]
@@ -113,11 +139,28 @@ pub struct LocalOptions {
     pub executor_env: Vec<(String, String)>,
     /// Where executor logs go (`<dir>/exec-<id>.log`); `None` discards them.
     pub executor_logs: Option<PathBuf>,
-    pub config: PipelineConfig,
+    pub config: RunSettings,
     pub sweep_every: Duration,
 }
 
 impl LocalOptions {
+    /// From the settings tree: `EXECUTOR_BIN`, `BLOB_DIR`, `EXECUTOR_LOG_DIR`,
+    /// `SWEEP_EVERY_SECONDS` and the run settings.
+    pub fn from_settings(settings: &shared::settings::Settings) -> Self {
+        let local = &settings.local;
+        Self {
+            executor: local
+                .executor_bin
+                .clone()
+                .unwrap_or_else(Self::default_executor),
+            blob_dir: local.blob_dir.clone(),
+            executor_env: Vec::new(),
+            executor_logs: Some(local.executor_log_dir.clone()),
+            config: settings.runs.clone(),
+            sweep_every: local.sweep_every,
+        }
+    }
+
     /// `executor` next to the running binary (cargo puts all of a workspace's binaries together).
     pub fn default_executor() -> PathBuf {
         let exe = std::env::current_exe().unwrap_or_default();
@@ -132,10 +175,11 @@ impl LocalOptions {
     }
 }
 
-/// The whole local stack: state with the pipeline, and its adapters.
+/// The whole local stack: the app state, the run lifecycle on the local
+/// adapters, and the adapters themselves.
 pub struct Stack {
     pub state: AppState,
-    pub pipeline: Arc<Pipeline>,
+    pub runs: Arc<Runs>,
     pub queue: Arc<LocalQueue>,
     pub launcher: Arc<ProcessLauncher>,
     pub blobs: Arc<LocalBlobs>,
@@ -170,18 +214,23 @@ impl Stack {
         ));
         let (tracker, signals) = LocalTracker::new();
         let tracker = Arc::new(tracker);
-        let pipeline = Arc::new(Pipeline {
-            queue: queue.clone(),
-            launcher: launcher.clone(),
-            tracker: tracker.clone(),
-            blobs: blobs.clone(),
-            callback_url: base,
-            publisher: Arc::new(BroadcastPublisher(events.clone())),
-            config: opts.config,
-        });
+        let publisher = Arc::new(BroadcastPublisher(events.clone()));
+        let runs = Arc::new(Runs::new(
+            state.db.clone(),
+            state.tokens.clone(),
+            Ports {
+                queue: queue.clone(),
+                launcher: launcher.clone(),
+                tracker: tracker.clone(),
+                blobs: blobs.clone(),
+                publisher: publisher.clone(),
+            },
+            base,
+            opts.config,
+        ));
         Self {
-            state: state.with_pipeline(pipeline.clone()),
-            pipeline,
+            state: state.with_publisher(publisher),
+            runs,
             queue,
             launcher,
             blobs,
@@ -194,8 +243,16 @@ impl Stack {
         }
     }
 
+    /// The execution routes' state.
+    pub fn runs_state(&self) -> RunsState {
+        RunsState {
+            app: self.state.clone(),
+            runs: self.runs.clone(),
+        }
+    }
+
     pub fn router(&self) -> Router {
-        router(self.state.clone(), Some(self.blobs.clone())).merge(
+        router(self.runs_state(), Some(self.blobs.clone())).merge(
             Router::new()
                 .route("/ws", get(ws::upgrade))
                 .layer(Extension(self.state.clone()))
@@ -214,23 +271,15 @@ impl Stack {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(signals) = signals {
-            handles.push(tokio::spawn(drive(
-                signals,
-                self.state.clone(),
-                self.pipeline.clone(),
-            )));
+            handles.push(tokio::spawn(drive(signals, self.runs.clone())));
         }
-        let (state, queue, pipeline) = (
-            self.state.clone(),
-            self.queue.clone(),
-            self.pipeline.clone(),
-        );
+        let (queue, runs) = (self.queue.clone(), self.runs.clone());
         let worker = tokio::spawn(async move {
             loop {
                 let (id, priority) = queue.next().await;
-                let (state, queue, pipeline) = (state.clone(), queue.clone(), pipeline.clone());
+                let (queue, runs) = (queue.clone(), runs.clone());
                 tokio::spawn(async move {
-                    match dispatch_one(&state, &pipeline, id).await {
+                    match runs.dispatch_one(id).await {
                         Ok(Outcome::Deferred(after)) => queue.push(id, priority, after),
                         Ok(_) => {}
                         Err(e) => {
@@ -241,9 +290,9 @@ impl Stack {
                 });
             }
         });
-        let (state, pipeline, rt, every) = (
+        let (state, runs, rt, every) = (
             self.state.clone(),
-            self.pipeline.clone(),
+            self.runs.clone(),
             self.realtime.clone(),
             self.sweep_every,
         );
@@ -251,8 +300,12 @@ impl Stack {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                if let Err(e) = sweep(&state, &pipeline).await {
+                if let Err(e) = runs.sweep().await {
                     tracing::warn!(error = %format!("{e:#}"), "sweep failed");
+                }
+                let window = state.settings.auth.login_window;
+                if let Err(e) = housekeeping::prune(&state.db, window).await {
+                    tracing::warn!(error = %e, "pruning failed logins and sign-ins failed");
                 }
                 if let Err(e) = closing::sweep(&rt, &state.db, chrono::Utc::now()).await {
                     tracing::warn!(error = %format!("{e:#}"), "closing expired connections failed");

@@ -5,12 +5,10 @@
 //! `scripts/test` checks with kubernetes-validate).
 //! Needs `DATABASE_URL` and `JWT_SECRET` (`scripts/run` provides both).
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context;
-use shared::{
-    db, pipeline::PipelineConfig, runtime, settings::Settings, telemetry, tier::Tier, AppState,
-};
+use shared::{db, runtime, settings::Settings, telemetry, tier::Tier, AppState};
 
 const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER [--secret]";
 
@@ -21,8 +19,8 @@ fn render_job(tier: &str, secret: bool) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("{e}\n{USAGE}"))?;
     let id = shared::ids::new_id();
-    let spec = shared::pipeline::JobSpec {
-        name: shared::pipeline::dispatcher::job_name(id),
+    let spec = shared::runs::JobSpec {
+        name: shared::runs::job_name(id),
         execution_id: id,
         tier: tier.as_str().to_owned(),
         env: vec![
@@ -36,18 +34,18 @@ fn render_job(tier: &str, secret: bool) -> anyhow::Result<()> {
             .max_runtime
             .unwrap_or(Duration::from_secs(3600)),
     };
-    let target = shared::pipeline::k8s::JobTarget {
+    let target = shared::runs::k8s::JobTarget {
         namespace: "saasit-executions",
         image: "saasit-executor:latest",
     };
     let manifest = if secret {
-        shared::pipeline::k8s::render_token_secret(
+        shared::runs::k8s::render_token_secret(
             &spec,
             target.namespace,
             "00000000-0000-0000-0000-000000000000",
         )
     } else {
-        shared::pipeline::k8s::render_job(&spec, &target)
+        shared::runs::k8s::render_job(&spec, &target)
     };
     let mut out = std::io::stdout().lock();
     std::io::Write::write_all(
@@ -87,15 +85,6 @@ fn executor_env() -> Vec<(String, String)> {
     .iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
     .collect()
-}
-
-fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
-    Ok(Duration::from_secs(match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name} must be a number of seconds"))?,
-        Err(_) => default,
-    }))
 }
 
 #[tokio::main]
@@ -140,22 +129,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} (in use? try --port)"))?;
     let addr = listener.local_addr()?;
     let options = local::LocalOptions {
-        executor: std::env::var("EXECUTOR_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| local::LocalOptions::default_executor()),
-        blob_dir: std::env::var("BLOB_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from(".local/blobs")),
         executor_env: executor_env(),
-        executor_logs: Some(PathBuf::from(
-            std::env::var("EXECUTOR_LOG_DIR").unwrap_or_else(|_| ".local/executor-logs".into()),
-        )),
-        config: PipelineConfig {
-            heartbeat_every: secs("EXECUTOR_HEARTBEAT_SECONDS", 10)?,
-            heartbeat_timeout: secs("HEARTBEAT_TIMEOUT_SECONDS", 45)?,
-            ..PipelineConfig::default()
-        },
-        sweep_every: secs("SWEEP_EVERY_SECONDS", 5)?,
+        ..local::LocalOptions::from_settings(&settings)
     };
     anyhow::ensure!(
         options.executor.exists(),

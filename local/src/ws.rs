@@ -23,8 +23,11 @@ use axum::{
 };
 use base64::Engine as _;
 use shared::{
-    pipeline::BoxFuture,
-    realtime::{handlers, CloseReason, PushError, Pusher, Realtime},
+    future::BoxFuture,
+    realtime::{
+        handlers::{self, Deps},
+        CloseReason, PushError, Pusher, Realtime,
+    },
     AppState,
 };
 use tokio::sync::mpsc;
@@ -150,12 +153,9 @@ pub async fn upgrade(
 ) -> Response {
     let id = new_connection_id();
     let outbox = sockets.register(&id);
-    let answer = handlers::connect(
-        &state,
-        &rt,
-        &event(&id, "$connect", "CONNECT", &query, None),
-    )
-    .await;
+    let deps = Deps::from(&state);
+    let answer =
+        handlers::connect(&deps, &rt, &event(&id, "$connect", "CONNECT", &query, None)).await;
     if answer.status_code != 200 {
         sockets.forget(&id);
         let status = StatusCode::from_u16(u16::try_from(answer.status_code).unwrap_or(500))
@@ -166,14 +166,14 @@ pub async fn upgrade(
         };
         return (status, [("content-type", "application/json")], body).into_response();
     }
-    ws.on_upgrade(move |socket| serve(socket, id, outbox, state, rt, sockets))
+    ws.on_upgrade(move |socket| serve(socket, id, outbox, deps, rt, sockets))
 }
 
 async fn serve(
     socket: WebSocket,
     id: String,
     mut outbox: mpsc::UnboundedReceiver<Outgoing>,
-    state: AppState,
+    state: Deps,
     rt: Arc<Realtime>,
     sockets: Arc<LocalSockets>,
 ) {

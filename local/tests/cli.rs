@@ -53,13 +53,29 @@ fn render_job_prints_each_running_tier_s_job() {
         assert_eq!(container["resources"]["limits"]["cpu"], caps.cpu);
         assert_eq!(container["resources"]["limits"]["memory"], caps.memory);
         let env = container["env"].as_array().expect("env is a list");
-        for name in ["EXECUTION_ID", "CALLBACK_URL", "CALLBACK_TOKEN"] {
+        for name in ["EXECUTION_ID", "CALLBACK_URL", "CALLBACK_TOKEN_FILE"] {
             assert!(
                 env.iter().any(|e| e["name"] == name),
                 "{tier}: no {name} in {env:?}"
             );
         }
+        // The token itself is never an environment value: it is a file from
+        // the Job's own Secret.
+        assert!(
+            !env.iter().any(|e| e["name"] == "CALLBACK_TOKEN"),
+            "{env:?}"
+        );
+        assert!(!job.to_string().contains("execution-scoped-token"));
     }
+    let out = local(&["render-job", "starter", "--secret"]);
+    assert!(out.status.success(), "{out:?}");
+    let secret: Value = serde_json::from_slice(&out.stdout).expect("the manifest is JSON");
+    assert_eq!(secret["kind"], "Secret");
+    assert_eq!(secret["metadata"]["ownerReferences"][0]["kind"], "Job");
+    assert_eq!(
+        secret["stringData"]["callback-token"],
+        "execution-scoped-token"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use crate::{
     auth::TokenKeys,
-    pipeline::{Pipeline, Published, Publisher},
+    realtime::publish::{Published, Publisher},
     settings::Settings,
 };
 
@@ -17,8 +17,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: PgPool,
     pub tokens: Arc<TokenKeys>,
-    /// The execution pipeline's ports; `None` in functions that do not run executions.
-    pub pipeline: Option<Arc<Pipeline>>,
     /// Where real-time messages go (`None`: nobody listens here).
     pub publisher: Option<Arc<dyn Publisher>>,
 }
@@ -30,16 +28,8 @@ impl AppState {
             settings: Arc::new(settings),
             db,
             tokens,
-            pipeline: None,
             publisher: None,
         }
-    }
-
-    /// The same state with the execution pipeline (and its publisher).
-    pub fn with_pipeline(mut self, pipeline: Arc<Pipeline>) -> Self {
-        self.publisher = Some(pipeline.publisher.clone());
-        self.pipeline = Some(pipeline);
-        self
     }
 
     /// The same state publishing real-time messages to `publisher`.
@@ -57,6 +47,15 @@ impl AppState {
     pub async fn publish_message(&self, message: Published) {
         if let Some(p) = &self.publisher {
             p.publish(message).await;
+        }
+    }
+}
+
+impl From<&AppState> for crate::realtime::handlers::Deps {
+    fn from(s: &AppState) -> Self {
+        Self {
+            db: s.db.clone(),
+            tokens: s.tokens.clone(),
         }
     }
 }

@@ -108,7 +108,7 @@ async fn main() {
         })
         .collect();
 
-    let pipeline = s.app.state.pipeline.clone().expect("pipeline");
+    let runs = s.runs.clone();
     let owner: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(email)
         .fetch_one(&s.app.state.db)
@@ -135,8 +135,7 @@ async fn main() {
         .expect("insert");
         tx.commit().await.expect("commit");
         sent.lock().await.push(Instant::now());
-        pipeline
-            .publish(id, owner, event_message(id, seq, "log", &payload))
+        runs.publish(id, owner, event_message(id, seq, "log", &payload))
             .await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

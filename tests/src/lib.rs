@@ -273,8 +273,10 @@ pub async fn send(router: &Router, req: Req) -> TestResponse {
 /// short heartbeat and sweep intervals so fault tests finish quickly.
 pub struct TestStack {
     pub app: TestApp,
+    /// The run lifecycle the stack runs on.
+    pub runs: std::sync::Arc<shared::runs::Runs>,
     pub base_url: String,
-    pub launcher: std::sync::Arc<shared::pipeline::launcher::ProcessLauncher>,
+    pub launcher: std::sync::Arc<shared::runs::local::launcher::ProcessLauncher>,
     pub blob_dir: std::path::PathBuf,
 }
 
@@ -283,12 +285,12 @@ pub async fn spawn_stack() -> TestStack {
 }
 
 /// The pipeline settings of test stacks: quick heartbeats and deferrals.
-pub fn test_pipeline_config() -> shared::pipeline::PipelineConfig {
-    shared::pipeline::PipelineConfig {
+pub fn test_pipeline_config() -> shared::runs::RunSettings {
+    shared::runs::RunSettings {
         heartbeat_every: Duration::from_secs(1),
         heartbeat_timeout: Duration::from_secs(3),
         defer: Duration::from_millis(200),
-        ..shared::pipeline::PipelineConfig::default()
+        ..shared::runs::RunSettings::default()
     }
 }
 
@@ -306,10 +308,7 @@ pub async fn serve(app: Router) -> String {
 }
 
 /// The local stack on `app`'s state, with these pipeline settings.
-pub async fn spawn_stack_with(
-    mut app: TestApp,
-    config: shared::pipeline::PipelineConfig,
-) -> TestStack {
+pub async fn spawn_stack_with(mut app: TestApp, config: shared::runs::RunSettings) -> TestStack {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -333,11 +332,13 @@ pub async fn spawn_stack_with(
     app.router = stack.router();
     app.state = stack.state.clone();
     let launcher = stack.launcher.clone();
+    let runs = stack.runs.clone();
     tokio::spawn(async move {
         let _ = local::run(listener, stack, std::future::pending()).await;
     });
     TestStack {
         app,
+        runs,
         base_url: format!("http://{addr}"),
         launcher,
         blob_dir,
@@ -345,13 +346,14 @@ pub async fn spawn_stack_with(
 }
 
 /// A new STARTER user's `n` queued runs of a two-node workflow, created
-/// through the API on `state` (so queued on its pipeline's queue).
+/// through the API on `runs` (so queued on its queue).
 pub async fn queued_runs(
     app: &TestApp,
-    state: &AppState,
+    runs: &executions::RunsState,
     email: &str,
     n: usize,
 ) -> Vec<uuid::Uuid> {
+    let state = &runs.app;
     let token = app.register(email, "correct horse 9").await["accessToken"]
         .as_str()
         .expect("token")
@@ -361,7 +363,7 @@ pub async fn queued_runs(
         .execute(&state.db)
         .await
         .expect("tier");
-    let router = local::app(state.clone());
+    let router = local::router(runs.clone(), None);
     let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output"}],
                         "edges": [{"from": "start", "to": "out"}]});
     let wf = send(

@@ -90,7 +90,7 @@ impl Moto {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let sdk = shared::pipeline::aws::emulator_sdk_config(&url).await;
+        let sdk = shared::runs::aws::emulator_sdk_config(&url).await;
         Self {
             url,
             sdk,

@@ -113,7 +113,7 @@ pub async fn all_events(s: &TestStack, token: &str, id: &str) -> Vec<Value> {
 
 /// The local stack reaching Postgres through a proxy the test can cut.
 pub async fn stack_with_cuttable_db(
-    config: shared::pipeline::PipelineConfig,
+    config: shared::runs::RunSettings,
 ) -> (TestStack, CuttableProxy) {
     let mut app = crate::spawn_app().await;
     let direct = url::Url::parse(&app.database_url).expect("url");

@@ -10,24 +10,22 @@ use saasit_tests::{fake_kube::FakeKube, json, moto::Moto, spawn_app, spawn_stack
 use serde_json::Value;
 use shared::{
     db::executions::{self, Ending},
-    pipeline::{
+    protocol::{ExecutionStatus, RunStatus},
+    realtime::publish::BroadcastPublisher,
+    runs::{
         aws::{
             eks::{EksLauncher, EksTarget},
             s3::S3Blobs,
             sfn::SfnTracker,
             sqs::SqsQueue,
         },
-        dispatcher::{dispatch_one, Outcome},
-        launcher::ProcessLauncher,
-        local_tracker::LocalTracker,
-        queue::LocalQueue,
-        tracker::{after_end, EndedBy},
-        BlobStore, BoxStream, BroadcastPublisher, JobLauncher, JobSpec, Launch, Pipeline,
-        PipelineConfig, RunTracker, TrackedRun,
+        dispatch::Outcome,
+        end::EndedBy,
+        local::{launcher::ProcessLauncher, queue::LocalQueue, tracker::LocalTracker},
+        BlobStore, BoxStream, JobLauncher, JobSpec, Launch, Ports, RunSettings, RunTracker, Runs,
+        TrackedRun,
     },
-    protocol::{ExecutionStatus, RunStatus},
     tier::{Priority, Tier},
-    AppState,
 };
 use uuid::Uuid;
 
@@ -46,7 +44,7 @@ async fn queue_contract_priorities_and_delays_local_and_sqs() {
         Uuid::now_v7(),
         Uuid::now_v7(),
     );
-    use shared::pipeline::ExecutionQueue;
+    use shared::runs::ExecutionQueue;
     local
         .send(later, Priority::High, Duration::from_millis(300))
         .await
@@ -134,7 +132,7 @@ async fn queue_contract_priorities_and_delays_local_and_sqs() {
 fn bodies(e: &aws_lambda_events::sqs::SqsEvent) -> Vec<Uuid> {
     e.records
         .iter()
-        .filter_map(|r| shared::pipeline::aws::sqs::execution_of(r.body.as_deref()?))
+        .filter_map(|r| shared::runs::aws::sqs::execution_of(r.body.as_deref()?))
         .collect()
 }
 
@@ -247,7 +245,7 @@ async fn blob_contract(blobs: &dyn BlobStore) {
 #[tokio::test]
 async fn blob_contract_local_and_s3() {
     let s = spawn_stack().await;
-    let local = s.app.state.pipeline.clone().expect("pipeline");
+    let local = s.runs.clone();
     blob_contract(local.blobs.as_ref()).await;
 
     let moto = Moto::start().await;
@@ -569,8 +567,8 @@ struct AwsWorld {
     moto: Moto,
     kube: FakeKube,
     app: TestApp,
-    state: AppState,
-    pipeline: Arc<Pipeline>,
+    state: ::executions::RunsState,
+    pipeline: Arc<Runs>,
     queue: Arc<SqsQueue>,
     queue_urls: [String; 3],
     tracker_queue: String,
@@ -600,22 +598,28 @@ async fn aws_world(heartbeat_timeout: Duration) -> AwsWorld {
     let launcher = eks_launcher(&moto, &kube.start().await);
     let queue = Arc::new(SqsQueue::from_config(&moto.sdk, queue_urls.clone()));
     let sfn = Arc::new(SfnTracker::from_config(&moto.sdk, &arn));
-    let (events, _) = tokio::sync::broadcast::channel(64);
-    let pipeline = Arc::new(Pipeline {
-        queue: queue.clone(),
-        launcher: Arc::new(launcher),
-        tracker: sfn.clone(),
-        blobs: Arc::new(S3Blobs::from_config(&moto.sdk, "saasit-blobs", true)),
-        callback_url: "https://api.example.com".into(),
-        publisher: Arc::new(BroadcastPublisher(events)),
-        config: PipelineConfig {
+    let app = spawn_app().await;
+    let pipeline = Arc::new(Runs::new(
+        app.state.db.clone(),
+        app.state.tokens.clone(),
+        Ports {
+            queue: queue.clone(),
+            launcher: Arc::new(launcher),
+            tracker: sfn.clone(),
+            blobs: Arc::new(S3Blobs::from_config(&moto.sdk, "saasit-blobs", true)),
+            publisher: Arc::new(BroadcastPublisher::nowhere()),
+        },
+        "https://api.example.com".into(),
+        RunSettings {
             heartbeat_timeout,
             defer: Duration::from_secs(1),
-            ..PipelineConfig::default()
+            ..RunSettings::default()
         },
-    });
-    let app = spawn_app().await;
-    let state = app.state.clone().with_pipeline(pipeline.clone());
+    ));
+    let state = ::executions::RunsState {
+        app: app.state.clone(),
+        runs: pipeline.clone(),
+    };
     AwsWorld {
         moto,
         kube,
@@ -636,7 +640,7 @@ impl AwsWorld {
     }
 
     async fn status(&self, id: Uuid) -> String {
-        executions::get(&self.state.db, id)
+        executions::get(&self.state.app.db, id)
             .await
             .expect("db")
             .expect("run")
@@ -658,7 +662,7 @@ impl AwsWorld {
                     serde_json::from_str(r.body.as_deref().unwrap_or("{}")).unwrap_or_default();
                 b["action"] == action && b["executionId"] == id.to_string()
             });
-            let response = steps::tracker::handle(&self.state, &self.pipeline, event.clone()).await;
+            let response = steps::tracker::handle(&self.pipeline, event.clone()).await;
             assert!(
                 response.batch_item_failures.is_empty(),
                 "tracker step failed"
@@ -711,7 +715,7 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
 
     let batch = w.moto.receive(low, Duration::from_secs(2)).await;
     assert_eq!(bodies(&batch).len(), 2, "STARTER runs go to the low queue");
-    let response = steps::dispatcher::handle(&w.state, &w.pipeline, &w.queue, batch.clone()).await;
+    let response = steps::dispatcher::handle(&w.pipeline, &w.queue, batch.clone()).await;
     assert_eq!(
         response.batch_item_failures.len(),
         1,
@@ -732,13 +736,13 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
     );
 
     // The same message delivered again: no second Job.
-    use shared::pipeline::ExecutionQueue;
+    use shared::runs::ExecutionQueue;
     w.queue
         .send(running, Priority::Low, Duration::ZERO)
         .await
         .expect("send");
     let dup = w.moto.receive(low, Duration::from_secs(2)).await;
-    let response = steps::dispatcher::handle(&w.state, &w.pipeline, &w.queue, dup.clone()).await;
+    let response = steps::dispatcher::handle(&w.pipeline, &w.queue, dup.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     w.moto.acknowledge(low, &dup, &response).await;
     assert_eq!(w.kube.job_names().len(), 1);
@@ -746,7 +750,7 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
 
     // The slot frees: the deferred message comes back and its run starts.
     let ended = executions::finish(
-        &w.state.db,
+        &w.state.app.db,
         running,
         Ending {
             status: RunStatus::Completed,
@@ -759,12 +763,13 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
     .await
     .expect("finish");
     assert!(ended.is_some());
-    after_end(&w.state, &w.pipeline, running, EndedBy::Executor)
+    w.pipeline
+        .after_end(running, EndedBy::Executor)
         .await
         .expect("after end");
     let back = w.moto.receive(low, Duration::from_secs(5)).await;
     assert_eq!(bodies(&back), vec![waiting]);
-    let response = steps::dispatcher::handle(&w.state, &w.pipeline, &w.queue, back.clone()).await;
+    let response = steps::dispatcher::handle(&w.pipeline, &w.queue, back.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     w.moto.acknowledge(low, &back, &response).await;
     assert_eq!(w.status(waiting).await, "running");
@@ -774,7 +779,7 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
     for id in ids {
         w.pipeline.tracker.stop(id).await.expect("stop");
         executions::finish(
-            &w.state.db,
+            &w.state.app.db,
             id,
             Ending {
                 status: RunStatus::Cancelled,
@@ -795,16 +800,14 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
     let ids = w.runs("tracked@example.com", 1).await;
     let id = ids[0];
     assert_eq!(
-        dispatch_one(&w.state, &w.pipeline, id)
-            .await
-            .expect("dispatch"),
+        w.pipeline.dispatch_one(id).await.expect("dispatch"),
         Outcome::Launched
     );
     assert_eq!(w.run_status(id).await, "RUNNING");
 
     // track: the tracker Lambda stores the task token.
     w.tracker_step(id, "track", Duration::from_secs(10)).await;
-    let token = executions::get(&w.state.db, id)
+    let token = executions::get(&w.state.app.db, id)
         .await
         .expect("db")
         .expect("run")
@@ -824,7 +827,7 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
 
     // The result: the run ends, the tracker is released, finalize stores the bundle.
     executions::finish(
-        &w.state.db,
+        &w.state.app.db,
         id,
         Ending {
             status: RunStatus::Completed,
@@ -836,7 +839,8 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
     )
     .await
     .expect("finish");
-    after_end(&w.state, &w.pipeline, id, EndedBy::Executor)
+    w.pipeline
+        .after_end(id, EndedBy::Executor)
         .await
         .expect("after end");
     w.tracker_step(id, "finalize", Duration::from_secs(10))
@@ -857,9 +861,7 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
     // again; once its Job has failed, the next reap ends it.
     let silent = w.runs("silent@example.com", 1).await[0];
     assert_eq!(
-        dispatch_one(&w.state, &w.pipeline, silent)
-            .await
-            .expect("dispatch"),
+        w.pipeline.dispatch_one(silent).await.expect("dispatch"),
         Outcome::Launched
     );
     w.tracker_step(silent, "track", Duration::from_secs(10))
@@ -877,7 +879,7 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
     w.kube.set_status(&silent.to_string(), json!({"failed": 1}));
     w.tracker_step(silent, "reap", Duration::from_secs(15))
         .await;
-    let e = executions::get(&w.state.db, silent)
+    let e = executions::get(&w.state.app.db, silent)
         .await
         .expect("db")
         .expect("run");

@@ -614,12 +614,12 @@ async fn starting_a_run_counts_one_use_of_each_agent_it_names() {
 #[tokio::test]
 async fn the_database_going_down_during_callbacks_loses_nothing() {
     // This stack reaches Postgres through a proxy the test can cut.
-    let (s, proxy) = saasit_tests::runs::stack_with_cuttable_db(shared::pipeline::PipelineConfig {
+    let (s, proxy) = saasit_tests::runs::stack_with_cuttable_db(shared::runs::RunSettings {
         heartbeat_every: Duration::from_secs(1),
         // Longer than the outage: this test is about callbacks, not heartbeat loss.
         heartbeat_timeout: Duration::from_secs(20),
         defer: Duration::from_millis(200),
-        ..shared::pipeline::PipelineConfig::default()
+        ..shared::runs::RunSettings::default()
     })
     .await;
     let t = paid_user(&s, "outage@example.com", "STARTER").await;

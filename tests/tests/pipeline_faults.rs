@@ -13,19 +13,20 @@ use std::{
     time::Duration,
 };
 
+use ::executions::RunsState;
 use saasit_tests::{spawn_app, TestApp};
 use shared::{
-    db::executions::{self, Ending},
-    pipeline::{
-        blobs::LocalBlobs,
-        dispatcher::{dispatch_one, Outcome},
-        local_tracker::LocalTracker,
-        queue::LocalQueue,
-        BoxFuture, BroadcastPublisher, JobLauncher, JobSpec, JobState, Launch, Pipeline,
-        PipelineConfig,
+    db::{
+        executions::{self, Ending},
+        housekeeping,
     },
     protocol::{ExecutionStatus, RunStatus},
-    AppState,
+    realtime::publish::BroadcastPublisher,
+    runs::{
+        dispatch::Outcome,
+        local::{blobs::LocalBlobs, queue::LocalQueue, tracker::LocalTracker},
+        BoxFuture, JobLauncher, JobSpec, JobState, Launch, Ports, RunSettings, Runs,
+    },
 };
 use uuid::Uuid;
 
@@ -74,32 +75,41 @@ impl JobLauncher for Recording {
     }
 }
 
-async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (AppState, Arc<Pipeline>) {
-    let (events, _) = tokio::sync::broadcast::channel(64);
-    let pipeline = Arc::new(Pipeline {
-        queue: Arc::new(LocalQueue::new()),
-        launcher,
-        tracker: Arc::new(LocalTracker::new().0),
-        blobs: Arc::new(LocalBlobs::new(
-            std::env::temp_dir(),
-            "http://127.0.0.1:9",
-            b"k",
-        )),
-        callback_url: "http://127.0.0.1:9".into(),
-        publisher: Arc::new(BroadcastPublisher(events)),
-        config: PipelineConfig::default(),
-    });
-    (app.state.clone().with_pipeline(pipeline.clone()), pipeline)
+/// The run lifecycle on `launcher`, with local adapters nothing drives:
+/// each test runs the steps itself.
+async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (RunsState, Arc<Runs>) {
+    let runs = Arc::new(Runs::new(
+        app.state.db.clone(),
+        app.state.tokens.clone(),
+        Ports {
+            queue: Arc::new(LocalQueue::new()),
+            launcher,
+            tracker: Arc::new(LocalTracker::new().0),
+            blobs: Arc::new(LocalBlobs::new(
+                std::env::temp_dir(),
+                "http://127.0.0.1:9",
+                b"k",
+            )),
+            publisher: Arc::new(BroadcastPublisher::nowhere()),
+        },
+        "http://127.0.0.1:9".into(),
+        RunSettings::default(),
+    ));
+    let state = RunsState {
+        app: app.state.clone(),
+        runs: runs.clone(),
+    };
+    (state, runs)
 }
 
 /// Queued executions of one STARTER user (one slot), created through the API.
-async fn queued(app: &TestApp, state: &AppState, n: usize) -> Vec<Uuid> {
+async fn queued(app: &TestApp, state: &RunsState, n: usize) -> Vec<Uuid> {
     let email = format!("u{}@example.com", Uuid::now_v7().simple());
     saasit_tests::queued_runs(app, state, &email, n).await
 }
 
-async fn status(state: &AppState, id: Uuid) -> String {
-    executions::get(&state.db, id)
+async fn status(state: &RunsState, id: Uuid) -> String {
+    executions::get(&state.app.db, id)
         .await
         .expect("query")
         .expect("exists")
@@ -108,10 +118,10 @@ async fn status(state: &AppState, id: Uuid) -> String {
         .to_owned()
 }
 
-async fn end_all(state: &AppState, ids: &[Uuid]) {
+async fn end_all(state: &RunsState, ids: &[Uuid]) {
     for id in ids {
         executions::finish(
-            &state.db,
+            &state.app.db,
             *id,
             Ending {
                 status: RunStatus::Cancelled,
@@ -134,19 +144,14 @@ async fn the_same_message_delivered_twice_launches_one_job() {
     let launcher = Arc::new(Recording::default());
     let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
     let ids = queued(&app, &state, 1).await;
-    let (a, b) = tokio::join!(
-        dispatch_one(&state, &pipeline, ids[0]),
-        dispatch_one(&state, &pipeline, ids[0])
-    );
+    let (a, b) = tokio::join!(pipeline.dispatch_one(ids[0]), pipeline.dispatch_one(ids[0]));
     let outcomes = [a.expect("dispatch"), b.expect("dispatch")];
     assert!(outcomes.contains(&Outcome::Launched), "{outcomes:?}");
     assert_eq!(launcher.created.load(Ordering::SeqCst), 1, "one Job");
     assert_eq!(status(&state, ids[0]).await, "running");
     // A third, late redelivery finds it running and does nothing.
     assert_eq!(
-        dispatch_one(&state, &pipeline, ids[0])
-            .await
-            .expect("dispatch"),
+        pipeline.dispatch_one(ids[0]).await.expect("dispatch"),
         Outcome::Done
     );
     end_all(&state, &ids).await;
@@ -160,15 +165,13 @@ async fn a_crash_after_launching_does_not_launch_a_second_job() {
     let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
     let ids = queued(&app, &state, 1).await;
     assert!(
-        dispatch_one(&state, &pipeline, ids[0]).await.is_err(),
+        pipeline.dispatch_one(ids[0]).await.is_err(),
         "the first attempt fails after the Job exists"
     );
     assert_eq!(status(&state, ids[0]).await, "dispatching");
     // The message comes back (SQS visibility timeout / the local retry).
     assert_eq!(
-        dispatch_one(&state, &pipeline, ids[0])
-            .await
-            .expect("redelivery"),
+        pipeline.dispatch_one(ids[0]).await.expect("redelivery"),
         Outcome::Launched
     );
     assert_eq!(launcher.created.load(Ordering::SeqCst), 1, "still one Job");
@@ -182,10 +185,7 @@ async fn two_dispatchers_never_both_take_the_last_slot() {
     let launcher = Arc::new(Recording::default());
     let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
     let ids = queued(&app, &state, 2).await;
-    let (a, b) = tokio::join!(
-        dispatch_one(&state, &pipeline, ids[0]),
-        dispatch_one(&state, &pipeline, ids[1])
-    );
+    let (a, b) = tokio::join!(pipeline.dispatch_one(ids[0]), pipeline.dispatch_one(ids[1]));
     let mut outcomes = vec![a.expect("dispatch"), b.expect("dispatch")];
     outcomes.sort_by_key(|o| format!("{o:?}"));
     assert_eq!(
@@ -202,7 +202,7 @@ async fn two_dispatchers_never_both_take_the_last_slot() {
     let waiting = if running == ids[0] { ids[1] } else { ids[0] };
     assert_eq!(status(&state, waiting).await, "queued");
     executions::finish(
-        &state.db,
+        &state.app.db,
         running,
         Ending {
             status: RunStatus::Completed,
@@ -215,9 +215,7 @@ async fn two_dispatchers_never_both_take_the_last_slot() {
     .await
     .expect("finish");
     assert_eq!(
-        dispatch_one(&state, &pipeline, waiting)
-            .await
-            .expect("dispatch"),
+        pipeline.dispatch_one(waiting).await.expect("dispatch"),
         Outcome::Launched
     );
     end_all(&state, &ids).await;
@@ -230,25 +228,21 @@ async fn the_sweeper_ends_runs_past_their_deadline_and_requeues_lost_messages() 
     let (state, pipeline) = with_pipeline(&app, launcher.clone()).await;
     let ids = queued(&app, &state, 2).await;
     assert_eq!(
-        dispatch_one(&state, &pipeline, ids[0])
-            .await
-            .expect("dispatch"),
+        pipeline.dispatch_one(ids[0]).await.expect("dispatch"),
         Outcome::Launched
     );
     // The running one passes its deadline; the queued one lost its message long ago.
     sqlx::query("UPDATE executions SET deadline_at = now() - interval '1 second' WHERE id = $1")
         .bind(ids[0])
-        .execute(&state.db)
+        .execute(&state.app.db)
         .await
         .expect("age");
-    sqlx::query("UPDATE executions SET created_at = now() - interval '10 minutes', enqueued_at = now() - interval '10 minutes' WHERE id = $1")
+    sqlx::query("UPDATE executions SET created_at = now() - interval '30 minutes', enqueued_at = now() - interval '30 minutes' WHERE id = $1")
         .bind(ids[1])
-        .execute(&state.db)
+        .execute(&state.app.db)
         .await
         .expect("age");
-    let swept = shared::pipeline::sweeper::sweep(&state, &pipeline)
-        .await
-        .expect("sweep");
+    let swept = pipeline.sweep().await.expect("sweep");
     assert_eq!((swept.timed_out, swept.requeued), (1, 1));
     assert_eq!(status(&state, ids[0]).await, "timed_out");
     assert!(
@@ -257,9 +251,7 @@ async fn the_sweeper_ends_runs_past_their_deadline_and_requeues_lost_messages() 
     );
     // Sweeping again changes nothing: the run has ended, and the re-sent
     // message is fresh (queued runs are re-sent only after a silence).
-    let again = shared::pipeline::sweeper::sweep(&state, &pipeline)
-        .await
-        .expect("sweep");
+    let again = pipeline.sweep().await.expect("sweep");
     assert_eq!((again.timed_out, again.requeued), (0, 0));
     end_all(&state, &ids).await;
 }
@@ -267,7 +259,7 @@ async fn the_sweeper_ends_runs_past_their_deadline_and_requeues_lost_messages() 
 #[tokio::test]
 async fn the_sweeper_prunes_stale_failed_logins_and_expired_sign_ins() {
     let app = spawn_app().await;
-    let (state, pipeline) = with_pipeline(&app, Arc::new(Recording::default())).await;
+    let (state, _) = with_pipeline(&app, Arc::new(Recording::default())).await;
     let password = "correct horse battery staple";
     let old = app.register("prune@example.com", password).await["refreshToken"]
         .as_str()
@@ -275,11 +267,11 @@ async fn the_sweeper_prunes_stale_failed_logins_and_expired_sign_ins() {
         .to_owned();
     // That sign-in is two days old and its refresh token has expired in the database.
     sqlx::query("UPDATE refresh_token_families SET created_at = now() - interval '2 days'")
-        .execute(&state.db)
+        .execute(&state.app.db)
         .await
         .expect("age families");
     sqlx::query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'")
-        .execute(&state.db)
+        .execute(&state.app.db)
         .await
         .expect("expire tokens");
     let current = app
@@ -295,18 +287,19 @@ async fn the_sweeper_prunes_stale_failed_logins_and_expired_sign_ins() {
         "INSERT INTO login_failures (scope, subject, failed_at)
          VALUES ('ip', '203.0.113.9', now() - interval '1 day'), ('ip', '203.0.113.9', now())",
     )
-    .execute(&state.db)
+    .execute(&state.app.db)
     .await
     .expect("failures");
 
-    let swept = shared::pipeline::sweeper::sweep(&state, &pipeline)
+    let window = state.app.settings.auth.login_window;
+    let pruned = housekeeping::prune(&state.app.db, window)
         .await
-        .expect("sweep");
-    assert_eq!((swept.login_failures_pruned, swept.sessions_pruned), (1, 1));
+        .expect("prune");
+    assert_eq!((pruned.login_failures, pruned.sessions), (1, 1));
     let left: (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM login_failures), (SELECT count(*) FROM refresh_token_families)",
     )
-    .fetch_one(&state.db)
+    .fetch_one(&state.app.db)
     .await
     .expect("count");
     assert_eq!(
@@ -317,10 +310,10 @@ async fn the_sweeper_prunes_stale_failed_logins_and_expired_sign_ins() {
     app.refresh(&current).await.expect(200, None);
     app.refresh(&old).await.expect(401, Some("TOKEN_INVALID"));
 
-    let again = shared::pipeline::sweeper::sweep(&state, &pipeline)
+    let again = housekeeping::prune(&state.app.db, window)
         .await
-        .expect("sweep");
-    assert_eq!((again.login_failures_pruned, again.sessions_pruned), (0, 0));
+        .expect("prune");
+    assert_eq!((again.login_failures, again.sessions), (0, 0));
 }
 
 #[tokio::test]
@@ -332,7 +325,7 @@ async fn a_run_stuck_dispatching_releases_its_slot_and_fails_after_a_few_tries()
     // The dispatcher claimed the first run and died before launching it: the
     // run held the user's only slot (the code before kept it for 24 hours).
     let stick = |id: uuid::Uuid| {
-        let db = state.db.clone();
+        let db = state.app.db.clone();
         async move {
             sqlx::query("UPDATE executions SET status = 'dispatching', dispatched_at = now() - interval '1 hour' WHERE id = $1")
                 .bind(id)
@@ -343,17 +336,13 @@ async fn a_run_stuck_dispatching_releases_its_slot_and_fails_after_a_few_tries()
     };
     stick(ids[0]).await;
     assert_eq!(
-        dispatch_one(&state, &pipeline, ids[1])
-            .await
-            .expect("dispatch"),
-        Outcome::Deferred(pipeline.config.defer),
+        pipeline.dispatch_one(ids[1]).await.expect("dispatch"),
+        Outcome::Deferred(pipeline.settings.defer),
         "the stuck run holds the slot"
     );
-    let attempts = pipeline.config.max_dispatch_attempts;
+    let attempts = pipeline.settings.max_dispatch_attempts;
     for attempt in 1..attempts {
-        let swept = shared::pipeline::sweeper::sweep(&state, &pipeline)
-            .await
-            .expect("sweep");
+        let swept = pipeline.sweep().await.expect("sweep");
         assert_eq!(swept.redispatched, 1, "attempt {attempt}");
         assert_eq!(
             status(&state, ids[0]).await,
@@ -362,11 +351,9 @@ async fn a_run_stuck_dispatching_releases_its_slot_and_fails_after_a_few_tries()
         );
         stick(ids[0]).await;
     }
-    let swept = shared::pipeline::sweeper::sweep(&state, &pipeline)
-        .await
-        .expect("sweep");
+    let swept = pipeline.sweep().await.expect("sweep");
     assert_eq!((swept.redispatched, swept.dispatch_failed), (0, 1));
-    let e = executions::get(&state.db, ids[0])
+    let e = executions::get(&state.app.db, ids[0])
         .await
         .expect("db")
         .expect("run");
@@ -380,9 +367,7 @@ async fn a_run_stuck_dispatching_releases_its_slot_and_fails_after_a_few_tries()
     );
     // The slot is free: the other run starts.
     assert_eq!(
-        dispatch_one(&state, &pipeline, ids[1])
-            .await
-            .expect("dispatch"),
+        pipeline.dispatch_one(ids[1]).await.expect("dispatch"),
         Outcome::Launched
     );
     end_all(&state, &ids).await;

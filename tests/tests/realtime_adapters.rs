@@ -252,7 +252,7 @@ impl Pusher for Recorder {
         &self,
         connection_id: String,
         frame: String,
-    ) -> shared::pipeline::BoxFuture<'_, Result<(), PushError>> {
+    ) -> shared::future::BoxFuture<'_, Result<(), PushError>> {
         self.log.lock().expect("log").push((connection_id, frame));
         Box::pin(async { Ok(()) })
     }
@@ -261,7 +261,7 @@ impl Pusher for Recorder {
         &self,
         connection_id: String,
         reason: CloseReason,
-    ) -> shared::pipeline::BoxFuture<'_, Result<(), PushError>> {
+    ) -> shared::future::BoxFuture<'_, Result<(), PushError>> {
         self.log
             .lock()
             .expect("log")

@@ -207,12 +207,12 @@ async fn the_callback_token_dies_with_its_run() {
 
 #[tokio::test]
 async fn a_database_outage_longer_than_the_heartbeat_window_kills_no_live_run() {
-    let (s, proxy) = stack_with_cuttable_db(shared::pipeline::PipelineConfig {
+    let (s, proxy) = stack_with_cuttable_db(shared::runs::RunSettings {
         heartbeat_every: Duration::from_secs(1),
         // Five times shorter than the outage.
         heartbeat_timeout: Duration::from_secs(2),
         defer: Duration::from_millis(200),
-        ..shared::pipeline::PipelineConfig::default()
+        ..shared::runs::RunSettings::default()
     })
     .await;
     let t = paid_user(&s, "long-outage@example.com", "STARTER").await;

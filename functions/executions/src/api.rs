@@ -9,38 +9,24 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use shared::{
     auth::AuthUser,
     db::{
-        agents,
         execution_reads::{self as reads, Detail, Summary},
-        executions::{self, Execution, NewExecution},
-        users, workflows,
+        executions,
     },
-    error::{ErrorCode, ErrorEnvelope},
+    error::ErrorEnvelope,
     extract::{offset_page, Json},
-    pipeline::{
-        tracker::{end, EndedBy},
-        Pipeline,
-    },
-    protocol::{message::MessageType, ExecutionStatus, OutputRef, RunStatus},
+    protocol::{ExecutionStatus, OutputRef},
+    runs::start::{StartRun, Started},
     tier::{Priority, Tier},
-    workflow::{agent_references, Graph},
     ApiError, ApiResult, AppState,
 };
+
+use crate::RunsState;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-pub(crate) fn pipeline(state: &AppState) -> ApiResult<&Pipeline> {
-    state.pipeline.as_deref().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "executions are not available on this deployment",
-        )
-        .retry_after(60)
-    })
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -206,111 +192,19 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     }
 }
 
-/// Stores a queued execution of the caller's workflow and sends it to its queue.
-async fn start(
-    state: &AppState,
+/// The answer to a start: 202 with the new run, or 200 with the run a
+/// repeated `Idempotency-Key` started.
+async fn started(
+    s: &RunsState,
     caller: Uuid,
-    workflow_id: Uuid,
-    inputs: Option<Value>,
-    key: Option<String>,
-    retry: Option<(Uuid, Value, Value)>,
+    st: Started,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
-    let pipeline = pipeline(state)?;
-    let inputs = inputs.unwrap_or_else(|| json!({}));
-    if !inputs.is_object() {
-        return Err(ApiError::field("inputs", "must be a JSON object"));
-    }
-    let user = users::find(&state.db, caller)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the account no longer exists"))?;
-    if !user.tier.can_run() {
-        return Err(ApiError::tier_limit(
-            user.tier,
-            "concurrent runs (design only: upgrade to run workflows)",
-            0,
-        ));
-    }
-    let mut conn = state.db.acquire().await?;
-    let wf = workflows::find(&mut *conn, caller, workflow_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("workflow"))?;
-    let (graph, prior, retry_of) = match retry {
-        Some((of, graph, prior)) => (graph, prior, Some(of)),
-        None => (wf.canvas.0.clone(), json!({}), None),
-    };
-    let report = shared::validation::full_report(&mut conn, caller, &graph).await?;
-    if !report.valid {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "the workflow's graph is invalid; fix it before running",
-        )
-        .with_details(json!({ "reason": "invalid_graph", "report": report })));
-    }
-    drop(conn);
-    let priority = user.tier.limits().priority;
-    let (execution, created) = executions::insert(
-        &state.db,
-        NewExecution {
-            id: shared::ids::new_id(),
-            owner_id: caller,
-            workflow_id,
-            workflow_version: wf.version,
-            tier: user.tier,
-            priority,
-            graph: &graph,
-            inputs: &inputs,
-            prior_outputs: &prior,
-            idempotency_key: key.as_deref(),
-            retry_of,
-            queue_deadline: Utc::now()
-                + chrono::Duration::from_std(pipeline.config.max_queue_wait)
-                    .unwrap_or_else(|_| chrono::Duration::hours(24)),
-        },
-    )
-    .await?;
-    if created {
-        count_agent_uses(state, &graph).await;
-        // The row is the source of truth: if this send fails, the sweeper sends it again.
-        if let Err(e) = pipeline
-            .queue
-            .send(execution.id, priority, std::time::Duration::ZERO)
-            .await
-        {
-            tracing::warn!(execution_id = %execution.id, error = %e, "could not enqueue; the sweeper will retry");
-        }
-        pipeline.publish(
-            execution.id,
-            caller,
-            json!({ "type": MessageType::ExecutionQueued, "executionId": execution.id, "status": ExecutionStatus::Queued }),
-        )
-        .await;
-    }
-    let status = if created {
+    let status = if st.created {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(view(state, caller, execution.id).await?)))
-}
-
-/// Each agent a started run uses counts one more use (the catalog's
-/// popularity). A failure here is logged: it must not fail the run.
-async fn count_agent_uses(state: &AppState, graph: &Value) {
-    let Ok(g) = Graph::from_canvas(graph) else {
-        return;
-    };
-    let mut ids: Vec<Uuid> = agent_references(&g)
-        .iter()
-        .filter_map(|(_, _, a)| a.parse().ok())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.is_empty() {
-        return;
-    }
-    if let Err(e) = agents::count_usage(&state.db, &ids).await {
-        tracing::warn!(error = %e, "could not count agent uses");
-    }
+    Ok((status, Json(view(&s.app, caller, st.id).await?)))
 }
 
 /// Run a workflow: 202 with the queued execution (or, for a repeated
@@ -328,20 +222,21 @@ async fn count_agent_uses(state: &AppState, graph: &Value) {
     )
 )]
 pub async fn create(
-    State(state): State<AppState>,
+    State(s): State<RunsState>,
     caller: AuthUser,
     headers: HeaderMap,
     Json(body): Json<StartExecution>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
-    start(
-        &state,
-        caller.user_id,
-        body.workflow_id,
-        body.inputs,
-        idempotency_key(&headers)?,
-        None,
-    )
-    .await
+    let st = s
+        .runs
+        .start(StartRun {
+            owner: caller.user_id,
+            workflow_id: body.workflow_id,
+            inputs: body.inputs,
+            idempotency_key: idempotency_key(&headers)?,
+        })
+        .await?;
+    started(&s, caller.user_id, st).await
 }
 
 /// Run this workflow (same as `POST /api/v1/executions`).
@@ -356,21 +251,22 @@ pub async fn create(
     )
 )]
 pub async fn execute_workflow(
-    State(state): State<AppState>,
+    State(s): State<RunsState>,
     caller: AuthUser,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<ExecuteWorkflow>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
-    start(
-        &state,
-        caller.user_id,
-        id,
-        body.inputs,
-        idempotency_key(&headers)?,
-        None,
-    )
-    .await
+    let st = s
+        .runs
+        .start(StartRun {
+            owner: caller.user_id,
+            workflow_id: id,
+            inputs: body.inputs,
+            idempotency_key: idempotency_key(&headers)?,
+        })
+        .await?;
+    started(&s, caller.user_id, st).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -425,12 +321,6 @@ pub async fn list(
     .await?;
     let items = rows.into_iter().map(ExecutionSummary::from).collect();
     Ok(Json(ExecutionPage { items, total }))
-}
-
-async fn own(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<Execution> {
-    executions::find(&state.db, caller, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("execution"))
 }
 
 /// The status of one of the caller's runs (reads nothing else of it).
@@ -677,16 +567,16 @@ pub struct ArtifactView {
     responses((status = 200, description = "Artifacts", body = Vec<ArtifactView>), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
 )]
 pub async fn artifacts(
-    State(state): State<AppState>,
+    State(s): State<RunsState>,
     caller: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<ArtifactView>>> {
-    let p = pipeline(&state)?;
-    own_status(&state, caller.user_id, id).await?;
-    let list = executions::artifacts(&state.db, id).await?;
+    own_status(&s.app, caller.user_id, id).await?;
+    let list = executions::artifacts(&s.app.db, id).await?;
     let mut out = Vec::with_capacity(list.len());
     for a in list {
-        let download_url = p
+        let download_url = s
+            .runs
             .blobs
             .download_url(&a.blob_key, std::time::Duration::from_secs(900))
             .await
@@ -710,26 +600,12 @@ pub async fn artifacts(
     responses((status = 200, description = "The execution, now cancelled (or already finished)", body = ExecutionView), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
 )]
 pub async fn cancel(
-    State(state): State<AppState>,
+    State(s): State<RunsState>,
     caller: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ExecutionView>> {
-    let p = pipeline(&state)?;
-    let e = own(&state, caller.user_id, id).await?;
-    if e.status.is_active() {
-        executions::request_cancel(&state.db, id).await?;
-        end(
-            &state,
-            p,
-            id,
-            RunStatus::Cancelled,
-            "cancelled by the user",
-            EndedBy::User,
-        )
-        .await
-        .map_err(ApiError::unavailable)?;
-    }
-    Ok(Json(view(&state, caller.user_id, id).await?))
+    s.runs.cancel(caller.user_id, id).await?;
+    Ok(Json(view(&s.app, caller.user_id, id).await?))
 }
 
 /// Run again as a new execution linked to this one; `fromFailed` reuses the
@@ -745,36 +621,11 @@ pub async fn cancel(
     )
 )]
 pub async fn retry(
-    State(state): State<AppState>,
+    State(s): State<RunsState>,
     caller: AuthUser,
     Path(id): Path<Uuid>,
     Json(body): Json<RetryExecution>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
-    let e = own(&state, caller.user_id, id).await?;
-    if !e.status.is_terminal() {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the execution has not finished yet",
-        ));
-    }
-    let prior = if body.from_failed {
-        let mut map = Map::new();
-        for run in node_runs(&executions::node_events(&state.db, id).await?) {
-            if let (true, Some(out)) = (run.status == "succeeded", run.output) {
-                map.insert(run.node, out);
-            }
-        }
-        Value::Object(map)
-    } else {
-        json!({})
-    };
-    start(
-        &state,
-        caller.user_id,
-        e.workflow_id,
-        Some(e.inputs.0),
-        None,
-        Some((id, e.graph.0, prior)),
-    )
-    .await
+    let st = s.runs.retry(caller.user_id, id, body.from_failed).await?;
+    started(&s, caller.user_id, st).await
 }

@@ -2,25 +2,46 @@
 //! cancel, retry) and the internal callback routes the executor reports to.
 //!
 //! Two Lambdas come from it: `executions` (the public routes) and
-//! `internal` (the callback routes), both with the AWS pipeline adapters
-//! (`shared::pipeline::aws`). The local stack mounts the same routes with the
-//! local adapters.
+//! `internal` (the callback routes), both on the run lifecycle with the AWS
+//! adapters (`shared::runs::aws`). The local stack mounts the same routes on
+//! the local adapters. Handlers are thin: the lifecycle is `shared::runs`.
 
 mod api;
 mod internal;
 
+use std::sync::Arc;
+
 use axum::{
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, FromRef},
     routing::{get, post},
     Router,
 };
-use shared::AppState;
+use shared::{auth::TokenKeys, runs::Runs, AppState};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use api::{ExecutionPage, ExecutionSummary, ExecutionView, LogPage, NodePage, NodeRun};
 
+/// The state of the execution routes: the app's, and the run lifecycle.
+#[derive(Debug, Clone)]
+pub struct RunsState {
+    pub app: AppState,
+    pub runs: Arc<Runs>,
+}
+
+impl FromRef<RunsState> for AppState {
+    fn from_ref(s: &RunsState) -> Self {
+        s.app.clone()
+    }
+}
+
+impl FromRef<RunsState> for Arc<TokenKeys> {
+    fn from_ref(s: &RunsState) -> Self {
+        s.app.tokens.clone()
+    }
+}
+
 /// The public routes with their OpenAPI description.
-pub fn routes() -> OpenApiRouter<AppState> {
+pub fn routes() -> OpenApiRouter<RunsState> {
     OpenApiRouter::new()
         .routes(routes!(api::create, api::list))
         .routes(routes!(api::execute_workflow))
@@ -35,7 +56,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The executor's callback routes (internal: not in the public API document),
 /// with the protocol's own body limit: anything the executor sends within
 /// the protocol's limits fits, and it stays within Lambda's request limit.
-pub fn internal_routes() -> Router<AppState> {
+pub fn internal_routes() -> Router<RunsState> {
     Router::new()
         .route("/api/v1/internal/executions/{id}/spec", get(internal::spec))
         .route(
@@ -60,14 +81,14 @@ pub fn internal_routes() -> Router<AppState> {
 }
 
 /// The public routes as a service, with the common layers.
-pub fn app(state: AppState) -> Router {
-    let settings = state.settings.clone();
+pub fn app(state: RunsState) -> Router {
+    let settings = state.app.settings.clone();
     let (router, _) = routes().with_state(state).split_for_parts();
     shared::http::apply_layers(router, &settings.http)
 }
 
 /// The callback routes as a service, with the common layers.
-pub fn internal_app(state: AppState) -> Router {
-    let settings = state.settings.clone();
+pub fn internal_app(state: RunsState) -> Router {
+    let settings = state.app.settings.clone();
     shared::http::apply_layers(internal_routes().with_state(state), &settings.http)
 }

@@ -1,8 +1,13 @@
-//! The executions Lambda: the run API on the AWS pipeline (SQS, EKS, Step Functions, S3).
+//! The executions Lambda: the run API on the AWS adapters (SQS, EKS, Step Functions, S3).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = shared::runtime::bootstrap("executions").await?;
-    let aws = shared::pipeline::aws::AwsPipeline::from_env(state.db.clone()).await?;
-    shared::runtime::serve(executions::app(state.with_pipeline(aws.pipeline))).await
+    let app = shared::runtime::bootstrap("executions").await?;
+    let aws = shared::runs::aws::AwsRuns::from_state(&app).await?;
+    let app = app.with_publisher(aws.runs.publisher.clone());
+    shared::runtime::serve(executions::app(executions::RunsState {
+        app,
+        runs: aws.runs,
+    }))
+    .await
 }

@@ -6,24 +6,18 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use shared::{
-    pipeline::{
+    runs::{
         aws::{
             deferral,
             sqs::{execution_of, SqsQueue},
         },
-        dispatcher::{dispatch_one, Outcome},
-        Pipeline,
+        dispatch::Outcome,
+        Runs,
     },
     tier::Priority,
-    AppState,
 };
 
-pub async fn handle(
-    state: &AppState,
-    pipeline: &Pipeline,
-    queue: &SqsQueue,
-    event: SqsEvent,
-) -> SqsBatchResponse {
+pub async fn handle(runs: &Runs, queue: &SqsQueue, event: SqsEvent) -> SqsBatchResponse {
     let mut retry = Vec::new();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
@@ -31,7 +25,7 @@ pub async fn handle(
             tracing::warn!(%message_id, "dropping a message that names no execution");
             continue;
         };
-        match dispatch_one(state, pipeline, id).await {
+        match runs.dispatch_one(id).await {
             Ok(Outcome::Launched | Outcome::Done) => {}
             Ok(Outcome::Deferred(base)) => {
                 let receives = record

@@ -4,28 +4,30 @@
 //! are closed, and stale failed logins and expired sign-in families are pruned.
 
 use shared::{
-    pipeline::{sweeper::sweep, Pipeline},
+    db::housekeeping,
     realtime::{closing, Realtime},
+    runs::Runs,
     AppState,
 };
 
 pub async fn handle(
     state: &AppState,
-    pipeline: &Pipeline,
+    runs: &Runs,
     realtime: Option<&Realtime>,
 ) -> anyhow::Result<serde_json::Value> {
-    let swept = sweep(state, pipeline).await?;
+    let swept = runs.sweep().await?;
     // The runs were swept first: a connection store that is down must not
     // keep runs from ending.
     let closed = match realtime {
         Some(rt) => closing::sweep(rt, &state.db, chrono::Utc::now()).await?,
         None => closing::Closed::default(),
     };
+    let pruned = housekeeping::prune(&state.db, state.settings.auth.login_window).await?;
     tracing::info!(
         timed_out = swept.timed_out,
         requeued = swept.requeued,
-        login_failures_pruned = swept.login_failures_pruned,
-        sessions_pruned = swept.sessions_pruned,
+        login_failures_pruned = pruned.login_failures,
+        sessions_pruned = pruned.sessions,
         connections_expired = closed.expired,
         connections_revoked = closed.revoked,
         "swept"
@@ -33,8 +35,8 @@ pub async fn handle(
     Ok(serde_json::json!({
         "timedOut": swept.timed_out,
         "requeued": swept.requeued,
-        "loginFailuresPruned": swept.login_failures_pruned,
-        "sessionsPruned": swept.sessions_pruned,
+        "loginFailuresPruned": pruned.login_failures,
+        "sessionsPruned": pruned.sessions,
         "connectionsExpired": closed.expired,
         "connectionsRevoked": closed.revoked,
     }))

@@ -12,12 +12,9 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::Deserialize;
-use shared::{
-    pipeline::{
-        tracker::{finalize, reap, register, Expiry, Reaped},
-        Pipeline,
-    },
-    AppState,
+use shared::runs::{
+    track::{Expiry, Reaped},
+    Runs,
 };
 use uuid::Uuid;
 
@@ -41,13 +38,13 @@ pub struct TrackerMessage {
 }
 
 /// Applies one message. Every action is idempotent, so a redelivery is harmless.
-pub async fn apply(state: &AppState, pipeline: &Pipeline, m: TrackerMessage) -> anyhow::Result<()> {
+pub async fn apply(runs: &Runs, m: TrackerMessage) -> anyhow::Result<()> {
     let id = m.execution_id;
     match m.action {
-        Action::Track => register(state, pipeline, id, &m.task_token).await,
+        Action::Track => runs.register(id, &m.task_token).await,
         Action::Finalize => {
-            finalize(state, pipeline, id).await?;
-            pipeline.tracker.finished(id, Some(m.task_token)).await
+            runs.finalize(id).await?;
+            runs.tracker.finished(id, Some(m.task_token)).await
         }
         Action::Reap => {
             let why = Expiry::from_error(
@@ -57,18 +54,18 @@ pub async fn apply(state: &AppState, pipeline: &Pipeline, m: TrackerMessage) -> 
                     .and_then(|e| e.as_str())
                     .unwrap_or("States.Timeout"),
             );
-            match reap(state, pipeline, id).await? {
+            match runs.reap(id).await? {
                 Reaped::Alive(run) => {
                     tracing::warn!(execution_id = %id, ?why, "the tracker's wait expired on a live run: tracking on");
-                    pipeline.tracker.resume(run, Some(m.task_token)).await
+                    runs.tracker.resume(run, Some(m.task_token)).await
                 }
-                Reaped::Over => pipeline.tracker.finished(id, Some(m.task_token)).await,
+                Reaped::Over => runs.tracker.finished(id, Some(m.task_token)).await,
             }
         }
     }
 }
 
-pub async fn handle(state: &AppState, pipeline: &Pipeline, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle(runs: &Runs, event: SqsEvent) -> SqsBatchResponse {
     let mut retry = Vec::new();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
@@ -81,7 +78,7 @@ pub async fn handle(state: &AppState, pipeline: &Pipeline, event: SqsEvent) -> S
             continue;
         };
         let id = message.execution_id;
-        if let Err(e) = apply(state, pipeline, message).await {
+        if let Err(e) = apply(runs, message).await {
             tracing::warn!(execution_id = %id, error = %format!("{e:#}"), "tracker step failed; retrying");
             retry.push(message_id);
         }

@@ -4,9 +4,7 @@
 async fn main() -> anyhow::Result<()> {
     let mut state = shared::runtime::bootstrap("workflows").await?;
     // Workflow changes reach `workflow:{id}` subscribers when the WebSocket API is configured.
-    if let Some(publisher) =
-        shared::pipeline::aws::fanout_publisher_from_env(state.db.clone()).await?
-    {
+    if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
         state = state.with_publisher(publisher);
     }
     shared::runtime::serve(workflows::app(state)).await

@@ -7,22 +7,23 @@ use std::{future::Future, sync::Arc};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use lambda_runtime::{service_fn, LambdaEvent};
 use shared::{
-    pipeline::aws::{realtime, sdk_config, AwsPipelineSettings},
-    realtime::Realtime,
-    AppState,
+    realtime::{handlers::Deps, Realtime},
+    runs::aws::{realtime, sdk_config},
 };
 
 /// Bootstraps settings, Postgres and the real-time ports (DynamoDB, the
 /// Management API), then serves `route` for every event.
 pub async fn run<F, Fut>(name: &'static str, route: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(AppState, Arc<Realtime>, ApiGatewayWebsocketProxyRequest) -> Fut,
+    F: Fn(Deps, Arc<Realtime>, ApiGatewayWebsocketProxyRequest) -> Fut,
     Fut: Future<Output = ApiGatewayProxyResponse>,
 {
-    let state = shared::runtime::bootstrap(name).await?;
-    let settings = AwsPipelineSettings::from_env()?;
+    let app = shared::runtime::bootstrap(name).await?;
     let sdk = sdk_config(None).await;
-    let realtime = realtime(&settings, &sdk)?;
+    let realtime = realtime(&app.settings.aws, &sdk)?.ok_or_else(|| {
+        anyhow::anyhow!("CONNECTIONS_TABLE and WS_MANAGEMENT_ENDPOINT are required")
+    })?;
+    let state = Deps::from(&app);
     let route = &route;
     let (state, realtime) = (&state, &realtime);
     lambda_runtime::run(service_fn(

@@ -106,6 +106,19 @@ pub async fn status_of(
         .await
 }
 
+/// The status and last sequence number of a run of this owner.
+pub async fn progress(
+    db: impl PgExecutor<'_>,
+    owner_id: Uuid,
+    id: Uuid,
+) -> Result<Option<(ExecutionStatus, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, last_seq FROM executions WHERE id = $1 AND owner_id = $2")
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(db)
+        .await
+}
+
 /// How many runs of the same priority class are queued ahead of this one.
 pub async fn queue_position(db: impl PgExecutor<'_>, s: &Summary) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(

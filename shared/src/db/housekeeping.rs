@@ -44,3 +44,24 @@ pub async fn prune_sessions(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error>
     .await?;
     Ok(done.rows_affected())
 }
+
+/// What one pass of [`prune`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Failed logins older than the throttling window.
+    pub login_failures: u64,
+    /// Sign-in families whose refresh tokens had all expired.
+    pub sessions: u64,
+}
+
+/// Prunes what can never matter again (the sweeper's housekeeping, every
+/// minute on AWS and every sweep locally).
+pub async fn prune(
+    db: &sqlx::PgPool,
+    login_window: std::time::Duration,
+) -> Result<Pruned, sqlx::Error> {
+    Ok(Pruned {
+        login_failures: prune_login_failures(db, login_window).await?,
+        sessions: prune_sessions(db).await?,
+    })
+}

@@ -6,7 +6,7 @@
 use aws_sdk_apigatewaymanagement::{primitives::Blob, Client};
 
 use super::{CloseReason, PushError, Pusher};
-use crate::pipeline::BoxFuture;
+use crate::future::BoxFuture;
 
 #[derive(Debug, Clone)]
 pub struct ManagementApiPusher {

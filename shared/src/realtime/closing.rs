@@ -18,8 +18,9 @@ use run_protocol::message::MessageType;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::publish::Published;
 use super::{CloseReason, Connection, PushError, Realtime, CONNECTION_TTL_SECONDS};
-use crate::{db::sessions, pipeline::Published};
+use crate::db::sessions;
 
 /// The width of an expiry bucket.
 pub const EXPIRY_BUCKET_SECONDS: i64 = 300;

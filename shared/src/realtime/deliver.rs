@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::publish::Published;
 use super::{Realtime, MAX_FRAME_BYTES};
-use crate::{db::executions, pipeline::Published};
+use crate::db::executions;
 
 /// The message for one stored event of an execution. The run's end also
 /// says, at the top, how it ended.

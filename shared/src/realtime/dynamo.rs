@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::{types::AttributeValue, Client};
 use uuid::Uuid;
 
 use super::{Connection, ConnectionStore, CONNECTION_TTL_SECONDS};
-use crate::pipeline::BoxFuture;
+use crate::future::BoxFuture;
 
 pub const CONNECTION_SK: &str = "#conn";
 pub const BY_TOPIC: &str = "byTopic";

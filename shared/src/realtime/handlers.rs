@@ -18,10 +18,17 @@ use uuid::Uuid;
 
 use super::{closing, deliver, CloseReason, Connection, Realtime};
 use crate::{
-    auth::TokenKind,
-    db::{executions, sessions, workflows},
-    AppState,
+    auth::{TokenKeys, TokenKind},
+    db::{execution_reads, sessions, workflows},
 };
+
+/// What the handlers need besides the real-time ports: Postgres, and the
+/// keys that verify access tokens.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub db: sqlx::PgPool,
+    pub tokens: std::sync::Arc<TokenKeys>,
+}
 
 fn response(status: i64, body: Value) -> ApiGatewayProxyResponse {
     let mut r = ApiGatewayProxyResponse::default();
@@ -44,7 +51,7 @@ fn connection_id(req: &ApiGatewayWebsocketProxyRequest) -> Option<String> {
 
 /// `$connect`: 200 binds the connection to the token's user; 401 refuses it.
 pub async fn connect(
-    state: &AppState,
+    state: &Deps,
     rt: &Realtime,
     req: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
@@ -152,7 +159,7 @@ fn parse_topic(t: &str) -> Option<Topic> {
 
 /// `$default`: one client message. Always 200; the answer is a pushed frame.
 pub async fn default(
-    state: &AppState,
+    state: &Deps,
     rt: &Realtime,
     req: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
@@ -166,7 +173,7 @@ pub async fn default(
     response(200, json!({}))
 }
 
-async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str) -> Option<Value> {
+async fn handle_message(state: &Deps, rt: &Realtime, conn: &str, body: &str) -> Option<Value> {
     let msg: ClientMessage = match serde_json::from_str(body) {
         Ok(m) => m,
         Err(e) => {
@@ -267,7 +274,7 @@ async fn handle_message(state: &AppState, rt: &Realtime, conn: &str, body: &str)
 /// `authenticate`: a fresh access token of the same user keeps the
 /// connection open until that token expires (and binds it to its session).
 async fn authenticate(
-    state: &AppState,
+    state: &Deps,
     rt: &Realtime,
     connection: &Connection,
     token: Option<&str>,
@@ -313,7 +320,7 @@ async fn authenticate(
 /// Checks the topic is the caller's and subscribes with its cursor; the
 /// cursor and, for an execution, its id, status and last sequence number.
 async fn subscribe(
-    state: &AppState,
+    state: &Deps,
     rt: &Realtime,
     conn: &str,
     user: Uuid,
@@ -324,10 +331,10 @@ async fn subscribe(
     let unavailable = || error_body("SERVICE_UNAVAILABLE", "try again shortly");
     let not_found = || error_body("NOT_FOUND", "no such topic of yours");
     let (cursor, execution) = match topic {
-        Topic::Execution(id) => match executions::find(&state.db, user, id).await {
-            Ok(Some(e)) => (
-                after.unwrap_or(e.last_seq).clamp(0, e.last_seq),
-                Some((id, e.status, e.last_seq)),
+        Topic::Execution(id) => match execution_reads::progress(&state.db, user, id).await {
+            Ok(Some((status, last_seq))) => (
+                after.unwrap_or(last_seq).clamp(0, last_seq),
+                Some((id, status, last_seq)),
             ),
             Ok(None) => return Err(not_found()),
             Err(_) => return Err(unavailable()),

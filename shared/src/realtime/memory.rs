@@ -8,7 +8,7 @@ use std::{
 use uuid::Uuid;
 
 use super::{Connection, ConnectionStore};
-use crate::pipeline::BoxFuture;
+use crate::future::BoxFuture;
 
 #[derive(Default)]
 struct Inner {

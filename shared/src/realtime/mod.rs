@@ -16,6 +16,7 @@ pub mod closing;
 pub mod deliver;
 pub mod handlers;
 pub mod memory;
+pub mod publish;
 
 #[cfg(feature = "apigw")]
 pub mod apigw;
@@ -26,7 +27,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use uuid::Uuid;
 
-use crate::pipeline::BoxFuture;
+use crate::future::BoxFuture;
 
 /// API Gateway closes WebSocket connections after 2 hours; stored ones expire a little later.
 pub const CONNECTION_TTL_SECONDS: i64 = 2 * 3600 + 600;
@@ -200,18 +201,5 @@ impl Realtime {
                 false
             }
         }
-    }
-}
-
-/// Publishing straight into the fan-out, awaited by the publisher: what a
-/// Lambda does, since nothing may run after its response.
-pub struct FanoutPublisher {
-    pub realtime: Arc<Realtime>,
-    pub db: sqlx::PgPool,
-}
-
-impl crate::pipeline::Publisher for FanoutPublisher {
-    fn publish(&self, message: crate::pipeline::Published) -> BoxFuture<'_, ()> {
-        Box::pin(async move { deliver::fanout(&self.realtime, &self.db, &message).await })
     }
 }

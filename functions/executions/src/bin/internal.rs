@@ -3,7 +3,12 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = shared::runtime::bootstrap("internal").await?;
-    let aws = shared::pipeline::aws::AwsPipeline::from_env(state.db.clone()).await?;
-    shared::runtime::serve(executions::internal_app(state.with_pipeline(aws.pipeline))).await
+    let app = shared::runtime::bootstrap("internal").await?;
+    let aws = shared::runs::aws::AwsRuns::from_state(&app).await?;
+    let app = app.with_publisher(aws.runs.publisher.clone());
+    shared::runtime::serve(executions::internal_app(executions::RunsState {
+        app,
+        runs: aws.runs,
+    }))
+    .await
 }

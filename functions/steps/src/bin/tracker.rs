@@ -2,18 +2,15 @@
 
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
-use shared::pipeline::aws::AwsPipeline;
+use shared::runs::aws::AwsRuns;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let state = shared::runtime::bootstrap("tracker").await?;
-    let aws = AwsPipeline::from_env(state.db.clone()).await?;
-    let state = state.with_pipeline(aws.pipeline.clone());
-    let (state, aws) = (&state, &aws);
+    let aws = AwsRuns::from_state(&state).await?;
+    let aws = &aws;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(
-            steps::tracker::handle(state, &aws.pipeline, e.payload).await,
-        )
+        Ok::<_, lambda_runtime::Error>(steps::tracker::handle(&aws.runs, e.payload).await)
     }))
     .await
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    pipeline::{BoxFuture, ExecutionQueue},
+    runs::{BoxFuture, ExecutionQueue},
     tier::Priority,
 };
 

@@ -16,7 +16,7 @@ use std::{
 use run_protocol::env;
 use secrecy::ExposeSecret;
 
-use super::{BoxFuture, JobLauncher, JobSpec, JobState, Launch};
+use crate::runs::{BoxFuture, JobLauncher, JobSpec, JobState, Launch};
 
 pub struct ProcessLauncher {
     executor: PathBuf,

@@ -10,7 +10,7 @@ use std::{
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{BoxFuture, ExecutionQueue};
+use crate::runs::{BoxFuture, ExecutionQueue};
 use crate::tier::Priority;
 
 struct Entry {

@@ -10,7 +10,7 @@ use std::{
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::BlobStore;
+use crate::runs::{BlobStore, BoxFuture, BoxStream};
 
 pub struct LocalBlobs {
     dir: PathBuf,
@@ -91,7 +91,7 @@ impl BlobStore for LocalBlobs {
         key: &'a str,
         _content_type: &'a str,
         ttl: Duration,
-    ) -> super::BoxFuture<'a, anyhow::Result<String>> {
+    ) -> BoxFuture<'a, anyhow::Result<String>> {
         let url = self.url("PUT", key, ttl);
         Box::pin(async move { Ok(url) })
     }
@@ -100,7 +100,7 @@ impl BlobStore for LocalBlobs {
         &'a self,
         key: &'a str,
         ttl: Duration,
-    ) -> super::BoxFuture<'a, anyhow::Result<String>> {
+    ) -> BoxFuture<'a, anyhow::Result<String>> {
         let url = self.url("GET", key, ttl);
         Box::pin(async move { Ok(url) })
     }
@@ -109,8 +109,8 @@ impl BlobStore for LocalBlobs {
         &'a self,
         key: &'a str,
         _content_type: &'a str,
-        mut chunks: super::BoxStream<'a, anyhow::Result<Vec<u8>>>,
-    ) -> super::BoxFuture<'a, anyhow::Result<u64>> {
+        mut chunks: BoxStream<'a, anyhow::Result<Vec<u8>>>,
+    ) -> BoxFuture<'a, anyhow::Result<u64>> {
         use futures_util::StreamExt;
         use tokio::io::AsyncWriteExt;
         let path = safe_key(key).then(|| self.dir.join(Path::new(key)));

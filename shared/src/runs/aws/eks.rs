@@ -1,5 +1,5 @@
 //! The job launcher on EKS: one Kubernetes Job per execution, rendered from
-//! `infra/k8s/executor-job.template.json` ([`crate::pipeline::k8s`]), and
+//! `infra/k8s/executor-job.template.json` ([`crate::runs::k8s`]), and
 //! its callback token in a Secret the Job owns (created right after the Job,
 //! whose uid the owner reference needs; the pod waits for it).
 //!
@@ -23,7 +23,7 @@ use k8s_openapi::api::{batch::v1::Job, core::v1::Secret};
 use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use tokio::sync::Mutex;
 
-use crate::pipeline::{
+use crate::runs::{
     k8s::{render_job, render_token_secret, JobTarget},
     BoxFuture, JobLauncher, JobSpec, JobState, Launch,
 };

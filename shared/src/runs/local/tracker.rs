@@ -11,11 +11,10 @@ use std::{
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
-use super::{
-    tracker::{self, Expiry},
-    BoxFuture, Pipeline, RunTracker, TrackedRun,
+use crate::runs::{
+    track::{Expiry, Reaped},
+    BoxFuture, RunTracker, Runs, TrackedRun,
 };
-use crate::state::AppState;
 
 /// What a run's timer decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,20 +147,16 @@ impl RunTracker for LocalTracker {
 }
 
 /// Applies the tracker's signals until the tracker is dropped.
-pub async fn drive(
-    mut signals: mpsc::UnboundedReceiver<Signal>,
-    state: AppState,
-    pipeline: Arc<Pipeline>,
-) {
+pub async fn drive(mut signals: mpsc::UnboundedReceiver<Signal>, runs: Arc<Runs>) {
     while let Some(signal) = signals.recv().await {
         let done = match signal {
-            Signal::Finalize(id) => tracker::finalize(&state, &pipeline, id).await,
-            Signal::Reap(id, why) => match tracker::reap(&state, &pipeline, id).await {
-                Ok(tracker::Reaped::Alive(run)) => {
+            Signal::Finalize(id) => runs.finalize(id).await,
+            Signal::Reap(id, why) => match runs.reap(id).await {
+                Ok(Reaped::Alive(run)) => {
                     tracing::warn!(execution_id = %id, ?why, "the tracker's wait expired on a live run: tracking on");
-                    pipeline.tracker.resume(run, None).await
+                    runs.tracker.resume(run, None).await
                 }
-                Ok(tracker::Reaped::Over) => Ok(()),
+                Ok(Reaped::Over) => Ok(()),
                 Err(e) => Err(e),
             },
         };

@@ -12,7 +12,7 @@ use aws_sdk_s3::{
     Client,
 };
 
-use crate::pipeline::{BlobStore, BoxFuture, BoxStream, PART_BYTES};
+use crate::runs::{BlobStore, BoxFuture, BoxStream, PART_BYTES};
 
 #[derive(Debug, Clone)]
 pub struct S3Blobs {

@@ -8,7 +8,7 @@ use aws_sdk_sfn::Client;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::pipeline::{BoxFuture, RunTracker, TrackedRun};
+use crate::runs::{BoxFuture, RunTracker, TrackedRun};
 
 #[derive(Debug, Clone)]
 pub struct SfnTracker {

@@ -1,0 +1,66 @@
+//! Where the AWS resources are (template.yaml sets these). Every value is
+//! optional here; each adapter checks what it needs when it is built.
+
+use crate::lookup::{Lookup, SettingsError};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `QUEUE_URL_HIGH`, `QUEUE_URL_STANDARD`, `QUEUE_URL_LOW`.
+    pub queue_urls: [String; 3],
+    /// `BLOB_BUCKET`.
+    pub bucket: String,
+    /// `STATE_MACHINE_ARN`.
+    pub state_machine_arn: String,
+    /// `EKS_CLUSTER_NAME`.
+    pub cluster_name: String,
+    /// `EKS_NAMESPACE` (default `saasit-executions`).
+    pub namespace: String,
+    /// `EXECUTOR_IMAGE`.
+    pub executor_image: String,
+    /// `CALLBACK_URL`: where executors reach the internal routes (the
+    /// dispatcher needs it; the API functions cannot know it without a cycle).
+    pub callback_url: String,
+    /// `CONNECTIONS_TABLE`: the WebSocket connections (DynamoDB).
+    pub connections_table: String,
+    /// `WS_MANAGEMENT_ENDPOINT`: the WebSocket stage URL for `PostToConnection`.
+    pub ws_management_endpoint: String,
+}
+
+impl AwsSettings {
+    pub fn from_lookup(l: &Lookup<'_>) -> Self {
+        let s = |k: &str| l.get(k).unwrap_or_default();
+        Self {
+            queue_urls: [
+                s("QUEUE_URL_HIGH"),
+                s("QUEUE_URL_STANDARD"),
+                s("QUEUE_URL_LOW"),
+            ],
+            bucket: s("BLOB_BUCKET"),
+            state_machine_arn: s("STATE_MACHINE_ARN"),
+            cluster_name: s("EKS_CLUSTER_NAME"),
+            namespace: l.or("EKS_NAMESPACE", "saasit-executions"),
+            executor_image: s("EXECUTOR_IMAGE"),
+            callback_url: s("CALLBACK_URL"),
+            connections_table: s("CONNECTIONS_TABLE"),
+            ws_management_endpoint: s("WS_MANAGEMENT_ENDPOINT"),
+        }
+    }
+
+    /// Whether the WebSocket API is configured (its table and endpoint).
+    pub fn has_websockets(&self) -> bool {
+        !self.connections_table.is_empty() && !self.ws_management_endpoint.is_empty()
+    }
+
+    /// A required value, or a settings error naming it.
+    pub fn require<'a>(
+        &'a self,
+        name: &'static str,
+        value: &'a str,
+    ) -> Result<&'a str, SettingsError> {
+        if value.is_empty() {
+            Err(SettingsError::Missing(name))
+        } else {
+            Ok(value)
+        }
+    }
+}

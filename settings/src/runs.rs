@@ -1,0 +1,80 @@
+//! The run lifecycle's windows and limits, read by every binary that
+//! dispatches, tracks or sweeps runs (the Lambdas and the local stack alike).
+
+use std::time::Duration;
+
+use crate::lookup::{Lookup, SettingsError};
+
+/// How often an executor beats, unless told otherwise: the dispatcher passes
+/// its setting to the Job, and the executor falls back to this.
+pub const DEFAULT_HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    /// `HEARTBEAT_TIMEOUT_SECONDS` (90): a running run silent this long is
+    /// asked after; it ends only if its job is gone too.
+    pub heartbeat_timeout: Duration,
+    /// `START_WINDOW_SECONDS` (900): how long a launched job may take to
+    /// start (a node scaling up, an image pulled); apart from the heartbeat window.
+    pub start_window: Duration,
+    /// `DISPATCH_DEADLINE_SECONDS` (120): a run `dispatching` this long goes
+    /// back to the queue (its slot released) ...
+    pub dispatch_deadline: Duration,
+    /// `MAX_DISPATCH_ATTEMPTS` (3): ... at most this many times, then fails.
+    pub max_dispatch_attempts: i32,
+    /// `EXECUTOR_HEARTBEAT_SECONDS` (30): how often executors beat.
+    pub heartbeat_every: Duration,
+    /// `MAX_QUEUE_WAIT_SECONDS` (86,400): a run queued this long (no free
+    /// slot) ends timed out.
+    pub max_queue_wait: Duration,
+    /// `DEFER_SECONDS` (5): how long an over-limit run waits before the
+    /// dispatcher tries again (doubling on AWS, up to ten minutes).
+    pub defer: Duration,
+    /// `REQUEUE_AFTER_SECONDS` (1,200): queued runs whose message has not
+    /// been seen this long are sent again (above the longest deferral).
+    pub requeue_after: Duration,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout: Duration::from_secs(90),
+            start_window: Duration::from_secs(900),
+            dispatch_deadline: Duration::from_secs(120),
+            max_dispatch_attempts: 3,
+            heartbeat_every: DEFAULT_HEARTBEAT_EVERY,
+            max_queue_wait: Duration::from_secs(24 * 3600),
+            defer: Duration::from_secs(5),
+            requeue_after: Duration::from_secs(20 * 60),
+        }
+    }
+}
+
+impl RunSettings {
+    pub fn from_lookup(l: &Lookup<'_>) -> Result<Self, SettingsError> {
+        let d = Self::default();
+        let s = Self {
+            heartbeat_timeout: l.seconds("HEARTBEAT_TIMEOUT_SECONDS", d.heartbeat_timeout)?,
+            start_window: l.seconds("START_WINDOW_SECONDS", d.start_window)?,
+            dispatch_deadline: l.seconds("DISPATCH_DEADLINE_SECONDS", d.dispatch_deadline)?,
+            max_dispatch_attempts: l.parse("MAX_DISPATCH_ATTEMPTS", d.max_dispatch_attempts)?,
+            heartbeat_every: l.seconds("EXECUTOR_HEARTBEAT_SECONDS", d.heartbeat_every)?,
+            max_queue_wait: l.seconds("MAX_QUEUE_WAIT_SECONDS", d.max_queue_wait)?,
+            defer: l.seconds("DEFER_SECONDS", d.defer)?,
+            requeue_after: l.seconds("REQUEUE_AFTER_SECONDS", d.requeue_after)?,
+        };
+        if s.heartbeat_every >= s.heartbeat_timeout {
+            return Err(SettingsError::Invalid {
+                name: "HEARTBEAT_TIMEOUT_SECONDS",
+                reason: "must be longer than EXECUTOR_HEARTBEAT_SECONDS".into(),
+            });
+        }
+        if s.max_dispatch_attempts < 1 {
+            return Err(SettingsError::Invalid {
+                name: "MAX_DISPATCH_ATTEMPTS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,83 @@
+//! Publishing: what the API and the run lifecycle send to real-time
+//! subscribers, and where it goes. Locally a broadcast channel feeds the
+//! stack's fan-out task; on AWS the fan-out runs before the request ends
+//! ([`FanoutPublisher`]), since nothing may run after a Lambda answers.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{deliver, Realtime};
+use crate::future::BoxFuture;
+
+/// A message for real-time subscribers of `topic` (`execution:{id}`, `user:{id}`, …).
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub topic: String,
+    pub message: Value,
+}
+
+/// Where published messages go. Never fails the caller.
+pub trait Publisher: Send + Sync {
+    fn publish(&self, message: Published) -> BoxFuture<'_, ()>;
+}
+
+impl std::fmt::Debug for dyn Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Publisher")
+    }
+}
+
+/// The topic of an execution's subscribers.
+pub fn execution_topic(id: Uuid) -> String {
+    format!("execution:{id}")
+}
+
+/// Publishes a message of a run to its own topic and to its owner's.
+pub async fn publish_run(
+    publisher: &dyn Publisher,
+    execution_id: Uuid,
+    owner_id: Uuid,
+    message: Value,
+) {
+    for topic in [execution_topic(execution_id), format!("user:{owner_id}")] {
+        publisher
+            .publish(Published {
+                topic,
+                message: message.clone(),
+            })
+            .await;
+    }
+}
+
+/// Publishing into a broadcast channel (no receivers is fine): the local
+/// stack's fan-out task reads it.
+pub struct BroadcastPublisher(pub tokio::sync::broadcast::Sender<Published>);
+
+impl BroadcastPublisher {
+    /// A publisher nobody listens to (a Lambda without the WebSocket API).
+    pub fn nowhere() -> Self {
+        Self(tokio::sync::broadcast::channel(1).0)
+    }
+}
+
+impl Publisher for BroadcastPublisher {
+    fn publish(&self, message: Published) -> BoxFuture<'_, ()> {
+        let _ = self.0.send(message);
+        Box::pin(async {})
+    }
+}
+
+/// Publishing straight into the fan-out, awaited by the publisher: what a
+/// Lambda does.
+pub struct FanoutPublisher {
+    pub realtime: Arc<Realtime>,
+    pub db: sqlx::PgPool,
+}
+
+impl Publisher for FanoutPublisher {
+    fn publish(&self, message: Published) -> BoxFuture<'_, ()> {
+        Box::pin(async move { deliver::fanout(&self.realtime, &self.db, &message).await })
+    }
+}

@@ -1,0 +1,249 @@
+//! What a running executor reports, through the internal callback routes
+//! (opened by its execution-scoped token; see `executor/src/callback.rs`).
+//! Bodies are the run protocol's types. Every step is idempotent: events
+//! apply once per sequence number, a heartbeat only refreshes, the result
+//! enters a terminal state once. The token dies with the run: once it has
+//! ended, every step answers 409 `RUN_ENDED`.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{end::EndedBy, run_time, Runs};
+use crate::{
+    db::{
+        agents,
+        executions::{self, Artifact, Ending, NewEvent, Recorded},
+    },
+    error::ErrorCode,
+    protocol::{AgentDef, Event, EventBatch, RunResult, RunSpec},
+    realtime::deliver::event_message,
+    workflow::{agent_references, Graph},
+    ApiError, ApiResult,
+};
+
+/// What a heartbeat tells the executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeatAnswer {
+    /// The run was cancelled: stop.
+    pub cancel: bool,
+}
+
+/// An artifact the executor is about to upload.
+#[derive(Debug, Clone)]
+pub struct NewArtifact {
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+/// Where to upload it.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub artifact_id: Uuid,
+    pub upload_url: String,
+}
+
+fn run_ended() -> ApiError {
+    ApiError::new(
+        ErrorCode::RunEnded,
+        "the run has ended; its callback token accepts nothing more",
+    )
+}
+
+impl Runs {
+    /// The run, while it has not ended.
+    async fn live(&self, id: Uuid) -> ApiResult<executions::Execution> {
+        let e = executions::get(&self.db, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("execution"))?;
+        if e.status.is_terminal() {
+            return Err(run_ended());
+        }
+        Ok(e)
+    }
+
+    /// The run spec: graph snapshot, inputs, outputs to reuse, the agents it
+    /// names, and the tier's runtime (what is left of it once the run started).
+    pub async fn spec(&self, id: Uuid) -> ApiResult<RunSpec> {
+        let e = self.live(id).await?;
+        let graph = Graph::from_canvas(&e.graph.0).unwrap_or_default();
+        let ids: Vec<Uuid> = agent_references(&graph)
+            .iter()
+            .filter_map(|(_, _, a)| a.parse().ok())
+            .collect();
+        let agents = agents::find_visible_many(&self.db, e.owner_id, &ids)
+            .await?
+            .into_iter()
+            .map(|a| {
+                (
+                    a.id.to_string(),
+                    AgentDef {
+                        system_prompt: a.system_prompt,
+                        model: a.model,
+                        name: Some(a.display_name),
+                    },
+                )
+            })
+            .collect();
+        // Not the row's deadline: while `dispatching` that is the queue's.
+        let elapsed = e
+            .started_at
+            .map_or(0, |s| (Utc::now() - s).num_seconds().max(0) as u64);
+        let timeout = run_time(e.tier).as_secs().saturating_sub(elapsed).max(1);
+        let prior_outputs = serde_json::from_value(e.prior_outputs.0).unwrap_or_default();
+        Ok(RunSpec {
+            execution_id: Some(e.id.to_string()),
+            graph,
+            inputs: e.inputs.0,
+            prior_outputs,
+            agents,
+            timeout_seconds: Some(timeout),
+            ..RunSpec::default()
+        })
+    }
+
+    /// Stores a batch of events (once per `seq`) and publishes the new ones;
+    /// returns how many the batch held. Every event is read as the protocol's
+    /// [`Event`] (an unknown type from a newer executor is kept as sent); the
+    /// whole batch is refused if one is not.
+    pub async fn record_events(&self, id: Uuid, batch: &EventBatch<Value>) -> ApiResult<usize> {
+        let mut parsed = Vec::with_capacity(batch.events.len());
+        for (i, raw) in batch.events.iter().enumerate() {
+            let ev: Event = serde_json::from_value(raw.clone()).map_err(|err| {
+                ApiError::field(
+                    "events",
+                    format!("event {i} is not a protocol event: {err}"),
+                )
+            })?;
+            let seq = i64::try_from(ev.seq)
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| ApiError::field("events", "every event needs a positive seq"))?;
+            let ts = DateTime::parse_from_rfc3339(&ev.ts)
+                .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
+            parsed.push((seq, ev, ts));
+        }
+        let rows: Vec<NewEvent<'_>> = parsed
+            .iter()
+            .zip(&batch.events)
+            .map(|((seq, ev, ts), raw)| NewEvent {
+                seq: *seq,
+                kind: Event::type_of(raw),
+                node: ev.kind.node(),
+                payload: raw,
+                ts: *ts,
+            })
+            .collect();
+        // The row lock in `insert_events` is the one check that the run is
+        // live (no separate read of the whole run per batch).
+        let mut tx = self.db.begin().await?;
+        let owner_id = match executions::insert_events(&mut tx, id, &rows).await? {
+            Recorded::Added { owner_id, .. } => owner_id,
+            Recorded::Ended => return Err(run_ended()),
+            Recorded::Missing => return Err(ApiError::not_found("execution")),
+        };
+        tx.commit().await?;
+        for row in &rows {
+            self.publish(
+                id,
+                owner_id,
+                event_message(id, row.seq, row.kind, row.payload),
+            )
+            .await;
+        }
+        Ok(rows.len())
+    }
+
+    /// Liveness, forwarded to the run tracker; the answer tells the executor
+    /// to stop when the run was cancelled.
+    pub async fn heartbeat(&self, id: Uuid) -> ApiResult<BeatAnswer> {
+        let beat = executions::heartbeat(&self.db, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("execution"))?;
+        if beat.ended {
+            return Err(run_ended());
+        }
+        if !beat.stop {
+            // The beat is recorded in Postgres, which the sweeper reads: a
+            // tracker that cannot be reached now is not worth failing the
+            // executor for.
+            if let Err(e) = self.tracker.heartbeat(id, beat.task_token).await {
+                tracing::warn!(execution_id = %id, error = %e, "could not forward a heartbeat to the tracker");
+            }
+        }
+        Ok(BeatAnswer { cancel: beat.stop })
+    }
+
+    /// Registers an artifact of a live run and answers a presigned upload URL.
+    pub async fn register_artifact(&self, id: Uuid, a: NewArtifact) -> ApiResult<Upload> {
+        self.live(id).await?;
+        let plain = !a.name.is_empty()
+            && a.name.len() <= 200
+            && !a.name.starts_with('.')
+            && !a.name.contains('/')
+            && !a.name.contains('\\');
+        if !plain || !(0..=1 << 30).contains(&a.size) {
+            return Err(ApiError::field(
+                "name",
+                "must be a plain file name; size at most 1 GiB",
+            ));
+        }
+        let artifact_id = crate::ids::new_id();
+        let key = format!("executions/{id}/{artifact_id}/{}", a.name);
+        executions::insert_artifact(
+            &self.db,
+            id,
+            &Artifact {
+                id: artifact_id,
+                name: a.name,
+                content_type: a.content_type.clone(),
+                size: a.size,
+                blob_key: key.clone(),
+                created_at: Utc::now(),
+            },
+        )
+        .await?;
+        let upload_url = self
+            .blobs
+            .upload_url(&key, &a.content_type, std::time::Duration::from_secs(900))
+            .await
+            .map_err(ApiError::unavailable)?;
+        Ok(Upload {
+            artifact_id,
+            upload_url,
+        })
+    }
+
+    /// The executor's result: the run enters its terminal state exactly once
+    /// (which records its runtime and usage and appends its `execution_ended`
+    /// event); then the tracker is told and the log bundle stored. A result
+    /// for a run that has ended already (a retry, or a run cancelled
+    /// meanwhile) is 409 `RUN_ENDED`, which the executor takes as final.
+    pub async fn finish(&self, id: Uuid, r: &RunResult) -> ApiResult<()> {
+        let ended = executions::finish(
+            &self.db,
+            id,
+            Ending {
+                status: r.status,
+                output: r.output.as_ref(),
+                output_ref: r.output_ref.as_ref(),
+                error: r.error.as_deref(),
+                failed_node: r.failed_node.as_deref(),
+            },
+        )
+        .await?;
+        match ended {
+            Some(_) => self
+                .after_end(id, EndedBy::Executor)
+                .await
+                .map_err(ApiError::unavailable),
+            None => {
+                executions::get(&self.db, id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("execution"))?;
+                Err(run_ended())
+            }
+        }
+    }
+}

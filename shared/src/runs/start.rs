@@ -1,0 +1,208 @@
+//! Starting a run: a queued execution of the caller's workflow (or a retry
+//! of one of their runs), stored, then sent to its priority queue.
+
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::Runs;
+use crate::{
+    db::{
+        agents,
+        executions::{self, NewExecution, StoredEvent},
+        users, workflows,
+    },
+    error::ErrorCode,
+    protocol::{message::MessageType, ExecutionStatus},
+    realtime::publish::publish_run,
+    workflow::{agent_references, Graph},
+    ApiError, ApiResult,
+};
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct StartRun {
+    pub owner: Uuid,
+    pub workflow_id: Uuid,
+    /// The run's inputs (`{{inputs.…}}`); an object (`None`: `{}`).
+    pub inputs: Option<Value>,
+    /// A repeated key returns the run it started.
+    pub idempotency_key: Option<String>,
+}
+
+/// A started run: its id, and whether this call created it (`false`: the
+/// idempotency key had started it already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub id: Uuid,
+    pub created: bool,
+}
+
+/// A retry's origin: the run, the graph it ran and the outputs to reuse.
+struct RetryOf {
+    id: Uuid,
+    graph: Value,
+    prior: Value,
+}
+
+impl Runs {
+    /// Starts a run of the owner's workflow: 403 `TIER_LIMIT` for tiers that
+    /// cannot run, 400 for an invalid graph or inputs, 404 for a workflow
+    /// that is not theirs.
+    pub async fn start(&self, req: StartRun) -> ApiResult<Started> {
+        self.start_run(req, None).await
+    }
+
+    /// Runs an ended run again as a new run linked to it; `from_failed`
+    /// reuses the outputs of the nodes that succeeded. 409 while it has not ended.
+    pub async fn retry(&self, owner: Uuid, id: Uuid, from_failed: bool) -> ApiResult<Started> {
+        let e = executions::find(&self.db, owner, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("execution"))?;
+        if !e.status.is_terminal() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the execution has not finished yet",
+            ));
+        }
+        let prior = if from_failed {
+            succeeded_outputs(&executions::node_events(&self.db, id).await?)
+        } else {
+            json!({})
+        };
+        self.start_run(
+            StartRun {
+                owner,
+                workflow_id: e.workflow_id,
+                inputs: Some(e.inputs.0),
+                idempotency_key: None,
+            },
+            Some(RetryOf {
+                id,
+                graph: e.graph.0,
+                prior,
+            }),
+        )
+        .await
+    }
+
+    async fn start_run(&self, req: StartRun, retry: Option<RetryOf>) -> ApiResult<Started> {
+        let inputs = req.inputs.unwrap_or_else(|| json!({}));
+        if !inputs.is_object() {
+            return Err(ApiError::field("inputs", "must be a JSON object"));
+        }
+        let user = users::find(&self.db, req.owner).await?.ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthorized, "the account no longer exists")
+        })?;
+        if !user.tier.can_run() {
+            return Err(ApiError::tier_limit(
+                user.tier,
+                "concurrent runs (design only: upgrade to run workflows)",
+                0,
+            ));
+        }
+        let mut conn = self.db.acquire().await?;
+        let wf = workflows::find(&mut *conn, req.owner, req.workflow_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("workflow"))?;
+        let (graph, prior, retry_of) = match retry {
+            Some(r) => (r.graph, r.prior, Some(r.id)),
+            None => (wf.canvas.0.clone(), json!({}), None),
+        };
+        let report = crate::validation::full_report(&mut conn, req.owner, &graph).await?;
+        if !report.valid {
+            return Err(ApiError::new(
+                ErrorCode::ValidationError,
+                "the workflow's graph is invalid; fix it before running",
+            )
+            .with_details(json!({ "reason": "invalid_graph", "report": report })));
+        }
+        drop(conn);
+        let priority = user.tier.limits().priority;
+        let (execution, created) = executions::insert(
+            &self.db,
+            NewExecution {
+                id: crate::ids::new_id(),
+                owner_id: req.owner,
+                workflow_id: req.workflow_id,
+                workflow_version: wf.version,
+                tier: user.tier,
+                priority,
+                graph: &graph,
+                inputs: &inputs,
+                prior_outputs: &prior,
+                idempotency_key: req.idempotency_key.as_deref(),
+                retry_of,
+                queue_deadline: Utc::now()
+                    + chrono::Duration::from_std(self.settings.max_queue_wait)
+                        .unwrap_or_else(|_| chrono::Duration::hours(24)),
+            },
+        )
+        .await?;
+        if created {
+            self.count_agent_uses(&graph).await;
+            // The row is the source of truth: if this send fails, the sweeper sends it again.
+            if let Err(e) = self
+                .queue
+                .send(execution.id, priority, std::time::Duration::ZERO)
+                .await
+            {
+                tracing::warn!(execution_id = %execution.id, error = %e, "could not enqueue; the sweeper will retry");
+            }
+            publish_run(
+                self.publisher.as_ref(),
+                execution.id,
+                req.owner,
+                json!({ "type": MessageType::ExecutionQueued, "executionId": execution.id, "status": ExecutionStatus::Queued }),
+            )
+            .await;
+        }
+        Ok(Started {
+            id: execution.id,
+            created,
+        })
+    }
+
+    /// Each agent a started run uses counts one more use (the catalog's
+    /// popularity). A failure here is logged: it must not fail the run.
+    async fn count_agent_uses(&self, graph: &Value) {
+        let Ok(g) = Graph::from_canvas(graph) else {
+            return;
+        };
+        let mut ids: Vec<Uuid> = agent_references(&g)
+            .iter()
+            .filter_map(|(_, _, a)| a.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = agents::count_usage(&self.db, &ids).await {
+            tracing::warn!(error = %e, "could not count agent uses");
+        }
+    }
+}
+
+/// The outputs of the nodes whose last word was success, by node: what a
+/// retry `fromFailed` reuses.
+pub fn succeeded_outputs(events: &[StoredEvent]) -> Value {
+    let mut out = Map::new();
+    for e in events {
+        let Some(node) = &e.node else { continue };
+        let p = &e.payload.0;
+        match e.kind.as_str() {
+            "node_succeeded" => {
+                out.insert(node.clone(), p["output"].clone());
+            }
+            "node_failed" if p["willRetry"] != true => {
+                out.remove(node);
+            }
+            "node_cancelled" | "node_skipped" => {
+                out.remove(node);
+            }
+            _ => {}
+        }
+    }
+    Value::Object(out)
+}
