@@ -22,7 +22,9 @@ use executor::{
     report::{CallbackSink, Sink},
     ArtifactStore, EngineConfig, Redactor, Reporter, RunInput, RunSpec, Runtime,
 };
+use secrecy::ExposeSecret;
 use serde_json::Value;
+use settings::{ExecutorSettings, JobSettings};
 use tokio_util::sync::CancellationToken;
 
 const USAGE: &str = "usage: executor run --spec FILE [--input KEY=VALUE]... [--concurrency N] [--artifacts-dir DIR]\n       executor            (Job mode: EXECUTION_ID, CALLBACK_URL, CALLBACK_TOKEN_FILE)";
@@ -32,29 +34,6 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// An environment variable, or the contents of the file named by `NAME_FILE`.
-fn env_or_file(name: &str) -> Result<Option<String>, String> {
-    if let Ok(v) = std::env::var(name) {
-        return Ok(Some(v));
-    }
-    match std::env::var(format!("{name}_FILE")) {
-        Ok(path) => std::fs::read_to_string(&path)
-            .map(|s| Some(s.trim().to_owned()))
-            .map_err(|e| format!("cannot read {name}_FILE ({path}): {e}")),
-        Err(_) => Ok(None),
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name} must be a number")),
-        Err(_) => Ok(default),
-    }
-}
-
 struct Common {
     provider: Provider,
     llm_key: Option<String>,
@@ -62,14 +41,19 @@ struct Common {
     config: EngineConfig,
 }
 
+/// The executor's branch of the settings tree (`saasit-settings`), read once.
 fn common() -> Result<Common, String> {
-    let llm_key = env_or_file("LLM_API_KEY")?;
-    let kind = std::env::var("LLM_PROVIDER").unwrap_or_else(|_| "anthropic".into());
+    let settings = ExecutorSettings::from_env().map_err(|e| e.to_string())?;
+    let llm_key = settings
+        .llm
+        .api_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_owned());
     let provider = Provider::from_settings(
-        &kind,
+        &settings.llm.provider,
         llm_key.clone(),
-        std::env::var("LLM_BASE_URL").ok().as_deref(),
-        std::env::var("LLM_MODEL").ok().as_deref(),
+        settings.llm.base_url.as_deref(),
+        settings.llm.model.as_deref(),
     )?;
     if matches!(provider, Provider::Dev) {
         eprintln!("executor: no LLM_API_KEY: agent nodes use the deterministic dev provider");
@@ -77,10 +61,10 @@ fn common() -> Result<Common, String> {
     Ok(Common {
         provider,
         llm_key,
-        allow: AllowList::parse(&std::env::var("EXECUTOR_HTTP_ALLOW").unwrap_or_default()),
+        allow: AllowList::parse(&settings.http_allow),
         config: EngineConfig {
-            max_concurrency: env_number("EXECUTOR_MAX_CONCURRENCY", 8)?,
-            heartbeat_every: Duration::from_secs(env_number("EXECUTOR_HEARTBEAT_SECONDS", 30)?),
+            max_concurrency: settings.max_concurrency,
+            heartbeat_every: settings.heartbeat_every,
             run_timeout: None,
         },
     })
@@ -225,26 +209,12 @@ async fn standalone(args: &[String]) -> ExitCode {
 }
 
 async fn job() -> ExitCode {
-    use run_protocol::env;
-    let token = match std::env::var(env::CALLBACK_TOKEN_FILE) {
-        Ok(path) => std::fs::read_to_string(&path)
-            .map(|s| Some(s.trim().to_owned()))
-            .map_err(|e| format!("cannot read {} ({path}): {e}", env::CALLBACK_TOKEN_FILE)),
-        Err(_) => Ok(std::env::var(env::CALLBACK_TOKEN).ok()),
+    let job = match JobSettings::from_env() {
+        Ok(j) => j,
+        Err(e) => return fail(format!("{e} (Job mode)\n{USAGE}")),
     };
-    let (id, url, token) = match (
-        std::env::var(env::EXECUTION_ID),
-        std::env::var(env::CALLBACK_URL),
-        token,
-    ) {
-        (Ok(id), Ok(url), Ok(Some(token))) => (id, url, token),
-        (_, _, Err(e)) => return fail(e),
-        _ => {
-            return fail(format!(
-                "EXECUTION_ID, CALLBACK_URL and CALLBACK_TOKEN_FILE (or CALLBACK_TOKEN) are required in Job mode\n{USAGE}"
-            ))
-        }
-    };
+    let (id, url) = (job.execution_id.clone(), job.callback_url.clone());
+    let token = job.callback_token.expose_secret().to_owned();
     let common = match common() {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -263,12 +233,8 @@ async fn job() -> ExitCode {
     config.max_concurrency = spec.max_concurrency.unwrap_or(config.max_concurrency);
     config.run_timeout = spec
         .timeout_seconds
-        .or_else(|| {
-            std::env::var(env::RUN_TIMEOUT_SECONDS)
-                .ok()
-                .and_then(|v| v.parse().ok())
-        })
-        .map(Duration::from_secs);
+        .map(Duration::from_secs)
+        .or(job.run_timeout);
     let input = match prepare(spec) {
         Ok(i) => i,
         Err(e) => {

@@ -210,7 +210,7 @@ impl ApiError {
                 message: self.message.clone(),
                 details: self.details.clone(),
             },
-            request_id: crate::http::current_request_id(),
+            request_id: crate::request_id::current_request_id(),
         }
     }
 }
@@ -234,7 +234,7 @@ impl From<sqlx::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code.status();
-        // The request span (see `http::request_context`) carries the request id.
+        // The request span (see `crate::http`'s request context) carries the request id.
         match (&self.source, status.is_server_error()) {
             (Some(src), true) if self.code == ErrorCode::ServiceUnavailable => {
                 tracing::warn!(code = ?self.code, error = format!("{src:#}"), "dependency unavailable")

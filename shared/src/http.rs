@@ -23,17 +23,8 @@ use crate::{
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-tokio::task_local! {
-    /// The id of the request being handled. Task-local because a handler and
-    /// its error rendering run inside the middleware's future on the same task,
-    /// on Lambda as well as under the local server.
-    static CURRENT_REQUEST_ID: String;
-}
-
-/// The id of the request this task is handling, if any.
-pub fn current_request_id() -> Option<String> {
-    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
-}
+pub use crate::request_id::current_request_id;
+use crate::request_id::CURRENT_REQUEST_ID;
 
 /// Wraps a function's router with the common layers. Call once per router
 /// that is served on its own (a Lambda), or once on the merged local router.

@@ -14,6 +14,7 @@ pub mod future;
 pub mod http;
 pub mod ids;
 pub mod realtime;
+pub mod request_id;
 pub mod runs;
 pub mod runtime;
 pub mod settings;

@@ -1,5 +1,5 @@
 //! The pipeline's event handlers, one Lambda each. They run the same steps
-//! as the local stack (`shared::pipeline`): only the event shapes are AWS's.
+//! as the local stack (`shared::runs`): only the event shapes are AWS's.
 //!
 //! Every handler is idempotent and answers SQS with `batchItemFailures`, so
 //! one bad message never makes the whole batch run again.
