@@ -5,6 +5,28 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL_DIR="$ROOT/.local"
 
 say()  { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Stages with their durations: `stage NAME` ends the previous stage (printing
+# how long it took) and starts the next; `stage_done` ends the last one.
+# STAGE_TIMES collects a summary for the end of a run.
+TEST_STARTED=$SECONDS
+STAGE_NAME=""
+STAGE_STARTED=$SECONDS
+STAGE_TIMES=""
+stage_done() {
+  if [ -n "$STAGE_NAME" ]; then
+    local took=$(( SECONDS - STAGE_STARTED ))
+    printf '    (%s: %d s)\n' "$STAGE_NAME" "$took" >&2
+    STAGE_TIMES="${STAGE_TIMES}$(printf '  %5d s  %s' "$took" "$STAGE_NAME")"$'\n'
+  fi
+  STAGE_NAME=""
+}
+stage() {
+  stage_done
+  STAGE_NAME="$*"
+  STAGE_STARTED=$SECONDS
+  say "$*"
+}
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die()  { printf 'error: %s\n' "$*" >&2; exit 1; }
 

@@ -96,6 +96,12 @@ impl JobSettings {
                 .get(env::CALLBACK_TOKEN)
                 .ok_or(SettingsError::Missing(env::CALLBACK_TOKEN_FILE))?,
         };
+        if token.is_empty() {
+            return Err(SettingsError::Invalid {
+                name: env::CALLBACK_TOKEN_FILE,
+                reason: "the token file is empty".into(),
+            });
+        }
         Ok(Self {
             execution_id: l.required(env::EXECUTION_ID)?,
             callback_url: l.required(env::CALLBACK_URL)?,

@@ -49,6 +49,19 @@ impl AppState {
             p.publish(message).await;
         }
     }
+
+    /// Publishes, giving up after `limit` (logged): for a request whose
+    /// answer must not wait on the WebSocket API (a sign-out; the sweeper
+    /// closes what this does not reach).
+    pub async fn publish_within(&self, message: Published, limit: std::time::Duration) {
+        let topic = message.topic.clone();
+        if tokio::time::timeout(limit, self.publish_message(message))
+            .await
+            .is_err()
+        {
+            tracing::warn!(%topic, "publishing took too long; left to the sweeper");
+        }
+    }
 }
 
 impl From<&AppState> for crate::realtime::handlers::Deps {

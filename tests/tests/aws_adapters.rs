@@ -454,6 +454,12 @@ async fn the_local_launcher_hands_the_token_over_as_a_private_file() {
         1,
         "the token is in no environment value: {report}"
     );
+    // Nothing of the stack's own environment reaches a job (the tests run
+    // with DATABASE_URL set, as the stack does).
+    assert!(std::env::var("DATABASE_URL").is_ok());
+    assert!(!report.contains("DATABASE_URL="), "{report}");
+    assert!(!report.contains("JWT_SECRET="), "{report}");
+    assert!(report.contains("PATH="), "{report}");
     let file = report
         .lines()
         .find_map(|l| l.strip_prefix("file="))

@@ -16,6 +16,10 @@ use shared::{
     ApiError, ApiResult, AppState,
 };
 
+/// How long a sign-out waits to close the session's WebSocket connections
+/// (the sweeper closes what it does not reach within a minute).
+const PUBLISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 use crate::{
     dto::{
         AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, TokenPair, UpdateMeRequest,
@@ -208,7 +212,9 @@ pub async fn refresh(
     // Commit in every case: a detected reuse must stay revoked.
     tx.commit().await?;
     if let Some(family) = revoked {
-        state.publish_message(closing::revoked(family)).await;
+        state
+            .publish_within(closing::revoked(family), PUBLISH_LIMIT)
+            .await;
     }
     result.map(Json)
 }
@@ -238,7 +244,9 @@ pub async fn logout(
     sessions::revoke_family(&state.db, family, RevokeReason::Logout).await?;
     // The session's WebSocket connections close (the sweeper closes them
     // again if this does not reach them).
-    state.publish_message(closing::revoked(family)).await;
+    state
+        .publish_within(closing::revoked(family), PUBLISH_LIMIT)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -81,13 +81,13 @@ pub async fn rebind(rt: &Realtime, old: &Connection, new: Connection) -> anyhow:
 pub async fn close(rt: &Realtime, connection_id: &str, reason: CloseReason) {
     let lock = rt.locks.of(connection_id);
     let _held = lock.lock().await;
-    // A connection already gone needs no frame and no close.
-    if rt
+    // A connection already gone needs no frame and no close; a frame that
+    // could not be sent does not keep the connection open.
+    let pushed = rt
         .pusher
         .push(connection_id.to_owned(), closing_frame(reason))
-        .await
-        .is_ok()
-    {
+        .await;
+    if !matches!(pushed, Err(PushError::Gone)) {
         match rt.pusher.close(connection_id.to_owned(), reason).await {
             Ok(()) | Err(PushError::Gone) => {}
             Err(PushError::Failed(e)) => {

@@ -124,8 +124,18 @@ impl ConnectionStore for DynamoConnections {
                     id: id.clone(),
                     user_id: i.get("userId")?.as_s().ok()?.parse().ok()?,
                     connected_at: i.get("connectedAt")?.as_n().ok()?.parse().ok()?,
-                    session_id: i.get("sessionId")?.as_s().ok()?.parse().ok()?,
-                    expires_at: i.get("expiresAt")?.as_n().ok()?.parse().ok()?,
+                    // Stored before connections carried their credentials:
+                    // no session, expired (the next sweep closes it).
+                    session_id: i
+                        .get("sessionId")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or_default(),
+                    expires_at: i
+                        .get("expiresAt")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
                 })
             }))
         })

@@ -185,13 +185,18 @@ impl Runs {
 }
 
 /// The outputs of the nodes whose last word was success, by node: what a
-/// retry `fromFailed` reuses.
+/// retry `fromFailed` reuses. A node whose output was stored as an artifact
+/// (its event holds `outputRef`, not the output) runs again rather than
+/// hand on a `null`.
 pub fn succeeded_outputs(events: &[StoredEvent]) -> Value {
     let mut out = Map::new();
     for e in events {
         let Some(node) = &e.node else { continue };
         let p = &e.payload.0;
         match e.kind.as_str() {
+            "node_succeeded" if p.get("outputRef").is_some_and(|r| !r.is_null()) => {
+                out.remove(node);
+            }
             "node_succeeded" => {
                 out.insert(node.clone(), p["output"].clone());
             }
@@ -205,4 +210,46 @@ pub fn succeeded_outputs(events: &[StoredEvent]) -> Value {
         }
     }
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use sqlx::types::Json;
+
+    use super::*;
+
+    fn event(seq: i64, kind: &str, node: &str, payload: Value) -> StoredEvent {
+        StoredEvent {
+            seq,
+            kind: kind.into(),
+            node: Some(node.into()),
+            payload: Json(payload),
+            ts: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_retry_reuses_what_succeeded_and_nothing_it_cannot_hand_on() {
+        let events = [
+            event(1, "node_succeeded", "a", json!({"output": {"n": 1}})),
+            event(
+                2,
+                "node_failed",
+                "b",
+                json!({"error": "x", "willRetry": true}),
+            ),
+            event(3, "node_succeeded", "b", json!({"output": 2})),
+            event(4, "node_failed", "c", json!({"error": "x"})),
+            // Too large to keep inline: stored as an artifact.
+            event(
+                5,
+                "node_succeeded",
+                "big",
+                json!({"output": null, "outputRef": {"artifactId": "x"}}),
+            ),
+            event(6, "node_skipped", "d", json!({})),
+        ];
+        assert_eq!(succeeded_outputs(&events), json!({"a": {"n": 1}, "b": 2}));
+    }
 }

@@ -1,5 +1,6 @@
 //! The local job launcher: runs the `executor` binary as a child process with
-//! the same environment contract as the Kubernetes Job. The callback token is
+//! the same environment contract as the Kubernetes Job, and nothing of the
+//! stack's own environment (no database URL, no JWT secret). The callback token is
 //! a file only the stack's user can read (in a private directory), named by
 //! `CALLBACK_TOKEN_FILE` and removed when the job ends, as the Job's Secret
 //! goes with the Job. Deleting a job sends SIGTERM (what Kubernetes sends),
@@ -101,6 +102,24 @@ impl ProcessLauncher {
     }
 }
 
+/// The few variables of the stack's environment a child process needs to
+/// run at all (where programs and temporary files are, locale, logging).
+fn inherited() -> Vec<(String, String)> {
+    [
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
+        "RUST_LOG",
+        "RUST_BACKTRACE",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+    .collect()
+}
+
 impl Drop for ProcessLauncher {
     fn drop(&mut self) {
         // Tokens of jobs still running die with the stack that issued them.
@@ -127,6 +146,10 @@ impl JobLauncher for ProcessLauncher {
                 .write_token(&job)
                 .map_err(|e| anyhow::anyhow!("cannot write the callback token file: {e}"))?;
             let mut child = tokio::process::Command::new(&self.executor)
+                // Nothing of the stack's own environment (its database URL,
+                // its JWT secret) reaches a job: only what a Job would get.
+                .env_clear()
+                .envs(inherited())
                 .envs(self.extra_env.iter().cloned())
                 .envs(job.env.iter().cloned())
                 .env(env::RUN_TIMEOUT_SECONDS, job.deadline.as_secs().to_string())
