@@ -54,15 +54,12 @@ pub struct RetryExecution {
     pub from_failed: bool,
 }
 
+/// One run as shown on its own: its summary, with its inputs and output.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionView {
-    pub id: Uuid,
-    pub workflow_id: Uuid,
-    pub workflow_version: i32,
-    pub status: ExecutionStatus,
-    pub tier: Tier,
-    pub priority: Priority,
+    #[serde(flatten)]
+    pub summary: ExecutionSummary,
     /// Executions ahead in the same priority class, while queued.
     pub queue_position: Option<i64>,
     #[schema(value_type = Object)]
@@ -74,41 +71,16 @@ pub struct ExecutionView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub output_ref: Option<OutputRef>,
-    pub error: Option<String>,
-    pub failed_node: Option<String>,
-    pub retry_of: Option<Uuid>,
-    /// The highest event sequence number so far (for `GET /logs?after=`).
-    pub last_seq: i64,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Milliseconds between start and finish.
-    pub runtime_ms: Option<i64>,
 }
 
 impl ExecutionView {
     fn new(d: Detail, queue_position: Option<i64>) -> Self {
-        let e = d.summary;
-        let runtime_ms = runtime_ms(&e);
         Self {
-            id: e.id,
-            workflow_id: e.workflow_id,
-            workflow_version: e.workflow_version,
-            status: e.status,
-            tier: e.tier,
-            priority: e.priority,
+            summary: ExecutionSummary::from(d.summary),
             queue_position,
             inputs: d.inputs.0,
             output: d.output.map(|o| o.0),
             output_ref: d.output_ref.map(|o| o.0),
-            error: e.error,
-            failed_node: e.failed_node,
-            retry_of: e.retry_of,
-            last_seq: e.last_seq,
-            created_at: e.created_at,
-            started_at: e.started_at,
-            finished_at: e.finished_at,
-            runtime_ms,
         }
     }
 }
@@ -134,10 +106,12 @@ pub struct ExecutionSummary {
     pub error: Option<String>,
     pub failed_node: Option<String>,
     pub retry_of: Option<Uuid>,
+    /// The highest event sequence number so far (for `GET /logs?after=`).
     pub last_seq: i64,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Milliseconds between start and finish.
     pub runtime_ms: Option<i64>,
 }
 

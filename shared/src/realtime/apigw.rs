@@ -25,6 +25,16 @@ impl ManagementApiPusher {
     }
 }
 
+/// A Management API failure as a push error: `GoneException`, or a bare 410
+/// (what a proxy in front of the endpoint answers), is `Gone`.
+fn push_error(gone: bool, e: impl Into<anyhow::Error>) -> PushError {
+    if gone {
+        PushError::Gone
+    } else {
+        PushError::Failed(e.into())
+    }
+}
+
 impl Pusher for ManagementApiPusher {
     fn push(&self, connection_id: String, frame: String) -> BoxFuture<'_, Result<(), PushError>> {
         Box::pin(async move {
@@ -35,16 +45,11 @@ impl Pusher for ManagementApiPusher {
                 .data(Blob::new(frame.into_bytes()))
                 .send()
                 .await;
-            match sent {
-                Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => {
-                    Err(PushError::Gone)
-                }
-                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 410) => {
-                    Err(PushError::Gone)
-                }
-                Err(e) => Err(PushError::Failed(e.into())),
-            }
+            sent.map(drop).map_err(|e| {
+                let gone = e.as_service_error().is_some_and(|s| s.is_gone_exception())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 410);
+                push_error(gone, e)
+            })
         })
     }
 
@@ -62,16 +67,11 @@ impl Pusher for ManagementApiPusher {
                 .connection_id(connection_id)
                 .send()
                 .await;
-            match deleted {
-                Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => {
-                    Err(PushError::Gone)
-                }
-                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 410) => {
-                    Err(PushError::Gone)
-                }
-                Err(e) => Err(PushError::Failed(e.into())),
-            }
+            deleted.map(drop).map_err(|e| {
+                let gone = e.as_service_error().is_some_and(|s| s.is_gone_exception())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 410);
+                push_error(gone, e)
+            })
         })
     }
 }
