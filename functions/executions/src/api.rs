@@ -141,6 +141,11 @@ async fn view(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<ExecutionVi
     let d = reads::detail(&state.db, caller, id)
         .await?
         .ok_or_else(|| ApiError::not_found("execution"))?;
+    shown(state, d).await
+}
+
+/// A run's view, with its queue position while queued.
+async fn shown(state: &AppState, d: Detail) -> ApiResult<ExecutionView> {
     let position = if d.summary.status == ExecutionStatus::Queued {
         Some(reads::queue_position(&state.db, &d.summary).await?)
     } else {
@@ -168,17 +173,17 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 
 /// The answer to a start: 202 with the new run, or 200 with the run a
 /// repeated `Idempotency-Key` started.
-async fn started(
-    s: &RunsState,
-    caller: Uuid,
-    st: Started,
-) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
+async fn started(s: &RunsState, st: Started) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
     let status = if st.created {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(view(&s.app, caller, st.id).await?)))
+    // The row just stored answers; no second read of it.
+    Ok((
+        status,
+        Json(shown(&s.app, Detail::from(*st.execution)).await?),
+    ))
 }
 
 /// Run a workflow: 202 with the queued execution (or, for a repeated
@@ -210,7 +215,7 @@ pub async fn create(
             idempotency_key: idempotency_key(&headers)?,
         })
         .await?;
-    started(&s, caller.user_id, st).await
+    started(&s, st).await
 }
 
 /// Run this workflow (same as `POST /api/v1/executions`).
@@ -240,7 +245,7 @@ pub async fn execute_workflow(
             idempotency_key: idempotency_key(&headers)?,
         })
         .await?;
-    started(&s, caller.user_id, st).await
+    started(&s, st).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -601,5 +606,5 @@ pub async fn retry(
     Json(body): Json<RetryExecution>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
     let st = s.runs.retry(caller.user_id, id, body.from_failed).await?;
-    started(&s, caller.user_id, st).await
+    started(&s, st).await
 }

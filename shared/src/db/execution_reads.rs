@@ -43,6 +43,32 @@ pub struct Detail {
     pub output_ref: Option<Json<OutputRef>>,
 }
 
+impl From<super::executions::Execution> for Detail {
+    /// The view of a row already read whole (a run just stored).
+    fn from(e: super::executions::Execution) -> Self {
+        Self {
+            summary: Summary {
+                id: e.id,
+                workflow_id: e.workflow_id,
+                workflow_version: e.workflow_version,
+                status: e.status,
+                tier: e.tier,
+                priority: e.priority,
+                retry_of: e.retry_of,
+                last_seq: e.last_seq,
+                error: e.error,
+                failed_node: e.failed_node,
+                created_at: e.created_at,
+                started_at: e.started_at,
+                finished_at: e.finished_at,
+            },
+            inputs: e.inputs,
+            output: e.output,
+            output_ref: e.output_ref,
+        }
+    }
+}
+
 pub struct ListQuery {
     pub status: Option<ExecutionStatus>,
     pub workflow_id: Option<Uuid>,

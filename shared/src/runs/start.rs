@@ -30,11 +30,11 @@ pub struct StartRun {
     pub idempotency_key: Option<String>,
 }
 
-/// A started run: its id, and whether this call created it (`false`: the
-/// idempotency key had started it already).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A started run: its row as stored, and whether this call created it
+/// (`false`: the idempotency key had started it already).
+#[derive(Debug, Clone)]
 pub struct Started {
-    pub id: Uuid,
+    pub execution: Box<executions::Execution>,
     pub created: bool,
 }
 
@@ -158,7 +158,7 @@ impl Runs {
             .await;
         }
         Ok(Started {
-            id: execution.id,
+            execution: Box::new(execution),
             created,
         })
     }
