@@ -38,7 +38,6 @@ use shared::{
     AppState,
 };
 use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
-use utoipa_axum::router::OpenApiRouter;
 
 pub mod ws;
 
@@ -64,13 +63,10 @@ pub fn app(state: AppState) -> Router {
 /// the execution routes on the run lifecycle, the others on the app state.
 pub fn router(runs: RunsState, blobs: Option<Arc<LocalBlobs>>) -> Router {
     let settings = runs.app.settings.clone();
-    let (app_routes, _) = OpenApiRouter::new()
-        .merge(health::routes())
-        .merge(auth::routes())
-        .merge(workflows::routes())
-        .merge(agents::routes())
-        .split_for_parts();
-    let (run_routes, _) = executions::routes().split_for_parts();
+    // The public routes come from the one list the document is built from.
+    let (app_routes, run_routes) = health::api_routes();
+    let (app_routes, _) = app_routes.split_for_parts();
+    let (run_routes, _) = run_routes.split_for_parts();
     let mut router: Router = app_routes
         .with_state(runs.app.clone())
         .merge(run_routes.with_state(runs.clone()))

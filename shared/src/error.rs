@@ -221,10 +221,24 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// Postgres refuses text it cannot store: U+0000 in a `text` value
+/// (`character_not_in_repertoire`) or in a `jsonb` string (`untranslatable_character`).
+/// Only a client's input carries such text, so it is the client's error.
+fn is_unstorable_text(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "22021" || c == "22P05")
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         if crate::db::is_unavailable(&e) {
             Self::unavailable(e)
+        } else if is_unstorable_text(&e) {
+            Self::new(
+                ErrorCode::ValidationError,
+                "text must not contain the NUL character (U+0000)",
+            )
         } else {
             Self::internal(e)
         }

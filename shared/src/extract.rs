@@ -1,6 +1,7 @@
 //! Extractors whose rejections have the same JSON error shape as everything else.
 
 use axum::{
+    body::Bytes,
     extract::{rejection::JsonRejection, FromRequest, Request},
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -11,7 +12,10 @@ use serde_json::json;
 use crate::error::{ApiError, ErrorCode};
 
 /// `axum::Json`, but malformed JSON, wrong types, missing or unknown fields,
-/// a missing content type and oversize bodies become [`ApiError`]s.
+/// a missing content type and oversize bodies become [`ApiError`]s; and the
+/// body must be a JSON object, as every request body of this API is (serde
+/// would also read a struct from an array: `[null, null]` would pass as an
+/// object whose first two fields are `null`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -23,11 +27,38 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(reject(rejection)),
+        if !is_json(req.headers()) {
+            return Err(reject(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
         }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| reject(JsonRejection::BytesRejection(e)))?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(ApiError::new(
+                ErrorCode::ValidationError,
+                "the request body must be a JSON object",
+            )
+            .with_details(json!({ "reason": "not_an_object" })));
+        }
+        axum::Json::<T>::from_bytes(&bytes)
+            .map(|axum::Json(value)| Self(value))
+            .map_err(reject)
     }
+}
+
+/// `application/json` or any `application/*+json`, as axum's own check.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == "application"
+                && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+        })
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {

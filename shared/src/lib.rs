@@ -13,6 +13,7 @@ pub mod extract;
 pub mod future;
 pub mod http;
 pub mod ids;
+pub mod openapi;
 pub mod realtime;
 pub mod request_id;
 pub mod runs;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
-    catalog::parse_category,
+    catalog::{parse_category, Category},
     db::agents::{Agent, AgentFields, Scope},
     error::FieldErrors,
     ApiError,
@@ -18,7 +18,7 @@ pub struct AgentInput {
     /// Lower-case letters, digits and `-`; unique among your agents.
     pub name: Option<String>,
     pub display_name: Option<String>,
-    /// engineering, research, writing, data, operations, support or other.
+    #[schema(value_type = Option<Category>)]
     pub category: Option<String>,
     pub description: Option<String>,
     /// An emoji or an image URL.
@@ -32,6 +32,70 @@ pub struct AgentInput {
     pub model: Option<Option<String>>,
     /// Public agents can be seen and used by every user.
     pub is_public: Option<bool>,
+}
+
+/// A new agent: a name, a display name and a system prompt are required;
+/// the rest takes defaults. Checked field by field as [`AgentInput`], so a
+/// body missing several required fields hears of each.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewAgent {
+    /// Lower-case letters, digits and `-`; unique among your agents.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub display_name: Option<String>,
+    #[schema(value_type = Option<Category>)]
+    pub category: Option<String>,
+    pub description: Option<String>,
+    /// An emoji or an image URL.
+    pub avatar: Option<String>,
+    pub skills: Option<Vec<String>>,
+    pub tools: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub system_prompt: Option<String>,
+    /// Model override; absent or `null` uses the workflow's or provider's default.
+    pub model: Option<String>,
+    /// Public agents can be seen and used by every user.
+    pub is_public: Option<bool>,
+}
+
+impl From<NewAgent> for AgentInput {
+    fn from(n: NewAgent) -> Self {
+        Self {
+            name: n.name,
+            display_name: n.display_name,
+            category: n.category,
+            description: n.description,
+            avatar: n.avatar,
+            skills: n.skills,
+            tools: n.tools,
+            system_prompt: n.system_prompt,
+            model: n.model.map(Some),
+            is_public: n.is_public,
+        }
+    }
+}
+
+impl NewAgent {
+    /// The agent's fields, every one checked; each missing required field is named.
+    pub fn parse(self) -> Result<AgentFields, ApiError> {
+        let mut e = FieldErrors::new();
+        for (field, present) in [
+            ("name", self.name.is_some()),
+            ("displayName", self.display_name.is_some()),
+            ("systemPrompt", self.system_prompt.is_some()),
+        ] {
+            if !present {
+                e.add(field, "is required");
+            }
+        }
+        e.finish()?;
+        AgentInput::from(self).apply(new_agent_defaults())
+    }
 }
 
 impl AgentInput {
@@ -116,21 +180,6 @@ impl AgentInput {
             )),
         }
     }
-
-    /// A new agent needs at least a name, a display name and a system prompt.
-    pub fn require_new(&self) -> Result<(), ApiError> {
-        let mut e = FieldErrors::new();
-        for (field, present) in [
-            ("name", self.name.is_some()),
-            ("displayName", self.display_name.is_some()),
-            ("systemPrompt", self.system_prompt.is_some()),
-        ] {
-            if !present {
-                e.add(field, "is required");
-            }
-        }
-        e.finish()
-    }
 }
 
 /// Defaults for a new agent; every required field is overwritten by the input.
@@ -201,22 +250,58 @@ fn parse_list(items: Vec<String>, max_items: usize, max_len: usize) -> Result<Ve
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `all` (default: built-in, yours and public), `builtin`, `mine` or `community`.
+    #[param(value_type = Option<AgentScope>)]
     pub scope: Option<String>,
+    #[param(value_type = Option<Category>)]
     pub category: Option<String>,
     /// Part of the name, description or a skill.
     pub q: Option<String>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
+/// Which agents a list shows; the names the parser takes and the document lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentScope {
+    All,
+    Builtin,
+    Mine,
+    Community,
+}
+
+impl AgentScope {
+    const ALL: [(Self, &'static str, Scope); 4] = [
+        (Self::All, "all", Scope::All),
+        (Self::Builtin, "builtin", Scope::BuiltIn),
+        (Self::Mine, "mine", Scope::Mine),
+        (Self::Community, "community", Scope::Community),
+    ];
+}
+
 pub fn parse_scope(raw: Option<&str>) -> Result<Scope, String> {
-    match raw.unwrap_or("all") {
-        "all" => Ok(Scope::All),
-        "builtin" => Ok(Scope::BuiltIn),
-        "mine" => Ok(Scope::Mine),
-        "community" => Ok(Scope::Community),
-        _ => Err("must be all, builtin, mine or community".into()),
+    let raw = raw.unwrap_or("all");
+    AgentScope::ALL
+        .iter()
+        .find(|(_, name, _)| *name == raw)
+        .map(|(_, _, scope)| *scope)
+        .ok_or_else(|| "must be all, builtin, mine or community".into())
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_names_are_the_parsed_names() {
+        for (scope, name, _) in AgentScope::ALL {
+            assert_eq!(serde_json::to_value(scope).expect("serialises"), name);
+            assert!(parse_scope(Some(name)).is_ok());
+        }
+        assert!(parse_scope(Some("everything")).is_err());
     }
 }
 

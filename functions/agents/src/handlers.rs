@@ -15,7 +15,7 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::dto::{new_agent_defaults, parse_scope, AgentInput, AgentPage, AgentView, ListParams};
+use crate::dto::{parse_scope, AgentInput, AgentPage, AgentView, ListParams, NewAgent};
 
 fn name_taken(e: sqlx::Error) -> ApiError {
     match db::constraint(&e) {
@@ -86,7 +86,7 @@ pub async fn list(
 #[utoipa::path(
     operation_id = "agents_create",
     post, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
-    request_body = AgentInput,
+    request_body = NewAgent,
     responses(
         (status = 201, description = "Created", body = AgentView),
         (status = 400, description = "Invalid or missing fields (VALIDATION_ERROR)", body = ErrorEnvelope),
@@ -96,10 +96,9 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
-    Json(body): Json<AgentInput>,
+    Json(body): Json<NewAgent>,
 ) -> ApiResult<(StatusCode, Json<AgentView>)> {
-    body.require_new()?;
-    let fields = body.apply(new_agent_defaults())?;
+    let fields = body.parse()?;
     let agent = agents::insert(&state.db, shared::ids::new_id(), caller.user_id, &fields)
         .await
         .map_err(name_taken)?;

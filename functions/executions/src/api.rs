@@ -158,8 +158,9 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(v) => {
-            let key = v.to_str().unwrap_or_default().trim();
-            if key.is_empty() || key.len() > 200 {
+            // Exactly the documented pattern `^[!-~]{1,200}$`.
+            let key = v.to_str().unwrap_or_default();
+            if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
                 Err(ApiError::field(
                     "Idempotency-Key",
                     "must be 1–200 visible characters",
@@ -190,7 +191,7 @@ async fn started(s: &RunsState, st: Started) -> ApiResult<(StatusCode, Json<Exec
 /// `Idempotency-Key`, 200 with the execution it created).
 #[utoipa::path(
     post, path = "/api/v1/executions", operation_id = "executions_start", tag = "executions", security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating it returns the same execution")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "1–200 visible ASCII characters; repeating it returns the same execution")),
     request_body = StartExecution,
     responses(
         (status = 202, description = "Queued", body = ExecutionView),
@@ -221,7 +222,7 @@ pub async fn create(
 /// Run this workflow (same as `POST /api/v1/executions`).
 #[utoipa::path(
     post, path = "/api/v1/workflows/{id}/execute", operation_id = "executions_execute_workflow", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeating it returns the same execution")),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "1–200 visible ASCII characters; repeating it returns the same execution")),
     request_body = ExecuteWorkflow,
     responses(
         (status = 202, description = "Queued", body = ExecutionView),
@@ -252,9 +253,13 @@ pub async fn execute_workflow(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
+    #[param(value_type = Option<ExecutionStatus>)]
     pub status: Option<String>,
     pub workflow_id: Option<Uuid>,
+    /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -329,6 +334,7 @@ pub struct LogParams {
     /// Only events after this sequence number (what the client has already seen).
     pub after: Option<i64>,
     /// 1–1000, default 200.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -416,6 +422,7 @@ pub struct NodeParams {
     /// of the previous page).
     pub after: Option<i64>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

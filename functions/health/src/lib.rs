@@ -162,15 +162,30 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
 }
 
-/// The whole API's document: every function's routes. A function crate that
-/// is added to the local stack adds its `routes()` here too.
+/// Every public route of the API, in the one list both the local stack's
+/// router and the document are built from: a route is mounted through here
+/// with its `#[utoipa::path]`, so it cannot exist undocumented. The execution
+/// routes run on the run lifecycle's state, the others on the app state.
+pub fn api_routes() -> (
+    OpenApiRouter<AppState>,
+    OpenApiRouter<executions::RunsState>,
+) {
+    let app = OpenApiRouter::new()
+        .merge(routes())
+        .merge(auth::routes())
+        .merge(workflows::routes())
+        .merge(agents::routes());
+    (app, executions::routes())
+}
+
+/// The whole API's document, from [`api_routes`], with the answers every
+/// route gives by its shape declared (see `shared::openapi`).
 pub fn api_doc() -> OpenApiDoc {
     let mut doc = ApiDoc::openapi();
-    doc.merge(routes().into_openapi());
-    doc.merge(auth::routes().into_openapi());
-    doc.merge(workflows::routes().into_openapi());
-    doc.merge(agents::routes().into_openapi());
-    doc.merge(executions::routes().into_openapi());
+    let (app, runs) = api_routes();
+    doc.merge(app.into_openapi());
+    doc.merge(runs.into_openapi());
+    shared::openapi::declare_common_responses(&mut doc);
     doc
 }
 

@@ -12,6 +12,15 @@ use shared::{
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+/// A workflow's status; the names the parser takes and the document lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkflowStatus {
+    Draft,
+    Published,
+    Archived,
+}
+
 pub const STATUSES: [&str; 3] = ["draft", "published", "archived"];
 const MAX_TAGS: usize = 20;
 const MAX_MESSAGES: usize = 1000;
@@ -63,7 +72,8 @@ pub struct UpdateWorkflow {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StatusChange {
-    /// `draft`, `published` (the graph must be valid) or `archived`.
+    /// `published` needs a valid graph.
+    #[schema(value_type = WorkflowStatus)]
     pub status: String,
     #[serde(default)]
     pub base_version: Option<i32>,
@@ -72,13 +82,14 @@ pub struct StatusChange {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `draft`, `published` or `archived`.
+    #[param(value_type = Option<WorkflowStatus>)]
     pub status: Option<String>,
     /// Comma-separated; workflows having all of them.
     pub tags: Option<String>,
     /// Case-insensitive part of the name.
     pub q: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -186,6 +197,30 @@ fn parse_chat(history: Value) -> Result<Value, String> {
     }
 }
 
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_names_are_the_parsed_names() {
+        let documented: Vec<String> = [
+            WorkflowStatus::Draft,
+            WorkflowStatus::Published,
+            WorkflowStatus::Archived,
+        ]
+        .iter()
+        .map(|s| {
+            serde_json::to_value(s)
+                .expect("serialises")
+                .as_str()
+                .expect("a string")
+                .to_owned()
+        })
+        .collect();
+        assert_eq!(documented, STATUSES);
+    }
+}
+
 pub fn parse_status(raw: &str) -> Result<String, ApiError> {
     if STATUSES.contains(&raw) {
         Ok(raw.to_owned())
@@ -205,6 +240,7 @@ pub struct WorkflowView {
     pub team_id: Option<Uuid>,
     pub name: String,
     pub description: String,
+    #[schema(value_type = WorkflowStatus)]
     pub status: String,
     pub tags: Vec<String>,
     #[schema(value_type = Object)]
@@ -245,6 +281,7 @@ pub struct WorkflowSummary {
     pub id: Uuid,
     pub name: String,
     pub description: String,
+    #[schema(value_type = WorkflowStatus)]
     pub status: String,
     pub tags: Vec<String>,
     pub version: i32,
@@ -293,6 +330,7 @@ pub struct VersionView {
     pub version: i32,
     pub name: String,
     pub description: String,
+    #[schema(value_type = WorkflowStatus)]
     pub status: String,
     pub tags: Vec<String>,
     #[schema(value_type = Object)]

@@ -109,22 +109,28 @@ async fn ensure_publishable(
     }
 }
 
+/// A version in `If-Match`, exactly as its documented pattern
+/// `^(W/)?"?[0-9]{1,9}"?$` describes: quoted or not, weak or not.
+fn parse_if_match(raw: &str) -> Option<i32> {
+    let v = raw.strip_prefix("W/").unwrap_or(raw);
+    let v = v.strip_prefix('"').unwrap_or(v);
+    let v = v.strip_suffix('"').unwrap_or(v);
+    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
 /// The version a change is based on: `If-Match` or `baseVersion`; required.
 fn base_version(headers: &HeaderMap, from_body: Option<i32>) -> ApiResult<i32> {
     let from_header = match headers.get(header::IF_MATCH) {
         None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
-                .and_then(|s| s.parse::<i32>().ok())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::ValidationError,
-                        "If-Match must be a workflow version such as \"3\"",
-                    )
-                })?,
-        ),
+        Some(v) => Some(v.to_str().ok().and_then(parse_if_match).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ValidationError,
+                "If-Match must be a workflow version such as \"3\"",
+            )
+        })?),
     };
     match (from_header, from_body) {
         (Some(h), Some(b)) if h != b => Err(ApiError::new(
@@ -309,7 +315,7 @@ pub async fn get(
 #[utoipa::path(
     operation_id = "workflows_update",
     patch, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, description = "The base version, e.g. \"3\"")),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "The base version, e.g. \"3\"")),
     request_body = UpdateWorkflow,
     responses(
         (status = 200, description = "The new version", body = WorkflowView),
@@ -473,7 +479,7 @@ pub async fn version(
     operation_id = "workflows_restore_version",
     post, path = "/api/v1/workflows/{id}/versions/{version}/restore", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version to restore"),
-           ("If-Match" = Option<String>, Header, description = "Optional base version")),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "Optional base version, e.g. \"3\"")),
     responses(
         (status = 200, description = "The new current version", body = WorkflowView),
         (status = 400, description = "The workflow is published and that version's graph is invalid", body = ErrorEnvelope),
@@ -540,7 +546,7 @@ pub async fn duplicate(
 #[utoipa::path(
     operation_id = "workflows_set_status",
     patch, path = "/api/v1/workflows/{id}/status", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, description = "Optional base version")),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "Optional base version, e.g. \"3\"")),
     request_body = StatusChange,
     responses(
         (status = 200, description = "The new version", body = WorkflowView),

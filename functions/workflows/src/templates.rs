@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::{
     auth::AuthUser,
-    catalog::parse_category,
+    catalog::{parse_category, Category},
     db::{
         templates::{self, NewTemplate, Template},
         workflows::{self, Content},
@@ -35,12 +35,14 @@ use crate::{
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// engineering, research, writing, data, operations, support or other.
+    #[param(value_type = Option<Category>)]
     pub category: Option<String>,
     /// Part of the name or description.
     pub q: Option<String>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -54,6 +56,7 @@ pub struct PublishTemplate {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    #[schema(value_type = Category)]
     pub category: String,
     #[serde(default)]
     pub tags: Vec<String>,
