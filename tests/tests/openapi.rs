@@ -80,6 +80,36 @@ async fn every_documented_route_is_routed_and_no_other_method_answers() {
     }
 }
 
+fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(r);
+            }
+            m.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_schema_the_document_names_is_in_it() {
+    let (_app, doc) = document().await;
+    let mut names = Vec::new();
+    refs(&doc, &mut names);
+    assert!(!names.is_empty());
+    for r in names {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .expect("a schema ref");
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{r} is named but not defined"
+        );
+    }
+}
+
 #[tokio::test]
 async fn every_answer_a_route_gives_by_its_shape_is_declared_with_the_error_envelope() {
     let (_app, doc) = document().await;

@@ -8,7 +8,7 @@ use axum::Router;
 use shared::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use dto::{AgentPage, AgentView};
+pub use dto::{AgentPage, AgentScope, AgentView};
 
 /// The routes of this function with their OpenAPI description, state not yet applied.
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -125,7 +125,14 @@ pub async fn openapi_json() -> Json<OpenApiDoc> {
             `{\"error\":{\"code\",\"message\",\"details\"},\"requestId\"}` with a stable `code`.",
     ),
     modifiers(&BearerAuth),
-    components(schemas(shared::error::ErrorEnvelope, shared::error::ErrorCode)),
+    // Schemas only parameters name (utoipa collects those of bodies itself).
+    components(schemas(
+        shared::error::ErrorEnvelope,
+        shared::error::ErrorCode,
+        shared::catalog::Category,
+        agents::AgentScope,
+        workflows::WorkflowStatus,
+    )),
     tags(
         (name = "auth", description = "Accounts, sign-in and sessions"),
         (name = "workflows", description = "Designing workflows: canvas, versions, status, validation"),

@@ -11,7 +11,7 @@ use axum::Router;
 use shared::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use dto::{WorkflowPage, WorkflowView};
+pub use dto::{WorkflowPage, WorkflowStatus, WorkflowView};
 
 /// The routes of this function with their OpenAPI description, state not yet applied.
 pub fn routes() -> OpenApiRouter<AppState> {
