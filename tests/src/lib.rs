@@ -233,6 +233,14 @@ impl TestApp {
         .body
     }
 
+    /// Registers an account with the tests' password and returns its access token.
+    pub async fn access_token(&self, email: &str) -> String {
+        self.register(email, "correct horse 9").await["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> TestResponse {
         self.send(
             Req::post("/api/v1/auth/login").json(&json!({ "email": email, "password": password })),

@@ -1,15 +1,8 @@
 //! The agents API: the built-in catalogue, custom agents, visibility.
 
 use axum::http::Method;
-use saasit_tests::{json, spawn_app, Req, TestApp};
+use saasit_tests::{json, spawn_app, Req};
 use serde_json::Value;
-
-async fn user(app: &TestApp, email: &str) -> String {
-    app.register(email, "correct horse 9").await["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
 
 fn reviewer() -> Value {
     json!({
@@ -22,7 +15,7 @@ fn reviewer() -> Value {
 #[tokio::test]
 async fn the_builtin_catalogue_is_real() {
     let app = spawn_app().await;
-    let t = user(&app, "cat@example.com").await;
+    let t = app.access_token("cat@example.com").await;
     let page = app
         .send(Req::get("/api/v1/agents?scope=builtin&limit=100").bearer(&t))
         .await
@@ -65,8 +58,8 @@ async fn the_builtin_catalogue_is_real() {
 #[tokio::test]
 async fn custom_agents_crud_and_visibility() {
     let app = spawn_app().await;
-    let alice = user(&app, "alice@example.com").await;
-    let bob = user(&app, "bob@example.com").await;
+    let alice = app.access_token("alice@example.com").await;
+    let bob = app.access_token("bob@example.com").await;
 
     let created = app
         .send(Req::post("/api/v1/agents").bearer(&alice).json(&reviewer()))
@@ -173,7 +166,7 @@ async fn custom_agents_crud_and_visibility() {
 #[tokio::test]
 async fn bad_agents_are_refused() {
     let app = spawn_app().await;
-    let t = user(&app, "bad-agents@example.com").await;
+    let t = app.access_token("bad-agents@example.com").await;
     let missing = app
         .send(
             Req::post("/api/v1/agents")
@@ -221,8 +214,8 @@ async fn bad_agents_are_refused() {
 #[tokio::test]
 async fn workflows_may_only_use_agents_their_owner_can_see() {
     let app = spawn_app().await;
-    let alice = user(&app, "wa@example.com").await;
-    let bob = user(&app, "wb@example.com").await;
+    let alice = app.access_token("wa@example.com").await;
+    let bob = app.access_token("wb@example.com").await;
     let private = app
         .send(Req::post("/api/v1/agents").bearer(&alice).json(&reviewer()))
         .await

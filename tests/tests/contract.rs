@@ -1,19 +1,12 @@
 //! Inputs the document allows that the database cannot store are the
 //! client's error (400 with a stable code), never a 500.
 
-use saasit_tests::{json, spawn_app, Req, TestApp};
-
-async fn token(app: &TestApp, email: &str) -> String {
-    app.register(email, "correct horse 9").await["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
+use saasit_tests::{json, spawn_app, Req};
 
 #[tokio::test]
 async fn text_with_a_nul_character_is_refused_with_a_validation_error() {
     let app = spawn_app().await;
-    let token = token(&app, "nul@example.com").await;
+    let token = app.access_token("nul@example.com").await;
     // A text column (agents.model), a jsonb string (the canvas) and a query
     // parameter compared in SQL.
     let agent = json!({"name": "nul-agent", "displayName": "Nul", "systemPrompt": "p",
@@ -54,7 +47,7 @@ async fn text_with_a_nul_character_is_refused_with_a_validation_error() {
 #[tokio::test]
 async fn a_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
-    let token = token(&app, "arr@example.com").await;
+    let token = app.access_token("arr@example.com").await;
     let set = app
         .send(
             Req::patch("/api/v1/auth/me")

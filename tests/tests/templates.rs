@@ -1,19 +1,12 @@
 //! The template catalogue: seeded templates, instantiating, publishing.
 
 use axum::http::Method;
-use saasit_tests::{json, spawn_app, Req, TestApp};
-
-async fn user(app: &TestApp, email: &str) -> String {
-    app.register(email, "correct horse 9").await["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
+use saasit_tests::{json, spawn_app, Req};
 
 #[tokio::test]
 async fn every_seeded_template_instantiates_into_a_valid_workflow() {
     let app = spawn_app().await;
-    let t = user(&app, "tpl@example.com").await;
+    let t = app.access_token("tpl@example.com").await;
     sqlx::query("UPDATE users SET tier = 'DESIGNER'")
         .execute(&app.state.db)
         .await
@@ -76,7 +69,7 @@ async fn every_seeded_template_instantiates_into_a_valid_workflow() {
 #[tokio::test]
 async fn instantiating_counts_against_the_free_tier() {
     let app = spawn_app().await;
-    let t = user(&app, "free-tpl@example.com").await;
+    let t = app.access_token("free-tpl@example.com").await;
     let id = "01930000-0000-7000-8000-000000000101";
     let named = app
         .send(
@@ -112,8 +105,8 @@ async fn instantiating_counts_against_the_free_tier() {
 #[tokio::test]
 async fn users_publish_and_withdraw_templates() {
     let app = spawn_app().await;
-    let alice = user(&app, "pa@example.com").await;
-    let bob = user(&app, "pb@example.com").await;
+    let alice = app.access_token("pa@example.com").await;
+    let bob = app.access_token("pb@example.com").await;
     let canvas = json!({
         "nodes": [{"id": "start", "type": "trigger"},
                   {"id": "sum", "type": "agent", "config": {"agentId": "01930000-0000-7000-8000-00000000000a", "prompt": "{{inputs.text}}"}},

@@ -4,13 +4,6 @@ use axum::http::Method;
 use saasit_tests::{json, spawn_app, Req, TestApp, TestResponse};
 use serde_json::Value;
 
-async fn user(app: &TestApp, email: &str) -> String {
-    app.register(email, "correct horse 9").await["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
 async fn set_tier(app: &TestApp, email: &str, tier: &str) {
     sqlx::query("UPDATE users SET tier = $1 WHERE email = $2")
         .bind(tier)
@@ -55,7 +48,7 @@ fn id_of(r: &TestResponse) -> String {
 #[tokio::test]
 async fn create_edit_version_restore_duplicate_delete() {
     let app = spawn_app().await;
-    let t = user(&app, "designer@example.com").await;
+    let t = app.access_token("designer@example.com").await;
 
     let created = create(&app, &t, json!({"name": "  Research report ", "tags": ["Research", "research", "ai"], "canvas": valid_canvas()}))
         .await
@@ -173,7 +166,7 @@ async fn create_edit_version_restore_duplicate_delete() {
 #[tokio::test]
 async fn concurrent_edits_of_one_version_cannot_both_win() {
     let app = spawn_app().await;
-    let t = user(&app, "race@example.com").await;
+    let t = app.access_token("race@example.com").await;
     let id = id_of(
         &create(&app, &t, json!({"name": "shared"}))
             .await
@@ -199,8 +192,8 @@ async fn concurrent_edits_of_one_version_cannot_both_win() {
 #[tokio::test]
 async fn other_users_workflows_are_invisible() {
     let app = spawn_app().await;
-    let owner = user(&app, "owner@example.com").await;
-    let other = user(&app, "other@example.com").await;
+    let owner = app.access_token("owner@example.com").await;
+    let other = app.access_token("other@example.com").await;
     let id = id_of(
         &create(&app, &owner, json!({"name": "private"}))
             .await
@@ -240,7 +233,7 @@ async fn other_users_workflows_are_invisible() {
 #[tokio::test]
 async fn only_valid_graphs_can_be_published() {
     let app = spawn_app().await;
-    let t = user(&app, "pub@example.com").await;
+    let t = app.access_token("pub@example.com").await;
     // A draft may be invalid.
     let id = id_of(
         &create(&app, &t, json!({"name": "wip", "canvas": cyclic_canvas()}))
@@ -319,7 +312,7 @@ async fn only_valid_graphs_can_be_published() {
 #[tokio::test]
 async fn free_tier_limits() {
     let app = spawn_app().await;
-    let t = user(&app, "free@example.com").await;
+    let t = app.access_token("free@example.com").await;
     let mut ids = Vec::new();
     for n in 0..3 {
         ids.push(id_of(
@@ -398,7 +391,7 @@ async fn free_tier_limits() {
 #[tokio::test]
 async fn listing_pages_filters_and_searches() {
     let app = spawn_app().await;
-    let t = user(&app, "lister@example.com").await;
+    let t = app.access_token("lister@example.com").await;
     set_tier(&app, "lister@example.com", "PROFESSIONAL").await;
     for (name, tags) in [
         ("Code review", vec!["eng"]),
@@ -470,7 +463,7 @@ async fn listing_pages_filters_and_searches() {
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_stored() {
     let app = spawn_app().await;
-    let t = user(&app, "bad@example.com").await;
+    let t = app.access_token("bad@example.com").await;
     for (body, field) in [
         (json!({"name": "  "}), "name"),
         (json!({"name": "ok", "tags": ["a,b"]}), "tags"),
