@@ -74,3 +74,46 @@ async fn a_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
     let me = app.send(Req::get("/api/v1/auth/me").bearer(&token)).await;
     assert_eq!(me.body["avatarUrl"], "https://example.com/a.png");
 }
+
+#[tokio::test]
+async fn the_largest_and_smallest_json_numbers_round_trip_through_the_database() {
+    // PostgreSQL keeps jsonb numbers as exact decimals and writes
+    // 1.7976931348623157e308 back as a 309-digit integer; reading that back
+    // must give the same number, not a 500 ("number out of range").
+    let app = spawn_app().await;
+    let token = app.access_token("numbers@example.com").await;
+    let numbers = json!([
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        5e-324,
+        2.101132659570722e16,
+        u64::MAX,
+        i64::MIN
+    ]);
+    let res = app
+        .send(
+            Req::post("/api/v1/workflows")
+                .bearer(&token)
+                .json(&json!({"name": "numbers", "settings": {"n": numbers}})),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id = res.body["id"].as_str().unwrap_or_default().to_owned();
+    let res = app
+        .send(Req::get(&format!("/api/v1/workflows/{id}")).bearer(&token))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    // JSON has one number type: 2.101132659570722e16 may come back written
+    // as the integer it is. The values are the same.
+    let back: Vec<f64> = res.body["settings"]["n"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
+    let sent: Vec<f64> = numbers
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
+    assert_eq!(back, sent, "{}", res.text);
+    assert_eq!(back.len(), 7);
+}
