@@ -40,6 +40,9 @@ pub enum ErrorCode {
     Conflict,
     /// The run has ended: its callback token is dead and nothing more is accepted.
     RunEnded,
+    /// The password has the right length but is too weak (no letter, no
+    /// digit or symbol, too repetitive, or contains the email address).
+    WeakPassword,
     /// The change must say which version it is based on (`If-Match` or `baseVersion`).
     PreconditionRequired,
     PayloadTooLarge,
@@ -64,6 +67,7 @@ impl ErrorCode {
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict | RunEnded => StatusCode::CONFLICT,
+            WeakPassword => StatusCode::UNPROCESSABLE_ENTITY,
             PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

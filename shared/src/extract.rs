@@ -103,6 +103,48 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// For `#[serde(default, deserialize_with = "shared::extract::whole_number")]`
+/// on an `Option<i32>`: JSON Schema's `integer` is any number without a
+/// fraction, so `3.0` is the integer 3, as the document promises.
+pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 1e18)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|v| i32::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "{n} is not a whole number from -2147483648 to 2147483647"
+            ))
+        })
+}
+
+/// A body that may be absent, empty or `null` (then `T::default()`), or else
+/// a JSON object; the same errors as [`Json`].
+pub fn optional_object<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = bytes.trim_ascii();
+    if text.is_empty() || text == b"null" {
+        return Ok(T::default());
+    }
+    if text.first() != Some(&b'{') {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "the request body must be a JSON object",
+        )
+        .with_details(json!({ "reason": "not_an_object" })));
+    }
+    axum::Json::<T>::from_bytes(text)
+        .map(|axum::Json(value)| value)
+        .map_err(reject)
+}
+
 /// Checks `limit` (1–100, `default` when absent) and `offset` (≥ 0, 0 when absent).
 pub fn offset_page(
     limit: Option<i64>,

@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod settings;
 pub mod state;
 pub mod telemetry;
+pub mod text;
 pub mod tier;
 pub mod validation;
 

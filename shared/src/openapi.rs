@@ -16,7 +16,7 @@ use utoipa::openapi::{
 };
 
 /// Operations that never touch a dependency (no 503): the document itself.
-const NO_DEPENDENCY: &[&str] = &["health_openapi_json"];
+const NO_DEPENDENCY: &[&str] = &["health_openapi_json", "health_api_docs"];
 
 fn error_response(description: &str) -> RefOr<Response> {
     RefOr::T(

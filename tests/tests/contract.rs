@@ -117,3 +117,123 @@ async fn the_largest_and_smallest_json_numbers_round_trip_through_the_database()
     assert_eq!(back, sent, "{}", res.text);
     assert_eq!(back.len(), 7);
 }
+
+#[tokio::test]
+async fn text_rules_are_the_documented_patterns() {
+    let app = spawn_app().await;
+    let token = app.access_token("text@example.com").await;
+    let create =
+        |body: serde_json::Value| Req::post("/api/v1/workflows").bearer(&token).json(&body);
+    // Spaces around a name are dropped; only spaces is no name; a tab or a
+    // line break is not part of a one-line name.
+    let res = app.send(create(json!({"name": "  Report  "}))).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(res.body["name"], "Report");
+    for bad in ["   ", "a\tb", "line\nbreak", "\u{85}x"] {
+        let res = app.send(create(json!({"name": bad}))).await;
+        assert_eq!(res.status, 400, "{bad:?}: {}", res.text);
+        assert_eq!(res.code(), "VALIDATION_ERROR");
+    }
+    // 200 characters is the limit, counted as the document counts them.
+    let res = app.send(create(json!({"name": "é".repeat(200)}))).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let res = app.send(create(json!({"name": "é".repeat(201)}))).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    // Tags: no commas, no empty ones.
+    let res = app
+        .send(create(json!({"name": "t", "tags": ["a,b"]})))
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    let res = app.send(create(json!({"name": "t", "tags": [""]}))).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+}
+
+#[tokio::test]
+async fn integers_written_with_a_zero_fraction_are_integers() {
+    // JSON Schema's `integer` is any number without a fraction: 1.0 is 1.
+    let app = spawn_app().await;
+    let token = app.access_token("whole@example.com").await;
+    let res = app
+        .send(
+            Req::post("/api/v1/workflows")
+                .bearer(&token)
+                .json(&json!({"name": "w"})),
+        )
+        .await;
+    let path = format!(
+        "/api/v1/workflows/{}",
+        res.body["id"].as_str().unwrap_or_default()
+    );
+    let res = app
+        .send(
+            Req::patch(&path)
+                .bearer(&token)
+                .json(&json!({"baseVersion": 1.0, "name": "w2"})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["version"], 2);
+    let res = app
+        .send(
+            Req::patch(&path)
+                .bearer(&token)
+                .json(&json!({"baseVersion": 2.5, "name": "w3"})),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    // If-Match and baseVersion naming different versions: one is stale.
+    let res = app
+        .send(
+            Req::patch(&path)
+                .bearer(&token)
+                .header("if-match", "\"2\"")
+                .json(&json!({"baseVersion": 1, "name": "w4"})),
+        )
+        .await;
+    assert_eq!(res.status, 409, "{}", res.text);
+    assert_eq!(res.code(), "CONFLICT");
+}
+
+#[tokio::test]
+async fn every_cursor_of_the_documented_pattern_is_a_page() {
+    let app = spawn_app().await;
+    let token = app.access_token("cursor@example.com").await;
+    for cursor in ["A".repeat(32), "_".repeat(32), "-".repeat(32)] {
+        let res = app
+            .send(Req::get(&format!("/api/v1/workflows?cursor={cursor}")).bearer(&token))
+            .await;
+        assert_eq!(res.status, 200, "{cursor}: {}", res.text);
+    }
+    let res = app
+        .send(Req::get("/api/v1/workflows?cursor=").bearer(&token))
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+}
+
+#[tokio::test]
+async fn an_optional_body_may_be_null() {
+    let app = spawn_app().await;
+    let token = app.access_token("nullbody@example.com").await;
+    let res = app.send(Req::get("/api/v1/templates").bearer(&token)).await;
+    let id = res.body["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/api/v1/templates/{id}/instantiate");
+    let res = app
+        .send(
+            Req::post(&path)
+                .bearer(&token)
+                .raw(Some("application/json"), "null"),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let res = app
+        .send(
+            Req::post(&path)
+                .bearer(&token)
+                .raw(Some("application/json"), "[]"),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+}

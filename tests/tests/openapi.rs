@@ -138,7 +138,7 @@ async fn every_answer_a_route_gives_by_its_shape_is_declared_with_the_error_enve
                     param["name"]
                 );
             }
-            if path != "/api/v1/openapi.json" {
+            if path != "/api/v1/openapi.json" && path != "/api/docs" {
                 assert!(has("503"), "{name}: 503 undeclared");
             }
             assert!(!has("500"), "{name}: a 500 is never part of the contract");
@@ -156,4 +156,61 @@ async fn every_answer_a_route_gives_by_its_shape_is_declared_with_the_error_enve
             }
         }
     }
+}
+
+/// API Gateway's routes in template.yaml: (method, path) of every `Type: Api` event.
+fn gateway_routes() -> Vec<(String, String)> {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+            .expect("template.yaml");
+    let lines: Vec<&str> = template.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .filter_map(|w| {
+            let path = w[0].strip_prefix("Path: /")?;
+            let method = w[1].strip_prefix("Method: ")?;
+            Some((method.to_owned(), format!("/{path}")))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn api_gateway_sends_every_documented_route_to_a_function() {
+    let (_app, doc) = document().await;
+    let routes = gateway_routes();
+    assert!(routes.len() > 5, "{routes:?}");
+    for (method, path) in documented(&doc) {
+        let covered = routes.iter().any(|(m, p)| {
+            (m == "ANY" || *m == method)
+                && match p.strip_suffix("{proxy+}") {
+                    Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
+                    None => *p == path,
+                }
+        });
+        assert!(
+            covered,
+            "{method} {path} has no API Gateway route in template.yaml"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_reference_for_people_embeds_the_document() {
+    let (app, doc) = document().await;
+    let res = app.send(Req::get("/api/docs")).await.expect(200, None);
+    assert_eq!(res.header("content-type"), Some("text/html; charset=utf-8"));
+    let csp = res.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src https://cdn.jsdelivr.net"), "{csp}");
+    assert!(res.text.contains("@scalar/api-reference"), "{}", res.text);
+    let start = res
+        .text
+        .find("type=\"application/json\">")
+        .expect("embedded document")
+        + "type=\"application/json\">".len();
+    let end = start
+        + res.text[start..]
+            .find("</script>")
+            .expect("end of the document");
+    let embedded: Value = serde_json::from_str(res.text[start..end].trim()).expect("JSON");
+    assert_eq!(embedded, doc);
 }

@@ -144,10 +144,19 @@ async fn create_edit_version_restore_duplicate_delete() {
         .await
         .expect(200, None);
     assert_eq!(listed.body["total"], 1);
-    app.send(Req::post(&format!("{path}/restore")).bearer(&t))
+    let restored = app
+        .send(Req::post(&format!("{path}/restore")).bearer(&t))
         .await
         .expect(200, None);
     app.send(Req::get(&path).bearer(&t)).await.expect(200, None);
+    // Restoring what is not deleted is a no-op that answers the workflow (a
+    // retried restore succeeds again), not a 404.
+    let again = app
+        .send(Req::post(&format!("{path}/restore")).bearer(&t))
+        .await
+        .expect(200, None);
+    assert_eq!(again.body["version"], restored.body["version"]);
+    assert_eq!(again.body["updatedAt"], restored.body["updatedAt"]);
 
     // A delete older than 30 days can no longer be undone.
     app.send(Req::new(Method::DELETE, &path).bearer(&t))

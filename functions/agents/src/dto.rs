@@ -6,29 +6,109 @@ use shared::{
     catalog::{parse_category, Category},
     db::agents::{Agent, AgentFields, Scope},
     error::FieldErrors,
+    text::{self, TextRule},
     ApiError,
 };
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    openapi::{
+        schema::{ObjectBuilder, SchemaType, Type},
+        RefOr, Schema,
+    },
+    IntoParams, ToSchema,
+};
+
+/// The rules of the agent's text fields (the parser and the document share them).
+const DISPLAY_NAME: TextRule = text::line(100);
+const DESCRIPTION: TextRule = text::text(2000);
+/// An emoji or an image URL.
+const AVATAR: TextRule = text::text(2048);
+const SKILL: TextRule = text::line(40);
+const TOOL: TextRule = text::line(64);
+const MAX_ENTRIES: usize = 20;
+const SYSTEM_PROMPT: TextRule = text::required_text(20_000);
+const MODEL: TextRule = text::line(100);
+/// What [`parse_slug`] takes.
+const SLUG_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
+
+fn slug_schema(nullable: bool) -> RefOr<Schema> {
+    let ty = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(ty)
+        .pattern(Some(SLUG_PATTERN))
+        .description(Some("1–63 lower-case letters, digits and `-`, starting with a letter or digit; unique among your agents."))
+        .build()
+        .into()
+}
+fn name_schema() -> RefOr<Schema> {
+    slug_schema(false)
+}
+fn optional_name_schema() -> RefOr<Schema> {
+    slug_schema(true)
+}
+fn display_name_schema() -> RefOr<Schema> {
+    DISPLAY_NAME.schema("1–100 characters on one line.")
+}
+fn optional_display_name_schema() -> RefOr<Schema> {
+    DISPLAY_NAME.nullable_schema("1–100 characters on one line.")
+}
+fn description_schema() -> RefOr<Schema> {
+    DESCRIPTION.nullable_schema("At most 2000 characters.")
+}
+fn avatar_schema() -> RefOr<Schema> {
+    AVATAR.nullable_schema("An emoji or an image URL; at most 2048 characters.")
+}
+fn skills_schema() -> RefOr<Schema> {
+    SKILL.list_schema(
+        MAX_ENTRIES,
+        true,
+        "At most 20 skills of 1–40 characters on one line; duplicates dropped.",
+    )
+}
+fn tools_schema() -> RefOr<Schema> {
+    TOOL.list_schema(
+        MAX_ENTRIES,
+        true,
+        "At most 20 tool names of 1–64 characters on one line; duplicates dropped.",
+    )
+}
+fn system_prompt_schema() -> RefOr<Schema> {
+    SYSTEM_PROMPT.schema("1–20000 characters, not only blanks.")
+}
+fn optional_system_prompt_schema() -> RefOr<Schema> {
+    SYSTEM_PROMPT.nullable_schema("1–20000 characters, not only blanks.")
+}
+fn model_schema() -> RefOr<Schema> {
+    MODEL.nullable_schema("Model override (1–100 characters on one line); absent or `null` uses the workflow's or provider's default.")
+}
 use uuid::Uuid;
 
 /// A new agent, or (for PATCH) the fields to change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AgentInput {
-    /// Lower-case letters, digits and `-`; unique among your agents.
+    #[schema(schema_with = optional_name_schema)]
     pub name: Option<String>,
+    #[schema(schema_with = optional_display_name_schema)]
     pub display_name: Option<String>,
     #[schema(value_type = Option<Category>)]
     pub category: Option<String>,
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
-    /// An emoji or an image URL.
+    #[schema(schema_with = avatar_schema)]
     pub avatar: Option<String>,
+    #[schema(schema_with = skills_schema)]
     pub skills: Option<Vec<String>>,
+    #[schema(schema_with = tools_schema)]
     pub tools: Option<Vec<String>>,
+    #[schema(schema_with = optional_system_prompt_schema)]
     pub system_prompt: Option<String>,
     /// Model override; `null` clears it (the workflow's or provider's default applies).
     #[serde(default, deserialize_with = "shared::extract::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = model_schema)]
     pub model: Option<Option<String>>,
     /// Public agents can be seen and used by every user.
     pub is_public: Option<bool>,
@@ -40,24 +120,26 @@ pub struct AgentInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewAgent {
-    /// Lower-case letters, digits and `-`; unique among your agents.
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = name_schema, required = true)]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = display_name_schema, required = true)]
     pub display_name: Option<String>,
     #[schema(value_type = Option<Category>)]
     pub category: Option<String>,
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
-    /// An emoji or an image URL.
+    #[schema(schema_with = avatar_schema)]
     pub avatar: Option<String>,
+    #[schema(schema_with = skills_schema)]
     pub skills: Option<Vec<String>>,
+    #[schema(schema_with = tools_schema)]
     pub tools: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(value_type = String, required = true)]
+    #[schema(schema_with = system_prompt_schema, required = true)]
     pub system_prompt: Option<String>,
-    /// Model override; absent or `null` uses the workflow's or provider's default.
+    #[schema(schema_with = model_schema)]
     pub model: Option<String>,
     /// Public agents can be seen and used by every user.
     pub is_public: Option<bool>,
@@ -109,7 +191,7 @@ impl AgentInput {
             .unwrap_or(Some(base.name));
         let display_name = self
             .display_name
-            .map(|d| e.check("displayName", bounded(&d, 1, 100)))
+            .map(|d| e.check("displayName", DISPLAY_NAME.parse(&d)))
             .unwrap_or(Some(base.display_name));
         let category = self
             .category
@@ -117,28 +199,28 @@ impl AgentInput {
             .unwrap_or(Some(base.category));
         let description = self
             .description
-            .map(|d| e.check("description", bounded(&d, 0, 2000)))
+            .map(|d| e.check("description", DESCRIPTION.parse(&d)))
             .unwrap_or(Some(base.description));
         let avatar = self
             .avatar
-            .map(|a| e.check("avatar", bounded(&a, 0, 2048)))
+            .map(|a| e.check("avatar", AVATAR.parse(&a)))
             .unwrap_or(Some(base.avatar));
         let skills = self
             .skills
-            .map(|s| e.check("skills", parse_list(s, 20, 40)))
+            .map(|s| e.check("skills", SKILL.parse_list(s, MAX_ENTRIES, |s| s)))
             .unwrap_or(Some(base.skills));
         let tools = self
             .tools
-            .map(|t| e.check("tools", parse_list(t, 20, 64)))
+            .map(|t| e.check("tools", TOOL.parse_list(t, MAX_ENTRIES, |t| t)))
             .unwrap_or(Some(base.tools));
         let system_prompt = self
             .system_prompt
-            .map(|p| e.check("systemPrompt", bounded(&p, 1, 20_000)))
+            .map(|p| e.check("systemPrompt", SYSTEM_PROMPT.parse(&p)))
             .unwrap_or(Some(base.system_prompt));
         let model = match self.model {
             None => Some(base.model),
             Some(None) => Some(None),
-            Some(Some(m)) => e.check("model", bounded(&m, 1, 100)).map(Some),
+            Some(Some(m)) => e.check("model", MODEL.parse(&m)).map(Some),
         };
         e.finish()?;
         match (
@@ -198,20 +280,6 @@ pub fn new_agent_defaults() -> AgentFields {
     }
 }
 
-fn bounded(raw: &str, min: usize, max: usize) -> Result<String, String> {
-    let v = raw.trim();
-    let n = v.chars().count();
-    if n < min || n > max {
-        Err(if min > 0 {
-            format!("must be {min}–{max} characters")
-        } else {
-            format!("must be at most {max} characters")
-        })
-    } else {
-        Ok(v.to_owned())
-    }
-}
-
 fn parse_slug(raw: &str) -> Result<String, String> {
     let ok = !raw.is_empty()
         && raw.len() <= 63
@@ -227,23 +295,6 @@ fn parse_slug(raw: &str) -> Result<String, String> {
     } else {
         Err("must be 1–63 lower-case letters, digits or -, starting with a letter or digit".into())
     }
-}
-
-fn parse_list(items: Vec<String>, max_items: usize, max_len: usize) -> Result<Vec<String>, String> {
-    if items.len() > max_items {
-        return Err(format!("at most {max_items} entries"));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(items.len());
-    for item in items {
-        let item = item.trim().to_owned();
-        if item.is_empty() || item.chars().count() > max_len {
-            return Err(format!("each entry must be 1–{max_len} characters"));
-        }
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    Ok(out)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,23 +4,79 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
-    auth::{Email, Password},
+    auth::{Email, Password, PasswordError},
     db::users::{ProfileUpdate, User},
     error::FieldErrors,
+    text::{self, TextRule},
     tier::Tier,
-    ApiError,
+    ApiError, ErrorCode,
 };
-use utoipa::ToSchema;
+use utoipa::{
+    openapi::{
+        schema::{ObjectBuilder, SchemaType, Type},
+        KnownFormat, RefOr, Schema, SchemaFormat,
+    },
+    ToSchema,
+};
+
+/// A display name.
+const NAME: TextRule = text::line(100);
+const MAX_URL: usize = 2048;
+/// What [`parse_avatar_url`] takes first; then the URL must parse with a host.
+const AVATAR_URL_PATTERN: &str =
+    "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\x00-\\x20\\x7f-\\x9f]*)?$";
+
+fn string_schema(nullable: bool) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    })
+}
+fn email_schema() -> RefOr<Schema> {
+    string_schema(false)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .max_length(Some(Email::MAX_LEN))
+        .examples(["ada@example.com"])
+        .build()
+        .into()
+}
+fn password_schema() -> RefOr<Schema> {
+    string_schema(false)
+        .min_length(Some(Password::MIN_CHARS))
+        .max_length(Some(Password::MAX_CHARS))
+        .description(Some(
+            "10–128 characters. A password of that length can still be refused as weak \
+             (422 WEAK_PASSWORD): it needs a letter and a digit or symbol, at least 4 \
+             different characters, and must not contain the email's local part.",
+        ))
+        .examples(["correct horse 9"])
+        .build()
+        .into()
+}
+fn name_schema() -> RefOr<Schema> {
+    NAME.nullable_schema(
+        "Display name, 1–100 characters on one line; defaults to the part of the email before `@`.",
+    )
+}
+fn avatar_url_schema() -> RefOr<Schema> {
+    string_schema(true)
+        .max_length(Some(MAX_URL))
+        .pattern(Some(AVATAR_URL_PATTERN))
+        .description(Some("An http(s) URL whose host is a name or IPv4 address (letters, digits, `.` and `-`), without spaces; at most 2048 characters. `null` removes the avatar, absent leaves it."))
+        .build()
+        .into()
+}
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    #[schema(example = "ada@example.com")]
+    #[schema(schema_with = email_schema)]
     pub email: String,
-    /// 10–128 characters, with a letter and a digit or symbol.
+    #[schema(schema_with = password_schema)]
     pub password: String,
-    /// Display name; defaults to the part of the email before `@`.
+    #[schema(schema_with = name_schema)]
     pub name: Option<String>,
 }
 
@@ -35,51 +91,73 @@ impl RegisterRequest {
     pub fn parse(self) -> Result<NewAccount, ApiError> {
         let mut errors = FieldErrors::new();
         let email = errors.check("email", Email::parse(&self.email));
-        let password = errors.check("password", Password::parse(&self.password, email.as_ref()));
+        errors.check("password", Password::check_length(&self.password));
         let name = match &self.name {
             None => email.as_ref().map(|e| e.local_part().to_owned()),
-            Some(n) => errors.check("name", parse_name(n)),
+            Some(n) => errors.check("name", NAME.parse(n)),
         };
-        match (email, password, name) {
-            (Some(email), Some(password), Some(name)) if errors.is_empty() => Ok(NewAccount {
+        let (Some(email), Some(name)) = (email, name) else {
+            return Err(ApiError::validation(errors));
+        };
+        errors.finish()?;
+        // The shape is right; strength is a rule no schema states: 422.
+        match Password::parse(&self.password, Some(&email)) {
+            Ok(password) => Ok(NewAccount {
                 email,
                 password,
                 name,
             }),
-            _ => Err(ApiError::validation(errors)),
+            Err(PasswordError::Length(m)) => Err(ApiError::field("password", m)),
+            Err(PasswordError::Weak(m)) => Err(ApiError::new(ErrorCode::WeakPassword, m.clone())
+                .with_details(
+                    serde_json::json!({"fields": [{"field": "password", "message": m}]}),
+                )),
         }
     }
 }
 
-fn parse_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err("name must not be empty".into());
-    }
-    if name.chars().count() > 100 {
-        return Err("name must be at most 100 characters".into());
-    }
-    if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
-    }
-    Ok(name.to_owned())
-}
-
 fn parse_avatar_url(raw: &str) -> Result<String, String> {
-    if raw.len() > 2048 {
+    if raw.chars().count() > MAX_URL {
         return Err("avatarUrl must be at most 2048 characters".into());
     }
-    let url = url::Url::parse(raw).map_err(|_| "avatarUrl must be an absolute URL".to_string())?;
-    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err("avatarUrl must be an http(s) URL".into());
+    if is_avatar_url(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err("avatarUrl must be an http(s) URL with a host name (letters, digits, . and -) and no spaces".into())
     }
-    Ok(url.into())
+}
+
+/// Exactly [`AVATAR_URL_PATTERN`].
+fn is_avatar_url(raw: &str) -> bool {
+    let Some(rest) = ["https://", "http://"].iter().find_map(|scheme| {
+        raw.get(..scheme.len())
+            .filter(|head| head.eq_ignore_ascii_case(scheme))
+            .map(|_| &raw[scheme.len()..])
+    }) else {
+        return false;
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok =
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    let tail_ok = !tail
+        .chars()
+        .any(|c| c <= ' ' || ('\u{7f}'..='\u{9f}').contains(&c));
+    host_ok && port_ok && tail_ok
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(example = "ada@example.com")]
+    #[schema(schema_with = email_schema)]
     pub email: String,
     pub password: String,
 }
@@ -93,17 +171,17 @@ pub struct RefreshRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateMeRequest {
+    #[schema(schema_with = name_schema)]
     pub name: Option<String>,
-    /// An http(s) URL; `null` removes the avatar, absent leaves it.
     #[serde(default, deserialize_with = "shared::extract::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = avatar_url_schema)]
     pub avatar_url: Option<Option<String>>,
 }
 
 impl UpdateMeRequest {
     pub fn parse(self) -> Result<ProfileUpdate, ApiError> {
         let mut errors = FieldErrors::new();
-        let name = self.name.and_then(|n| errors.check("name", parse_name(&n)));
+        let name = self.name.and_then(|n| errors.check("name", NAME.parse(&n)));
         let avatar_url = match self.avatar_url {
             None => None,
             Some(None) => Some(None),

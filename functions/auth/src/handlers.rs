@@ -42,8 +42,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created and signed in", body = AuthResponse),
-        (status = 400, description = "Invalid email, weak password or malformed body (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 400, description = "Invalid email, password length or name, or malformed body (VALIDATION_ERROR; details.fields)", body = ErrorEnvelope),
         (status = 409, description = "The email is already registered (CONFLICT)", body = ErrorEnvelope),
+        (status = 422, description = "The password is too weak (WEAK_PASSWORD; details.fields)", body = ErrorEnvelope),
         (status = 503, description = "Database unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
     )
 )]

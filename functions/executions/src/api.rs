@@ -226,6 +226,7 @@ pub async fn create(
     request_body = ExecuteWorkflow,
     responses(
         (status = 202, description = "Queued", body = ExecutionView),
+        (status = 200, description = "Already started with this Idempotency-Key", body = ExecutionView),
         (status = 403, description = "FREE and DESIGNER cannot run (TIER_LIMIT)", body = ErrorEnvelope),
         (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
     )

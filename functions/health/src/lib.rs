@@ -1,9 +1,15 @@
-//! The health function: `GET /health` (database check) and the API description
-//! at `GET /api/v1/openapi.json`, assembled from every function's routes.
+//! The health function: `GET /health` (database check), the API description
+//! at `GET /api/v1/openapi.json`, assembled from every function's routes, and
+//! the interactive reference for people at `GET /api/docs`.
 
-use std::time::Duration;
+use std::{sync::OnceLock, time::Duration};
 
-use axum::{extract::State, http::StatusCode, Json, Router};
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json, Router,
+};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use sqlx::PgPool;
@@ -113,8 +119,68 @@ async fn report(db: &PgPool) -> (StatusCode, Json<HealthReport>) {
     get, path = "/api/v1/openapi.json", tag = "health",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
-pub async fn openapi_json() -> Json<OpenApiDoc> {
-    Json(api_doc())
+pub async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        api_doc_json().as_str(),
+    )
+        .into_response()
+}
+
+/// The document as JSON, built once: it is the code's, and the code does not
+/// change while the process runs.
+fn api_doc_json() -> &'static String {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| serde_json::to_string(&api_doc()).unwrap_or_default())
+}
+
+/// The reference page: Scalar, its script from jsDelivr (pinned to major
+/// version 1), the document embedded so the page needs no second request.
+const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<title>SaasIt API reference</title>
+<meta charset="utf-8"/>
+<meta name="viewport" content="width=device-width, initial-scale=1"/>
+</head>
+<body>
+<script id="api-reference" type="application/json">
+$spec
+</script>
+<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference@1"></script>
+</body>
+</html>
+"#;
+
+/// What the page may load: Scalar's script and styles from jsDelivr, its
+/// fonts, and requests to this API ("try it").
+const DOCS_CSP: &str = "default-src 'none'; script-src https://cdn.jsdelivr.net; \
+    style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.scalar.com; \
+    font-src data: https://cdn.jsdelivr.net https://fonts.scalar.com; img-src 'self' data: https:; \
+    connect-src 'self'; frame-ancestors 'none'";
+
+/// The interactive API reference, for people (Scalar).
+#[utoipa::path(
+    operation_id = "health_api_docs",
+    get, path = "/api/docs", tag = "health",
+    responses((status = 200, description = "The interactive reference (HTML; its script loads from cdn.jsdelivr.net)", content_type = "text/html"))
+)]
+pub async fn api_docs() -> Response {
+    static HTML: OnceLock<String> = OnceLock::new();
+    let html = HTML.get_or_init(|| {
+        utoipa_scalar::Scalar::new(api_doc())
+            .custom_html(DOCS_HTML)
+            .to_html()
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, DOCS_CSP),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        html.as_str(),
+    )
+        .into_response()
 }
 
 #[derive(OpenApi)]
@@ -122,7 +188,11 @@ pub async fn openapi_json() -> Json<OpenApiDoc> {
     info(
         title = "SaasIt API",
         description = "Backend of the SaasIt AI-agent workflow studio. Errors are always \
-            `{\"error\":{\"code\",\"message\",\"details\"},\"requestId\"}` with a stable `code`.",
+            `{\"error\":{\"code\",\"message\",\"details\"},\"requestId\"}` with a stable `code`. \
+            Every constraint the server checks is in the schemas, except rules no schema can state, \
+            which have their own status: a too weak password (422 WEAK_PASSWORD) and a change \
+            that names its base version nowhere (428 PRECONDITION_REQUIRED). Text anywhere in a \
+            request, including inside free-form JSON, may not contain U+0000 (400 VALIDATION_ERROR).",
     ),
     modifiers(&BearerAuth),
     // Schemas only parameters name (utoipa collects those of bodies itself).
@@ -167,6 +237,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health))
         .routes(routes!(api_health))
         .routes(routes!(openapi_json))
+        .routes(routes!(api_docs))
 }
 
 /// Every public route of the API, in the one list both the local stack's

@@ -6,10 +6,14 @@ use serde_json::Value;
 use shared::{
     db::workflows::{Change, Listed, Version, VersionListed, Workflow},
     error::FieldErrors,
+    text::{self, TextRule},
     workflow::Graph,
     ApiError,
 };
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    openapi::{RefOr, Schema},
+    IntoParams, ToSchema,
+};
 use uuid::Uuid;
 
 /// A workflow's status; the names the parser takes and the document lists.
@@ -22,16 +26,38 @@ pub enum WorkflowStatus {
 }
 
 pub const STATUSES: [&str; 3] = ["draft", "published", "archived"];
-const MAX_TAGS: usize = 20;
+pub const MAX_TAGS: usize = 20;
 const MAX_MESSAGES: usize = 1000;
+
+/// A workflow's (or template's) name.
+pub const NAME: TextRule = text::line(200);
+pub const DESCRIPTION: TextRule = text::text(5000);
+/// One tag; stored lower-cased, duplicates dropped.
+pub const TAG: TextRule = text::label(40);
+
+pub fn name_schema() -> RefOr<Schema> {
+    NAME.schema("1–200 characters on one line; leading and trailing spaces are dropped.")
+}
+pub fn optional_name_schema() -> RefOr<Schema> {
+    NAME.nullable_schema("1–200 characters on one line; absent or `null` leaves it as it is.")
+}
+pub fn description_schema() -> RefOr<Schema> {
+    DESCRIPTION.nullable_schema("At most 5000 characters.")
+}
+pub fn tags_schema() -> RefOr<Schema> {
+    TAG.list_schema(MAX_TAGS, true, "At most 20 tags of 1–40 characters without commas; stored lower-cased, duplicates dropped.")
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateWorkflow {
+    #[schema(schema_with = name_schema)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = tags_schema)]
     pub tags: Option<Vec<String>>,
     /// `{"nodes": [...], "edges": [...], ...layout}`; see the graph schema.
     #[serde(default)]
@@ -50,13 +76,16 @@ pub struct CreateWorkflow {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateWorkflow {
     /// The version this change is based on (or send `If-Match: "<version>"`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shared::extract::whole_number")]
     pub base_version: Option<i32>,
     #[serde(default)]
+    #[schema(schema_with = optional_name_schema)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = tags_schema)]
     pub tags: Option<Vec<String>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -75,7 +104,7 @@ pub struct StatusChange {
     /// `published` needs a valid graph.
     #[schema(value_type = WorkflowStatus)]
     pub status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shared::extract::whole_number")]
     pub base_version: Option<i32>,
 }
 
@@ -92,6 +121,7 @@ pub struct ListParams {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -106,16 +136,7 @@ pub fn parse_change(
 ) -> Result<(Change, Option<Graph>), ApiError> {
     let mut e = FieldErrors::new();
     let name = name.and_then(|n| e.check("name", parse_name(&n)));
-    let description = description.and_then(|d| {
-        e.check(
-            "description",
-            if d.chars().count() <= 5000 {
-                Ok(d)
-            } else {
-                Err("must be at most 5000 characters".into())
-            },
-        )
-    });
+    let description = description.and_then(|d| e.check("description", DESCRIPTION.parse(&d)));
     let tags = tags.and_then(|t| e.check("tags", parse_tags(t)));
     let graph = canvas
         .as_ref()
@@ -147,32 +168,11 @@ pub fn parse_change(
 }
 
 pub fn parse_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
-    match name.chars().count() {
-        0 => Err("must not be empty".into()),
-        n if n > 200 => Err("must be at most 200 characters".into()),
-        _ if name.chars().any(char::is_control) => {
-            Err("must not contain control characters".into())
-        }
-        _ => Ok(name.to_owned()),
-    }
+    NAME.parse(raw)
 }
 
-fn parse_tags(raw: Vec<String>) -> Result<Vec<String>, String> {
-    let mut tags: Vec<String> = Vec::with_capacity(raw.len());
-    for t in raw {
-        let t = t.trim().to_lowercase();
-        if t.is_empty() || t.chars().count() > 40 || t.chars().any(|c| c.is_control() || c == ',') {
-            return Err(format!("tag {t:?} must be 1–40 characters without commas"));
-        }
-        if !tags.contains(&t) {
-            tags.push(t);
-        }
-    }
-    if tags.len() > MAX_TAGS {
-        return Err(format!("at most {MAX_TAGS} tags"));
-    }
-    Ok(tags)
+pub fn parse_tags(raw: Vec<String>) -> Result<Vec<String>, String> {
+    TAG.parse_list(raw, MAX_TAGS, |t| t.to_lowercase())
 }
 
 /// The canvas must hold a graph that parses; whether it is *valid* is the

@@ -133,10 +133,13 @@ fn base_version(headers: &HeaderMap, from_body: Option<i32>) -> ApiResult<i32> {
         })?),
     };
     match (from_header, from_body) {
+        // At most one of them can be the current version: the change is
+        // based on a version that is not current, whichever is meant.
         (Some(h), Some(b)) if h != b => Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "If-Match and baseVersion disagree",
-        )),
+            ErrorCode::Conflict,
+            "If-Match and baseVersion name different versions; send one of them",
+        )
+        .with_details(json!({ "ifMatch": h, "baseVersion": b }))),
         (Some(v), _) | (None, Some(v)) => Ok(v),
         (None, None) => Err(ApiError::new(
             ErrorCode::PreconditionRequired,
@@ -166,26 +169,79 @@ pub(crate) fn with_etag(status: StatusCode, wf: Workflow) -> Response {
     res
 }
 
+/// A page position: `updated_at` in microseconds (big-endian i64) and the
+/// id, 24 bytes in unpadded base64url: always 32 characters of
+/// [`CURSOR_PATTERN`], and every such string is a position (out-of-range
+/// times are clamped), so the document's pattern is the whole rule.
+#[cfg_attr(not(test), allow(dead_code))]
+const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{32}$";
+
 fn encode_cursor(w: &Listed) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}.{}", w.updated_at.timestamp_micros(), w.id))
+    let mut bytes = [0u8; 24];
+    bytes[..8].copy_from_slice(&w.updated_at.timestamp_micros().to_be_bytes());
+    bytes[8..].copy_from_slice(w.id.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn decode_cursor(raw: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
-    let bad = || {
-        ApiError::new(
-            ErrorCode::ValidationError,
-            "cursor is invalid; use nextCursor from the previous page",
-        )
-    };
-    let text =
-        String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-    let at = micros
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
+    let bytes: [u8; 24] = (raw.len() == 32)
+        .then(|| URL_SAFE_NO_PAD.decode(raw).ok())
+        .flatten()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ValidationError,
+                "cursor is invalid; use nextCursor from the previous page",
+            )
+        })?;
+    let mut micros = [0u8; 8];
+    micros.copy_from_slice(&bytes[..8]);
+    // PostgreSQL's timestamps start at 4714-11-24 BC; chrono's end first.
+    const PG_MIN_MICROS: i64 = -210_866_803_200_000_000;
+    let micros = i64::from_be_bytes(micros).max(PG_MIN_MICROS);
+    let at = DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&bytes[8..]);
+    Ok((at, Uuid::from_bytes(id)))
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn the_document_states_the_pattern() {
+        use utoipa::IntoParams;
+        let params =
+            serde_json::to_value(crate::dto::ListParams::into_params(|| None)).unwrap_or_default();
+        let cursor = params
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "cursor"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(cursor["schema"]["pattern"], CURSOR_PATTERN, "{cursor}");
+    }
+
+    #[test]
+    fn every_string_of_the_pattern_is_a_position() {
+        for raw in [
+            "A".repeat(32),
+            "_".repeat(32),
+            "-".repeat(32),
+            "z9".repeat(16),
+        ] {
+            assert!(decode_cursor(&raw).is_ok(), "{raw}");
+        }
+        for raw in [
+            "",
+            "A",
+            &"A".repeat(31),
+            &"A".repeat(33),
+            &format!("{}=", "A".repeat(31)),
+        ] {
+            assert!(decode_cursor(raw).is_err(), "{raw}");
+        }
+    }
 }
 
 /// Create a workflow (version 1).
@@ -322,7 +378,7 @@ pub async fn get(
         (status = 400, description = "Invalid fields (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 403, description = "Over a tier limit (TIER_LIMIT)", body = ErrorEnvelope),
         (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
-        (status = 409, description = "Stale base version (CONFLICT); details.currentVersion", body = ErrorEnvelope),
+        (status = 409, description = "Stale base version (CONFLICT; details.currentVersion), or If-Match and baseVersion name different versions", body = ErrorEnvelope),
         (status = 428, description = "No base version given (PRECONDITION_REQUIRED)", body = ErrorEnvelope),
     )
 )]
@@ -415,8 +471,8 @@ pub async fn delete(
     post, path = "/api/v1/workflows/{id}/restore", tag = "workflows", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workflow id")),
     responses(
-        (status = 200, description = "Restored", body = WorkflowView),
-        (status = 404, description = "Not a workflow of yours deleted in the last 30 days", body = ErrorEnvelope),
+        (status = 200, description = "Restored, or not deleted in the first place (then unchanged)", body = WorkflowView),
+        (status = 404, description = "No workflow of yours, or deleted more than 30 days ago", body = ErrorEnvelope),
     )
 )]
 pub async fn restore(
@@ -424,10 +480,14 @@ pub async fn restore(
     caller: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let wf = workflows::undelete(&state.db, caller.user_id, id)
+    if let Some(wf) = workflows::undelete(&state.db, caller.user_id, id).await? {
+        announce(&state, &wf).await;
+        return Ok(with_etag(StatusCode::OK, wf));
+    }
+    // Not deleted (a retried restore, say): nothing to do, answer it as it is.
+    let wf = workflows::find(&state.db, caller.user_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("deleted workflow"))?;
-    announce(&state, &wf).await;
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(with_etag(StatusCode::OK, wf))
 }
 
@@ -552,7 +612,7 @@ pub async fn duplicate(
         (status = 200, description = "The new version", body = WorkflowView),
         (status = 400, description = "Unknown status, or publishing an invalid graph (details.report)", body = ErrorEnvelope),
         (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
-        (status = 409, description = "Stale base version (CONFLICT)", body = ErrorEnvelope),
+        (status = 409, description = "Stale base version, or If-Match and baseVersion name different versions (CONFLICT)", body = ErrorEnvelope),
     )
 )]
 pub async fn set_status(

@@ -28,7 +28,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
-    dto::{parse_name, WorkflowView},
+    dto::{
+        description_schema, optional_name_schema, parse_name, parse_tags, tags_schema,
+        WorkflowView, DESCRIPTION,
+    },
     handlers::{check_limits, full_report, take_creation, tier_of, with_etag},
 };
 
@@ -53,13 +56,16 @@ pub struct PublishTemplate {
     pub workflow_id: Uuid,
     /// Defaults to the workflow's name.
     #[serde(default)]
+    #[schema(schema_with = optional_name_schema)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
     #[schema(value_type = Category)]
     pub category: String,
     #[serde(default)]
-    pub tags: Vec<String>,
+    #[schema(schema_with = tags_schema)]
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -67,6 +73,7 @@ pub struct PublishTemplate {
 pub struct Instantiate {
     /// Name of the new workflow; defaults to the template's.
     #[serde(default)]
+    #[schema(schema_with = optional_name_schema)]
     pub name: Option<String>,
 }
 
@@ -209,25 +216,10 @@ pub async fn publish(
         .map(parse_name)
         .transpose()
         .map_err(|m| ApiError::field("name", m))?;
-    let description = body.description.unwrap_or_default();
-    if description.chars().count() > 5000 {
-        return Err(ApiError::field(
-            "description",
-            "must be at most 5000 characters",
-        ));
-    }
-    let tags: Vec<String> = body
-        .tags
-        .iter()
-        .map(|t| t.trim().to_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
-    if tags.len() > 20 || tags.iter().any(|t| t.chars().count() > 40) {
-        return Err(ApiError::field(
-            "tags",
-            "at most 20 tags of 1–40 characters",
-        ));
-    }
+    let description = DESCRIPTION
+        .parse(body.description.as_deref().unwrap_or_default())
+        .map_err(|m| ApiError::field("description", m))?;
+    let tags = parse_tags(body.tags.unwrap_or_default()).map_err(|m| ApiError::field("tags", m))?;
     let mut tx = state.db.begin().await?;
     let wf = workflows::find(&mut *tx, caller.user_id, body.workflow_id)
         .await?
@@ -270,7 +262,7 @@ pub async fn publish(
     operation_id = "templates_instantiate",
     post, path = "/api/v1/templates/{id}/instantiate", tag = "templates", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Template id")),
-    request_body(content = Option<Instantiate>, description = "Optional; may be empty"),
+    request_body(content = Option<Instantiate>, description = "Optional: absent, empty or `null` takes the template's name"),
     responses(
         (status = 201, description = "The new workflow (version 1, draft)", body = WorkflowView),
         (status = 400, description = "Invalid body (VALIDATION_ERROR)", body = ErrorEnvelope),
@@ -284,14 +276,7 @@ pub async fn instantiate(
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let body: Instantiate = if body.iter().all(u8::is_ascii_whitespace) {
-        Instantiate::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(ErrorCode::ValidationError, "the request body is invalid")
-                .with_details(json!({ "reason": "invalid_body", "detail": e.to_string() }))
-        })?
-    };
+    let body: Instantiate = shared::extract::optional_object(&body)?;
     let name = body
         .name
         .as_deref()

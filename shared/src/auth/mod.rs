@@ -9,4 +9,4 @@ pub mod password;
 pub use email::Email;
 pub use extract::{AuthUser, ClientIp};
 pub use jwt::{Claims, TokenKeys, TokenKind};
-pub use password::Password;
+pub use password::{Password, PasswordError};

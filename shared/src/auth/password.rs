@@ -12,6 +12,14 @@ use argon2::{
 
 use super::Email;
 
+/// Why a password was refused: its length (a 400, the document states it) or
+/// its strength (a 422 WEAK_PASSWORD: rules no schema can state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordError {
+    Length(String),
+    Weak(String),
+}
+
 /// A password that satisfies the policy. Its `Debug` never shows it.
 #[derive(Clone)]
 pub struct Password(String);
@@ -26,10 +34,8 @@ impl Password {
     pub const MIN_CHARS: usize = 10;
     pub const MAX_CHARS: usize = 128;
 
-    /// The policy: 10–128 characters, at least one letter and one digit or
-    /// symbol, not mostly one repeated character, and not containing the
-    /// email's local part.
-    pub fn parse(raw: &str, email: Option<&Email>) -> Result<Self, String> {
+    /// The shape the API document states: 10–128 characters.
+    pub fn check_length(raw: &str) -> Result<(), String> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(format!(
@@ -43,21 +49,33 @@ impl Password {
                 Self::MAX_CHARS
             ));
         }
+        Ok(())
+    }
+
+    /// The whole policy: the length ([`Self::check_length`]), then strength:
+    /// at least one letter and one digit or symbol, not mostly one repeated
+    /// character, and not containing the email's local part.
+    pub fn parse(raw: &str, email: Option<&Email>) -> Result<Self, PasswordError> {
+        Self::check_length(raw).map_err(PasswordError::Length)?;
         let has_letter = raw.chars().any(char::is_alphabetic);
         let has_other = raw.chars().any(|c| !c.is_alphabetic());
         if !has_letter || !has_other {
-            return Err("password must contain a letter and a digit or symbol".into());
+            return Err(PasswordError::Weak(
+                "password must contain a letter and a digit or symbol".into(),
+            ));
         }
         let mut distinct: Vec<char> = raw.chars().collect();
         distinct.sort_unstable();
         distinct.dedup();
         if distinct.len() < 4 {
-            return Err("password is too repetitive".into());
+            return Err(PasswordError::Weak("password is too repetitive".into()));
         }
         if let Some(email) = email {
             let local = email.local_part();
             if local.len() >= 3 && raw.to_lowercase().contains(local) {
-                return Err("password must not contain your email address".into());
+                return Err(PasswordError::Weak(
+                    "password must not contain your email address".into(),
+                ));
             }
         }
         Ok(Self(raw.to_owned()))
@@ -103,12 +121,16 @@ mod tests {
     fn policy() {
         let email = Email::parse("grace@example.com").expect("valid");
         assert!(Password::parse("correct horse 9", Some(&email)).is_ok());
-        assert!(Password::parse("short1", None).is_err());
-        assert!(Password::parse("onlyletterslong", None).is_err());
-        assert!(Password::parse("1234567890123", None).is_err());
-        assert!(Password::parse("aaaaaaaaaa1", None).is_err());
-        assert!(Password::parse("grace-is-great-1", Some(&email)).is_err());
-        assert!(Password::parse(&"ab1".repeat(50), None).is_err());
+        let weak = |p: &str, e: Option<&Email>| {
+            matches!(Password::parse(p, e), Err(PasswordError::Weak(_)))
+        };
+        let length = |p: &str| matches!(Password::parse(p, None), Err(PasswordError::Length(_)));
+        assert!(length("short1"));
+        assert!(weak("onlyletterslong", None));
+        assert!(weak("1234567890123", None));
+        assert!(weak("aaaaaaaaaa1", None));
+        assert!(weak("grace-is-great-1", Some(&email)));
+        assert!(length(&"ab1".repeat(50)));
     }
 
     #[test]
