@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use shared::{db, runtime, settings::Settings, telemetry, tier::Tier, AppState};
 
-const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER [--secret]";
+const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER [--secret]\n       local openapi                 (prints the OpenAPI document)";
 
 /// Prints the Job manifest for a sample execution of `tier` (or its token Secret).
 fn render_job(tier: &str, secret: bool) -> anyhow::Result<()> {
@@ -92,6 +92,11 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
         eprintln!("{USAGE}");
+        return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("openapi") {
+        let doc = serde_json::to_string_pretty(&health::api_doc())?;
+        std::io::Write::write_all(&mut std::io::stdout(), doc.as_bytes())?;
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("render-job") {

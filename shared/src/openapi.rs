@@ -122,3 +122,45 @@ pub fn declare_common_responses(doc: &mut OpenApi) {
         }
     }
 }
+
+/// A free-form JSON object (a canvas, settings, a run's inputs) is declared
+/// `{"type": "object"}`; JSON Schema lets it hold any property, but client
+/// generators read it as an object with none (TypeScript's
+/// `Record<string, never>`). Saying `additionalProperties: true` makes the
+/// document mean, for them too, what it means.
+pub fn open_free_form_objects(doc: &mut OpenApi) {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let is_object = match map.get("type") {
+                    Some(serde_json::Value::String(t)) => t == "object",
+                    Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                    _ => false,
+                };
+                let shaped = [
+                    "properties",
+                    "additionalProperties",
+                    "$ref",
+                    "allOf",
+                    "oneOf",
+                    "anyOf",
+                ]
+                .iter()
+                .any(|k| map.contains_key(*k));
+                if is_object && !shaped {
+                    map.insert("additionalProperties".into(), serde_json::Value::Bool(true));
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(&*doc) else {
+        return;
+    };
+    walk(&mut value);
+    if let Ok(open) = serde_json::from_value(value) {
+        *doc = open;
+    }
+}

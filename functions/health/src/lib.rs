@@ -264,6 +264,7 @@ pub fn api_doc() -> OpenApiDoc {
     doc.merge(app.into_openapi());
     doc.merge(runs.into_openapi());
     shared::openapi::declare_common_responses(&mut doc);
+    shared::openapi::open_free_form_objects(&mut doc);
     doc
 }
 
