@@ -1,6 +1,6 @@
 //! The layers every router gets, on Lambda, locally and in tests:
-//! a request id (on the response and on every log line), one access log line
-//! per request, security headers, CORS from an allow-list, a body-size limit,
+//! a request id (on the response and on every log line), a log line per
+//! failed or slow request (every request at `debug`), security headers, CORS from an allow-list, a body-size limit,
 //! and the guarantee that every error response has the JSON error shape.
 
 use std::time::Instant;
@@ -90,6 +90,9 @@ fn request_id_of(req: &Request) -> String {
         .unwrap_or_else(|| crate::ids::new_id().to_string())
 }
 
+/// A request this slow gets its log line at `info` whatever its status.
+const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
+
 const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "DENY"),
@@ -132,12 +135,26 @@ async fn request_context(req: Request, next: Next) -> Response {
             headers.insert(name, HeaderValue::from_static(value));
         }
     }
+    // API Gateway's access log already records every request; ours adds the
+    // request id and latency where they are worth a line: errors and slow
+    // requests at `info`, the rest at `debug` (not formatted nor written at
+    // the default level, which keeps a request cheap).
+    let status = res.status();
+    let elapsed = started.elapsed();
     span.in_scope(|| {
-        tracing::info!(
-            status = res.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        )
+        if status.is_client_error() || status.is_server_error() || elapsed >= SLOW_REQUEST {
+            tracing::info!(
+                status = status.as_u16(),
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "request finished"
+            )
+        } else {
+            tracing::debug!(
+                status = status.as_u16(),
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "request finished"
+            )
+        }
     });
     res
 }

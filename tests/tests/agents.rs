@@ -263,3 +263,64 @@ async fn workflows_may_only_use_agents_their_owner_can_see() {
         .expect(200, None);
     assert_eq!(ok.body["valid"], true, "{}", ok.text);
 }
+
+#[tokio::test]
+async fn put_replaces_the_whole_agent() {
+    let app = spawn_app().await;
+    let t = app.access_token("putagent@example.com").await;
+    let created = app
+        .send(Req::post("/api/v1/agents").bearer(&t).json(&json!({
+            "name": "writer", "displayName": "Writer", "systemPrompt": "You write.",
+            "skills": ["prose"], "tools": ["search"], "description": "writes", "model": "m-1"
+        })))
+        .await
+        .expect(201, None);
+    let path = format!(
+        "/api/v1/agents/{}",
+        created.body["id"].as_str().expect("id")
+    );
+    let replaced = app
+        .send(Req::new(Method::PUT, &path).bearer(&t).json(&json!({
+            "name": "editor", "displayName": "Editor", "systemPrompt": "You edit."
+        })))
+        .await
+        .expect(200, None);
+    assert_eq!(replaced.body["name"], "editor");
+    assert_eq!(replaced.body["skills"], json!([]));
+    assert_eq!(replaced.body["tools"], json!([]));
+    assert_eq!(replaced.body["description"], "");
+    assert_eq!(replaced.body["model"], Value::Null);
+    // A replacement is a whole agent: each missing required field is named.
+    let missing = app
+        .send(
+            Req::new(Method::PUT, &path)
+                .bearer(&t)
+                .json(&json!({"name": "x"})),
+        )
+        .await
+        .expect(400, Some("VALIDATION_ERROR"));
+    assert_eq!(
+        missing.body["error"]["details"]["fields"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    // Built-in agents cannot be replaced.
+    let builtin = app
+        .send(Req::get("/api/v1/agents?scope=builtin&limit=1").bearer(&t))
+        .await
+        .expect(200, None);
+    let builtin_path = format!(
+        "/api/v1/agents/{}",
+        builtin.body["items"][0]["id"].as_str().expect("id")
+    );
+    app.send(
+        Req::new(Method::PUT, &builtin_path)
+            .bearer(&t)
+            .json(&json!({
+                "name": "mine", "displayName": "Mine", "systemPrompt": "p"
+            })),
+    )
+    .await
+    .expect(403, Some("FORBIDDEN"));
+}

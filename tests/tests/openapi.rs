@@ -214,3 +214,33 @@ async fn the_reference_for_people_embeds_the_document() {
     let embedded: Value = serde_json::from_str(res.text[start..end].trim()).expect("JSON");
     assert_eq!(embedded, doc);
 }
+
+#[tokio::test]
+async fn every_request_body_has_an_example() {
+    let (_app, doc) = document().await;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let Some(body) = op.get("requestBody") else {
+                continue;
+            };
+            let schema = &body["content"]["application/json"]["schema"];
+            let name = schema["$ref"]
+                .as_str()
+                .or_else(|| {
+                    schema["oneOf"]
+                        .as_array()
+                        .and_then(|v| v.iter().find_map(|s| s["$ref"].as_str()))
+                })
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .unwrap_or_else(|| {
+                    panic!("{method} {path}: the body is not a named schema: {schema}")
+                });
+            let component = &doc["components"]["schemas"][name];
+            assert!(
+                component.get("example").is_some() || component.get("examples").is_some(),
+                "{} {path}: {name} has no example",
+                method.to_uppercase()
+            );
+        }
+    }
+}

@@ -540,3 +540,51 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
         .expect("count");
     assert_eq!(count, 1);
 }
+
+#[tokio::test]
+async fn put_replaces_the_whole_workflow_with_the_same_preconditions() {
+    let app = spawn_app().await;
+    let t = app.access_token("put@example.com").await;
+    let created = create(
+        &app,
+        &t,
+        json!({"name": "Full", "description": "long", "tags": ["a", "b"], "canvas": valid_canvas(), "settings": {"k": 1}}),
+    )
+    .await
+    .expect(201, None);
+    let path = format!("/api/v1/workflows/{}", id_of(&created));
+    let put = |body: Value| Req::new(Method::PUT, &path).bearer(&t).json(&body);
+
+    // No base version: 428, and nothing changed.
+    app.send(put(json!({"name": "Replaced"})))
+        .await
+        .expect(428, Some("PRECONDITION_REQUIRED"));
+    // What the body leaves out takes a new workflow's default.
+    let replaced = app
+        .send(put(json!({"name": "Replaced"})).header("if-match", "\"1\""))
+        .await
+        .expect(200, None);
+    assert_eq!(replaced.body["version"], 2);
+    assert_eq!(replaced.body["name"], "Replaced");
+    assert_eq!(replaced.body["description"], "");
+    assert_eq!(replaced.body["tags"], json!([]));
+    assert_eq!(replaced.body["canvas"], json!({"nodes": [], "edges": []}));
+    assert_eq!(replaced.body["settings"], json!({}));
+    assert_eq!(replaced.header("etag"), Some("\"2\""));
+    // A stale base is a 409 naming the current version; a body missing the
+    // name is a 400.
+    let stale = app
+        .send(put(json!({"name": "Again", "baseVersion": 1})))
+        .await
+        .expect(409, Some("CONFLICT"));
+    assert_eq!(stale.body["error"]["details"]["currentVersion"], 2);
+    app.send(put(json!({"baseVersion": 2})))
+        .await
+        .expect(400, Some("VALIDATION_ERROR"));
+    // The history keeps what was replaced.
+    let v1 = app
+        .send(Req::get(&format!("{path}/versions/1")).bearer(&t))
+        .await
+        .expect(200, None);
+    assert_eq!(v1.body["tags"], json!(["a", "b"]));
+}

@@ -89,6 +89,7 @@ use uuid::Uuid;
 /// A new agent, or (for PATCH) the fields to change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"displayName": "Careful reviewer", "skills": ["code review", "security"]}))]
 pub struct AgentInput {
     #[schema(schema_with = optional_name_schema)]
     pub name: Option<String>,
@@ -119,6 +120,7 @@ pub struct AgentInput {
 /// body missing several required fields hears of each.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "reviewer", "displayName": "Reviewer", "category": "engineering", "description": "Reviews a diff and lists the risks.", "avatar": "🔍", "skills": ["code review"], "tools": [], "systemPrompt": "You review code changes and list concrete risks.", "isPublic": false}))]
 pub struct NewAgent {
     #[serde(default)]
     #[schema(schema_with = name_schema, required = true)]

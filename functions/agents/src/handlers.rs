@@ -161,6 +161,39 @@ pub async fn update(
     Ok(Json(AgentView::new(agent, caller.user_id)))
 }
 
+/// Replace your own agent as a whole (`PUT`): the body is a complete agent,
+/// as for creating one; what it leaves out takes its default.
+#[utoipa::path(
+    operation_id = "agents_replace",
+    put, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agent id")),
+    request_body = NewAgent,
+    responses(
+        (status = 200, description = "The replaced agent", body = AgentView),
+        (status = 400, description = "Invalid or missing fields (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 403, description = "A built-in agent (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "No agent of yours with this id", body = ErrorEnvelope),
+        (status = 409, description = "Name already used by another of your agents", body = ErrorEnvelope),
+    )
+)]
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<NewAgent>,
+) -> ApiResult<Json<AgentView>> {
+    let fields = body.parse()?;
+    match agents::find_visible(&state.db, caller.user_id, id).await? {
+        Some(a) if a.owner_id == Some(caller.user_id) => {}
+        _ => return Err(not_changeable(&state, caller.user_id, id).await),
+    }
+    let agent = agents::update(&state.db, caller.user_id, id, &fields)
+        .await
+        .map_err(name_taken)?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    Ok(Json(AgentView::new(agent, caller.user_id)))
+}
+
 /// Delete your own agent.
 #[utoipa::path(
     operation_id = "agents_delete",

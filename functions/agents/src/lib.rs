@@ -14,7 +14,12 @@ pub use dto::{AgentPage, AgentScope, AgentView};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::list, handlers::create))
-        .routes(routes!(handlers::get, handlers::update, handlers::delete))
+        .routes(routes!(
+            handlers::get,
+            handlers::update,
+            handlers::replace,
+            handlers::delete
+        ))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

@@ -71,6 +71,7 @@ use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse 9", "name": "Ada Lovelace"}))]
 pub struct RegisterRequest {
     #[schema(schema_with = email_schema)]
     pub email: String,
@@ -156,6 +157,7 @@ fn is_avatar_url(raw: &str) -> bool {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse 9"}))]
 pub struct LoginRequest {
     #[schema(schema_with = email_schema)]
     pub email: String,
@@ -164,12 +166,14 @@ pub struct LoginRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"refreshToken": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMTkzIn0.c2lnbmF0dXJl"}))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Ada King", "avatarUrl": "https://example.com/ada.png"}))]
 pub struct UpdateMeRequest {
     #[schema(schema_with = name_schema)]
     pub name: Option<String>,

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"workflowId": "01930000-0000-7000-8000-000000000201", "inputs": {"topic": "tide pools"}}))]
 pub struct StartExecution {
     pub workflow_id: Uuid,
     /// The run's inputs (`{{inputs.…}}`); an object.
@@ -40,6 +41,7 @@ pub struct StartExecution {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"inputs": {"topic": "tide pools"}}))]
 pub struct ExecuteWorkflow {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -48,6 +50,7 @@ pub struct ExecuteWorkflow {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"fromFailed": true}))]
 pub struct RetryExecution {
     /// Reuse the outputs of nodes that succeeded; run only the rest.
     #[serde(default)]

@@ -50,6 +50,7 @@ pub fn tags_schema() -> RefOr<Schema> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Research brief", "description": "Researches a topic and writes a one-page brief.", "tags": ["research"], "canvas": {"nodes": [{"id": "start", "type": "trigger", "config": {"kind": "manual"}}, {"id": "write", "type": "agent", "config": {"systemPrompt": "You write briefs.", "prompt": "Write about {{inputs.topic}}"}}], "edges": [{"from": "start", "to": "write"}]}}))]
 pub struct CreateWorkflow {
     #[schema(schema_with = name_schema)]
     pub name: String,
@@ -74,6 +75,7 @@ pub struct CreateWorkflow {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"baseVersion": 3, "name": "Research brief (short)", "tags": ["research", "short"]}))]
 pub struct UpdateWorkflow {
     /// The version this change is based on (or send `If-Match: "<version>"`).
     #[serde(default, deserialize_with = "shared::extract::whole_number")]
@@ -98,8 +100,38 @@ pub struct UpdateWorkflow {
     pub settings: Option<Value>,
 }
 
+/// A workflow's whole content (`PUT`): what it leaves out takes the default
+/// a new workflow has (no description, no tags, an empty canvas…).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"baseVersion": 3, "name": "Research brief", "description": "Researches a topic.", "canvas": {"nodes": [{"id": "start", "type": "trigger"}], "edges": []}}))]
+pub struct ReplaceWorkflow {
+    /// The version this replaces (or send `If-Match: "<version>"`).
+    #[serde(default, deserialize_with = "shared::extract::whole_number")]
+    pub base_version: Option<i32>,
+    #[schema(schema_with = name_schema)]
+    pub name: String,
+    #[serde(default)]
+    #[schema(schema_with = description_schema)]
+    pub description: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = tags_schema)]
+    pub tags: Option<Vec<String>>,
+    /// `{"nodes": [...], "edges": [...], ...layout}`; see the graph schema.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub canvas: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub chat_history: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"status": "published", "baseVersion": 4}))]
 pub struct StatusChange {
     /// `published` needs a valid graph.
     #[schema(value_type = WorkflowStatus)]

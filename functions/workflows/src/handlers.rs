@@ -24,8 +24,9 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::dto::{
-    parse_change, parse_name, parse_status, CreateWorkflow, ListParams, StatusChange,
-    UpdateWorkflow, VersionSummary, VersionView, WorkflowPage, WorkflowSummary, WorkflowView,
+    parse_change, parse_name, parse_status, CreateWorkflow, ListParams, ReplaceWorkflow,
+    StatusChange, UpdateWorkflow, VersionSummary, VersionView, WorkflowPage, WorkflowSummary,
+    WorkflowView,
 };
 
 /// The caller's current tier (read per request: Stripe changes it, tokens would be stale).
@@ -397,6 +398,47 @@ pub async fn update(
         body.canvas,
         body.chat_history,
         body.settings,
+    )?;
+    let tier = tier_of(&state, caller.user_id).await?;
+    check_limits(tier, graph.as_ref(), change.chat_history.as_ref())?;
+    apply(&state, caller.user_id, id, Some(base), change).await
+}
+
+/// Replace a workflow's content as a whole (`PUT`), as a new version: the
+/// body is a complete workflow, what it leaves out takes its default; the
+/// same preconditions as `PATCH` (a base version is required).
+#[utoipa::path(
+    operation_id = "workflows_replace",
+    put, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "The base version, e.g. \"3\"")),
+    request_body = ReplaceWorkflow,
+    responses(
+        (status = 200, description = "The new version", body = WorkflowView),
+        (status = 400, description = "Invalid fields (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 403, description = "Over a tier limit (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
+        (status = 409, description = "Stale base version (CONFLICT; details.currentVersion), or If-Match and baseVersion name different versions", body = ErrorEnvelope),
+        (status = 428, description = "No base version given (PRECONDITION_REQUIRED)", body = ErrorEnvelope),
+    )
+)]
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(body): Json<ReplaceWorkflow>,
+) -> ApiResult<Response> {
+    let base = base_version(&headers, body.base_version)?;
+    let (change, graph) = parse_change(
+        Some(body.name),
+        Some(body.description.unwrap_or_default()),
+        Some(body.tags.unwrap_or_default()),
+        Some(
+            body.canvas
+                .unwrap_or_else(|| json!({ "nodes": [], "edges": [] })),
+        ),
+        Some(body.chat_history.unwrap_or_else(|| json!([]))),
+        Some(body.settings.unwrap_or_else(|| json!({}))),
     )?;
     let tier = tier_of(&state, caller.user_id).await?;
     check_limits(tier, graph.as_ref(), change.chat_history.as_ref())?;

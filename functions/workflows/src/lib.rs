@@ -17,7 +17,12 @@ pub use dto::{WorkflowPage, WorkflowStatus, WorkflowView};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::create, handlers::list))
-        .routes(routes!(handlers::get, handlers::update, handlers::delete))
+        .routes(routes!(
+            handlers::get,
+            handlers::update,
+            handlers::replace,
+            handlers::delete
+        ))
         .routes(routes!(handlers::restore))
         .routes(routes!(handlers::versions))
         .routes(routes!(handlers::version))

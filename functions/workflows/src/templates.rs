@@ -51,6 +51,7 @@ pub struct ListParams {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"workflowId": "01930000-0000-7000-8000-000000000201", "name": "Research brief", "description": "Researches a topic and writes a one-page brief.", "category": "research", "tags": ["research"]}))]
 pub struct PublishTemplate {
     /// One of your workflows; its graph must be valid.
     pub workflow_id: Uuid,
@@ -70,6 +71,7 @@ pub struct PublishTemplate {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "My research brief"}))]
 pub struct Instantiate {
     /// Name of the new workflow; defaults to the template's.
     #[serde(default)]
