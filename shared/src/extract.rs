@@ -37,16 +37,20 @@ where
             .map_err(|e| reject(JsonRejection::BytesRejection(e)))?;
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         if first.is_some_and(|b| *b != b'{') {
-            return Err(ApiError::new(
-                ErrorCode::ValidationError,
-                "the request body must be a JSON object",
-            )
-            .with_details(json!({ "reason": "not_an_object" })));
+            return Err(not_an_object());
         }
         axum::Json::<T>::from_bytes(&bytes)
             .map(|axum::Json(value)| Self(value))
             .map_err(reject)
     }
+}
+
+fn not_an_object() -> ApiError {
+    ApiError::new(
+        ErrorCode::ValidationError,
+        "the request body must be a JSON object",
+    )
+    .with_details(json!({ "reason": "not_an_object" }))
 }
 
 /// `application/json` or any `application/*+json`, as axum's own check.
@@ -134,11 +138,7 @@ pub fn optional_object<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T,
         return Ok(T::default());
     }
     if text.first() != Some(&b'{') {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "the request body must be a JSON object",
-        )
-        .with_details(json!({ "reason": "not_an_object" })));
+        return Err(not_an_object());
     }
     axum::Json::<T>::from_bytes(text)
         .map(|axum::Json(value)| value)

@@ -21,6 +21,16 @@ fn is_blank(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
 }
 
+/// A string schema; with `nullable`, `null` is accepted too (an optional
+/// body field where `null` means "unchanged" or "none").
+pub fn string_schema(nullable: bool) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// One line: no control characters; at least one character that is not
@@ -126,13 +136,7 @@ impl TextRule {
     }
 
     fn builder(&self, nullable: bool) -> ObjectBuilder {
-        let ty = if nullable {
-            SchemaType::from_iter([Type::String, Type::Null])
-        } else {
-            SchemaType::new(Type::String)
-        };
-        ObjectBuilder::new()
-            .schema_type(ty)
+        string_schema(nullable)
             .min_length(self.required.then_some(1))
             .max_length(Some(self.max))
             .pattern(Some(self.pattern()))

@@ -10,10 +10,7 @@ use shared::{
     ApiError,
 };
 use utoipa::{
-    openapi::{
-        schema::{ObjectBuilder, SchemaType, Type},
-        RefOr, Schema,
-    },
+    openapi::{RefOr, Schema},
     IntoParams, ToSchema,
 };
 
@@ -31,13 +28,7 @@ const MODEL: TextRule = text::line(100);
 const SLUG_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 
 fn slug_schema(nullable: bool) -> RefOr<Schema> {
-    let ty = if nullable {
-        SchemaType::from_iter([Type::String, Type::Null])
-    } else {
-        SchemaType::new(Type::String)
-    };
-    ObjectBuilder::new()
-        .schema_type(ty)
+    text::string_schema(nullable)
         .pattern(Some(SLUG_PATTERN))
         .description(Some("1–63 lower-case letters, digits and `-`, starting with a letter or digit; unique among your agents."))
         .build()

@@ -8,7 +8,10 @@ use serde_json::json;
 use shared::{
     auth::AuthUser,
     catalog::parse_category,
-    db::{self, agents},
+    db::{
+        self,
+        agents::{self, Agent, AgentFields},
+    },
     error::{ErrorCode, ErrorEnvelope},
     extract::{offset_page, Json},
     ApiError, ApiResult, AppState,
@@ -33,12 +36,40 @@ fn name_taken(e: sqlx::Error) -> ApiError {
 /// (404), so ownership is never revealed through this route.
 async fn not_changeable(state: &AppState, caller: Uuid, id: Uuid) -> ApiError {
     match agents::find_visible(&state.db, caller, id).await {
-        Ok(Some(a)) if a.owner_id.is_none() => {
-            ApiError::new(ErrorCode::Forbidden, "built-in agents cannot be changed")
-        }
-        Ok(_) => ApiError::not_found("agent"),
+        Ok(found) => why_not_changeable(found.as_ref()),
         Err(e) => e.into(),
     }
+}
+
+fn why_not_changeable(found: Option<&Agent>) -> ApiError {
+    match found {
+        Some(a) if a.owner_id.is_none() => {
+            ApiError::new(ErrorCode::Forbidden, "built-in agents cannot be changed")
+        }
+        _ => ApiError::not_found("agent"),
+    }
+}
+
+/// The caller's own agent, or (from the same lookup) why it cannot be changed.
+async fn own_agent(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<Agent> {
+    match agents::find_visible(&state.db, caller, id).await? {
+        Some(a) if a.owner_id == Some(caller) => Ok(a),
+        found => Err(why_not_changeable(found.as_ref())),
+    }
+}
+
+/// Stores new fields of the caller's own agent.
+async fn save(
+    state: &AppState,
+    caller: Uuid,
+    id: Uuid,
+    fields: &AgentFields,
+) -> ApiResult<Json<AgentView>> {
+    let agent = agents::update(&state.db, caller, id, fields)
+        .await
+        .map_err(name_taken)?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    Ok(Json(AgentView::new(agent, caller)))
 }
 
 /// Agents you can use: the built-in catalogue, your own, and other users' public ones.
@@ -149,16 +180,9 @@ pub async fn update(
     Path(id): Path<Uuid>,
     Json(body): Json<AgentInput>,
 ) -> ApiResult<Json<AgentView>> {
-    let current = match agents::find_visible(&state.db, caller.user_id, id).await? {
-        Some(a) if a.owner_id == Some(caller.user_id) => a,
-        _ => return Err(not_changeable(&state, caller.user_id, id).await),
-    };
+    let current = own_agent(&state, caller.user_id, id).await?;
     let fields = body.apply(current.into())?;
-    let agent = agents::update(&state.db, caller.user_id, id, &fields)
-        .await
-        .map_err(name_taken)?
-        .ok_or_else(|| ApiError::not_found("agent"))?;
-    Ok(Json(AgentView::new(agent, caller.user_id)))
+    save(&state, caller.user_id, id, &fields).await
 }
 
 /// Replace your own agent as a whole (`PUT`): the body is a complete agent,
@@ -183,15 +207,8 @@ pub async fn replace(
     Json(body): Json<NewAgent>,
 ) -> ApiResult<Json<AgentView>> {
     let fields = body.parse()?;
-    match agents::find_visible(&state.db, caller.user_id, id).await? {
-        Some(a) if a.owner_id == Some(caller.user_id) => {}
-        _ => return Err(not_changeable(&state, caller.user_id, id).await),
-    }
-    let agent = agents::update(&state.db, caller.user_id, id, &fields)
-        .await
-        .map_err(name_taken)?
-        .ok_or_else(|| ApiError::not_found("agent"))?;
-    Ok(Json(AgentView::new(agent, caller.user_id)))
+    own_agent(&state, caller.user_id, id).await?;
+    save(&state, caller.user_id, id, &fields).await
 }
 
 /// Delete your own agent.

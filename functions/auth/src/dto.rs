@@ -7,15 +7,12 @@ use shared::{
     auth::{Email, Password, PasswordError},
     db::users::{ProfileUpdate, User},
     error::FieldErrors,
-    text::{self, TextRule},
+    text::{self, string_schema, TextRule},
     tier::Tier,
     ApiError, ErrorCode,
 };
 use utoipa::{
-    openapi::{
-        schema::{ObjectBuilder, SchemaType, Type},
-        KnownFormat, RefOr, Schema, SchemaFormat,
-    },
+    openapi::{KnownFormat, RefOr, Schema, SchemaFormat},
     ToSchema,
 };
 
@@ -26,13 +23,6 @@ const MAX_URL: usize = 2048;
 const AVATAR_URL_PATTERN: &str =
     "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\x00-\\x20\\x7f-\\x9f]*)?$";
 
-fn string_schema(nullable: bool) -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(if nullable {
-        SchemaType::from_iter([Type::String, Type::Null])
-    } else {
-        SchemaType::new(Type::String)
-    })
-}
 fn email_schema() -> RefOr<Schema> {
     string_schema(false)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))

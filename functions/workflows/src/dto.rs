@@ -157,6 +157,11 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
+/// The canvas of a workflow whose body gave none.
+pub fn empty_canvas() -> Value {
+    serde_json::json!({ "nodes": [], "edges": [] })
+}
+
 /// Fields a create or update may set, checked; what is absent stays `None`.
 pub fn parse_change(
     name: Option<String>,

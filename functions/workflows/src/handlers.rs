@@ -24,9 +24,9 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::dto::{
-    parse_change, parse_name, parse_status, CreateWorkflow, ListParams, ReplaceWorkflow,
-    StatusChange, UpdateWorkflow, VersionSummary, VersionView, WorkflowPage, WorkflowSummary,
-    WorkflowView,
+    empty_canvas, parse_change, parse_name, parse_status, CreateWorkflow, ListParams,
+    ReplaceWorkflow, StatusChange, UpdateWorkflow, VersionSummary, VersionView, WorkflowPage,
+    WorkflowSummary, WorkflowView,
 };
 
 /// The caller's current tier (read per request: Stripe changes it, tokens would be stale).
@@ -278,9 +278,7 @@ pub async fn create(
         description: change.description.unwrap_or_default(),
         status: "draft".into(),
         tags: change.tags.unwrap_or_default(),
-        canvas: change
-            .canvas
-            .unwrap_or_else(|| json!({ "nodes": [], "edges": [] })),
+        canvas: change.canvas.unwrap_or_else(empty_canvas),
         chat_history: change.chat_history.unwrap_or_else(|| json!([])),
         settings: change.settings.unwrap_or_else(|| json!({})),
     };
@@ -399,9 +397,7 @@ pub async fn update(
         body.chat_history,
         body.settings,
     )?;
-    let tier = tier_of(&state, caller.user_id).await?;
-    check_limits(tier, graph.as_ref(), change.chat_history.as_ref())?;
-    apply(&state, caller.user_id, id, Some(base), change).await
+    change_content(&state, caller.user_id, id, base, change, graph).await
 }
 
 /// Replace a workflow's content as a whole (`PUT`), as a new version: the
@@ -433,16 +429,25 @@ pub async fn replace(
         Some(body.name),
         Some(body.description.unwrap_or_default()),
         Some(body.tags.unwrap_or_default()),
-        Some(
-            body.canvas
-                .unwrap_or_else(|| json!({ "nodes": [], "edges": [] })),
-        ),
+        Some(body.canvas.unwrap_or_else(empty_canvas)),
         Some(body.chat_history.unwrap_or_else(|| json!([]))),
         Some(body.settings.unwrap_or_else(|| json!({}))),
     )?;
-    let tier = tier_of(&state, caller.user_id).await?;
+    change_content(&state, caller.user_id, id, base, change, graph).await
+}
+
+/// A change of content (`PATCH` or `PUT`): within the tier's limits, then applied.
+async fn change_content(
+    state: &AppState,
+    user: Uuid,
+    id: Uuid,
+    base: i32,
+    change: Change,
+    graph: Option<Graph>,
+) -> ApiResult<Response> {
+    let tier = tier_of(state, user).await?;
     check_limits(tier, graph.as_ref(), change.chat_history.as_ref())?;
-    apply(&state, caller.user_id, id, Some(base), change).await
+    apply(state, user, id, Some(base), change).await
 }
 
 /// Applies a change in one transaction, keeping published workflows valid.
