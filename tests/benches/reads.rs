@@ -19,6 +19,7 @@ use serde_json::Value;
 use shared::{
     db::executions::{self, Ending, NewEvent, NewExecution},
     protocol::RunStatus,
+    runs::trigger::TriggerType,
     tier::{Priority, Tier},
 };
 use uuid::Uuid;
@@ -101,6 +102,8 @@ async fn seed(app: &TestApp) -> (String, String, String) {
                 prior_outputs: &json!({}),
                 idempotency_key: None,
                 retry_of: None,
+                trigger_type: TriggerType::Manual,
+                trigger_data: &json!({}),
                 queue_deadline: chrono::Utc::now() + chrono::Duration::hours(1),
             },
         )

@@ -676,3 +676,94 @@ async fn the_database_going_down_during_callbacks_loses_nothing() {
     assert_eq!(end["type"], "execution_ended");
     assert_eq!(end["status"], "completed");
 }
+
+#[tokio::test]
+async fn a_run_records_how_it_was_started_and_a_retry_keeps_it() {
+    let s = spawn_stack().await;
+    let t = paid_user(&s, "trigger@example.com", "PROFESSIONAL").await;
+    let wf = workflow(&s, &t, slow_canvas(0)).await;
+
+    // No trigger named: a manual run with no trigger data.
+    let manual = s
+        .app
+        .send(
+            Req::post("/api/v1/executions")
+                .bearer(&t)
+                .json(&json!({"workflowId": wf})),
+        )
+        .await
+        .expect(202, None);
+    assert_eq!(manual.body["triggerType"], "manual");
+    assert_eq!(manual.body["triggerData"], json!({}));
+
+    // A script says so, with data of its own; the run shows it wherever it is read.
+    let data = json!({"source": "nightly-report", "nested": {"list": [1, 2, {"deep": true}]}});
+    let scripted = s
+        .app
+        .send(
+            Req::post(&format!("/api/v1/workflows/{wf}/execute"))
+                .bearer(&t)
+                .json(&json!({"triggerType": "api", "triggerData": data})),
+        )
+        .await
+        .expect(202, None);
+    let id = scripted.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(scripted.body["triggerType"], "api");
+    assert_eq!(scripted.body["triggerData"], data);
+    let done = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["triggerType"], "api");
+    assert_eq!(done["triggerData"], data);
+    let listed = s
+        .app
+        .send(Req::get(&format!("/api/v1/executions?workflowId={wf}")).bearer(&t))
+        .await
+        .expect(200, None);
+    let row = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .expect("listed");
+    assert_eq!(row["triggerType"], "api");
+
+    // A retry is the same start again: it keeps the trigger and its data.
+    let retried = s
+        .app
+        .send(
+            Req::post(&format!("/api/v1/executions/{id}/retry"))
+                .bearer(&t)
+                .json(&json!({})),
+        )
+        .await
+        .expect(202, None);
+    assert_eq!(retried.body["triggerType"], "api");
+    assert_eq!(retried.body["triggerData"], data);
+
+    // Webhook and schedule runs are started by their triggers, never claimed by a caller;
+    // trigger data is an object.
+    for bad in [
+        json!({"workflowId": wf, "triggerType": "webhook"}),
+        json!({"workflowId": wf, "triggerType": "schedule"}),
+        json!({"workflowId": wf, "triggerType": "MANUAL"}),
+        json!({"workflowId": wf, "triggerData": [1]}),
+        json!({"workflowId": wf, "triggerData": "x"}),
+    ] {
+        s.app
+            .send(Req::post("/api/v1/executions").bearer(&t).json(&bad))
+            .await
+            .expect(400, Some("VALIDATION_ERROR"));
+    }
+    // `null` is the same as leaving it out.
+    let r = s
+        .app
+        .send(
+            Req::post("/api/v1/executions")
+                .bearer(&t)
+                .json(&json!({"workflowId": wf, "triggerType": null, "triggerData": null})),
+        )
+        .await
+        .expect(202, None);
+    assert_eq!(r.body["triggerType"], "manual");
+    assert_eq!(r.body["triggerData"], json!({}));
+}

@@ -6,6 +6,7 @@ use saasit_tests::{json, spawn_app, Req, TestApp};
 use serde_json::Value;
 use shared::{
     db::executions::{self, NewEvent, NewExecution},
+    runs::trigger::TriggerType,
     tier::{Priority, Tier},
 };
 use uuid::Uuid;
@@ -59,6 +60,8 @@ async fn run_of(app: &TestApp, email: &str) -> (String, Uuid) {
             prior_outputs: &json!({}),
             idempotency_key: None,
             retry_of: None,
+            trigger_type: TriggerType::Manual,
+            trigger_data: &json!({}),
             queue_deadline: chrono::Utc::now() + chrono::Duration::hours(1),
         },
     )

@@ -19,7 +19,10 @@ use shared::{
     error::ErrorEnvelope,
     extract::{offset_page, Json},
     protocol::{ExecutionStatus, OutputRef},
-    runs::start::{StartRun, Started},
+    runs::{
+        start::{StartRun, Started},
+        trigger::{CallerTrigger, Trigger, TriggerType},
+    },
     tier::{Priority, Tier},
     ApiError, ApiResult, AppState,
 };
@@ -30,13 +33,21 @@ use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(example = json!({"workflowId": "01930000-0000-7000-8000-000000000201", "inputs": {"topic": "tide pools"}}))]
+#[schema(example = json!({"workflowId": "01930000-0000-7000-8000-000000000201", "inputs": {"topic": "tide pools"}, "triggerType": "api", "triggerData": {"source": "nightly-report"}}))]
 pub struct StartExecution {
     pub workflow_id: Uuid,
     /// The run's inputs (`{{inputs.…}}`); an object.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub inputs: Option<Value>,
+    /// What started the run: `manual` (the default) or `api`. Webhook and
+    /// schedule runs are started by the workflow's triggers.
+    #[serde(default)]
+    pub trigger_type: Option<CallerTrigger>,
+    /// What the caller wants kept with the run about how it was started; an object.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub trigger_data: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -46,6 +57,14 @@ pub struct ExecuteWorkflow {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub inputs: Option<Value>,
+    /// What started the run: `manual` (the default) or `api`. Webhook and
+    /// schedule runs are started by the workflow's triggers.
+    #[serde(default)]
+    pub trigger_type: Option<CallerTrigger>,
+    /// What the caller wants kept with the run about how it was started; an object.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub trigger_data: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -67,6 +86,9 @@ pub struct ExecutionView {
     pub queue_position: Option<i64>,
     #[schema(value_type = Object)]
     pub inputs: Value,
+    /// What its trigger handed over (`{}` when nothing).
+    #[schema(value_type = Object)]
+    pub trigger_data: Value,
     #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
     /// Set instead of `output` when the output was too large to keep inline:
@@ -82,6 +104,7 @@ impl ExecutionView {
             summary: ExecutionSummary::from(d.summary),
             queue_position,
             inputs: d.inputs.0,
+            trigger_data: d.trigger_data.0,
             output: d.output.map(|o| o.0),
             output_ref: d.output_ref.map(|o| o.0),
         }
@@ -109,6 +132,8 @@ pub struct ExecutionSummary {
     pub error: Option<String>,
     pub failed_node: Option<String>,
     pub retry_of: Option<Uuid>,
+    /// What started it (a retry keeps its run's).
+    pub trigger_type: TriggerType,
     /// The highest event sequence number so far (for `GET /logs?after=`).
     pub last_seq: i64,
     pub created_at: DateTime<Utc>,
@@ -131,6 +156,7 @@ impl From<Summary> for ExecutionSummary {
             error: e.error,
             failed_node: e.failed_node,
             retry_of: e.retry_of,
+            trigger_type: e.trigger_type,
             last_seq: e.last_seq,
             created_at: e.created_at,
             started_at: e.started_at,
@@ -217,6 +243,7 @@ pub async fn create(
             workflow_id: body.workflow_id,
             inputs: body.inputs,
             idempotency_key: idempotency_key(&headers)?,
+            trigger: caller_trigger(body.trigger_type, body.trigger_data),
         })
         .await?;
     started(&s, st).await
@@ -248,9 +275,19 @@ pub async fn execute_workflow(
             workflow_id: id,
             inputs: body.inputs,
             idempotency_key: idempotency_key(&headers)?,
+            trigger: caller_trigger(body.trigger_type, body.trigger_data),
         })
         .await?;
     started(&s, st).await
+}
+
+/// The trigger a caller named: `manual` with `{}` unless said otherwise.
+fn caller_trigger(kind: Option<CallerTrigger>, data: Option<Value>) -> Trigger {
+    let default = Trigger::default();
+    Trigger {
+        kind: kind.map_or(default.kind, TriggerType::from),
+        data: data.unwrap_or(default.data),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -9,7 +9,10 @@ use serde_json::Value;
 use sqlx::{types::Json, FromRow, PgExecutor};
 use uuid::Uuid;
 
-use crate::tier::{Priority, Tier};
+use crate::{
+    runs::trigger::TriggerType,
+    tier::{Priority, Tier},
+};
 
 /// A run as listed: its state and timings, not its inputs, output or graph.
 #[derive(Debug, Clone, FromRow)]
@@ -21,6 +24,7 @@ pub struct Summary {
     pub tier: Tier,
     pub priority: Priority,
     pub retry_of: Option<Uuid>,
+    pub trigger_type: TriggerType,
     pub last_seq: i64,
     pub error: Option<String>,
     pub failed_node: Option<String>,
@@ -30,7 +34,7 @@ pub struct Summary {
 }
 
 const SUMMARY_COLUMNS: &str =
-    "id, workflow_id, workflow_version, status, tier, priority, retry_of, \
+    "id, workflow_id, workflow_version, status, tier, priority, retry_of, trigger_type, \
     last_seq, error, failed_node, created_at, started_at, finished_at";
 
 /// One run as shown on its own: the summary, its inputs and its output.
@@ -39,6 +43,7 @@ pub struct Detail {
     #[sqlx(flatten)]
     pub summary: Summary,
     pub inputs: Json<Value>,
+    pub trigger_data: Json<Value>,
     pub output: Option<Json<Value>>,
     pub output_ref: Option<Json<OutputRef>>,
 }
@@ -55,6 +60,7 @@ impl From<super::executions::Execution> for Detail {
                 tier: e.tier,
                 priority: e.priority,
                 retry_of: e.retry_of,
+                trigger_type: e.trigger_type,
                 last_seq: e.last_seq,
                 error: e.error,
                 failed_node: e.failed_node,
@@ -63,6 +69,7 @@ impl From<super::executions::Execution> for Detail {
                 finished_at: e.finished_at,
             },
             inputs: e.inputs,
+            trigger_data: e.trigger_data,
             output: e.output,
             output_ref: e.output_ref,
         }
@@ -110,7 +117,7 @@ pub async fn detail(
     id: Uuid,
 ) -> Result<Option<Detail>, sqlx::Error> {
     sqlx::query_as::<_, Detail>(&format!(
-        "SELECT {SUMMARY_COLUMNS}, inputs, output, output_ref
+        "SELECT {SUMMARY_COLUMNS}, inputs, trigger_data, output, output_ref
            FROM executions WHERE id = $1 AND owner_id = $2"
     ))
     .bind(id)

@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use sqlx::{types::Json, FromRow, PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::tier::{Priority, Tier};
+use crate::{
+    runs::trigger::TriggerType,
+    tier::{Priority, Tier},
+};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Execution {
@@ -46,11 +49,14 @@ pub struct Execution {
     pub runtime_ms: Option<i64>,
     /// Where the output is when it was too large to store inline.
     pub output_ref: Option<Json<OutputRef>>,
+    pub trigger_type: TriggerType,
+    pub trigger_data: Json<Value>,
 }
 
 const COLUMNS: &str = "id, owner_id, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
     prior_outputs, idempotency_key, retry_of, cancel_requested, job_name, deadline_at, heartbeat_at, last_seq, \
-    output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms, output_ref";
+    output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms, output_ref, \
+    trigger_type, trigger_data";
 
 pub struct NewExecution<'a> {
     pub id: Uuid,
@@ -64,6 +70,9 @@ pub struct NewExecution<'a> {
     pub prior_outputs: &'a Value,
     pub idempotency_key: Option<&'a str>,
     pub retry_of: Option<Uuid>,
+    pub trigger_type: TriggerType,
+    /// An object.
+    pub trigger_data: &'a Value,
     /// How long it may wait in the queue before the sweeper ends it.
     pub queue_deadline: DateTime<Utc>,
 }
@@ -76,8 +85,8 @@ pub async fn insert(
 ) -> Result<(Execution, bool), sqlx::Error> {
     let inserted = sqlx::query_as::<_, Execution>(&format!(
         "INSERT INTO executions (id, owner_id, workflow_id, workflow_version, tier, priority, graph, inputs,
-                                 prior_outputs, idempotency_key, retry_of, deadline_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                 prior_outputs, idempotency_key, retry_of, deadline_at, trigger_type, trigger_data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT ON CONSTRAINT executions_idempotency_key DO NOTHING
          RETURNING {COLUMNS}"
     ))
@@ -93,6 +102,8 @@ pub async fn insert(
     .bind(n.idempotency_key)
     .bind(n.retry_of)
     .bind(n.queue_deadline)
+    .bind(n.trigger_type)
+    .bind(Json(n.trigger_data))
     .fetch_optional(db)
     .await?;
     match inserted {

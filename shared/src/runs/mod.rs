@@ -29,6 +29,7 @@ pub mod ports;
 pub mod start;
 pub mod sweep;
 pub mod track;
+pub mod trigger;
 
 use std::{sync::Arc, time::Duration};
 

@@ -15,6 +15,7 @@ use crate::{
     error::ErrorCode,
     protocol::{message::MessageType, ExecutionStatus},
     realtime::publish::publish_run,
+    runs::trigger::Trigger,
     workflow::{agent_references, Graph},
     ApiError, ApiResult,
 };
@@ -28,6 +29,8 @@ pub struct StartRun {
     pub inputs: Option<Value>,
     /// A repeated key returns the run it started.
     pub idempotency_key: Option<String>,
+    /// What started it (a retry keeps its run's).
+    pub trigger: Trigger,
 }
 
 /// A started run: its row as stored, and whether this call created it
@@ -76,6 +79,10 @@ impl Runs {
                 workflow_id: e.workflow_id,
                 inputs: Some(e.inputs.0),
                 idempotency_key: None,
+                trigger: Trigger {
+                    kind: e.trigger_type,
+                    data: e.trigger_data.0,
+                },
             },
             Some(RetryOf {
                 id,
@@ -90,6 +97,9 @@ impl Runs {
         let inputs = req.inputs.unwrap_or_else(|| json!({}));
         if !inputs.is_object() {
             return Err(ApiError::field("inputs", "must be a JSON object"));
+        }
+        if !req.trigger.data.is_object() {
+            return Err(ApiError::field("triggerData", "must be a JSON object"));
         }
         let user = users::find(&self.db, req.owner).await?.ok_or_else(|| {
             ApiError::new(ErrorCode::Unauthorized, "the account no longer exists")
@@ -133,6 +143,8 @@ impl Runs {
                 prior_outputs: &prior,
                 idempotency_key: req.idempotency_key.as_deref(),
                 retry_of,
+                trigger_type: req.trigger.kind,
+                trigger_data: &req.trigger.data,
                 queue_deadline: Utc::now()
                     + chrono::Duration::from_std(self.settings.max_queue_wait)
                         .unwrap_or_else(|_| chrono::Duration::hours(24)),
