@@ -3,18 +3,23 @@
 //! failed or slow request (every request at `debug`), security headers, CORS from an allow-list, a body-size limit,
 //! and the guarantee that every error response has the JSON error shape.
 
-use std::time::Instant;
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 
 use axum::{
     body::Body,
     extract::{DefaultBodyLimit, Request},
-    http::{header, HeaderName, HeaderValue, Method},
-    middleware::{self, Next},
+    http::{header, HeaderName, HeaderValue, Method, Uri},
     response::{IntoResponse, Response},
     Router,
 };
+use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tracing::Instrument;
 
 use crate::{
     error::{ApiError, ErrorCode, RenderedError},
@@ -36,7 +41,7 @@ pub fn apply_layers(router: Router, settings: &HttpSettings) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.layer(middleware::from_fn(request_context))
+    router.layer(RequestContextLayer)
 }
 
 fn cors(settings: &HttpSettings) -> Option<CorsLayer> {
@@ -108,26 +113,69 @@ const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
-async fn request_context(req: Request, next: Next) -> Response {
-    let id = request_id_of(&req);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        path = %req.uri().path(),
-    );
-    let started = Instant::now();
-    let res = CURRENT_REQUEST_ID
-        .scope(id.clone(), async {
-            let res = next.run(req).await;
-            ensure_error_shape(res).await
-        })
-        .instrument(span.clone())
-        .await;
+/// The layer that gives each request its id, security headers, error
+/// shape and log line. A plain tower layer: no
+/// boxed clone of the inner service per request, as `middleware::from_fn` makes.
+#[derive(Debug, Clone, Copy)]
+struct RequestContextLayer;
 
-    let mut res = res;
+impl<S> Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestContext { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RequestContext<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RequestContext<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let id = request_id_of(&req);
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        let started = Instant::now();
+        let handled = self.inner.call(req);
+        Box::pin(async move {
+            let res = CURRENT_REQUEST_ID
+                .scope(id.clone(), async move {
+                    let Ok(res) = handled.await;
+                    ensure_error_shape(res).await
+                })
+                .await;
+            Ok(finish(res, &id, &method, &uri, started.elapsed()))
+        })
+    }
+}
+
+/// Adds the request id and security headers to a response, and writes the
+/// request's log line. API Gateway's access log already records every
+/// request; ours adds the request id and latency where they are worth a
+/// line: errors and slow requests at `info`, the rest at `debug` (not
+/// formatted nor written at the default level, which keeps a request cheap).
+fn finish(
+    mut res: Response,
+    id: &str,
+    method: &Method,
+    uri: &Uri,
+    elapsed: std::time::Duration,
+) -> Response {
     let headers = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Ok(v) = HeaderValue::from_str(id) {
         headers.insert(REQUEST_ID, v);
     }
     for (name, value) in SECURITY_HEADERS {
@@ -135,27 +183,26 @@ async fn request_context(req: Request, next: Next) -> Response {
             headers.insert(name, HeaderValue::from_static(value));
         }
     }
-    // API Gateway's access log already records every request; ours adds the
-    // request id and latency where they are worth a line: errors and slow
-    // requests at `info`, the rest at `debug` (not formatted nor written at
-    // the default level, which keeps a request cheap).
     let status = res.status();
-    let elapsed = started.elapsed();
-    span.in_scope(|| {
-        if status.is_client_error() || status.is_server_error() || elapsed >= SLOW_REQUEST {
-            tracing::info!(
-                status = status.as_u16(),
-                latency_ms = elapsed.as_secs_f64() * 1000.0,
-                "request finished"
-            )
-        } else {
-            tracing::debug!(
-                status = status.as_u16(),
-                latency_ms = elapsed.as_secs_f64() * 1000.0,
-                "request finished"
-            )
-        }
-    });
+    if status.is_client_error() || status.is_server_error() || elapsed >= SLOW_REQUEST {
+        tracing::info!(
+            request_id = id,
+            %method,
+            path = uri.path(),
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    } else {
+        tracing::debug!(
+            request_id = id,
+            %method,
+            path = uri.path(),
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    }
     res
 }
 

@@ -9,7 +9,9 @@
 //! cycle of the server side, the database driver included, is spent on this
 //! thread; its CPU time (Linux's /proc/thread-self/schedstat) divided by the
 //! requests is the cost per request. PostgreSQL's own work is in its own
-//! processes and not counted. Prints µs per request for each and the ratio.
+//! processes and not counted. Prints µs per request for each and the ratio
+//! (six rounds, alternating which goes first). `REQUEST_COST_ONLY=bare` or
+//! `=full` runs one side alone, to profile it (`perf record`).
 
 // A load script: printing its figures is its job.
 #![allow(clippy::print_stdout)]
@@ -120,19 +122,33 @@ fn main() {
             .route("/api/v1/workflows/{id}", get(bare_get))
             .with_state(app.state.clone());
         let n = 20_000;
-        // Alternate, so drift (caches, the database's state) hits both alike.
+        // `REQUEST_COST_ONLY=bare|full` runs one side only (to profile it).
+        if let Ok(only) = std::env::var("REQUEST_COST_ONLY") {
+            let router = if only == "bare" { &bare } else { &app.router };
+            let c = cost(router, &path, &token, n * 3).await;
+            println!("{only} only: {c:.1} µs per request");
+            return;
+        }
+        let rounds = 6;
+        // Alternate which goes first, so drift (caches, the database's state,
+        // the machine's other load) hits both alike.
         let (mut full_sum, mut bare_sum) = (0.0, 0.0);
-        for round in 0..3 {
-            let b = cost(&bare, &path, &token, n).await;
-            let f = cost(&app.router, &path, &token, n).await;
+        for round in 0..rounds {
+            let (b, f) = if round % 2 == 0 {
+                let b = cost(&bare, &path, &token, n).await;
+                (b, cost(&app.router, &path, &token, n).await)
+            } else {
+                let f = cost(&app.router, &path, &token, n).await;
+                (cost(&bare, &path, &token, n).await, f)
+            };
             println!("round {round}: bare {b:.1} µs, full router {f:.1} µs per request");
             bare_sum += b;
             full_sum += f;
         }
         println!(
             "GET /api/v1/workflows/{{id}}: bare axum + sqlx {:.1} µs, full router {:.1} µs of server CPU per request; ratio {:.2}",
-            bare_sum / 3.0,
-            full_sum / 3.0,
+            bare_sum / f64::from(rounds),
+            full_sum / f64::from(rounds),
             full_sum / bare_sum
         );
     });
