@@ -1,5 +1,6 @@
 //! `local [--port N]`: the whole backend in one process on 127.0.0.1.
-//! `local set-tier EMAIL TIER`: set a local user's tier (until billing exists).
+//! `local set-tier EMAIL|WORKSPACE_ID TIER`: set the plan of a local user's
+//! personal workspace, or of a team workspace (until billing exists).
 //! `local render-job TIER [--secret]`: print the executor Job manifest a run of
 //! that tier gets, or the Secret holding its callback token (what
 //! `scripts/test` checks with kubernetes-validate).
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use shared::{db, runtime, settings::Settings, telemetry, tier::Tier, AppState};
 
-const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER [--secret]\n       local openapi                 (prints the OpenAPI document)";
+const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL|WORKSPACE_ID TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER [--secret]\n       local openapi                 (prints the OpenAPI document)";
 
 /// Prints the Job manifest for a sample execution of `tier` (or its token Secret).
 fn render_job(tier: &str, secret: bool) -> anyhow::Result<()> {
@@ -113,18 +114,27 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot apply migrations: is the database running?")?;
 
     if args.first().map(String::as_str) == Some("set-tier") {
-        let (Some(email), Some(tier)) = (args.get(1), args.get(2)) else {
+        let (Some(who), Some(tier)) = (args.get(1), args.get(2)) else {
             anyhow::bail!(USAGE)
         };
         let tier: Tier = tier
             .to_uppercase()
             .parse()
             .map_err(|e| anyhow::anyhow!("{e}\n{USAGE}"))?;
-        anyhow::ensure!(
-            db::users::set_tier(&pool, email, tier).await?,
-            "no user with email {email}"
-        );
-        eprintln!("{email} is now {tier}");
+        // A workspace id names that workspace; an email, the user's personal one.
+        if let Ok(workspace) = who.parse::<uuid::Uuid>() {
+            anyhow::ensure!(
+                db::workspaces::set_tier(&pool, workspace, tier).await?,
+                "no workspace {workspace}"
+            );
+            eprintln!("workspace {workspace} is now {tier}");
+        } else {
+            anyhow::ensure!(
+                db::users::set_tier(&pool, who, tier).await?,
+                "no user with email {who}"
+            );
+            eprintln!("{who}'s personal workspace is now {tier}");
+        }
         return Ok(());
     }
 

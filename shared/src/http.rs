@@ -68,6 +68,7 @@ fn cors(settings: &HttpSettings) -> Option<CorsLayer> {
                 header::CONTENT_TYPE,
                 header::IF_MATCH,
                 HeaderName::from_static("idempotency-key"),
+                crate::access::WORKSPACE_HEADER,
                 REQUEST_ID,
             ])
             .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::ETAG])

@@ -5,6 +5,7 @@
 //! Nothing in here reads the environment except [`settings::Settings::from_env`],
 //! which binaries call once at start-up.
 
+pub mod access;
 pub mod auth;
 pub mod catalog;
 pub mod db;

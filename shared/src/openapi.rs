@@ -93,6 +93,25 @@ pub fn declare_common_responses(doc: &mut OpenApi) {
                      (UNAUTHORIZED, TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED)",
                 );
             }
+            let in_workspace = op.parameters.as_ref().is_some_and(|ps| {
+                ps.iter().any(|p| {
+                    p.name
+                        .eq_ignore_ascii_case(crate::access::WORKSPACE_HEADER.as_str())
+                })
+            });
+            if in_workspace {
+                declare(
+                    op,
+                    "403",
+                    "Your role in the workspace does not allow this (FORBIDDEN, details.role and \
+                     details.permission), or the workspace's plan does not (TIER_LIMIT)",
+                );
+                declare(
+                    op,
+                    "404",
+                    "Not found in this workspace, or you are not a member of the workspace (NOT_FOUND)",
+                );
+            }
             if has_params || has_body {
                 declare(
                     op,

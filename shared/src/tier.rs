@@ -51,6 +51,8 @@ pub struct TierLimits {
     pub agents_per_workflow: Option<u32>,
     /// Chat messages in one workflow; `None` is unlimited.
     pub messages_per_workflow: Option<u32>,
+    /// Members of one workspace, pending invitations included.
+    pub seats: u32,
 }
 
 const HOUR: u64 = 3600;
@@ -92,6 +94,7 @@ const DESIGN_ONLY: TierLimits = TierLimits {
     workflows_per_month: None,
     agents_per_workflow: None,
     messages_per_workflow: None,
+    seats: 3,
 };
 const UNLIMITED_DESIGN: TierLimits = DESIGN_ONLY;
 
@@ -119,6 +122,7 @@ impl Tier {
                 priority: Priority::Low,
                 max_runtime: Some(Duration::from_secs(4 * HOUR)),
                 resources: Some(SMALL),
+                seats: 5,
                 ..UNLIMITED_DESIGN
             },
             Tier::Professional => TierLimits {
@@ -126,6 +130,7 @@ impl Tier {
                 priority: Priority::Standard,
                 max_runtime: Some(Duration::from_secs(12 * HOUR)),
                 resources: Some(MEDIUM),
+                seats: 10,
                 ..UNLIMITED_DESIGN
             },
             Tier::Scale => TierLimits {
@@ -133,10 +138,12 @@ impl Tier {
                 priority: Priority::High,
                 max_runtime: Some(Duration::from_secs(48 * HOUR)),
                 resources: Some(LARGE),
+                seats: 50,
                 ..UNLIMITED_DESIGN
             },
             Tier::Enterprise => TierLimits {
                 concurrent_runs: 50,
+                seats: 500,
                 ..Tier::Scale.limits()
             },
         }

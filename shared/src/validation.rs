@@ -1,5 +1,5 @@
 //! The full validation of a stored graph: the pure graph checks plus the one
-//! the database answers (every agent node names an agent the user can use).
+//! the database answers (every agent node names an agent the workspace can use).
 //! Used when publishing, validating, publishing templates and starting runs.
 
 use serde_json::Value;
@@ -12,7 +12,7 @@ use crate::{
 
 pub async fn full_report(
     db: &mut sqlx::PgConnection,
-    user: Uuid,
+    workspace_id: Uuid,
     canvas: &Value,
 ) -> Result<ValidationReport, sqlx::Error> {
     let graph = Graph::from_canvas(canvas).unwrap_or_default();
@@ -22,13 +22,13 @@ pub async fn full_report(
         return Ok(report);
     }
     let ids: Vec<Uuid> = refs.iter().filter_map(|(_, _, a)| a.parse().ok()).collect();
-    let visible = agents::visible_ids(&mut *db, user, &ids).await?;
+    let visible = agents::visible_ids(&mut *db, workspace_id, &ids).await?;
     for (i, node, agent) in refs {
         if !agent.parse().is_ok_and(|id: Uuid| visible.contains(&id)) {
             report.push(Issue {
                 severity: Severity::Error,
                 code: IssueCode::UnknownAgent,
-                message: format!("node {node:?} uses agent {agent:?}, which does not exist or is not available to you"),
+                message: format!("node {node:?} uses agent {agent:?}, which does not exist or is not available in this workspace"),
                 node_ids: vec![node.to_owned()],
                 path: Some(format!("nodes[{i}].config.agentId")),
             });

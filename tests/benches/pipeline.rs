@@ -33,11 +33,13 @@ async fn user(s: &TestStack, n: usize) -> (String, String) {
         .as_str()
         .expect("token")
         .to_owned();
-    sqlx::query("UPDATE users SET tier = 'SCALE' WHERE email = $1")
-        .bind(&email)
-        .execute(&s.app.state.db)
-        .await
-        .expect("tier");
+    sqlx::query(
+        "UPDATE workspaces SET tier = 'SCALE' WHERE id = (SELECT id FROM users WHERE email = $1)",
+    )
+    .bind(&email)
+    .execute(&s.app.state.db)
+    .await
+    .expect("tier");
     let wf = s
         .app
         .send(

@@ -47,7 +47,7 @@ async fn seed(app: &TestApp) -> (String, String, String) {
         .as_str()
         .expect("token")
         .to_owned();
-    sqlx::query("UPDATE users SET tier = 'PROFESSIONAL' WHERE email = $1")
+    sqlx::query("UPDATE workspaces SET tier = 'PROFESSIONAL' WHERE id = (SELECT id FROM users WHERE email = $1)")
         .bind(email)
         .execute(&app.state.db)
         .await
@@ -92,7 +92,8 @@ async fn seed(app: &TestApp) -> (String, String, String) {
             &app.state.db,
             NewExecution {
                 id: Uuid::now_v7(),
-                owner_id: owner,
+                workspace_id: owner,
+                started_by: Some(owner),
                 workflow_id: wf,
                 workflow_version: 5,
                 tier: Tier::Professional,

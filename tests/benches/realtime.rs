@@ -32,11 +32,13 @@ async fn main() {
         .as_str()
         .expect("token")
         .to_owned();
-    sqlx::query("UPDATE users SET tier = 'SCALE' WHERE email = $1")
-        .bind(email)
-        .execute(&s.app.state.db)
-        .await
-        .expect("tier");
+    sqlx::query(
+        "UPDATE workspaces SET tier = 'SCALE' WHERE id = (SELECT id FROM users WHERE email = $1)",
+    )
+    .bind(email)
+    .execute(&s.app.state.db)
+    .await
+    .expect("tier");
     let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "wait", "type": "delay", "config": {"seconds": 600}}],
                         "edges": [{"from": "start", "to": "wait"}]});
     let wf = s

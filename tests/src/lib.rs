@@ -366,11 +366,13 @@ pub async fn queued_runs(
         .as_str()
         .expect("token")
         .to_owned();
-    sqlx::query("UPDATE users SET tier = 'STARTER' WHERE email = $1")
-        .bind(email)
-        .execute(&state.db)
-        .await
-        .expect("tier");
+    sqlx::query(
+        "UPDATE workspaces SET tier = 'STARTER' WHERE id = (SELECT id FROM users WHERE email = $1)",
+    )
+    .bind(email)
+    .execute(&state.db)
+    .await
+    .expect("tier");
     let router = local::router(runs.clone(), None);
     let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output"}],
                         "edges": [{"from": "start", "to": "out"}]});

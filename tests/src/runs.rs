@@ -12,12 +12,14 @@ pub async fn paid_user(s: &TestStack, email: &str, tier: &str) -> String {
         .as_str()
         .expect("token")
         .to_owned();
-    sqlx::query("UPDATE users SET tier = $1 WHERE email = $2")
-        .bind(tier)
-        .bind(email)
-        .execute(&s.app.state.db)
-        .await
-        .expect("tier");
+    sqlx::query(
+        "UPDATE workspaces SET tier = $1 WHERE id = (SELECT id FROM users WHERE email = $2)",
+    )
+    .bind(tier)
+    .bind(email)
+    .execute(&s.app.state.db)
+    .await
+    .expect("tier");
     token
 }
 

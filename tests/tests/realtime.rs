@@ -12,7 +12,7 @@ async fn paid_user(s: &TestStack, email: &str) -> String {
         .as_str()
         .expect("token")
         .to_owned();
-    sqlx::query("UPDATE users SET tier = 'PROFESSIONAL' WHERE email = $1")
+    sqlx::query("UPDATE workspaces SET tier = 'PROFESSIONAL' WHERE id = (SELECT id FROM users WHERE email = $1)")
         .bind(email)
         .execute(&s.app.state.db)
         .await

@@ -50,7 +50,8 @@ async fn run_of(app: &TestApp, email: &str) -> (String, Uuid) {
         &app.state.db,
         NewExecution {
             id: Uuid::now_v7(),
-            owner_id: owner,
+            workspace_id: owner,
+            started_by: Some(owner),
             workflow_id: wf["id"].as_str().expect("id").parse().expect("uuid"),
             workflow_version: 1,
             tier: Tier::Professional,

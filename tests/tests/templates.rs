@@ -7,7 +7,7 @@ use saasit_tests::{json, spawn_app, Req};
 async fn every_seeded_template_instantiates_into_a_valid_workflow() {
     let app = spawn_app().await;
     let t = app.access_token("tpl@example.com").await;
-    sqlx::query("UPDATE users SET tier = 'DESIGNER'")
+    sqlx::query("UPDATE workspaces SET tier = 'DESIGNER'")
         .execute(&app.state.db)
         .await
         .expect("tier");

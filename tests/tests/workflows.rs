@@ -5,12 +5,14 @@ use saasit_tests::{json, spawn_app, Req, TestApp, TestResponse};
 use serde_json::Value;
 
 async fn set_tier(app: &TestApp, email: &str, tier: &str) {
-    sqlx::query("UPDATE users SET tier = $1 WHERE email = $2")
-        .bind(tier)
-        .bind(email)
-        .execute(&app.state.db)
-        .await
-        .expect("tier");
+    sqlx::query(
+        "UPDATE workspaces SET tier = $1 WHERE id = (SELECT id FROM users WHERE email = $2)",
+    )
+    .bind(tier)
+    .bind(email)
+    .execute(&app.state.db)
+    .await
+    .expect("tier");
 }
 
 async fn create(app: &TestApp, token: &str, body: Value) -> TestResponse {

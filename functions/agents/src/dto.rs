@@ -376,8 +376,8 @@ impl AgentView {
     pub fn new(a: Agent, caller: Uuid) -> Self {
         Self {
             id: a.id,
-            built_in: a.owner_id.is_none(),
-            mine: a.owner_id == Some(caller),
+            built_in: a.workspace_id.is_none(),
+            mine: a.workspace_id == Some(caller),
             name: a.name,
             display_name: a.display_name,
             category: a.category,

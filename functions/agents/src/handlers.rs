@@ -6,7 +6,7 @@ use axum::{
 };
 use serde_json::json;
 use shared::{
-    auth::AuthUser,
+    access::{can, Allowed, InWorkspace},
     catalog::parse_category,
     db::{
         self,
@@ -22,7 +22,7 @@ use crate::dto::{parse_scope, AgentInput, AgentPage, AgentView, ListParams, NewA
 
 fn name_taken(e: sqlx::Error) -> ApiError {
     match db::constraint(&e) {
-        Some("agents_owner_name_key") => ApiError::new(
+        Some("agents_workspace_name_key") => ApiError::new(
             ErrorCode::Conflict,
             "you already have an agent with this name",
         )
@@ -43,7 +43,7 @@ async fn not_changeable(state: &AppState, caller: Uuid, id: Uuid) -> ApiError {
 
 fn why_not_changeable(found: Option<&Agent>) -> ApiError {
     match found {
-        Some(a) if a.owner_id.is_none() => {
+        Some(a) if a.workspace_id.is_none() => {
             ApiError::new(ErrorCode::Forbidden, "built-in agents cannot be changed")
         }
         _ => ApiError::not_found("agent"),
@@ -53,7 +53,7 @@ fn why_not_changeable(found: Option<&Agent>) -> ApiError {
 /// The caller's own agent, or (from the same lookup) why it cannot be changed.
 async fn own_agent(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<Agent> {
     match agents::find_visible(&state.db, caller, id).await? {
-        Some(a) if a.owner_id == Some(caller) => Ok(a),
+        Some(a) if a.workspace_id == Some(caller) => Ok(a),
         found => Err(why_not_changeable(found.as_ref())),
     }
 }
@@ -76,7 +76,7 @@ async fn save(
 #[utoipa::path(
     operation_id = "agents_list",
     get, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
-    params(ListParams),
+    params(InWorkspace, ListParams),
     responses(
         (status = 200, description = "Built-in first, then by name", body = AgentPage),
         (status = 400, description = "Invalid filter (VALIDATION_ERROR)", body = ErrorEnvelope),
@@ -84,7 +84,7 @@ async fn save(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<AgentPage>> {
     let scope = parse_scope(p.scope.as_deref()).map_err(|m| ApiError::field("scope", m))?;
@@ -103,11 +103,11 @@ pub async fn list(
         limit,
         offset,
     };
-    let (rows, total) = agents::list(&state.db, caller.user_id, &query).await?;
+    let (rows, total) = agents::list(&state.db, caller.workspace_id, &query).await?;
     Ok(Json(AgentPage {
         items: rows
             .into_iter()
-            .map(|a| AgentView::new(a, caller.user_id))
+            .map(|a| AgentView::new(a, caller.workspace_id))
             .collect(),
         total,
     }))
@@ -117,6 +117,7 @@ pub async fn list(
 #[utoipa::path(
     operation_id = "agents_create",
     post, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
+    params(InWorkspace),
     request_body = NewAgent,
     responses(
         (status = 201, description = "Created", body = AgentView),
@@ -126,16 +127,22 @@ pub async fn list(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::CreateWorkflows>,
     Json(body): Json<NewAgent>,
 ) -> ApiResult<(StatusCode, Json<AgentView>)> {
     let fields = body.parse()?;
-    let agent = agents::insert(&state.db, shared::ids::new_id(), caller.user_id, &fields)
-        .await
-        .map_err(name_taken)?;
+    let agent = agents::insert(
+        &state.db,
+        shared::ids::new_id(),
+        caller.workspace_id,
+        caller.user_id,
+        &fields,
+    )
+    .await
+    .map_err(name_taken)?;
     Ok((
         StatusCode::CREATED,
-        Json(AgentView::new(agent, caller.user_id)),
+        Json(AgentView::new(agent, caller.workspace_id)),
     ))
 }
 
@@ -143,7 +150,7 @@ pub async fn create(
 #[utoipa::path(
     operation_id = "agents_get",
     get, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agent id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Agent id")),
     responses(
         (status = 200, description = "The agent", body = AgentView),
         (status = 404, description = "No such agent visible to you", body = ErrorEnvelope),
@@ -151,20 +158,20 @@ pub async fn create(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<AgentView>> {
-    let agent = agents::find_visible(&state.db, caller.user_id, id)
+    let agent = agents::find_visible(&state.db, caller.workspace_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("agent"))?;
-    Ok(Json(AgentView::new(agent, caller.user_id)))
+    Ok(Json(AgentView::new(agent, caller.workspace_id)))
 }
 
 /// Change your own agent (only the fields given).
 #[utoipa::path(
     operation_id = "agents_update",
     patch, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agent id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Agent id")),
     request_body = AgentInput,
     responses(
         (status = 200, description = "The changed agent", body = AgentView),
@@ -176,13 +183,13 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::EditWorkflows>,
     Path(id): Path<Uuid>,
     Json(body): Json<AgentInput>,
 ) -> ApiResult<Json<AgentView>> {
-    let current = own_agent(&state, caller.user_id, id).await?;
+    let current = own_agent(&state, caller.workspace_id, id).await?;
     let fields = body.apply(current.into())?;
-    save(&state, caller.user_id, id, &fields).await
+    save(&state, caller.workspace_id, id, &fields).await
 }
 
 /// Replace your own agent as a whole (`PUT`): the body is a complete agent,
@@ -190,7 +197,7 @@ pub async fn update(
 #[utoipa::path(
     operation_id = "agents_replace",
     put, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agent id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Agent id")),
     request_body = NewAgent,
     responses(
         (status = 200, description = "The replaced agent", body = AgentView),
@@ -202,20 +209,20 @@ pub async fn update(
 )]
 pub async fn replace(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::EditWorkflows>,
     Path(id): Path<Uuid>,
     Json(body): Json<NewAgent>,
 ) -> ApiResult<Json<AgentView>> {
     let fields = body.parse()?;
-    own_agent(&state, caller.user_id, id).await?;
-    save(&state, caller.user_id, id, &fields).await
+    own_agent(&state, caller.workspace_id, id).await?;
+    save(&state, caller.workspace_id, id, &fields).await
 }
 
 /// Delete your own agent.
 #[utoipa::path(
     operation_id = "agents_delete",
     delete, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Agent id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Agent id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "A built-in agent (FORBIDDEN)", body = ErrorEnvelope),
@@ -224,12 +231,12 @@ pub async fn replace(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::DeleteWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if agents::delete(&state.db, caller.user_id, id).await? {
+    if agents::delete(&state.db, caller.workspace_id, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(not_changeable(&state, caller.user_id, id).await)
+        Err(not_changeable(&state, caller.workspace_id, id).await)
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::{
-    auth::AuthUser,
+    access::{can, Allowed, InWorkspace},
     db::{
         execution_reads::{self as reads, Detail, Summary},
         executions,
@@ -132,6 +132,8 @@ pub struct ExecutionSummary {
     pub error: Option<String>,
     pub failed_node: Option<String>,
     pub retry_of: Option<Uuid>,
+    /// Who started it (`null` for a trigger's run, or once their account is gone).
+    pub started_by: Option<Uuid>,
     /// What started it (a retry keeps its run's).
     pub trigger_type: TriggerType,
     /// The highest event sequence number so far (for `GET /logs?after=`).
@@ -156,6 +158,7 @@ impl From<Summary> for ExecutionSummary {
             error: e.error,
             failed_node: e.failed_node,
             retry_of: e.retry_of,
+            started_by: e.started_by,
             trigger_type: e.trigger_type,
             last_seq: e.last_seq,
             created_at: e.created_at,
@@ -220,7 +223,7 @@ async fn started(s: &RunsState, st: Started) -> ApiResult<(StatusCode, Json<Exec
 /// `Idempotency-Key`, 200 with the execution it created).
 #[utoipa::path(
     post, path = "/api/v1/executions", operation_id = "executions_start", tag = "executions", security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "1–200 visible ASCII characters; repeating it returns the same execution")),
+    params(InWorkspace, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "1–200 visible ASCII characters; repeating it returns the same execution")),
     request_body = StartExecution,
     responses(
         (status = 202, description = "Queued", body = ExecutionView),
@@ -232,14 +235,15 @@ async fn started(s: &RunsState, st: Started) -> ApiResult<(StatusCode, Json<Exec
 )]
 pub async fn create(
     State(s): State<RunsState>,
-    caller: AuthUser,
+    caller: Allowed<can::ExecuteWorkflows>,
     headers: HeaderMap,
     Json(body): Json<StartExecution>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
     let st = s
         .runs
         .start(StartRun {
-            owner: caller.user_id,
+            workspace_id: caller.workspace_id,
+            started_by: Some(caller.user_id),
             workflow_id: body.workflow_id,
             inputs: body.inputs,
             idempotency_key: idempotency_key(&headers)?,
@@ -252,7 +256,7 @@ pub async fn create(
 /// Run this workflow (same as `POST /api/v1/executions`).
 #[utoipa::path(
     post, path = "/api/v1/workflows/{id}/execute", operation_id = "executions_execute_workflow", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "1–200 visible ASCII characters; repeating it returns the same execution")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "1–200 visible ASCII characters; repeating it returns the same execution")),
     request_body = ExecuteWorkflow,
     responses(
         (status = 202, description = "Queued", body = ExecutionView),
@@ -263,7 +267,7 @@ pub async fn create(
 )]
 pub async fn execute_workflow(
     State(s): State<RunsState>,
-    caller: AuthUser,
+    caller: Allowed<can::ExecuteWorkflows>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<ExecuteWorkflow>,
@@ -271,7 +275,8 @@ pub async fn execute_workflow(
     let st = s
         .runs
         .start(StartRun {
-            owner: caller.user_id,
+            workspace_id: caller.workspace_id,
+            started_by: Some(caller.user_id),
             workflow_id: id,
             inputs: body.inputs,
             idempotency_key: idempotency_key(&headers)?,
@@ -313,12 +318,12 @@ pub struct ExecutionPage {
 /// Your executions, newest first.
 #[utoipa::path(
     get, path = "/api/v1/executions", operation_id = "executions_list", tag = "executions", security(("bearer" = [])),
-    params(ListParams),
+    params(InWorkspace, ListParams),
     responses((status = 200, description = "One page", body = ExecutionPage), (status = 400, description = "Invalid filter", body = ErrorEnvelope))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<ExecutionPage>> {
     let (limit, offset) = offset_page(p.limit, p.offset, 20)?;
@@ -335,7 +340,7 @@ pub async fn list(
         })?;
     let (rows, total) = reads::list(
         &state.db,
-        caller.user_id,
+        caller.workspace_id,
         &reads::ListQuery {
             status,
             workflow_id: p.workflow_id,
@@ -358,15 +363,15 @@ async fn own_status(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<Execu
 /// One execution: status, timings, queue position while queued.
 #[utoipa::path(
     get, path = "/api/v1/executions/{id}", operation_id = "executions_get", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Execution id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Execution id")),
     responses((status = 200, description = "The execution", body = ExecutionView), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ExecutionView>> {
-    Ok(Json(view(&state, caller.user_id, id).await?))
+    Ok(Json(view(&state, caller.workspace_id, id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -401,12 +406,12 @@ pub struct LogPage {
 /// to `limit` events and at most 4 MiB.
 #[utoipa::path(
     get, path = "/api/v1/executions/{id}/logs", operation_id = "executions_logs", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Execution id"), LogParams),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Execution id"), LogParams),
     responses((status = 200, description = "Events after `after`", body = LogPage), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
 )]
 pub async fn logs(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
     Query(p): Query<LogParams>,
 ) -> ApiResult<Response> {
@@ -416,7 +421,7 @@ pub async fn logs(
         return Err(ApiError::field("limit", "must be 1–1000"));
     }
     // The status first: once it is terminal, every event is stored.
-    let status = own_status(&state, caller.user_id, id).await?;
+    let status = own_status(&state, caller.workspace_id, id).await?;
     let rows = reads::event_texts_after(&state.db, id, after, limit).await?;
     // A LogPage, written around the stored texts (each a JSON object).
     let mut body = String::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + 64);
@@ -480,7 +485,7 @@ pub struct NodePage {
 /// page at a time (up to `limit` nodes and at most 4 MiB).
 #[utoipa::path(
     get, path = "/api/v1/executions/{id}/nodes", operation_id = "executions_nodes", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Execution id"), NodeParams),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Execution id"), NodeParams),
     responses(
         (status = 200, description = "Nodes in the order they first reported", body = NodePage),
         (status = 400, description = "Invalid limit (VALIDATION_ERROR)", body = ErrorEnvelope),
@@ -489,7 +494,7 @@ pub struct NodePage {
 )]
 pub async fn nodes(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
     Query(p): Query<NodeParams>,
 ) -> ApiResult<Json<NodePage>> {
@@ -498,7 +503,7 @@ pub async fn nodes(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1–500"));
     }
-    own_status(&state, caller.user_id, id).await?;
+    own_status(&state, caller.workspace_id, id).await?;
     let rows = reads::node_events_page(&state.db, id, after, limit).await?;
     let mut firsts: BTreeMap<String, i64> = BTreeMap::new();
     for r in &rows {
@@ -590,15 +595,15 @@ pub struct ArtifactView {
 /// The run's artifacts with download URLs.
 #[utoipa::path(
     get, path = "/api/v1/executions/{id}/artifacts", operation_id = "executions_artifacts", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Execution id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Execution id")),
     responses((status = 200, description = "Artifacts", body = Vec<ArtifactView>), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
 )]
 pub async fn artifacts(
     State(s): State<RunsState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<ArtifactView>>> {
-    own_status(&s.app, caller.user_id, id).await?;
+    own_status(&s.app, caller.workspace_id, id).await?;
     let list = executions::artifacts(&s.app.db, id).await?;
     let mut out = Vec::with_capacity(list.len());
     for a in list {
@@ -623,23 +628,23 @@ pub async fn artifacts(
 /// Cancel: a queued run ends at once; a running one has its job stopped. Idempotent.
 #[utoipa::path(
     post, path = "/api/v1/executions/{id}/cancel", operation_id = "executions_cancel", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Execution id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Execution id")),
     responses((status = 200, description = "The execution, now cancelled (or already finished)", body = ExecutionView), (status = 404, description = "No such execution of yours", body = ErrorEnvelope))
 )]
 pub async fn cancel(
     State(s): State<RunsState>,
-    caller: AuthUser,
+    caller: Allowed<can::ExecuteWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ExecutionView>> {
-    s.runs.cancel(caller.user_id, id).await?;
-    Ok(Json(view(&s.app, caller.user_id, id).await?))
+    s.runs.cancel(caller.workspace_id, id).await?;
+    Ok(Json(view(&s.app, caller.workspace_id, id).await?))
 }
 
 /// Run again as a new execution linked to this one; `fromFailed` reuses the
 /// outputs of nodes that succeeded.
 #[utoipa::path(
     post, path = "/api/v1/executions/{id}/retry", operation_id = "executions_retry", tag = "executions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Execution id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Execution id")),
     request_body = RetryExecution,
     responses(
         (status = 202, description = "The new execution, queued", body = ExecutionView),
@@ -649,10 +654,13 @@ pub async fn cancel(
 )]
 pub async fn retry(
     State(s): State<RunsState>,
-    caller: AuthUser,
+    caller: Allowed<can::ExecuteWorkflows>,
     Path(id): Path<Uuid>,
     Json(body): Json<RetryExecution>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
-    let st = s.runs.retry(caller.user_id, id, body.from_failed).await?;
+    let st = s
+        .runs
+        .retry(caller.workspace_id, caller.user_id, id, body.from_failed)
+        .await?;
     started(&s, st).await
 }

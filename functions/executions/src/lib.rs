@@ -34,6 +34,12 @@ impl FromRef<RunsState> for AppState {
     }
 }
 
+impl FromRef<RunsState> for sqlx::PgPool {
+    fn from_ref(s: &RunsState) -> Self {
+        s.app.db.clone()
+    }
+}
+
 impl FromRef<RunsState> for Arc<TokenKeys> {
     fn from_ref(s: &RunsState) -> Self {
         s.app.tokens.clone()

@@ -209,6 +209,7 @@ pub async fn api_docs() -> Response {
         (name = "templates", description = "Workflow templates: catalogue, publish, instantiate"),
         (name = "agents", description = "Agents: the built-in catalogue and your own"),
         (name = "executions", description = "Running workflows: start, follow, cancel, retry"),
+        (name = "workspaces", description = "Workspaces: teams, members, roles and ownership"),
         (name = "health", description = "Health and API description"),
     )
 )]
@@ -252,7 +253,8 @@ pub fn api_routes() -> (
         .merge(routes())
         .merge(auth::routes())
         .merge(workflows::routes())
-        .merge(agents::routes());
+        .merge(agents::routes())
+        .merge(workspaces::routes());
     (app, executions::routes())
 }
 

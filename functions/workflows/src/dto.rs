@@ -273,8 +273,10 @@ pub fn parse_status(raw: &str) -> Result<String, ApiError> {
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowView {
     pub id: Uuid,
-    pub owner_id: Uuid,
-    pub team_id: Option<Uuid>,
+    /// The workspace it belongs to.
+    pub workspace_id: Uuid,
+    /// Who made it (`null` once their account is gone).
+    pub created_by: Option<Uuid>,
     pub name: String,
     pub description: String,
     #[schema(value_type = WorkflowStatus)]
@@ -296,8 +298,8 @@ impl From<Workflow> for WorkflowView {
     fn from(w: Workflow) -> Self {
         Self {
             id: w.id,
-            owner_id: w.owner_id,
-            team_id: w.team_id,
+            workspace_id: w.workspace_id,
+            created_by: w.created_by,
             name: w.name,
             description: w.description,
             status: w.status,

@@ -9,9 +9,9 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::{
-    auth::AuthUser,
+    access::{can, Allowed, InWorkspace, Member},
     db::{
-        usage, users,
+        usage,
         workflows::{self, Change, Content, ListQuery, Listed, UpdateError, Workflow},
     },
     error::{ErrorCode, ErrorEnvelope},
@@ -28,14 +28,6 @@ use crate::dto::{
     ReplaceWorkflow, StatusChange, UpdateWorkflow, VersionSummary, VersionView, WorkflowPage,
     WorkflowSummary, WorkflowView,
 };
-
-/// The caller's current tier (read per request: Stripe changes it, tokens would be stale).
-pub(crate) async fn tier_of(state: &AppState, user: Uuid) -> ApiResult<Tier> {
-    users::find(&state.db, user)
-        .await?
-        .map(|u| u.tier)
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the account no longer exists"))
-}
 
 /// The tier's per-workflow limits on agents and chat messages.
 pub(crate) fn check_limits(
@@ -65,10 +57,10 @@ pub(crate) fn check_limits(
 pub(crate) async fn take_creation(
     tx: &mut Transaction<'_, Postgres>,
     tier: Tier,
-    user: Uuid,
+    workspace_id: Uuid,
 ) -> ApiResult<()> {
     let max = tier.limits().workflows_per_month;
-    if usage::take_monthly(&mut **tx, user, usage::WORKFLOWS_CREATED, max).await? {
+    if usage::take_monthly(&mut **tx, workspace_id, usage::WORKFLOWS_CREATED, max).await? {
         Ok(())
     } else {
         Err(ApiError::tier_limit(
@@ -82,23 +74,23 @@ pub(crate) async fn take_creation(
 /// The graph checks plus the agent check (shared with the executions function).
 pub(crate) async fn full_report(
     db: &mut sqlx::PgConnection,
-    user: Uuid,
+    workspace_id: Uuid,
     canvas: &Value,
 ) -> ApiResult<ValidationReport> {
-    Ok(shared::validation::full_report(db, user, canvas).await?)
+    Ok(shared::validation::full_report(db, workspace_id, canvas).await?)
 }
 
 /// A published workflow must stay runnable.
 async fn ensure_publishable(
     db: &mut sqlx::PgConnection,
-    user: Uuid,
+    workspace_id: Uuid,
     status: &str,
     canvas: &Value,
 ) -> ApiResult<()> {
     if status != "published" {
         return Ok(());
     }
-    let report = full_report(db, user, canvas).await?;
+    let report = full_report(db, workspace_id, canvas).await?;
     if report.valid {
         Ok(())
     } else {
@@ -249,6 +241,7 @@ mod cursor_tests {
 #[utoipa::path(
     operation_id = "workflows_create",
     post, path = "/api/v1/workflows", tag = "workflows", security(("bearer" = [])),
+    params(InWorkspace),
     request_body = CreateWorkflow,
     responses(
         (status = 201, description = "Created; ETag is the version", body = WorkflowView),
@@ -259,7 +252,7 @@ mod cursor_tests {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::CreateWorkflows>,
     Json(body): Json<CreateWorkflow>,
 ) -> ApiResult<Response> {
     let name = parse_name(&body.name).map_err(|m| ApiError::field("name", m))?;
@@ -271,7 +264,7 @@ pub async fn create(
         body.chat_history,
         body.settings,
     )?;
-    let tier = tier_of(&state, caller.user_id).await?;
+    let tier = caller.tier;
     check_limits(tier, graph.as_ref(), change.chat_history.as_ref())?;
     let content = Content {
         name,
@@ -283,8 +276,15 @@ pub async fn create(
         settings: change.settings.unwrap_or_else(|| json!({})),
     };
     let mut tx = state.db.begin().await?;
-    take_creation(&mut tx, tier, caller.user_id).await?;
-    let wf = workflows::insert(&mut tx, shared::ids::new_id(), caller.user_id, &content).await?;
+    take_creation(&mut tx, tier, caller.workspace_id).await?;
+    let wf = workflows::insert(
+        &mut tx,
+        shared::ids::new_id(),
+        caller.workspace_id,
+        caller.user_id,
+        &content,
+    )
+    .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::CREATED, wf))
 }
@@ -293,7 +293,7 @@ pub async fn create(
 #[utoipa::path(
     operation_id = "workflows_list",
     get, path = "/api/v1/workflows", tag = "workflows", security(("bearer" = [])),
-    params(ListParams),
+    params(InWorkspace, ListParams),
     responses(
         (status = 200, description = "One page", body = WorkflowPage),
         (status = 400, description = "Invalid filter or cursor (VALIDATION_ERROR)", body = ErrorEnvelope),
@@ -302,7 +302,7 @@ pub async fn create(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<WorkflowPage>> {
     let limit = p.limit.unwrap_or(20);
@@ -327,7 +327,7 @@ pub async fn list(
         after: p.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: limit + 1,
     };
-    let (mut rows, total) = workflows::list(&state.db, caller.user_id, &query).await?;
+    let (mut rows, total) = workflows::list(&state.db, caller.workspace_id, &query).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
@@ -346,7 +346,7 @@ pub async fn list(
 #[utoipa::path(
     operation_id = "workflows_get",
     get, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "The workflow", body = WorkflowView),
         (status = 404, description = "No such workflow of yours (NOT_FOUND)", body = ErrorEnvelope),
@@ -354,10 +354,10 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let wf = workflows::find(&state.db, caller.user_id, id)
+    let wf = workflows::find(&state.db, caller.workspace_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(with_etag(StatusCode::OK, wf))
@@ -370,7 +370,7 @@ pub async fn get(
 #[utoipa::path(
     operation_id = "workflows_update",
     patch, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "The base version, e.g. \"3\"")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "The base version, e.g. \"3\"")),
     request_body = UpdateWorkflow,
     responses(
         (status = 200, description = "The new version", body = WorkflowView),
@@ -383,7 +383,7 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::EditWorkflows>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<UpdateWorkflow>,
@@ -397,7 +397,7 @@ pub async fn update(
         body.chat_history,
         body.settings,
     )?;
-    change_content(&state, caller.user_id, id, base, change, graph).await
+    change_content(&state, &caller, id, base, change, graph).await
 }
 
 /// Replace a workflow's content as a whole (`PUT`), as a new version: the
@@ -406,7 +406,7 @@ pub async fn update(
 #[utoipa::path(
     operation_id = "workflows_replace",
     put, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "The base version, e.g. \"3\"")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "The base version, e.g. \"3\"")),
     request_body = ReplaceWorkflow,
     responses(
         (status = 200, description = "The new version", body = WorkflowView),
@@ -419,7 +419,7 @@ pub async fn update(
 )]
 pub async fn replace(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::EditWorkflows>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<ReplaceWorkflow>,
@@ -433,44 +433,44 @@ pub async fn replace(
         Some(body.chat_history.unwrap_or_else(|| json!([]))),
         Some(body.settings.unwrap_or_else(|| json!({}))),
     )?;
-    change_content(&state, caller.user_id, id, base, change, graph).await
+    change_content(&state, &caller, id, base, change, graph).await
 }
 
 /// A change of content (`PATCH` or `PUT`): within the tier's limits, then applied.
 async fn change_content(
     state: &AppState,
-    user: Uuid,
+    m: &Member,
     id: Uuid,
     base: i32,
     change: Change,
     graph: Option<Graph>,
 ) -> ApiResult<Response> {
-    let tier = tier_of(state, user).await?;
-    check_limits(tier, graph.as_ref(), change.chat_history.as_ref())?;
-    apply(state, user, id, Some(base), change).await
+    check_limits(m.tier, graph.as_ref(), change.chat_history.as_ref())?;
+    apply(state, m, id, Some(base), change).await
 }
 
 /// Applies a change in one transaction, keeping published workflows valid.
 async fn apply(
     state: &AppState,
-    user: Uuid,
+    m: &Member,
     id: Uuid,
     base: Option<i32>,
     change: Change,
 ) -> ApiResult<Response> {
     let mut tx = state.db.begin().await?;
-    let current = workflows::find(&mut *tx, user, id)
+    let current = workflows::find(&mut *tx, m.workspace_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     let status = change.status.as_deref().unwrap_or(&current.status);
     ensure_publishable(
         &mut tx,
-        user,
+        m.workspace_id,
         status,
         change.canvas.as_ref().unwrap_or(&current.canvas.0),
     )
     .await?;
-    let wf = updated(workflows::update(&mut tx, user, id, base, &change).await?)?;
+    let wf =
+        updated(workflows::update(&mut tx, m.workspace_id, m.user_id, id, base, &change).await?)?;
     tx.commit().await?;
     announce(state, &wf).await;
     Ok(with_etag(StatusCode::OK, wf))
@@ -494,7 +494,7 @@ async fn announce(state: &AppState, wf: &workflows::Workflow) {
 #[utoipa::path(
     operation_id = "workflows_delete",
     delete, path = "/api/v1/workflows/{id}", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
@@ -502,10 +502,10 @@ async fn announce(state: &AppState, wf: &workflows::Workflow) {
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::DeleteWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if workflows::soft_delete(&state.db, caller.user_id, id).await? {
+    if workflows::soft_delete(&state.db, caller.workspace_id, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("workflow"))
@@ -516,7 +516,7 @@ pub async fn delete(
 #[utoipa::path(
     operation_id = "workflows_restore",
     post, path = "/api/v1/workflows/{id}/restore", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "Restored, or not deleted in the first place (then unchanged)", body = WorkflowView),
         (status = 404, description = "No workflow of yours, or deleted more than 30 days ago", body = ErrorEnvelope),
@@ -524,15 +524,15 @@ pub async fn delete(
 )]
 pub async fn restore(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::DeleteWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    if let Some(wf) = workflows::undelete(&state.db, caller.user_id, id).await? {
+    if let Some(wf) = workflows::undelete(&state.db, caller.workspace_id, id).await? {
         announce(&state, &wf).await;
         return Ok(with_etag(StatusCode::OK, wf));
     }
     // Not deleted (a retried restore, say): nothing to do, answer it as it is.
-    let wf = workflows::find(&state.db, caller.user_id, id)
+    let wf = workflows::find(&state.db, caller.workspace_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(with_etag(StatusCode::OK, wf))
@@ -542,7 +542,7 @@ pub async fn restore(
 #[utoipa::path(
     operation_id = "workflows_versions",
     get, path = "/api/v1/workflows/{id}/versions", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "Versions, newest first (at most 500)", body = Vec<VersionSummary>),
         (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
@@ -550,10 +550,10 @@ pub async fn restore(
 )]
 pub async fn versions(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<VersionSummary>>> {
-    let list = workflows::versions(&state.db, caller.user_id, id, 500).await?;
+    let list = workflows::versions(&state.db, caller.workspace_id, id, 500).await?;
     if list.is_empty() {
         return Err(ApiError::not_found("workflow"));
     }
@@ -564,7 +564,7 @@ pub async fn versions(
 #[utoipa::path(
     operation_id = "workflows_version",
     get, path = "/api/v1/workflows/{id}/versions/{version}", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version number")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version number")),
     responses(
         (status = 200, description = "The snapshot", body = VersionView),
         (status = 404, description = "No such workflow or version", body = ErrorEnvelope),
@@ -572,10 +572,10 @@ pub async fn versions(
 )]
 pub async fn version(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path((id, n)): Path<(Uuid, i32)>,
 ) -> ApiResult<Json<VersionView>> {
-    let v = workflows::version(&state.db, caller.user_id, id, n)
+    let v = workflows::version(&state.db, caller.workspace_id, id, n)
         .await?
         .ok_or_else(|| ApiError::not_found("version"))?;
     Ok(Json(v.into()))
@@ -585,7 +585,7 @@ pub async fn version(
 #[utoipa::path(
     operation_id = "workflows_restore_version",
     post, path = "/api/v1/workflows/{id}/versions/{version}/restore", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version to restore"),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id"), ("version" = i32, Path, description = "Version to restore"),
            ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "Optional base version, e.g. \"3\"")),
     responses(
         (status = 200, description = "The new current version", body = WorkflowView),
@@ -596,7 +596,7 @@ pub async fn version(
 )]
 pub async fn restore_version(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::EditWorkflows>,
     Path((id, n)): Path<(Uuid, i32)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -604,19 +604,19 @@ pub async fn restore_version(
         true => Some(base_version(&headers, None)?),
         false => None,
     };
-    let old = workflows::version(&state.db, caller.user_id, id, n)
+    let old = workflows::version(&state.db, caller.workspace_id, id, n)
         .await?
         .ok_or_else(|| ApiError::not_found("version"))?;
     let mut change = Change::from(Content::from(old));
     change.status = None;
-    apply(&state, caller.user_id, id, base, change).await
+    apply(&state, &caller, id, base, change).await
 }
 
 /// Copy a workflow into a new draft (counts as a new workflow for tier limits).
 #[utoipa::path(
     operation_id = "workflows_duplicate",
     post, path = "/api/v1/workflows/{id}/duplicate", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id")),
     responses(
         (status = 201, description = "The copy", body = WorkflowView),
         (status = 403, description = "Over the monthly limit (TIER_LIMIT)", body = ErrorEnvelope),
@@ -625,15 +625,15 @@ pub async fn restore_version(
 )]
 pub async fn duplicate(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::CreateWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let tier = tier_of(&state, caller.user_id).await?;
+    let tier = caller.tier;
     let mut tx = state.db.begin().await?;
-    let src = workflows::find(&mut *tx, caller.user_id, id)
+    let src = workflows::find(&mut *tx, caller.workspace_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    take_creation(&mut tx, tier, caller.user_id).await?;
+    take_creation(&mut tx, tier, caller.workspace_id).await?;
     let name: String = format!("{} (copy)", src.name).chars().take(200).collect();
     let content = Content {
         name,
@@ -644,7 +644,14 @@ pub async fn duplicate(
         chat_history: src.chat_history.0,
         settings: src.settings.0,
     };
-    let wf = workflows::insert(&mut tx, shared::ids::new_id(), caller.user_id, &content).await?;
+    let wf = workflows::insert(
+        &mut tx,
+        shared::ids::new_id(),
+        caller.workspace_id,
+        caller.user_id,
+        &content,
+    )
+    .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::CREATED, wf))
 }
@@ -653,7 +660,7 @@ pub async fn duplicate(
 #[utoipa::path(
     operation_id = "workflows_set_status",
     patch, path = "/api/v1/workflows/{id}/status", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "Optional base version, e.g. \"3\"")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id"), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,9}"?$"#, description = "Optional base version, e.g. \"3\"")),
     request_body = StatusChange,
     responses(
         (status = 200, description = "The new version", body = WorkflowView),
@@ -664,7 +671,7 @@ pub async fn duplicate(
 )]
 pub async fn set_status(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::EditWorkflows>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<StatusChange>,
@@ -678,14 +685,14 @@ pub async fn set_status(
         status: Some(status),
         ..Change::default()
     };
-    apply(&state, caller.user_id, id, base, change).await
+    apply(&state, &caller, id, base, change).await
 }
 
 /// Validate the saved graph without changing anything.
 #[utoipa::path(
     operation_id = "workflows_validate",
     post, path = "/api/v1/workflows/{id}/validate", tag = "workflows", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "Every issue found, and the execution plan when the graph has no cycle", body = ValidationReport),
         (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
@@ -693,14 +700,14 @@ pub async fn set_status(
 )]
 pub async fn validate(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ValidationReport>> {
     let mut db = state.db.acquire().await?;
-    let wf = workflows::find(&mut *db, caller.user_id, id)
+    let wf = workflows::find(&mut *db, caller.workspace_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(
-        full_report(&mut db, caller.user_id, &wf.canvas.0).await?,
+        full_report(&mut db, caller.workspace_id, &wf.canvas.0).await?,
     ))
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::{
-    auth::AuthUser,
+    access::{can, Allowed, InWorkspace},
     catalog::{parse_category, Category},
     db::{
         templates::{self, NewTemplate, Template},
@@ -32,7 +32,7 @@ use crate::{
         description_schema, optional_name_schema, parse_name, parse_tags, tags_schema,
         WorkflowView, DESCRIPTION,
     },
-    handlers::{check_limits, full_report, take_creation, tier_of, with_etag},
+    handlers::{check_limits, full_report, take_creation, with_etag},
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -116,8 +116,8 @@ fn summary(t: &Template, caller: Uuid) -> TemplateSummary {
         description: t.description.clone(),
         category: t.category.clone(),
         tags: t.tags.clone(),
-        built_in: t.owner_id.is_none(),
-        mine: t.owner_id == Some(caller),
+        built_in: t.workspace_id.is_none(),
+        mine: t.workspace_id == Some(caller),
         node_count: Graph::from_canvas(&t.canvas.0).map_or(0, |g| g.nodes.len()),
         usage_count: t.usage_count,
         created_at: t.created_at,
@@ -131,8 +131,8 @@ fn listed(t: templates::Listed, caller: Uuid) -> TemplateSummary {
         description: t.description,
         category: t.category,
         tags: t.tags,
-        built_in: t.owner_id.is_none(),
-        mine: t.owner_id == Some(caller),
+        built_in: t.workspace_id.is_none(),
+        mine: t.workspace_id == Some(caller),
         node_count: usize::try_from(t.node_count).unwrap_or(0),
         usage_count: t.usage_count,
         created_at: t.created_at,
@@ -147,7 +147,7 @@ fn category(raw: &str) -> ApiResult<&'static str> {
 #[utoipa::path(
     operation_id = "templates_list",
     get, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])),
-    params(ListParams),
+    params(InWorkspace, ListParams),
     responses(
         (status = 200, description = "One page of templates", body = TemplatePage),
         (status = 400, description = "Invalid filter (VALIDATION_ERROR)", body = ErrorEnvelope),
@@ -155,7 +155,7 @@ fn category(raw: &str) -> ApiResult<&'static str> {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<TemplatePage>> {
     let category = p.category.as_deref().map(category).transpose()?;
@@ -165,7 +165,7 @@ pub async fn list(
     Ok(Json(TemplatePage {
         items: rows
             .into_iter()
-            .map(|t| listed(t, caller.user_id))
+            .map(|t| listed(t, caller.workspace_id))
             .collect(),
         total,
     }))
@@ -175,7 +175,7 @@ pub async fn list(
 #[utoipa::path(
     operation_id = "templates_get",
     get, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Template id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Template id")),
     responses(
         (status = 200, description = "The template", body = TemplateView),
         (status = 404, description = "No such template", body = ErrorEnvelope),
@@ -183,14 +183,14 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::ViewWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<TemplateView>> {
     let t = templates::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("template"))?;
     Ok(Json(TemplateView {
-        summary: summary(&t, caller.user_id),
+        summary: summary(&t, caller.workspace_id),
         canvas: t.canvas.0,
     }))
 }
@@ -199,6 +199,7 @@ pub async fn get(
 #[utoipa::path(
     operation_id = "templates_publish",
     post, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])),
+    params(InWorkspace),
     request_body = PublishTemplate,
     responses(
         (status = 201, description = "Published", body = TemplateView),
@@ -208,7 +209,7 @@ pub async fn get(
 )]
 pub async fn publish(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::CreateWorkflows>,
     Json(body): Json<PublishTemplate>,
 ) -> ApiResult<(StatusCode, Json<TemplateView>)> {
     let category = category(&body.category)?;
@@ -223,10 +224,10 @@ pub async fn publish(
         .map_err(|m| ApiError::field("description", m))?;
     let tags = parse_tags(body.tags.unwrap_or_default()).map_err(|m| ApiError::field("tags", m))?;
     let mut tx = state.db.begin().await?;
-    let wf = workflows::find(&mut *tx, caller.user_id, body.workflow_id)
+    let wf = workflows::find(&mut *tx, caller.workspace_id, body.workflow_id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    let report = full_report(&mut tx, caller.user_id, &wf.canvas.0).await?;
+    let report = full_report(&mut tx, caller.workspace_id, &wf.canvas.0).await?;
     if !report.valid {
         return Err(ApiError::new(
             ErrorCode::ValidationError,
@@ -239,7 +240,8 @@ pub async fn publish(
         &mut *tx,
         NewTemplate {
             id: shared::ids::new_id(),
-            owner_id: caller.user_id,
+            workspace_id: caller.workspace_id,
+            created_by: caller.user_id,
             source_workflow_id: wf.id,
             name: name.as_deref().unwrap_or(&wf.name),
             description: &description,
@@ -253,7 +255,7 @@ pub async fn publish(
     Ok((
         StatusCode::CREATED,
         Json(TemplateView {
-            summary: summary(&t, caller.user_id),
+            summary: summary(&t, caller.workspace_id),
             canvas: t.canvas.0,
         }),
     ))
@@ -263,7 +265,7 @@ pub async fn publish(
 #[utoipa::path(
     operation_id = "templates_instantiate",
     post, path = "/api/v1/templates/{id}/instantiate", tag = "templates", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Template id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Template id")),
     request_body(content = Option<Instantiate>, description = "Optional: absent, empty or `null` takes the template's name"),
     responses(
         (status = 201, description = "The new workflow (version 1, draft)", body = WorkflowView),
@@ -274,7 +276,7 @@ pub async fn publish(
 )]
 pub async fn instantiate(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::CreateWorkflows>,
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -288,7 +290,7 @@ pub async fn instantiate(
     let t = templates::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("template"))?;
-    let tier = tier_of(&state, caller.user_id).await?;
+    let tier = caller.tier;
     check_limits(tier, Graph::from_canvas(&t.canvas.0).ok().as_ref(), None)?;
     let content = Content {
         name: name.unwrap_or_else(|| t.name.clone()),
@@ -300,8 +302,15 @@ pub async fn instantiate(
         settings: json!({ "templateId": t.id }),
     };
     let mut tx = state.db.begin().await?;
-    take_creation(&mut tx, tier, caller.user_id).await?;
-    let wf = workflows::insert(&mut tx, shared::ids::new_id(), caller.user_id, &content).await?;
+    take_creation(&mut tx, tier, caller.workspace_id).await?;
+    let wf = workflows::insert(
+        &mut tx,
+        shared::ids::new_id(),
+        caller.workspace_id,
+        caller.user_id,
+        &content,
+    )
+    .await?;
     templates::count_use(&mut *tx, t.id).await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::CREATED, wf))
@@ -311,7 +320,7 @@ pub async fn instantiate(
 #[utoipa::path(
     operation_id = "templates_delete",
     delete, path = "/api/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Template id")),
+    params(InWorkspace, ("id" = Uuid, Path, description = "Template id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "A built-in template (FORBIDDEN)", body = ErrorEnvelope),
@@ -320,15 +329,15 @@ pub async fn instantiate(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::DeleteWorkflows>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if templates::delete(&state.db, caller.user_id, id).await? {
+    if templates::delete(&state.db, caller.workspace_id, id).await? {
         return Ok(StatusCode::NO_CONTENT);
     }
     // Built-in templates are read-only; anyone else's is "not found" for this route.
     match templates::find(&state.db, id).await? {
-        Some(t) if t.owner_id.is_none() => Err(ApiError::new(
+        Some(t) if t.workspace_id.is_none() => Err(ApiError::new(
             ErrorCode::Forbidden,
             "built-in templates cannot be withdrawn",
         )),

@@ -114,10 +114,10 @@ impl TokenKeys {
     pub fn issue_for_execution(
         &self,
         execution_id: Uuid,
-        owner_id: Uuid,
+        workspace_id: Uuid,
         valid_for: Duration,
     ) -> Result<Issued, jsonwebtoken::errors::Error> {
-        self.sign(TokenKind::Execution, execution_id, owner_id, valid_for)
+        self.sign(TokenKind::Execution, execution_id, workspace_id, valid_for)
     }
 
     fn sign(

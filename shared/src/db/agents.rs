@@ -1,8 +1,8 @@
-//! The `agents` table: the built-in catalogue (`owner_id IS NULL`) and users'
-//! own agents, private or public.
+//! The `agents` table: the built-in catalogue (`workspace_id IS NULL`) and
+//! workspaces' own agents, private or public.
 //!
-//! Visibility: a user sees the built-in agents, their own, and other users'
-//! public ones. Only the owner can change or delete an agent.
+//! Visibility: a workspace sees the built-in agents, its own, and other
+//! workspaces' public ones. Only its workspace can change or delete an agent.
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -11,7 +11,9 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow)]
 pub struct Agent {
     pub id: Uuid,
-    pub owner_id: Option<Uuid>,
+    pub workspace_id: Option<Uuid>,
+    /// Who made it (`None` for built-in agents, or once their account is gone).
+    pub created_by: Option<Uuid>,
     pub name: String,
     pub display_name: String,
     pub category: String,
@@ -28,11 +30,11 @@ pub struct Agent {
 }
 
 const COLUMNS: &str =
-    "id, owner_id, name, display_name, category, description, avatar, skills, tools, \
+    "id, workspace_id, created_by, name, display_name, category, description, avatar, skills, tools, \
                        system_prompt, model, is_public, usage_count, created_at, updated_at";
 
-/// Who may see an agent: built-in, own, or public.
-const VISIBLE: &str = "(owner_id IS NULL OR owner_id = $1 OR is_public)";
+/// Which agents a workspace may see: built-in, its own, or public.
+const VISIBLE: &str = "(workspace_id IS NULL OR workspace_id = $1 OR is_public)";
 
 /// The fields of an agent a user defines.
 #[derive(Debug, Clone)]
@@ -69,16 +71,17 @@ impl From<Agent> for AgentFields {
 pub async fn insert(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    owner_id: Uuid,
+    workspace_id: Uuid,
+    by: Uuid,
     f: &AgentFields,
 ) -> Result<Agent, sqlx::Error> {
     sqlx::query_as::<_, Agent>(&format!(
-        "INSERT INTO agents (id, owner_id, name, display_name, category, description, avatar, skills, tools,
-                             system_prompt, model, is_public)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
+        "INSERT INTO agents (id, workspace_id, name, display_name, category, description, avatar, skills, tools,
+                             system_prompt, model, is_public, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .bind(&f.name)
     .bind(&f.display_name)
     .bind(&f.category)
@@ -89,50 +92,51 @@ pub async fn insert(
     .bind(&f.system_prompt)
     .bind(f.model.as_deref())
     .bind(f.is_public)
+    .bind(by)
     .fetch_one(db)
     .await
 }
 
-/// An agent this user may see.
+/// An agent this workspace may see.
 pub async fn find_visible(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Agent>, sqlx::Error> {
     sqlx::query_as::<_, Agent>(&format!(
         "SELECT {COLUMNS} FROM agents WHERE id = $2 AND {VISIBLE}"
     ))
-    .bind(user_id)
+    .bind(workspace_id)
     .bind(id)
     .fetch_optional(db)
     .await
 }
 
-/// The agents of `ids` this user may use, in one query.
+/// The agents of `ids` this workspace may use, in one query.
 pub async fn find_visible_many(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    workspace_id: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<Agent>, sqlx::Error> {
     sqlx::query_as::<_, Agent>(&format!(
         "SELECT {COLUMNS} FROM agents WHERE id = ANY($2) AND {VISIBLE}"
     ))
-    .bind(user_id)
+    .bind(workspace_id)
     .bind(ids)
     .fetch_all(db)
     .await
 }
 
-/// Which of `ids` this user may use in a workflow.
+/// Which of `ids` this workspace may use in a workflow.
 pub async fn visible_ids(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    workspace_id: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(&format!(
         "SELECT id FROM agents WHERE id = ANY($2) AND {VISIBLE}"
     ))
-    .bind(user_id)
+    .bind(workspace_id)
     .bind(ids)
     .fetch_all(db)
     .await
@@ -145,7 +149,7 @@ pub enum Scope {
     All,
     BuiltIn,
     Mine,
-    /// Other users' public agents.
+    /// Other workspaces' public agents.
     Community,
 }
 
@@ -161,14 +165,14 @@ pub struct ListQuery {
 /// Visible agents, built-in first, then by name; and the total.
 pub async fn list(
     db: &sqlx::PgPool,
-    user_id: Uuid,
+    workspace_id: Uuid,
     q: &ListQuery,
 ) -> Result<(Vec<Agent>, i64), sqlx::Error> {
     let scope = match q.scope {
         Scope::All => VISIBLE,
-        Scope::BuiltIn => "owner_id IS NULL",
-        Scope::Mine => "owner_id = $1",
-        Scope::Community => "(is_public AND owner_id IS NOT NULL AND owner_id <> $1)",
+        Scope::BuiltIn => "workspace_id IS NULL",
+        Scope::Mine => "workspace_id = $1",
+        Scope::Community => "(is_public AND workspace_id IS NOT NULL AND workspace_id <> $1)",
     };
     let pattern = q.search.as_deref().map(super::contains_pattern);
     let filter = format!(
@@ -178,9 +182,9 @@ pub async fn list(
     );
     let rows = sqlx::query_as::<_, Agent>(&format!(
         "SELECT {COLUMNS} FROM agents WHERE {filter}
-         ORDER BY owner_id IS NOT NULL, display_name, id LIMIT $4 OFFSET $5"
+         ORDER BY workspace_id IS NOT NULL, display_name, id LIMIT $4 OFFSET $5"
     ))
-    .bind(user_id)
+    .bind(workspace_id)
     .bind(q.category.as_deref())
     .bind(pattern.as_deref())
     .bind(q.limit)
@@ -188,7 +192,7 @@ pub async fn list(
     .fetch_all(db)
     .await?;
     let total = sqlx::query_scalar(&format!("SELECT count(*) FROM agents WHERE {filter}"))
-        .bind(user_id)
+        .bind(workspace_id)
         .bind(q.category.as_deref())
         .bind(pattern.as_deref())
         .fetch_one(db)
@@ -196,21 +200,21 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// Replaces an own agent's fields; `None` when it is not the user's.
+/// Replaces an own agent's fields; `None` when it is not the workspace's.
 pub async fn update(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
     f: &AgentFields,
 ) -> Result<Option<Agent>, sqlx::Error> {
     sqlx::query_as::<_, Agent>(&format!(
         "UPDATE agents SET name = $3, display_name = $4, category = $5, description = $6, avatar = $7,
                 skills = $8, tools = $9, system_prompt = $10, model = $11, is_public = $12, updated_at = now()
-          WHERE id = $1 AND owner_id = $2
+          WHERE id = $1 AND workspace_id = $2
          RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .bind(&f.name)
     .bind(&f.display_name)
     .bind(&f.category)
@@ -227,12 +231,12 @@ pub async fn update(
 
 pub async fn delete(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM agents WHERE id = $1 AND owner_id = $2")
+    let done = sqlx::query("DELETE FROM agents WHERE id = $1 AND workspace_id = $2")
         .bind(id)
-        .bind(owner_id)
+        .bind(workspace_id)
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)

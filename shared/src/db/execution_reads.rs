@@ -24,6 +24,7 @@ pub struct Summary {
     pub tier: Tier,
     pub priority: Priority,
     pub retry_of: Option<Uuid>,
+    pub started_by: Option<Uuid>,
     pub trigger_type: TriggerType,
     pub last_seq: i64,
     pub error: Option<String>,
@@ -34,7 +35,7 @@ pub struct Summary {
 }
 
 const SUMMARY_COLUMNS: &str =
-    "id, workflow_id, workflow_version, status, tier, priority, retry_of, trigger_type, \
+    "id, workflow_id, workflow_version, status, tier, priority, retry_of, started_by, trigger_type, \
     last_seq, error, failed_node, created_at, started_at, finished_at";
 
 /// One run as shown on its own: the summary, its inputs and its output.
@@ -60,6 +61,7 @@ impl From<super::executions::Execution> for Detail {
                 tier: e.tier,
                 priority: e.priority,
                 retry_of: e.retry_of,
+                started_by: e.started_by,
                 trigger_type: e.trigger_type,
                 last_seq: e.last_seq,
                 error: e.error,
@@ -83,18 +85,18 @@ pub struct ListQuery {
     pub offset: i64,
 }
 
-/// One page of the owner's runs, newest first, and the total.
+/// One page of the workspace's runs, newest first, and the total.
 pub async fn list(
     db: &sqlx::PgPool,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     q: &ListQuery,
 ) -> Result<(Vec<Summary>, i64), sqlx::Error> {
-    const FILTER: &str = "owner_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR workflow_id = $3)";
+    const FILTER: &str = "workspace_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR workflow_id = $3)";
     let rows = sqlx::query_as::<_, Summary>(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM executions WHERE {FILTER}
           ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
     ))
-    .bind(owner_id)
+    .bind(workspace_id)
     .bind(q.status)
     .bind(q.workflow_id)
     .bind(q.limit)
@@ -102,7 +104,7 @@ pub async fn list(
     .fetch_all(db)
     .await?;
     let total = sqlx::query_scalar(&format!("SELECT count(*) FROM executions WHERE {FILTER}"))
-        .bind(owner_id)
+        .bind(workspace_id)
         .bind(q.status)
         .bind(q.workflow_id)
         .fetch_one(db)
@@ -110,46 +112,51 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// One run of this owner, as shown on its own.
+/// One run of this workspace, as shown on its own.
 pub async fn detail(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Detail>, sqlx::Error> {
     sqlx::query_as::<_, Detail>(&format!(
         "SELECT {SUMMARY_COLUMNS}, inputs, trigger_data, output, output_ref
-           FROM executions WHERE id = $1 AND owner_id = $2"
+           FROM executions WHERE id = $1 AND workspace_id = $2"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .fetch_optional(db)
     .await
 }
 
-/// The status of a run of this owner (`None`: not theirs, or no such run).
+/// The status of a run of this workspace (`None`: not theirs, or no such run).
 pub async fn status_of(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ExecutionStatus>, sqlx::Error> {
-    sqlx::query_scalar("SELECT status FROM executions WHERE id = $1 AND owner_id = $2")
+    sqlx::query_scalar("SELECT status FROM executions WHERE id = $1 AND workspace_id = $2")
         .bind(id)
-        .bind(owner_id)
+        .bind(workspace_id)
         .fetch_optional(db)
         .await
 }
 
-/// The status and last sequence number of a run of this owner.
+/// The status and last sequence number of a run in a workspace this user
+/// is a member of (any role may watch).
 pub async fn progress(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    user_id: Uuid,
     id: Uuid,
 ) -> Result<Option<(ExecutionStatus, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT status, last_seq FROM executions WHERE id = $1 AND owner_id = $2")
-        .bind(id)
-        .bind(owner_id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(
+        "SELECT e.status, e.last_seq FROM executions e
+           JOIN workspace_members m ON m.workspace_id = e.workspace_id AND m.user_id = $2
+          WHERE e.id = $1",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// How many runs of the same priority class are queued ahead of this one.

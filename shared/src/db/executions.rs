@@ -20,7 +20,9 @@ use crate::{
 #[derive(Debug, Clone, FromRow)]
 pub struct Execution {
     pub id: Uuid,
-    pub owner_id: Uuid,
+    pub workspace_id: Uuid,
+    /// Who started it (`None` for a trigger, or once their account is gone).
+    pub started_by: Option<Uuid>,
     pub workflow_id: Uuid,
     pub workflow_version: i32,
     pub status: ExecutionStatus,
@@ -53,14 +55,15 @@ pub struct Execution {
     pub trigger_data: Json<Value>,
 }
 
-const COLUMNS: &str = "id, owner_id, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
+const COLUMNS: &str = "id, workspace_id, started_by, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
     prior_outputs, idempotency_key, retry_of, cancel_requested, job_name, deadline_at, heartbeat_at, last_seq, \
     output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms, output_ref, \
     trigger_type, trigger_data";
 
 pub struct NewExecution<'a> {
     pub id: Uuid,
-    pub owner_id: Uuid,
+    pub workspace_id: Uuid,
+    pub started_by: Option<Uuid>,
     pub workflow_id: Uuid,
     pub workflow_version: i32,
     pub tier: Tier,
@@ -78,20 +81,20 @@ pub struct NewExecution<'a> {
 }
 
 /// Inserts a queued execution; with an idempotency key already used by this
-/// owner, returns the existing one instead (`false`).
+/// workspace, returns the existing one instead (`false`).
 pub async fn insert(
     db: impl PgExecutor<'_> + Copy,
     n: NewExecution<'_>,
 ) -> Result<(Execution, bool), sqlx::Error> {
     let inserted = sqlx::query_as::<_, Execution>(&format!(
-        "INSERT INTO executions (id, owner_id, workflow_id, workflow_version, tier, priority, graph, inputs,
-                                 prior_outputs, idempotency_key, retry_of, deadline_at, trigger_type, trigger_data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        "INSERT INTO executions (id, workspace_id, workflow_id, workflow_version, tier, priority, graph, inputs,
+                                 prior_outputs, idempotency_key, retry_of, deadline_at, trigger_type, trigger_data, started_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT ON CONSTRAINT executions_idempotency_key DO NOTHING
          RETURNING {COLUMNS}"
     ))
     .bind(n.id)
-    .bind(n.owner_id)
+    .bind(n.workspace_id)
     .bind(n.workflow_id)
     .bind(n.workflow_version)
     .bind(n.tier)
@@ -104,15 +107,16 @@ pub async fn insert(
     .bind(n.queue_deadline)
     .bind(n.trigger_type)
     .bind(Json(n.trigger_data))
+    .bind(n.started_by)
     .fetch_optional(db)
     .await?;
     match inserted {
         Some(e) => Ok((e, true)),
         None => {
             let existing = sqlx::query_as::<_, Execution>(&format!(
-                "SELECT {COLUMNS} FROM executions WHERE owner_id = $1 AND idempotency_key = $2"
+                "SELECT {COLUMNS} FROM executions WHERE workspace_id = $1 AND idempotency_key = $2"
             ))
-            .bind(n.owner_id)
+            .bind(n.workspace_id)
             .bind(n.idempotency_key)
             .fetch_one(db)
             .await?;
@@ -121,17 +125,17 @@ pub async fn insert(
     }
 }
 
-/// An execution of this owner.
+/// An execution of this workspace.
 pub async fn find(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Execution>, sqlx::Error> {
     sqlx::query_as::<_, Execution>(&format!(
-        "SELECT {COLUMNS} FROM executions WHERE id = $1 AND owner_id = $2"
+        "SELECT {COLUMNS} FROM executions WHERE id = $1 AND workspace_id = $2"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .fetch_optional(db)
     .await
 }
@@ -149,7 +153,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Execution>,
 pub enum Claim {
     /// Now `dispatching` (or already was: a redelivery after a crash): launch it.
     Launch(Box<ExecutionRef>),
-    /// The owner's tier has no free slot: try again later.
+    /// The workspace's tier has no free slot: try again later.
     NoSlot,
     /// Running, finished, or gone: nothing to do.
     Done,
@@ -158,11 +162,11 @@ pub enum Claim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionRef {
     pub id: Uuid,
-    pub owner_id: Uuid,
+    pub workspace_id: Uuid,
     pub tier: Tier,
 }
 
-/// Claims a queued execution if its owner has a free slot. The owner's
+/// Claims a queued execution if its workspace has a free slot. The workspace's
 /// advisory lock makes the count-then-claim atomic: two dispatchers can never
 /// both take the last slot.
 pub async fn claim(
@@ -170,8 +174,8 @@ pub async fn claim(
     id: Uuid,
     slots: impl Fn(Tier) -> i64,
 ) -> Result<Claim, sqlx::Error> {
-    let Some((owner, status, tier)) = sqlx::query_as::<_, (Uuid, ExecutionStatus, Tier)>(
-        "SELECT owner_id, status, tier FROM executions WHERE id = $1",
+    let Some((workspace, status, tier)) = sqlx::query_as::<_, (Uuid, ExecutionStatus, Tier)>(
+        "SELECT workspace_id, status, tier FROM executions WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -182,7 +186,7 @@ pub async fn claim(
     let reference = || {
         Claim::Launch(Box::new(ExecutionRef {
             id,
-            owner_id: owner,
+            workspace_id: workspace,
             tier,
         }))
     };
@@ -192,11 +196,11 @@ pub async fn claim(
         _ => return Ok(Claim::Done),
     }
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
-        .bind(owner)
+        .bind(workspace)
         .execute(&mut **tx)
         .await?;
-    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM executions WHERE owner_id = $1 AND status IN ('dispatching', 'running')")
-        .bind(owner)
+    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM executions WHERE workspace_id = $1 AND status IN ('dispatching', 'running')")
+        .bind(workspace)
         .fetch_one(&mut **tx)
         .await?;
     if active >= slots(tier) {
@@ -246,7 +250,7 @@ pub struct Ending<'a> {
     pub failed_node: Option<&'a str>,
 }
 
-/// Usage metrics a finished run adds to its owner's month.
+/// Usage metrics a finished run adds to its workspace's month.
 pub const RUNS_FINISHED: &str = "runs_finished";
 pub const RUN_SECONDS: &str = "run_seconds";
 
@@ -258,7 +262,7 @@ pub const ENDED_EVENT: &str = "execution_ended";
 /// slot), `None` if the run had ended already. In the same statement it
 /// appends the `execution_ended` event after every event stored so far (the
 /// row lock orders it after any batch being stored), records the runtime and
-/// adds the run and its seconds to the owner's monthly usage, so each is done
+/// adds the run and its seconds to the workspace's monthly usage, so each is done
 /// exactly once, with the transition.
 pub async fn finish(
     db: impl PgExecutor<'_>,
@@ -280,7 +284,7 @@ pub async fn finish(
                    runtime_ms = CASE WHEN started_at IS NULL THEN 0
                                      ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
              WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
-            RETURNING owner_id, runtime_ms, last_seq),
+            RETURNING workspace_id, runtime_ms, last_seq),
          ended AS (
             INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
             SELECT $1, done.last_seq, $10, NULL,
@@ -293,10 +297,10 @@ pub async fn finish(
             ON CONFLICT (execution_id, seq) DO UPDATE SET type = EXCLUDED.type, payload = EXCLUDED.payload
             RETURNING seq),
          counted AS (
-            INSERT INTO usage_metrics (user_id, metric, period, count)
-            SELECT owner_id, m.metric, date_trunc('month', now())::date, m.n
+            INSERT INTO usage_metrics (workspace_id, metric, period, count)
+            SELECT workspace_id, m.metric, date_trunc('month', now())::date, m.n
               FROM done CROSS JOIN LATERAL (VALUES ($6, 1), ($7, ceil(runtime_ms / 1000.0)::integer)) AS m (metric, n)
-            ON CONFLICT (user_id, metric, period) DO UPDATE SET count = usage_metrics.count + EXCLUDED.count
+            ON CONFLICT (workspace_id, metric, period) DO UPDATE SET count = usage_metrics.count + EXCLUDED.count
             RETURNING 1)
          -- Data-modifying CTEs run once whether or not they are read.
          SELECT seq FROM ended",
@@ -378,7 +382,7 @@ pub struct NewEvent<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// Stored: how many were new, and whose run it is (to publish to).
-    Added { new: u64, owner_id: Uuid },
+    Added { new: u64, workspace_id: Uuid },
     /// The run has ended: nothing after its end is taken.
     Ended,
     /// No such execution.
@@ -394,14 +398,14 @@ pub async fn insert_events(
     events: &[NewEvent<'_>],
 ) -> Result<Recorded, sqlx::Error> {
     let row: Option<(ExecutionStatus, Uuid)> =
-        sqlx::query_as("SELECT status, owner_id FROM executions WHERE id = $1 FOR UPDATE")
+        sqlx::query_as("SELECT status, workspace_id FROM executions WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;
-    let owner_id = match row {
+    let workspace_id = match row {
         None => return Ok(Recorded::Missing),
         Some((s, _)) if s.is_terminal() => return Ok(Recorded::Ended),
-        Some((_, owner_id)) => owner_id,
+        Some((_, workspace_id)) => workspace_id,
     };
     let mut added = 0;
     for e in events {
@@ -425,7 +429,7 @@ pub async fn insert_events(
         .await?;
     Ok(Recorded::Added {
         new: added,
-        owner_id,
+        workspace_id,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod throttle;
 pub mod usage;
 pub mod users;
 pub mod workflows;
+pub mod workspaces;
 
 use std::time::{Duration, Instant};
 

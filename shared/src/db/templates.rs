@@ -1,5 +1,5 @@
-//! The `workflow_templates` table: the built-in catalogue (`owner_id IS NULL`)
-//! and templates users published from their workflows. All are public.
+//! The `workflow_templates` table: the built-in catalogue (`workspace_id IS NULL`)
+//! and templates workspaces published from their workflows. All are public.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow)]
 pub struct Template {
     pub id: Uuid,
-    pub owner_id: Option<Uuid>,
+    pub workspace_id: Option<Uuid>,
     pub source_workflow_id: Option<Uuid>,
     pub name: String,
     pub description: String,
@@ -20,11 +20,13 @@ pub struct Template {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, owner_id, source_workflow_id, name, description, category, tags, canvas, usage_count, created_at";
+const COLUMNS: &str = "id, workspace_id, source_workflow_id, name, description, category, tags, canvas, usage_count, created_at";
 
 pub struct NewTemplate<'a> {
     pub id: Uuid,
-    pub owner_id: Uuid,
+    pub workspace_id: Uuid,
+    /// Who published it.
+    pub created_by: Uuid,
     pub source_workflow_id: Uuid,
     pub name: &'a str,
     pub description: &'a str,
@@ -35,17 +37,18 @@ pub struct NewTemplate<'a> {
 
 pub async fn insert(db: impl PgExecutor<'_>, t: NewTemplate<'_>) -> Result<Template, sqlx::Error> {
     sqlx::query_as::<_, Template>(&format!(
-        "INSERT INTO workflow_templates (id, owner_id, source_workflow_id, name, description, category, tags, canvas)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        "INSERT INTO workflow_templates (id, workspace_id, source_workflow_id, name, description, category, tags, canvas, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     ))
     .bind(t.id)
-    .bind(t.owner_id)
+    .bind(t.workspace_id)
     .bind(t.source_workflow_id)
     .bind(t.name)
     .bind(t.description)
     .bind(t.category)
     .bind(t.tags)
     .bind(Json(t.canvas))
+    .bind(t.created_by)
     .fetch_one(db)
     .await
 }
@@ -63,7 +66,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Template>,
 #[derive(Debug, Clone, FromRow)]
 pub struct Listed {
     pub id: Uuid,
-    pub owner_id: Option<Uuid>,
+    pub workspace_id: Option<Uuid>,
     pub name: String,
     pub description: String,
     pub category: String,
@@ -84,11 +87,11 @@ pub async fn list(
     let pattern = search.map(super::contains_pattern);
     const FILTER: &str = "($1::text IS NULL OR category = $1) AND ($2::text IS NULL OR name ILIKE $2 OR description ILIKE $2)";
     let rows = sqlx::query_as::<_, Listed>(&format!(
-        "SELECT id, owner_id, name, description, category, tags, usage_count, created_at,
+        "SELECT id, workspace_id, name, description, category, tags, usage_count, created_at,
                 CASE jsonb_typeof(canvas -> 'nodes')
                      WHEN 'array' THEN jsonb_array_length(canvas -> 'nodes') ELSE 0 END AS node_count
            FROM workflow_templates WHERE {FILTER}
-         ORDER BY owner_id IS NOT NULL, usage_count DESC, name, id LIMIT $3 OFFSET $4"
+         ORDER BY workspace_id IS NOT NULL, usage_count DESC, name, id LIMIT $3 OFFSET $4"
     ))
     .bind(category)
     .bind(pattern.as_deref())
@@ -114,15 +117,15 @@ pub async fn count_use(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// Deletes a template the user published; built-in ones have no owner and never match.
+/// Deletes a template the workspace published; built-in ones have no owner and never match.
 pub async fn delete(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM workflow_templates WHERE id = $1 AND owner_id = $2")
+    let done = sqlx::query("DELETE FROM workflow_templates WHERE id = $1 AND workspace_id = $2")
         .bind(id)
-        .bind(owner_id)
+        .bind(workspace_id)
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)

@@ -1,4 +1,4 @@
-//! Usage counters per user, metric and calendar month.
+//! Usage counters per workspace, metric and calendar month.
 
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -11,19 +11,19 @@ pub const WORKFLOWS_CREATED: &str = "workflows_created";
 /// it counts, so a rollback gives the unit back.
 pub async fn take_monthly(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    workspace_id: Uuid,
     metric: &str,
     limit: Option<u32>,
 ) -> Result<bool, sqlx::Error> {
     let limit = limit.map_or(i32::MAX, |l| i32::try_from(l).unwrap_or(i32::MAX));
     let taken: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO usage_metrics (user_id, metric, period, count)
+        "INSERT INTO usage_metrics (workspace_id, metric, period, count)
          SELECT $1, $2, date_trunc('month', now())::date, 1 WHERE $3 > 0
-         ON CONFLICT (user_id, metric, period)
+         ON CONFLICT (workspace_id, metric, period)
          DO UPDATE SET count = usage_metrics.count + 1 WHERE usage_metrics.count < $3
          RETURNING count",
     )
-    .bind(user_id)
+    .bind(workspace_id)
     .bind(metric)
     .bind(limit)
     .fetch_optional(db)

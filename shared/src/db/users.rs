@@ -1,4 +1,5 @@
-//! The `users` table.
+//! The `users` table. A user's tier is their personal workspace's plan
+//! (the workspace with the user's id), read with the user.
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -18,7 +19,9 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, email, name, avatar_url, tier, created_at, updated_at";
+const COLUMNS: &str = "u.id, u.email, u.name, u.avatar_url, w.tier, u.created_at, u.updated_at";
+/// A user joined with their personal workspace.
+const FROM: &str = "users u JOIN workspaces w ON w.id = u.id";
 
 pub struct NewUser<'a> {
     pub id: Uuid,
@@ -27,10 +30,18 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
-/// Inserts a user. A taken email fails with the `users_email_key` unique violation.
+/// Inserts a user with their personal workspace (same id; they own it), in
+/// one statement. A taken email fails with the `users_email_key` unique violation.
 pub async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, sqlx::Error> {
     sqlx::query_as::<_, User>(&format!(
-        "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+        "WITH u AS (
+             INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4) RETURNING *
+         ), w AS (
+             INSERT INTO workspaces (id, name, personal_of) SELECT id, 'Personal', id FROM u RETURNING *
+         ), m AS (
+             INSERT INTO workspace_members (workspace_id, user_id, role) SELECT id, id, 'owner' FROM u
+         )
+         SELECT {COLUMNS} FROM u JOIN w ON w.id = u.id"
     ))
     .bind(new.id)
     .bind(new.email)
@@ -41,7 +52,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, s
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+    sqlx::query_as::<_, User>(&format!("SELECT {COLUMNS} FROM {FROM} WHERE u.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
@@ -59,7 +70,7 @@ pub async fn find_credentials(
         password_hash: String,
     }
     let row = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS}, password_hash FROM users WHERE email = $1"
+        "SELECT {COLUMNS}, u.password_hash FROM {FROM} WHERE u.email = $1"
     ))
     .bind(email)
     .fetch_optional(db)
@@ -81,12 +92,15 @@ pub async fn update_profile(
     change: &ProfileUpdate,
 ) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>(&format!(
-        "UPDATE users SET
-             name = COALESCE($2, name),
-             avatar_url = CASE WHEN $3 THEN $4 ELSE avatar_url END,
-             updated_at = now()
-         WHERE id = $1
-         RETURNING {COLUMNS}"
+        "WITH u AS (
+             UPDATE users SET
+                 name = COALESCE($2, name),
+                 avatar_url = CASE WHEN $3 THEN $4 ELSE avatar_url END,
+                 updated_at = now()
+             WHERE id = $1
+             RETURNING *
+         )
+         SELECT {COLUMNS} FROM u JOIN workspaces w ON w.id = u.id"
     ))
     .bind(id)
     .bind(change.name.as_deref())
@@ -96,16 +110,20 @@ pub async fn update_profile(
     .await
 }
 
-/// Sets a user's tier by email (Stripe webhooks later; the local admin command now).
+/// Sets the plan of a user's personal workspace, by email (Stripe webhooks
+/// later; the local admin command now).
 pub async fn set_tier(
     db: impl PgExecutor<'_>,
     email: &str,
     tier: Tier,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE users SET tier = $1, updated_at = now() WHERE email = $2")
-        .bind(tier)
-        .bind(email.trim().to_lowercase())
-        .execute(db)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE workspaces SET tier = $1, updated_at = now()
+          WHERE id = (SELECT id FROM users WHERE email = $2)",
+    )
+    .bind(tier)
+    .bind(email.trim().to_lowercase())
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -3,7 +3,7 @@
 //! Every content change is a conditional UPDATE on the version the caller saw
 //! (`version = $base`), followed by a snapshot row in `workflow_versions`, in
 //! one transaction: two editors can never overwrite each other silently.
-//! Every query is scoped to the owner; another user's workflow is "not found".
+//! Every query is scoped to a workspace; another workspace's workflow is "not found".
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -13,8 +13,9 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow)]
 pub struct Workflow {
     pub id: Uuid,
-    pub owner_id: Uuid,
-    pub team_id: Option<Uuid>,
+    pub workspace_id: Uuid,
+    /// Who made it (`None` once their account is gone).
+    pub created_by: Option<Uuid>,
     pub name: String,
     pub description: String,
     pub status: String,
@@ -29,7 +30,7 @@ pub struct Workflow {
 }
 
 const COLUMNS: &str =
-    "id, owner_id, team_id, name, description, status, tags, canvas, chat_history, settings, \
+    "id, workspace_id, created_by, name, description, status, tags, canvas, chat_history, settings, \
                        version, created_at, updated_at, deleted_at";
 
 /// The content of a workflow (what a version holds).
@@ -74,15 +75,16 @@ impl From<Content> for Change {
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
-    owner_id: Uuid,
+    workspace_id: Uuid,
+    by: Uuid,
     c: &Content,
 ) -> Result<Workflow, sqlx::Error> {
     let wf = sqlx::query_as::<_, Workflow>(&format!(
-        "INSERT INTO workflows (id, owner_id, name, description, status, tags, canvas, chat_history, settings)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+        "INSERT INTO workflows (id, workspace_id, created_by, name, description, status, tags, canvas, chat_history, settings)
+         VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .bind(&c.name)
     .bind(&c.description)
     .bind(&c.status)
@@ -90,9 +92,10 @@ pub async fn insert(
     .bind(Json(&c.canvas))
     .bind(Json(&c.chat_history))
     .bind(Json(&c.settings))
+    .bind(by)
     .fetch_one(&mut **tx)
     .await?;
-    snapshot(&mut **tx, id, owner_id).await?;
+    snapshot(&mut **tx, id, by).await?;
     Ok(wf)
 }
 
@@ -111,17 +114,17 @@ async fn snapshot(db: impl PgExecutor<'_>, id: Uuid, by: Uuid) -> Result<(), sql
     Ok(())
 }
 
-/// A live (not deleted) workflow of this owner.
+/// A live (not deleted) workflow of this workspace.
 pub async fn find(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Workflow>, sqlx::Error> {
     sqlx::query_as::<_, Workflow>(&format!(
-        "SELECT {COLUMNS} FROM workflows WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL"
+        "SELECT {COLUMNS} FROM workflows WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .fetch_optional(db)
     .await
 }
@@ -140,7 +143,8 @@ pub enum UpdateError {
 /// `None`), bumps the version and snapshots it.
 pub async fn update(
     tx: &mut Transaction<'_, Postgres>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
+    by: Uuid,
     id: Uuid,
     base: Option<i32>,
     change: &Change,
@@ -156,11 +160,11 @@ pub async fn update(
              settings = COALESCE($10, settings),
              version = version + 1,
              updated_at = now()
-         WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL AND ($3::int IS NULL OR version = $3)
+         WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL AND ($3::int IS NULL OR version = $3)
          RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .bind(base)
     .bind(change.name.as_deref())
     .bind(change.description.as_deref())
@@ -173,10 +177,10 @@ pub async fn update(
     .await?;
     match updated {
         Some(wf) => {
-            snapshot(&mut **tx, id, owner_id).await?;
+            snapshot(&mut **tx, id, by).await?;
             Ok(Ok(wf))
         }
-        None => Ok(Err(match find(&mut **tx, owner_id, id).await? {
+        None => Ok(Err(match find(&mut **tx, workspace_id, id).await? {
             Some(current) => UpdateError::Stale {
                 current: current.version,
             },
@@ -188,14 +192,14 @@ pub async fn update(
 /// Soft-deletes; returns whether a live workflow was deleted.
 pub async fn soft_delete(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE workflows SET deleted_at = now() WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
+        "UPDATE workflows SET deleted_at = now() WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL",
     )
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -204,16 +208,16 @@ pub async fn soft_delete(
 /// Undoes a delete made less than `RESTORE_DAYS` days ago.
 pub async fn undelete(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Workflow>, sqlx::Error> {
     sqlx::query_as::<_, Workflow>(&format!(
         "UPDATE workflows SET deleted_at = NULL, updated_at = now()
-          WHERE id = $1 AND owner_id = $2 AND deleted_at > now() - make_interval(days => {RESTORE_DAYS})
+          WHERE id = $1 AND workspace_id = $2 AND deleted_at > now() - make_interval(days => {RESTORE_DAYS})
          RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .fetch_optional(db)
     .await
 }
@@ -253,11 +257,11 @@ const LISTED_COLUMNS: &str = "id, name, description, status, tags, version, crea
 /// One page, newest first, and the total matching the filters.
 pub async fn list(
     db: &sqlx::PgPool,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     q: &ListQuery,
 ) -> Result<(Vec<Listed>, i64), sqlx::Error> {
     let pattern = q.search.as_deref().map(super::contains_pattern);
-    const FILTER: &str = "owner_id = $1 AND deleted_at IS NULL
+    const FILTER: &str = "workspace_id = $1 AND deleted_at IS NULL
          AND ($2::text IS NULL OR status = $2)
          AND (cardinality($3::text[]) = 0 OR tags @> $3)
          AND ($4::text IS NULL OR name ILIKE $4)";
@@ -267,7 +271,7 @@ pub async fn list(
            AND ($5::timestamptz IS NULL OR (updated_at, id) < ($5, $6))
          ORDER BY updated_at DESC, id DESC LIMIT $7"
     ))
-    .bind(owner_id)
+    .bind(workspace_id)
     .bind(q.status.as_deref())
     .bind(&q.tags)
     .bind(pattern.as_deref())
@@ -277,7 +281,7 @@ pub async fn list(
     .fetch_all(db)
     .await?;
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM workflows WHERE {FILTER}"))
-        .bind(owner_id)
+        .bind(workspace_id)
         .bind(q.status.as_deref())
         .bind(&q.tags)
         .bind(pattern.as_deref())
@@ -328,22 +332,22 @@ pub struct VersionListed {
     pub created_at: DateTime<Utc>,
 }
 
-/// Versions of a live workflow of this owner, newest first (without their
+/// Versions of a live workflow of this workspace, newest first (without their
 /// content; [`version`] reads one whole).
 pub async fn versions(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
     limit: i64,
 ) -> Result<Vec<VersionListed>, sqlx::Error> {
     sqlx::query_as::<_, VersionListed>(
         "SELECT v.version, v.name, v.status, v.created_by, v.created_at
            FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
-          WHERE v.workflow_id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL
+          WHERE v.workflow_id = $1 AND w.workspace_id = $2 AND w.deleted_at IS NULL
           ORDER BY v.version DESC LIMIT $3",
     )
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .bind(limit)
     .fetch_all(db)
     .await
@@ -351,17 +355,17 @@ pub async fn versions(
 
 pub async fn version(
     db: impl PgExecutor<'_>,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     id: Uuid,
     n: i32,
 ) -> Result<Option<Version>, sqlx::Error> {
     sqlx::query_as::<_, Version>(&format!(
         "SELECT {VERSION_COLUMNS}
            FROM workflow_versions v JOIN workflows w ON w.id = v.workflow_id
-          WHERE v.workflow_id = $1 AND w.owner_id = $2 AND w.deleted_at IS NULL AND v.version = $3"
+          WHERE v.workflow_id = $1 AND w.workspace_id = $2 AND w.deleted_at IS NULL AND v.version = $3"
     ))
     .bind(id)
-    .bind(owner_id)
+    .bind(workspace_id)
     .bind(n)
     .fetch_optional(db)
     .await

@@ -57,7 +57,7 @@ fn message_type(message: &Value) -> Option<MessageType> {
 }
 
 /// Progress messages (nodes, logs) go to execution topics only, not to the
-/// owner's `user:` topic, which carries status changes.
+/// workspace's `workspace:` topic, which carries status changes.
 fn is_progress(message: &Value) -> bool {
     message_type(message).is_some_and(MessageType::is_progress)
 }
@@ -73,7 +73,7 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
         }
         return;
     }
-    if published.topic.starts_with("user:") && is_progress(&published.message) {
+    if published.topic.starts_with("workspace:") && is_progress(&published.message) {
         return;
     }
     let subscribers = match rt.store.subscribers(published.topic.clone()).await {
@@ -92,9 +92,9 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
         .as_str()
         .and_then(|s| s.parse::<Uuid>().ok());
     // A connection that follows the execution itself gets its status there,
-    // not a second time through its `user:` topic.
+    // not a second time through its `workspace:` topic.
     let own_topic = execution
-        .filter(|_| published.topic.starts_with("user:"))
+        .filter(|_| published.topic.starts_with("workspace:"))
         .map(|id| format!("execution:{id}"));
     let own_topic = &own_topic;
     stream::iter(subscribers)

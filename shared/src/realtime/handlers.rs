@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{closing, deliver, CloseReason, Connection, Realtime};
 use crate::{
     auth::{TokenKeys, TokenKind},
-    db::{execution_reads, sessions, workflows},
+    db::{execution_reads, sessions, workspaces},
 };
 
 /// What the handlers need besides the real-time ports: Postgres, and the
@@ -96,8 +96,13 @@ pub async fn connect(
     };
     let stored = async {
         rt.store.put(connection.clone()).await?;
+        // The user's own topic, and their personal workspace's (the runs
+        // they start there); a team workspace's is subscribed to by name.
         rt.store
             .subscribe(id.clone(), format!("user:{}", claims.sub), 0)
+            .await?;
+        rt.store
+            .subscribe(id.clone(), format!("workspace:{}", claims.sub), 0)
             .await?;
         closing::bind(rt, &connection).await
     };
@@ -144,6 +149,7 @@ enum Topic {
     Execution(Uuid),
     Workflow(Uuid),
     User(Uuid),
+    Workspace(Uuid),
 }
 
 fn parse_topic(t: &str) -> Option<Topic> {
@@ -153,6 +159,7 @@ fn parse_topic(t: &str) -> Option<Topic> {
         "execution" => Some(Topic::Execution(id)),
         "workflow" => Some(Topic::Workflow(id)),
         "user" => Some(Topic::User(id)),
+        "workspace" => Some(Topic::Workspace(id)),
         _ => None,
     }
 }
@@ -227,7 +234,7 @@ async fn handle_message(state: &Deps, rt: &Realtime, conn: &str, body: &str) -> 
             let Some(topic) = parse_topic(&topic_name) else {
                 return Some(with_id(error_body(
                     "VALIDATION_ERROR",
-                    "topic must be execution:{id}, workflow:{id} or user:{id}",
+                    "topic must be execution:{id}, workflow:{id}, workspace:{id} or user:{id}",
                 )));
             };
             if msg.action == "unsubscribe" {
@@ -339,7 +346,12 @@ async fn subscribe(
             Ok(None) => return Err(not_found()),
             Err(_) => return Err(unavailable()),
         },
-        Topic::Workflow(id) => match workflows::find(&state.db, user, id).await {
+        Topic::Workflow(id) => match workspaces::can_see_workflow(&state.db, user, id).await {
+            Ok(true) => (0, None),
+            Ok(false) => return Err(not_found()),
+            Err(_) => return Err(unavailable()),
+        },
+        Topic::Workspace(id) => match workspaces::membership(&state.db, id, user).await {
             Ok(Some(_)) => (0, None),
             Ok(None) => return Err(not_found()),
             Err(_) => return Err(unavailable()),

@@ -34,14 +34,18 @@ pub fn execution_topic(id: Uuid) -> String {
     format!("execution:{id}")
 }
 
-/// Publishes a message of a run to its own topic and to its owner's.
+/// Publishes a message of a run to its own topic and to its workspace's
+/// (`workspace:{id}`, which carries status changes to every member).
 pub async fn publish_run(
     publisher: &dyn Publisher,
     execution_id: Uuid,
-    owner_id: Uuid,
+    workspace_id: Uuid,
     message: Value,
 ) {
-    for topic in [execution_topic(execution_id), format!("user:{owner_id}")] {
+    for topic in [
+        execution_topic(execution_id),
+        format!("workspace:{workspace_id}"),
+    ] {
         publisher
             .publish(Published {
                 topic,

@@ -72,7 +72,7 @@ impl Runs {
             .iter()
             .filter_map(|(_, _, a)| a.parse().ok())
             .collect();
-        let agents = agents::find_visible_many(&self.db, e.owner_id, &ids)
+        let agents = agents::find_visible_many(&self.db, e.workspace_id, &ids)
             .await?
             .into_iter()
             .map(|a| {
@@ -138,8 +138,8 @@ impl Runs {
         // The row lock in `insert_events` is the one check that the run is
         // live (no separate read of the whole run per batch).
         let mut tx = self.db.begin().await?;
-        let owner_id = match executions::insert_events(&mut tx, id, &rows).await? {
-            Recorded::Added { owner_id, .. } => owner_id,
+        let workspace_id = match executions::insert_events(&mut tx, id, &rows).await? {
+            Recorded::Added { workspace_id, .. } => workspace_id,
             Recorded::Ended => return Err(run_ended()),
             Recorded::Missing => return Err(ApiError::not_found("execution")),
         };
@@ -147,7 +147,7 @@ impl Runs {
         for row in &rows {
             self.publish(
                 id,
-                owner_id,
+                workspace_id,
                 event_message(id, row.seq, row.kind, row.payload),
             )
             .await;

@@ -23,13 +23,13 @@ pub enum Outcome {
     Launched,
     /// Nothing to do: already running, finished, or unknown.
     Done,
-    /// No free slot for the owner's tier: send again after this delay.
+    /// No free slot for the workspace's plan: send again after this delay.
     Deferred(Duration),
 }
 
 impl Runs {
     /// Claims a queued run and launches its job: [`Outcome::Deferred`] when
-    /// its owner's tier has no free slot.
+    /// its workspace's plan has no free slot.
     pub async fn dispatch_one(&self, id: Uuid) -> anyhow::Result<Outcome> {
         let mut tx = self.db.begin().await?;
         let claim =
@@ -44,7 +44,7 @@ impl Runs {
         let max_runtime = run_time(r.tier);
         let token = self
             .tokens
-            .issue_for_execution(id, r.owner_id, max_runtime + Duration::from_secs(900))
+            .issue_for_execution(id, r.workspace_id, max_runtime + Duration::from_secs(900))
             .map_err(|e| anyhow::anyhow!("cannot sign the execution token: {e}"))?;
         let name = job_name(id);
         self.launcher
@@ -82,7 +82,7 @@ impl Runs {
             self
             .publish(
                 id,
-                r.owner_id,
+                r.workspace_id,
                 json!({ "type": MessageType::ExecutionStatus, "executionId": id, "status": ExecutionStatus::Running }),
             )
             .await;

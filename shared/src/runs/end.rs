@@ -87,7 +87,7 @@ impl Runs {
         if let Some(last) = executions::last_event(&self.db, id).await? {
             self.publish(
                 id,
-                e.owner_id,
+                e.workspace_id,
                 crate::realtime::deliver::event_message(id, last.seq, &last.kind, &last.payload.0),
             )
             .await;
@@ -156,10 +156,10 @@ impl Runs {
         Ok(())
     }
 
-    /// Cancels one of the owner's runs: a queued run ends at once, a running
+    /// Cancels one of the workspace's runs: a queued run ends at once, a running
     /// one has its job stopped. Idempotent: an ended run stays as it is.
-    pub async fn cancel(&self, owner: Uuid, id: Uuid) -> ApiResult<()> {
-        let status = execution_reads::status_of(&self.db, owner, id)
+    pub async fn cancel(&self, workspace_id: Uuid, id: Uuid) -> ApiResult<()> {
+        let status = execution_reads::status_of(&self.db, workspace_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("execution"))?;
         if status.is_active() {

@@ -104,9 +104,9 @@ impl Runs {
         }
     }
 
-    /// Publishes a message of a run to its topic and its owner's.
-    pub async fn publish(&self, execution_id: Uuid, owner_id: Uuid, message: Value) {
-        publish_run(self.publisher.as_ref(), execution_id, owner_id, message).await;
+    /// Publishes a message of a run to its topic and its workspace's.
+    pub async fn publish(&self, execution_id: Uuid, workspace_id: Uuid, message: Value) {
+        publish_run(self.publisher.as_ref(), execution_id, workspace_id, message).await;
     }
 }
 

@@ -26,7 +26,7 @@ pub struct JobSpec {
     /// Deterministic (`exec-<id>`), so a redelivered message finds the Job already there.
     pub name: String,
     pub execution_id: Uuid,
-    /// The owner's tier at launch (a label on the Job).
+    /// The workspace's plan at launch (a label on the Job).
     pub tier: String,
     /// The environment contract of the executor: no secrets. The callback
     /// token travels apart (below) and reaches the executor as a file named

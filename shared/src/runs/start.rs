@@ -10,7 +10,7 @@ use crate::{
     db::{
         agents,
         executions::{self, NewExecution, StoredEvent},
-        users, workflows,
+        workflows, workspaces,
     },
     error::ErrorCode,
     protocol::{message::MessageType, ExecutionStatus},
@@ -23,7 +23,10 @@ use crate::{
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct StartRun {
-    pub owner: Uuid,
+    /// The workspace it runs in (its plan and limits).
+    pub workspace_id: Uuid,
+    /// Who started it (`None`: one of the workflow's triggers).
+    pub started_by: Option<Uuid>,
     pub workflow_id: Uuid,
     /// The run's inputs (`{{inputs.…}}`); an object (`None`: `{}`).
     pub inputs: Option<Value>,
@@ -49,17 +52,23 @@ struct RetryOf {
 }
 
 impl Runs {
-    /// Starts a run of the owner's workflow: 403 `TIER_LIMIT` for tiers that
-    /// cannot run, 400 for an invalid graph or inputs, 404 for a workflow
-    /// that is not theirs.
+    /// Starts a run of the workspace's workflow: 403 `TIER_LIMIT` for plans
+    /// that cannot run, 400 for an invalid graph or inputs, 404 for a
+    /// workflow that is not the workspace's.
     pub async fn start(&self, req: StartRun) -> ApiResult<Started> {
         self.start_run(req, None).await
     }
 
     /// Runs an ended run again as a new run linked to it; `from_failed`
     /// reuses the outputs of the nodes that succeeded. 409 while it has not ended.
-    pub async fn retry(&self, owner: Uuid, id: Uuid, from_failed: bool) -> ApiResult<Started> {
-        let e = executions::find(&self.db, owner, id)
+    pub async fn retry(
+        &self,
+        workspace_id: Uuid,
+        by: Uuid,
+        id: Uuid,
+        from_failed: bool,
+    ) -> ApiResult<Started> {
+        let e = executions::find(&self.db, workspace_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("execution"))?;
         if !e.status.is_terminal() {
@@ -75,7 +84,8 @@ impl Runs {
         };
         self.start_run(
             StartRun {
-                owner,
+                workspace_id,
+                started_by: Some(by),
                 workflow_id: e.workflow_id,
                 inputs: Some(e.inputs.0),
                 idempotency_key: None,
@@ -101,25 +111,25 @@ impl Runs {
         if !req.trigger.data.is_object() {
             return Err(ApiError::field("triggerData", "must be a JSON object"));
         }
-        let user = users::find(&self.db, req.owner).await?.ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthorized, "the account no longer exists")
-        })?;
-        if !user.tier.can_run() {
+        let tier = workspaces::tier(&self.db, req.workspace_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("workspace"))?;
+        if !tier.can_run() {
             return Err(ApiError::tier_limit(
-                user.tier,
+                tier,
                 "concurrent runs (design only: upgrade to run workflows)",
                 0,
             ));
         }
         let mut conn = self.db.acquire().await?;
-        let wf = workflows::find(&mut *conn, req.owner, req.workflow_id)
+        let wf = workflows::find(&mut *conn, req.workspace_id, req.workflow_id)
             .await?
             .ok_or_else(|| ApiError::not_found("workflow"))?;
         let (graph, prior, retry_of) = match retry {
             Some(r) => (r.graph, r.prior, Some(r.id)),
             None => (wf.canvas.0.clone(), json!({}), None),
         };
-        let report = crate::validation::full_report(&mut conn, req.owner, &graph).await?;
+        let report = crate::validation::full_report(&mut conn, req.workspace_id, &graph).await?;
         if !report.valid {
             return Err(ApiError::new(
                 ErrorCode::ValidationError,
@@ -128,15 +138,16 @@ impl Runs {
             .with_details(json!({ "reason": "invalid_graph", "report": report })));
         }
         drop(conn);
-        let priority = user.tier.limits().priority;
+        let priority = tier.limits().priority;
         let (execution, created) = executions::insert(
             &self.db,
             NewExecution {
                 id: crate::ids::new_id(),
-                owner_id: req.owner,
+                workspace_id: req.workspace_id,
+                started_by: req.started_by,
                 workflow_id: req.workflow_id,
                 workflow_version: wf.version,
-                tier: user.tier,
+                tier,
                 priority,
                 graph: &graph,
                 inputs: &inputs,
@@ -164,7 +175,7 @@ impl Runs {
             publish_run(
                 self.publisher.as_ref(),
                 execution.id,
-                req.owner,
+                req.workspace_id,
                 json!({ "type": MessageType::ExecutionQueued, "executionId": execution.id, "status": ExecutionStatus::Queued }),
             )
             .await;

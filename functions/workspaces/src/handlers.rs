@@ -1,0 +1,168 @@
+//! `/api/v1/workspaces`: list, create, rename and delete workspaces, and hand
+//! ownership on.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+};
+use shared::{
+    access::{Member, Permission},
+    auth::AuthUser,
+    db::workspaces,
+    error::{ErrorCode, ErrorEnvelope},
+    extract::Json,
+    ApiError, ApiResult, AppState,
+};
+use uuid::Uuid;
+
+use crate::dto::{NewWorkspace, RenameWorkspace, Transfer, WorkspaceList, WorkspaceView, NAME};
+
+/// The caller's workspace `id` as they see it now.
+async fn view(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<WorkspaceView> {
+    workspaces::find(&state.db, id, caller.user_id)
+        .await?
+        .map(WorkspaceView::from)
+        .ok_or_else(|| ApiError::not_found("workspace"))
+}
+
+/// Your workspaces: your personal one first, then the teams you are in.
+#[utoipa::path(
+    get, path = "/api/v1/workspaces", operation_id = "workspaces_list", tag = "workspaces", security(("bearer" = [])),
+    responses((status = 200, description = "Your workspaces", body = WorkspaceList))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> ApiResult<Json<WorkspaceList>> {
+    let items = workspaces::list_for(&state.db, caller.user_id)
+        .await?
+        .into_iter()
+        .map(WorkspaceView::from)
+        .collect();
+    Ok(Json(WorkspaceList { items }))
+}
+
+/// Create a team workspace; you are its owner. It starts on the FREE plan.
+#[utoipa::path(
+    post, path = "/api/v1/workspaces", operation_id = "workspaces_create", tag = "workspaces", security(("bearer" = [])),
+    request_body = NewWorkspace,
+    responses((status = 201, description = "Created", body = WorkspaceView))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(body): Json<NewWorkspace>,
+) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
+    let name = NAME
+        .parse(&body.name)
+        .map_err(|m| ApiError::field("name", m))?;
+    let mut tx = state.db.begin().await?;
+    let w = workspaces::create_team(&mut tx, shared::ids::new_id(), &name, caller.user_id).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(WorkspaceView::from(w))))
+}
+
+/// One of your workspaces.
+#[utoipa::path(
+    get, path = "/api/v1/workspaces/{id}", operation_id = "workspaces_get", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "The workspace", body = WorkspaceView),
+        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<WorkspaceView>> {
+    Ok(Json(view(&state, &caller, id).await?))
+}
+
+/// Rename a workspace (owners and admins).
+#[utoipa::path(
+    patch, path = "/api/v1/workspaces/{id}", operation_id = "workspaces_rename", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    request_body = RenameWorkspace,
+    responses(
+        (status = 200, description = "Renamed", body = WorkspaceView),
+        (status = 403, description = "Your role may not change the workspace's settings (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+    )
+)]
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<RenameWorkspace>,
+) -> ApiResult<Json<WorkspaceView>> {
+    let name = NAME
+        .parse(&body.name)
+        .map_err(|m| ApiError::field("name", m))?;
+    Member::of(&state.db, &caller, id)
+        .await?
+        .require(Permission::WorkspaceSettings)?;
+    workspaces::rename(&state.db, id, &name).await?;
+    Ok(Json(view(&state, &caller, id).await?))
+}
+
+/// Delete a team workspace and everything in it (its owner only). A
+/// personal workspace cannot be deleted (409).
+#[utoipa::path(
+    delete, path = "/api/v1/workspaces/{id}", operation_id = "workspaces_delete", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Only the owner may delete a workspace (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 409, description = "A personal workspace cannot be deleted (CONFLICT)", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let m = Member::of(&state.db, &caller, id).await?;
+    m.require(Permission::DeleteWorkspace)?;
+    if workspaces::delete_team(&state.db, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Conflict,
+            "a personal workspace cannot be deleted",
+        ))
+    }
+}
+
+/// Hand ownership to another member (the owner only): they become the
+/// owner and you an admin. There is always exactly one owner.
+#[utoipa::path(
+    post, path = "/api/v1/workspaces/{id}/transfer", operation_id = "workspaces_transfer", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    request_body = Transfer,
+    responses(
+        (status = 200, description = "Transferred: the workspace as you now see it", body = WorkspaceView),
+        (status = 403, description = "Only the owner may hand ownership on (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours, or no such member (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 409, description = "A personal workspace has no other members; or you named yourself (CONFLICT)", body = ErrorEnvelope),
+    )
+)]
+pub async fn transfer(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Transfer>,
+) -> ApiResult<Json<WorkspaceView>> {
+    let m = Member::of(&state.db, &caller, id).await?;
+    m.require(Permission::TransferOwnership)?;
+    if body.user_id == caller.user_id {
+        return Err(ApiError::new(ErrorCode::Conflict, "you already own it"));
+    }
+    let mut tx = state.db.begin().await?;
+    if !workspaces::transfer(&mut tx, id, caller.user_id, body.user_id).await? {
+        return Err(ApiError::not_found("member"));
+    }
+    tx.commit().await?;
+    Ok(Json(view(&state, &caller, id).await?))
+}

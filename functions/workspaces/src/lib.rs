@@ -1,0 +1,30 @@
+//! The workspaces function: `/api/v1/workspaces` — team workspaces, their
+//! members and roles, and handing ownership on. Who may do what is decided
+//! by `shared::access`; every handler asks it.
+
+mod dto;
+mod handlers;
+mod members;
+
+use axum::Router;
+use shared::AppState;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use dto::{AssignableRole, MemberView, WorkspaceView};
+
+/// The routes of this function with their OpenAPI description, state not yet applied.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list, handlers::create))
+        .routes(routes!(handlers::get, handlers::rename, handlers::delete))
+        .routes(routes!(handlers::transfer))
+        .routes(routes!(members::list))
+        .routes(routes!(members::change_role, members::remove))
+}
+
+/// The function as deployed on its own: routes, state and the common layers.
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let (router, _) = routes().with_state(state).split_for_parts();
+    shared::http::apply_layers(router, &settings.http)
+}

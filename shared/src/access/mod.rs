@@ -1,0 +1,160 @@
+//! Who may do what in a workspace: the one place that decides every
+//! permission. Routes name the permission they need in their extractor
+//! ([`Allowed`]); this module's [`Role::allows`] is the permission matrix.
+//!
+//! | permission | owner | admin | editor | viewer |
+//! |---|---|---|---|---|
+//! | view workflows, runs, logs, agents, members | ✓ | ✓ | ✓ | ✓ |
+//! | create, edit, delete workflows, agents, templates | ✓ | ✓ | ✓ | |
+//! | execute workflows (start, cancel, retry runs) | ✓ | ✓ | ✓ | |
+//! | view analytics | ✓ | ✓ | ✓ | ✓ |
+//! | invite, remove members, change roles | ✓ | ✓ | | |
+//! | workspace settings | ✓ | ✓ | | |
+//! | delete the workspace, transfer ownership | ✓ | | | |
+
+mod member;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use member::{Allowed, InWorkspace, Member, WORKSPACE_HEADER};
+
+/// A member's role in a workspace. A workspace has exactly one owner.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, sqlx::Type,
+)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Editor,
+    Viewer,
+}
+
+/// What a route may need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Permission {
+    ViewWorkflows,
+    CreateWorkflows,
+    EditWorkflows,
+    DeleteWorkflows,
+    ExecuteWorkflows,
+    ViewAnalytics,
+    InviteMembers,
+    RemoveMembers,
+    ChangeRoles,
+    WorkspaceSettings,
+    DeleteWorkspace,
+    TransferOwnership,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 12] = [
+        Self::ViewWorkflows,
+        Self::CreateWorkflows,
+        Self::EditWorkflows,
+        Self::DeleteWorkflows,
+        Self::ExecuteWorkflows,
+        Self::ViewAnalytics,
+        Self::InviteMembers,
+        Self::RemoveMembers,
+        Self::ChangeRoles,
+        Self::WorkspaceSettings,
+        Self::DeleteWorkspace,
+        Self::TransferOwnership,
+    ];
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Self::Owner, Self::Admin, Self::Editor, Self::Viewer];
+
+    /// The permission matrix.
+    pub const fn allows(self, p: Permission) -> bool {
+        use Permission::*;
+        match p {
+            ViewWorkflows | ViewAnalytics => true,
+            CreateWorkflows | EditWorkflows | DeleteWorkflows | ExecuteWorkflows => {
+                !matches!(self, Self::Viewer)
+            }
+            InviteMembers | RemoveMembers | ChangeRoles | WorkspaceSettings => {
+                matches!(self, Self::Owner | Self::Admin)
+            }
+            DeleteWorkspace | TransferOwnership => matches!(self, Self::Owner),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Editor => "editor",
+            Self::Viewer => "viewer",
+        }
+    }
+}
+
+/// Marker types naming a permission at the type level, for [`Allowed`].
+pub mod can {
+    use super::Permission;
+
+    /// A permission a route can name in its extractor.
+    pub trait Need {
+        const PERMISSION: Permission;
+    }
+
+    macro_rules! needs {
+        ($($name:ident),*) => {$(
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl Need for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )*};
+    }
+    needs!(
+        ViewWorkflows,
+        CreateWorkflows,
+        EditWorkflows,
+        DeleteWorkflows,
+        ExecuteWorkflows,
+        ViewAnalytics,
+        InviteMembers,
+        RemoveMembers,
+        ChangeRoles,
+        WorkspaceSettings,
+        DeleteWorkspace,
+        TransferOwnership
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Permission::*, Role::*, *};
+
+    /// The FastAPI plan's matrix, row by row (and transfer, which only the
+    /// owner may do, as deleting the workspace).
+    #[test]
+    fn the_matrix_is_the_product_documents() {
+        let rows: [(Permission, [bool; 4]); 12] = [
+            (ViewWorkflows, [true, true, true, true]),
+            (CreateWorkflows, [true, true, true, false]),
+            (EditWorkflows, [true, true, true, false]),
+            (DeleteWorkflows, [true, true, true, false]),
+            (ExecuteWorkflows, [true, true, true, false]),
+            (ViewAnalytics, [true, true, true, true]),
+            (InviteMembers, [true, true, false, false]),
+            (RemoveMembers, [true, true, false, false]),
+            (ChangeRoles, [true, true, false, false]),
+            (WorkspaceSettings, [true, true, false, false]),
+            (DeleteWorkspace, [true, false, false, false]),
+            (TransferOwnership, [true, false, false, false]),
+        ];
+        for (p, allowed) in rows {
+            for (role, want) in [Owner, Admin, Editor, Viewer].into_iter().zip(allowed) {
+                assert_eq!(role.allows(p), want, "{role:?} {p:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! Teams: workspaces own everything; one place (`shared::access`) decides
+//! every permission, and every route asks it. The matrix test drives every
+//! workspace route of the OpenAPI document as each role and as a non-member.
+
+use std::collections::BTreeMap;
+
+use axum::http::Method;
+use saasit_tests::{json, spawn_app, Req, TestApp};
+use serde_json::Value;
+use shared::{
+    access::{Permission, Role},
+    db::{
+        executions::{self, NewExecution},
+        workspaces,
+    },
+    runs::trigger::TriggerType,
+    tier::{Priority, Tier},
+};
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse 9";
+
+fn canvas() -> Value {
+    json!({
+        "nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output", "config": {"value": "done"}}],
+        "edges": [{"from": "start", "to": "out"}]
+    })
+}
+
+/// The permission each workspace route needs (the routes' extractors and
+/// `require` calls say the same; this test checks they agree).
+fn needs() -> BTreeMap<&'static str, Permission> {
+    use Permission::*;
+    BTreeMap::from([
+        ("workflows_create", CreateWorkflows),
+        ("workflows_list", ViewWorkflows),
+        ("workflows_get", ViewWorkflows),
+        ("workflows_update", EditWorkflows),
+        ("workflows_replace", EditWorkflows),
+        ("workflows_delete", DeleteWorkflows),
+        ("workflows_restore", DeleteWorkflows),
+        ("workflows_versions", ViewWorkflows),
+        ("workflows_version", ViewWorkflows),
+        ("workflows_restore_version", EditWorkflows),
+        ("workflows_duplicate", CreateWorkflows),
+        ("workflows_set_status", EditWorkflows),
+        ("workflows_validate", ViewWorkflows),
+        ("templates_list", ViewWorkflows),
+        ("templates_get", ViewWorkflows),
+        ("templates_publish", CreateWorkflows),
+        ("templates_delete", DeleteWorkflows),
+        ("templates_instantiate", CreateWorkflows),
+        ("agents_list", ViewWorkflows),
+        ("agents_get", ViewWorkflows),
+        ("agents_create", CreateWorkflows),
+        ("agents_update", EditWorkflows),
+        ("agents_replace", EditWorkflows),
+        ("agents_delete", DeleteWorkflows),
+        ("executions_start", ExecuteWorkflows),
+        ("executions_execute_workflow", ExecuteWorkflows),
+        ("executions_list", ViewWorkflows),
+        ("executions_get", ViewWorkflows),
+        ("executions_logs", ViewWorkflows),
+        ("executions_nodes", ViewWorkflows),
+        ("executions_artifacts", ViewWorkflows),
+        ("executions_cancel", ExecuteWorkflows),
+        ("executions_retry", ExecuteWorkflows),
+        ("workspaces_get", ViewWorkflows),
+        ("workspaces_members", ViewWorkflows),
+        ("workspaces_rename", WorkspaceSettings),
+        ("workspaces_change_role", ChangeRoles),
+        ("workspaces_remove_member", RemoveMembers),
+        ("workspaces_delete", DeleteWorkspace),
+        ("workspaces_transfer", TransferOwnership),
+    ])
+}
+
+/// Everyone in the test: a user per role, one who stays out of the way (the
+/// target of member routes), and an outsider.
+struct People {
+    owner: (Uuid, String),
+    members: Vec<(Role, Uuid, String)>,
+    bystander: Uuid,
+    outsider: String,
+}
+
+async fn user(app: &TestApp, email: &str) -> (Uuid, String) {
+    let r = app.register(email, PASSWORD).await;
+    (
+        r["user"]["id"].as_str().expect("id").parse().expect("uuid"),
+        r["accessToken"].as_str().expect("token").to_owned(),
+    )
+}
+
+async fn people(app: &TestApp) -> People {
+    let owner = user(app, "owner@example.com").await;
+    let mut members = Vec::new();
+    for role in [Role::Admin, Role::Editor, Role::Viewer] {
+        let (id, token) = user(app, &format!("{}@example.com", role.as_str())).await;
+        members.push((role, id, token));
+    }
+    let (bystander, _) = user(app, "bystander@example.com").await;
+    let (_, outsider) = user(app, "outsider@example.com").await;
+    People {
+        owner,
+        members,
+        bystander,
+        outsider,
+    }
+}
+
+/// What a route acts on: a fresh team workspace on the SCALE plan with
+/// everyone in it, a workflow, an agent, a published template and an ended run.
+struct Fixture {
+    workspace: Uuid,
+    workflow: String,
+    agent: String,
+    template: String,
+    execution: Uuid,
+}
+
+async fn fixture(app: &TestApp, p: &People) -> Fixture {
+    let token = &p.owner.1;
+    let ws = app
+        .send(
+            Req::post("/api/v1/workspaces")
+                .bearer(token)
+                .json(&json!({"name": "Team"})),
+        )
+        .await
+        .expect(201, None);
+    let workspace: Uuid = ws.body["id"].as_str().expect("id").parse().expect("uuid");
+    assert_eq!(ws.body["role"], "owner");
+    let db = &app.state.db;
+    workspaces::set_tier(db, workspace, Tier::Scale)
+        .await
+        .expect("tier");
+    for (role, id, _) in &p.members {
+        assert!(
+            workspaces::add_member(db, workspace, *id, *role, Some(p.owner.0))
+                .await
+                .expect("member")
+        );
+    }
+    workspaces::add_member(db, workspace, p.bystander, Role::Editor, Some(p.owner.0))
+        .await
+        .expect("bystander");
+    let h = workspace.to_string();
+    let in_ws = |r: Req| r.bearer(token).header("x-workspace-id", &h);
+    let workflow = app
+        .send(
+            in_ws(Req::post("/api/v1/workflows"))
+                .json(&json!({"name": "shared", "canvas": canvas()})),
+        )
+        .await
+        .expect(201, None)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let agent = app
+        .send(in_ws(Req::post("/api/v1/agents")).json(&json!({
+            "name": "helper", "displayName": "Helper", "systemPrompt": "You help."
+        })))
+        .await
+        .expect(201, None)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let template = app
+        .send(in_ws(Req::post("/api/v1/templates")).json(&json!({
+            "workflowId": workflow, "category": "other"
+        })))
+        .await
+        .expect(201, None)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // An ended run, stored directly: the matrix is about who may act on it.
+    let (run, _) = executions::insert(
+        db,
+        NewExecution {
+            id: Uuid::now_v7(),
+            workspace_id: workspace,
+            started_by: Some(p.owner.0),
+            workflow_id: workflow.parse().expect("uuid"),
+            workflow_version: 1,
+            tier: Tier::Scale,
+            priority: Priority::High,
+            graph: &canvas(),
+            inputs: &json!({}),
+            prior_outputs: &json!({}),
+            idempotency_key: None,
+            retry_of: None,
+            trigger_type: TriggerType::Manual,
+            trigger_data: &json!({}),
+            queue_deadline: chrono::Utc::now() + chrono::Duration::hours(1),
+        },
+    )
+    .await
+    .expect("execution");
+    sqlx::query(
+        "UPDATE executions SET status = 'completed', started_at = now(), finished_at = now() WHERE id = $1",
+    )
+    .bind(run.id)
+    .execute(db)
+    .await
+    .expect("ended");
+    Fixture {
+        workspace,
+        workflow,
+        agent,
+        template,
+        execution: run.id,
+    }
+}
+
+/// A request for a documented operation against a fixture: path parameters
+/// filled in, its documented example as the body (naming the fixture's
+/// workflow or the bystander), the workspace header where the route takes one.
+fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &People) -> Req {
+    let id = if path.starts_with("/api/v1/workflows/") {
+        f.workflow.clone()
+    } else if path.starts_with("/api/v1/agents/") {
+        f.agent.clone()
+    } else if path.starts_with("/api/v1/templates/") {
+        f.template.clone()
+    } else if path.starts_with("/api/v1/executions/") {
+        f.execution.to_string()
+    } else {
+        f.workspace.to_string()
+    };
+    let url = path
+        .replace("{id}", &id)
+        .replace("{n}", "1")
+        .replace("{version}", "1")
+        .replace("{userId}", &p.bystander.to_string());
+    let mut req = Req::new(
+        Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
+        &url,
+    );
+    let takes_header = op["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["name"] == "X-Workspace-Id"));
+    if takes_header {
+        req = req.header("x-workspace-id", &f.workspace.to_string());
+    }
+    if matches!(method, "patch" | "put") && path.starts_with("/api/v1/workflows/") {
+        req = req.header("if-match", "\"1\"");
+    }
+    let mut schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    if let Some(name) = schema["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        schema = &doc["components"]["schemas"][name];
+    }
+    if let Some(schema) = schema.as_object() {
+        let mut body = schema.get("example").cloned().unwrap_or_else(|| json!({}));
+        if let Some(o) = body.as_object_mut() {
+            if o.contains_key("workflowId") {
+                o.insert("workflowId".into(), json!(f.workflow));
+            }
+            if o.contains_key("userId") {
+                o.insert("userId".into(), json!(p.bystander));
+            }
+            if o.contains_key("baseVersion") {
+                o.insert("baseVersion".into(), json!(1));
+            }
+        }
+        req = req.json(&body);
+    }
+    req
+}
+
+#[tokio::test]
+async fn the_permission_matrix_holds_on_every_workspace_route() {
+    let app = spawn_app().await;
+    let doc = app
+        .send(Req::get("/api/v1/openapi.json"))
+        .await
+        .expect(200, None)
+        .body;
+    let p = people(&app).await;
+    let needs = needs();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let name = op["operationId"].as_str().expect("operationId");
+            let scoped = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "X-Workspace-Id"))
+                || path.starts_with("/api/v1/workspaces/{id}");
+            if !scoped {
+                assert!(
+                    !needs.contains_key(name),
+                    "{name} is not workspace-scoped in the document"
+                );
+                continue;
+            }
+            let need = *needs.get(name).unwrap_or_else(|| {
+                panic!("{name} ({method} {path}) has no expected permission here")
+            });
+            assert!(
+                op["responses"].get("404").is_some(),
+                "{name} does not declare 404"
+            );
+            assert!(
+                Role::Viewer.allows(need) || op["responses"].get("403").is_some(),
+                "{name} does not declare 403"
+            );
+            // A non-member: not found, whatever the route.
+            let f = fixture(&app, &p).await;
+            let r = app
+                .send(request(&doc, method, path, op, &f, &p).bearer(&p.outsider))
+                .await;
+            assert_eq!(r.status, 404, "{name} as a non-member: {}", r.text);
+            // Each member role, on a fresh fixture (some routes delete what they act on).
+            let mut roles: Vec<(Role, &str)> =
+                p.members.iter().map(|(r, _, t)| (*r, t.as_str())).collect();
+            roles.push((Role::Owner, &p.owner.1));
+            for (role, token) in roles {
+                let f = fixture(&app, &p).await;
+                let r = app
+                    .send(request(&doc, method, path, op, &f, &p).bearer(token))
+                    .await;
+                if role.allows(need) {
+                    assert!(
+                        r.status.is_success(),
+                        "{name} as {role:?} is allowed ({need:?}) but answered {}: {}",
+                        r.status,
+                        r.text
+                    );
+                } else {
+                    assert_eq!(
+                        (r.status.as_u16(), r.code()),
+                        (403, "FORBIDDEN"),
+                        "{name} as {role:?} needs {need:?}: {}",
+                        r.text
+                    );
+                    assert_eq!(r.body["error"]["details"]["role"], json!(role));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, needs.len(), "every route in the table was driven");
+}
+
+#[tokio::test]
+async fn members_share_a_workspace_and_a_removed_member_loses_access_at_once() {
+    let app = spawn_app().await;
+    let (owner_id, owner) = user(&app, "olga@example.com").await;
+    let (editor_id, editor) = user(&app, "ed@example.com").await;
+    // Everyone has a personal workspace with their own id, and owns it.
+    let mine = app
+        .send(Req::get("/api/v1/workspaces").bearer(&owner))
+        .await
+        .expect(200, None);
+    assert_eq!(mine.body["items"][0]["id"], json!(owner_id));
+    assert_eq!(mine.body["items"][0]["personal"], true);
+    assert_eq!(mine.body["items"][0]["role"], "owner");
+
+    let ws = app
+        .send(
+            Req::post("/api/v1/workspaces")
+                .bearer(&owner)
+                .json(&json!({"name": "Lab"})),
+        )
+        .await
+        .expect(201, None);
+    let id = ws.body["id"].as_str().expect("id").to_owned();
+    let wid: Uuid = id.parse().expect("uuid");
+    assert_eq!(ws.body["tier"], "FREE");
+    assert_eq!(ws.body["seats"], 3);
+    workspaces::add_member(&app.state.db, wid, editor_id, Role::Editor, Some(owner_id))
+        .await
+        .expect("member");
+
+    // The editor works in the team workspace by naming it; their personal one stays theirs.
+    let wf = app
+        .send(
+            Req::post("/api/v1/workflows")
+                .bearer(&editor)
+                .header("x-workspace-id", &id)
+                .json(&json!({"name": "together", "canvas": canvas()})),
+        )
+        .await
+        .expect(201, None);
+    assert_eq!(wf.body["workspaceId"], id.as_str());
+    assert_eq!(wf.body["createdBy"], json!(editor_id));
+    let wf_id = wf.body["id"].as_str().expect("id").to_owned();
+    app.send(Req::get(&format!("/api/v1/workflows/{wf_id}")).bearer(&editor))
+        .await
+        .expect(404, Some("NOT_FOUND"));
+    let seen = app
+        .send(
+            Req::get("/api/v1/workflows")
+                .bearer(&owner)
+                .header("x-workspace-id", &id),
+        )
+        .await
+        .expect(200, None);
+    assert_eq!(seen.body["total"], 1);
+    // A malformed workspace header is a validation error, an unknown one not found.
+    app.send(
+        Req::get("/api/v1/workflows")
+            .bearer(&owner)
+            .header("x-workspace-id", "nope"),
+    )
+    .await
+    .expect(400, Some("VALIDATION_ERROR"));
+    app.send(
+        Req::get("/api/v1/workflows")
+            .bearer(&owner)
+            .header("x-workspace-id", &Uuid::now_v7().to_string()),
+    )
+    .await
+    .expect(404, Some("NOT_FOUND"));
+
+    // Roles: the owner stays the owner; promotion and demotion are conditional.
+    let members = app
+        .send(Req::get(&format!("/api/v1/workspaces/{id}/members")).bearer(&editor))
+        .await
+        .expect(200, None);
+    assert_eq!(members.body["items"][0]["role"], "owner");
+    assert_eq!(members.body["items"][1]["role"], "editor");
+    app.send(
+        Req::patch(&format!("/api/v1/workspaces/{id}/members/{owner_id}"))
+            .bearer(&owner)
+            .json(&json!({"role": "viewer"})),
+    )
+    .await
+    .expect(409, Some("CONFLICT"));
+    app.send(
+        Req::patch(&format!("/api/v1/workspaces/{id}/members/{editor_id}"))
+            .bearer(&owner)
+            .json(&json!({"role": "owner"})),
+    )
+    .await
+    .expect(400, Some("VALIDATION_ERROR"));
+    app.send(
+        Req::new(
+            Method::DELETE,
+            &format!("/api/v1/workspaces/{id}/members/{owner_id}"),
+        )
+        .bearer(&owner),
+    )
+    .await
+    .expect(409, Some("CONFLICT"));
+
+    // Ownership moves in one step; the old owner becomes an admin; still one owner.
+    let t = app
+        .send(
+            Req::post(&format!("/api/v1/workspaces/{id}/transfer"))
+                .bearer(&owner)
+                .json(&json!({"userId": editor_id})),
+        )
+        .await
+        .expect(200, None);
+    assert_eq!(t.body["role"], "admin");
+    let owners: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM workspace_members WHERE workspace_id = $1 AND role = 'owner'",
+    )
+    .bind(wid)
+    .fetch_one(&app.state.db)
+    .await
+    .expect("count");
+    assert_eq!(owners, 1);
+    // The new owner removes the old one, whose access ends with the next request.
+    app.send(
+        Req::new(
+            Method::DELETE,
+            &format!("/api/v1/workspaces/{id}/members/{owner_id}"),
+        )
+        .bearer(&editor),
+    )
+    .await
+    .expect(204, None);
+    app.send(
+        Req::get(&format!("/api/v1/workflows/{wf_id}"))
+            .bearer(&owner)
+            .header("x-workspace-id", &id),
+    )
+    .await
+    .expect(404, Some("NOT_FOUND"));
+    app.send(Req::get(&format!("/api/v1/workspaces/{id}")).bearer(&owner))
+        .await
+        .expect(404, Some("NOT_FOUND"));
+
+    // A personal workspace cannot be deleted; a team one takes its content with it.
+    app.send(Req::new(Method::DELETE, &format!("/api/v1/workspaces/{editor_id}")).bearer(&editor))
+        .await
+        .expect(409, Some("CONFLICT"));
+    app.send(Req::new(Method::DELETE, &format!("/api/v1/workspaces/{id}")).bearer(&editor))
+        .await
+        .expect(204, None);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM workflows WHERE workspace_id = $1")
+        .bind(wid)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+}
+
+/// Data from before workspaces existed (one owner per row) lands in each
+/// owner's personal workspace, and nothing is lost.
+#[tokio::test]
+async fn existing_single_user_data_moves_into_personal_workspaces() {
+    use sqlx::{Connection, Executor, PgConnection};
+    let app = spawn_app().await;
+    // A second database, migrated only up to the migration before workspaces.
+    let name = format!("pre_ws_{}", Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    admin
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create");
+    let url = match app.database_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("database url"),
+    };
+    let mut db = PgConnection::connect(&url).await.expect("connect");
+    let (before, after): (Vec<_>, Vec<_>) =
+        shared::db::MIGRATOR.iter().partition(|m| m.version < 9);
+    assert!(!after.is_empty());
+    for m in before {
+        db.execute(&*m.sql).await.expect("older migration");
+    }
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    for (id, email, tier) in [(a, "a@example.com", "SCALE"), (b, "b@example.com", "FREE")] {
+        sqlx::query("INSERT INTO users (id, email, name, password_hash, tier) VALUES ($1, $2, 'x', 'h', $3)")
+            .bind(id)
+            .bind(email)
+            .bind(tier)
+            .execute(&mut db)
+            .await
+            .expect("user");
+    }
+    let wf = Uuid::now_v7();
+    sqlx::query("INSERT INTO workflows (id, owner_id, name) VALUES ($1, $2, 'old')")
+        .bind(wf)
+        .bind(a)
+        .execute(&mut db)
+        .await
+        .expect("workflow");
+    sqlx::query("INSERT INTO agents (id, owner_id, name, display_name, category, system_prompt) VALUES ($1, $2, 'mine', 'Mine', 'other', 'p')")
+        .bind(Uuid::now_v7())
+        .bind(b)
+        .execute(&mut db)
+        .await
+        .expect("agent");
+    sqlx::query("INSERT INTO usage_metrics (user_id, metric, period, count) VALUES ($1, 'workflows_created', date_trunc('month', now())::date, 2)")
+        .bind(a)
+        .execute(&mut db)
+        .await
+        .expect("usage");
+    let run = Uuid::now_v7();
+    sqlx::query("INSERT INTO executions (id, owner_id, workflow_id, workflow_version, tier, priority, graph, deadline_at, idempotency_key)
+                 VALUES ($1, $2, $3, 1, 'SCALE', 'high', '{}', now(), 'k1')")
+        .bind(run)
+        .bind(a)
+        .bind(wf)
+        .execute(&mut db)
+        .await
+        .expect("execution");
+    for m in after {
+        db.execute(&*m.sql).await.expect("workspace migration");
+    }
+    // Each user owns a personal workspace with their id and their old tier.
+    let spaces: Vec<(Uuid, Option<Uuid>, String)> =
+        sqlx::query_as("SELECT id, personal_of, tier FROM workspaces ORDER BY tier")
+            .fetch_all(&mut db)
+            .await
+            .expect("workspaces");
+    assert_eq!(
+        spaces,
+        vec![(b, Some(b), "FREE".into()), (a, Some(a), "SCALE".into())]
+    );
+    let owners: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+        "SELECT workspace_id, user_id, role FROM workspace_members ORDER BY role, user_id",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("members");
+    assert_eq!(owners.len(), 2);
+    assert!(owners.iter().all(|(w, u, r)| w == u && r == "owner"));
+    // Everything is still there, in its owner's workspace, made by its owner.
+    let w: (Uuid, Option<Uuid>) =
+        sqlx::query_as("SELECT workspace_id, created_by FROM workflows WHERE id = $1")
+            .bind(wf)
+            .fetch_one(&mut db)
+            .await
+            .expect("workflow");
+    assert_eq!(w, (a, Some(a)));
+    let e: (Uuid, Option<Uuid>, Option<String>) = sqlx::query_as(
+        "SELECT workspace_id, started_by, idempotency_key FROM executions WHERE id = $1",
+    )
+    .bind(run)
+    .fetch_one(&mut db)
+    .await
+    .expect("execution");
+    assert_eq!(e, (a, Some(a), Some("k1".into())));
+    let g: (Option<Uuid>, Option<Uuid>) =
+        sqlx::query_as("SELECT workspace_id, created_by FROM agents WHERE name = 'mine'")
+            .fetch_one(&mut db)
+            .await
+            .expect("agent");
+    assert_eq!(g, (Some(b), Some(b)));
+    let builtin: i64 = sqlx::query_scalar("SELECT count(*) FROM agents WHERE workspace_id IS NULL")
+        .fetch_one(&mut db)
+        .await
+        .expect("builtin");
+    assert!(builtin > 0, "the built-in catalogue has no workspace");
+    let used: i32 = sqlx::query_scalar("SELECT count FROM usage_metrics WHERE workspace_id = $1")
+        .bind(a)
+        .fetch_one(&mut db)
+        .await
+        .expect("usage");
+    assert_eq!(used, 2);
+    drop(db);
+    admin
+        .execute(format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#).as_str())
+        .await
+        .expect("drop");
+}
