@@ -2,7 +2,8 @@
 //! authenticated `GET /api/v1/workflows/{id}` through the full router (request
 //! ids, security headers, CORS, the error shape, the request log as JSON
 //! lines at `info`) against a bare axum + sqlx handler doing the same token
-//! check and the same query, on the same database, in one run. Run with:
+//! check, the same workspace-membership read and the same query, on the same
+//! database, in one run. Run with:
 //! DATABASE_URL=postgres://… cargo bench -p saasit-tests --bench request_cost
 //!
 //! Both run in-process (`oneshot`) on a current-thread runtime, so every CPU
@@ -28,7 +29,7 @@ use http_body_util::BodyExt;
 use saasit_tests::{json, spawn_app, Req};
 use shared::{
     auth::{extract::bearer_token, TokenKind},
-    db::workflows,
+    db::{workflows, workspaces},
     AppState,
 };
 use tower::ServiceExt;
@@ -47,6 +48,13 @@ async fn bare_get(
     let Ok(claims) = state.tokens.verify(token, TokenKind::Access) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
+    // The caller's membership of the workspace (their personal one here),
+    // read per request as the product does.
+    match workspaces::membership(&state.db, claims.sub, claims.sub).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
     match workflows::find(&state.db, claims.sub, id).await {
         Ok(Some(wf)) => {
             let etag = format!("\"{}\"", wf.version);
