@@ -494,6 +494,27 @@ async fn members_share_a_workspace_and_a_removed_member_loses_access_at_once() {
     app.send(Req::new(Method::DELETE, &format!("/api/v1/workspaces/{editor_id}")).bearer(&editor))
         .await
         .expect(409, Some("CONFLICT"));
+    // A run that has not ended keeps its workspace: nothing alive is cut off.
+    let run = sqlx::query_scalar::<_, Uuid>(
+        "INSERT INTO executions (id, workspace_id, workflow_id, workflow_version, tier, priority, graph, deadline_at)
+         VALUES ($1, $2, $3, 1, 'FREE', 'low', '{}', now() + interval '1 hour') RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(wid)
+    .bind(wf_id.parse::<Uuid>().expect("uuid"))
+    .fetch_one(&app.state.db)
+    .await
+    .expect("queued run");
+    let r = app
+        .send(Req::new(Method::DELETE, &format!("/api/v1/workspaces/{id}")).bearer(&editor))
+        .await
+        .expect(409, Some("CONFLICT"));
+    assert_eq!(r.body["error"]["details"]["reason"], "active_runs");
+    sqlx::query("UPDATE executions SET status = 'cancelled', finished_at = now() WHERE id = $1")
+        .bind(run)
+        .execute(&app.state.db)
+        .await
+        .expect("ended");
     app.send(Req::new(Method::DELETE, &format!("/api/v1/workspaces/{id}")).bearer(&editor))
         .await
         .expect(204, None);

@@ -5,10 +5,11 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use serde_json::json;
 use shared::{
     access::{Member, Permission},
     auth::AuthUser,
-    db::workspaces,
+    db::workspaces::{self, Deletion},
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
     ApiError, ApiResult, AppState,
@@ -107,7 +108,8 @@ pub async fn rename(
 }
 
 /// Delete a team workspace and everything in it (its owner only). A
-/// personal workspace cannot be deleted (409).
+/// personal workspace cannot be deleted, nor one with runs that have not
+/// ended (409).
 #[utoipa::path(
     delete, path = "/api/v1/workspaces/{id}", operation_id = "workspaces_delete", tag = "workspaces", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workspace id")),
@@ -115,7 +117,7 @@ pub async fn rename(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Only the owner may delete a workspace (FORBIDDEN)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
-        (status = 409, description = "A personal workspace cannot be deleted (CONFLICT)", body = ErrorEnvelope),
+        (status = 409, description = "A personal workspace cannot be deleted, or runs are still queued or running in it (CONFLICT, details.reason = personal | active_runs)", body = ErrorEnvelope),
     )
 )]
 pub async fn delete(
@@ -125,13 +127,18 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let m = Member::of(&state.db, &caller, id).await?;
     m.require(Permission::DeleteWorkspace)?;
-    if workspaces::delete_team(&state.db, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(
+    match workspaces::delete_team(&state.db, id).await? {
+        Deletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        Deletion::Personal => Err(ApiError::new(
             ErrorCode::Conflict,
             "a personal workspace cannot be deleted",
-        ))
+        )
+        .with_details(json!({ "reason": "personal" }))),
+        Deletion::ActiveRuns => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "runs are still queued or running in this workspace: cancel them or let them end first",
+        )
+        .with_details(json!({ "reason": "active_runs" }))),
     }
 }
 

@@ -145,13 +145,39 @@ pub async fn rename(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> Result<boo
     Ok(done.rows_affected() == 1)
 }
 
-/// Deletes a team workspace and everything it owns; personal ones stay.
-pub async fn delete_team(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM workspaces WHERE id = $1 AND personal_of IS NULL")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// Why a team workspace was or was not deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    /// Personal workspaces stay as long as their user.
+    Personal,
+    /// Runs are queued or running in it: nothing alive is cut off.
+    ActiveRuns,
+}
+
+/// Deletes a team workspace and everything it owns, in one statement, unless
+/// it is personal or has runs that have not ended.
+pub async fn delete_team(db: impl PgExecutor<'_>, id: Uuid) -> Result<Deletion, sqlx::Error> {
+    let (deleted, personal): (bool, bool) = sqlx::query_as(
+        "WITH d AS (
+             DELETE FROM workspaces w
+              WHERE w.id = $1 AND w.personal_of IS NULL
+                AND NOT EXISTS (SELECT 1 FROM executions e
+                                 WHERE e.workspace_id = w.id
+                                   AND e.status IN ('queued', 'dispatching', 'running'))
+             RETURNING w.id
+         )
+         SELECT EXISTS (SELECT 1 FROM d),
+                EXISTS (SELECT 1 FROM workspaces WHERE id = $1 AND personal_of IS NOT NULL)",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    Ok(match (deleted, personal) {
+        (true, _) => Deletion::Deleted,
+        (false, true) => Deletion::Personal,
+        (false, false) => Deletion::ActiveRuns,
+    })
 }
 
 /// The members, owner first, then by role and name.
