@@ -50,26 +50,7 @@ pub enum Permission {
     TransferOwnership,
 }
 
-impl Permission {
-    pub const ALL: [Permission; 12] = [
-        Self::ViewWorkflows,
-        Self::CreateWorkflows,
-        Self::EditWorkflows,
-        Self::DeleteWorkflows,
-        Self::ExecuteWorkflows,
-        Self::ViewAnalytics,
-        Self::InviteMembers,
-        Self::RemoveMembers,
-        Self::ChangeRoles,
-        Self::WorkspaceSettings,
-        Self::DeleteWorkspace,
-        Self::TransferOwnership,
-    ];
-}
-
 impl Role {
-    pub const ALL: [Role; 4] = [Self::Owner, Self::Admin, Self::Editor, Self::Viewer];
-
     /// The permission matrix.
     pub const fn allows(self, p: Permission) -> bool {
         use Permission::*;

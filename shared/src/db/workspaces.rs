@@ -38,6 +38,10 @@ pub struct MemberRow {
     pub joined_at: DateTime<Utc>,
 }
 
+/// A member row with the user's email and name.
+const MEMBER: &str = "m.user_id, u.email, u.name, m.role, m.invited_by, m.joined_at
+    FROM workspace_members m JOIN users u ON u.id = m.user_id";
+
 /// The caller's role in a workspace and the workspace's plan, if a member.
 pub async fn membership(
     db: impl PgExecutor<'_>,
@@ -182,12 +186,10 @@ pub async fn delete_team(db: impl PgExecutor<'_>, id: Uuid) -> Result<Deletion, 
 
 /// The members, owner first, then by role and name.
 pub async fn members(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<MemberRow>, sqlx::Error> {
-    sqlx::query_as::<_, MemberRow>(
-        "SELECT m.user_id, u.email, u.name, m.role, m.invited_by, m.joined_at
-           FROM workspace_members m JOIN users u ON u.id = m.user_id
-          WHERE m.workspace_id = $1
-          ORDER BY array_position(ARRAY['owner','admin','editor','viewer'], m.role), u.name, u.id",
-    )
+    sqlx::query_as::<_, MemberRow>(&format!(
+        "SELECT {MEMBER} WHERE m.workspace_id = $1
+          ORDER BY array_position(ARRAY['owner','admin','editor','viewer'], m.role), u.name, u.id"
+    ))
     .bind(id)
     .fetch_all(db)
     .await
@@ -199,11 +201,9 @@ pub async fn member(
     id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
-    sqlx::query_as::<_, MemberRow>(
-        "SELECT m.user_id, u.email, u.name, m.role, m.invited_by, m.joined_at
-           FROM workspace_members m JOIN users u ON u.id = m.user_id
-          WHERE m.workspace_id = $1 AND m.user_id = $2",
-    )
+    sqlx::query_as::<_, MemberRow>(&format!(
+        "SELECT {MEMBER} WHERE m.workspace_id = $1 AND m.user_id = $2"
+    ))
     .bind(id)
     .bind(user_id)
     .fetch_optional(db)
