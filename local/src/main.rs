@@ -1,6 +1,8 @@
 //! `local [--port N]`: the whole backend in one process on 127.0.0.1.
 //! `local set-tier EMAIL|WORKSPACE_ID TIER`: set the plan of a local user's
 //! personal workspace, or of a team workspace (until billing exists).
+//! `local outbox [EMAIL]`: print the emails the local stack sent (to EMAIL),
+//! oldest first, from `EMAIL_OUTBOX_DIR` (`.local/outbox`).
 //! `local render-job TIER [--secret]`: print the executor Job manifest a run of
 //! that tier gets, or the Secret holding its callback token (what
 //! `scripts/test` checks with kubernetes-validate).
@@ -11,7 +13,37 @@ use std::time::Duration;
 use anyhow::Context;
 use shared::{db, runtime, settings::Settings, telemetry, tier::Tier, AppState};
 
-const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL|WORKSPACE_ID TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local render-job TIER [--secret]\n       local openapi                 (prints the OpenAPI document)";
+const USAGE: &str = "usage: local [--port N]          (default 3000)\n       local set-tier EMAIL|WORKSPACE_ID TIER   (FREE, DESIGNER, STARTER, PROFESSIONAL, SCALE, ENTERPRISE)\n       local outbox [EMAIL]          (the emails sent locally, oldest first)\n       local render-job TIER [--secret]\n       local openapi                 (prints the OpenAPI document)";
+
+/// Prints the local outbox (the emails to `to`, when given).
+async fn print_outbox(to: Option<&str>) -> anyhow::Result<()> {
+    let email = shared::settings::EmailSettings::from_lookup(&shared::settings::Lookup::env())?;
+    let outbox = shared::email::outbox::Outbox::new(
+        email
+            .outbox_dir
+            .unwrap_or_else(|| std::path::PathBuf::from(".local/outbox")),
+    );
+    let sent = match to {
+        Some(to) => outbox.to(to).await,
+        None => outbox.read().await,
+    }
+    .with_context(|| format!("cannot read the outbox {}", outbox.dir().display()))?;
+    if sent.is_empty() {
+        eprintln!("no emails in {}", outbox.dir().display());
+    }
+    let mut out = String::new();
+    for s in sent {
+        out.push_str(&format!(
+            "--- {}\nTo: {}\nSubject: {}\n\n{}\n",
+            s.sent_at.to_rfc3339(),
+            s.email.to,
+            s.email.subject,
+            s.email.text
+        ));
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())?;
+    Ok(())
+}
 
 /// Prints the Job manifest for a sample execution of `tier` (or its token Secret).
 fn render_job(tier: &str, secret: bool) -> anyhow::Result<()> {
@@ -99,6 +131,9 @@ async fn main() -> anyhow::Result<()> {
         let doc = serde_json::to_string_pretty(&health::api_doc())?;
         std::io::Write::write_all(&mut std::io::stdout(), doc.as_bytes())?;
         return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("outbox") {
+        return print_outbox(args.get(1).map(String::as_str)).await;
     }
     if args.first().map(String::as_str) == Some("render-job") {
         return render_job(

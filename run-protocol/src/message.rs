@@ -26,6 +26,13 @@ pub enum MessageType {
     /// A workflow changed (`workflow:{id}`).
     #[serde(rename = "workflow:update")]
     WorkflowUpdate,
+    /// Something changed in a workspace (`workspace:{id}`): an entry of its
+    /// activity log — members, invitations, workflows, agents, runs.
+    #[serde(rename = "workspace:activity")]
+    WorkspaceActivity,
+    /// Who has a workflow open (`workflow:{id}` and its workspace's topic).
+    #[serde(rename = "workflow:presence")]
+    WorkflowPresence,
     #[serde(rename = "subscribed")]
     Subscribed,
     #[serde(rename = "unsubscribed")]
@@ -54,6 +61,8 @@ impl MessageType {
             Self::ExecutionEvent => "execution:event",
             Self::ExecutionCompleted => "execution:completed",
             Self::WorkflowUpdate => "workflow:update",
+            Self::WorkspaceActivity => "workspace:activity",
+            Self::WorkflowPresence => "workflow:presence",
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Pong => "pong",

@@ -16,6 +16,7 @@
 //! the variable, never its value.
 
 pub mod aws;
+pub mod email;
 pub mod executor;
 pub mod local;
 pub mod lookup;
@@ -25,6 +26,7 @@ pub mod server;
 use std::collections::HashMap;
 
 pub use aws::AwsSettings;
+pub use email::EmailSettings;
 pub use executor::{ExecutorSettings, JobSettings, LlmSettings};
 pub use local::LocalSettings;
 pub use lookup::{Lookup, SettingsError};
@@ -41,6 +43,7 @@ pub struct Settings {
     pub log_filter: String,
     pub runs: RunSettings,
     pub aws: AwsSettings,
+    pub email: EmailSettings,
     pub local: LocalSettings,
 }
 
@@ -64,6 +67,7 @@ impl Settings {
             log_filter: l.or("LOG_LEVEL", "info"),
             runs: RunSettings::from_lookup(l)?,
             aws: AwsSettings::from_lookup(l),
+            email: EmailSettings::from_lookup(l)?,
             local: LocalSettings::from_lookup(l)?,
         })
     }

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     Conflict,
     /// The run has ended: its callback token is dead and nothing more is accepted.
     RunEnded,
+    /// The invitation's link is past its expiry: ask for it to be sent again.
+    InvitationExpired,
     /// The password has the right length but is too weak (no letter, no
     /// digit or symbol, too repetitive, or contains the email address).
     WeakPassword,
@@ -67,6 +69,7 @@ impl ErrorCode {
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict | RunEnded => StatusCode::CONFLICT,
+            InvitationExpired => StatusCode::GONE,
             WeakPassword => StatusCode::UNPROCESSABLE_ENTITY,
             PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -339,6 +342,8 @@ mod tests {
             StatusCode::TOO_MANY_REQUESTS
         );
         assert_eq!(ErrorCode::TokenRevoked.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(name(ErrorCode::InvitationExpired), "INVITATION_EXPIRED");
+        assert_eq!(ErrorCode::InvitationExpired.status(), StatusCode::GONE);
         assert_eq!(
             ErrorCode::for_status(StatusCode::NOT_FOUND),
             ErrorCode::NotFound

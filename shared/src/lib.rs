@@ -6,9 +6,11 @@
 //! which binaries call once at start-up.
 
 pub mod access;
+pub mod activity;
 pub mod auth;
 pub mod catalog;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod future;

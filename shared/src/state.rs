@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use crate::{
     auth::TokenKeys,
+    email::{outbox::Outbox, Mailer, NoMailer},
     realtime::publish::{Published, Publisher},
     settings::Settings,
 };
@@ -19,17 +20,32 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     /// Where real-time messages go (`None`: nobody listens here).
     pub publisher: Option<Arc<dyn Publisher>>,
+    /// Where email goes: the outbox directory when `EMAIL_OUTBOX_DIR` is
+    /// set, SES when a Lambda sets it ([`AppState::with_mailer`]), else nowhere
+    /// (sending fails as unavailable).
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl AppState {
     pub fn new(settings: Settings, db: PgPool) -> Self {
         let tokens = Arc::new(TokenKeys::new(&settings.auth));
+        let mailer: Arc<dyn Mailer> = match &settings.email.outbox_dir {
+            Some(dir) => Arc::new(Outbox::new(dir)),
+            None => Arc::new(NoMailer),
+        };
         Self {
             settings: Arc::new(settings),
             db,
             tokens,
             publisher: None,
+            mailer,
         }
+    }
+
+    /// The same state sending email through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// The same state publishing real-time messages to `publisher`.

@@ -53,6 +53,8 @@ pub struct TierLimits {
     pub messages_per_workflow: Option<u32>,
     /// Members of one workspace, pending invitations included.
     pub seats: u32,
+    /// Days the workspace's activity log is kept.
+    pub activity_retention_days: u32,
 }
 
 const HOUR: u64 = 3600;
@@ -95,6 +97,7 @@ const DESIGN_ONLY: TierLimits = TierLimits {
     agents_per_workflow: None,
     messages_per_workflow: None,
     seats: 3,
+    activity_retention_days: 30,
 };
 const UNLIMITED_DESIGN: TierLimits = DESIGN_ONLY;
 
@@ -114,6 +117,7 @@ impl Tier {
                 workflows_per_month: Some(3),
                 agents_per_workflow: Some(10),
                 messages_per_workflow: Some(10),
+                activity_retention_days: 7,
                 ..DESIGN_ONLY
             },
             Tier::Designer => UNLIMITED_DESIGN,
@@ -131,6 +135,7 @@ impl Tier {
                 max_runtime: Some(Duration::from_secs(12 * HOUR)),
                 resources: Some(MEDIUM),
                 seats: 10,
+                activity_retention_days: 90,
                 ..UNLIMITED_DESIGN
             },
             Tier::Scale => TierLimits {
@@ -139,11 +144,13 @@ impl Tier {
                 max_runtime: Some(Duration::from_secs(48 * HOUR)),
                 resources: Some(LARGE),
                 seats: 50,
+                activity_retention_days: 365,
                 ..UNLIMITED_DESIGN
             },
             Tier::Enterprise => TierLimits {
                 concurrent_runs: 50,
                 seats: 500,
+                activity_retention_days: 730,
                 ..Tier::Scale.limits()
             },
         }

@@ -89,7 +89,7 @@ async fn seed(app: &TestApp) -> (String, String, String) {
     let mut with_nodes = String::new();
     for n in 0..40 {
         let (e, _) = executions::insert(
-            &app.state.db,
+            &mut app.state.db.acquire().await.expect("connection"),
             NewExecution {
                 id: Uuid::now_v7(),
                 workspace_id: owner,

@@ -92,13 +92,22 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let mut admin = PgConnection::connect(&server)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to DATABASE_URL for tests: {e}"));
+    drop_stale_databases(&mut admin).await;
     admin
         .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
         .await
         .expect("create test database");
     let database_url = with_database(&server, &name);
 
-    let (settings, jwt_secret) = test_settings(&database_url, extra);
+    let outbox_dir = std::env::temp_dir().join(format!("saasit-outbox-{}", &name[5..]));
+    let mut extra = extra.to_vec();
+    if !extra.iter().any(|(k, _)| *k == "EMAIL_OUTBOX_DIR") {
+        extra.push((
+            "EMAIL_OUTBOX_DIR",
+            outbox_dir.to_str().expect("utf-8 temp dir"),
+        ));
+    }
+    let (settings, jwt_secret) = test_settings(&database_url, &extra);
     shared::telemetry::init(settings.log_format, &settings.log_filter);
     let pool = shared::db::pool(&settings.database).expect("pool");
     shared::db::migrate(&pool).await.expect("migrations apply");
@@ -108,6 +117,58 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         state,
         jwt_secret,
         database_url,
+    }
+}
+
+impl TestApp {
+    /// The emails this app sent (its own outbox directory), oldest first.
+    pub async fn outbox(&self) -> Vec<shared::email::outbox::SentEmail> {
+        let dir = self
+            .state
+            .settings
+            .email
+            .outbox_dir
+            .clone()
+            .expect("test apps write email to an outbox");
+        shared::email::outbox::Outbox::new(dir)
+            .read()
+            .await
+            .expect("read the outbox")
+    }
+}
+
+/// Test databases are named `test_{uuidv7}`: those made more than two hours
+/// ago belong to runs long over (on a server a developer reuses, they would
+/// otherwise pile up). Once per test process; failures are ignored.
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let mut first = false;
+    ONCE.call_once(|| first = true);
+    if !first {
+        return;
+    }
+    let Ok(names) = sqlx::query_scalar::<_, String>(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    else {
+        return;
+    };
+    let cutoff = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    for name in names {
+        let made = uuid::Uuid::try_parse(&name[5..])
+            .ok()
+            .and_then(|u| u.get_timestamp())
+            .map(|t| {
+                let (secs, nanos) = t.to_unix();
+                std::time::UNIX_EPOCH + Duration::new(secs, nanos)
+            });
+        if made.is_some_and(|m| m < cutoff) {
+            let _ = admin
+                .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+                .await;
+        }
     }
 }
 

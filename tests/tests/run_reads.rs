@@ -47,7 +47,7 @@ async fn run_of(app: &TestApp, email: &str) -> (String, Uuid) {
         .expect(201, None)
         .body;
     let (e, _) = executions::insert(
-        &app.state.db,
+        &mut app.state.db.acquire().await.expect("connection"),
         NewExecution {
             id: Uuid::now_v7(),
             workspace_id: owner,

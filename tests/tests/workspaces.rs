@@ -72,6 +72,11 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("workspaces_remove_member", RemoveMembers),
         ("workspaces_delete", DeleteWorkspace),
         ("workspaces_transfer", TransferOwnership),
+        ("workspaces_invite", InviteMembers),
+        ("workspaces_invitations", InviteMembers),
+        ("workspaces_resend_invitation", InviteMembers),
+        ("workspaces_revoke_invitation", InviteMembers),
+        ("workspaces_activity", ViewWorkflows),
     ])
 }
 
@@ -117,6 +122,7 @@ struct Fixture {
     agent: String,
     template: String,
     execution: Uuid,
+    invitation: String,
 }
 
 async fn fixture(app: &TestApp, p: &People) -> Fixture {
@@ -180,7 +186,7 @@ async fn fixture(app: &TestApp, p: &People) -> Fixture {
         .to_owned();
     // An ended run, stored directly: the matrix is about who may act on it.
     let (run, _) = executions::insert(
-        db,
+        &mut db.acquire().await.expect("connection"),
         NewExecution {
             id: Uuid::now_v7(),
             workspace_id: workspace,
@@ -208,12 +214,25 @@ async fn fixture(app: &TestApp, p: &People) -> Fixture {
     .execute(db)
     .await
     .expect("ended");
+    let invitation = app
+        .send(
+            Req::post(&format!("/api/v1/workspaces/{workspace}/invitations"))
+                .bearer(token)
+                .json(&json!({"email": "pending@example.com", "role": "viewer"})),
+        )
+        .await
+        .expect(201, None)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     Fixture {
         workspace,
         workflow,
         agent,
         template,
         execution: run.id,
+        invitation,
     }
 }
 
@@ -236,7 +255,8 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         .replace("{id}", &id)
         .replace("{n}", "1")
         .replace("{version}", "1")
-        .replace("{userId}", &p.bystander.to_string());
+        .replace("{userId}", &p.bystander.to_string())
+        .replace("{invitationId}", &f.invitation);
     let mut req = Req::new(
         Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
         &url,

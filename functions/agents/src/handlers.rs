@@ -6,7 +6,8 @@ use axum::{
 };
 use serde_json::json;
 use shared::{
-    access::{can, Allowed, InWorkspace},
+    access::{can, Allowed, InWorkspace, Member},
+    activity::{self, Action, Activity, Origin},
     catalog::parse_category,
     db::{
         self,
@@ -61,15 +62,24 @@ async fn own_agent(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<Agent>
 /// Stores new fields of the caller's own agent.
 async fn save(
     state: &AppState,
-    caller: Uuid,
+    caller: &Member,
+    origin: &Origin,
     id: Uuid,
     fields: &AgentFields,
 ) -> ApiResult<Json<AgentView>> {
-    let agent = agents::update(&state.db, caller, id, fields)
+    let mut tx = state.db.begin().await?;
+    let agent = agents::update(&mut *tx, caller.workspace_id, id, fields)
         .await
         .map_err(name_taken)?
         .ok_or_else(|| ApiError::not_found("agent"))?;
-    Ok(Json(AgentView::new(agent, caller)))
+    let entry = Activity::new(caller.workspace_id, caller.user_id, Action::AgentUpdated)
+        .on(id)
+        .details(json!({ "name": agent.name }))
+        .record(&mut *tx, origin)
+        .await?;
+    tx.commit().await?;
+    activity::publish(state, [entry]).await;
+    Ok(Json(AgentView::new(agent, caller.workspace_id)))
 }
 
 /// Agents you can use: the built-in catalogue, your own, and other users' public ones.
@@ -128,11 +138,13 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     caller: Allowed<can::CreateWorkflows>,
+    origin: Origin,
     Json(body): Json<NewAgent>,
 ) -> ApiResult<(StatusCode, Json<AgentView>)> {
     let fields = body.parse()?;
+    let mut tx = state.db.begin().await?;
     let agent = agents::insert(
-        &state.db,
+        &mut *tx,
         shared::ids::new_id(),
         caller.workspace_id,
         caller.user_id,
@@ -140,6 +152,13 @@ pub async fn create(
     )
     .await
     .map_err(name_taken)?;
+    let entry = Activity::new(caller.workspace_id, caller.user_id, Action::AgentCreated)
+        .on(agent.id)
+        .details(json!({ "name": agent.name }))
+        .record(&mut *tx, &origin)
+        .await?;
+    tx.commit().await?;
+    activity::publish(&state, [entry]).await;
     Ok((
         StatusCode::CREATED,
         Json(AgentView::new(agent, caller.workspace_id)),
@@ -184,12 +203,13 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     caller: Allowed<can::EditWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
     Json(body): Json<AgentInput>,
 ) -> ApiResult<Json<AgentView>> {
     let current = own_agent(&state, caller.workspace_id, id).await?;
     let fields = body.apply(current.into())?;
-    save(&state, caller.workspace_id, id, &fields).await
+    save(&state, &caller, &origin, id, &fields).await
 }
 
 /// Replace your own agent as a whole (`PUT`): the body is a complete agent,
@@ -210,12 +230,13 @@ pub async fn update(
 pub async fn replace(
     State(state): State<AppState>,
     caller: Allowed<can::EditWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
     Json(body): Json<NewAgent>,
 ) -> ApiResult<Json<AgentView>> {
     let fields = body.parse()?;
     own_agent(&state, caller.workspace_id, id).await?;
-    save(&state, caller.workspace_id, id, &fields).await
+    save(&state, &caller, &origin, id, &fields).await
 }
 
 /// Delete your own agent.
@@ -232,11 +253,20 @@ pub async fn replace(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Allowed<can::DeleteWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if agents::delete(&state.db, caller.workspace_id, id).await? {
+    let mut tx = state.db.begin().await?;
+    if agents::delete(&mut *tx, caller.workspace_id, id).await? {
+        let entry = Activity::new(caller.workspace_id, caller.user_id, Action::AgentDeleted)
+            .on(id)
+            .record(&mut *tx, &origin)
+            .await?;
+        tx.commit().await?;
+        activity::publish(&state, [entry]).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
+        drop(tx);
         Err(not_changeable(&state, caller.workspace_id, id).await)
     }
 }

@@ -2,6 +2,10 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = shared::runtime::bootstrap("agents").await?;
+    let mut state = shared::runtime::bootstrap("agents").await?;
+    // Agent changes reach `workspace:{id}` subscribers when the WebSocket API is configured.
+    if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
+        state = state.with_publisher(publisher);
+    }
     shared::runtime::serve(agents::app(state)).await
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::{
     access::{can, Allowed, InWorkspace},
+    activity::Origin,
     db::{
         execution_reads::{self as reads, Detail, Summary},
         executions,
@@ -236,6 +237,7 @@ async fn started(s: &RunsState, st: Started) -> ApiResult<(StatusCode, Json<Exec
 pub async fn create(
     State(s): State<RunsState>,
     caller: Allowed<can::ExecuteWorkflows>,
+    origin: Origin,
     headers: HeaderMap,
     Json(body): Json<StartExecution>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
@@ -248,6 +250,7 @@ pub async fn create(
             inputs: body.inputs,
             idempotency_key: idempotency_key(&headers)?,
             trigger: caller_trigger(body.trigger_type, body.trigger_data),
+            origin,
         })
         .await?;
     started(&s, st).await
@@ -268,6 +271,7 @@ pub async fn create(
 pub async fn execute_workflow(
     State(s): State<RunsState>,
     caller: Allowed<can::ExecuteWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<ExecuteWorkflow>,
@@ -281,6 +285,7 @@ pub async fn execute_workflow(
             inputs: body.inputs,
             idempotency_key: idempotency_key(&headers)?,
             trigger: caller_trigger(body.trigger_type, body.trigger_data),
+            origin,
         })
         .await?;
     started(&s, st).await
@@ -634,9 +639,12 @@ pub async fn artifacts(
 pub async fn cancel(
     State(s): State<RunsState>,
     caller: Allowed<can::ExecuteWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ExecutionView>> {
-    s.runs.cancel(caller.workspace_id, id).await?;
+    s.runs
+        .cancel(caller.workspace_id, caller.user_id, &origin, id)
+        .await?;
     Ok(Json(view(&s.app, caller.workspace_id, id).await?))
 }
 
@@ -655,12 +663,19 @@ pub async fn cancel(
 pub async fn retry(
     State(s): State<RunsState>,
     caller: Allowed<can::ExecuteWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
     Json(body): Json<RetryExecution>,
 ) -> ApiResult<(StatusCode, Json<ExecutionView>)> {
     let st = s
         .runs
-        .retry(caller.workspace_id, caller.user_id, id, body.from_failed)
+        .retry(
+            caller.workspace_id,
+            caller.user_id,
+            origin,
+            id,
+            body.from_failed,
+        )
         .await?;
     started(&s, st).await
 }

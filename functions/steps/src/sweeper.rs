@@ -33,6 +33,7 @@ pub async fn handle(
         requeued = swept.requeued,
         login_failures_pruned = pruned.login_failures,
         sessions_pruned = pruned.sessions,
+        activity_pruned = pruned.activity,
         connections_expired = closed.expired,
         connections_revoked = closed.revoked,
         "swept"
@@ -42,6 +43,7 @@ pub async fn handle(
         "requeued": swept.requeued,
         "loginFailuresPruned": pruned.login_failures,
         "sessionsPruned": pruned.sessions,
+        "activityPruned": pruned.activity,
         "connectionsExpired": closed.expired,
         "connectionsRevoked": closed.revoked,
     }))

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::{
     access::{can, Allowed, InWorkspace, Member},
+    activity::{self, Action, Activity, Origin},
     db::{
         usage,
         workflows::{self, Change, Content, ListQuery, Listed, UpdateError, Workflow},
@@ -253,6 +254,7 @@ mod cursor_tests {
 pub async fn create(
     State(state): State<AppState>,
     caller: Allowed<can::CreateWorkflows>,
+    origin: Origin,
     Json(body): Json<CreateWorkflow>,
 ) -> ApiResult<Response> {
     let name = parse_name(&body.name).map_err(|m| ApiError::field("name", m))?;
@@ -285,7 +287,13 @@ pub async fn create(
         &content,
     )
     .await?;
+    let entry = Activity::new(caller.workspace_id, caller.user_id, Action::WorkflowCreated)
+        .on(wf.id)
+        .details(json!({ "name": wf.name, "version": wf.version }))
+        .record(&mut *tx, &origin)
+        .await?;
     tx.commit().await?;
+    activity::publish(&state, [entry]).await;
     Ok(with_etag(StatusCode::CREATED, wf))
 }
 
@@ -384,6 +392,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     caller: Allowed<can::EditWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<UpdateWorkflow>,
@@ -397,7 +406,7 @@ pub async fn update(
         body.chat_history,
         body.settings,
     )?;
-    change_content(&state, &caller, id, base, change, graph).await
+    change_content(&state, &caller, &origin, id, base, change, graph).await
 }
 
 /// Replace a workflow's content as a whole (`PUT`), as a new version: the
@@ -420,6 +429,7 @@ pub async fn update(
 pub async fn replace(
     State(state): State<AppState>,
     caller: Allowed<can::EditWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<ReplaceWorkflow>,
@@ -433,26 +443,28 @@ pub async fn replace(
         Some(body.chat_history.unwrap_or_else(|| json!([]))),
         Some(body.settings.unwrap_or_else(|| json!({}))),
     )?;
-    change_content(&state, &caller, id, base, change, graph).await
+    change_content(&state, &caller, &origin, id, base, change, graph).await
 }
 
 /// A change of content (`PATCH` or `PUT`): within the tier's limits, then applied.
 async fn change_content(
     state: &AppState,
     m: &Member,
+    origin: &Origin,
     id: Uuid,
     base: i32,
     change: Change,
     graph: Option<Graph>,
 ) -> ApiResult<Response> {
     check_limits(m.tier, graph.as_ref(), change.chat_history.as_ref())?;
-    apply(state, m, id, Some(base), change).await
+    apply(state, m, origin, id, Some(base), change).await
 }
 
 /// Applies a change in one transaction, keeping published workflows valid.
 async fn apply(
     state: &AppState,
     m: &Member,
+    origin: &Origin,
     id: Uuid,
     base: Option<i32>,
     change: Change,
@@ -471,8 +483,17 @@ async fn apply(
     .await?;
     let wf =
         updated(workflows::update(&mut tx, m.workspace_id, m.user_id, id, base, &change).await?)?;
+    let entry = Activity::new(m.workspace_id, m.user_id, Action::WorkflowUpdated)
+        .on(wf.id)
+        .details(json!({
+            "name": wf.name, "version": wf.version, "status": wf.status,
+            "fields": change.fields(),
+        }))
+        .record(&mut *tx, origin)
+        .await?;
     tx.commit().await?;
     announce(state, &wf).await;
+    activity::publish(state, [entry]).await;
     Ok(with_etag(StatusCode::OK, wf))
 }
 
@@ -503,13 +524,20 @@ async fn announce(state: &AppState, wf: &workflows::Workflow) {
 pub async fn delete(
     State(state): State<AppState>,
     caller: Allowed<can::DeleteWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if workflows::soft_delete(&state.db, caller.workspace_id, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("workflow"))
+    let mut tx = state.db.begin().await?;
+    if !workflows::soft_delete(&mut *tx, caller.workspace_id, id).await? {
+        return Err(ApiError::not_found("workflow"));
     }
+    let entry = Activity::new(caller.workspace_id, caller.user_id, Action::WorkflowDeleted)
+        .on(id)
+        .record(&mut *tx, &origin)
+        .await?;
+    tx.commit().await?;
+    activity::publish(&state, [entry]).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Undo a delete made in the last 30 days.
@@ -525,12 +553,26 @@ pub async fn delete(
 pub async fn restore(
     State(state): State<AppState>,
     caller: Allowed<can::DeleteWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    if let Some(wf) = workflows::undelete(&state.db, caller.workspace_id, id).await? {
+    let mut tx = state.db.begin().await?;
+    if let Some(wf) = workflows::undelete(&mut *tx, caller.workspace_id, id).await? {
+        let entry = Activity::new(
+            caller.workspace_id,
+            caller.user_id,
+            Action::WorkflowRestored,
+        )
+        .on(wf.id)
+        .details(json!({ "name": wf.name, "version": wf.version }))
+        .record(&mut *tx, &origin)
+        .await?;
+        tx.commit().await?;
         announce(&state, &wf).await;
+        activity::publish(&state, [entry]).await;
         return Ok(with_etag(StatusCode::OK, wf));
     }
+    drop(tx);
     // Not deleted (a retried restore, say): nothing to do, answer it as it is.
     let wf = workflows::find(&state.db, caller.workspace_id, id)
         .await?
@@ -597,6 +639,7 @@ pub async fn version(
 pub async fn restore_version(
     State(state): State<AppState>,
     caller: Allowed<can::EditWorkflows>,
+    origin: Origin,
     Path((id, n)): Path<(Uuid, i32)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -609,7 +652,7 @@ pub async fn restore_version(
         .ok_or_else(|| ApiError::not_found("version"))?;
     let mut change = Change::from(Content::from(old));
     change.status = None;
-    apply(&state, &caller, id, base, change).await
+    apply(&state, &caller, &origin, id, base, change).await
 }
 
 /// Copy a workflow into a new draft (counts as a new workflow for tier limits).
@@ -626,6 +669,7 @@ pub async fn restore_version(
 pub async fn duplicate(
     State(state): State<AppState>,
     caller: Allowed<can::CreateWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
     let tier = caller.tier;
@@ -652,7 +696,13 @@ pub async fn duplicate(
         &content,
     )
     .await?;
+    let entry = Activity::new(caller.workspace_id, caller.user_id, Action::WorkflowCreated)
+        .on(wf.id)
+        .details(json!({ "name": wf.name, "version": wf.version, "duplicateOf": id }))
+        .record(&mut *tx, &origin)
+        .await?;
     tx.commit().await?;
+    activity::publish(&state, [entry]).await;
     Ok(with_etag(StatusCode::CREATED, wf))
 }
 
@@ -672,6 +722,7 @@ pub async fn duplicate(
 pub async fn set_status(
     State(state): State<AppState>,
     caller: Allowed<can::EditWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(body): Json<StatusChange>,
@@ -685,7 +736,7 @@ pub async fn set_status(
         status: Some(status),
         ..Change::default()
     };
-    apply(&state, &caller, id, base, change).await
+    apply(&state, &caller, &origin, id, base, change).await
 }
 
 /// Validate the saved graph without changing anything.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::{
     access::{can, Allowed, InWorkspace},
+    activity::{self, Action, Activity, Origin},
     catalog::{parse_category, Category},
     db::{
         templates::{self, NewTemplate, Template},
@@ -210,6 +211,7 @@ pub async fn get(
 pub async fn publish(
     State(state): State<AppState>,
     caller: Allowed<can::CreateWorkflows>,
+    origin: Origin,
     Json(body): Json<PublishTemplate>,
 ) -> ApiResult<(StatusCode, Json<TemplateView>)> {
     let category = category(&body.category)?;
@@ -251,7 +253,17 @@ pub async fn publish(
         },
     )
     .await?;
+    let entry = Activity::new(
+        caller.workspace_id,
+        caller.user_id,
+        Action::TemplatePublished,
+    )
+    .on(t.id)
+    .details(json!({ "name": t.name, "workflowId": wf.id }))
+    .record(&mut *tx, &origin)
+    .await?;
     tx.commit().await?;
+    activity::publish(&state, [entry]).await;
     Ok((
         StatusCode::CREATED,
         Json(TemplateView {
@@ -277,6 +289,7 @@ pub async fn publish(
 pub async fn instantiate(
     State(state): State<AppState>,
     caller: Allowed<can::CreateWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -312,7 +325,13 @@ pub async fn instantiate(
     )
     .await?;
     templates::count_use(&mut *tx, t.id).await?;
+    let entry = Activity::new(caller.workspace_id, caller.user_id, Action::WorkflowCreated)
+        .on(wf.id)
+        .details(json!({ "name": wf.name, "version": wf.version, "templateId": t.id }))
+        .record(&mut *tx, &origin)
+        .await?;
     tx.commit().await?;
+    activity::publish(&state, [entry]).await;
     Ok(with_etag(StatusCode::CREATED, wf))
 }
 
@@ -330,11 +349,20 @@ pub async fn instantiate(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Allowed<can::DeleteWorkflows>,
+    origin: Origin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if templates::delete(&state.db, caller.workspace_id, id).await? {
+    let mut tx = state.db.begin().await?;
+    if templates::delete(&mut *tx, caller.workspace_id, id).await? {
+        let entry = Activity::new(caller.workspace_id, caller.user_id, Action::TemplateDeleted)
+            .on(id)
+            .record(&mut *tx, &origin)
+            .await?;
+        tx.commit().await?;
+        activity::publish(&state, [entry]).await;
         return Ok(StatusCode::NO_CONTENT);
     }
+    drop(tx);
     // Built-in templates are read-only; anyone else's is "not found" for this route.
     match templates::find(&state.db, id).await? {
         Some(t) if t.workspace_id.is_none() => Err(ApiError::new(

@@ -8,6 +8,7 @@ use axum::{
 use serde_json::json;
 use shared::{
     access::{Member, Permission},
+    activity::{self, Action, Activity, Origin},
     auth::AuthUser,
     db::workspaces::{self, Deletion},
     error::{ErrorCode, ErrorEnvelope},
@@ -52,6 +53,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     Json(body): Json<NewWorkspace>,
 ) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
     let name = NAME
@@ -59,6 +61,11 @@ pub async fn create(
         .map_err(|m| ApiError::field("name", m))?;
     let mut tx = state.db.begin().await?;
     let w = workspaces::create_team(&mut tx, shared::ids::new_id(), &name, caller.user_id).await?;
+    Activity::new(w.id, caller.user_id, Action::WorkspaceCreated)
+        .on(w.id)
+        .details(json!({ "name": w.name }))
+        .record(&mut *tx, &origin)
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(WorkspaceView::from(w))))
 }
@@ -94,6 +101,7 @@ pub async fn get(
 pub async fn rename(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     Path(id): Path<Uuid>,
     Json(body): Json<RenameWorkspace>,
 ) -> ApiResult<Json<WorkspaceView>> {
@@ -103,7 +111,16 @@ pub async fn rename(
     Member::of(&state.db, &caller, id)
         .await?
         .require(Permission::WorkspaceSettings)?;
-    workspaces::rename(&state.db, id, &name).await?;
+    let before = view(&state, &caller, id).await?;
+    let mut tx = state.db.begin().await?;
+    workspaces::rename(&mut *tx, id, &name).await?;
+    let entry = Activity::new(id, caller.user_id, Action::WorkspaceRenamed)
+        .on(id)
+        .details(json!({ "from": before.name, "to": name }))
+        .record(&mut *tx, &origin)
+        .await?;
+    tx.commit().await?;
+    activity::publish(&state, [entry]).await;
     Ok(Json(view(&state, &caller, id).await?))
 }
 
@@ -158,6 +175,7 @@ pub async fn delete(
 pub async fn transfer(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     Path(id): Path<Uuid>,
     Json(body): Json<Transfer>,
 ) -> ApiResult<Json<WorkspaceView>> {
@@ -170,6 +188,12 @@ pub async fn transfer(
     if !workspaces::transfer(&mut tx, id, caller.user_id, body.user_id).await? {
         return Err(ApiError::not_found("member"));
     }
+    let entry = Activity::new(id, caller.user_id, Action::OwnershipTransferred)
+        .on(id)
+        .details(json!({ "from": caller.user_id, "to": body.user_id }))
+        .record(&mut *tx, &origin)
+        .await?;
     tx.commit().await?;
+    activity::publish(&state, [entry]).await;
     Ok(Json(view(&state, &caller, id).await?))
 }

@@ -2,15 +2,22 @@
 //! members and roles, and handing ownership on. Who may do what is decided
 //! by `shared::access`; every handler asks it.
 
+mod activity;
 mod dto;
 mod handlers;
+mod inbox;
+mod invitations;
+mod invite_dto;
+mod invite_email;
 mod members;
 
 use axum::Router;
 use shared::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+pub use activity::ActivityPage;
 pub use dto::{AssignableRole, MemberView, WorkspaceView};
+pub use invite_dto::{InboxList, InvitationStatus, InvitationView};
 
 /// The routes of this function with their OpenAPI description, state not yet applied.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -20,6 +27,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::transfer))
         .routes(routes!(members::list))
         .routes(routes!(members::change_role, members::remove))
+        .routes(routes!(invitations::create, invitations::list))
+        .routes(routes!(invitations::revoke))
+        .routes(routes!(invitations::resend))
+        .routes(routes!(inbox::mine))
+        .routes(routes!(inbox::accept))
+        .routes(routes!(inbox::decline))
+        .routes(routes!(activity::list))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

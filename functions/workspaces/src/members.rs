@@ -8,6 +8,7 @@ use axum::{
 use serde_json::json;
 use shared::{
     access::{Member, Permission, Role},
+    activity::{self, Action, Activity, Origin},
     auth::AuthUser,
     db::workspaces,
     error::{ErrorCode, ErrorEnvelope},
@@ -67,6 +68,7 @@ pub async fn list(
 pub async fn change_role(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
     Json(body): Json<ChangeRole>,
 ) -> ApiResult<Json<MemberView>> {
@@ -80,13 +82,21 @@ pub async fn change_role(
         return Err(owner_stays("keeps that role"));
     }
     let to = Role::from(body.role);
-    if target.role != to
-        && !workspaces::change_role(&state.db, id, user_id, target.role, to).await?
-    {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the member's role changed meanwhile; read it again",
-        ));
+    if target.role != to {
+        let mut tx = state.db.begin().await?;
+        if !workspaces::change_role(&mut *tx, id, user_id, target.role, to).await? {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the member's role changed meanwhile; read it again",
+            ));
+        }
+        let entry = Activity::new(id, caller.user_id, Action::MemberRoleChanged)
+            .on(user_id)
+            .details(json!({ "from": target.role, "to": to, "email": target.email }))
+            .record(&mut *tx, &origin)
+            .await?;
+        tx.commit().await?;
+        activity::publish(&state, [entry]).await;
     }
     let now = workspaces::member(&state.db, id, user_id)
         .await?
@@ -110,6 +120,7 @@ pub async fn change_role(
 pub async fn remove(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     let me = Member::of(&state.db, &caller, id).await?;
@@ -127,6 +138,23 @@ pub async fn remove(
             "cannot be removed"
         }));
     }
-    workspaces::remove(&state.db, id, user_id).await?;
+    let mut tx = state.db.begin().await?;
+    if !workspaces::remove(&mut *tx, id, user_id).await? {
+        return Err(ApiError::not_found("member"));
+    }
+    let action = if leaving {
+        Action::MemberLeft
+    } else {
+        Action::MemberRemoved
+    };
+    let entry = Activity::new(id, caller.user_id, action)
+        .on(user_id)
+        .details(json!({ "role": target.role, "email": target.email }))
+        .record(&mut *tx, &origin)
+        .await?;
+    tx.commit().await?;
+    activity::publish(&state, [entry]).await;
+    // Their live subscriptions to the workspace's topics end with their access.
+    shared::realtime::publish::revoke_membership(&state, id, user_id).await;
     Ok(StatusCode::NO_CONTENT)
 }

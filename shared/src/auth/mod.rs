@@ -4,6 +4,7 @@
 pub mod email;
 pub mod extract;
 pub mod jwt;
+pub mod opaque;
 pub mod password;
 
 pub use email::Email;

@@ -83,7 +83,7 @@ pub struct NewExecution<'a> {
 /// Inserts a queued execution; with an idempotency key already used by this
 /// workspace, returns the existing one instead (`false`).
 pub async fn insert(
-    db: impl PgExecutor<'_> + Copy,
+    db: &mut sqlx::PgConnection,
     n: NewExecution<'_>,
 ) -> Result<(Execution, bool), sqlx::Error> {
     let inserted = sqlx::query_as::<_, Execution>(&format!(
@@ -108,7 +108,7 @@ pub async fn insert(
     .bind(n.trigger_type)
     .bind(Json(n.trigger_data))
     .bind(n.started_by)
-    .fetch_optional(db)
+    .fetch_optional(&mut *db)
     .await?;
     match inserted {
         Some(e) => Ok((e, true)),
@@ -118,7 +118,7 @@ pub async fn insert(
             ))
             .bind(n.workspace_id)
             .bind(n.idempotency_key)
-            .fetch_one(db)
+            .fetch_one(&mut *db)
             .await?;
             Ok((existing, false))
         }
@@ -361,12 +361,14 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>
     }))
 }
 
-pub async fn request_cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE executions SET cancel_requested = true WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
+pub async fn request_cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE executions SET cancel_requested = true WHERE id = $1 AND NOT cancel_requested",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// One event as the executor sent it.

@@ -52,6 +52,8 @@ pub struct Pruned {
     pub login_failures: u64,
     /// Sign-in families whose refresh tokens had all expired.
     pub sessions: u64,
+    /// Activity entries older than their workspace plan keeps them.
+    pub activity: u64,
 }
 
 /// Prunes what can never matter again (the sweeper's housekeeping, every
@@ -63,5 +65,6 @@ pub async fn prune(
     Ok(Pruned {
         login_failures: prune_login_failures(db, login_window).await?,
         sessions: prune_sessions(db).await?,
+        activity: super::activity::prune(db, BATCH).await?,
     })
 }

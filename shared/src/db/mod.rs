@@ -1,10 +1,12 @@
 //! Postgres: the pool, migrations, and small named query modules.
 //! SQL stays visible: each query is a function taking an executor.
 
+pub mod activity;
 pub mod agents;
 pub mod execution_reads;
 pub mod executions;
 pub mod housekeeping;
+pub mod invitations;
 pub mod sessions;
 pub mod templates;
 pub mod throttle;

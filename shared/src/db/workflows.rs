@@ -57,6 +57,24 @@ pub struct Change {
     pub settings: Option<Value>,
 }
 
+impl Change {
+    /// The fields this change sets (for the activity log).
+    pub fn fields(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("description", self.description.is_some()),
+            ("status", self.status.is_some()),
+            ("tags", self.tags.is_some()),
+            ("canvas", self.canvas.is_some()),
+            ("chatHistory", self.chat_history.is_some()),
+            ("settings", self.settings.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect()
+    }
+}
+
 impl From<Content> for Change {
     fn from(c: Content) -> Self {
         Change {

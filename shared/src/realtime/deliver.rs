@@ -73,6 +73,13 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
         }
         return;
     }
+    // A member left or was removed: their workspace subscriptions end.
+    if let Some((workspace, user)) = super::membership::parse(&published.topic) {
+        if let Err(e) = super::membership::end(rt, db, workspace, user).await {
+            tracing::warn!(topic = %published.topic, error = %e, "cannot end a former member's subscriptions");
+        }
+        return;
+    }
     if published.topic.starts_with("workspace:") && is_progress(&published.message) {
         return;
     }

@@ -213,6 +213,36 @@ impl ConnectionStore for DynamoConnections {
         Box::pin(async move { self.query_keys(BY_TOPIC, "topic", topic).await })
     }
 
+    fn subscriptions(&self, id: String) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
+        Box::pin(async move {
+            let mut topics = Vec::new();
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(id.clone()))
+                    .projection_expression("sk")
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await?;
+                topics.extend(
+                    page.items()
+                        .iter()
+                        .filter_map(|i| i.get("sk")?.as_s().ok().cloned())
+                        .filter(|sk| sk != CONNECTION_SK),
+                );
+                match page.last_evaluated_key() {
+                    Some(k) if !k.is_empty() => start = Some(k.clone()),
+                    _ => return Ok(topics),
+                }
+            }
+        })
+    }
+
     fn connections_of(&self, user_id: Uuid) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
         Box::pin(async move {
             self.query_keys(BY_USER, "userId", user_id.to_string())

@@ -60,6 +60,15 @@ impl ConnectionStore for MemoryConnections {
         ready(self.with(|i| i.connections.get(&id).cloned()))
     }
 
+    fn subscriptions(&self, id: String) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
+        ready(self.with(|i| {
+            i.subscriptions
+                .get(&id)
+                .map(|s| s.keys().cloned().collect())
+                .unwrap_or_default()
+        }))
+    }
+
     fn remove(&self, id: String) -> BoxFuture<'_, anyhow::Result<()>> {
         self.with(|i| {
             i.connections.remove(&id);

@@ -15,6 +15,7 @@
 pub mod closing;
 pub mod deliver;
 pub mod handlers;
+pub mod membership;
 pub mod memory;
 pub mod publish;
 
@@ -67,6 +68,8 @@ pub trait ConnectionStore: Send + Sync {
     fn unsubscribe(&self, id: String, topic: String) -> BoxFuture<'_, anyhow::Result<()>>;
     /// Connection ids subscribed to `topic`.
     fn subscribers(&self, topic: String) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
+    /// The topics a connection is subscribed to.
+    fn subscriptions(&self, id: String) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
     /// Connection ids of a user.
     fn connections_of(&self, user_id: Uuid) -> BoxFuture<'_, anyhow::Result<Vec<String>>>;
     /// The delivery cursor of a subscription (`None`: not subscribed).

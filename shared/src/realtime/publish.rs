@@ -55,6 +55,18 @@ pub async fn publish_run(
     }
 }
 
+/// Ends a former member's live subscriptions to a workspace's topics (see
+/// [`super::membership`]). Bounded, so the answer to the removal does not
+/// wait long on the WebSocket API; what it does not reach in time is logged.
+pub async fn revoke_membership(state: &crate::AppState, workspace_id: Uuid, user_id: Uuid) {
+    state
+        .publish_within(
+            super::membership::ended(workspace_id, user_id),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+}
+
 /// Publishing into a broadcast channel (no receivers is fine): the local
 /// stack's fan-out task reads it.
 pub struct BroadcastPublisher(pub tokio::sync::broadcast::Sender<Published>);

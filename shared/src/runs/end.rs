@@ -5,10 +5,12 @@
 //! follows ([`Runs::after_end`]).
 
 use run_protocol::RunStatus;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{job_name, Runs};
 use crate::{
+    activity::{self, Action, Activity, Origin},
     db::{
         execution_reads,
         executions::{self, Artifact, Ending},
@@ -158,12 +160,34 @@ impl Runs {
 
     /// Cancels one of the workspace's runs: a queued run ends at once, a running
     /// one has its job stopped. Idempotent: an ended run stays as it is.
-    pub async fn cancel(&self, workspace_id: Uuid, id: Uuid) -> ApiResult<()> {
+    pub async fn cancel(
+        &self,
+        workspace_id: Uuid,
+        by: Uuid,
+        origin: &Origin,
+        id: Uuid,
+    ) -> ApiResult<()> {
         let status = execution_reads::status_of(&self.db, workspace_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("execution"))?;
         if status.is_active() {
-            executions::request_cancel(&self.db, id).await?;
+            // The first request to cancel is recorded with it; repeats are not.
+            let mut tx = self.db.begin().await?;
+            let entry = if executions::request_cancel(&mut *tx, id).await? {
+                Some(
+                    Activity::new(workspace_id, by, Action::RunCancelled)
+                        .on(id)
+                        .details(json!({ "status": status }))
+                        .record(&mut *tx, origin)
+                        .await?,
+                )
+            } else {
+                None
+            };
+            tx.commit().await?;
+            if let Some(entry) = entry {
+                self.publisher.publish(activity::message(entry)).await;
+            }
             self.end(
                 id,
                 RunStatus::Cancelled,

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::Runs;
 use crate::{
+    activity::{self, Action, Activity, Origin},
     db::{
         agents,
         executions::{self, NewExecution, StoredEvent},
@@ -34,6 +35,8 @@ pub struct StartRun {
     pub idempotency_key: Option<String>,
     /// What started it (a retry keeps its run's).
     pub trigger: Trigger,
+    /// The request that started it, for the activity log (a trigger: none).
+    pub origin: Origin,
 }
 
 /// A started run: its row as stored, and whether this call created it
@@ -65,6 +68,7 @@ impl Runs {
         &self,
         workspace_id: Uuid,
         by: Uuid,
+        origin: Origin,
         id: Uuid,
         from_failed: bool,
     ) -> ApiResult<Started> {
@@ -93,6 +97,7 @@ impl Runs {
                     kind: e.trigger_type,
                     data: e.trigger_data.0,
                 },
+                origin,
             },
             Some(RetryOf {
                 id,
@@ -139,8 +144,9 @@ impl Runs {
         }
         drop(conn);
         let priority = tier.limits().priority;
+        let mut tx = self.db.begin().await?;
         let (execution, created) = executions::insert(
-            &self.db,
+            &mut tx,
             NewExecution {
                 id: crate::ids::new_id(),
                 workspace_id: req.workspace_id,
@@ -162,6 +168,26 @@ impl Runs {
             },
         )
         .await?;
+        let entry = if created {
+            let activity = match req.started_by {
+                Some(by) => Activity::new(req.workspace_id, by, Action::RunStarted),
+                None => Activity::system(req.workspace_id, Action::RunStarted),
+            };
+            Some(
+                activity
+                    .on(execution.id)
+                    .details(json!({
+                        "workflowId": req.workflow_id, "workflowName": wf.name,
+                        "workflowVersion": wf.version, "trigger": req.trigger.kind,
+                        "retryOf": retry_of,
+                    }))
+                    .record(&mut *tx, &req.origin)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        tx.commit().await?;
         if created {
             self.count_agent_uses(&graph).await;
             // The row is the source of truth: if this send fails, the sweeper sends it again.
@@ -179,6 +205,9 @@ impl Runs {
                 json!({ "type": MessageType::ExecutionQueued, "executionId": execution.id, "status": ExecutionStatus::Queued }),
             )
             .await;
+            if let Some(entry) = entry {
+                self.publisher.publish(activity::message(entry)).await;
+            }
         }
         Ok(Started {
             execution: Box::new(execution),

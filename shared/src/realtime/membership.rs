@@ -1,0 +1,96 @@
+//! A member who leaves or is removed stops receiving the workspace's
+//! messages at once: removing publishes [`ended`] on
+//! `membership:{workspace}:{user}`, and the fan-out ends every subscription
+//! of that user's connections to the workspace's topics — `workspace:{id}`
+//! and the `execution:` and `workflow:` topics of its runs and workflows —
+//! each with an `unsubscribed` frame saying why. (Subscribing again is
+//! refused: the membership check is made at every subscribe.)
+
+use run_protocol::message::MessageType;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{publish::Published, Realtime};
+
+pub const PREFIX: &str = "membership:";
+
+/// What removing a member publishes.
+pub fn ended(workspace_id: Uuid, user_id: Uuid) -> Published {
+    Published {
+        topic: format!("{PREFIX}{workspace_id}:{user_id}"),
+        message: json!({ "type": MessageType::Unsubscribed, "reason": "membership_ended" }),
+    }
+}
+
+/// The workspace and user a `membership:` topic names.
+pub fn parse(topic: &str) -> Option<(Uuid, Uuid)> {
+    let (w, u) = topic.strip_prefix(PREFIX)?.split_once(':')?;
+    Some((w.parse().ok()?, u.parse().ok()?))
+}
+
+/// The ids in `topics` with this prefix.
+fn ids(topics: &[String], prefix: &str) -> Vec<Uuid> {
+    topics
+        .iter()
+        .filter_map(|t| t.strip_prefix(prefix)?.parse().ok())
+        .collect()
+}
+
+/// Of a connection's topics, those of the workspace.
+async fn of_workspace(
+    db: &PgPool,
+    workspace_id: Uuid,
+    topics: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = topics
+        .iter()
+        .filter(|t| **t == format!("workspace:{workspace_id}"))
+        .cloned()
+        .collect();
+    let runs = ids(topics, "execution:");
+    let workflows = ids(topics, "workflow:");
+    if !runs.is_empty() {
+        let mine: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM executions WHERE workspace_id = $1 AND id = ANY($2)",
+        )
+        .bind(workspace_id)
+        .bind(&runs)
+        .fetch_all(db)
+        .await?;
+        out.extend(mine.into_iter().map(|id| format!("execution:{id}")));
+    }
+    if !workflows.is_empty() {
+        let mine: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM workflows WHERE workspace_id = $1 AND id = ANY($2)")
+                .bind(workspace_id)
+                .bind(&workflows)
+                .fetch_all(db)
+                .await?;
+        out.extend(mine.into_iter().map(|id| format!("workflow:{id}")));
+    }
+    Ok(out)
+}
+
+/// Ends the user's subscriptions to the workspace's topics on every one of
+/// their connections; returns how many ended.
+pub async fn end(
+    rt: &Realtime,
+    db: &PgPool,
+    workspace_id: Uuid,
+    user_id: Uuid,
+) -> anyhow::Result<usize> {
+    let mut ended = 0;
+    for conn in rt.store.connections_of(user_id).await? {
+        let topics = rt.store.subscriptions(conn.clone()).await?;
+        for topic in of_workspace(db, workspace_id, &topics).await? {
+            rt.store.unsubscribe(conn.clone(), topic.clone()).await?;
+            let frame = json!({
+                "type": MessageType::Unsubscribed, "topic": topic, "reason": "membership_ended",
+            });
+            rt.push(&conn, frame.to_string()).await;
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
