@@ -53,6 +53,33 @@ async fn store_contract(store: &dyn ConnectionStore) {
     let mut mine = store.connections_of(u1).await.expect("by user");
     mine.sort();
     assert_eq!(mine, vec!["A=".to_owned(), "B=".to_owned()]);
+    // A connection's own topics (what a removed member's connections drop).
+    store
+        .subscribe("A=".into(), "workspace:w1".into(), 0)
+        .await
+        .expect("subscribe");
+    let mut topics = store
+        .subscriptions("A=".into())
+        .await
+        .expect("subscriptions");
+    topics.sort();
+    assert_eq!(topics, vec![t.clone(), "workspace:w1".to_owned()]);
+    store
+        .unsubscribe("A=".into(), "workspace:w1".into())
+        .await
+        .expect("unsubscribe");
+    assert_eq!(
+        store
+            .subscriptions("A=".into())
+            .await
+            .expect("subscriptions"),
+        vec![t.clone()]
+    );
+    assert!(store
+        .subscriptions("Z=".into())
+        .await
+        .expect("none")
+        .is_empty());
 
     // The cursor moves by compare-and-set only.
     assert_eq!(
@@ -100,6 +127,11 @@ async fn store_contract(store: &dyn ConnectionStore) {
         .await
         .expect("removing twice is fine");
     assert!(store.subscribers(t.clone()).await.expect("subs").is_empty());
+    assert!(store
+        .subscriptions("A=".into())
+        .await
+        .expect("gone")
+        .is_empty());
     assert_eq!(store.get("A=".into()).await.expect("get"), None);
     assert!(!store
         .advance("A=".into(), t, 2, 3)

@@ -95,9 +95,17 @@ pub async fn close(rt: &Realtime, connection_id: &str, reason: CloseReason) {
             }
         }
     }
+    let topics = rt
+        .store
+        .subscriptions(connection_id.to_owned())
+        .await
+        .unwrap_or_default();
     if let Err(e) = rt.store.remove(connection_id.to_owned()).await {
         tracing::warn!(connection_id, error = %e, "could not forget a closed connection");
     }
+    drop(_held);
+    // The workflows it had open have one follower fewer.
+    super::presence::announce_left(rt, &topics).await;
     tracing::info!(connection_id, reason = reason.as_str(), "connection closed");
 }
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{closing, deliver, CloseReason, Connection, Realtime};
+use super::{closing, deliver, presence, CloseReason, Connection, Realtime};
 use crate::{
     auth::{TokenKeys, TokenKind},
     db::{execution_reads, sessions, workspaces},
@@ -121,9 +121,11 @@ pub async fn disconnect(
     req: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     if let Some(id) = connection_id(req) {
+        let topics = rt.store.subscriptions(id.clone()).await.unwrap_or_default();
         if let Err(e) = rt.store.remove(id.clone()).await {
             tracing::warn!(connection_id = %id, error = %e, "cannot remove a connection");
         }
+        presence::announce_left(rt, &topics).await;
     }
     response(200, json!({}))
 }
@@ -244,11 +246,22 @@ async fn handle_message(state: &Deps, rt: &Realtime, conn: &str, body: &str) -> 
                         .unsubscribe(conn.to_owned(), topic_name.clone())
                         .await
                     {
-                        Ok(()) => json!({ "type": MessageType::Unsubscribed, "topic": topic_name }),
+                        Ok(()) => {
+                            if let Topic::Workflow(id) = topic {
+                                rt.push(conn, with_id(json!({ "type": MessageType::Unsubscribed, "topic": topic_name })).to_string()).await;
+                                presence::announce(rt, id).await;
+                                return None;
+                            }
+                            json!({ "type": MessageType::Unsubscribed, "topic": topic_name })
+                        }
                         Err(_) => error_body("SERVICE_UNAVAILABLE", "try again shortly"),
                     },
                 ));
             }
+            let opened = match topic {
+                Topic::Workflow(id) => Some(id),
+                _ => None,
+            };
             match subscribe(state, rt, conn, user, topic, topic_name.clone(), msg.after).await {
                 Ok((cursor, execution)) => {
                     let mut answer = json!({ "type": MessageType::Subscribed, "topic": topic_name, "after": cursor });
@@ -265,6 +278,9 @@ async fn handle_message(state: &Deps, rt: &Realtime, conn: &str, body: &str) -> 
                         // events continue from there (the cursor keeps them in
                         // order, once each).
                         deliver::deliver_in_order(rt, &state.db, conn, &topic_name, id, None).await;
+                    }
+                    if let Some(id) = opened {
+                        presence::announce(rt, id).await;
                     }
                     None
                 }

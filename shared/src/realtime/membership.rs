@@ -89,6 +89,9 @@ pub async fn end(
                 "type": MessageType::Unsubscribed, "topic": topic, "reason": "membership_ended",
             });
             rt.push(&conn, frame.to_string()).await;
+            if let Some(id) = super::presence::workflow_of(&topic) {
+                super::presence::announce(rt, id).await;
+            }
             ended += 1;
         }
     }

@@ -17,6 +17,7 @@ pub mod deliver;
 pub mod handlers;
 pub mod membership;
 pub mod memory;
+pub mod presence;
 pub mod publish;
 
 #[cfg(feature = "apigw")]
