@@ -340,6 +340,14 @@ async fn the_log_is_filtered_paged_and_caught_up() {
         .len(),
         7
     );
+    // An empty range is empty, not an error.
+    assert!(actions(
+        &activity(&app, &owner, ws, &format!("?since={soon}&until={hour}"))
+            .await
+            .expect(200, None)
+            .body
+    )
+    .is_empty());
 
     // Pages of two: every entry once, newest first.
     let mut seen = Vec::new();
@@ -383,11 +391,14 @@ async fn the_log_is_filtered_paged_and_caught_up() {
 
     // Bad filters are named.
     for (q, field) in [
-        ("?limit=0", "limit"), ("?limit=101", "limit"), ("?resource=planet", "resource"),
-        ("?action=workflow.exploded", "action"), (&format!("?since={soon}&until={hour}"), "until"),
-        ("?cursor=01930000-0000-7000-8000-000000000001&after=01930000-0000-7000-8000-000000000001", "after"),
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?resource=planet", "resource"),
+        ("?action=workflow.exploded", "action"),
     ] {
-        let r = activity(&app, &owner, ws, q).await.expect(400, Some("VALIDATION_ERROR"));
+        let r = activity(&app, &owner, ws, q)
+            .await
+            .expect(400, Some("VALIDATION_ERROR"));
         assert!(r.text.contains(field), "{q}: {}", r.text);
     }
     activity(&app, &owner, ws, "?actor=not-a-uuid")

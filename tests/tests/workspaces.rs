@@ -471,6 +471,17 @@ async fn members_share_a_workspace_and_a_removed_member_loses_access_at_once() {
     .await
     .expect(409, Some("CONFLICT"));
 
+    // Handing it to someone who is not a member conflicts with who the
+    // members are (the workspace exists: not a 404).
+    let r = app
+        .send(
+            Req::post(&format!("/api/v1/workspaces/{id}/transfer"))
+                .bearer(&owner)
+                .json(&json!({"userId": Uuid::now_v7()})),
+        )
+        .await
+        .expect(409, Some("CONFLICT"));
+    assert_eq!(r.body["error"]["details"]["reason"], "not_member");
     // Ownership moves in one step; the old owner becomes an admin; still one owner.
     let t = app
         .send(

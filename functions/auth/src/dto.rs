@@ -12,7 +12,7 @@ use shared::{
     ApiError, ErrorCode,
 };
 use utoipa::{
-    openapi::{KnownFormat, RefOr, Schema, SchemaFormat},
+    openapi::{RefOr, Schema},
     ToSchema,
 };
 
@@ -24,12 +24,7 @@ const AVATAR_URL_PATTERN: &str =
     "^[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\x00-\\x20\\x7f-\\x9f]*)?$";
 
 fn email_schema() -> RefOr<Schema> {
-    string_schema(false)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
-        .max_length(Some(Email::MAX_LEN))
-        .examples(["ada@example.com"])
-        .build()
-        .into()
+    shared::auth::email::schema()
 }
 fn password_schema() -> RefOr<Schema> {
     string_schema(false)

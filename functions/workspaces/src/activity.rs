@@ -42,7 +42,7 @@ pub struct ActivityParams {
     /// `nextCursor` of the previous page (older entries).
     pub cursor: Option<Uuid>,
     /// Entries after this id, oldest first: catching up on what a
-    /// `workspace:activity` subscriber missed.
+    /// `workspace:activity` subscriber missed (with `cursor`: those between).
     pub after: Option<Uuid>,
 }
 
@@ -95,14 +95,6 @@ pub async fn list(
         }
         parsed
     });
-    if let (Some(s), Some(u)) = (p.since, p.until) {
-        if s >= u {
-            e.add("until", "must be after since");
-        }
-    }
-    if p.cursor.is_some() && p.after.is_some() {
-        e.add("after", "cannot be combined with cursor");
-    }
     e.finish()?;
     let retention_days = me.tier.limits().activity_retention_days;
     let filter = Filter {

@@ -168,8 +168,8 @@ pub async fn delete(
     responses(
         (status = 200, description = "Transferred: the workspace as you now see it", body = WorkspaceView),
         (status = 403, description = "Only the owner may hand ownership on (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "Not a workspace of yours, or no such member (NOT_FOUND)", body = ErrorEnvelope),
-        (status = 409, description = "A personal workspace has no other members; or you named yourself (CONFLICT)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 409, description = "userId is not a member (CONFLICT, details.reason = not_member); or you named yourself", body = ErrorEnvelope),
     )
 )]
 pub async fn transfer(
@@ -186,7 +186,11 @@ pub async fn transfer(
     }
     let mut tx = state.db.begin().await?;
     if !workspaces::transfer(&mut tx, id, caller.user_id, body.user_id).await? {
-        return Err(ApiError::not_found("member"));
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "userId is not a member of this workspace: invite them first",
+        )
+        .with_details(json!({ "reason": "not_member", "field": "userId" })));
     }
     let entry = Activity::new(id, caller.user_id, Action::OwnershipTransferred)
         .on(id)

@@ -18,7 +18,7 @@ use crate::dto::{AssignableRole, WorkspaceView};
 pub struct NewInvitation {
     /// The address the invitation goes to; only the account with this
     /// address can accept it.
-    #[schema(max_length = 254)]
+    #[schema(schema_with = shared::auth::email::schema)]
     pub email: String,
     pub role: AssignableRole,
 }

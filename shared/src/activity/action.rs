@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 macro_rules! actions {
     ($($variant:ident = $text:literal => $resource:ident,)*) => {
         /// What happened. Stored and shown as `resource.verb`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum Action {
             $(#[serde(rename = $text)] $variant,)*
         }
@@ -54,6 +54,20 @@ actions! {
     RunStarted = "run.started" => Execution,
     RunCancelled = "run.cancelled" => Execution,
 }
+
+/// Its schema: the strings, as stored and shown (a derive would name the variants).
+impl utoipa::PartialSchema for Action {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Action::ALL.iter().map(|a| a.as_str())))
+            .description(Some("What happened, as `resource.verb`."))
+            .build()
+            .into()
+    }
+}
+
+impl ToSchema for Action {}
 
 /// The kinds of resource activity is recorded about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, sqlx::Type)]
@@ -118,5 +132,9 @@ mod tests {
                 assert_eq!(Resource::parse(resource), Some(a.resource()));
             }
         }
+        let schema =
+            serde_json::to_value(<Action as utoipa::PartialSchema>::schema()).expect("json");
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(schema["enum"], serde_json::json!(names));
     }
 }

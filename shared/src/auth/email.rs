@@ -2,6 +2,17 @@
 
 use std::str::FromStr;
 
+/// The OpenAPI schema of an email address field (what [`Email::parse`] takes).
+pub fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::{KnownFormat, SchemaFormat};
+    crate::text::string_schema(false)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .max_length(Some(Email::MAX_LEN))
+        .examples(["ada@example.com"])
+        .build()
+        .into()
+}
+
 /// A syntactically valid, normalised email address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
