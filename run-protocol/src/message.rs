@@ -27,10 +27,11 @@ pub enum MessageType {
     #[serde(rename = "workflow:update")]
     WorkflowUpdate,
     /// Something changed in a workspace (`workspace:{id}`): an entry of its
-    /// activity log — members, invitations, workflows, agents, runs.
+    /// activity log — members, invitations, workflows, agents, runs —
+    /// numbered (`seq`) and delivered in order, once each.
     #[serde(rename = "workspace:activity")]
     WorkspaceActivity,
-    /// Who has a workflow open (`workflow:{id}` and its workspace's topic).
+    /// Who has a workflow open (`workflow:{id}`: the user ids following it).
     #[serde(rename = "workflow:presence")]
     WorkflowPresence,
     #[serde(rename = "subscribed")]

@@ -47,12 +47,13 @@ async def main(base, token, workflow):
         await ws.send(json.dumps({"action": "subscribe", "topic": f"execution:{run}", "after": 0}))
         before = await frames_until(ws, lambda f: f.get("event", {}).get("type") == "node_started"
                                     and f["event"].get("node") == "wait")
-    seen = [f["seq"] for f in before if "seq" in f]
+    # The run's numbered frames (the workspace's activity is numbered on its own topic).
+    seen = [f["seq"] for f in before if "seq" in f and "executionId" in f]
     await asyncio.sleep(1)
     async with websockets.connect(url) as ws:
         await ws.send(json.dumps({"action": "subscribe", "topic": f"execution:{run}", "after": seen[-1]}))
         after = await frames_until(ws, lambda f: f.get("type") == "execution:completed")
-    seen += [f["seq"] for f in after if "seq" in f]
+    seen += [f["seq"] for f in after if "seq" in f and "executionId" in f]
     assert seen == list(range(1, len(seen) + 1)), f"gap or duplicate: {seen}"
     assert after[-1]["status"] == "completed", after[-1]
     kinds = [f["event"]["type"] for f in before + after if "event" in f]

@@ -21,10 +21,13 @@ pub struct EmailSettings {
 impl EmailSettings {
     pub fn from_lookup(l: &Lookup<'_>) -> Result<Self, SettingsError> {
         let app_url = l.or("APP_URL", "http://127.0.0.1:3000");
-        if !(app_url.starts_with("https://") || app_url.starts_with("http://")) {
+        if !(app_url.starts_with("https://") || app_url.starts_with("http://"))
+            || app_url.contains(['?', '#'])
+            || app_url.contains(char::is_whitespace)
+        {
             return Err(SettingsError::Invalid {
                 name: "APP_URL",
-                reason: "must be an http(s) URL".into(),
+                reason: "must be an http(s) URL without a query or fragment".into(),
             });
         }
         Ok(Self {

@@ -349,45 +349,52 @@ async fn the_log_is_filtered_paged_and_caught_up() {
     )
     .is_empty());
 
-    // Pages of two: every entry once, newest first.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
+    // Pages of two: every entry once, newest first (by number: 7 down to 1).
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor: Option<i64> = None;
     loop {
-        let q = match &cursor {
+        let q = match cursor {
             Some(c) => format!("?limit=2&cursor={c}"),
             None => "?limit=2".into(),
         };
         let page = activity(&app, &owner, ws, &q).await.expect(200, None).body;
         for e in page["items"].as_array().expect("items") {
-            seen.push(e["id"].as_str().expect("id").to_owned());
+            seen.push(e["seq"].as_i64().expect("seq"));
         }
-        match page["nextCursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+        match page["nextCursor"].as_i64() {
+            Some(c) => cursor = Some(c),
             None => break,
         }
     }
-    assert_eq!(seen.len(), 7);
-    let mut sorted = seen.clone();
-    sorted.sort();
-    sorted.reverse();
-    assert_eq!(seen, sorted, "newest first, no repeats");
+    assert_eq!(seen, [7, 6, 5, 4, 3, 2, 1], "newest first, no repeats");
 
-    // Catching up after the third-oldest: the four after it, oldest first.
-    let after = &seen[4];
-    let caught = activity(&app, &owner, ws, &format!("?after={after}"))
+    // Catching up after the third: the four after it, oldest first.
+    let caught = activity(&app, &owner, ws, "?after=3")
         .await
         .expect(200, None)
         .body;
-    let caught_ids: Vec<&str> = caught["items"]
+    let caught_seqs: Vec<i64> = caught["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|e| e["id"].as_str().expect("id"))
+        .map(|e| e["seq"].as_i64().expect("seq"))
         .collect();
-    let mut want: Vec<&str> = seen[..4].iter().map(String::as_str).collect();
-    want.reverse();
-    assert_eq!(caught_ids, want);
+    assert_eq!(caught_seqs, [4, 5, 6, 7]);
     assert!(caught["nextCursor"].is_null());
+    // Between: after 2, before 6.
+    let between = activity(&app, &owner, ws, "?after=2&cursor=6")
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(
+        between["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|e| e["seq"].as_i64().expect("seq"))
+            .collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
 
     // Bad filters are named.
     for (q, field) in [
@@ -401,9 +408,11 @@ async fn the_log_is_filtered_paged_and_caught_up() {
             .expect(400, Some("VALIDATION_ERROR"));
         assert!(r.text.contains(field), "{q}: {}", r.text);
     }
-    activity(&app, &owner, ws, "?actor=not-a-uuid")
-        .await
-        .expect(400, Some("VALIDATION_ERROR"));
+    for q in ["?actor=not-a-uuid", "?cursor=x", "?after=-1"] {
+        activity(&app, &owner, ws, q)
+            .await
+            .expect(400, Some("VALIDATION_ERROR"));
+    }
 }
 
 #[tokio::test]
@@ -415,8 +424,8 @@ async fn entries_are_kept_as_long_as_the_plan_says() {
     // Entries ten days old in both (FREE keeps 7 days, PROFESSIONAL 90).
     for ws in [free, pro] {
         sqlx::query(
-            "INSERT INTO activity_log (id, workspace_id, action, resource_type, created_at)
-             VALUES ($1, $2, 'workflow.created', 'workflow', now() - interval '10 days')",
+            "INSERT INTO activity_log (id, workspace_id, seq, action, resource_type, created_at)
+             VALUES ($1, $2, 1000, 'workflow.created', 'workflow', now() - interval '10 days')",
         )
         .bind(Uuid::now_v7())
         .bind(ws)
@@ -571,4 +580,199 @@ async fn members_see_changes_live_and_a_removed_member_stops_receiving_them() {
         after.iter().any(|f| f["type"] == "error"),
         "the re-subscribe is refused: {after:?}"
     );
+}
+
+#[tokio::test]
+async fn a_workspace_numbers_its_activity_and_a_reconnect_gets_exactly_what_it_missed() {
+    let s = spawn_stack().await;
+    let app = &s.app;
+    let (_, owner) = user(app, "ann@example.com").await;
+    let (bob_id, bob) = user(app, "bob@example.com").await;
+    let ws = team(
+        app,
+        &owner,
+        Tier::Starter,
+        &[(bob_id, shared::access::Role::Editor)],
+    )
+    .await;
+    let h = ws.to_string();
+    let create = |name: String| {
+        let owner = owner.clone();
+        let h = h.clone();
+        async move {
+            app.send(
+                Req::post("/api/v1/workflows")
+                    .bearer(&owner)
+                    .header("x-workspace-id", &h)
+                    .json(&json!({ "name": name })),
+            )
+            .await
+            .expect(201, None);
+        }
+    };
+    // Changes made at once are numbered 1, 2, 3, … with no gap or repeat.
+    futures_util::future::join_all((0..20).map(|i| create(format!("w{i}")))).await;
+    let page = activity(app, &owner, ws, "?limit=100")
+        .await
+        .expect(200, None)
+        .body;
+    let mut seqs: Vec<i64> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=21).collect::<Vec<_>>(),
+        "workspace.created and 20 workflows"
+    );
+
+    // Bob follows the workspace from now (lastSeq 21), sees two changes live, drops.
+    let mut c = ws::connect(&s.base_url, Some(&bob)).await.expect("connect");
+    c.send(&json!({"action": "subscribe", "topic": format!("workspace:{ws}")}))
+        .await;
+    let ack = c.next(Duration::from_secs(5)).await.expect("ack");
+    assert_eq!(
+        (
+            ack["type"].as_str(),
+            ack["after"].as_i64(),
+            ack["lastSeq"].as_i64()
+        ),
+        (Some("subscribed"), Some(21), Some(21))
+    );
+    create("live 1".into()).await;
+    create("live 2".into()).await;
+    let mut live = Vec::new();
+    while live.len() < 2 {
+        let f = c.next(Duration::from_secs(5)).await.expect("live activity");
+        if f["type"] == "workspace:activity" {
+            assert!(
+                f["activity"]["ip"].is_null(),
+                "no addresses on the topic: {f}"
+            );
+            live.push(f["seq"].as_i64().expect("seq"));
+        }
+    }
+    assert_eq!(live, [22, 23]);
+    c.close().await;
+
+    // While away: three more changes. Back with after = 23: exactly 24, 25, 26, then live.
+    for i in 0..3 {
+        create(format!("away {i}")).await;
+    }
+    let mut c = ws::connect(&s.base_url, Some(&bob))
+        .await
+        .expect("reconnect");
+    c.send(&json!({"action": "subscribe", "topic": format!("workspace:{ws}"), "after": 23}))
+        .await;
+    let ack = c.next(Duration::from_secs(5)).await.expect("ack");
+    assert_eq!(
+        (ack["after"].as_i64(), ack["lastSeq"].as_i64()),
+        (Some(23), Some(26))
+    );
+    create("after".into()).await;
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let f = c
+            .next(Duration::from_secs(5))
+            .await
+            .expect("caught up and live");
+        if f["type"] == "workspace:activity" {
+            assert_eq!(f["activity"]["action"], "workflow.created");
+            got.push(f["seq"].as_i64().expect("seq"));
+        }
+    }
+    assert_eq!(got, [24, 25, 26, 27], "each once, in order, nothing missed");
+    assert!(
+        c.next(Duration::from_millis(500))
+            .await
+            .is_none_or(|f| f["type"] != "workspace:activity"),
+        "no repeats"
+    );
+}
+
+#[tokio::test]
+async fn existing_activity_is_numbered_by_the_migration() {
+    use sqlx::{Connection, Executor, PgConnection};
+    let app = spawn_app().await;
+    // A second database, migrated up to the one before activity numbers.
+    let name = format!("test_{}", Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    admin
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create");
+    let url = match app.database_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("database url"),
+    };
+    let mut db = PgConnection::connect(&url).await.expect("connect");
+    let (before, after): (Vec<_>, Vec<_>) =
+        shared::db::MIGRATOR.iter().partition(|m| m.version < 11);
+    for m in before {
+        db.execute(&*m.sql).await.expect("older migration");
+    }
+    let (u, team, quiet) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash) VALUES ($1, 'a@example.com', 'a', 'h')",
+    )
+    .bind(u)
+    .execute(&mut db)
+    .await
+    .expect("user");
+    sqlx::query("INSERT INTO workspaces (id, name, personal_of) VALUES ($1, 'Personal', $1)")
+        .bind(u)
+        .execute(&mut db)
+        .await
+        .expect("personal workspace");
+    for w in [team, quiet] {
+        sqlx::query("INSERT INTO workspaces (id, name) VALUES ($1, 'T')")
+            .bind(w)
+            .execute(&mut db)
+            .await
+            .expect("workspace");
+    }
+    // Three entries in one workspace, one in another, ids in time order.
+    let ids: Vec<(Uuid, Uuid)> = vec![
+        (Uuid::now_v7(), team),
+        (Uuid::now_v7(), u),
+        (Uuid::now_v7(), team),
+        (Uuid::now_v7(), team),
+    ];
+    for (id, ws) in &ids {
+        sqlx::query("INSERT INTO activity_log (id, workspace_id, actor_id, action, resource_type) VALUES ($1, $2, $3, 'workflow.created', 'workflow')")
+            .bind(id)
+            .bind(ws)
+            .bind(u)
+            .execute(&mut db)
+            .await
+            .expect("entry");
+    }
+    for m in after {
+        db.execute(&*m.sql).await.expect("activity numbers");
+    }
+    let numbered: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT id, seq FROM activity_log WHERE workspace_id = $1 ORDER BY seq")
+            .bind(team)
+            .fetch_all(&mut db)
+            .await
+            .expect("numbered");
+    assert_eq!(numbered, vec![(ids[0].0, 1), (ids[2].0, 2), (ids[3].0, 3)]);
+    let counters: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT id, activity_seq FROM workspaces WHERE id = ANY($1) ORDER BY activity_seq",
+    )
+    .bind(vec![team, quiet, u])
+    .fetch_all(&mut db)
+    .await
+    .expect("counters");
+    assert_eq!(counters, vec![(quiet, 0), (u, 1), (team, 3)]);
+    drop(db);
+    admin
+        .execute(format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#).as_str())
+        .await
+        .expect("drop");
 }

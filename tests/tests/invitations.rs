@@ -110,7 +110,7 @@ async fn an_invitation_is_emailed_accepted_once_and_the_new_member_works() {
     );
     assert!(email
         .text
-        .contains("http://127.0.0.1:3000/invitations/accept?token="));
+        .contains("http://127.0.0.1:3000/invitations/accept#token="));
     assert!(email
         .html
         .as_deref()

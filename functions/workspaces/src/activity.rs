@@ -1,5 +1,5 @@
 //! `GET /api/v1/workspaces/{id}/activity`: the workspace's activity log,
-//! newest first, narrowed by actor, resource, action and time, within the
+//! newest first (by its running number, `seq`), narrowed by actor, resource, action and time, within the
 //! plan's retention. Any member may read it; addresses and user agents are
 //! shown to owners and admins only.
 
@@ -40,10 +40,12 @@ pub struct ActivityParams {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page (older entries).
-    pub cursor: Option<Uuid>,
-    /// Entries after this id, oldest first: catching up on what a
-    /// `workspace:activity` subscriber missed (with `cursor`: those between).
-    pub after: Option<Uuid>,
+    #[param(minimum = 0)]
+    pub cursor: Option<i64>,
+    /// Entries numbered after this `seq`, oldest first: catching up (with
+    /// `cursor`: those between).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
 }
 
 /// A page of the activity log.
@@ -53,7 +55,7 @@ pub struct ActivityPage {
     pub items: Vec<ActivityView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page
     /// and with `after`.
-    pub next_cursor: Option<Uuid>,
+    pub next_cursor: Option<i64>,
     /// Days this workspace's plan keeps entries.
     pub retention_days: u32,
 }
@@ -95,6 +97,11 @@ pub async fn list(
         }
         parsed
     });
+    for (field, v) in [("cursor", p.cursor), ("after", p.after)] {
+        if v.is_some_and(|v| v < 0) {
+            e.add(field, "must be 0 or more");
+        }
+    }
     e.finish()?;
     let retention_days = me.tier.limits().activity_retention_days;
     let filter = Filter {
@@ -111,7 +118,7 @@ pub async fn list(
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     let next_cursor = if more && p.after.is_none() {
-        rows.last().map(|r| r.entry.id)
+        rows.last().map(|r| r.entry.seq)
     } else {
         None
     };

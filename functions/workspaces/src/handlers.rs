@@ -111,12 +111,13 @@ pub async fn rename(
     Member::of(&state.db, &caller, id)
         .await?
         .require(Permission::WorkspaceSettings)?;
-    let before = view(&state, &caller, id).await?;
     let mut tx = state.db.begin().await?;
-    workspaces::rename(&mut *tx, id, &name).await?;
+    let before = workspaces::rename(&mut *tx, id, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     let entry = Activity::new(id, caller.user_id, Action::WorkspaceRenamed)
         .on(id)
-        .details(json!({ "from": before.name, "to": name }))
+        .details(json!({ "from": before, "to": name }))
         .record(&mut *tx, &origin)
         .await?;
     tx.commit().await?;

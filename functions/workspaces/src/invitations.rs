@@ -1,8 +1,10 @@
 //! `/api/v1/workspaces/{id}/invitations`: inviting people by email (owners
 //! and admins), listing, sending again and revoking. Seats count members and
 //! pending invitations; the workspace row is locked while they are counted.
-//! The email goes out before the transaction commits: when it cannot be
-//! sent, nothing is recorded (503) and the admin can simply try again.
+//! The email goes out before the transaction commits (within five seconds):
+//! when it cannot be sent, nothing is recorded (503) and the admin can
+//! simply try again. (Should the commit then fail, the emailed link opens
+//! nothing: 404.)
 
 use axum::{
     extract::{Path, State},
@@ -77,8 +79,17 @@ async fn send(
         expires: inv.expires_at,
     })
     .map_err(ApiError::internal)?;
-    state.mailer.send(&email).await.map_err(mail_failed)
+    // The workspace row stays locked while the email goes out: bounded.
+    match tokio::time::timeout(SEND_WITHIN, state.mailer.send(&email)).await {
+        Ok(sent) => sent.map_err(mail_failed),
+        Err(_) => Err(mail_failed(MailError::Unavailable(format!(
+            "no answer from the email service within {SEND_WITHIN:?}"
+        )))),
+    }
 }
+
+/// The longest an invitation waits for its email to be accepted for delivery.
+const SEND_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Invite someone by email (owners and admins). Team workspaces only.
 #[utoipa::path(
@@ -285,6 +296,10 @@ pub async fn revoke(
         .await?
         .require(Permission::InviteMembers)?;
     let mut tx = state.db.begin().await?;
+    // The workspace first, then the invitation: the one lock order.
+    invitations::lock_target(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     let inv = pending_one(&mut tx, id, invitation_id).await?;
     if !invitations::close(&mut *tx, inv.id, Stored::Revoked, caller.user_id).await? {
         return Err(conflict(

@@ -34,7 +34,8 @@ pub fn compose(i: &Invite<'_>) -> Result<OutgoingEmail, minijinja::Error> {
     let mut env = Environment::new();
     env.add_template("invite.txt", TEXT)?;
     env.add_template("invite.html", HTML)?;
-    let link = format!("{}/invitations/accept?token={}", i.app_url, i.token);
+    // In the fragment: browsers never send it to a server (no Referer, no access log).
+    let link = format!("{}/invitations/accept#token={}", i.app_url, i.token);
     let ctx = context! {
         inviter => i.inviter,
         workspace => i.workspace,
@@ -74,7 +75,7 @@ mod tests {
         assert!(html.contains("R&amp;D"), "{html}");
         assert!(e.text.contains("Ann <script>"));
         for body in [&e.text, &html] {
-            assert!(body.contains("https://app.example.com/invitations/accept?token=abc123"));
+            assert!(body.contains("https://app.example.com/invitations/accept#token=abc123"));
         }
         assert!(e.text.contains("as editor"));
     }

@@ -77,6 +77,7 @@ impl Activity {
             &Entry {
                 id: crate::ids::new_id(),
                 workspace_id: self.workspace_id,
+                seq: 0,
                 actor_id: self.actor,
                 action: self.action,
                 resource_type: self.action.resource(),
@@ -97,8 +98,9 @@ pub fn workspace_topic(workspace_id: Uuid) -> String {
 }
 
 /// Tells the workspace's live subscribers what was recorded (call after the
-/// transaction commits). Members who missed it (offline, reconnecting) read
-/// the log from the last id they saw: `GET …/activity?after={id}`.
+/// transaction commits). Entries are numbered (`seq`): delivery keeps each
+/// subscriber's cursor, so every entry arrives once and in order, and a
+/// reconnecting client subscribes with `after` = the last `seq` it saw.
 pub async fn publish(state: &AppState, entries: impl IntoIterator<Item = Entry>) {
     for entry in entries {
         state.publish_message(message(entry)).await;
@@ -109,10 +111,22 @@ pub async fn publish(state: &AppState, entries: impl IntoIterator<Item = Entry>)
 pub fn message(entry: Entry) -> Published {
     Published {
         topic: workspace_topic(entry.workspace_id),
-        message: json!({
-            "type": run_protocol::message::MessageType::WorkspaceActivity,
-            "workspaceId": entry.workspace_id,
-            "activity": ActivityView::from(entry),
-        }),
+        message: live(entry),
     }
+}
+
+/// The message body of an entry on `workspace:{id}`, live or on catch-up.
+/// Every member follows the topic: addresses and user agents stay in the
+/// log, where only owners and admins see them.
+pub fn live(entry: Entry) -> Value {
+    let (workspace_id, seq) = (entry.workspace_id, entry.seq);
+    let mut view = ActivityView::from(entry);
+    view.ip = None;
+    view.user_agent = None;
+    json!({
+        "type": run_protocol::message::MessageType::WorkspaceActivity,
+        "workspaceId": workspace_id,
+        "seq": seq,
+        "activity": view,
+    })
 }

@@ -28,6 +28,9 @@ pub struct ActivityView {
     /// Time-ordered (UUIDv7): the page cursor.
     pub id: Uuid,
     pub workspace_id: Uuid,
+    /// The workspace's running number of the entry (1, 2, 3, …; the
+    /// `after` of a `workspace:{id}` subscription).
+    pub seq: i64,
     /// `None`: the system acted (a run ending), or the user is gone.
     pub actor: Option<ActorView>,
     pub action: Action,
@@ -46,6 +49,7 @@ impl From<Entry> for ActivityView {
         Self {
             id: e.id,
             workspace_id: e.workspace_id,
+            seq: e.seq,
             actor: e.actor_id.map(|id| ActorView {
                 id,
                 name: None,

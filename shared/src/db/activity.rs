@@ -16,6 +16,8 @@ use crate::{
 pub struct Entry {
     pub id: Uuid,
     pub workspace_id: Uuid,
+    /// The workspace's running number of this entry (1, 2, 3, …).
+    pub seq: i64,
     pub actor_id: Option<Uuid>,
     pub action: Action,
     pub resource_type: Resource,
@@ -35,14 +37,22 @@ pub struct Listed {
     pub actor_email: Option<String>,
 }
 
+const ENTRY: &str =
+    "id, workspace_id, seq, actor_id, action, resource_type, resource_id, details, ip, \
+    user_agent, created_at";
+
+/// Records an entry under the workspace's next number (`e.seq` is ignored).
+/// The workspace row stays locked until the transaction ends, so numbers
+/// commit in order.
 pub async fn insert(db: impl PgExecutor<'_>, e: &Entry) -> Result<Entry, sqlx::Error> {
-    sqlx::query_as(
-        "INSERT INTO activity_log
-             (id, workspace_id, actor_id, action, resource_type, resource_id, details, ip, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         RETURNING id, workspace_id, actor_id, action, resource_type, resource_id, details, ip,
-                   user_agent, created_at",
-    )
+    sqlx::query_as(&format!(
+        "WITH n AS (UPDATE workspaces SET activity_seq = activity_seq + 1 WHERE id = $2
+                    RETURNING activity_seq)
+         INSERT INTO activity_log
+             (id, workspace_id, seq, actor_id, action, resource_type, resource_id, details, ip, user_agent)
+         SELECT $1, $2, n.activity_seq, $3, $4, $5, $6, $7, $8, $9 FROM n
+         RETURNING {ENTRY}"
+    ))
     .bind(e.id)
     .bind(e.workspace_id)
     .bind(e.actor_id)
@@ -65,10 +75,10 @@ pub struct Filter {
     pub action: Option<Action>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-    /// Entries older than this one (the previous page's last id).
-    pub before: Option<Uuid>,
-    /// Entries newer than this one, oldest first (catching up after a reconnect).
-    pub after: Option<Uuid>,
+    /// Entries numbered below this (the previous page's last `seq`).
+    pub before: Option<i64>,
+    /// Entries numbered above this, oldest first (catching up).
+    pub after: Option<i64>,
 }
 
 /// A page of a workspace's log, newest first (oldest first with `after`),
@@ -81,7 +91,7 @@ pub async fn page(
     limit: i64,
 ) -> Result<Vec<Listed>, sqlx::Error> {
     let mut q = QueryBuilder::new(
-        "SELECT a.id, a.workspace_id, a.actor_id, a.action, a.resource_type, a.resource_id,
+        "SELECT a.id, a.workspace_id, a.seq, a.actor_id, a.action, a.resource_type, a.resource_id,
                 a.details, a.ip, a.user_agent, a.created_at, u.name AS actor_name, u.email AS actor_email
            FROM activity_log a LEFT JOIN users u ON u.id = a.actor_id
           WHERE a.workspace_id = ",
@@ -109,16 +119,45 @@ pub async fn page(
         q.push(" AND a.created_at < ").push_bind(t);
     }
     if let Some(b) = f.before {
-        q.push(" AND a.id < ").push_bind(b);
+        q.push(" AND a.seq < ").push_bind(b);
     }
     if let Some(b) = f.after {
-        q.push(" AND a.id > ").push_bind(b);
-        q.push(" ORDER BY a.id ASC LIMIT ");
+        q.push(" AND a.seq > ").push_bind(b);
+        q.push(" ORDER BY a.seq ASC LIMIT ");
     } else {
-        q.push(" ORDER BY a.id DESC LIMIT ");
+        q.push(" ORDER BY a.seq DESC LIMIT ");
     }
     q.push_bind(limit);
     q.build_query_as().fetch_all(db).await
+}
+
+/// The workspace's entries numbered after `after`, in order (catching a
+/// `workspace:` subscriber up).
+pub async fn after_seq(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ENTRY} FROM activity_log WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    ))
+    .bind(workspace_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The number of the workspace's latest entry (`None`: no such workspace).
+pub async fn last_seq(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT activity_seq FROM workspaces WHERE id = $1")
+        .bind(workspace_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Deletes entries older than their workspace plan's retention, in a bounded

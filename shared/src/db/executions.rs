@@ -363,7 +363,8 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>
 
 pub async fn request_cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE executions SET cancel_requested = true WHERE id = $1 AND NOT cancel_requested",
+        "UPDATE executions SET cancel_requested = true
+          WHERE id = $1 AND NOT cancel_requested AND status IN ('queued', 'dispatching', 'running')",
     )
     .bind(id)
     .execute(db)

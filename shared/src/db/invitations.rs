@@ -68,7 +68,9 @@ pub struct Target {
     pub seats_used: i64,
 }
 
-/// Locks the workspace row (serialising seat counts), then reads it. Two
+/// Locks the workspace row (serialising seat counts, and numbering activity)
+/// without blocking inserts that reference it (`FOR NO KEY UPDATE`), then
+/// reads it. Two
 /// statements: a statement that waited for the lock still sees its own
 /// start-time snapshot in subqueries, so counting in the locking statement
 /// would miss what the transaction it waited for committed.
@@ -77,7 +79,7 @@ pub async fn lock_target(
     workspace_id: Uuid,
 ) -> Result<Option<Target>, sqlx::Error> {
     let locked: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+        sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE")
             .bind(workspace_id)
             .fetch_optional(&mut **tx)
             .await?;
@@ -216,11 +218,26 @@ pub async fn find(
     .await
 }
 
-/// The invitation a token opens, locked until the transaction ends.
+/// The invitation a token opens. Every change of an invitation locks its
+/// workspace first ([`lock_target`]), then the invitation: one lock order,
+/// so answering, resending and revoking never deadlock.
 pub async fn by_token(
     tx: &mut Transaction<'_, Postgres>,
     token_hash: &[u8],
 ) -> Result<Option<Invitation>, sqlx::Error> {
+    let Some(workspace_id) = sqlx::query_scalar::<_, Uuid>(
+        "SELECT workspace_id FROM workspace_invitations WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    sqlx::query("SELECT 1 FROM workspaces WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(workspace_id)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM workspace_invitations WHERE token_hash = $1 FOR UPDATE"
     ))

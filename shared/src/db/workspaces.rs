@@ -139,14 +139,22 @@ pub async fn list_for(
     .await
 }
 
-/// Renames a workspace.
-pub async fn rename(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE workspaces SET name = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(name)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+/// Renames a workspace; its name before (`None`: no such workspace).
+pub async fn rename(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE workspaces w SET name = $2, updated_at = now()
+           FROM (SELECT id, name FROM workspaces WHERE id = $1 FOR NO KEY UPDATE) old
+          WHERE w.id = old.id
+          RETURNING old.name",
+    )
+    .bind(id)
+    .bind(name)
+    .fetch_optional(db)
+    .await
 }
 
 /// Why a team workspace was or was not deleted.

@@ -7,8 +7,10 @@
 //! and sent first, so nothing is skipped. The end of a run is a sequenced
 //! message too (`execution:completed`, from the `execution_ended` event that
 //! is always the run's last), so it never overtakes the run's events, live or
-//! on catch-up. Messages without `seq` (queued, status changes, and anything
-//! on `user:` topics) are live notifications, sent as they come.
+//! on catch-up. A workspace's activity (`workspace:activity` on
+//! `workspace:{id}`) is numbered the same way and delivered the same way.
+//! Messages without `seq` (queued, status changes, presence, and anything on
+//! `user:` topics) are live notifications, sent as they come.
 
 use futures_util::{stream, StreamExt};
 use run_protocol::message::MessageType;
@@ -18,7 +20,61 @@ use uuid::Uuid;
 
 use super::publish::Published;
 use super::{Realtime, MAX_FRAME_BYTES};
-use crate::db::executions;
+use crate::db::{activity, executions};
+
+/// A numbered stream of messages a topic carries: a run's events on
+/// `execution:{id}`, a workspace's activity on `workspace:{id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Execution(Uuid),
+    Workspace(Uuid),
+}
+
+impl Stream {
+    /// The stream a published message belongs to, with its number.
+    fn of(published: &Published) -> Option<(Self, i64)> {
+        let seq = published.message["seq"].as_i64()?;
+        let kind = message_type(&published.message)?;
+        let (prefix, id) = published.topic.split_once(':')?;
+        let id: Uuid = id.parse().ok()?;
+        match prefix {
+            "execution" if kind.is_sequenced() => Some((Self::Execution(id), seq)),
+            "workspace" if kind == MessageType::WorkspaceActivity => {
+                Some((Self::Workspace(id), seq))
+            }
+            _ => None,
+        }
+    }
+
+    /// The number of the stream's latest message (`None`: it is gone).
+    async fn last_seq(self, db: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+        match self {
+            Self::Execution(id) => Ok(executions::get(db, id).await?.map(|e| e.last_seq)),
+            Self::Workspace(id) => activity::last_seq(db, id).await,
+        }
+    }
+
+    /// Up to `limit` stored messages numbered after `after`, in order.
+    async fn after(
+        self,
+        db: &PgPool,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Value)>, sqlx::Error> {
+        Ok(match self {
+            Self::Execution(id) => executions::events_after(db, id, after, limit)
+                .await?
+                .into_iter()
+                .map(|e| (e.seq, event_message(id, e.seq, &e.kind, &e.payload.0)))
+                .collect(),
+            Self::Workspace(id) => activity::after_seq(db, id, after, limit)
+                .await?
+                .into_iter()
+                .map(|e| (e.seq, crate::activity::live(e)))
+                .collect(),
+        })
+    }
+}
 
 /// The message for one stored event of an execution. The run's end also
 /// says, at the top, how it ended.
@@ -90,11 +146,8 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
             return;
         }
     };
-    // Sequenced messages are delivered in order on the execution's own topic.
-    let seq = published.message["seq"].as_i64().filter(|_| {
-        published.topic.starts_with("execution:")
-            && message_type(&published.message).is_some_and(MessageType::is_sequenced)
-    });
+    // Numbered messages are delivered in order, once each, on their stream's topic.
+    let sequenced = Stream::of(published);
     let execution = published.message["executionId"]
         .as_str()
         .and_then(|s| s.parse::<Uuid>().ok());
@@ -111,19 +164,19 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
                     return;
                 }
             }
-            match (seq, execution) {
-                (Some(seq), Some(id)) => {
+            match sequenced {
+                Some((stream, seq)) => {
                     deliver_in_order(
                         rt,
                         db,
                         &conn,
                         &published.topic,
-                        id,
+                        stream,
                         Some((seq, &published.message)),
                     )
                     .await;
                 }
-                _ => {
+                None => {
                     rt.push(&conn, frame(&published.message)).await;
                 }
             }
@@ -132,14 +185,16 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
 }
 
 /// Sends a subscriber everything after its cursor, in order, up to and
-/// including `upto` (the message being published), or up to the execution's
-/// last stored event when `upto` is `None` (catch-up after subscribing).
+/// including `upto` (the message being published), or up to the stream's
+/// last stored message when `upto` is `None` (catch-up after subscribing).
+/// Numbers may skip (activity past its retention): the cursor moves to the
+/// number delivered.
 pub async fn deliver_in_order(
     rt: &Realtime,
     db: &PgPool,
     conn: &str,
     topic: &str,
-    execution_id: Uuid,
+    stream: Stream,
     upto: Option<(i64, &Value)>,
 ) {
     let lock = rt.locks.of(conn);
@@ -155,11 +210,11 @@ pub async fn deliver_in_order(
         };
         let target = match upto {
             Some((seq, _)) => seq,
-            None => match executions::get(db, execution_id).await {
-                Ok(Some(e)) => e.last_seq,
+            None => match stream.last_seq(db).await {
+                Ok(Some(last)) => last,
                 Ok(None) => return,
                 Err(e) => {
-                    tracing::warn!(conn, error = %e, "cannot read the execution for catch-up");
+                    tracing::warn!(conn, error = %e, "cannot read a stream's last number for catch-up");
                     return;
                 }
             },
@@ -170,26 +225,18 @@ pub async fn deliver_in_order(
         // The next message: the published one when it is next, else from Postgres.
         let next = match upto {
             Some((seq, message)) if seq == cursor + 1 => vec![(seq, message.clone())],
-            _ => {
-                match executions::events_after(db, execution_id, cursor, (target - cursor).min(500))
-                    .await
-                {
-                    Ok(events) if !events.is_empty() => events
-                        .into_iter()
-                        .map(|e| {
-                            (
-                                e.seq,
-                                event_message(execution_id, e.seq, &e.kind, &e.payload.0),
-                            )
-                        })
-                        .collect(),
-                    Ok(_) => return,
-                    Err(e) => {
-                        tracing::warn!(conn, error = %e, "cannot read missed events");
-                        return;
-                    }
+            _ => match stream.after(db, cursor, (target - cursor).min(500)).await {
+                Ok(missed) if !missed.is_empty() => missed,
+                // Nothing stored up to the published one (gaps): send it.
+                Ok(_) => match upto {
+                    Some((seq, message)) => vec![(seq, message.clone())],
+                    None => return,
+                },
+                Err(e) => {
+                    tracing::warn!(conn, error = %e, "cannot read missed messages");
+                    return;
                 }
-            }
+            },
         };
         let mut at = cursor;
         for (seq, message) in next {

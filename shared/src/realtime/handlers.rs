@@ -16,10 +16,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{closing, deliver, presence, CloseReason, Connection, Realtime};
+use super::{
+    closing,
+    deliver::{self, Stream},
+    presence, CloseReason, Connection, Realtime,
+};
 use crate::{
     auth::{TokenKeys, TokenKind},
-    db::{execution_reads, sessions, workspaces},
+    db::{activity, execution_reads, sessions, workspaces},
 };
 
 /// What the handlers need besides the real-time ports: Postgres, and the
@@ -97,12 +101,16 @@ pub async fn connect(
     let stored = async {
         rt.store.put(connection.clone()).await?;
         // The user's own topic, and their personal workspace's (the runs
-        // they start there); a team workspace's is subscribed to by name.
+        // they start there, its activity from now on); a team workspace's
+        // is subscribed to by name.
         rt.store
             .subscribe(id.clone(), format!("user:{}", claims.sub), 0)
             .await?;
+        let from = activity::last_seq(&state.db, claims.sub)
+            .await?
+            .unwrap_or(0);
         rt.store
-            .subscribe(id.clone(), format!("workspace:{}", claims.sub), 0)
+            .subscribe(id.clone(), format!("workspace:{}", claims.sub), from)
             .await?;
         closing::bind(rt, &connection).await
     };
@@ -147,6 +155,7 @@ struct ClientMessage {
     request_id: Option<Value>,
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Topic {
     Execution(Uuid),
     Workflow(Uuid),
@@ -263,21 +272,25 @@ async fn handle_message(state: &Deps, rt: &Realtime, conn: &str, body: &str) -> 
                 _ => None,
             };
             match subscribe(state, rt, conn, user, topic, topic_name.clone(), msg.after).await {
-                Ok((cursor, execution)) => {
-                    let mut answer = json!({ "type": MessageType::Subscribed, "topic": topic_name, "after": cursor });
+                Ok(sub) => {
+                    let mut answer = json!({ "type": MessageType::Subscribed, "topic": topic_name, "after": sub.cursor });
                     // For a run: where it stands, so a client that (re)subscribes at
                     // any moment knows what is still to come. When it has ended,
-                    // `lastSeq` is its `execution:completed` message.
-                    if let Some((_, status, last_seq)) = execution {
+                    // `lastSeq` is its `execution:completed` message. For a
+                    // workspace: the number of its latest activity.
+                    if let Some(status) = sub.status {
                         answer["status"] = json!(status);
+                    }
+                    if let Some(last_seq) = sub.last_seq {
                         answer["lastSeq"] = json!(last_seq);
                     }
                     rt.push(conn, with_id(answer).to_string()).await;
-                    if let Some((id, ..)) = execution {
-                        // Catch up from the cursor to the last stored event; live
-                        // events continue from there (the cursor keeps them in
+                    if let Some(stream) = sub.stream {
+                        // Catch up from the cursor to the last stored message; live
+                        // ones continue from there (the cursor keeps them in
                         // order, once each).
-                        deliver::deliver_in_order(rt, &state.db, conn, &topic_name, id, None).await;
+                        deliver::deliver_in_order(rt, &state.db, conn, &topic_name, stream, None)
+                            .await;
                     }
                     if let Some(id) = opened {
                         presence::announce(rt, id).await;
@@ -340,8 +353,30 @@ async fn authenticate(
     }
 }
 
-/// Checks the topic is the caller's and subscribes with its cursor; the
-/// cursor and, for an execution, its id, status and last sequence number.
+/// A subscription made: its cursor and, for a numbered stream (a run's
+/// events, a workspace's activity), the stream, its last number and (for a
+/// run) its status.
+#[derive(Debug, Default)]
+struct Subscription {
+    cursor: i64,
+    stream: Option<Stream>,
+    last_seq: Option<i64>,
+    status: Option<ExecutionStatus>,
+}
+
+impl Subscription {
+    /// From `after` (clamped to what exists), or from now.
+    fn numbered(stream: Stream, after: Option<i64>, last_seq: i64) -> Self {
+        Self {
+            cursor: after.unwrap_or(last_seq).clamp(0, last_seq),
+            stream: Some(stream),
+            last_seq: Some(last_seq),
+            status: None,
+        }
+    }
+}
+
+/// Checks the topic is the caller's and subscribes with its cursor.
 async fn subscribe(
     state: &Deps,
     rt: &Realtime,
@@ -350,34 +385,60 @@ async fn subscribe(
     topic: Topic,
     name: String,
     after: Option<i64>,
-) -> Result<(i64, Option<(Uuid, ExecutionStatus, i64)>), Value> {
+) -> Result<Subscription, Value> {
     let unavailable = || error_body("SERVICE_UNAVAILABLE", "try again shortly");
     let not_found = || error_body("NOT_FOUND", "no such topic of yours");
-    let (cursor, execution) = match topic {
+    let sub = match topic {
         Topic::Execution(id) => match execution_reads::progress(&state.db, user, id).await {
-            Ok(Some((status, last_seq))) => (
-                after.unwrap_or(last_seq).clamp(0, last_seq),
-                Some((id, status, last_seq)),
-            ),
+            Ok(Some((status, last_seq))) => Subscription {
+                status: Some(status),
+                ..Subscription::numbered(Stream::Execution(id), after, last_seq)
+            },
             Ok(None) => return Err(not_found()),
             Err(_) => return Err(unavailable()),
         },
         Topic::Workflow(id) => match workspaces::can_see_workflow(&state.db, user, id).await {
-            Ok(true) => (0, None),
+            Ok(true) => Subscription::default(),
             Ok(false) => return Err(not_found()),
             Err(_) => return Err(unavailable()),
         },
         Topic::Workspace(id) => match workspaces::membership(&state.db, id, user).await {
-            Ok(Some(_)) => (0, None),
+            Ok(Some(_)) => match activity::last_seq(&state.db, id).await {
+                Ok(Some(last_seq)) => {
+                    Subscription::numbered(Stream::Workspace(id), after, last_seq)
+                }
+                Ok(None) => return Err(not_found()),
+                Err(_) => return Err(unavailable()),
+            },
             Ok(None) => return Err(not_found()),
             Err(_) => return Err(unavailable()),
         },
-        Topic::User(id) if id == user => (0, None),
+        Topic::User(id) if id == user => Subscription::default(),
         Topic::User(_) => return Err(not_found()),
     };
     rt.store
-        .subscribe(conn.to_owned(), name, cursor)
+        .subscribe(conn.to_owned(), name.clone(), sub.cursor)
         .await
         .map_err(|_| unavailable())?;
-    Ok((cursor, execution))
+    // A removal that committed between the check and the store ended the
+    // member's subscriptions before this one existed: check once more.
+    let still = match topic {
+        Topic::Execution(id) => execution_reads::progress(&state.db, user, id)
+            .await
+            .map(|p| p.is_some()),
+        Topic::Workflow(id) => workspaces::can_see_workflow(&state.db, user, id).await,
+        Topic::Workspace(id) => workspaces::membership(&state.db, id, user)
+            .await
+            .map(|m| m.is_some()),
+        Topic::User(_) => Ok(true),
+    };
+    if !matches!(still, Ok(true)) {
+        let _ = rt.store.unsubscribe(conn.to_owned(), name).await;
+        return Err(if still.is_err() {
+            unavailable()
+        } else {
+            not_found()
+        });
+    }
+    Ok(sub)
 }

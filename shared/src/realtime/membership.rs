@@ -3,8 +3,10 @@
 //! `membership:{workspace}:{user}`, and the fan-out ends every subscription
 //! of that user's connections to the workspace's topics — `workspace:{id}`
 //! and the `execution:` and `workflow:` topics of its runs and workflows —
-//! each with an `unsubscribed` frame saying why. (Subscribing again is
-//! refused: the membership check is made at every subscribe.)
+//! each with an `unsubscribed` frame saying why. Subscribing again is
+//! refused (membership is checked at every subscribe, and again once the
+//! subscription is stored, so a subscribe racing the removal does not
+//! outlive it).
 
 use run_protocol::message::MessageType;
 use serde_json::json;
@@ -81,10 +83,23 @@ pub async fn end(
     user_id: Uuid,
 ) -> anyhow::Result<usize> {
     let mut ended = 0;
+    let mut failed = None;
     for conn in rt.store.connections_of(user_id).await? {
-        let topics = rt.store.subscriptions(conn.clone()).await?;
+        // One connection that cannot be read does not keep the others subscribed.
+        let topics = match rt.store.subscriptions(conn.clone()).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(connection_id = %conn, error = %e, "cannot read a former member's subscriptions");
+                failed = Some(e);
+                continue;
+            }
+        };
         for topic in of_workspace(db, workspace_id, &topics).await? {
-            rt.store.unsubscribe(conn.clone(), topic.clone()).await?;
+            if let Err(e) = rt.store.unsubscribe(conn.clone(), topic.clone()).await {
+                tracing::warn!(connection_id = %conn, %topic, error = %e, "cannot end a former member's subscription");
+                failed = Some(e);
+                continue;
+            }
             let frame = json!({
                 "type": MessageType::Unsubscribed, "topic": topic, "reason": "membership_ended",
             });
@@ -95,5 +110,8 @@ pub async fn end(
             ended += 1;
         }
     }
-    Ok(ended)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(ended),
+    }
 }
