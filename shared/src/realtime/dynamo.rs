@@ -45,6 +45,34 @@ fn ttl() -> i64 {
 }
 
 impl DynamoConnections {
+    /// Every item's sort key under a connection: `#conn` and its topics.
+    async fn sort_keys(&self, id: &str) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(id))
+                .projection_expression("sk")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await?;
+            keys.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|i| i.get("sk")?.as_s().ok().cloned()),
+            );
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -143,36 +171,15 @@ impl ConnectionStore for DynamoConnections {
 
     fn remove(&self, id: String) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
-            let mut start: Option<HashMap<String, AttributeValue>> = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
+            for sk in self.sort_keys(&id).await? {
+                self.client
+                    .delete_item()
                     .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(id.clone()))
-                    .projection_expression("pk, sk")
-                    .set_exclusive_start_key(start.take())
+                    .set_key(Some(key(&id, &sk)))
                     .send()
                     .await?;
-                for item in page.items() {
-                    let sk = item
-                        .get("sk")
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    self.client
-                        .delete_item()
-                        .table_name(&self.table)
-                        .set_key(Some(key(&id, &sk)))
-                        .send()
-                        .await?;
-                }
-                match page.last_evaluated_key() {
-                    Some(k) if !k.is_empty() => start = Some(k.clone()),
-                    _ => return Ok(()),
-                }
             }
+            Ok(())
         })
     }
 
@@ -215,31 +222,9 @@ impl ConnectionStore for DynamoConnections {
 
     fn subscriptions(&self, id: String) -> BoxFuture<'_, anyhow::Result<Vec<String>>> {
         Box::pin(async move {
-            let mut topics = Vec::new();
-            let mut start: Option<HashMap<String, AttributeValue>> = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(id.clone()))
-                    .projection_expression("sk")
-                    .consistent_read(true)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await?;
-                topics.extend(
-                    page.items()
-                        .iter()
-                        .filter_map(|i| i.get("sk")?.as_s().ok().cloned())
-                        .filter(|sk| sk != CONNECTION_SK),
-                );
-                match page.last_evaluated_key() {
-                    Some(k) if !k.is_empty() => start = Some(k.clone()),
-                    _ => return Ok(topics),
-                }
-            }
+            let mut topics = self.sort_keys(&id).await?;
+            topics.retain(|sk| sk != CONNECTION_SK);
+            Ok(topics)
         })
     }
 
