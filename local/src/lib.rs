@@ -39,6 +39,7 @@ use shared::{
 };
 use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
 
+pub mod stripe_double;
 pub mod ws;
 
 /// Every function's routes on `state`, with the run lifecycle on the local
@@ -306,6 +307,7 @@ impl Stack {
                 if let Err(e) = closing::sweep(&rt, &state.db, chrono::Utc::now()).await {
                     tracing::warn!(error = %format!("{e:#}"), "closing expired connections failed");
                 }
+                shared::billing::sweep(&state).await;
             }
         });
         // Real-time fan-out: one task, so messages leave in publishing order.

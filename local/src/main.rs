@@ -1,6 +1,10 @@
 //! `local [--port N]`: the whole backend in one process on 127.0.0.1.
 //! `local set-tier EMAIL|WORKSPACE_ID TIER`: set the plan of a local user's
-//! personal workspace, or of a team workspace (until billing exists).
+//! personal workspace, or of a team workspace, by hand (recorded with the
+//! cause `admin`). On AWS, Stripe decides plans: its webhooks change them.
+//! Without `STRIPE_SECRET_KEY` the stack starts a local Stripe double (its
+//! Checkout and Portal pages take pretend payments and send the webhooks);
+//! `STRIPE_DOUBLE=off` starts none, `STRIPE_DOUBLE_PORT` fixes its port.
 //! `local outbox [EMAIL]`: print the emails the local stack sent (to EMAIL),
 //! oldest first, from `EMAIL_OUTBOX_DIR` (`.local/outbox`).
 //! `local render-job TIER [--secret]`: print the executor Job manifest a run of
@@ -120,6 +124,42 @@ fn executor_env() -> Vec<(String, String)> {
     .collect()
 }
 
+/// Billing for the local stack on `base_url`: real Stripe when
+/// `STRIPE_SECRET_KEY` is set, else a local Stripe double (unless
+/// `STRIPE_DOUBLE=off`) sending its webhooks to the stack.
+async fn billing(
+    settings: &Settings,
+    base_url: &str,
+) -> anyhow::Result<(
+    Option<std::sync::Arc<shared::billing::Billing>>,
+    Option<local::stripe_double::StripeDouble>,
+)> {
+    use local::stripe_double::{connect, local_prices, settings_for, StripeDouble};
+    let wanted = std::env::var("STRIPE_DOUBLE").map_or(true, |v| v != "off");
+    let (billing_settings, double) = if settings.billing.secret_key.is_none() && wanted {
+        let port: u16 = std::env::var("STRIPE_DOUBLE_PORT")
+            .ok()
+            .map(|p| {
+                p.parse()
+                    .context("STRIPE_DOUBLE_PORT must be a port number")
+            })
+            .transpose()?
+            .unwrap_or(0);
+        let double = StripeDouble::start_on("sk_test_local", local_prices(), port)
+            .await
+            .context("cannot start the local Stripe double (STRIPE_DOUBLE_PORT in use?)")?;
+        let s = settings_for(&double, &settings.billing);
+        connect(&double, base_url, &s);
+        (s, Some(double))
+    } else {
+        (settings.billing.clone(), None)
+    };
+    let billing = shared::billing::Billing::from_settings(&billing_settings)
+        .context("invalid billing settings")?
+        .map(std::sync::Arc::new);
+    Ok((billing, double))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -162,13 +202,13 @@ async fn main() -> anyhow::Result<()> {
                 db::workspaces::set_tier(&pool, workspace, tier).await?,
                 "no workspace {workspace}"
             );
-            eprintln!("workspace {workspace} is now {tier}");
+            eprintln!("workspace {workspace} is now {tier} (set by hand; with billing on, Stripe's next word decides)");
         } else {
             anyhow::ensure!(
                 db::users::set_tier(&pool, who, tier).await?,
                 "no user with email {who}"
             );
-            eprintln!("{who}'s personal workspace is now {tier}");
+            eprintln!("{who}'s personal workspace is now {tier} (set by hand; with billing on, Stripe's next word decides)");
         }
         return Ok(());
     }
@@ -187,9 +227,17 @@ async fn main() -> anyhow::Result<()> {
         "the executor binary is missing at {} (cargo build -p executor, or set EXECUTOR_BIN)",
         options.executor.display()
     );
-    let stack = local::Stack::new(AppState::new(settings, pool), addr, options);
+    let (billing, double) = billing(&settings, &format!("http://{addr}")).await?;
+    let stack = local::Stack::new(
+        AppState::new(settings, pool).with_billing(billing),
+        addr,
+        options,
+    );
     tracing::info!(%addr, "local stack listening");
     eprintln!("SaasIt local stack: http://{addr}  (health: http://{addr}/health, API: http://{addr}/api/v1/openapi.json)");
+    if let Some(d) = double {
+        eprintln!("Stripe double: {}  (no money moves; checkout links from POST /api/v1/billing/checkout open its pages)", d.url());
+    }
     local::run(listener, stack, runtime::shutdown_signal()).await?;
     tracing::info!("local stack stopped");
     Ok(())

@@ -34,6 +34,10 @@ pub enum MessageType {
     /// Who has a workflow open (`workflow:{id}`: the user ids following it).
     #[serde(rename = "workflow:presence")]
     WorkflowPresence,
+    /// Something the user should know about their account (`user:{id}`): a
+    /// workspace's plan changed (`kind` = `plan_changed`).
+    #[serde(rename = "notification")]
+    Notification,
     #[serde(rename = "subscribed")]
     Subscribed,
     #[serde(rename = "unsubscribed")]
@@ -64,6 +68,7 @@ impl MessageType {
             Self::WorkflowUpdate => "workflow:update",
             Self::WorkspaceActivity => "workspace:activity",
             Self::WorkflowPresence => "workflow:presence",
+            Self::Notification => "notification",
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Pong => "pong",

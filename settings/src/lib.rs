@@ -16,6 +16,7 @@
 //! the variable, never its value.
 
 pub mod aws;
+pub mod billing;
 pub mod email;
 pub mod executor;
 pub mod local;
@@ -26,6 +27,7 @@ pub mod server;
 use std::collections::HashMap;
 
 pub use aws::AwsSettings;
+pub use billing::{BillingSettings, PriceSetting};
 pub use email::EmailSettings;
 pub use executor::{ExecutorSettings, JobSettings, LlmSettings};
 pub use local::LocalSettings;
@@ -44,6 +46,7 @@ pub struct Settings {
     pub runs: RunSettings,
     pub aws: AwsSettings,
     pub email: EmailSettings,
+    pub billing: BillingSettings,
     pub local: LocalSettings,
 }
 
@@ -68,6 +71,7 @@ impl Settings {
             runs: RunSettings::from_lookup(l)?,
             aws: AwsSettings::from_lookup(l),
             email: EmailSettings::from_lookup(l)?,
+            billing: BillingSettings::from_lookup(l)?,
             local: LocalSettings::from_lookup(l)?,
         })
     }

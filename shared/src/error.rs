@@ -20,6 +20,9 @@ use utoipa::ToSchema;
 pub enum ErrorCode {
     /// The request body, query or path is malformed or fails validation.
     ValidationError,
+    /// A webhook's signature is missing, malformed, wrong or too old
+    /// (`details.reason`); nothing was changed.
+    InvalidSignature,
     /// No credentials, or credentials that cannot be used here.
     Unauthorized,
     /// Email and password do not match an account.
@@ -61,7 +64,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            ValidationError => StatusCode::BAD_REQUEST,
+            ValidationError | InvalidSignature => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidCredentials | TokenExpired | TokenInvalid | TokenRevoked => {
                 StatusCode::UNAUTHORIZED
             }

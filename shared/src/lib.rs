@@ -8,6 +8,7 @@
 pub mod access;
 pub mod activity;
 pub mod auth;
+pub mod billing;
 pub mod catalog;
 pub mod db;
 pub mod email;

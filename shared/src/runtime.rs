@@ -25,8 +25,11 @@ pub async fn bootstrap(function: &'static str) -> anyhow::Result<AppState> {
             Err(_) => tracing::warn!(function, "migrations timed out"),
         }
     }
+    let billing = crate::billing::Billing::from_settings(&settings.billing)
+        .context("invalid billing settings")?
+        .map(std::sync::Arc::new);
     tracing::info!(function, "started");
-    Ok(AppState::new(settings, pool))
+    Ok(AppState::new(settings, pool).with_billing(billing))
 }
 
 /// Serves `router`: through the Lambda runtime on AWS, else on

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use crate::{
     auth::TokenKeys,
+    billing::Billing,
     email::{outbox::Outbox, Mailer, NoMailer},
     realtime::publish::{Published, Publisher},
     settings::Settings,
@@ -24,6 +25,9 @@ pub struct AppState {
     /// set, SES when a Lambda sets it ([`AppState::with_mailer`]), else nowhere
     /// (sending fails as unavailable).
     pub mailer: Arc<dyn Mailer>,
+    /// Stripe and the prices (`None` without `STRIPE_SECRET_KEY`: billing
+    /// routes answer 503 and plans change only by `local set-tier`).
+    pub billing: Option<Arc<Billing>>,
 }
 
 impl AppState {
@@ -39,7 +43,14 @@ impl AppState {
             tokens,
             publisher: None,
             mailer,
+            billing: None,
         }
+    }
+
+    /// The same state billing through `billing`.
+    pub fn with_billing(mut self, billing: Option<Arc<Billing>>) -> Self {
+        self.billing = billing;
+        self
     }
 
     /// The same state sending email through `mailer`.

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 
 pub use serde_json::json;
 
+pub mod billing;
 pub mod fake_kube;
 pub mod moto;
 pub mod proxy;

@@ -210,6 +210,7 @@ pub async fn api_docs() -> Response {
         (name = "agents", description = "Agents: the built-in catalogue and your own"),
         (name = "executions", description = "Running workflows: start, follow, cancel, retry"),
         (name = "workspaces", description = "Workspaces: teams, members, roles and ownership"),
+        (name = "billing", description = "Plans through Stripe: checkout, portal, usage and limits, invoices, and Stripe's webhook"),
         (name = "health", description = "Health and API description"),
     )
 )]
@@ -254,7 +255,9 @@ pub fn api_routes() -> (
         .merge(auth::routes())
         .merge(workflows::routes())
         .merge(agents::routes())
-        .merge(workspaces::routes());
+        .merge(workspaces::routes())
+        .merge(billing::routes())
+        .merge(billing::webhook_routes());
     (app, executions::routes())
 }
 

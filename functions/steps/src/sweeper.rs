@@ -1,7 +1,9 @@
 //! The sweeper (an EventBridge schedule): no execution stays non-terminal
 //! past its deadline, queued runs whose message went silent are sent again,
 //! WebSocket connections whose token expired or whose session was revoked
-//! are closed, and stale failed logins and expired sign-in families are pruned.
+//! are closed, stale failed logins and expired sign-in families are pruned,
+//! plans whose grace period ended fall back to FREE, and metered usage is
+//! reported to Stripe.
 
 use shared::{
     db::housekeeping,
@@ -28,6 +30,7 @@ pub async fn handle(
         None => closing::Closed::default(),
     };
     let pruned = housekeeping::prune(&state.db, state.settings.auth.login_window).await?;
+    let billed = shared::billing::sweep(state).await;
     tracing::info!(
         timed_out = swept.timed_out,
         requeued = swept.requeued,
@@ -36,6 +39,9 @@ pub async fn handle(
         activity_pruned = pruned.activity,
         connections_expired = closed.expired,
         connections_revoked = closed.revoked,
+        grace_expired = billed.grace_expired,
+        meter_events_sent = billed.meters_sent,
+        meter_events_failed = billed.meters_failed,
         "swept"
     );
     Ok(serde_json::json!({
@@ -46,5 +52,8 @@ pub async fn handle(
         "activityPruned": pruned.activity,
         "connectionsExpired": closed.expired,
         "connectionsRevoked": closed.revoked,
+        "graceExpired": billed.grace_expired,
+        "meterEventsSent": billed.meters_sent,
+        "meterEventsFailed": billed.meters_failed,
     }))
 }

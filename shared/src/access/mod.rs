@@ -10,6 +10,8 @@
 //! | view analytics | ✓ | ✓ | ✓ | ✓ |
 //! | invite, remove members, change roles | ✓ | ✓ | | |
 //! | workspace settings | ✓ | ✓ | | |
+//! | view the plan, its limits and usage | ✓ | ✓ | ✓ | ✓ |
+//! | buy or change the plan, see invoices | ✓ | ✓ | | |
 //! | delete the workspace, transfer ownership | ✓ | | | |
 
 mod member;
@@ -46,6 +48,8 @@ pub enum Permission {
     RemoveMembers,
     ChangeRoles,
     WorkspaceSettings,
+    ViewBilling,
+    ManageBilling,
     DeleteWorkspace,
     TransferOwnership,
 }
@@ -55,11 +59,11 @@ impl Role {
     pub const fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match p {
-            ViewWorkflows | ViewAnalytics => true,
+            ViewWorkflows | ViewAnalytics | ViewBilling => true,
             CreateWorkflows | EditWorkflows | DeleteWorkflows | ExecuteWorkflows => {
                 !matches!(self, Self::Viewer)
             }
-            InviteMembers | RemoveMembers | ChangeRoles | WorkspaceSettings => {
+            InviteMembers | RemoveMembers | ChangeRoles | WorkspaceSettings | ManageBilling => {
                 matches!(self, Self::Owner | Self::Admin)
             }
             DeleteWorkspace | TransferOwnership => matches!(self, Self::Owner),
@@ -105,6 +109,8 @@ pub mod can {
         RemoveMembers,
         ChangeRoles,
         WorkspaceSettings,
+        ViewBilling,
+        ManageBilling,
         DeleteWorkspace,
         TransferOwnership
     );
@@ -118,7 +124,7 @@ mod tests {
     /// owner may do, as deleting the workspace).
     #[test]
     fn the_matrix_is_the_product_documents() {
-        let rows: [(Permission, [bool; 4]); 12] = [
+        let rows: [(Permission, [bool; 4]); 14] = [
             (ViewWorkflows, [true, true, true, true]),
             (CreateWorkflows, [true, true, true, false]),
             (EditWorkflows, [true, true, true, false]),
@@ -129,6 +135,8 @@ mod tests {
             (RemoveMembers, [true, true, false, false]),
             (ChangeRoles, [true, true, false, false]),
             (WorkspaceSettings, [true, true, false, false]),
+            (ViewBilling, [true, true, true, true]),
+            (ManageBilling, [true, true, false, false]),
             (DeleteWorkspace, [true, false, false, false]),
             (TransferOwnership, [true, false, false, false]),
         ];

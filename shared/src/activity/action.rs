@@ -53,6 +53,7 @@ actions! {
     AgentDeleted = "agent.deleted" => Agent,
     RunStarted = "run.started" => Execution,
     RunCancelled = "run.cancelled" => Execution,
+    PlanChanged = "plan.changed" => Plan,
 }
 
 /// Its schema: the strings, as stored and shown (a derive would name the variants).
@@ -81,6 +82,8 @@ pub enum Resource {
     Template,
     Agent,
     Execution,
+    /// The workspace's plan (its Stripe subscription).
+    Plan,
 }
 
 impl Resource {

@@ -253,6 +253,8 @@ pub struct Ending<'a> {
 /// Usage metrics a finished run adds to its workspace's month.
 pub const RUNS_FINISHED: &str = "runs_finished";
 pub const RUN_SECONDS: &str = "run_seconds";
+/// Input and output tokens of a run's agent calls (its `usage` events).
+pub const LLM_TOKENS: &str = "llm_tokens";
 
 /// The `type` of the event that ends every run's log.
 pub const ENDED_EVENT: &str = "execution_ended";
@@ -263,7 +265,8 @@ pub const ENDED_EVENT: &str = "execution_ended";
 /// appends the `execution_ended` event after every event stored so far (the
 /// row lock orders it after any batch being stored), records the runtime and
 /// adds the run and its seconds to the workspace's monthly usage, so each is done
-/// exactly once, with the transition.
+/// exactly once, with the transition; for a metered subscription it also
+/// leaves the run's usage to be reported to Stripe (`meter_reports`).
 pub async fn finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -296,11 +299,31 @@ pub async fn finish(
             -- it so under the same row lock); if it were, the end must still be last.
             ON CONFLICT (execution_id, seq) DO UPDATE SET type = EXCLUDED.type, payload = EXCLUDED.payload
             RETURNING seq),
+         tokens AS (
+            SELECT coalesce(sum(coalesce((payload->>'inputTokens')::bigint, 0)
+                              + coalesce((payload->>'outputTokens')::bigint, 0)), 0)::bigint AS n
+              FROM execution_events WHERE execution_id = $1 AND type = 'usage'),
          counted AS (
             INSERT INTO usage_metrics (workspace_id, metric, period, count)
             SELECT workspace_id, m.metric, date_trunc('month', now())::date, m.n
-              FROM done CROSS JOIN LATERAL (VALUES ($6, 1), ($7, ceil(runtime_ms / 1000.0)::integer)) AS m (metric, n)
-            ON CONFLICT (workspace_id, metric, period) DO UPDATE SET count = usage_metrics.count + EXCLUDED.count
+              FROM done, tokens CROSS JOIN LATERAL (VALUES ($6, 1), ($7, ceil(runtime_ms / 1000.0)::integer),
+                                                          ($11, least(tokens.n, 2147483647)::integer)) AS m (metric, n)
+             WHERE m.n > 0 OR m.metric <> $11
+            ON CONFLICT (workspace_id, metric, period) DO UPDATE
+               SET count = least(usage_metrics.count::bigint + EXCLUDED.count, 2147483647)::integer
+            RETURNING 1),
+         -- A metered subscription's usage, reported to Stripe by the sweeper.
+         metered AS (
+            INSERT INTO meter_reports (execution_id, metric, workspace_id, stripe_customer_id, value, occurred_at)
+            SELECT $1, m.metric, done.workspace_id, w.stripe_customer_id, m.n, now()
+              FROM done
+              JOIN subscriptions s ON s.workspace_id = done.workspace_id AND s.metered
+                                  AND s.status IN ('active', 'trialing', 'past_due')
+              JOIN workspaces w ON w.id = done.workspace_id AND w.stripe_customer_id IS NOT NULL
+              CROSS JOIN tokens
+              CROSS JOIN LATERAL (VALUES ('runs', 1::bigint), ('run_minutes', ceil(done.runtime_ms / 60000.0)::bigint),
+                                         ('llm_tokens', tokens.n)) AS m (metric, n)
+            ON CONFLICT (execution_id, metric) DO NOTHING
             RETURNING 1)
          -- Data-modifying CTEs run once whether or not they are read.
          SELECT seq FROM ended",
@@ -315,6 +338,7 @@ pub async fn finish(
     .bind(end.output_ref.map(Json))
     .bind(Json(event))
     .bind(ENDED_EVENT)
+    .bind(LLM_TOKENS)
     .fetch_optional(db)
     .await
 }

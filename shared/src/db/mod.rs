@@ -3,10 +3,12 @@
 
 pub mod activity;
 pub mod agents;
+pub mod billing;
 pub mod execution_reads;
 pub mod executions;
 pub mod housekeeping;
 pub mod invitations;
+pub mod meters;
 pub mod sessions;
 pub mod templates;
 pub mod throttle;

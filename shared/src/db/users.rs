@@ -110,20 +110,15 @@ pub async fn update_profile(
     .await
 }
 
-/// Sets the plan of a user's personal workspace, by email (Stripe webhooks
-/// later; the local admin command now).
-pub async fn set_tier(
-    db: impl PgExecutor<'_>,
-    email: &str,
-    tier: Tier,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE workspaces SET tier = $1, updated_at = now()
-          WHERE id = (SELECT id FROM users WHERE email = $2)",
-    )
-    .bind(tier)
-    .bind(email.trim().to_lowercase())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Sets the plan of a user's personal workspace by hand, by email (`local
+/// set-tier`; see [`super::workspaces::set_tier`]).
+pub async fn set_tier(db: &sqlx::PgPool, email: &str, tier: Tier) -> Result<bool, sqlx::Error> {
+    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(db)
+        .await?;
+    match id {
+        Some(id) => super::workspaces::set_tier(db, id, tier).await,
+        None => Ok(false),
+    }
 }

@@ -284,14 +284,23 @@ pub async fn transfer(
     Ok(promoted.rows_affected() == 1)
 }
 
-/// Sets a workspace's plan (Stripe later; the local admin command now).
+/// Sets a workspace's plan by hand (`local set-tier`), recorded in
+/// `tier_changes` with the cause `admin`. With billing on, Stripe's next
+/// word about the workspace's subscription decides again.
 pub async fn set_tier(db: impl PgExecutor<'_>, id: Uuid, tier: Tier) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE workspaces SET tier = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(tier)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    let done: i64 = sqlx::query_scalar(
+        "WITH old AS (SELECT tier FROM workspaces WHERE id = $1 FOR NO KEY UPDATE),
+              changed AS (UPDATE workspaces SET tier = $2, updated_at = now() WHERE id = $1 RETURNING id),
+              recorded AS (INSERT INTO tier_changes (id, workspace_id, from_tier, to_tier, cause)
+                           SELECT $3, $1, old.tier, $2, 'admin' FROM old WHERE old.tier <> $2 RETURNING 1)
+         SELECT count(*) FROM changed",
+    )
+    .bind(id)
+    .bind(tier)
+    .bind(crate::ids::new_id())
+    .fetch_one(db)
+    .await?;
+    Ok(done == 1)
 }
 
 /// A workspace's plan (`None`: no such workspace).
