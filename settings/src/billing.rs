@@ -144,7 +144,8 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        BillingSettings::from_lookup(&Lookup::map(&map))
+        let lookup = Lookup::map(&map);
+        BillingSettings::from_lookup(&lookup)
     }
 
     #[test]

@@ -519,14 +519,7 @@ async fn billing_needs_the_right_role_and_answers_when_stripe_is_down() {
             .await
             .expect(400, Some("VALIDATION_ERROR"));
     }
-    // Nothing bought: no portal, no invoices.
-    let r = app
-        .send(as_owner(
-            Req::post("/api/v1/billing/portal").json(&json!({})),
-        ))
-        .await
-        .expect(409, Some("CONFLICT"));
-    assert_eq!(r.body["error"]["details"]["reason"], "no_customer");
+    // Nothing bought: no invoices yet.
     let none = app
         .send(as_owner(Req::get("/api/v1/billing/invoices")))
         .await
@@ -605,4 +598,115 @@ async fn billing_needs_the_right_role_and_answers_when_stripe_is_down() {
         .expect(200, None)
         .body;
     assert_eq!(invoices["items"].as_array().expect("items").len(), 1);
+}
+
+#[tokio::test]
+async fn a_downgrade_scheduled_in_the_portal_waits_for_the_period_end() {
+    let (app, billed, _) = billed_app().await;
+    let (_, token) = user(&app, "down@example.com").await;
+    let sub = buy(&app, &billed, &token, "SCALE", "month").await;
+    billed
+        .double
+        .schedule_price(&sub, "price_local_starter_month")
+        .expect("scheduled");
+    // Stripe says the subscription changed (a schedule); the plan does not.
+    let updates = sent(&billed, "customer.subscription.updated").len();
+    assert_eq!(updates, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let view = billing_until(&app, &token, |v| v["tier"] == "SCALE").await;
+    assert_eq!(view["history"].as_array().expect("history").len(), 1);
+
+    billed.double.end_period(&sub).expect("the period ends");
+    let view = billing_until(&app, &token, |v| v["tier"] == "STARTER").await;
+    assert_eq!(view["history"][0]["cause"], "plan_changed");
+    assert_eq!(view["history"][0]["fromTier"], "SCALE");
+    assert_eq!(view["subscription"]["status"], "active");
+}
+
+#[tokio::test]
+async fn concurrent_checkouts_make_one_customer_and_a_paying_team_is_not_deleted() {
+    let (app, billed, _) = billed_app().await;
+    let (_, owner) = user(&app, "rush@example.com").await;
+    let ws = app
+        .send(
+            Req::post("/api/v1/workspaces")
+                .bearer(&owner)
+                .json(&json!({ "name": "Rush" })),
+        )
+        .await
+        .expect(201, None)
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let checkout = || {
+        app.send(
+            Req::post("/api/v1/billing/checkout")
+                .bearer(&owner)
+                .header("x-workspace-id", &ws)
+                .json(&json!({ "tier": "STARTER" })),
+        )
+    };
+    let answers = futures_util::future::join_all((0..8).map(|_| checkout())).await;
+    let sessions: Vec<String> = answers
+        .into_iter()
+        .map(|r| {
+            r.expect(201, None).body["sessionId"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    let customers: Vec<String> = sqlx::query_scalar(
+        "SELECT stripe_customer_id FROM workspaces WHERE stripe_customer_id IS NOT NULL",
+    )
+    .fetch_all(&app.state.db)
+    .await
+    .expect("customers");
+    assert_eq!(customers.len(), 1, "one customer for the workspace");
+
+    // The team pays; deleting it now is refused until the subscription ends.
+    billed.double.complete_checkout(&sessions[0]).expect("paid");
+    let sub = billed
+        .double
+        .subscriptions_of(&customers[0])
+        .pop()
+        .expect("sub");
+    let in_team = |r: Req| r.bearer(&owner).header("x-workspace-id", &ws);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.send(in_team(Req::get("/api/v1/billing"))).await.body["tier"] != "STARTER" {
+        assert!(std::time::Instant::now() < deadline, "never STARTER");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A second session of the same workspace, paid too, is a second subscription
+    // Stripe would bill: the newer one counts, the older is superseded.
+    let r = app
+        .send(
+            Req::new(
+                axum::http::Method::DELETE,
+                &format!("/api/v1/workspaces/{ws}"),
+            )
+            .bearer(&owner),
+        )
+        .await
+        .expect(409, Some("CONFLICT"));
+    assert_eq!(r.body["error"]["details"]["reason"], "subscribed");
+    billed
+        .double
+        .cancel_at_period_end(&sub, true)
+        .expect("cancel");
+    billed.double.end_period(&sub).expect("ends");
+    while app.send(in_team(Req::get("/api/v1/billing"))).await.body["tier"] != "FREE" {
+        assert!(std::time::Instant::now() < deadline, "never FREE");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.send(
+        Req::new(
+            axum::http::Method::DELETE,
+            &format!("/api/v1/workspaces/{ws}"),
+        )
+        .bearer(&owner),
+    )
+    .await
+    .expect(204, None);
 }

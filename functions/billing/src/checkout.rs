@@ -141,7 +141,8 @@ pub async fn checkout(
 }
 
 /// Open the Stripe Customer Portal for the workspace: change the plan, the
-/// payment method, see invoices or cancel (at the period's end).
+/// payment method, see invoices or cancel (at the period's end). The
+/// workspace's Stripe customer is created first if it has none.
 #[utoipa::path(
     post, path = "/api/v1/billing/portal", operation_id = "billing_portal", tag = "billing", security(("bearer" = [])),
     params(InWorkspace),
@@ -151,7 +152,6 @@ pub async fn checkout(
         (status = 400, description = "`returnUrl` is not a page of the app (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 403, description = "Only owners and admins manage the plan (FORBIDDEN)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
-        (status = 409, description = "Nothing bought yet: use checkout (CONFLICT, details.reason = no_customer)", body = ErrorEnvelope),
         (status = 503, description = "Payments are not configured, or Stripe is unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
     )
 )]
@@ -173,15 +173,22 @@ pub async fn portal(
             ))
         }
     };
-    let account = store::account(&state.db, member.workspace_id)
+    // The portal needs a customer: created now if nothing was bought yet
+    // (payment methods can be added before buying).
+    let mut tx = state.db.begin().await?;
+    let account = store::lock(&mut *tx, member.workspace_id)
         .await?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
-    let Some(customer) = account.stripe_customer_id else {
-        return Err(conflict(
-            "no_customer",
-            "this workspace has not bought a plan yet: start with checkout",
-        ));
-    };
+    let customer = customer(
+        &mut tx,
+        &billing,
+        member.workspace_id,
+        account.stripe_customer_id,
+        &account.name,
+        member.user_id,
+    )
+    .await?;
+    tx.commit().await?;
     let session = billing
         .stripe
         .create_portal_session(&customer, &return_url)

@@ -167,6 +167,30 @@ pub struct InvoicePage {
     pub next_cursor: Option<String>,
 }
 
+/// A Stripe event, as Stripe sends it (only these fields are read; the
+/// rest of Stripe's envelope is accepted and ignored).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "evt_1Q2w3E4r5T6y", "object": "event", "type": "customer.subscription.updated",
+    "created": 1767225600, "data": {"object": {"id": "sub_1Q2w3E", "customer": "cus_Q2w3E4"}}
+}))]
+pub struct StripeEvent {
+    pub id: String,
+    /// `checkout.session.completed`, `customer.subscription.updated`, `invoice.paid`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Unix seconds.
+    pub created: i64,
+    pub data: StripeEventData,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StripeEventData {
+    /// The Stripe object the event is about.
+    #[schema(value_type = Object)]
+    pub object: serde_json::Value,
+}
+
 /// The webhook's answer.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

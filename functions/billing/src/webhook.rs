@@ -9,7 +9,6 @@
 
 use axum::{body::Bytes, extract::State, http::HeaderMap};
 use chrono::Utc;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::{
     billing::{signature, sync, Billing, StripeError},
@@ -21,23 +20,9 @@ use shared::{
 use uuid::Uuid;
 
 use crate::{
-    dto::WebhookAck,
+    dto::{StripeEvent, WebhookAck},
     stripe_error::{answer, configured},
 };
-
-#[derive(Deserialize)]
-struct Event {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    created: i64,
-    data: EventData,
-}
-
-#[derive(Deserialize)]
-struct EventData {
-    object: Value,
-}
 
 /// What an event is about: the subscription to re-read, and who it belongs to.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -114,7 +99,7 @@ async fn workspace_of(
 #[utoipa::path(
     post, path = "/api/v1/billing/webhook", operation_id = "billing_webhook", tag = "billing",
     params(("Stripe-Signature" = String, Header, description = "Stripe's signature of the raw body")),
-    request_body(content = Object, content_type = "application/json", description = "A Stripe event, exactly as Stripe sent it"),
+    request_body(content = StripeEvent, content_type = "application/json", description = "A Stripe event, exactly as Stripe sent it (the signature covers the raw bytes)"),
     responses(
         (status = 200, description = "Received (applied, ignored, or a replay that changed nothing)", body = WebhookAck),
         (status = 400, description = "A missing, malformed, wrong or expired signature (INVALID_SIGNATURE, details.reason = missing | malformed | mismatch | expired | not_configured), or not an event (VALIDATION_ERROR); nothing changed", body = ErrorEnvelope),
@@ -140,7 +125,7 @@ pub async fn receive(
         tracing::warn!(reason = e.reason(), "a Stripe webhook was refused");
         return Err(refused(e));
     }
-    let event: Event =
+    let event: StripeEvent =
         serde_json::from_slice(&body).map_err(|_| ApiError::field("body", "not a Stripe event"))?;
     let fresh = handle(&state, &billing, &event).await?;
     Ok(Json(WebhookAck {
@@ -150,7 +135,7 @@ pub async fn receive(
 }
 
 /// Records and applies one event; `false` when it was seen before.
-async fn handle(state: &AppState, billing: &Billing, event: &Event) -> ApiResult<bool> {
+async fn handle(state: &AppState, billing: &Billing, event: &StripeEvent) -> ApiResult<bool> {
     let created = shared::billing::stripe::at(event.created).unwrap_or_else(Utc::now);
     let mut tx = state.db.begin().await?;
     if !store::record_event(&mut *tx, &event.id, &event.kind, created).await? {

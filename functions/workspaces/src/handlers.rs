@@ -127,7 +127,7 @@ pub async fn rename(
 
 /// Delete a team workspace and everything in it (its owner only). A
 /// personal workspace cannot be deleted, nor one with runs that have not
-/// ended (409).
+/// ended, nor one whose paid subscription has not ended (409).
 #[utoipa::path(
     delete, path = "/api/v1/workspaces/{id}", operation_id = "workspaces_delete", tag = "workspaces", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workspace id")),
@@ -135,7 +135,7 @@ pub async fn rename(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Only the owner may delete a workspace (FORBIDDEN)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
-        (status = 409, description = "A personal workspace cannot be deleted, or runs are still queued or running in it (CONFLICT, details.reason = personal | active_runs)", body = ErrorEnvelope),
+        (status = 409, description = "A personal workspace cannot be deleted, runs are still queued or running in it, or it pays for a subscription (cancel it in the billing portal and wait for the period's end) (CONFLICT, details.reason = personal | active_runs | subscribed)", body = ErrorEnvelope),
     )
 )]
 pub async fn delete(
@@ -157,6 +157,11 @@ pub async fn delete(
             "runs are still queued or running in this workspace: cancel them or let them end first",
         )
         .with_details(json!({ "reason": "active_runs" }))),
+        Deletion::Subscribed => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "this workspace pays for a subscription: cancel it in the billing portal first; it can be deleted once the subscription has ended",
+        )
+        .with_details(json!({ "reason": "subscribed" }))),
     }
 }
 

@@ -17,6 +17,9 @@ use super::{objects, StripeDouble};
 
 type Form = Vec<(String, String)>;
 
+/// A refused create: status, Stripe error code, message.
+type Refusal = (StatusCode, &'static str, &'static str);
+
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     let kind = if status.is_server_error() {
         "api_error"
@@ -75,7 +78,7 @@ impl StripeDouble {
     fn create(
         &self,
         headers: &HeaderMap,
-        make: impl FnOnce(&Self) -> Result<Value, Response>,
+        make: impl FnOnce(&Self) -> Result<Value, Refusal>,
     ) -> Response {
         if let Some(refused) = self.gate(headers) {
             return refused;
@@ -96,7 +99,7 @@ impl StripeDouble {
                 }
                 Json(v).into_response()
             }
-            Err(r) => r,
+            Err((status, code, message)) => error(status, code, message),
         }
     }
 }
@@ -130,14 +133,14 @@ async fn create_session(
     d.create(&headers, |d| {
         let customer = one(&f, "customer").unwrap_or_default().to_owned();
         if !d.world().customers.contains_key(&customer) {
-            return Err(error(
+            return Err((
                 StatusCode::BAD_REQUEST,
                 "resource_missing",
                 "No such customer",
             ));
         }
         if one(&f, "mode") != Some("subscription") {
-            return Err(error(
+            return Err((
                 StatusCode::BAD_REQUEST,
                 "parameter_invalid",
                 "mode must be subscription",
@@ -147,15 +150,11 @@ async fn create_session(
             .map_while(|i| one(&f, &format!("line_items[{i}][price]")).map(str::to_owned))
             .collect();
         if prices.is_empty() || prices.iter().any(|p| d.price(p).is_none()) {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "resource_missing",
-                "No such price",
-            ));
+            return Err((StatusCode::BAD_REQUEST, "resource_missing", "No such price"));
         }
         let (Some(success_url), Some(cancel_url)) = (one(&f, "success_url"), one(&f, "cancel_url"))
         else {
-            return Err(error(
+            return Err((
                 StatusCode::BAD_REQUEST,
                 "parameter_missing",
                 "success_url and cancel_url are required",
@@ -185,7 +184,7 @@ async fn create_portal(State(d): State<StripeDouble>, headers: HeaderMap, body: 
     d.create(&headers, |d| {
         let customer = one(&f, "customer").unwrap_or_default().to_owned();
         if !d.world().customers.contains_key(&customer) {
-            return Err(error(StatusCode::BAD_REQUEST, "resource_missing", "No such customer"));
+            return Err((StatusCode::BAD_REQUEST, "resource_missing", "No such customer"));
         }
         let mut w = d.world();
         let id = w.id("bps");

@@ -97,6 +97,7 @@ impl StripeDouble {
                 period_end: now + interval.seconds(),
                 cancel_at_period_end: false,
                 metadata: s.subscription_metadata.clone(),
+                scheduled_price: None,
             },
         );
         if let Some(session) = w.sessions.get_mut(session_id) {
@@ -133,25 +134,47 @@ impl StripeDouble {
         })
     }
 
+    /// The subscription's prices with its flat price replaced by `price`
+    /// (usage-based prices stay).
+    fn with_flat(&self, prices: Vec<String>, price: &str) -> Vec<String> {
+        std::iter::once(price.to_owned())
+            .chain(
+                prices
+                    .into_iter()
+                    .filter(|p| self.price(p).is_some_and(|p| p.metered)),
+            )
+            .collect()
+    }
+
+    fn flat_price(&self, price: &str) -> Result<String, String> {
+        self.price(price)
+            .filter(|p| !p.metered)
+            .map(|p| p.id.clone())
+            .ok_or_else(|| "no such price".into())
+    }
+
     /// Move to another flat price at once, as in the Portal.
     pub fn switch_price(&self, id: &str, price: &str) -> Done {
-        let new = self
-            .price(price)
-            .filter(|p| !p.metered)
-            .ok_or("no such price")?
-            .clone();
+        let price = self.flat_price(price)?;
         self.change(id, |s| {
             if s.status == "canceled" {
                 return Err("the subscription has ended".into());
             }
-            let prices = std::mem::take(&mut s.prices);
-            s.prices = std::iter::once(new.id.clone())
-                .chain(
-                    prices
-                        .into_iter()
-                        .filter(|p| self.price(p).is_some_and(|p| p.metered)),
-                )
-                .collect();
+            s.prices = self.with_flat(std::mem::take(&mut s.prices), &price);
+            s.scheduled_price = None;
+            Ok(())
+        })
+    }
+
+    /// Move to another flat price when the period ends (a downgrade as the
+    /// Portal schedules it): nothing changes until then.
+    pub fn schedule_price(&self, id: &str, price: &str) -> Done {
+        let price = self.flat_price(price)?;
+        self.change(id, |s| {
+            if s.status == "canceled" {
+                return Err("the subscription has ended".into());
+            }
+            s.scheduled_price = Some(price);
             Ok(())
         })
     }
@@ -173,6 +196,9 @@ impl StripeDouble {
         let length = s.period_end - s.period_start;
         s.period_start = s.period_end;
         s.period_end += length;
+        if let Some(next) = s.scheduled_price.take() {
+            s.prices = self.with_flat(std::mem::take(&mut s.prices), &next);
+        }
         let invoice = self.invoice_for(&mut w, id, true);
         self.emit(&mut w, "invoice.paid", invoice);
         let v = self.subscription_json(&w, id);

@@ -73,6 +73,9 @@ pub struct Subscription {
     pub period_end: i64,
     pub cancel_at_period_end: bool,
     pub metadata: BTreeMap<String, String>,
+    /// A flat price that takes over when the period ends (a downgrade
+    /// scheduled in the Portal, as a subscription schedule does).
+    pub scheduled_price: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +132,7 @@ pub fn subscription(s: &Subscription, prices: &[Price]) -> Value {
         "status": s.status, "created": s.created, "cancel_at_period_end": s.cancel_at_period_end,
         "items": { "object": "list", "data": items, "has_more": false },
         "metadata": s.metadata,
+        "schedule": s.scheduled_price.as_ref().map(|_| format!("sub_sched_{}", &s.id[4..])),
     })
 }
 

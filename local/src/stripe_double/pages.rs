@@ -117,7 +117,8 @@ async fn portal(State(d): State<StripeDouble>, Path(id): Path<String>) -> Respon
         .filter(|p| !p.metered && !s.prices.contains(&p.id))
         .map(|p| {
             format!(
-                "<form method=\"post\" action=\"/portal/{id}/switch?price={p}\"><button>Switch to {p}</button></form>",
+                "<form method=\"post\" action=\"/portal/{id}/switch?price={p}\"><button>Switch to {p} now</button></form>\
+                 <form method=\"post\" action=\"/portal/{id}/schedule?price={p}\"><button>Switch to {p} at the period's end</button></form>",
                 p = escape(&p.id)
             )
         })
@@ -151,6 +152,7 @@ async fn portal_action(
         "cancel" => d.cancel_at_period_end(&sub, true),
         "resume" => d.cancel_at_period_end(&sub, false),
         "switch" => d.switch_price(&sub, q.get("price").map_or("", String::as_str)),
+        "schedule" => d.schedule_price(&sub, q.get("price").map_or("", String::as_str)),
         _ => Err("unknown action".into()),
     };
     match done {

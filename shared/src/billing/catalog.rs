@@ -138,7 +138,8 @@ mod tests {
             ("STRIPE_METERED_PRICES".to_owned(), metered.to_owned()),
         ]
         .into();
-        let s = BillingSettings::from_lookup(&Lookup::map(&map)).map_err(|e| e.to_string())?;
+        let lookup = Lookup::map(&map);
+        let s = BillingSettings::from_lookup(&lookup).map_err(|e| e.to_string())?;
         Catalog::from_settings(&s)
     }
 

@@ -165,30 +165,39 @@ pub enum Deletion {
     Personal,
     /// Runs are queued or running in it: nothing alive is cut off.
     ActiveRuns,
+    /// It pays for a subscription that has not ended: cancel it first.
+    Subscribed,
 }
 
 /// Deletes a team workspace and everything it owns, in one statement, unless
-/// it is personal or has runs that have not ended.
+/// it is personal, has runs that have not ended, or pays for a subscription
+/// that has not ended (deleting it would leave Stripe billing nobody's plan).
 pub async fn delete_team(db: impl PgExecutor<'_>, id: Uuid) -> Result<Deletion, sqlx::Error> {
-    let (deleted, personal): (bool, bool) = sqlx::query_as(
+    let (deleted, personal, subscribed): (bool, bool, bool) = sqlx::query_as(
         "WITH d AS (
              DELETE FROM workspaces w
               WHERE w.id = $1 AND w.personal_of IS NULL
                 AND NOT EXISTS (SELECT 1 FROM executions e
                                  WHERE e.workspace_id = w.id
                                    AND e.status IN ('queued', 'dispatching', 'running'))
+                AND NOT EXISTS (SELECT 1 FROM subscriptions s
+                                 WHERE s.workspace_id = w.id
+                                   AND s.status NOT IN ('canceled', 'incomplete_expired'))
              RETURNING w.id
          )
          SELECT EXISTS (SELECT 1 FROM d),
-                EXISTS (SELECT 1 FROM workspaces WHERE id = $1 AND personal_of IS NOT NULL)",
+                EXISTS (SELECT 1 FROM workspaces WHERE id = $1 AND personal_of IS NOT NULL),
+                EXISTS (SELECT 1 FROM subscriptions WHERE workspace_id = $1
+                                   AND status NOT IN ('canceled', 'incomplete_expired'))",
     )
     .bind(id)
     .fetch_one(db)
     .await?;
-    Ok(match (deleted, personal) {
-        (true, _) => Deletion::Deleted,
-        (false, true) => Deletion::Personal,
-        (false, false) => Deletion::ActiveRuns,
+    Ok(match (deleted, personal, subscribed) {
+        (true, _, _) => Deletion::Deleted,
+        (false, true, _) => Deletion::Personal,
+        (false, false, true) => Deletion::Subscribed,
+        (false, false, false) => Deletion::ActiveRuns,
     })
 }
 
