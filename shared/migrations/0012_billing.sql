@@ -4,6 +4,9 @@
 -- every limit reads; it changes only with a row in `tier_changes` naming why.
 
 ALTER TABLE workspaces ADD COLUMN stripe_customer_id text UNIQUE;
+-- The Checkout Session last opened for the workspace: a new one expires it,
+-- so two tabs of Checkout cannot both be paid into two subscriptions.
+ALTER TABLE workspaces ADD COLUMN checkout_session_id text;
 
 CREATE TABLE subscriptions (
     workspace_id            uuid PRIMARY KEY REFERENCES workspaces (id) ON DELETE CASCADE,

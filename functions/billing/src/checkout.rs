@@ -1,4 +1,6 @@
-//! `POST /api/v1/billing/checkout` (buy a plan through Stripe Checkout) and
+//! `POST /api/v1/billing/checkout` (buy a plan through Stripe Checkout; a
+//! new Checkout expires the workspace's previous one, so only one can be
+//! paid) and
 //! `POST /api/v1/billing/portal` (change plan, payment method or cancel in
 //! the Customer Portal). Owners and admins only. A workspace gets one Stripe
 //! customer, created the first time and remembered; it is created with the
@@ -106,6 +108,14 @@ pub async fn checkout(
         member.user_id,
     )
     .await?;
+    // Only the newest Checkout can be paid: two tabs never make two subscriptions.
+    if let Some(previous) = &account.checkout_session_id {
+        billing
+            .stripe
+            .expire_checkout_session(previous)
+            .await
+            .map_err(answer)?;
+    }
     let app = &state.settings.email.app_url;
     let success =
         format!("{app}/billing?workspace={ws}&checkout=success&session_id={{CHECKOUT_SESSION_ID}}");
@@ -124,6 +134,7 @@ pub async fn checkout(
         })
         .await
         .map_err(answer)?;
+    store::set_checkout_session(&mut *tx, ws, &session.id).await?;
     tx.commit().await?;
     let url = session.url.ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!(

@@ -179,6 +179,34 @@ async fn create_session(
     })
 }
 
+async fn expire_session(
+    State(d): State<StripeDouble>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refused) = d.gate(&headers) {
+        return refused;
+    }
+    let mut w = d.world();
+    let Some(s) = w.sessions.get_mut(&id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "resource_missing",
+            "No such checkout.session",
+        );
+    };
+    let now = chrono::Utc::now().timestamp();
+    if s.subscription.is_some() || s.expires_at <= now {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "checkout_session_not_open",
+            "Only Checkout Sessions with a status of open can be expired",
+        );
+    }
+    s.expires_at = now - 1;
+    Json(objects::session(s, d.url(), "expired")).into_response()
+}
+
 async fn create_portal(State(d): State<StripeDouble>, headers: HeaderMap, body: Bytes) -> Response {
     let f = form(&body);
     d.create(&headers, |d| {
@@ -308,6 +336,7 @@ pub fn router(d: StripeDouble) -> Router {
     Router::new()
         .route("/v1/customers", post(create_customer))
         .route("/v1/checkout/sessions", post(create_session))
+        .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
         .route("/v1/billing_portal/sessions", post(create_portal))
         .route("/v1/subscriptions/{id}", get(get_subscription))
         .route("/v1/invoices", get(list_invoices))

@@ -274,6 +274,22 @@ impl StripeClient {
             .await
     }
 
+    /// Expires an open Checkout Session (it can no longer be paid). One
+    /// that is already complete or expired is left as it is.
+    pub async fn expire_checkout_session(&self, id: &str) -> Result<(), StripeError> {
+        let path = format!("/v1/checkout/sessions/{}/expire", path_part(id)?);
+        match self
+            .post::<serde_json::Value>(&path, &Form::new(), None)
+            .await
+        {
+            Ok(_)
+            | Err(StripeError::Rejected {
+                status: 400 | 404, ..
+            }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn create_portal_session(
         &self,
         customer: &str,

@@ -22,10 +22,12 @@ pub struct Account {
     pub name: String,
     pub stripe_customer_id: Option<String>,
     pub personal_of: Option<Uuid>,
+    /// The Checkout Session last opened (maybe paid or expired since).
+    pub checkout_session_id: Option<String>,
 }
 
-const ACCOUNT: &str =
-    "SELECT tier, name, stripe_customer_id, personal_of FROM workspaces WHERE id = $1";
+const ACCOUNT: &str = "SELECT tier, name, stripe_customer_id, personal_of, checkout_session_id
+                         FROM workspaces WHERE id = $1";
 
 pub async fn account(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as(ACCOUNT).bind(id).fetch_optional(db).await
@@ -54,6 +56,20 @@ pub async fn set_customer(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Remembers the Checkout Session just opened for the workspace.
+pub async fn set_checkout_session(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    session: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE workspaces SET checkout_session_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(session)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn workspace_of_customer(
