@@ -114,6 +114,19 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The LLM tokens (input and output) a `usage` event reports, saturating
+    /// at `i64::MAX`; 0 for every other event.
+    pub fn tokens(&self) -> i64 {
+        match self {
+            Self::Usage {
+                input_tokens,
+                output_tokens,
+                ..
+            } => i64::try_from(input_tokens.saturating_add(*output_tokens)).unwrap_or(i64::MAX),
+            _ => 0,
+        }
+    }
+
     /// The node an event is about, if any.
     pub fn node(&self) -> Option<&str> {
         match self {
@@ -151,4 +164,24 @@ impl Event {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventBatch<E = Event> {
     pub events: Vec<E>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventKind;
+
+    #[test]
+    fn usage_tokens_saturate_and_other_events_have_none() {
+        let usage = |input_tokens, output_tokens| EventKind::Usage {
+            node: "a".into(),
+            provider: "dev".into(),
+            model: "m".into(),
+            input_tokens,
+            output_tokens,
+        };
+        assert_eq!(usage(3, 4).tokens(), 7);
+        assert_eq!(usage(u64::MAX, 1).tokens(), i64::MAX);
+        assert_eq!(usage(u64::MAX / 2 + 1, 0).tokens(), i64::MAX);
+        assert_eq!(EventKind::NodeCancelled { node: "a".into() }.tokens(), 0);
+    }
 }

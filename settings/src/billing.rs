@@ -65,6 +65,18 @@ fn pairs(
         .collect()
 }
 
+/// `BILLING_GRACE_DAYS`: 0 to 365.
+fn grace_days(l: &Lookup<'_>) -> Result<Duration, SettingsError> {
+    let days: u64 = l.parse("BILLING_GRACE_DAYS", 7)?;
+    if days > 365 {
+        return Err(SettingsError::Invalid {
+            name: "BILLING_GRACE_DAYS",
+            reason: "must be 0 to 365".into(),
+        });
+    }
+    Ok(Duration::from_secs(days * 86_400))
+}
+
 impl BillingSettings {
     pub fn from_lookup(l: &Lookup<'_>) -> Result<Self, SettingsError> {
         let api_base = l.or("STRIPE_API_BASE", "https://api.stripe.com");
@@ -125,7 +137,7 @@ impl BillingSettings {
                 .map(|(t, p)| (t.to_uppercase(), p))
                 .collect(),
             meter_events,
-            grace: Duration::from_secs(l.parse::<u64>("BILLING_GRACE_DAYS", 7)? * 86_400),
+            grace: grace_days(l)?,
             webhook_tolerance: l
                 .seconds("STRIPE_WEBHOOK_TOLERANCE_SECS", Duration::from_secs(300))?,
             timeout: Duration::from_millis(l.parse("STRIPE_TIMEOUT_MS", 10_000)?),
@@ -176,6 +188,7 @@ mod tests {
             assert!(err.to_string().contains("STRIPE_PRICES"), "{err}");
             assert!(!err.to_string().contains("price_a"), "{err}");
         }
+        assert!(read(&[("BILLING_GRACE_DAYS", "100000000000000000")]).is_err());
         let err = read(&[("STRIPE_METER_EVENTS", "seats=x")]).expect_err("unknown metric");
         assert!(err.to_string().contains("STRIPE_METER_EVENTS"));
     }

@@ -7,6 +7,8 @@ ALTER TABLE workspaces ADD COLUMN stripe_customer_id text UNIQUE;
 -- The Checkout Session last opened for the workspace: a new one expires it,
 -- so two tabs of Checkout cannot both be paid into two subscriptions.
 ALTER TABLE workspaces ADD COLUMN checkout_session_id text;
+-- Until then it can be paid: a team workspace is not deleted meanwhile.
+ALTER TABLE workspaces ADD COLUMN checkout_expires_at timestamptz;
 
 CREATE TABLE subscriptions (
     workspace_id            uuid PRIMARY KEY REFERENCES workspaces (id) ON DELETE CASCADE,
@@ -33,6 +35,12 @@ CREATE TABLE subscriptions (
 );
 -- The sweeper's question: whose grace has run out.
 CREATE INDEX subscriptions_past_due ON subscriptions (past_due_since) WHERE past_due_since IS NOT NULL;
+
+-- A run's LLM tokens, added as its `usage` events are stored (under the run's
+-- row lock, once per event), so its end reads the total from its own row.
+ALTER TABLE executions ADD COLUMN llm_tokens bigint NOT NULL DEFAULT 0 CHECK (llm_tokens >= 0);
+-- Monthly counters of tokens outgrow 32 bits.
+ALTER TABLE usage_metrics ALTER COLUMN count TYPE bigint;
 
 -- Every Stripe event id is processed once: a replay finds its row.
 CREATE TABLE stripe_events (
@@ -70,8 +78,13 @@ CREATE TABLE meter_reports (
     occurred_at      timestamptz NOT NULL,
     reported_at      timestamptz,
     attempts         integer NOT NULL DEFAULT 0,
+    -- When it was first sent: Stripe deduplicates an identifier for 24 hours
+    -- only, so a report is not sent again after 20.
+    first_attempt_at timestamptz,
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     last_error       text,
     PRIMARY KEY (execution_id, metric)
 );
 CREATE INDEX meter_reports_due ON meter_reports (next_attempt_at) WHERE reported_at IS NULL;
+-- Pruned some months after Stripe has them.
+CREATE INDEX meter_reports_reported ON meter_reports (reported_at) WHERE reported_at IS NOT NULL;

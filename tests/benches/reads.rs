@@ -144,6 +144,7 @@ async fn seed(app: &TestApp) -> (String, String, String) {
                         node: Some(node.as_str()),
                         payload: p,
                         ts: chrono::Utc::now(),
+                        tokens: 0,
                     })
                     .collect();
                 let mut tx = app.state.db.begin().await.expect("tx");

@@ -131,6 +131,7 @@ async fn main() {
                 node: None,
                 payload: &payload,
                 ts: Utc::now(),
+                tokens: 0,
             }],
         )
         .await

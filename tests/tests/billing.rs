@@ -267,6 +267,13 @@ async fn bad_signatures_are_refused_and_change_nothing() {
         .await
         .expect("tier");
     assert_eq!(tier, "FREE");
+    // Event ids are remembered 30 days (Stripe retries for three).
+    sqlx::query("UPDATE stripe_events SET received_at = now() - interval '31 days'")
+        .execute(&app.state.db)
+        .await
+        .expect("age");
+    shared::billing::sweep(&app.state).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM stripe_events").await, 0);
 }
 
 #[tokio::test]
@@ -290,15 +297,15 @@ async fn events_out_of_order_never_let_an_older_state_win() {
         .expect("switch");
     let updates = sent(&billed, "customer.subscription.updated");
     let (older, newer) = (&updates[updates.len() - 2], &updates[updates.len() - 1]);
-    for e in [newer, older] {
+    // Both at once, the newer first: each re-reads Stripe under the lock.
+    let deliver = |e: &Value| {
         let body = e.to_string();
-        post_event(
-            &app,
-            &body,
-            Some(sign(body.as_bytes(), &billed.secret(), now())),
-        )
-        .await
-        .expect(200, None);
+        let signature = sign(body.as_bytes(), &billed.secret(), now());
+        let app = &app;
+        async move { post_event(app, &body, Some(signature)).await }
+    };
+    for r in futures_util::future::join_all([deliver(newer), deliver(older)]).await {
+        r.expect(200, None);
     }
     let view = billing_until(&app, &token, |v| v["tier"] == "SCALE").await;
     assert_eq!(
@@ -316,6 +323,40 @@ async fn events_out_of_order_never_let_an_older_state_win() {
         .map(|c| c["cause"].as_str().expect("cause"))
         .collect();
     assert_eq!(causes, ["plan_changed", "subscribed"]);
+
+    // That subscription ends; a new one is bought. A late event about the
+    // old one (delivered again under a new id) never ends the new one.
+    billed
+        .double
+        .cancel_at_period_end(&sub, true)
+        .expect("cancel");
+    billed.double.end_period(&sub).expect("ends");
+    billing_until(&app, &token, |v| v["tier"] == "FREE").await;
+    let second = buy(&app, &billed, &token, "STARTER", "month").await;
+    assert_ne!(second, sub);
+    for (i, old) in sent(&billed, "customer.subscription.deleted")
+        .into_iter()
+        .chain(updates.iter().cloned())
+        .enumerate()
+    {
+        let mut late = old.clone();
+        late["id"] = json!(format!("evt_late_{i}"));
+        let body = late.to_string();
+        post_event(
+            &app,
+            &body,
+            Some(sign(body.as_bytes(), &billed.secret(), now())),
+        )
+        .await
+        .expect(200, None);
+    }
+    let view = billing_until(&app, &token, |v| v["tier"] == "STARTER").await;
+    assert_eq!(view["subscription"]["status"], "active");
+    let stored: String = sqlx::query_scalar("SELECT stripe_subscription_id FROM subscriptions")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("stored");
+    assert_eq!(stored, second);
 }
 
 #[tokio::test]
@@ -418,7 +459,20 @@ async fn a_failed_payment_keeps_the_plan_for_the_grace_period_then_falls_back() 
         .execute(&app.state.db)
         .await
         .expect("age the failure");
-    assert_eq!(shared::billing::sweep(&app.state).await.grace_expired, 1);
+    // The sweeper's change reaches the owner like a webhook's.
+    let (tx, mut heard) = tokio::sync::broadcast::channel(16);
+    let watched = app.state.clone().with_publisher(std::sync::Arc::new(
+        shared::realtime::publish::BroadcastPublisher(tx),
+    ));
+    assert_eq!(shared::billing::sweep(&watched).await.grace_expired, 1);
+    let mut notified = false;
+    while let Ok(Ok(p)) = tokio::time::timeout(Duration::from_secs(1), heard.recv()).await {
+        if p.topic == format!("user:{me}") {
+            assert_eq!(p.message["cause"], "grace_expired");
+            notified = true;
+        }
+    }
+    assert!(notified, "the owner is told the plan ended");
     assert_eq!(
         shared::billing::sweep(&app.state).await.grace_expired,
         0,
@@ -665,34 +719,58 @@ async fn concurrent_checkouts_make_one_customer_and_a_paying_team_is_not_deleted
     .expect("customers");
     assert_eq!(customers.len(), 1, "one customer for the workspace");
 
-    // Only the newest Checkout can still be paid: the others were expired.
-    let paid: Vec<&String> = sessions
-        .iter()
-        .filter(|s| billed.double.complete_checkout(s).is_ok())
-        .collect();
-    assert_eq!(paid.len(), 1, "one payable checkout of {}", sessions.len());
-    // The team pays; deleting it now is refused until the subscription ends.
-    let sub = billed
-        .double
-        .subscriptions_of(&customers[0])
-        .pop()
-        .expect("sub");
-    let in_team = |r: Req| r.bearer(&owner).header("x-workspace-id", &ws);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.send(in_team(Req::get("/api/v1/billing"))).await.body["tier"] != "STARTER" {
-        assert!(std::time::Instant::now() < deadline, "never STARTER");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let r = app
-        .send(
+    let delete = || {
+        app.send(
             Req::new(
                 axum::http::Method::DELETE,
                 &format!("/api/v1/workspaces/{ws}"),
             )
             .bearer(&owner),
         )
+    };
+    // A checkout that can still be paid keeps the team from being deleted.
+    let r = delete().await.expect(409, Some("CONFLICT"));
+    assert_eq!(r.body["error"]["details"]["reason"], "checkout_open");
+
+    // Only the newest Checkout can still be paid: the others were expired.
+    // It is paid while Stripe's webhooks are delayed.
+    billed.double.set_faults(local::stripe_double::Faults {
+        hold_webhooks: true,
+        ..Default::default()
+    });
+    let paid: Vec<&String> = sessions
+        .iter()
+        .filter(|s| billed.double.complete_checkout(s).is_ok())
+        .collect();
+    assert_eq!(paid.len(), 1, "one payable checkout of {}", sessions.len());
+    let sub = billed
+        .double
+        .subscriptions_of(&customers[0])
+        .pop()
+        .expect("sub");
+    let in_team = |r: Req| r.bearer(&owner).header("x-workspace-id", &ws);
+    // Another checkout before the webhooks arrive: Stripe's subscription is
+    // found, applied at once, and the purchase refused.
+    let r = checkout().await.expect(409, Some("CONFLICT"));
+    assert_eq!(r.body["error"]["details"]["reason"], "subscribed");
+    let view = app
+        .send(in_team(Req::get("/api/v1/billing")))
         .await
-        .expect(409, Some("CONFLICT"));
+        .expect(200, None)
+        .body;
+    assert_eq!(view["tier"], "STARTER");
+    assert_eq!(
+        billed.double.subscriptions_of(&customers[0]).len(),
+        1,
+        "no second subscription"
+    );
+    // The delayed webhooks arrive: nothing changes again.
+    billed.double.set_faults(Default::default());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM tier_changes").await, 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // A paying team is not deleted until its subscription ends.
+    let r = delete().await.expect(409, Some("CONFLICT"));
     assert_eq!(r.body["error"]["details"]["reason"], "subscribed");
     billed
         .double
@@ -703,13 +781,5 @@ async fn concurrent_checkouts_make_one_customer_and_a_paying_team_is_not_deleted
         assert!(std::time::Instant::now() < deadline, "never FREE");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    app.send(
-        Req::new(
-            axum::http::Method::DELETE,
-            &format!("/api/v1/workspaces/{ws}"),
-        )
-        .bearer(&owner),
-    )
-    .await
-    .expect(204, None);
+    delete().await.expect(204, None);
 }

@@ -177,4 +177,34 @@ async fn metered_usage_is_reported_once_however_often_the_answer_is_lost() {
     // Another round sends nothing more.
     shared::billing::sweep(&s.app.state).await;
     assert_eq!(billed.double.meter_events().len(), 6);
+
+    // A report still unconfirmed 20 hours after its first attempt is given
+    // up: Stripe might have counted it and no longer knows its identifier.
+    let customer: String =
+        sqlx::query_scalar("SELECT stripe_customer_id FROM workspaces WHERE id = $1")
+            .bind(me)
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("customer");
+    sqlx::query(
+        "INSERT INTO meter_reports (execution_id, metric, workspace_id, stripe_customer_id, value, occurred_at,
+                                    attempts, first_attempt_at)
+         VALUES ($1, 'runs', $2, $3, 1, now() - interval '21 hours', 3, now() - interval '21 hours')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(me)
+    .bind(&customer)
+    .execute(&s.app.state.db)
+    .await
+    .expect("an old report");
+    assert_eq!(shared::billing::sweep(&s.app.state).await.meters_failed, 1);
+    assert_eq!(billed.double.meter_events().len(), 6, "not sent again");
+    let (next, error): (String, String) = sqlx::query_as(
+        "SELECT next_attempt_at::text, last_error FROM meter_reports WHERE reported_at IS NULL",
+    )
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("given up");
+    assert_eq!(next, "infinity");
+    assert!(error.contains("given up"), "{error}");
 }

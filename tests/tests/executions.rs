@@ -106,7 +106,7 @@ async fn a_starter_user_runs_a_workflow_to_completion() {
     assert_eq!(lines.last().expect("lines")["type"], "execution_ended");
 
     // Usage: the run and its seconds count toward the workspace's month, once.
-    let usage: Vec<(String, i32)> = sqlx::query_as(
+    let usage: Vec<(String, i64)> = sqlx::query_as(
         "SELECT metric, count FROM usage_metrics m JOIN users u ON u.id = m.workspace_id
           WHERE u.email = 'starter@example.com' AND metric IN ('runs_finished', 'run_seconds') ORDER BY metric",
     )

@@ -102,6 +102,7 @@ async fn report(app: &TestApp, id: Uuid, nodes: usize, output_bytes: usize) {
                 node: Some(node),
                 payload: p,
                 ts: chrono::Utc::now(),
+                tokens: 0,
             })
             .collect();
         let mut tx = app.state.db.begin().await.expect("tx");

@@ -674,7 +674,7 @@ async fn existing_single_user_data_moves_into_personal_workspaces() {
         .await
         .expect("builtin");
     assert!(builtin > 0, "the built-in catalogue has no workspace");
-    let used: i32 = sqlx::query_scalar("SELECT count FROM usage_metrics WHERE workspace_id = $1")
+    let used: i64 = sqlx::query_scalar("SELECT count FROM usage_metrics WHERE workspace_id = $1")
         .bind(a)
         .fetch_one(&mut db)
         .await

@@ -95,7 +95,7 @@ pub async fn get(
             workflows_created: usage.workflows_created,
             runs: usage.runs,
             run_seconds: usage.run_seconds,
-            run_minutes: (usage.run_seconds + 59) / 60,
+            run_minutes: usage.run_minutes,
             llm_tokens: usage.llm_tokens,
             seats_used: usage.seats_used,
             runs_in_flight: usage.runs_in_flight,

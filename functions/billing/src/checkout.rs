@@ -1,57 +1,75 @@
-//! `POST /api/v1/billing/checkout` (buy a plan through Stripe Checkout; a
-//! new Checkout expires the workspace's previous one, so only one can be
-//! paid) and
-//! `POST /api/v1/billing/portal` (change plan, payment method or cancel in
-//! the Customer Portal). Owners and admins only. A workspace gets one Stripe
-//! customer, created the first time and remembered; it is created with the
-//! workspace row locked, so two checkouts at once never make two.
+//! `POST /api/v1/billing/checkout`: buy a plan through Stripe Checkout.
+//! Owners and admins only. No lock is held while Stripe is called:
+//!
+//! - a workspace with a live subscription is told to use the portal (409),
+//!   whether we know of it already or Stripe has it and its webhook has not
+//!   arrived yet (then it is applied now);
+//! - the new session becomes the workspace's one open Checkout, and the one
+//!   it replaces is expired, so two tabs can never both be paid. Should the
+//!   replaced one have been paid meanwhile, the new one is expired instead.
 
 use axum::{extract::State, http::StatusCode};
+use chrono::Utc;
 use serde_json::json;
 use shared::{
     access::{can, Allowed, InWorkspace},
-    billing::{stripe::CheckoutRequest as Session, Billing, Interval},
-    db::{billing as store, users},
+    billing::{
+        stripe::{CheckoutRequest as Session, Expired, Subscription},
+        sync, Billing, Interval, SubscriptionStatus,
+    },
+    db::billing as store,
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
     ApiError, ApiResult, AppState,
 };
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    dto::{CheckoutRequest, CheckoutView, PortalRequest, PortalView},
+    customer::customer,
+    dto::{CheckoutRequest, CheckoutView},
     stripe_error::{answer, configured},
 };
 
-fn conflict(reason: &str, message: &str) -> ApiError {
-    ApiError::new(ErrorCode::Conflict, message).with_details(json!({ "reason": reason }))
+fn subscribed() -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        "this workspace already has a subscription: change or cancel it in the billing portal",
+    )
+    .with_details(json!({ "reason": "subscribed" }))
 }
 
-/// The workspace's Stripe customer, created now if it has none (the row is
-/// locked by the caller).
-async fn customer(
-    tx: &mut PgConnection,
-    billing: &Billing,
-    workspace_id: Uuid,
-    existing: Option<String>,
-    name: &str,
-    user_id: Uuid,
-) -> ApiResult<String> {
-    if let Some(c) = existing {
-        return Ok(c);
-    }
-    let email = users::find(&mut *tx, user_id)
-        .await?
-        .map(|u| u.email)
-        .unwrap_or_default();
-    let created = billing
+/// The customer's newest subscription that has not ended, at Stripe.
+async fn live_at_stripe(billing: &Billing, customer: &str) -> ApiResult<Option<Subscription>> {
+    let subs = billing
         .stripe
-        .create_customer(workspace_id, name, &email)
+        .subscriptions_of(customer)
         .await
         .map_err(answer)?;
-    store::set_customer(&mut *tx, workspace_id, &created.id).await?;
-    Ok(created.id)
+    Ok(subs
+        .data
+        .into_iter()
+        .filter(|s| {
+            serde_json::from_value::<SubscriptionStatus>(json!(s.status))
+                .is_ok_and(|st| !st.is_over())
+        })
+        .max_by_key(|s| s.created))
+}
+
+/// Applies a subscription Stripe has (its webhook may still be on its way).
+async fn apply_now(
+    state: &AppState,
+    billing: &Billing,
+    ws: Uuid,
+    sub: &Subscription,
+) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    let now = Utc::now();
+    let applied = sync::apply(&mut tx, billing, ws, sub, None, now, now).await?;
+    tx.commit().await?;
+    if let (Some(change), Some(entry)) = (applied.change, applied.entry) {
+        sync::announce(state, ws, change, entry).await;
+    }
+    Ok(())
 }
 
 /// Start buying a plan: a Stripe Checkout Session for a tier on sale. The
@@ -87,34 +105,16 @@ pub async fn checkout(
         )
     })?;
     let ws = member.workspace_id;
-    let mut tx = state.db.begin().await?;
-    let account = store::lock(&mut *tx, ws)
+    if store::subscription(&state.db, ws)
         .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))?;
-    if let Some(sub) = store::subscription(&mut *tx, ws).await? {
-        if !sub.status.is_over() {
-            return Err(conflict(
-                "subscribed",
-                "this workspace already has a subscription: change or cancel it in the billing portal",
-            ));
-        }
+        .is_some_and(|s| !s.status.is_over())
+    {
+        return Err(subscribed());
     }
-    let customer = customer(
-        &mut tx,
-        &billing,
-        ws,
-        account.stripe_customer_id,
-        &account.name,
-        member.user_id,
-    )
-    .await?;
-    // Only the newest Checkout can be paid: two tabs never make two subscriptions.
-    if let Some(previous) = &account.checkout_session_id {
-        billing
-            .stripe
-            .expire_checkout_session(previous)
-            .await
-            .map_err(answer)?;
+    let customer = customer(&state, &billing, ws, member.user_id).await?;
+    if let Some(sub) = live_at_stripe(&billing, &customer).await? {
+        apply_now(&state, &billing, ws, &sub).await?;
+        return Err(subscribed());
     }
     let app = &state.settings.email.app_url;
     let success =
@@ -134,8 +134,28 @@ pub async fn checkout(
         })
         .await
         .map_err(answer)?;
-    store::set_checkout_session(&mut *tx, ws, &session.id).await?;
-    tx.commit().await?;
+    // Only the newest Checkout can be paid.
+    let expires_at = session.expires_at.and_then(shared::billing::stripe::at);
+    let replaced = store::swap_checkout_session(&state.db, ws, &session.id, expires_at).await?;
+    if let Some(previous) = replaced.filter(|p| *p != session.id) {
+        let expired = billing
+            .stripe
+            .expire_checkout_session(&previous)
+            .await
+            .map_err(answer)?;
+        if expired == Expired::NotOpen {
+            // Paid (or lapsed) meanwhile: if it was paid, this one must not be.
+            if let Some(sub) = live_at_stripe(&billing, &customer).await? {
+                billing
+                    .stripe
+                    .expire_checkout_session(&session.id)
+                    .await
+                    .map_err(answer)?;
+                apply_now(&state, &billing, ws, &sub).await?;
+                return Err(subscribed());
+            }
+        }
+    }
     let url = session.url.ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!(
             "Stripe returned a Checkout Session without a URL"
@@ -146,64 +166,7 @@ pub async fn checkout(
         Json(CheckoutView {
             url,
             session_id: session.id,
-            expires_at: session.expires_at.and_then(shared::billing::stripe::at),
+            expires_at,
         }),
     ))
-}
-
-/// Open the Stripe Customer Portal for the workspace: change the plan, the
-/// payment method, see invoices or cancel (at the period's end). The
-/// workspace's Stripe customer is created first if it has none.
-#[utoipa::path(
-    post, path = "/api/v1/billing/portal", operation_id = "billing_portal", tag = "billing", security(("bearer" = [])),
-    params(InWorkspace),
-    request_body = PortalRequest,
-    responses(
-        (status = 200, description = "Open `url` to manage the subscription", body = PortalView),
-        (status = 400, description = "`returnUrl` is not a page of the app (VALIDATION_ERROR)", body = ErrorEnvelope),
-        (status = 403, description = "Only owners and admins manage the plan (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
-        (status = 503, description = "Payments are not configured, or Stripe is unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
-    )
-)]
-pub async fn portal(
-    State(state): State<AppState>,
-    member: Allowed<can::ManageBilling>,
-    Json(body): Json<PortalRequest>,
-) -> ApiResult<Json<PortalView>> {
-    let billing = configured(&state)?;
-    let app = &state.settings.email.app_url;
-    let return_url = match body.return_url {
-        None => format!("{app}/billing?workspace={}", member.workspace_id),
-        // Only back into the app: never an open redirect.
-        Some(u) if u == *app || u.starts_with(&format!("{app}/")) => u,
-        Some(_) => {
-            return Err(ApiError::field(
-                "returnUrl",
-                format!("must be a page of the app ({app}/…)"),
-            ))
-        }
-    };
-    // The portal needs a customer: created now if nothing was bought yet
-    // (payment methods can be added before buying).
-    let mut tx = state.db.begin().await?;
-    let account = store::lock(&mut *tx, member.workspace_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))?;
-    let customer = customer(
-        &mut tx,
-        &billing,
-        member.workspace_id,
-        account.stripe_customer_id,
-        &account.name,
-        member.user_id,
-    )
-    .await?;
-    tx.commit().await?;
-    let session = billing
-        .stripe
-        .create_portal_session(&customer, &return_url)
-        .await
-        .map_err(answer)?;
-    Ok(Json(PortalView { url: session.url }))
 }

@@ -90,7 +90,7 @@ pub struct UsageView {
     pub workflows_created: i64,
     pub runs: i64,
     pub run_seconds: i64,
-    /// Whole minutes, rounded up (as metered).
+    /// Each run's minutes rounded up, summed (as metered usage is billed).
     pub run_minutes: i64,
     pub llm_tokens: i64,
     pub seats_used: i64,

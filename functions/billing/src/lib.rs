@@ -9,8 +9,10 @@
 
 mod account;
 mod checkout;
+mod customer;
 mod dto;
 mod invoices;
+mod portal;
 mod stripe_error;
 mod webhook;
 
@@ -25,7 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::get))
         .routes(routes!(checkout::checkout))
-        .routes(routes!(checkout::portal))
+        .routes(routes!(portal::portal))
         .routes(routes!(invoices::list))
 }
 

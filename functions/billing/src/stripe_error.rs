@@ -21,7 +21,7 @@ pub fn configured(state: &AppState) -> Result<Arc<Billing>, ApiError> {
 /// exist, a wrong key): logged, 500.
 pub fn answer(e: StripeError) -> ApiError {
     match e {
-        StripeError::Unavailable(_) => {
+        StripeError::Unreachable(_) | StripeError::Unavailable(_) => {
             ApiError::unavailable(anyhow::Error::new(e)).with_details(json!({ "reason": "stripe" }))
         }
         StripeError::Rejected { .. } => ApiError::internal(anyhow::Error::new(e)),

@@ -70,6 +70,11 @@ fn subject(kind: &str, o: &Value) -> Option<Subject> {
 }
 
 fn refused(e: signature::SignatureError) -> ApiError {
+    if e == signature::SignatureError::NoSecret {
+        // Our configuration, not the caller's request: 503 (Stripe retries).
+        return ApiError::unavailable(anyhow::anyhow!("STRIPE_WEBHOOK_SECRET is not set"))
+            .with_details(json!({ "reason": "webhook_not_configured" }));
+    }
     ApiError::new(ErrorCode::InvalidSignature, format!("webhook refused: {e}"))
         .with_details(json!({ "reason": e.reason() }))
 }
@@ -102,8 +107,8 @@ async fn workspace_of(
     request_body(content = StripeEvent, content_type = "application/json", description = "A Stripe event, exactly as Stripe sent it (the signature covers the raw bytes)"),
     responses(
         (status = 200, description = "Received (applied, ignored, or a replay that changed nothing)", body = WebhookAck),
-        (status = 400, description = "A missing, malformed, wrong or expired signature (INVALID_SIGNATURE, details.reason = missing | malformed | mismatch | expired | not_configured), or not an event (VALIDATION_ERROR); nothing changed", body = ErrorEnvelope),
-        (status = 503, description = "Stripe or the database is unavailable; Stripe delivers the event again (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
+        (status = 400, description = "A missing, malformed, wrong or expired signature (INVALID_SIGNATURE, details.reason = missing | malformed | mismatch | expired), or not an event (VALIDATION_ERROR); nothing changed", body = ErrorEnvelope),
+        (status = 503, description = "Stripe or the database is unavailable, or no signing secret is configured; Stripe delivers the event again (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
     )
 )]
 pub async fn receive(
@@ -152,8 +157,9 @@ async fn handle(state: &AppState, billing: &Billing, event: &StripeEvent) -> Api
         return Ok(true);
     };
     store::event_workspace(&mut *tx, &event.id, ws).await?;
-    // Lock first, then read Stripe: whoever reads later applies later.
-    store::lock(&mut *tx, ws).await?;
+    // Lock first (waiting at most store::LOCK_WAIT), then read Stripe
+    // (within its timeout): whoever reads later applies later.
+    store::lock(&mut tx, ws).await?;
     let id = subject.subscription.as_deref().unwrap_or_default();
     let sub = match billing.stripe.subscription(id).await {
         Ok(sub) => sub,
@@ -166,7 +172,16 @@ async fn handle(state: &AppState, billing: &Billing, event: &StripeEvent) -> Api
     };
     // The workspace named only by metadata gets the subscription's customer.
     store::set_customer(&mut *tx, ws, &sub.customer).await?;
-    let applied = sync::apply(&mut tx, billing, ws, &sub, Some(&event.id), Utc::now()).await?;
+    let applied = sync::apply(
+        &mut tx,
+        billing,
+        ws,
+        &sub,
+        Some(&event.id),
+        Utc::now(),
+        created,
+    )
+    .await?;
     tx.commit().await?;
     if let (Some(change), Some(entry)) = (applied.change, applied.entry) {
         tracing::info!(workspace_id = %ws, from = %change.0, to = %change.1, cause = ?change.2, "plan changed");

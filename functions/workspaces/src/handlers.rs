@@ -135,7 +135,7 @@ pub async fn rename(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Only the owner may delete a workspace (FORBIDDEN)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
-        (status = 409, description = "A personal workspace cannot be deleted, runs are still queued or running in it, or it pays for a subscription (cancel it in the billing portal and wait for the period's end) (CONFLICT, details.reason = personal | active_runs | subscribed)", body = ErrorEnvelope),
+        (status = 409, description = "A personal workspace cannot be deleted, runs are still queued or running in it, it pays for a subscription (cancel it in the billing portal and wait for the period's end), or a checkout for it can still be paid (within an hour) (CONFLICT, details.reason = personal | active_runs | subscribed | checkout_open)", body = ErrorEnvelope),
     )
 )]
 pub async fn delete(
@@ -162,6 +162,11 @@ pub async fn delete(
             "this workspace pays for a subscription: cancel it in the billing portal first; it can be deleted once the subscription has ended",
         )
         .with_details(json!({ "reason": "subscribed" }))),
+        Deletion::CheckoutOpen => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "a checkout for this workspace can still be paid: it lapses within an hour of being opened",
+        )
+        .with_details(json!({ "reason": "checkout_open" }))),
     }
 }
 

@@ -78,6 +78,7 @@ impl StripeDouble {
     fn create(
         &self,
         headers: &HeaderMap,
+        body: &[u8],
         make: impl FnOnce(&Self) -> Result<Value, Refusal>,
     ) -> Response {
         if let Some(refused) = self.gate(headers) {
@@ -88,14 +89,24 @@ impl StripeDouble {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if let Some(k) = &key {
-            if let Some(v) = self.world().idempotent.get(k) {
+            if let Some((sent, v)) = self.world().idempotent.get(k) {
+                // As Stripe: the same key with other parameters is an error.
+                if sent.as_slice() != body {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "idempotency_key_in_use",
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with",
+                    );
+                }
                 return Json(v.clone()).into_response();
             }
         }
         match make(self) {
             Ok(v) => {
                 if let Some(k) = key {
-                    self.world().idempotent.insert(k, v.clone());
+                    self.world()
+                        .idempotent
+                        .insert(k, (body.to_vec(), v.clone()));
                 }
                 Json(v).into_response()
             }
@@ -110,7 +121,7 @@ async fn create_customer(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    d.create(&headers, |d| {
+    d.create(&headers, &body, |d| {
         let mut w = d.world();
         let c = objects::Customer {
             id: w.id("cus"),
@@ -130,7 +141,7 @@ async fn create_session(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    d.create(&headers, |d| {
+    d.create(&headers, &body, |d| {
         let customer = one(&f, "customer").unwrap_or_default().to_owned();
         if !d.world().customers.contains_key(&customer) {
             return Err((
@@ -171,7 +182,9 @@ async fn create_session(
             metadata: map(&f, "metadata"),
             subscription_metadata: map(&f, "subscription_data[metadata]"),
             subscription: None,
-            expires_at: chrono::Utc::now().timestamp() + 86_400,
+            expires_at: one(&f, "expires_at")
+                .and_then(|e| e.parse().ok())
+                .unwrap_or_else(|| chrono::Utc::now().timestamp() + 86_400),
         };
         let v = objects::session(&s, d.url(), "open");
         w.sessions.insert(s.id.clone(), s);
@@ -209,7 +222,7 @@ async fn expire_session(
 
 async fn create_portal(State(d): State<StripeDouble>, headers: HeaderMap, body: Bytes) -> Response {
     let f = form(&body);
-    d.create(&headers, |d| {
+    d.create(&headers, &body, |d| {
         let customer = one(&f, "customer").unwrap_or_default().to_owned();
         if !d.world().customers.contains_key(&customer) {
             return Err((StatusCode::BAD_REQUEST, "resource_missing", "No such customer"));
@@ -238,6 +251,35 @@ async fn get_subscription(
             "No such subscription",
         ),
     }
+}
+
+async fn list_subscriptions(
+    State(d): State<StripeDouble>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(refused) = d.gate(&headers) {
+        return refused;
+    }
+    let Some(customer) = q.get("customer") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "parameter_missing",
+            "customer is required",
+        );
+    };
+    // Newest first; without `status=all`, ended ones are left out (as Stripe).
+    let all = q.get("status").is_some_and(|s| s == "all");
+    let mut ids = d.subscriptions_of(customer);
+    ids.reverse();
+    let w = d.world();
+    let data: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| w.subscriptions.get(id))
+        .filter(|s| all || s.status != "canceled")
+        .map(|s| objects::subscription(s, &d.inner.prices))
+        .collect();
+    Json(json!({ "object": "list", "data": data, "has_more": false })).into_response()
 }
 
 async fn list_invoices(
@@ -338,6 +380,7 @@ pub fn router(d: StripeDouble) -> Router {
         .route("/v1/checkout/sessions", post(create_session))
         .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
         .route("/v1/billing_portal/sessions", post(create_portal))
+        .route("/v1/subscriptions", get(list_subscriptions))
         .route("/v1/subscriptions/{id}", get(get_subscription))
         .route("/v1/invoices", get(list_invoices))
         .route("/v1/billing/meter_events", post(meter_event))

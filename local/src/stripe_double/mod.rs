@@ -37,8 +37,8 @@ struct World {
     invoices: Vec<objects::Invoice>,
     /// Meter events by identifier: (event name, customer, value).
     meter_events: BTreeMap<String, (String, String, i64)>,
-    /// Answers already given, by idempotency key.
-    idempotent: HashMap<String, Value>,
+    /// Answers already given, by idempotency key, with the body they answered.
+    idempotent: HashMap<String, (Vec<u8>, Value)>,
     /// Every event sent, oldest first.
     events: Vec<Value>,
     faults: Faults,

@@ -3,7 +3,10 @@
 //! (the sweeper) leases due rows, sends each as a meter event with an
 //! identifier derived from the run and metric, and marks it reported. A
 //! retry after a lost answer sends the same identifier, which Stripe counts
-//! once; a failure backs off; Stripe being down stops the round.
+//! once; a failure backs off; Stripe being down stops the round. Stripe
+//! deduplicates identifiers for 24 hours, so a report still unconfirmed 20
+//! hours after its first attempt is given up (logged as an error) rather
+//! than risk counting it twice.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +26,9 @@ pub struct Reported {
 const LEASE: Duration = Duration::from_secs(300);
 /// Attempts before a report Stripe keeps refusing is given up (logged).
 const MAX_ATTEMPTS: i32 = 12;
+/// Stripe recognises a meter event's identifier for at least 24 hours: a
+/// report is not sent again once its first attempt is older than this.
+const DEDUPLICATED_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(20);
 
 /// The wait before attempt `n + 1`: 1, 2, 4 … minutes, at most six hours.
 fn backoff(attempts: i32) -> Duration {
@@ -43,19 +49,32 @@ pub async fn report_due(
         if started.elapsed() > budget {
             break; // the rest come due again when their lease ends
         }
-        let Some(event) = billing.meter_event(r.metric) else {
-            // Not reported for this metric: nothing to send.
+        let event = billing.meter_event(r.metric);
+        if event.is_none() || r.value == 0 {
+            // Not reported for this metric, or nothing to report.
             meters::reported(db, r.execution_id, r.metric).await?;
             continue;
-        };
-        if r.value == 0 {
-            meters::reported(db, r.execution_id, r.metric).await?;
+        }
+        if chrono::Utc::now() - r.first_attempt_at > DEDUPLICATED_FOR {
+            // An earlier attempt may have been counted, and Stripe no longer
+            // recognises its identifier: sending again could count it twice.
+            tracing::error!(execution_id = %r.execution_id, metric = r.metric.as_str(),
+                "a meter event unsent for 20 hours is given up (it may have been counted): check the meter in Stripe");
+            meters::failed(
+                db,
+                r.execution_id,
+                r.metric,
+                "given up: unconfirmed for 20 hours",
+                None,
+            )
+            .await?;
+            done.failed += 1;
             continue;
         }
         let sent = billing
             .stripe
             .meter_event(
-                event,
+                event.unwrap_or_default(),
                 &r.stripe_customer_id,
                 r.value,
                 &r.identifier(),
@@ -69,14 +88,14 @@ pub async fn report_due(
             }
             Err(e) => {
                 done.failed += 1;
-                let give_up =
-                    matches!(e, StripeError::Rejected { .. }) && r.attempts >= MAX_ATTEMPTS;
+                let down = matches!(e, StripeError::Unreachable(_) | StripeError::Unavailable(_));
+                let give_up = !down && r.attempts >= MAX_ATTEMPTS;
                 if give_up {
                     tracing::error!(execution_id = %r.execution_id, metric = r.metric.as_str(), error = %e, "a meter event Stripe keeps refusing was given up");
                 }
                 let retry = (!give_up).then(|| backoff(r.attempts));
                 meters::failed(db, r.execution_id, r.metric, &e.to_string(), retry).await?;
-                if matches!(e, StripeError::Unavailable(_)) {
+                if down {
                     tracing::warn!(error = %e, "Stripe is unavailable; meter events wait for the next round");
                     break;
                 }

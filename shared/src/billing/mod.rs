@@ -110,8 +110,8 @@ pub struct Swept {
 }
 
 /// The sweeper's billing round (the sweeper Lambda and the local stack's
-/// periodic task): ends plans whose grace period is over and reports metered
-/// usage. A failure is logged and left to the next round; it never stops
+/// periodic task): ends plans whose grace period is over, reports metered
+/// usage, and forgets Stripe events after 30 days and reported usage after 90. A failure is logged and left to the next round; it never stops
 /// the rest of the sweep.
 pub async fn sweep(state: &crate::AppState) -> Swept {
     let Some(billing) = state.billing.as_deref() else {
@@ -128,6 +128,13 @@ pub async fn sweep(state: &crate::AppState) -> Swept {
             swept.meters_failed = r.failed;
         }
         Err(e) => tracing::warn!(error = %e, "reporting metered usage failed"),
+    }
+    let pruned = tokio::try_join!(
+        crate::db::billing::prune_events(&state.db, 30),
+        crate::db::meters::prune_reported(&state.db, 90),
+    );
+    if let Err(e) = pruned {
+        tracing::warn!(error = %e, "pruning old Stripe events and meter reports failed");
     }
     swept
 }

@@ -85,7 +85,13 @@ impl SubscriptionState {
     /// When the grace period of a failed payment ends, if one is running.
     pub fn grace_until(&self, grace: Duration) -> Option<DateTime<Utc>> {
         let since = self.past_due_since.filter(|_| self.status.is_failing())?;
-        Some(since + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX))
+        // A grace too long to add is as good as endless.
+        Some(
+            chrono::Duration::from_std(grace)
+                .ok()
+                .and_then(|g| since.checked_add_signed(g))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        )
     }
 }
 

@@ -33,7 +33,7 @@ impl SignatureError {
             Self::Malformed => "malformed",
             Self::Mismatch => "mismatch",
             Self::Expired => "expired",
-            Self::NoSecret => "not_configured",
+            Self::NoSecret => "webhook_not_configured",
         }
     }
 }

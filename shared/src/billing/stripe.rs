@@ -10,10 +10,19 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{de::DeserializeOwned, Deserialize};
 
+/// The API version every request is made with: the shapes this client
+/// reads (periods on subscription items, an invoice's subscription under
+/// `parent`; the older shapes are read too).
+pub const API_VERSION: &str = "2025-03-31.basil";
+
 /// Why a call to Stripe failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StripeError {
-    /// Stripe could not be reached, timed out, or answered 429 / 5xx: retry later.
+    /// Stripe could not be reached: the request was never sent. Retry later.
+    #[error("Stripe is unreachable: {0}")]
+    Unreachable(String),
+    /// Stripe timed out or answered 429 / 5xx: retry later. The request may
+    /// have been carried out.
     #[error("Stripe is unavailable: {0}")]
     Unavailable(String),
     /// Stripe refused the request; retrying it will not help.
@@ -125,6 +134,19 @@ pub fn at(secs: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)
 }
 
+/// What expiring a Checkout Session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// It was open and can no longer be paid.
+    Now,
+    /// It was not open: paid already, or lapsed.
+    NotOpen,
+}
+
+/// How long a Checkout Session can be paid (Stripe allows 30 minutes to 24
+/// hours): a team workspace with an open one is not deleted meanwhile.
+pub const CHECKOUT_LIFETIME_SECS: i64 = 3600;
+
 /// What a Checkout Session for a subscription needs.
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest<'a> {
@@ -186,9 +208,16 @@ impl StripeClient {
     ) -> Result<T, StripeError> {
         let resp = req
             .bearer_auth(self.key.expose_secret())
+            .header("Stripe-Version", API_VERSION)
             .send()
             .await
-            .map_err(|e| StripeError::Unavailable(without_url(&e)))?;
+            .map_err(|e| {
+                if e.is_connect() {
+                    StripeError::Unreachable(without_url(&e))
+                } else {
+                    StripeError::Unavailable(without_url(&e))
+                }
+            })?;
         let status = resp.status();
         let body = resp
             .bytes()
@@ -229,13 +258,16 @@ impl StripeClient {
         self.call(req).await
     }
 
-    /// A customer for a workspace (the key makes a retry return the same one).
+    /// A customer for a workspace. The idempotency key names the workspace
+    /// and the parameters, so a retry returns the same customer and another
+    /// caller's different parameters are not refused as a key reuse.
     pub async fn create_customer(
         &self,
         workspace_id: uuid::Uuid,
         name: &str,
         email: &str,
     ) -> Result<Customer, StripeError> {
+        use sha2::Digest;
         let mut form = Form::new();
         field(&mut form, "name", name);
         field(&mut form, "email", email);
@@ -244,12 +276,27 @@ impl StripeClient {
             "metadata[workspace_id]",
             workspace_id.to_string(),
         );
-        self.post(
-            "/v1/customers",
-            &form,
-            Some(&format!("saasit-customer-{workspace_id}")),
-        )
-        .await
+        let digest = sha2::Sha256::digest(format!("{name}\n{email}"));
+        let key = format!(
+            "saasit-customer-{workspace_id}-{}",
+            digest[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        self.post("/v1/customers", &form, Some(&key)).await
+    }
+
+    /// A customer's subscriptions, whatever their status (newest first).
+    pub async fn subscriptions_of(
+        &self,
+        customer: &str,
+    ) -> Result<List<Subscription>, StripeError> {
+        let req = self
+            .http
+            .get(format!("{}/v1/subscriptions", self.base))
+            .query(&[("customer", customer), ("status", "all"), ("limit", "20")]);
+        self.call(req).await
     }
 
     pub async fn create_checkout_session(
@@ -259,6 +306,11 @@ impl StripeClient {
         let ws = r.workspace_id.to_string();
         let mut form = Form::new();
         field(&mut form, "mode", "subscription");
+        field(
+            &mut form,
+            "expires_at",
+            (chrono::Utc::now().timestamp() + CHECKOUT_LIFETIME_SECS).to_string(),
+        );
         field(&mut form, "customer", r.customer);
         field(&mut form, "client_reference_id", ws.clone());
         field(&mut form, "success_url", r.success_url);
@@ -274,18 +326,18 @@ impl StripeClient {
             .await
     }
 
-    /// Expires an open Checkout Session (it can no longer be paid). One
-    /// that is already complete or expired is left as it is.
-    pub async fn expire_checkout_session(&self, id: &str) -> Result<(), StripeError> {
+    /// Expires a Checkout Session so it can no longer be paid; one already
+    /// complete or expired is [`Expired::NotOpen`].
+    pub async fn expire_checkout_session(&self, id: &str) -> Result<Expired, StripeError> {
         let path = format!("/v1/checkout/sessions/{}/expire", path_part(id)?);
         match self
             .post::<serde_json::Value>(&path, &Form::new(), None)
             .await
         {
-            Ok(_)
-            | Err(StripeError::Rejected {
+            Ok(_) => Ok(Expired::Now),
+            Err(StripeError::Rejected {
                 status: 400 | 404, ..
-            }) => Ok(()),
+            }) => Ok(Expired::NotOpen),
             Err(e) => Err(e),
         }
     }

@@ -40,12 +40,13 @@ fn status(raw: &str) -> Option<SubscriptionStatus> {
 }
 
 /// Our state of a Stripe subscription, or why it has none (its price is
-/// not one of ours, its status unknown).
+/// not one of ours, its status unknown). A payment failing starts its grace
+/// at `seen` (when Stripe's event about it was created), not when we got it.
 pub fn state_of(
     billing: &Billing,
     sub: &Subscription,
     before: Option<&SubscriptionState>,
-    now: DateTime<Utc>,
+    seen: DateTime<Utc>,
 ) -> Result<SubscriptionState, &'static str> {
     let status = status(&sub.status).ok_or("unknown_status")?;
     let (tier, interval) = sub
@@ -64,13 +65,13 @@ pub fn state_of(
         period_start,
         period_end,
         cancel_at_period_end: sub.cancel_at_period_end,
-        past_due_since: plan::past_due_since(same, status, now),
+        past_due_since: plan::past_due_since(same, status, seen),
         metered: sub
             .items
             .data
             .iter()
             .any(|i| billing.catalog.is_metered(&i.price.id)),
-        created: stripe::at(sub.created).unwrap_or(now),
+        created: stripe::at(sub.created).unwrap_or(seen),
     })
 }
 
@@ -107,7 +108,8 @@ async fn move_to(
 
 /// Applies `sub` (as just read from Stripe) to `workspace_id`, inside the
 /// caller's transaction: locks the workspace, stores the subscription if it
-/// is the one that counts, and moves the plan to what it now gives.
+/// is the one that counts, and moves the plan to what it gives at `now`.
+/// `seen` is when Stripe's event was created (`now` without one).
 pub async fn apply(
     tx: &mut PgConnection,
     billing: &Billing,
@@ -115,6 +117,7 @@ pub async fn apply(
     sub: &Subscription,
     event_id: Option<&str>,
     now: DateTime<Utc>,
+    seen: DateTime<Utc>,
 ) -> Result<Applied, sqlx::Error> {
     let Some(account) = store::lock(&mut *tx, workspace_id).await? else {
         return Ok(Applied {
@@ -127,7 +130,7 @@ pub async fn apply(
         ..Applied::default()
     };
     let before = store::subscription(&mut *tx, workspace_id).await?;
-    let state = match state_of(billing, sub, before.as_ref(), now) {
+    let state = match state_of(billing, sub, before.as_ref(), seen.min(now)) {
         Ok(s) => s,
         Err(why) => {
             tracing::warn!(%workspace_id, subscription = %sub.id, why, "a subscription billing cannot apply");
@@ -140,6 +143,9 @@ pub async fn apply(
         return Ok(applied);
     }
     store::save_subscription(&mut *tx, workspace_id, &state).await?;
+    if !state.status.is_over() {
+        store::clear_checkout(&mut *tx, workspace_id).await?;
+    }
     let to = plan::effective_tier(Some(&state), now, billing.grace);
     let cause = plan::cause(account.tier, to, before.as_ref(), &state);
     applied.entry = move_to(tx, workspace_id, account.tier, to, cause, event_id).await?;
@@ -154,11 +160,14 @@ pub async fn apply(
 /// back to FREE.
 pub async fn expire_grace(state: &AppState, billing: &Billing) -> anyhow::Result<usize> {
     let now = Utc::now();
-    let cutoff = now - chrono::Duration::from_std(billing.grace)?;
+    let cutoff = chrono::Duration::from_std(billing.grace)
+        .ok()
+        .and_then(|g| now.checked_sub_signed(g))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let mut expired = 0;
     for workspace_id in store::grace_over(&state.db, cutoff).await? {
         let mut tx = state.db.begin().await?;
-        let Some(account) = store::lock(&mut *tx, workspace_id).await? else {
+        let Some(account) = store::lock(&mut tx, workspace_id).await? else {
             continue;
         };
         let sub = store::subscription(&mut *tx, workspace_id).await?;
@@ -198,7 +207,12 @@ pub async fn announce(
     change: (Tier, Tier, Cause),
     entry: Entry,
 ) {
-    crate::activity::publish(state, [entry]).await;
+    state
+        .publish_within(
+            crate::activity::message(entry),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
     let managers = match store::managers(&state.db, workspace_id).await {
         Ok(m) => m,
         Err(e) => {
@@ -209,15 +223,18 @@ pub async fn announce(
     let (from, to, cause) = change;
     for user in managers {
         state
-            .publish_message(Published {
-                topic: format!("user:{user}"),
-                message: json!({
-                    "type": run_protocol::message::MessageType::Notification,
-                    "kind": "plan_changed",
-                    "workspaceId": workspace_id,
-                    "from": from, "to": to, "cause": cause,
-                }),
-            })
+            .publish_within(
+                Published {
+                    topic: format!("user:{user}"),
+                    message: json!({
+                        "type": run_protocol::message::MessageType::Notification,
+                        "kind": "plan_changed",
+                        "workspaceId": workspace_id,
+                        "from": from, "to": to, "cause": cause,
+                    }),
+                },
+                std::time::Duration::from_secs(5),
+            )
             .await;
     }
 }

@@ -34,13 +34,19 @@ pub async fn account(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Account
 }
 
 /// The account with the workspace row locked until the transaction ends:
-/// every billing change of one workspace happens one at a time.
-pub async fn lock(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
+/// every billing change of one workspace happens one at a time. Waits for
+/// the lock at most [`LOCK_WAIT`] (then a retryable error: 503).
+pub async fn lock(db: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
+    sqlx::query(LOCK_TIMEOUT).execute(&mut *db).await?;
     sqlx::query_as(&format!("{ACCOUNT} FOR NO KEY UPDATE"))
         .bind(id)
-        .fetch_optional(db)
+        .fetch_optional(&mut *db)
         .await
 }
+
+/// The longest a billing transaction waits for a workspace's row.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '5s'";
 
 /// Remembers the workspace's Stripe customer (only if it has none).
 pub async fn set_customer(
@@ -58,17 +64,38 @@ pub async fn set_customer(
     Ok(done.rows_affected() == 1)
 }
 
-/// Remembers the Checkout Session just opened for the workspace.
-pub async fn set_checkout_session(
+/// Makes `session` the workspace's one open Checkout Session; returns the
+/// one it replaces (to be expired), in one statement.
+pub async fn swap_checkout_session(
     db: impl PgExecutor<'_>,
     id: Uuid,
     session: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE workspaces SET checkout_session_id = $2 WHERE id = $1")
-        .bind(id)
-        .bind(session)
-        .execute(db)
-        .await?;
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<Option<String>, sqlx::Error> {
+    let previous: Option<Option<String>> = sqlx::query_scalar(
+        "WITH old AS (SELECT checkout_session_id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE)
+         UPDATE workspaces w SET checkout_session_id = $2,
+                checkout_expires_at = coalesce($3, now() + interval '24 hours')
+           FROM old WHERE w.id = $1
+         RETURNING old.checkout_session_id",
+    )
+    .bind(id)
+    .bind(session)
+    .bind(expires_at)
+    .fetch_optional(db)
+    .await?;
+    Ok(previous.flatten())
+}
+
+/// Forgets the workspace's open Checkout (a subscription has started).
+pub async fn clear_checkout(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE workspaces SET checkout_session_id = NULL, checkout_expires_at = NULL
+          WHERE id = $1 AND checkout_session_id IS NOT NULL",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -146,7 +173,13 @@ pub async fn save_subscription(
                 current_period_end = EXCLUDED.current_period_end,
                 cancel_at_period_end = EXCLUDED.cancel_at_period_end,
                 past_due_since = EXCLUDED.past_due_since, metered = EXCLUDED.metered,
-                stripe_created = EXCLUDED.stripe_created, updated_at = now()",
+                stripe_created = EXCLUDED.stripe_created, updated_at = now()
+          -- The same subscription, one that replaces an ended one, or a newer live one
+          -- (sync::apply decides under the workspace lock; this keeps it so).
+          WHERE subscriptions.stripe_subscription_id = EXCLUDED.stripe_subscription_id
+             OR subscriptions.status IN ('canceled', 'incomplete_expired')
+             OR (EXCLUDED.status NOT IN ('canceled', 'incomplete_expired')
+                 AND EXCLUDED.stripe_created > subscriptions.stripe_created)",
     )
     .bind(workspace_id)
     .bind(&s.stripe_id)
@@ -293,6 +326,8 @@ pub struct Usage {
     pub workflows_created: i64,
     pub runs: i64,
     pub run_seconds: i64,
+    /// Each run's minutes rounded up, as metered usage is billed.
+    pub run_minutes: i64,
     pub llm_tokens: i64,
     /// Members and unexpired pending invitations.
     pub seats_used: i64,
@@ -304,6 +339,7 @@ pub async fn usage(db: impl PgExecutor<'_>, workspace_id: Uuid) -> Result<Usage,
         "SELECT coalesce(sum(u.count) FILTER (WHERE u.metric = 'workflows_created'), 0)::bigint AS workflows_created,
                 coalesce(sum(u.count) FILTER (WHERE u.metric = 'runs_finished'), 0)::bigint AS runs,
                 coalesce(sum(u.count) FILTER (WHERE u.metric = 'run_seconds'), 0)::bigint AS run_seconds,
+                coalesce(sum(u.count) FILTER (WHERE u.metric = 'run_minutes'), 0)::bigint AS run_minutes,
                 coalesce(sum(u.count) FILTER (WHERE u.metric = 'llm_tokens'), 0)::bigint AS llm_tokens,
                 (SELECT count(*) FROM workspace_members m WHERE m.workspace_id = $1)
               + (SELECT count(*) FROM workspace_invitations i
@@ -316,4 +352,19 @@ pub async fn usage(db: impl PgExecutor<'_>, workspace_id: Uuid) -> Result<Usage,
     .bind(workspace_id)
     .fetch_one(db)
     .await
+}
+
+/// Forgets Stripe events received more than `days` ago (Stripe stops
+/// retrying after three days; a later replay is harmless anyway: the
+/// subscription is re-read). At most 5,000 rows a call.
+pub async fn prune_events(db: impl PgExecutor<'_>, days: i32) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM stripe_events WHERE id IN (
+             SELECT id FROM stripe_events WHERE received_at < now() - make_interval(days => $1)
+              LIMIT 5000)",
+    )
+    .bind(days)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }

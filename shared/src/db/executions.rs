@@ -255,6 +255,8 @@ pub const RUNS_FINISHED: &str = "runs_finished";
 pub const RUN_SECONDS: &str = "run_seconds";
 /// Input and output tokens of a run's agent calls (its `usage` events).
 pub const LLM_TOKENS: &str = "llm_tokens";
+/// A run's minutes, each run rounded up (as metered usage is billed).
+pub const RUN_MINUTES: &str = "run_minutes";
 
 /// The `type` of the event that ends every run's log.
 pub const ENDED_EVENT: &str = "execution_ended";
@@ -287,7 +289,7 @@ pub async fn finish(
                    runtime_ms = CASE WHEN started_at IS NULL THEN 0
                                      ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
              WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
-            RETURNING workspace_id, runtime_ms, last_seq),
+            RETURNING workspace_id, runtime_ms, last_seq, llm_tokens),
          ended AS (
             INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
             SELECT $1, done.last_seq, $10, NULL,
@@ -299,18 +301,15 @@ pub async fn finish(
             -- it so under the same row lock); if it were, the end must still be last.
             ON CONFLICT (execution_id, seq) DO UPDATE SET type = EXCLUDED.type, payload = EXCLUDED.payload
             RETURNING seq),
-         tokens AS (
-            SELECT coalesce(sum(coalesce((payload->>'inputTokens')::bigint, 0)
-                              + coalesce((payload->>'outputTokens')::bigint, 0)), 0)::bigint AS n
-              FROM execution_events WHERE execution_id = $1 AND type = 'usage'),
          counted AS (
             INSERT INTO usage_metrics (workspace_id, metric, period, count)
             SELECT workspace_id, m.metric, date_trunc('month', now())::date, m.n
-              FROM done, tokens CROSS JOIN LATERAL (VALUES ($6, 1), ($7, ceil(runtime_ms / 1000.0)::integer),
-                                                          ($11, least(tokens.n, 2147483647)::integer)) AS m (metric, n)
+              FROM done CROSS JOIN LATERAL (VALUES ($6, 1::bigint), ($7, ceil(runtime_ms / 1000.0)::bigint),
+                                                   ($12, ceil(runtime_ms / 60000.0)::bigint), ($11, llm_tokens)) AS m (metric, n)
              WHERE m.n > 0 OR m.metric <> $11
             ON CONFLICT (workspace_id, metric, period) DO UPDATE
-               SET count = least(usage_metrics.count::bigint + EXCLUDED.count, 2147483647)::integer
+               SET count = CASE WHEN usage_metrics.count > 9223372036854775807 - EXCLUDED.count
+                                THEN 9223372036854775807 ELSE usage_metrics.count + EXCLUDED.count END
             RETURNING 1),
          -- A metered subscription's usage, reported to Stripe by the sweeper.
          metered AS (
@@ -320,9 +319,8 @@ pub async fn finish(
               JOIN subscriptions s ON s.workspace_id = done.workspace_id AND s.metered
                                   AND s.status IN ('active', 'trialing', 'past_due')
               JOIN workspaces w ON w.id = done.workspace_id AND w.stripe_customer_id IS NOT NULL
-              CROSS JOIN tokens
               CROSS JOIN LATERAL (VALUES ('runs', 1::bigint), ('run_minutes', ceil(done.runtime_ms / 60000.0)::bigint),
-                                         ('llm_tokens', tokens.n)) AS m (metric, n)
+                                         ('llm_tokens', done.llm_tokens)) AS m (metric, n)
             ON CONFLICT (execution_id, metric) DO NOTHING
             RETURNING 1)
          -- Data-modifying CTEs run once whether or not they are read.
@@ -339,6 +337,7 @@ pub async fn finish(
     .bind(Json(event))
     .bind(ENDED_EVENT)
     .bind(LLM_TOKENS)
+    .bind(RUN_MINUTES)
     .fetch_optional(db)
     .await
 }
@@ -403,6 +402,8 @@ pub struct NewEvent<'a> {
     pub node: Option<&'a str>,
     pub payload: &'a Value,
     pub ts: DateTime<Utc>,
+    /// The LLM tokens a `usage` event reports (0 for other events).
+    pub tokens: i64,
 }
 
 /// What storing a batch of events did.
@@ -434,9 +435,9 @@ pub async fn insert_events(
         Some((s, _)) if s.is_terminal() => return Ok(Recorded::Ended),
         Some((_, workspace_id)) => workspace_id,
     };
-    let mut added = 0;
+    let (mut added, mut tokens) = (0, 0i64);
     for e in events {
-        added += sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO execution_events (execution_id, seq, type, node, payload, ts) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (execution_id, seq) DO NOTHING",
         )
@@ -449,11 +450,22 @@ pub async fn insert_events(
         .execute(&mut **tx)
         .await?
         .rows_affected();
+        added += inserted;
+        // A retried event is not inserted again, nor are its tokens counted.
+        if inserted == 1 {
+            tokens = tokens.saturating_add(e.tokens);
+        }
     }
-    sqlx::query("UPDATE executions SET last_seq = GREATEST(last_seq, (SELECT coalesce(max(seq), 0) FROM execution_events WHERE execution_id = $1)) WHERE id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE executions SET last_seq = GREATEST(last_seq, (SELECT coalesce(max(seq), 0) FROM execution_events WHERE execution_id = $1)),
+                llm_tokens = CASE WHEN llm_tokens > 9223372036854775807 - $2 THEN 9223372036854775807
+                                  ELSE llm_tokens + $2 END
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(tokens)
+    .execute(&mut **tx)
+    .await?;
     Ok(Recorded::Added {
         new: added,
         workspace_id,

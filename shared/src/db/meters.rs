@@ -16,6 +16,7 @@ pub struct DueReport {
     pub value: i64,
     pub occurred_at: DateTime<Utc>,
     pub attempts: i32,
+    pub first_attempt_at: DateTime<Utc>,
 }
 
 impl DueReport {
@@ -34,12 +35,14 @@ pub async fn lease(
 ) -> Result<Vec<DueReport>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE meter_reports m SET attempts = m.attempts + 1,
+                first_attempt_at = coalesce(m.first_attempt_at, now()),
                 next_attempt_at = now() + make_interval(secs => $2)
            FROM (SELECT execution_id, metric FROM meter_reports
                   WHERE reported_at IS NULL AND next_attempt_at <= now()
                   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
           WHERE m.execution_id = due.execution_id AND m.metric = due.metric
-         RETURNING m.execution_id, m.metric, m.stripe_customer_id, m.value, m.occurred_at, m.attempts",
+         RETURNING m.execution_id, m.metric, m.stripe_customer_id, m.value, m.occurred_at, m.attempts,
+                   m.first_attempt_at",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
@@ -85,4 +88,17 @@ pub async fn failed(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Forgets reports Stripe has had for more than `days` (at most 5,000 a call).
+pub async fn prune_reported(db: impl PgExecutor<'_>, days: i32) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM meter_reports WHERE (execution_id, metric) IN (
+             SELECT execution_id, metric FROM meter_reports
+              WHERE reported_at < now() - make_interval(days => $1) LIMIT 5000)",
+    )
+    .bind(days)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -63,9 +63,12 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         // over, refusing connections) shows up as a protocol error.
         | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => {
-            // 57P01..03: admin shutdown, crash shutdown, cannot connect now; 08xxx: connection exceptions.
-            db.code()
-                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
+            // 57P01..03: admin shutdown, crash shutdown, cannot connect now; 08xxx: connection
+            // exceptions; and contention that a retry resolves: 55P03 a lock not had within
+            // `lock_timeout`, 40P01 a deadlock, 40001 a serialization failure.
+            db.code().is_some_and(|c| {
+                c.starts_with("57P") || c.starts_with("08") || matches!(&*c, "55P03" | "40P01" | "40001")
+            })
         }
         _ => false,
     }

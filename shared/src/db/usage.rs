@@ -16,7 +16,7 @@ pub async fn take_monthly(
     limit: Option<u32>,
 ) -> Result<bool, sqlx::Error> {
     let limit = limit.map_or(i32::MAX, |l| i32::try_from(l).unwrap_or(i32::MAX));
-    let taken: Option<i32> = sqlx::query_scalar(
+    let taken: Option<i64> = sqlx::query_scalar(
         "INSERT INTO usage_metrics (workspace_id, metric, period, count)
          SELECT $1, $2, date_trunc('month', now())::date, 1 WHERE $3 > 0
          ON CONFLICT (workspace_id, metric, period)

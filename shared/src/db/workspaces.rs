@@ -167,13 +167,16 @@ pub enum Deletion {
     ActiveRuns,
     /// It pays for a subscription that has not ended: cancel it first.
     Subscribed,
+    /// A Checkout for it can still be paid (for up to an hour).
+    CheckoutOpen,
 }
 
 /// Deletes a team workspace and everything it owns, in one statement, unless
 /// it is personal, has runs that have not ended, or pays for a subscription
-/// that has not ended (deleting it would leave Stripe billing nobody's plan).
+/// that has not ended or has a Checkout that can still be paid (deleting it
+/// would leave Stripe billing nobody's plan).
 pub async fn delete_team(db: impl PgExecutor<'_>, id: Uuid) -> Result<Deletion, sqlx::Error> {
-    let (deleted, personal, subscribed): (bool, bool, bool) = sqlx::query_as(
+    let (deleted, personal, subscribed, checkout): (bool, bool, bool, bool) = sqlx::query_as(
         "WITH d AS (
              DELETE FROM workspaces w
               WHERE w.id = $1 AND w.personal_of IS NULL
@@ -183,21 +186,24 @@ pub async fn delete_team(db: impl PgExecutor<'_>, id: Uuid) -> Result<Deletion, 
                 AND NOT EXISTS (SELECT 1 FROM subscriptions s
                                  WHERE s.workspace_id = w.id
                                    AND s.status NOT IN ('canceled', 'incomplete_expired'))
+                AND (w.checkout_expires_at IS NULL OR w.checkout_expires_at < now())
              RETURNING w.id
          )
          SELECT EXISTS (SELECT 1 FROM d),
                 EXISTS (SELECT 1 FROM workspaces WHERE id = $1 AND personal_of IS NOT NULL),
                 EXISTS (SELECT 1 FROM subscriptions WHERE workspace_id = $1
-                                   AND status NOT IN ('canceled', 'incomplete_expired'))",
+                                   AND status NOT IN ('canceled', 'incomplete_expired')),
+                EXISTS (SELECT 1 FROM workspaces WHERE id = $1 AND checkout_expires_at >= now())",
     )
     .bind(id)
     .fetch_one(db)
     .await?;
-    Ok(match (deleted, personal, subscribed) {
-        (true, _, _) => Deletion::Deleted,
-        (false, true, _) => Deletion::Personal,
-        (false, false, true) => Deletion::Subscribed,
-        (false, false, false) => Deletion::ActiveRuns,
+    Ok(match (deleted, personal, subscribed, checkout) {
+        (true, ..) => Deletion::Deleted,
+        (false, true, ..) => Deletion::Personal,
+        (false, false, true, _) => Deletion::Subscribed,
+        (false, false, false, true) => Deletion::CheckoutOpen,
+        (false, false, false, false) => Deletion::ActiveRuns,
     })
 }
 

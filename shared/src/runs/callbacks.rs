@@ -133,6 +133,7 @@ impl Runs {
                 node: ev.kind.node(),
                 payload: raw,
                 ts: *ts,
+                tokens: ev.kind.tokens(),
             })
             .collect();
         // The row lock in `insert_events` is the one check that the run is

@@ -5,7 +5,11 @@ use shared::runs::aws::{realtime, sdk_config, AwsRuns};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = shared::runtime::bootstrap("sweeper").await?;
+    let mut state = shared::runtime::bootstrap("sweeper").await?;
+    // Plan changes it makes (a grace period's end) reach owners and members.
+    if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
+        state = state.with_publisher(publisher);
+    }
     let aws = AwsRuns::from_state(&state).await?;
     // Connections are closed only where the WebSocket API is configured.
     let rt = realtime(&state.settings.aws, &sdk_config(None).await)?;
