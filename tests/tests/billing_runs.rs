@@ -102,6 +102,13 @@ async fn metered_usage_is_reported_once_however_often_the_answer_is_lost() {
         }),
     )
     .await;
+    // Stripe will record the first three reports but their answers are lost.
+    // (The stack's own sweeper reports too, every half second: the two share
+    // the work through leases.)
+    billed.double.set_faults(local::stripe_double::Faults {
+        meter_answers_lost: 3,
+        ..Default::default()
+    });
     let mut runs = Vec::new();
     for _ in 0..2 {
         let run = start(&s, &token, &agent, json!({})).await;
@@ -112,20 +119,14 @@ async fn metered_usage_is_reported_once_however_often_the_answer_is_lost() {
     let view = billing_until(&s.app, &token, |v| v["usage"]["runs"] == 2).await;
     let tokens = view["usage"]["llmTokens"].as_i64().expect("tokens");
     assert!(tokens > 0, "agent calls count their tokens: {view}");
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM meter_reports WHERE workspace_id = $1 AND reported_at IS NULL",
-    )
-    .bind(me)
-    .fetch_one(&s.app.state.db)
-    .await
-    .expect("count");
-    assert_eq!(pending, 6, "three metrics for each of two runs");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM meter_reports WHERE workspace_id = $1")
+            .bind(me)
+            .fetch_one(&s.app.state.db)
+            .await
+            .expect("count");
+    assert_eq!(rows, 6, "three metrics for each of two runs");
 
-    // Stripe records the first three but their answers are lost.
-    billed.double.set_faults(local::stripe_double::Faults {
-        meter_answers_lost: 3,
-        ..Default::default()
-    });
     let mut rounds = 0;
     loop {
         // Make every leased or backed-off report due at once (time passing).
@@ -145,7 +146,6 @@ async fn metered_usage_is_reported_once_however_often_the_answer_is_lost() {
         }
         assert!(rounds < 10, "{left} reports never went through");
     }
-    assert!(rounds > 1, "the lost answers were retried");
     let attempts: i64 = sqlx::query_scalar("SELECT sum(attempts) FROM meter_reports")
         .fetch_one(&s.app.state.db)
         .await
@@ -197,14 +197,25 @@ async fn metered_usage_is_reported_once_however_often_the_answer_is_lost() {
     .execute(&s.app.state.db)
     .await
     .expect("an old report");
-    assert_eq!(shared::billing::sweep(&s.app.state).await.meters_failed, 1);
-    assert_eq!(billed.double.meter_events().len(), 6, "not sent again");
-    let (next, error): (String, String) = sqlx::query_as(
-        "SELECT next_attempt_at::text, last_error FROM meter_reports WHERE reported_at IS NULL",
-    )
-    .fetch_one(&s.app.state.db)
-    .await
-    .expect("given up");
+    // This sweep or the stack's own gives it up.
+    shared::billing::sweep(&s.app.state).await;
+    let given_up = || async {
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT next_attempt_at::text, last_error FROM meter_reports WHERE reported_at IS NULL",
+        )
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("the old report")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (next, error) = loop {
+        let row = given_up().await;
+        if row.0 == "infinity" || std::time::Instant::now() > deadline {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(next, "infinity");
-    assert!(error.contains("given up"), "{error}");
+    assert!(error.unwrap_or_default().contains("given up"));
+    assert_eq!(billed.double.meter_events().len(), 6, "not sent again");
 }
