@@ -295,6 +295,31 @@ impl TestApp {
         .body
     }
 
+    /// Registers an account with the tests' password: its id and access token.
+    pub async fn user(&self, email: &str) -> (uuid::Uuid, String) {
+        let r = self.register(email, "correct horse 9").await;
+        (
+            r["user"]["id"].as_str().expect("id").parse().expect("uuid"),
+            r["accessToken"].as_str().expect("token").to_owned(),
+        )
+    }
+
+    /// Creates a team workspace as the holder of `token`; its id.
+    pub async fn team(&self, token: &str, name: &str) -> uuid::Uuid {
+        self.send(
+            Req::post("/api/v1/workspaces")
+                .bearer(token)
+                .json(&json!({ "name": name })),
+        )
+        .await
+        .expect(201, None)
+        .body["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid")
+    }
+
     /// Registers an account with the tests' password and returns its access token.
     pub async fn access_token(&self, email: &str) -> String {
         self.register(email, "correct horse 9").await["accessToken"]

@@ -14,21 +14,11 @@ use shared::{
 };
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct horse 9";
-
 fn canvas() -> Value {
     json!({
         "nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output", "config": {"value": "done"}}],
         "edges": [{"from": "start", "to": "out"}]
     })
-}
-
-async fn user(app: &TestApp, email: &str) -> (Uuid, String) {
-    let r = app.register(email, PASSWORD).await;
-    (
-        r["user"]["id"].as_str().expect("id").parse().expect("uuid"),
-        r["accessToken"].as_str().expect("token").to_owned(),
-    )
 }
 
 /// A team workspace on `tier` with `members` added directly.
@@ -79,8 +69,8 @@ fn actions(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn every_change_is_recorded_with_who_what_and_where() {
     let app = spawn_app().await;
-    let (owner_id, owner) = user(&app, "ann@example.com").await;
-    let (bob_id, bob) = user(&app, "bob@example.com").await;
+    let (owner_id, owner) = app.user("ann@example.com").await;
+    let (bob_id, bob) = app.user("bob@example.com").await;
     let ws = team(
         &app,
         &owner,
@@ -250,8 +240,8 @@ async fn every_change_is_recorded_with_who_what_and_where() {
 #[tokio::test]
 async fn the_log_is_filtered_paged_and_caught_up() {
     let app = spawn_app().await;
-    let (owner_id, owner) = user(&app, "ann@example.com").await;
-    let (bob_id, bob) = user(&app, "bob@example.com").await;
+    let (owner_id, owner) = app.user("ann@example.com").await;
+    let (bob_id, bob) = app.user("bob@example.com").await;
     let ws = team(
         &app,
         &owner,
@@ -418,7 +408,7 @@ async fn the_log_is_filtered_paged_and_caught_up() {
 #[tokio::test]
 async fn entries_are_kept_as_long_as_the_plan_says() {
     let app = spawn_app().await;
-    let (_, owner) = user(&app, "ann@example.com").await;
+    let (_, owner) = app.user("ann@example.com").await;
     let free = team(&app, &owner, Tier::Free, &[]).await;
     let pro = team(&app, &owner, Tier::Professional, &[]).await;
     // Entries ten days old in both (FREE keeps 7 days, PROFESSIONAL 90).
@@ -477,8 +467,8 @@ async fn entries_are_kept_as_long_as_the_plan_says() {
 async fn members_see_changes_live_and_a_removed_member_stops_receiving_them() {
     let s = spawn_stack().await;
     let app = &s.app;
-    let (_, owner) = user(app, "ann@example.com").await;
-    let (bob_id, bob) = user(app, "bob@example.com").await;
+    let (_, owner) = app.user("ann@example.com").await;
+    let (bob_id, bob) = app.user("bob@example.com").await;
     let ws = team(
         app,
         &owner,
@@ -586,8 +576,8 @@ async fn members_see_changes_live_and_a_removed_member_stops_receiving_them() {
 async fn a_workspace_numbers_its_activity_and_a_reconnect_gets_exactly_what_it_missed() {
     let s = spawn_stack().await;
     let app = &s.app;
-    let (_, owner) = user(app, "ann@example.com").await;
-    let (bob_id, bob) = user(app, "bob@example.com").await;
+    let (_, owner) = app.user("ann@example.com").await;
+    let (bob_id, bob) = app.user("bob@example.com").await;
     let ws = team(
         app,
         &owner,

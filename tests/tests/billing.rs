@@ -12,17 +12,6 @@ use saasit_tests::{
 };
 use serde_json::Value;
 use shared::billing::signature::sign;
-use uuid::Uuid;
-
-const PASSWORD: &str = "correct horse 9";
-
-async fn user(app: &TestApp, email: &str) -> (Uuid, String) {
-    let r = app.register(email, PASSWORD).await;
-    (
-        r["user"]["id"].as_str().expect("id").parse().expect("uuid"),
-        r["accessToken"].as_str().expect("token").to_owned(),
-    )
-}
 
 async fn billed_app() -> (TestApp, Billed, String) {
     serve_billed(spawn_app().await, |_| {}).await
@@ -79,7 +68,7 @@ async fn checkout_upgrades_at_once_and_a_replayed_event_changes_nothing() {
     let mut events = stack.events.subscribe();
     let url = saasit_tests::serve(stack.router()).await;
     local::stripe_double::connect(&billed.double, &url, &billed.settings);
-    let (me, token) = user(&app, "buyer@example.com").await;
+    let (me, token) = app.user("buyer@example.com").await;
 
     let free = app
         .send(Req::get("/api/v1/billing").bearer(&token))
@@ -213,7 +202,7 @@ async fn bad_signatures_are_refused_and_change_nothing() {
         s.webhook_secrets.push("whsec_rolled_in".to_owned().into());
     })
     .await;
-    let (me, _) = user(&app, "sig@example.com").await;
+    let (me, _) = app.user("sig@example.com").await;
     let body = json!({
         "id": "evt_forged", "object": "event", "type": "customer.subscription.updated",
         "created": now(), "data": { "object": { "id": "sub_x", "customer": "cus_x",
@@ -284,7 +273,7 @@ async fn bad_signatures_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn events_out_of_order_never_let_an_older_state_win() {
     let (app, billed, _) = billed_app().await;
-    let (_, token) = user(&app, "order@example.com").await;
+    let (_, token) = app.user("order@example.com").await;
     let sub = buy(&app, &billed, &token, "STARTER", "month").await;
 
     // Two plan changes whose webhooks are held, then delivered newest first.
@@ -367,7 +356,7 @@ async fn events_out_of_order_never_let_an_older_state_win() {
 #[tokio::test]
 async fn a_cancellation_takes_effect_at_period_end() {
     let (app, billed, _) = billed_app().await;
-    let (_, token) = user(&app, "leaver@example.com").await;
+    let (_, token) = app.user("leaver@example.com").await;
     let sub = buy(&app, &billed, &token, "PROFESSIONAL", "month").await;
 
     // The portal only returns into the app.
@@ -432,7 +421,7 @@ async fn a_cancellation_takes_effect_at_period_end() {
 #[tokio::test]
 async fn a_failed_payment_keeps_the_plan_for_the_grace_period_then_falls_back() {
     let (app, billed, _) = billed_app().await;
-    let (me, token) = user(&app, "late@example.com").await;
+    let (me, token) = app.user("late@example.com").await;
     let sub = buy(&app, &billed, &token, "STARTER", "month").await;
 
     billed.double.fail_payment(&sub).expect("declined");
@@ -496,7 +485,7 @@ async fn a_failed_payment_keeps_the_plan_for_the_grace_period_then_falls_back() 
 async fn billing_needs_the_right_role_and_answers_when_stripe_is_down() {
     // Without Stripe configured: the plan shows, buying is 503.
     let plain = spawn_app().await;
-    let (_, token) = user(&plain, "plain@example.com").await;
+    let (_, token) = plain.user("plain@example.com").await;
     let view = plain
         .send(Req::get("/api/v1/billing").bearer(&token))
         .await
@@ -521,21 +510,9 @@ async fn billing_needs_the_right_role_and_answers_when_stripe_is_down() {
         .expect(503, Some("SERVICE_UNAVAILABLE"));
 
     let (app, billed, _) = billed_app().await;
-    let (_, owner) = user(&app, "owner@example.com").await;
-    let (editor_id, editor) = user(&app, "editor@example.com").await;
-    let ws: Uuid = app
-        .send(
-            Req::post("/api/v1/workspaces")
-                .bearer(&owner)
-                .json(&json!({ "name": "Team" })),
-        )
-        .await
-        .expect(201, None)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("uuid");
+    let (_, owner) = app.user("owner@example.com").await;
+    let (editor_id, editor) = app.user("editor@example.com").await;
+    let ws = app.team(&owner, "Team").await;
     shared::db::workspaces::add_member(
         &app.state.db,
         ws,
@@ -662,7 +639,7 @@ async fn billing_needs_the_right_role_and_answers_when_stripe_is_down() {
 #[tokio::test]
 async fn a_downgrade_scheduled_in_the_portal_waits_for_the_period_end() {
     let (app, billed, _) = billed_app().await;
-    let (_, token) = user(&app, "down@example.com").await;
+    let (_, token) = app.user("down@example.com").await;
     let sub = buy(&app, &billed, &token, "SCALE", "month").await;
     billed
         .double
@@ -685,19 +662,8 @@ async fn a_downgrade_scheduled_in_the_portal_waits_for_the_period_end() {
 #[tokio::test]
 async fn concurrent_checkouts_make_one_customer_and_a_paying_team_is_not_deleted() {
     let (app, billed, _) = billed_app().await;
-    let (_, owner) = user(&app, "rush@example.com").await;
-    let ws = app
-        .send(
-            Req::post("/api/v1/workspaces")
-                .bearer(&owner)
-                .json(&json!({ "name": "Rush" })),
-        )
-        .await
-        .expect(201, None)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let (_, owner) = app.user("rush@example.com").await;
+    let ws = app.team(&owner, "Rush").await.to_string();
     let checkout = || {
         app.send(
             Req::post("/api/v1/billing/checkout")

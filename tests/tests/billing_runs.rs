@@ -13,18 +13,10 @@ use saasit_tests::{
 };
 use uuid::Uuid;
 
-async fn register(s: &saasit_tests::TestStack, email: &str) -> (Uuid, String) {
-    let r = s.app.register(email, "correct horse 9").await;
-    (
-        r["user"]["id"].as_str().expect("id").parse().expect("uuid"),
-        r["accessToken"].as_str().expect("token").to_owned(),
-    )
-}
-
 #[tokio::test]
 async fn a_downgrade_applies_to_the_next_run_not_the_one_in_flight() {
     let (s, billed) = stack_billed(spawn_app().await).await;
-    let (_, token) = register(&s, "flight@example.com").await;
+    let (_, token) = s.app.user("flight@example.com").await;
     // FREE cannot run.
     let slow = workflow(
         &s,
@@ -86,7 +78,7 @@ async fn a_downgrade_applies_to_the_next_run_not_the_one_in_flight() {
 #[tokio::test]
 async fn metered_usage_is_reported_once_however_often_the_answer_is_lost() {
     let (s, billed) = stack_billed(spawn_app().await).await;
-    let (me, token) = register(&s, "metered@example.com").await;
+    let (me, token) = s.app.user("metered@example.com").await;
     buy(&s.app, &billed, &token, "SCALE", "month").await;
     let view = billing_until(&s.app, &token, |v| v["subscription"]["metered"] == true).await;
     assert_eq!(view["tier"], "SCALE");

@@ -7,31 +7,6 @@ use serde_json::Value;
 use shared::{db::workspaces, tier::Tier};
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct horse 9";
-
-async fn user(app: &TestApp, email: &str) -> (Uuid, String) {
-    let r = app.register(email, PASSWORD).await;
-    (
-        r["user"]["id"].as_str().expect("id").parse().expect("uuid"),
-        r["accessToken"].as_str().expect("token").to_owned(),
-    )
-}
-
-async fn team(app: &TestApp, token: &str, name: &str) -> Uuid {
-    app.send(
-        Req::post("/api/v1/workspaces")
-            .bearer(token)
-            .json(&json!({ "name": name })),
-    )
-    .await
-    .expect(201, None)
-    .body["id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("uuid")
-}
-
 async fn invite(
     app: &TestApp,
     token: &str,
@@ -81,8 +56,8 @@ fn items(v: &Value) -> &Vec<Value> {
 #[tokio::test]
 async fn an_invitation_is_emailed_accepted_once_and_the_new_member_works() {
     let app = spawn_app().await;
-    let (owner_id, owner) = user(&app, "ann@example.com").await;
-    let ws = team(&app, &owner, "Research <team>").await;
+    let (owner_id, owner) = app.user("ann@example.com").await;
+    let ws = app.team(&owner, "Research <team>").await;
     // Invited before they have an account; the address is normalised.
     let inv = invite(&app, &owner, ws, "  Sam@Example.com ", "editor")
         .await
@@ -129,7 +104,7 @@ async fn an_invitation_is_emailed_accepted_once_and_the_new_member_works() {
     .expect("query");
     assert_eq!((hashed, anywhere), (1, 0));
 
-    let (sam_id, sam) = user(&app, "sam@example.com").await;
+    let (sam_id, sam) = app.user("sam@example.com").await;
     let mine = app
         .send(Req::get("/api/v1/invitations").bearer(&sam))
         .await
@@ -201,10 +176,10 @@ async fn an_invitation_is_emailed_accepted_once_and_the_new_member_works() {
 #[tokio::test]
 async fn only_the_invited_address_answers_and_links_expire_change_and_die() {
     let app = spawn_app().await;
-    let (_, owner) = user(&app, "ann@example.com").await;
-    let ws = team(&app, &owner, "Team").await;
-    let (_, eve) = user(&app, "eve@example.com").await;
-    let (_, bob) = user(&app, "bob@example.com").await;
+    let (_, owner) = app.user("ann@example.com").await;
+    let ws = app.team(&owner, "Team").await;
+    let (_, eve) = app.user("eve@example.com").await;
+    let (_, bob) = app.user("bob@example.com").await;
     let inv = invite(&app, &owner, ws, "bob@example.com", "viewer")
         .await
         .expect(201, None)
@@ -309,7 +284,7 @@ async fn only_the_invited_address_answers_and_links_expire_change_and_die() {
     assert_eq!(r.body["error"]["details"]["reason"], "revoked");
 
     // A personal workspace is not shared.
-    let (me, solo) = user(&app, "solo@example.com").await;
+    let (me, solo) = app.user("solo@example.com").await;
     let r = invite(&app, &solo, me, "bob@example.com", "viewer")
         .await
         .expect(409, Some("CONFLICT"));
@@ -327,8 +302,8 @@ async fn only_the_invited_address_answers_and_links_expire_change_and_die() {
 #[tokio::test]
 async fn seats_count_members_and_pending_invitations() {
     let app = spawn_app().await;
-    let (_, owner) = user(&app, "ann@example.com").await;
-    let ws = team(&app, &owner, "Small team").await;
+    let (_, owner) = app.user("ann@example.com").await;
+    let ws = app.team(&owner, "Small team").await;
     // FREE: three seats — the owner and two invitations.
     assert_eq!(Tier::Free.limits().seats, 3);
     invite(&app, &owner, ws, "a@example.com", "viewer")
@@ -388,7 +363,7 @@ async fn seats_count_members_and_pending_invitations() {
     app.send(Req::post(&format!("/api/v1/workspaces/{ws}/invitations/{c}/resend")).bearer(&owner))
         .await
         .expect(200, None);
-    let (_, a) = user(&app, "a@example.com").await;
+    let (_, a) = app.user("a@example.com").await;
     let link = token_for(&app, "a@example.com").await;
     answer(&app, &a, "accept", &link).await.expect(200, None);
     let w = app
@@ -403,8 +378,8 @@ async fn seats_count_members_and_pending_invitations() {
 #[tokio::test]
 async fn concurrent_invitations_never_take_more_seats_than_the_plan_has() {
     let app = spawn_app().await;
-    let (_, owner) = user(&app, "ann@example.com").await;
-    let ws = team(&app, &owner, "Race").await;
+    let (_, owner) = app.user("ann@example.com").await;
+    let ws = app.team(&owner, "Race").await;
     let attempts = (0..12).map(|i| {
         let app = &app;
         let owner = owner.clone();
@@ -434,8 +409,8 @@ async fn an_email_that_cannot_be_sent_changes_nothing() {
     std::fs::write(&file, "x").expect("file");
     let dir = file.join("outbox");
     let app = spawn_app_with(&[("EMAIL_OUTBOX_DIR", dir.to_str().expect("utf-8"))]).await;
-    let (_, owner) = user(&app, "ann@example.com").await;
-    let ws = team(&app, &owner, "Team").await;
+    let (_, owner) = app.user("ann@example.com").await;
+    let ws = app.team(&owner, "Team").await;
     let r = invite(&app, &owner, ws, "bob@example.com", "viewer")
         .await
         .expect(503, Some("SERVICE_UNAVAILABLE"));

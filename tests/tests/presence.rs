@@ -5,20 +5,12 @@
 use std::time::Duration;
 
 use axum::http::Method;
-use saasit_tests::{json, spawn_stack, ws, Req, TestApp};
+use saasit_tests::{json, spawn_stack, ws, Req};
 use serde_json::Value;
 use shared::{access::Role, db::workspaces};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-async fn user(app: &TestApp, email: &str) -> (Uuid, String) {
-    let r = app.register(email, "correct horse 9").await;
-    (
-        r["user"]["id"].as_str().expect("id").parse().expect("uuid"),
-        r["accessToken"].as_str().expect("token").to_owned(),
-    )
-}
 
 /// The next `workflow:presence` frame's set, skipping other frames.
 async fn presence(c: &mut ws::WsClient) -> Vec<Value> {
@@ -45,21 +37,9 @@ async fn open(c: &mut ws::WsClient, wf: &str) {
 async fn followers_of_a_workflow_see_who_has_it_open() {
     let s = spawn_stack().await;
     let app = &s.app;
-    let (ann_id, ann) = user(app, "ann@example.com").await;
-    let (bob_id, bob) = user(app, "bob@example.com").await;
-    let ws_id: Uuid = app
-        .send(
-            Req::post("/api/v1/workspaces")
-                .bearer(&ann)
-                .json(&json!({"name": "Team"})),
-        )
-        .await
-        .expect(201, None)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("uuid");
+    let (ann_id, ann) = app.user("ann@example.com").await;
+    let (bob_id, bob) = app.user("bob@example.com").await;
+    let ws_id = app.team(&ann, "Team").await;
     workspaces::add_member(&app.state.db, ws_id, bob_id, Role::Editor, Some(ann_id))
         .await
         .expect("member");

@@ -18,8 +18,6 @@ use shared::{
 };
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct horse 9";
-
 fn canvas() -> Value {
     json!({
         "nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output", "config": {"value": "done"}}],
@@ -93,23 +91,15 @@ struct People {
     outsider: String,
 }
 
-async fn user(app: &TestApp, email: &str) -> (Uuid, String) {
-    let r = app.register(email, PASSWORD).await;
-    (
-        r["user"]["id"].as_str().expect("id").parse().expect("uuid"),
-        r["accessToken"].as_str().expect("token").to_owned(),
-    )
-}
-
 async fn people(app: &TestApp) -> People {
-    let owner = user(app, "owner@example.com").await;
+    let owner = app.user("owner@example.com").await;
     let mut members = Vec::new();
     for role in [Role::Admin, Role::Editor, Role::Viewer] {
-        let (id, token) = user(app, &format!("{}@example.com", role.as_str())).await;
+        let (id, token) = app.user(&format!("{}@example.com", role.as_str())).await;
         members.push((role, id, token));
     }
-    let (bystander, _) = user(app, "bystander@example.com").await;
-    let (_, outsider) = user(app, "outsider@example.com").await;
+    let (bystander, _) = app.user("bystander@example.com").await;
+    let (_, outsider) = app.user("outsider@example.com").await;
     People {
         owner,
         members,
@@ -378,8 +368,8 @@ async fn the_permission_matrix_holds_on_every_workspace_route() {
 #[tokio::test]
 async fn members_share_a_workspace_and_a_removed_member_loses_access_at_once() {
     let app = spawn_app().await;
-    let (owner_id, owner) = user(&app, "olga@example.com").await;
-    let (editor_id, editor) = user(&app, "ed@example.com").await;
+    let (owner_id, owner) = app.user("olga@example.com").await;
+    let (editor_id, editor) = app.user("ed@example.com").await;
     // Everyone has a personal workspace with their own id, and owns it.
     let mine = app
         .send(Req::get("/api/v1/workspaces").bearer(&owner))

@@ -15,7 +15,7 @@ use shared::{
     access::{can, Allowed, InWorkspace},
     billing::{
         stripe::{CheckoutRequest as Session, Expired, Subscription},
-        sync, Billing, Interval, SubscriptionStatus,
+        sync, Billing, Interval,
     },
     db::billing as store,
     error::{ErrorCode, ErrorEnvelope},
@@ -48,10 +48,7 @@ async fn live_at_stripe(billing: &Billing, customer: &str) -> ApiResult<Option<S
     Ok(subs
         .data
         .into_iter()
-        .filter(|s| {
-            serde_json::from_value::<SubscriptionStatus>(json!(s.status))
-                .is_ok_and(|st| !st.is_over())
-        })
+        .filter(|s| s.status().is_some_and(|st| !st.is_over()))
         .max_by_key(|s| s.created))
 }
 

@@ -94,6 +94,11 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Its status, if it is one we know.
+    pub fn status(&self) -> Option<super::SubscriptionStatus> {
+        serde_json::from_value(serde_json::Value::String(self.status.clone())).ok()
+    }
+
     pub fn period(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
         let item = self.items.data.first();
         let start = self

@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{
-    plan::{self, Cause, SubscriptionState, SubscriptionStatus},
+    plan::{self, Cause, SubscriptionState},
     stripe::{self, Subscription},
     Billing,
 };
@@ -35,10 +35,6 @@ pub struct Applied {
     pub ignored: Option<&'static str>,
 }
 
-fn status(raw: &str) -> Option<SubscriptionStatus> {
-    serde_json::from_value(serde_json::Value::String(raw.to_owned())).ok()
-}
-
 /// Our state of a Stripe subscription, or why it has none (its price is
 /// not one of ours, its status unknown). A payment failing starts its grace
 /// at `seen` (when Stripe's event about it was created), not when we got it.
@@ -48,7 +44,7 @@ pub fn state_of(
     before: Option<&SubscriptionState>,
     seen: DateTime<Utc>,
 ) -> Result<SubscriptionState, &'static str> {
-    let status = status(&sub.status).ok_or("unknown_status")?;
+    let status = sub.status().ok_or("unknown_status")?;
     let (tier, interval) = sub
         .items
         .data
@@ -242,7 +238,7 @@ pub async fn announce(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::Interval;
+    use crate::billing::{Interval, SubscriptionStatus};
 
     fn state(id: &str, status: SubscriptionStatus, created: i64) -> SubscriptionState {
         SubscriptionState {
