@@ -300,14 +300,14 @@ impl Stack {
                 if let Err(e) = runs.sweep().await {
                     tracing::warn!(error = %format!("{e:#}"), "sweep failed");
                 }
-                let window = state.settings.auth.login_window;
-                if let Err(e) = housekeeping::prune(&state.db, window).await {
-                    tracing::warn!(error = %e, "pruning failed logins and sign-ins failed");
+                if let Err(e) = housekeeping::prune(&state.db).await {
+                    tracing::warn!(error = %e, "pruning counters, codes and sign-ins failed");
                 }
                 if let Err(e) = closing::sweep(&rt, &state.db, chrono::Utc::now()).await {
                     tracing::warn!(error = %format!("{e:#}"), "closing expired connections failed");
                 }
                 shared::billing::sweep(&state).await;
+                shared::runs::deletion::sweep(&state, &runs).await;
             }
         });
         // Real-time fan-out: one task, so messages leave in publishing order.

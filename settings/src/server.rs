@@ -52,6 +52,13 @@ pub struct AuthSettings {
     /// Failed logins allowed per email and per client IP within `login_window`.
     pub login_max_failures: u32,
     pub login_window: Duration,
+    /// `REFRESH_REUSE_GRACE_SECS` (10): a refresh token presented again this
+    /// soon after it was exchanged gets the same new pair (two tabs, a retry
+    /// after a lost response) instead of being treated as theft. 0 turns it off.
+    pub refresh_grace: Duration,
+    /// `EMAIL_VERIFY_TTL_SECS` (86400): how long a verification link works.
+    pub verify_ttl: Duration,
+    pub limits: crate::limits::LimitSettings,
 }
 
 impl AuthSettings {
@@ -70,6 +77,11 @@ impl AuthSettings {
             refresh_ttl: Duration::from_secs(l.parse("JWT_REFRESH_TTL_SECS", 7 * 24 * 3600)?),
             login_max_failures: l.parse("LOGIN_MAX_FAILURES", 5)?,
             login_window: Duration::from_secs(l.parse("LOGIN_WINDOW_SECS", 15 * 60)?),
+            refresh_grace: Duration::from_secs(
+                l.parse::<u64>("REFRESH_REUSE_GRACE_SECS", 10)?.min(60),
+            ),
+            verify_ttl: l.seconds("EMAIL_VERIFY_TTL_SECS", Duration::from_secs(86_400))?,
+            limits: crate::limits::LimitSettings::from_lookup(l)?,
         })
     }
 }

@@ -35,6 +35,11 @@ pub enum ErrorCode {
     TokenRevoked,
     /// Authenticated, but not allowed to do this.
     Forbidden,
+    /// The API key lacks the scope this route needs (`details.missingScope`).
+    InsufficientScope,
+    /// The account's email address is not verified yet, and this needs it
+    /// (`details.action`); ask for a new link with `POST /api/v1/auth/verify-email/resend`.
+    EmailNotVerified,
     /// The caller's tier does not allow this; `details` names the limit.
     TierLimit,
     NotFound,
@@ -45,6 +50,10 @@ pub enum ErrorCode {
     RunEnded,
     /// The invitation's link is past its expiry: ask for it to be sent again.
     InvitationExpired,
+    /// A verification or password-reset link past its expiry: ask for a new one.
+    LinkExpired,
+    /// A verification or password-reset link that was used already: each works once.
+    LinkUsed,
     /// The password has the right length but is too weak (no letter, no
     /// digit or symbol, too repetitive, or contains the email address).
     WeakPassword,
@@ -68,11 +77,11 @@ impl ErrorCode {
             Unauthorized | InvalidCredentials | TokenExpired | TokenInvalid | TokenRevoked => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | TierLimit => StatusCode::FORBIDDEN,
+            Forbidden | InsufficientScope | EmailNotVerified | TierLimit => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict | RunEnded => StatusCode::CONFLICT,
-            InvitationExpired => StatusCode::GONE,
+            InvitationExpired | LinkExpired | LinkUsed => StatusCode::GONE,
             WeakPassword => StatusCode::UNPROCESSABLE_ENTITY,
             PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -71,7 +71,15 @@ fn cors(settings: &HttpSettings) -> Option<CorsLayer> {
                 crate::access::WORKSPACE_HEADER,
                 REQUEST_ID,
             ])
-            .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::ETAG])
+            .expose_headers([
+                REQUEST_ID,
+                header::RETRY_AFTER,
+                header::ETAG,
+                HeaderName::from_static("ratelimit-limit"),
+                HeaderName::from_static("ratelimit-remaining"),
+                HeaderName::from_static("ratelimit-reset"),
+                HeaderName::from_static("ratelimit-policy"),
+            ])
             .max_age(std::time::Duration::from_secs(600)),
     )
 }
@@ -145,8 +153,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let id = request_id_of(&req);
+        let limits = crate::ratelimit::HeaderSlot::default();
+        req.extensions_mut().insert(limits.clone());
         let method = req.method().clone();
         let uri = req.uri().clone();
         let started = Instant::now();
@@ -158,6 +168,8 @@ where
                     ensure_error_shape(res).await
                 })
                 .await;
+            let mut res = res;
+            limits.write(res.headers_mut());
             Ok(finish(res, &id, &method, &uri, started.elapsed()))
         })
     }

@@ -18,6 +18,7 @@ pub mod future;
 pub mod http;
 pub mod ids;
 pub mod openapi;
+pub mod ratelimit;
 pub mod realtime;
 pub mod request_id;
 pub mod runs;

@@ -72,6 +72,14 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> (Settings, S
             "CORS_ALLOWED_ORIGINS".into(),
             "https://app.example.com".into(),
         ),
+        // Tests make many accounts and requests from one address; the tests of
+        // the limits set their own.
+        ("RATE_LIMIT_API".into(), "1000000/1h".into()),
+        ("RATE_LIMIT_SIGNUP".into(), "1000000/1h".into()),
+        ("RATE_LIMIT_MAIL".into(), "1000000/1h".into()),
+        ("RATE_LIMIT_OTP_REQUEST".into(), "1000000/1h".into()),
+        ("RATE_LIMIT_OTP_VERIFY".into(), "1000000/1h".into()),
+        ("RATE_LIMIT_RECOVERY".into(), "1000000/1h".into()),
     ]);
     for (k, v) in extra {
         map.insert((*k).to_owned(), (*v).to_owned());
@@ -244,6 +252,10 @@ impl Req {
         Self::new(Method::POST, path)
     }
 
+    pub fn delete(path: &str) -> Self {
+        Self::new(Method::DELETE, path)
+    }
+
     pub fn patch(path: &str) -> Self {
         Self::new(Method::PATCH, path)
     }
@@ -284,15 +296,25 @@ impl TestApp {
         send(&self.router, req).await
     }
 
-    /// Registers an account and returns the auth response body.
-    pub async fn register(&self, email: &str, password: &str) -> Value {
+    /// Signs up (202, the same answer whether or not the address is taken).
+    pub async fn sign_up(&self, email: &str, password: &str) -> TestResponse {
         self.send(
             Req::post("/api/v1/auth/register")
                 .json(&json!({ "email": email, "password": password })),
         )
         .await
-        .expect(201, None)
-        .body
+    }
+
+    /// Registers an account with a verified address (as if its link had been
+    /// followed), signs in and returns the sign-in body.
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        self.sign_up(email, password).await.expect(202, None);
+        sqlx::query("UPDATE users SET email_verified_at = now() WHERE email = $1")
+            .bind(email.trim().to_lowercase())
+            .execute(&self.state.db)
+            .await
+            .expect("verify");
+        self.login(email, password).await.expect(200, None).body
     }
 
     /// Registers an account with the tests' password: its id and access token.
@@ -484,6 +506,35 @@ pub async fn queued_runs(
         ids.push(r.body["id"].as_str().expect("id").parse().expect("uuid"));
     }
     ids
+}
+
+/// A run lifecycle on local adapters that nothing drives (no sweeper, no
+/// dispatcher): for tests that call a step themselves on an app without runs.
+pub fn idle_runs(app: &TestApp) -> shared::runs::Runs {
+    use shared::runs::local::{
+        blobs::LocalBlobs, launcher::ProcessLauncher, queue::LocalQueue, tracker::LocalTracker,
+    };
+    shared::runs::Runs::new(
+        app.state.db.clone(),
+        app.state.tokens.clone(),
+        shared::runs::Ports {
+            queue: std::sync::Arc::new(LocalQueue::new()),
+            launcher: std::sync::Arc::new(ProcessLauncher::new(
+                std::path::PathBuf::from("/nonexistent/executor"),
+                Vec::new(),
+                None,
+            )),
+            tracker: std::sync::Arc::new(LocalTracker::new().0),
+            blobs: std::sync::Arc::new(LocalBlobs::new(
+                std::env::temp_dir(),
+                "http://127.0.0.1:9",
+                b"k",
+            )),
+            publisher: std::sync::Arc::new(shared::realtime::publish::BroadcastPublisher::nowhere()),
+        },
+        "http://127.0.0.1:9".into(),
+        shared::runs::RunSettings::default(),
+    )
 }
 
 #[cfg(test)]

@@ -438,9 +438,7 @@ async fn entries_are_kept_as_long_as_the_plan_says() {
         2
     );
 
-    let pruned = housekeeping::prune(&app.state.db, Duration::from_secs(900))
-        .await
-        .expect("prune");
+    let pruned = housekeeping::prune(&app.state.db).await.expect("prune");
     assert_eq!(pruned.activity, 1);
     let left: Vec<Uuid> = sqlx::query_scalar(
         "SELECT workspace_id FROM activity_log WHERE created_at < now() - interval '1 day'",

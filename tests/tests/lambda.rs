@@ -59,11 +59,14 @@ async fn api_gateway_events_reach_the_same_router() {
             .expect("json");
     assert_eq!(body["error"]["code"], "INVALID_CREDENTIALS");
 
-    // The failure was counted against the gateway's source IP, not X-Forwarded-For.
+    // The attempt was counted against the gateway's source IP, not X-Forwarded-For
+    // (the other row is the sign-in `register` made, from the test's own address).
     let subjects: Vec<String> =
-        sqlx::query_scalar("SELECT subject FROM login_failures WHERE scope = 'ip'")
+        sqlx::query_scalar("SELECT subject FROM rate_counters WHERE bucket = 'login_ip'")
             .fetch_all(&app.state.db)
             .await
             .expect("query");
-    assert_eq!(subjects, ["198.51.100.7"]);
+    assert!(subjects.contains(&shared::ratelimit::subject_key("198.51.100.7")));
+    assert!(!subjects.contains(&shared::ratelimit::subject_key("203.0.113.250")));
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
 }

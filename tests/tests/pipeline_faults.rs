@@ -282,22 +282,20 @@ async fn the_sweeper_prunes_stale_failed_logins_and_expired_sign_ins() {
         .as_str()
         .expect("refresh token")
         .to_owned();
-    // One failed login from yesterday, one from now.
+    // A sign-in attempt counted yesterday, one now.
     sqlx::query(
-        "INSERT INTO login_failures (scope, subject, failed_at)
-         VALUES ('ip', '203.0.113.9', now() - interval '1 day'), ('ip', '203.0.113.9', now())",
+        "INSERT INTO rate_counters (bucket, subject, window_start, hits, expires_at)
+         VALUES ('login_ip', 'x', now() - interval '1 day', 1, now() - interval '23 hours'),
+                ('login_ip', 'x', now(), 1, now() + interval '30 minutes')",
     )
     .execute(&state.app.db)
     .await
     .expect("failures");
 
-    let window = state.app.settings.auth.login_window;
-    let pruned = housekeeping::prune(&state.app.db, window)
-        .await
-        .expect("prune");
-    assert_eq!((pruned.login_failures, pruned.sessions), (1, 1));
+    let pruned = housekeeping::prune(&state.app.db).await.expect("prune");
+    assert_eq!((pruned.rate_counters, pruned.sessions), (1, 1));
     let left: (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM login_failures), (SELECT count(*) FROM refresh_token_families)",
+        "SELECT (SELECT count(*) FROM rate_counters WHERE subject = 'x'), (SELECT count(*) FROM refresh_token_families)",
     )
     .fetch_one(&state.app.db)
     .await
@@ -305,15 +303,13 @@ async fn the_sweeper_prunes_stale_failed_logins_and_expired_sign_ins() {
     assert_eq!(
         left,
         (1, 1),
-        "the recent failure and the current sign-in stay"
+        "the current window and the current sign-in stay"
     );
     app.refresh(&current).await.expect(200, None);
     app.refresh(&old).await.expect(401, Some("TOKEN_INVALID"));
 
-    let again = housekeeping::prune(&state.app.db, window)
-        .await
-        .expect("prune");
-    assert_eq!((again.login_failures, again.sessions), (0, 0));
+    let again = housekeeping::prune(&state.app.db).await.expect("prune");
+    assert_eq!((again.rate_counters, again.sessions), (0, 0));
 }
 
 #[tokio::test]

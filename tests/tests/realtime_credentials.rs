@@ -139,6 +139,11 @@ async fn signing_out_or_a_reused_refresh_token_closes_the_sessions_connections()
     // A refresh token used twice revokes its session: that closes c2.
     let refresh = field(&two, "refreshToken");
     s.app.refresh(&refresh).await.expect(200, None);
+    // Presented again after the grace window.
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = now() - interval '1 minute' WHERE rotated_at IS NOT NULL")
+        .execute(&s.app.state.db)
+        .await
+        .expect("age the rotation");
     s.app.refresh(&refresh).await.expect(401, None);
     let (_, close) = c2.closed(LIMIT).await;
     assert_eq!(close, Some((4003, "session_revoked".to_owned())));

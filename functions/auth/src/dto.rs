@@ -26,7 +26,7 @@ const AVATAR_URL_PATTERN: &str =
 fn email_schema() -> RefOr<Schema> {
     shared::auth::email::schema()
 }
-fn password_schema() -> RefOr<Schema> {
+pub(crate) fn password_schema() -> RefOr<Schema> {
     string_schema(false)
         .min_length(Some(Password::MIN_CHARS))
         .max_length(Some(Password::MAX_CHARS))
@@ -86,19 +86,23 @@ impl RegisterRequest {
             return Err(ApiError::validation(errors));
         };
         errors.finish()?;
-        // The shape is right; strength is a rule no schema states: 422.
-        match Password::parse(&self.password, Some(&email)) {
-            Ok(password) => Ok(NewAccount {
-                email,
-                password,
-                name,
-            }),
-            Err(PasswordError::Length(m)) => Err(ApiError::field("password", m)),
-            Err(PasswordError::Weak(m)) => Err(ApiError::new(ErrorCode::WeakPassword, m.clone())
-                .with_details(
-                    serde_json::json!({"fields": [{"field": "password", "message": m}]}),
-                )),
-        }
+        let password = new_password("password", &self.password, &email)?;
+        Ok(NewAccount {
+            email,
+            password,
+            name,
+        })
+    }
+}
+
+/// A new password for `email`'s account: 400 for its length, 422
+/// `WEAK_PASSWORD` for its strength (a rule no schema states).
+pub fn new_password(field: &str, raw: &str, email: &Email) -> Result<Password, ApiError> {
+    match Password::parse(raw, Some(email)) {
+        Ok(password) => Ok(password),
+        Err(PasswordError::Length(m)) => Err(ApiError::field(field, m)),
+        Err(PasswordError::Weak(m)) => Err(ApiError::new(ErrorCode::WeakPassword, m.clone())
+            .with_details(serde_json::json!({"fields": [{"field": field, "message": m}]}))),
     }
 }
 
@@ -143,10 +147,15 @@ fn is_avatar_url(raw: &str) -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse 9"}))]
+#[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
     #[schema(schema_with = email_schema)]
     pub email: String,
     pub password: String,
+    /// The `deviceToken` an earlier sign-in to this account gave this client:
+    /// its attempts are then limited on their own, so someone guessing the
+    /// password elsewhere cannot lock it out.
+    pub device_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -189,6 +198,12 @@ pub struct UserView {
     pub name: String,
     pub avatar_url: Option<String>,
     pub tier: Tier,
+    /// Whether the address is proven. Until it is, the account cannot buy a
+    /// plan, invite or join people, or make API keys (403 EMAIL_NOT_VERIFIED).
+    pub email_verified: bool,
+    /// Whether the account has a password (one made with a one-time code
+    /// has none until it sets one through password reset).
+    pub has_password: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -201,6 +216,8 @@ impl From<User> for UserView {
             name: u.name,
             avatar_url: u.avatar_url,
             tier: u.tier,
+            email_verified: u.email_verified_at.is_some(),
+            has_password: u.has_password,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -228,6 +245,9 @@ pub struct AuthResponse {
     pub user: UserView,
     #[serde(flatten)]
     pub tokens: TokenPair,
+    /// Keep it and send it with the next sign-in to this account (`deviceToken`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 #[cfg(test)]

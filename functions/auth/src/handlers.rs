@@ -1,98 +1,140 @@
-//! The auth route handlers.
+//! Signing up, in and out, refreshing, and the caller's profile.
 
 use axum::{extract::State, http::StatusCode};
 use serde_json::json;
 use shared::{
-    auth::{jwt::fingerprint, password, AuthUser, ClientIp, TokenKind},
+    auth::{jwt::fingerprint, password, AuthUser, ClientIp, Email, TokenKind},
     db::{
         self,
         sessions::{self, RevokeReason, Rotation},
-        throttle::{self, Scope},
         users::{self, NewUser},
     },
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
-    realtime::closing,
+    ratelimit::{self, Bucket, Limit},
     ApiError, ApiResult, AppState,
 };
 
-/// How long a sign-out waits to close the session's WebSocket connections
-/// (the sweeper closes what it does not reach within a minute).
-const PUBLISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
-
 use crate::{
+    account_dto::Accepted,
     dto::{
         AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, TokenPair, UpdateMeRequest,
         UserView,
     },
-    sessions::{issue_pair, start},
+    mail::{self, Mail},
+    sessions::{close, device_token, start, successor},
+    verification,
 };
 
 /// Runs CPU-heavy password work on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(ApiError::internal)
 }
 
-/// Create an account and sign in.
+/// Counts a request from `ip` against a per-address limit: 429 past it.
+pub async fn per_ip(state: &AppState, bucket: Bucket, ip: &str, limit: Limit) -> ApiResult<()> {
+    ratelimit::hit(&state.db, bucket, ip, limit)
+        .await?
+        .check("ip", "too many requests from this address; try again later")?;
+    Ok(())
+}
+
+/// Create an account.
+///
+/// Answers 202 the same whether or not the address already has an account,
+/// so sign-up does not tell who has one: a new account gets a verification
+/// link, an existing one a note that someone tried. Then sign in with
+/// `/api/v1/auth/login`.
 #[utoipa::path(
     operation_id = "auth_register",
     post, path = "/api/v1/auth/register", tag = "auth",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created and signed in", body = AuthResponse),
+        (status = 202, description = "Accepted: sign in next; a verification email is on its way", body = Accepted),
         (status = 400, description = "Invalid email, password length or name, or malformed body (VALIDATION_ERROR; details.fields)", body = ErrorEnvelope),
-        (status = 409, description = "The email is already registered (CONFLICT)", body = ErrorEnvelope),
         (status = 422, description = "The password is too weak (WEAK_PASSWORD; details.fields)", body = ErrorEnvelope),
+        (status = 429, description = "Too many sign-ups from this address (RATE_LIMITED); see Retry-After", body = ErrorEnvelope),
         (status = 503, description = "Database unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
     )
 )]
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<RegisterRequest>,
-) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let account = body.parse()?;
+    per_ip(
+        &state,
+        Bucket::Signup,
+        &ip,
+        state.settings.auth.limits.signup,
+    )
+    .await?;
+    // Hashed either way, so both answers take as long.
     let password = account.password.clone();
     let password_hash = blocking(move || password.hash())
         .await?
         .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing failed: {e}")))?;
 
     let mut tx = state.db.begin().await?;
-    let user = users::insert(
+    let inserted = users::insert(
         &mut *tx,
         NewUser {
             id: shared::ids::new_id(),
             email: account.email.as_str(),
             name: &account.name,
-            password_hash: &password_hash,
+            password_hash: Some(&password_hash),
+            verified: false,
         },
     )
-    .await
-    .map_err(|e| match db::constraint(&e) {
-        Some("users_email_key") => ApiError::new(
-            ErrorCode::Conflict,
-            "an account with this email already exists",
-        )
-        .with_details(json!({ "field": "email" })),
-        _ => e.into(),
-    })?;
-    let tokens = start(&mut tx, &state.tokens, user.id).await?;
-    tx.commit().await?;
-    tracing::info!(user_id = %user.id, "user registered");
-    Ok((
-        StatusCode::CREATED,
-        Json(AuthResponse {
-            user: user.into(),
-            tokens,
-        }),
-    ))
+    .await;
+    let to = account.email.as_str();
+    let sent = match inserted {
+        Ok(user) => {
+            let link = if mail::may_send(&state, to).await? {
+                Some(verification::new_link(&mut tx, &state, user.id, &account.email).await?)
+            } else {
+                None
+            };
+            tx.commit().await?;
+            tracing::info!(user_id = %user.id, "user registered");
+            match link {
+                Some(link) => verification::send(&state, &user.name, &account.email, &link).await,
+                None => Ok(()),
+            }
+        }
+        Err(e) if db::constraint(&e) == Some("users_email_key") => {
+            drop(tx);
+            if mail::may_send(&state, to).await? {
+                let existing = users::by_email(&state.db, to).await?;
+                let name = existing.map_or_else(|| account.name.clone(), |u| u.name);
+                let note = Mail::AlreadyRegistered { name: &name };
+                mail::deliver(&state, to, &note, chrono::Utc::now()).await
+            } else {
+                Ok(())
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The account exists either way; a verification email that could not go
+    // out now can be asked for again after signing in.
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "sign-up email not sent");
+    }
+    Ok((StatusCode::ACCEPTED, Json(Accepted::email_on_its_way())))
 }
 
 /// Sign in with email and password.
 ///
-/// After too many failures for one email or one client address within the
-/// window, answers 429 with `Retry-After` without checking the password.
+/// Every attempt is counted before the password is checked (per client
+/// address, and per account: per device for a client that sends the
+/// `deviceToken` an earlier sign-in gave it, else per email), so parallel
+/// guesses cannot pass the limit; past it, 429 with `Retry-After` and the
+/// password is not checked. A client whose device token is valid is never
+/// locked out by failures elsewhere, and a one-time code or a password reset
+/// always works.
 #[utoipa::path(
     operation_id = "auth_login",
     post, path = "/api/v1/auth/login", tag = "auth",
@@ -101,7 +143,7 @@ pub async fn register(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 400, description = "Malformed body or email (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 401, description = "Wrong email or password (INVALID_CREDENTIALS)", body = ErrorEnvelope),
-        (status = 429, description = "Too many failed attempts (RATE_LIMITED); see Retry-After", body = ErrorEnvelope),
+        (status = 429, description = "Too many attempts (RATE_LIMITED; details.scope = ip | email | device); see Retry-After", body = ErrorEnvelope),
         (status = 503, description = "Database unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
     )
 )]
@@ -110,49 +152,56 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    let email = shared::auth::Email::parse(&body.email).map_err(|m| ApiError::field("email", m))?;
+    let email = Email::parse(&body.email).map_err(|m| ApiError::field("email", m))?;
     let auth = &state.settings.auth;
-    for (scope, subject) in [(Scope::Email, email.as_str()), (Scope::Ip, ip.as_str())] {
-        let failures =
-            throttle::recent_failures(&state.db, scope, subject, auth.login_window).await?;
-        if failures.count >= i64::from(auth.login_max_failures) {
-            let elapsed = failures
-                .oldest
-                .map(|t| (chrono::Utc::now() - t).num_seconds().max(0))
-                .unwrap_or(0);
-            let wait = u64::try_from(auth.login_window.as_secs() as i64 - elapsed).unwrap_or(1);
-            return Err(ApiError::new(ErrorCode::RateLimited, "too many failed sign-in attempts; try again later")
-                .with_details(json!({ "scope": if scope == Scope::Email { "email" } else { "ip" }, "retryAfterSeconds": wait.max(1) }))
-                .retry_after(wait));
-        }
+    let limit = Limit {
+        max: auth.login_max_failures,
+        window: auth.login_window,
+    };
+    let found = users::find_credentials(&state.db, email.as_str()).await?;
+    // A device token counts only for the account it was given for.
+    let device = body
+        .device_token
+        .as_deref()
+        .and_then(|t| state.tokens.verify(t, TokenKind::Device).ok())
+        .filter(|c| found.as_ref().is_some_and(|(u, _)| u.id == c.sub))
+        .map(|c| c.sid.to_string());
+    let (account_bucket, account_subject, scope) = match &device {
+        Some(sid) => (Bucket::LoginDevice, sid.clone(), "device"),
+        None => (Bucket::LoginEmail, email.as_str().to_owned(), "email"),
+    };
+    let by_ip = ratelimit::hit(&state.db, Bucket::LoginIp, &ip, limit).await?;
+    let by_account = ratelimit::hit(&state.db, account_bucket, &account_subject, limit).await?;
+    for (decision, scope) in [(by_ip, "ip"), (by_account, scope)] {
+        decision.check(scope, "too many sign-in attempts; try again later")?;
     }
 
-    let found = users::find_credentials(&state.db, email.as_str()).await?;
     let candidate = body.password;
     let verified = match found {
-        Some((user, hash)) => {
+        Some((user, Some(hash))) => {
             blocking(move || password::verify(&candidate, &hash).then_some(user)).await?
         }
-        None => {
+        // No account, or one without a password: the same work, the same answer.
+        _ => {
             blocking(move || password::verify_against_dummy(&candidate)).await?;
             None
         }
     };
     let Some(user) = verified else {
-        throttle::record_failure(&state.db, Scope::Email, email.as_str(), auth.login_window)
-            .await?;
-        throttle::record_failure(&state.db, Scope::Ip, &ip, auth.login_window).await?;
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "email or password is incorrect",
         ));
     };
+    // A success is not a failure: take its counts back.
+    ratelimit::unhit(&state.db, Bucket::LoginIp, &ip, limit).await?;
+    ratelimit::unhit(&state.db, account_bucket, &account_subject, limit).await?;
 
     let mut tx = state.db.begin().await?;
-    throttle::clear(&mut *tx, Scope::Email, email.as_str()).await?;
     let tokens = start(&mut tx, &state.tokens, user.id).await?;
     tx.commit().await?;
     Ok(Json(AuthResponse {
+        device_token: Some(device_token(&state.tokens, user.id)?),
         user: user.into(),
         tokens,
     }))
@@ -160,15 +209,16 @@ pub async fn login(
 
 /// Exchange a refresh token for a new pair (rotation).
 ///
-/// Each refresh token works once. Presenting one that was already exchanged
-/// is treated as theft: the whole session is revoked and every token of it
-/// stops working.
+/// Each refresh token works once. Presented again within a few seconds
+/// (`REFRESH_REUSE_GRACE_SECS`: two tabs, a retry after a lost response), it
+/// gets the same new pair again. Presented later, it is treated as theft: the
+/// whole session is revoked and every token of it stops working.
 #[utoipa::path(
     operation_id = "auth_refresh",
     post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 200, description = "A new token pair (the same one again for a repeat within the grace window)", body = TokenPair),
         (status = 400, description = "Malformed body (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 401, description = "Expired (TOKEN_EXPIRED), invalid or wrong type (TOKEN_INVALID), or revoked / reused (TOKEN_REVOKED)", body = ErrorEnvelope),
         (status = 503, description = "Database unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
@@ -182,12 +232,29 @@ pub async fn refresh(
         .tokens
         .verify(&body.refresh_token, TokenKind::Refresh)?;
     let mut tx = state.db.begin().await?;
-    let outcome = sessions::rotate(&mut tx, &fingerprint(&body.refresh_token)).await?;
+    let previous = fingerprint(&body.refresh_token);
+    let grace = state.settings.auth.refresh_grace;
+    let outcome = sessions::rotate(&mut tx, &previous, grace).await?;
     let mut revoked = None;
     let result = match outcome {
-        Rotation::Rotated { family_id, user_id } => {
-            Ok(issue_pair(&mut tx, &state.tokens, user_id, family_id).await?)
+        Rotation::Rotated {
+            family_id,
+            user_id,
+            rotated_at,
         }
+        | Rotation::Replayed {
+            family_id,
+            user_id,
+            rotated_at,
+        } => Ok(successor(
+            &mut tx,
+            &state.tokens,
+            user_id,
+            family_id,
+            &previous,
+            rotated_at,
+        )
+        .await?),
         Rotation::Reused { family_id } => {
             tracing::warn!("refresh token reuse detected; session revoked");
             revoked = Some(family_id);
@@ -212,11 +279,7 @@ pub async fn refresh(
     };
     // Commit in every case: a detected reuse must stay revoked.
     tx.commit().await?;
-    if let Some(family) = revoked {
-        state
-            .publish_within(closing::revoked(family), PUBLISH_LIMIT)
-            .await;
-    }
+    close(&state, revoked).await;
     result.map(Json)
 }
 
@@ -243,11 +306,8 @@ pub async fn logout(
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "the token is invalid"))?;
     sessions::revoke_family(&state.db, family, RevokeReason::Logout).await?;
-    // The session's WebSocket connections close (the sweeper closes them
-    // again if this does not reach them).
-    state
-        .publish_within(closing::revoked(family), PUBLISH_LIMIT)
-        .await;
+    // The session's WebSocket connections close.
+    close(&state, [family]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -294,6 +354,6 @@ pub async fn update_me(
     Ok(Json(user.into()))
 }
 
-fn account_gone() -> ApiError {
+pub fn account_gone() -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, "the account no longer exists")
 }

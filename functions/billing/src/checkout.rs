@@ -12,7 +12,7 @@ use axum::{extract::State, http::StatusCode};
 use chrono::Utc;
 use serde_json::json;
 use shared::{
-    access::{can, Allowed, InWorkspace},
+    access::{can, require_verified, Allowed, InWorkspace, NeedsVerified},
     billing::{
         stripe::{CheckoutRequest as Session, Expired, Subscription},
         sync, Billing, Interval,
@@ -78,7 +78,7 @@ async fn apply_now(
     responses(
         (status = 201, description = "Open `url` to pay", body = CheckoutView),
         (status = 400, description = "The tier is not on sale for that interval (VALIDATION_ERROR)", body = ErrorEnvelope),
-        (status = 403, description = "Only owners and admins buy plans (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 403, description = "Only owners and admins buy plans (FORBIDDEN), with a verified email address (EMAIL_NOT_VERIFIED)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The workspace already has a subscription: change it in the portal (CONFLICT, details.reason = subscribed)", body = ErrorEnvelope),
         (status = 503, description = "Payments are not configured, or Stripe is unavailable (SERVICE_UNAVAILABLE, details.reason = billing_not_configured | stripe)", body = ErrorEnvelope),
@@ -89,6 +89,7 @@ pub async fn checkout(
     member: Allowed<can::ManageBilling>,
     Json(body): Json<CheckoutRequest>,
 ) -> ApiResult<(StatusCode, Json<CheckoutView>)> {
+    require_verified(&state.db, member.user_id, NeedsVerified::BuyPlan).await?;
     let billing = configured(&state)?;
     let interval = body.interval.unwrap_or(Interval::Month);
     let price = billing.catalog.price(body.tier, interval).ok_or_else(|| {

@@ -328,7 +328,7 @@ pub struct ExecutionPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Allowed<can::ViewWorkflows>,
+    caller: Allowed<can::ViewRuns>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<ExecutionPage>> {
     let (limit, offset) = offset_page(p.limit, p.offset, 20)?;
@@ -373,7 +373,7 @@ async fn own_status(state: &AppState, caller: Uuid, id: Uuid) -> ApiResult<Execu
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Allowed<can::ViewWorkflows>,
+    caller: Allowed<can::ViewRuns>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ExecutionView>> {
     Ok(Json(view(&state, caller.workspace_id, id).await?))
@@ -416,7 +416,7 @@ pub struct LogPage {
 )]
 pub async fn logs(
     State(state): State<AppState>,
-    caller: Allowed<can::ViewWorkflows>,
+    caller: Allowed<can::ViewRuns>,
     Path(id): Path<Uuid>,
     Query(p): Query<LogParams>,
 ) -> ApiResult<Response> {
@@ -499,7 +499,7 @@ pub struct NodePage {
 )]
 pub async fn nodes(
     State(state): State<AppState>,
-    caller: Allowed<can::ViewWorkflows>,
+    caller: Allowed<can::ViewRuns>,
     Path(id): Path<Uuid>,
     Query(p): Query<NodeParams>,
 ) -> ApiResult<Json<NodePage>> {
@@ -605,7 +605,7 @@ pub struct ArtifactView {
 )]
 pub async fn artifacts(
     State(s): State<RunsState>,
-    caller: Allowed<can::ViewWorkflows>,
+    caller: Allowed<can::ViewRuns>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<ArtifactView>>> {
     own_status(&s.app, caller.workspace_id, id).await?;

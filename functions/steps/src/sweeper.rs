@@ -2,8 +2,8 @@
 //! past its deadline, queued runs whose message went silent are sent again,
 //! WebSocket connections whose token expired or whose session was revoked
 //! are closed, stale failed logins and expired sign-in families are pruned,
-//! plans whose grace period ended fall back to FREE, and metered usage is
-//! reported to Stripe.
+//! plans whose grace period ended fall back to FREE, metered usage is
+//! reported to Stripe, and accounts whose deletion was asked for are deleted.
 
 use shared::{
     db::housekeeping,
@@ -29,12 +29,14 @@ pub async fn handle(
             }),
         None => closing::Closed::default(),
     };
-    let pruned = housekeeping::prune(&state.db, state.settings.auth.login_window).await?;
+    let pruned = housekeeping::prune(&state.db).await?;
     let billed = shared::billing::sweep(state).await;
+    let deletions = shared::runs::deletion::sweep(state, runs).await;
     tracing::info!(
         timed_out = swept.timed_out,
         requeued = swept.requeued,
-        login_failures_pruned = pruned.login_failures,
+        rate_counters_pruned = pruned.rate_counters,
+        account_tokens_pruned = pruned.account_tokens,
         sessions_pruned = pruned.sessions,
         activity_pruned = pruned.activity,
         connections_expired = closed.expired,
@@ -42,12 +44,15 @@ pub async fn handle(
         grace_expired = billed.grace_expired,
         meter_events_sent = billed.meters_sent,
         meter_events_failed = billed.meters_failed,
+        accounts_deleted = deletions.deleted,
+        accounts_waiting = deletions.waiting,
         "swept"
     );
     Ok(serde_json::json!({
         "timedOut": swept.timed_out,
         "requeued": swept.requeued,
-        "loginFailuresPruned": pruned.login_failures,
+        "rateCountersPruned": pruned.rate_counters,
+        "accountTokensPruned": pruned.account_tokens,
         "sessionsPruned": pruned.sessions,
         "activityPruned": pruned.activity,
         "connectionsExpired": closed.expired,
@@ -55,5 +60,7 @@ pub async fn handle(
         "graceExpired": billed.grace_expired,
         "meterEventsSent": billed.meters_sent,
         "meterEventsFailed": billed.meters_failed,
+        "accountsDeleted": deletions.deleted,
+        "accountsWaiting": deletions.waiting,
     }))
 }

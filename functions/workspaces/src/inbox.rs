@@ -6,6 +6,7 @@
 use axum::{extract::State, http::StatusCode};
 use serde_json::json;
 use shared::{
+    access::{require_verified, NeedsVerified},
     activity::{self, Action, Activity, Origin},
     auth::{jwt::fingerprint, opaque, AuthUser},
     db::{
@@ -95,7 +96,7 @@ async fn open(
     responses(
         (status = 200, description = "Joined", body = Joined),
         (status = 400, description = "Not a token (VALIDATION_ERROR)", body = ErrorEnvelope),
-        (status = 403, description = "The invitation is for another address (FORBIDDEN, details.reason = email_mismatch), or the workspace's seats are over its plan (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 403, description = "The invitation is for another address (FORBIDDEN, details.reason = email_mismatch), your email address is not verified (EMAIL_NOT_VERIFIED), or the workspace's seats are over its plan (TIER_LIMIT)", body = ErrorEnvelope),
         (status = 404, description = "No invitation has this token (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "Already accepted, declined or revoked, or you are already a member (CONFLICT, details.reason)", body = ErrorEnvelope),
         (status = 410, description = "Expired (INVITATION_EXPIRED)", body = ErrorEnvelope),
@@ -107,6 +108,8 @@ pub async fn accept(
     origin: Origin,
     Json(body): Json<InvitationToken>,
 ) -> ApiResult<Json<Joined>> {
+    // Only the proven owner of the invited address may take its seat.
+    require_verified(&state.db, caller.user_id, NeedsVerified::AcceptInvitation).await?;
     let mut tx = state.db.begin().await?;
     let inv = open(&mut tx, &caller, &body.token).await?;
     let target = invitations::lock_target(&mut tx, inv.workspace_id)

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::json;
 use shared::{
-    access::{Member, Permission, Role},
+    access::{require_verified, Member, NeedsVerified, Permission, Role},
     activity::{self, Action, Activity, Origin},
     auth::{jwt::fingerprint, opaque, AuthUser, Email},
     db::{
@@ -99,7 +99,7 @@ const SEND_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
     responses(
         (status = 201, description = "Invited; the email is on its way", body = InvitationView),
         (status = 400, description = "Invalid email (VALIDATION_ERROR)", body = ErrorEnvelope),
-        (status = 403, description = "Your role may not invite (FORBIDDEN), or every seat is taken (TIER_LIMIT, details.max and details.used)", body = ErrorEnvelope),
+        (status = 403, description = "Your role may not invite (FORBIDDEN), your email address is not verified (EMAIL_NOT_VERIFIED), or every seat is taken (TIER_LIMIT, details.max and details.used)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "A personal workspace, already a member, or already invited (CONFLICT, details.reason = personal | member | pending)", body = ErrorEnvelope),
         (status = 503, description = "The email could not be sent; nothing changed (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
@@ -115,6 +115,7 @@ pub async fn create(
     Member::of(&state.db, &caller, id)
         .await?
         .require(Permission::InviteMembers)?;
+    require_verified(&state.db, caller.user_id, NeedsVerified::InviteMembers).await?;
     let email = Email::parse(&body.email).map_err(|m| ApiError::field("email", m))?;
     let role = Role::from(body.role);
     let mut tx = state.db.begin().await?;

@@ -374,9 +374,28 @@ async fn meter_event(State(d): State<StripeDouble>, headers: HeaderMap, body: By
         .into_response()
 }
 
+async fn delete_customer(
+    State(d): State<StripeDouble>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refused) = d.gate(&headers) {
+        return refused;
+    }
+    match d.delete_customer(&id) {
+        Ok(()) => Json(json!({ "id": id, "object": "customer", "deleted": true })).into_response(),
+        Err(_) => error(
+            StatusCode::NOT_FOUND,
+            "resource_missing",
+            "No such customer",
+        ),
+    }
+}
+
 pub fn router(d: StripeDouble) -> Router {
     Router::new()
         .route("/v1/customers", post(create_customer))
+        .route("/v1/customers/{id}", axum::routing::delete(delete_customer))
         .route("/v1/checkout/sessions", post(create_session))
         .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
         .route("/v1/billing_portal/sessions", post(create_portal))

@@ -179,6 +179,29 @@ impl StripeDouble {
         })
     }
 
+    /// Deletes a customer, as Stripe does: its live subscriptions are
+    /// cancelled at once (each announced), and the customer is gone.
+    pub fn delete_customer(&self, id: &str) -> Done {
+        let mut w = self.world();
+        if w.customers.remove(id).is_none() {
+            return Err("no such customer".into());
+        }
+        let live: Vec<String> = w
+            .subscriptions
+            .values()
+            .filter(|s| s.customer == id && s.status != "canceled")
+            .map(|s| s.id.clone())
+            .collect();
+        for sub in live {
+            if let Some(s) = w.subscriptions.get_mut(&sub) {
+                s.status = "canceled";
+            }
+            let v = self.subscription_json(&w, &sub);
+            self.emit(&mut w, "customer.subscription.deleted", v);
+        }
+        Ok(())
+    }
+
     /// The period ends: a subscription cancelled at period end is deleted;
     /// else a new period starts with a paid invoice.
     pub fn end_period(&self, id: &str) -> Done {

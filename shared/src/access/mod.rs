@@ -15,11 +15,13 @@
 //! | delete the workspace, transfer ownership | ✓ | | | |
 
 mod member;
+mod verified;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use member::{Allowed, InWorkspace, Member, WORKSPACE_HEADER};
+pub use member::{Allowed, Credential, InWorkspace, Member, WORKSPACE_HEADER};
+pub use verified::{require_verified, NeedsVerified};
 
 /// A member's role in a workspace. A workspace has exactly one owner.
 #[derive(
@@ -39,6 +41,9 @@ pub enum Role {
 #[serde(rename_all = "camelCase")]
 pub enum Permission {
     ViewWorkflows,
+    /// View runs, their steps, events and logs (the same row of the matrix as
+    /// workflows; its own permission so an API key can be given one and not the other).
+    ViewRuns,
     CreateWorkflows,
     EditWorkflows,
     DeleteWorkflows,
@@ -54,12 +59,32 @@ pub enum Permission {
     TransferOwnership,
 }
 
+impl Permission {
+    pub const ALL: [Permission; 15] = [
+        Permission::ViewWorkflows,
+        Permission::ViewRuns,
+        Permission::CreateWorkflows,
+        Permission::EditWorkflows,
+        Permission::DeleteWorkflows,
+        Permission::ExecuteWorkflows,
+        Permission::ViewAnalytics,
+        Permission::InviteMembers,
+        Permission::RemoveMembers,
+        Permission::ChangeRoles,
+        Permission::WorkspaceSettings,
+        Permission::ViewBilling,
+        Permission::ManageBilling,
+        Permission::DeleteWorkspace,
+        Permission::TransferOwnership,
+    ];
+}
+
 impl Role {
     /// The permission matrix.
     pub const fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match p {
-            ViewWorkflows | ViewAnalytics | ViewBilling => true,
+            ViewWorkflows | ViewRuns | ViewAnalytics | ViewBilling => true,
             CreateWorkflows | EditWorkflows | DeleteWorkflows | ExecuteWorkflows => {
                 !matches!(self, Self::Viewer)
             }
@@ -100,6 +125,7 @@ pub mod can {
     }
     needs!(
         ViewWorkflows,
+        ViewRuns,
         CreateWorkflows,
         EditWorkflows,
         DeleteWorkflows,
@@ -124,8 +150,9 @@ mod tests {
     /// owner may do, as deleting the workspace).
     #[test]
     fn the_matrix_is_the_product_documents() {
-        let rows: [(Permission, [bool; 4]); 14] = [
+        let rows: [(Permission, [bool; 4]); 15] = [
             (ViewWorkflows, [true, true, true, true]),
+            (ViewRuns, [true, true, true, true]),
             (CreateWorkflows, [true, true, true, false]),
             (EditWorkflows, [true, true, true, false]),
             (DeleteWorkflows, [true, true, true, false]),

@@ -54,6 +54,8 @@ actions! {
     RunStarted = "run.started" => Execution,
     RunCancelled = "run.cancelled" => Execution,
     PlanChanged = "plan.changed" => Plan,
+    ApiKeyCreated = "api_key.created" => ApiKey,
+    ApiKeyRevoked = "api_key.revoked" => ApiKey,
 }
 
 /// Its schema: the strings, as stored and shown (a derive would name the variants).
@@ -84,6 +86,9 @@ pub enum Resource {
     Execution,
     /// The workspace's plan (its Stripe subscription).
     Plan,
+    #[serde(rename = "api_key")]
+    #[sqlx(rename = "api_key")]
+    ApiKey,
 }
 
 impl Resource {

@@ -1,7 +1,9 @@
 //! Extractors: the authenticated user (from a bearer access token) and the
 //! client's IP address (from API Gateway's request context, or the socket).
+//! Every authenticated request is counted against its caller's API rate
+//! limit here ([`count_request`]), once per request.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, FromRef, FromRequestParts},
@@ -10,10 +12,19 @@ use axum::{
 use lambda_http::request::RequestContext;
 use uuid::Uuid;
 
-use super::jwt::{Claims, TokenError, TokenKeys, TokenKind};
-use crate::error::{ApiError, ErrorCode};
+use super::{
+    api_key,
+    jwt::{Claims, TokenError, TokenKind},
+};
+use crate::{
+    error::{ApiError, ErrorCode},
+    ratelimit::{self, Bucket, HeaderSlot},
+    AppState,
+};
 
-/// The caller, proven by a valid access token. Stateless: no database read.
+/// The caller, proven by a valid access token (a person signed in, not an
+/// API key). Verifying the token reads nothing; counting the request against
+/// the caller's rate limit is one upsert.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user_id: Uuid,
@@ -54,21 +65,77 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         })
 }
 
-impl<S> FromRequestParts<S> for AuthUser
-where
-    S: Send + Sync,
-    Arc<TokenKeys>: FromRef<S>,
-{
-    type Rejection = ApiError;
+/// 403 for an API key on a route only a person signed in may use.
+pub fn session_required() -> ApiError {
+    ApiError::new(
+        ErrorCode::Forbidden,
+        "this needs a person signed in; API keys cannot be used here",
+    )
+    .with_details(serde_json::json!({ "credential": "apiKey", "requires": "session" }))
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let keys = Arc::<TokenKeys>::from_ref(state);
-        let claims = keys.verify(bearer_token(parts)?, TokenKind::Access)?;
+/// Marks a request already counted against an API limit.
+#[derive(Debug, Clone, Copy)]
+struct Counted;
+
+/// Counts the request against `subject`'s API limit (once per request, however
+/// many extractors run), leaves the figures for the `RateLimit-*` headers, and
+/// refuses it with 429 past the limit.
+pub async fn count_request(
+    parts: &mut Parts,
+    state: &AppState,
+    bucket: Bucket,
+    subject: &str,
+) -> Result<(), ApiError> {
+    if parts.extensions.get::<Counted>().is_some() {
+        return Ok(());
+    }
+    parts.extensions.insert(Counted);
+    let limit = state.settings.auth.limits.api;
+    let decision = ratelimit::hit(&state.db, bucket, subject, limit).await?;
+    if let Some(slot) = parts.extensions.get::<HeaderSlot>() {
+        slot.set(decision);
+    }
+    decision.check(
+        if bucket == Bucket::ApiKey {
+            "apiKey"
+        } else {
+            "user"
+        },
+        "too many requests; slow down and retry after the time in Retry-After",
+    )?;
+    Ok(())
+}
+
+impl AuthUser {
+    /// The user of an access token, without counting the request (for
+    /// extractors that count it themselves).
+    pub fn verify(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
+        let bearer = bearer_token(parts)?;
+        if api_key::looks_like_key(bearer) {
+            return Err(session_required());
+        }
+        let claims = state.tokens.verify(bearer, TokenKind::Access)?;
         Ok(AuthUser {
             user_id: claims.sub,
             session_id: claims.sid,
             claims,
         })
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let user = Self::verify(parts, &state)?;
+        count_request(parts, &state, Bucket::ApiUser, &user.user_id.to_string()).await?;
+        Ok(user)
     }
 }
 

@@ -21,6 +21,10 @@ pub enum TokenKind {
     /// Opens the internal callback routes of one execution (`sub` is the
     /// execution id, `sid` its owner) and nothing else.
     Execution,
+    /// Says a client signed in to the account `sub` before (`sid` names the
+    /// device): its sign-in attempts are limited on their own, so failures
+    /// elsewhere cannot lock it out. Opens nothing.
+    Device,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +41,9 @@ pub struct Claims {
     /// The sign-in session (refresh-token family) the token belongs to.
     pub sid: Uuid,
 }
+
+/// How long a device token says a client is known.
+pub const DEVICE_TTL: Duration = Duration::from_secs(90 * 86_400);
 
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +65,8 @@ pub struct Issued {
 
 /// Signing and verification keys, built once from settings.
 pub struct TokenKeys {
+    /// The key for [`TokenKeys::mac`] (derived from the JWT secret).
+    mac_key: Vec<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -83,6 +92,11 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 5;
         Self {
+            mac_key: Sha256::new()
+                .chain_update(b"saasit mac key\0")
+                .chain_update(secret)
+                .finalize()
+                .to_vec(),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -98,6 +112,7 @@ impl TokenKeys {
             TokenKind::Refresh => self.refresh_ttl,
             // Execution tokens are issued with an explicit lifetime (the run's deadline).
             TokenKind::Execution => self.access_ttl,
+            TokenKind::Device => DEVICE_TTL,
         }
     }
 
@@ -108,6 +123,48 @@ impl TokenKeys {
         session_id: Uuid,
     ) -> Result<Issued, jsonwebtoken::errors::Error> {
         self.sign(kind, user_id, session_id, self.ttl(kind))
+    }
+
+    /// The token a client keeps to say it signed in to `user_id` before.
+    pub fn issue_device(&self, user_id: Uuid) -> Result<Issued, jsonwebtoken::errors::Error> {
+        self.sign(TokenKind::Device, user_id, crate::ids::new_id(), DEVICE_TTL)
+    }
+
+    /// A token whose every claim is given, so signing it again gives the same
+    /// token (HS256 is deterministic): how a refresh presented twice within
+    /// the grace window gets the pair the first presentation got.
+    pub fn issue_exactly(
+        &self,
+        kind: TokenKind,
+        user_id: Uuid,
+        session_id: Uuid,
+        iat: i64,
+        jti: Uuid,
+    ) -> Result<Issued, jsonwebtoken::errors::Error> {
+        let ttl = i64::try_from(self.ttl(kind).as_secs()).unwrap_or(i64::MAX / 2);
+        let claims = Claims {
+            sub: user_id,
+            kind,
+            jti,
+            iat,
+            exp: iat.saturating_add(ttl),
+            iss: self.issuer.clone(),
+            sid: session_id,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok(Issued { token, claims })
+    }
+
+    /// An HMAC-SHA256 of `data` under a key derived from the JWT secret,
+    /// separated by `purpose` (one-time codes, derived token ids).
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        use hmac::{Mac, SimpleHmac};
+        let mut m = <SimpleHmac<Sha256> as Mac>::new_from_slice(&self.mac_key)
+            .expect("HMAC takes any key length");
+        m.update(purpose.as_bytes());
+        m.update(&[0]);
+        m.update(data);
+        m.finalize().into_bytes().into()
     }
 
     /// The execution-scoped token an executor presents to the callback routes.
@@ -175,6 +232,9 @@ mod tests {
             refresh_ttl: Duration::from_secs(3600),
             login_max_failures: 5,
             login_window: Duration::from_secs(900),
+            refresh_grace: Duration::from_secs(10),
+            verify_ttl: Duration::from_secs(86_400),
+            limits: Default::default(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Authentication building blocks shared by every function: parsed emails and
 //! passwords, argon2id hashing, JWTs, and the extractors that read them.
 
+pub mod api_key;
 pub mod email;
 pub mod extract;
 pub mod jwt;

@@ -292,6 +292,16 @@ impl StripeClient {
         self.post("/v1/customers", &form, Some(&key)).await
     }
 
+    /// Deletes a customer: Stripe cancels its subscriptions at once and
+    /// charges it no more. A customer already gone counts as deleted.
+    pub async fn delete_customer(&self, id: &str) -> Result<(), StripeError> {
+        let url = format!("{}/v1/customers/{}", self.base, path_part(id)?);
+        match self.call::<serde_json::Value>(self.http.delete(url)).await {
+            Ok(_) | Err(StripeError::Rejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A customer's subscriptions, whatever their status (newest first).
     pub async fn subscriptions_of(
         &self,

@@ -1,29 +1,28 @@
 //! Rows that can never matter again, deleted by the sweeper in bounded batches.
 
-use std::time::Duration;
-
 use sqlx::PgExecutor;
 
 /// Most rows one query deletes, so a sweep stays short however much piled up.
 const BATCH: i64 = 5_000;
 
-/// Drops failed logins older than the throttling window: they no longer count
-/// against anyone, and subjects that never come back would otherwise keep them.
-pub async fn prune_login_failures(
-    db: impl PgExecutor<'_>,
-    window: Duration,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM login_failures WHERE id IN (
-             SELECT id FROM login_failures
-              WHERE failed_at <= now() - make_interval(secs => $1)
-              LIMIT $2)",
+/// Drops single-use links and one-time codes a day after they expired
+/// (kept that long so a late click is told "expired", not "unknown").
+pub async fn prune_account_tokens(db: impl PgExecutor<'_> + Copy) -> Result<u64, sqlx::Error> {
+    let links = sqlx::query(
+        "DELETE FROM account_tokens WHERE token_hash IN (
+             SELECT token_hash FROM account_tokens WHERE expires_at < now() - interval '1 day' LIMIT $1)",
     )
-    .bind(window.as_secs_f64())
     .bind(BATCH)
     .execute(db)
     .await?;
-    Ok(done.rows_affected())
+    let codes = sqlx::query(
+        "DELETE FROM otp_codes WHERE id IN (
+             SELECT id FROM otp_codes WHERE expires_at < now() - interval '1 day' LIMIT $1)",
+    )
+    .bind(BATCH)
+    .execute(db)
+    .await?;
+    Ok(links.rows_affected() + codes.rows_affected())
 }
 
 /// Drops sign-in families none of whose refresh tokens is still unexpired
@@ -48,8 +47,10 @@ pub async fn prune_sessions(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error>
 /// What one pass of [`prune`] removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {
-    /// Failed logins older than the throttling window.
-    pub login_failures: u64,
+    /// Rate-limit windows no limit reads any more.
+    pub rate_counters: u64,
+    /// Expired verification and reset links, and one-time codes.
+    pub account_tokens: u64,
     /// Sign-in families whose refresh tokens had all expired.
     pub sessions: u64,
     /// Activity entries older than their workspace plan keeps them.
@@ -58,12 +59,10 @@ pub struct Pruned {
 
 /// Prunes what can never matter again (the sweeper's housekeeping, every
 /// minute on AWS and every sweep locally).
-pub async fn prune(
-    db: &sqlx::PgPool,
-    login_window: std::time::Duration,
-) -> Result<Pruned, sqlx::Error> {
+pub async fn prune(db: &sqlx::PgPool) -> Result<Pruned, sqlx::Error> {
     Ok(Pruned {
-        login_failures: prune_login_failures(db, login_window).await?,
+        rate_counters: super::rate_counters::prune(db, BATCH).await?,
+        account_tokens: prune_account_tokens(db).await?,
         sessions: prune_sessions(db).await?,
         activity: super::activity::prune(db, BATCH).await?,
     })

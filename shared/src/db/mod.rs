@@ -1,17 +1,21 @@
 //! Postgres: the pool, migrations, and small named query modules.
 //! SQL stays visible: each query is a function taking an executor.
 
+pub mod account_deletion;
+pub mod account_tokens;
 pub mod activity;
 pub mod agents;
+pub mod api_keys;
 pub mod billing;
 pub mod execution_reads;
 pub mod executions;
 pub mod housekeeping;
 pub mod invitations;
 pub mod meters;
+pub mod otp;
+pub mod rate_counters;
 pub mod sessions;
 pub mod templates;
-pub mod throttle;
 pub mod usage;
 pub mod users;
 pub mod workflows;

@@ -13,6 +13,13 @@ use uuid::Uuid;
 pub enum RevokeReason {
     Logout,
     ReuseDetected,
+    /// The password was reset or changed.
+    PasswordChanged,
+    /// The address was proven by someone else than whoever set the password
+    /// of an unverified account (one-time code): that password is void.
+    AccountSecured,
+    /// The user asked for the account to be deleted.
+    AccountDeleted,
 }
 
 impl RevokeReason {
@@ -20,6 +27,9 @@ impl RevokeReason {
         match self {
             RevokeReason::Logout => "logout",
             RevokeReason::ReuseDetected => "reuse_detected",
+            RevokeReason::PasswordChanged => "password_changed",
+            RevokeReason::AccountSecured => "account_secured",
+            RevokeReason::AccountDeleted => "account_deleted",
         }
     }
 }
@@ -44,7 +54,8 @@ pub async fn insert_token(
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)",
+        "INSERT INTO refresh_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (token_hash) DO NOTHING",
     )
     .bind(token_hash)
     .bind(family_id)
@@ -57,8 +68,20 @@ pub async fn insert_token(
 /// What presenting a refresh token found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was current; it is now rotated. The caller issues the next one.
-    Rotated { family_id: Uuid, user_id: Uuid },
+    /// The token was current; it is now rotated. The caller issues the next
+    /// one, derived from the token and `rotated_at`.
+    Rotated {
+        family_id: Uuid,
+        user_id: Uuid,
+        rotated_at: DateTime<Utc>,
+    },
+    /// The token was rotated less than the grace window ago (two tabs, a
+    /// retry after a lost response): the caller issues the same next pair.
+    Replayed {
+        family_id: Uuid,
+        user_id: Uuid,
+        rotated_at: DateTime<Utc>,
+    },
     /// The token had already been rotated: reuse. The family is now revoked.
     Reused { family_id: Uuid },
     /// The family was signed out earlier.
@@ -69,23 +92,26 @@ pub enum Rotation {
     Unknown,
 }
 
-/// Marks the token as rotated if it is current, inside `tx`; on reuse, revokes
-/// its family in the same transaction.
+/// Marks the token as rotated if it is current, inside `tx`; a token rotated
+/// within `grace` is a replay; later, reuse, which revokes its family in the
+/// same transaction.
 pub async fn rotate(
     tx: &mut Transaction<'_, Postgres>,
     token_hash: &[u8],
+    grace: std::time::Duration,
 ) -> Result<Rotation, sqlx::Error> {
     #[derive(FromRow)]
     struct Claimed {
         family_id: Uuid,
         user_id: Uuid,
+        rotated_at: DateTime<Utc>,
     }
     let claimed = sqlx::query_as::<_, Claimed>(
         "UPDATE refresh_tokens t SET rotated_at = now()
            FROM refresh_token_families f
           WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > now()
             AND f.id = t.family_id AND f.revoked_at IS NULL
-         RETURNING t.family_id, f.user_id",
+         RETURNING t.family_id, f.user_id, t.rotated_at",
     )
     .bind(token_hash)
     .fetch_optional(&mut **tx)
@@ -94,29 +120,46 @@ pub async fn rotate(
         return Ok(Rotation::Rotated {
             family_id: c.family_id,
             user_id: c.user_id,
+            rotated_at: c.rotated_at,
         });
     }
 
     #[derive(FromRow)]
     struct State {
         family_id: Uuid,
-        rotated: bool,
+        user_id: Uuid,
+        rotated_at: Option<DateTime<Utc>>,
+        in_grace: bool,
         expired: bool,
         revoked: bool,
     }
     let state = sqlx::query_as::<_, State>(
-        "SELECT t.family_id, t.rotated_at IS NOT NULL AS rotated, t.expires_at <= now() AS expired,
-                f.revoked_at IS NOT NULL AS revoked
+        "SELECT t.family_id, f.user_id, t.rotated_at,
+                COALESCE(t.rotated_at > now() - make_interval(secs => $2), false) AS in_grace,
+                t.expires_at <= now() AS expired, f.revoked_at IS NOT NULL AS revoked
            FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id
           WHERE t.token_hash = $1",
     )
     .bind(token_hash)
+    .bind(grace.as_secs_f64())
     .fetch_optional(&mut **tx)
     .await?;
     Ok(match state {
         None => Rotation::Unknown,
         Some(s) if s.revoked => Rotation::Revoked,
-        Some(s) if s.rotated => {
+        Some(State {
+            family_id,
+            user_id,
+            rotated_at: Some(rotated_at),
+            in_grace: true,
+            expired: false,
+            ..
+        }) => Rotation::Replayed {
+            family_id,
+            user_id,
+            rotated_at,
+        },
+        Some(s) if s.rotated_at.is_some() => {
             revoke_family(&mut **tx, s.family_id, RevokeReason::ReuseDetected).await?;
             Rotation::Reused {
                 family_id: s.family_id,
@@ -143,6 +186,37 @@ pub async fn revoke_family(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Revokes every live sign-in of a user but `except` (the caller's own, on a
+/// password change); returns the revoked families, whose connections close.
+pub async fn revoke_all(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    except: Option<Uuid>,
+    reason: RevokeReason,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE refresh_token_families SET revoked_at = now(), revoked_reason = $3
+          WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)
+         RETURNING id",
+    )
+    .bind(user_id)
+    .bind(except)
+    .bind(reason.as_str())
+    .fetch_all(db)
+    .await
+}
+
+/// When a sign-in session began.
+pub async fn started_at(
+    db: impl PgExecutor<'_>,
+    family_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT created_at FROM refresh_token_families WHERE id = $1")
+        .bind(family_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// The family a token belongs to, if we issued it.

@@ -15,11 +15,20 @@ pub struct User {
     pub name: String,
     pub avatar_url: Option<String>,
     pub tier: Tier,
+    /// When the address was proven; `None`: not yet.
+    pub email_verified_at: Option<DateTime<Utc>>,
+    /// Whether the account can sign in with a password (accounts made with a
+    /// one-time code have none until they reset one).
+    pub has_password: bool,
+    /// The user asked for the account to be deleted; it is on its way out.
+    pub deleting: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "u.id, u.email, u.name, u.avatar_url, w.tier, u.created_at, u.updated_at";
+const COLUMNS: &str = "u.id, u.email, u.name, u.avatar_url, w.tier, u.email_verified_at, \
+     u.password_hash IS NOT NULL AS has_password, u.deletion_requested_at IS NOT NULL AS deleting, \
+     u.created_at, u.updated_at";
 /// A user joined with their personal workspace.
 const FROM: &str = "users u JOIN workspaces w ON w.id = u.id";
 
@@ -27,7 +36,10 @@ pub struct NewUser<'a> {
     pub id: Uuid,
     pub email: &'a str,
     pub name: &'a str,
-    pub password_hash: &'a str,
+    /// `None`: a passwordless account (made with a one-time code).
+    pub password_hash: Option<&'a str>,
+    /// Whether the address is already proven (a one-time code).
+    pub verified: bool,
 }
 
 /// Inserts a user with their personal workspace (same id; they own it), in
@@ -35,7 +47,8 @@ pub struct NewUser<'a> {
 pub async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, sqlx::Error> {
     sqlx::query_as::<_, User>(&format!(
         "WITH u AS (
-             INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4) RETURNING *
+             INSERT INTO users (id, email, name, password_hash, email_verified_at)
+             VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END) RETURNING *
          ), w AS (
              INSERT INTO workspaces (id, name, personal_of) SELECT id, 'Personal', id FROM u RETURNING *
          ), m AS (
@@ -47,6 +60,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, s
     .bind(new.email)
     .bind(new.name)
     .bind(new.password_hash)
+    .bind(new.verified)
     .fetch_one(db)
     .await
 }
@@ -58,24 +72,78 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sql
         .await
 }
 
-/// The user with this (normalised) email and their password hash.
+/// The user with this (normalised) email.
+pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(&format!("SELECT {COLUMNS} FROM {FROM} WHERE u.email = $1"))
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+/// The user with this (normalised) email and their password hash, if they
+/// have one; an account being deleted is not found.
 pub async fn find_credentials(
     db: impl PgExecutor<'_>,
     email: &str,
-) -> Result<Option<(User, String)>, sqlx::Error> {
+) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
     #[derive(FromRow)]
     struct Row {
         #[sqlx(flatten)]
         user: User,
-        password_hash: String,
+        password_hash: Option<String>,
     }
     let row = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS}, u.password_hash FROM {FROM} WHERE u.email = $1"
+        "SELECT {COLUMNS}, u.password_hash FROM {FROM} WHERE u.email = $1 AND u.deletion_requested_at IS NULL"
     ))
     .bind(email)
     .fetch_optional(db)
     .await?;
     Ok(row.map(|r| (r.user, r.password_hash)))
+}
+
+/// The password hash of a user, if they have one.
+pub async fn password_hash(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(hash.flatten())
+}
+
+/// Marks the address proven, if the account still has it. Returns whether
+/// the account is verified now.
+pub async fn mark_verified(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
+          WHERE id = $1 AND email = $2",
+    )
+    .bind(id)
+    .bind(email)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets (or, with `None`, removes) the password.
+pub async fn set_password(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    hash: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// A change to a user's profile; `None` leaves a field as it is,

@@ -96,3 +96,18 @@ impl Mailer for SesMailer {
         })
     }
 }
+
+/// The state with the mail sender a Lambda should use: the outbox when
+/// `EMAIL_OUTBOX_DIR` is set (it is already), else SES as `EMAIL_FROM`; with
+/// neither, none (routes that must send answer 503), said once at start.
+pub async fn mailer_for(state: crate::AppState) -> anyhow::Result<crate::AppState> {
+    if state.settings.email.outbox_dir.is_some() {
+        return Ok(state);
+    }
+    if state.settings.email.from.is_empty() {
+        tracing::warn!("neither EMAIL_OUTBOX_DIR nor EMAIL_FROM is set: no email can be sent");
+        return Ok(state);
+    }
+    let ses = SesMailer::from_settings(&state.settings).await?;
+    Ok(state.with_mailer(std::sync::Arc::new(ses)))
+}

@@ -21,6 +21,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod callbacks;
+pub mod deletion;
 pub mod dispatch;
 pub mod end;
 pub mod k8s;
