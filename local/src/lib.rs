@@ -39,6 +39,7 @@ use shared::{
 };
 use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
 
+pub mod oauth_double;
 pub mod stripe_double;
 pub mod ws;
 

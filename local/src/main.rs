@@ -5,6 +5,9 @@
 //! Without `STRIPE_SECRET_KEY` the stack starts a local Stripe double (its
 //! Checkout and Portal pages take pretend payments and send the webhooks);
 //! `STRIPE_DOUBLE=off` starts none, `STRIPE_DOUBLE_PORT` fixes its port.
+//! Without `OAUTH_GOOGLE_CLIENT_ID` or `OAUTH_GITHUB_CLIENT_ID` it starts a
+//! local OAuth double for both (its sign-in page asks which address signs
+//! in); `OAUTH_DOUBLE=off` starts none, `OAUTH_DOUBLE_PORT` fixes its port.
 //! `local outbox [EMAIL]`: print the emails the local stack sent (to EMAIL),
 //! oldest first, from `EMAIL_OUTBOX_DIR` (`.local/outbox`).
 //! `local render-job TIER [--secret]`: print the executor Job manifest a run of
@@ -160,6 +163,27 @@ async fn billing(
     Ok((billing, double))
 }
 
+/// A local OAuth double for sign-in with Google and GitHub, when neither is
+/// configured (unless `OAUTH_DOUBLE=off`).
+async fn oauth_double(
+    settings: &Settings,
+) -> anyhow::Result<Option<local::oauth_double::OAuthDouble>> {
+    let configured = settings.oauth.google.is_some() || settings.oauth.github.is_some();
+    let wanted = std::env::var("OAUTH_DOUBLE").map_or(true, |v| v != "off");
+    if configured || !wanted {
+        return Ok(None);
+    }
+    let port: u16 = std::env::var("OAUTH_DOUBLE_PORT")
+        .ok()
+        .map(|p| p.parse().context("OAUTH_DOUBLE_PORT must be a port number"))
+        .transpose()?
+        .unwrap_or(0);
+    let double = local::oauth_double::OAuthDouble::start_on(port)
+        .await
+        .context("cannot start the local OAuth double (OAUTH_DOUBLE_PORT in use?)")?;
+    Ok(Some(double))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -228,6 +252,11 @@ async fn main() -> anyhow::Result<()> {
         options.executor.display()
     );
     let (billing, double) = billing(&settings, &format!("http://{addr}")).await?;
+    let mut settings = settings;
+    let oauth_double = oauth_double(&settings).await?;
+    if let Some(d) = &oauth_double {
+        settings.oauth = d.settings();
+    }
     let stack = local::Stack::new(
         AppState::new(settings, pool).with_billing(billing),
         addr,
@@ -237,6 +266,9 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("SaasIt local stack: http://{addr}  (health: http://{addr}/health, API: http://{addr}/api/v1/openapi.json)");
     if let Some(d) = double {
         eprintln!("Stripe double: {}  (no money moves; checkout links from POST /api/v1/billing/checkout open its pages)", d.url());
+    }
+    if let Some(d) = oauth_double {
+        eprintln!("OAuth double: {}  (Google and GitHub sign-in without real accounts; POST /api/v1/auth/oauth/{{provider}}/start)", d.url());
     }
     local::run(listener, stack, runtime::shutdown_signal()).await?;
     tracing::info!("local stack stopped");

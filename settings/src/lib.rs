@@ -22,6 +22,7 @@ pub mod executor;
 pub mod limits;
 pub mod local;
 pub mod lookup;
+pub mod oauth;
 pub mod runs;
 pub mod server;
 
@@ -34,6 +35,7 @@ pub use executor::{ExecutorSettings, JobSettings, LlmSettings};
 pub use limits::{Limit, LimitSettings};
 pub use local::LocalSettings;
 pub use lookup::{Lookup, SettingsError};
+pub use oauth::{OAuthSettings, Provider, ProviderSettings};
 pub use runs::RunSettings;
 pub use server::{AuthSettings, DatabaseSettings, HttpSettings, LogFormat};
 
@@ -49,6 +51,7 @@ pub struct Settings {
     pub aws: AwsSettings,
     pub email: EmailSettings,
     pub billing: BillingSettings,
+    pub oauth: OAuthSettings,
     pub local: LocalSettings,
 }
 
@@ -74,6 +77,7 @@ impl Settings {
             aws: AwsSettings::from_lookup(l),
             email: EmailSettings::from_lookup(l)?,
             billing: BillingSettings::from_lookup(l)?,
+            oauth: OAuthSettings::from_lookup(l)?,
             local: LocalSettings::from_lookup(l)?,
         })
     }

@@ -61,6 +61,9 @@ pub struct LimitSettings {
     /// `RATE_LIMIT_MAIL` (`3/15m`): account emails (codes, reset and verification
     /// links) sent to one address; past it the request answers the same and sends nothing.
     pub mail: Limit,
+    /// `RATE_LIMIT_OAUTH` (`20/15m`): sign-ins with Google or GitHub started and
+    /// finished per client address.
+    pub oauth: Limit,
 }
 
 impl Default for LimitSettings {
@@ -72,6 +75,7 @@ impl Default for LimitSettings {
             otp_verify: Limit::new(10, 900),
             recovery: Limit::new(5, 900),
             mail: Limit::new(3, 900),
+            oauth: Limit::new(20, 900),
         }
     }
 }
@@ -93,6 +97,7 @@ impl LimitSettings {
             otp_verify: read("RATE_LIMIT_OTP_VERIFY", d.otp_verify)?,
             recovery: read("RATE_LIMIT_RECOVERY", d.recovery)?,
             mail: read("RATE_LIMIT_MAIL", d.mail)?,
+            oauth: read("RATE_LIMIT_OAUTH", d.oauth)?,
         })
     }
 }

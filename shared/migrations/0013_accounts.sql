@@ -83,3 +83,30 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_workspace_idx ON api_keys (workspace_id, created_at DESC);
 CREATE INDEX api_keys_user_idx ON api_keys (user_id);
+
+-- Sign-in with Google or GitHub: an account's identities at providers. The
+-- provider's stable subject id, not the email, says who it is; an identity is
+-- linked to an existing account only through an email the provider verified.
+CREATE TABLE oauth_identities (
+    provider    text NOT NULL CHECK (provider IN ('google', 'github')),
+    subject     text NOT NULL,
+    user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    email       text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (provider, subject)
+);
+CREATE INDEX oauth_identities_user_idx ON oauth_identities (user_id);
+
+-- An authorization in flight (10 minutes, used once): found by the SHA-256 of
+-- its `state`, it holds the PKCE verifier, the OIDC nonce and the redirect URI
+-- the code was issued for.
+CREATE TABLE oauth_states (
+    state_hash    bytea PRIMARY KEY,
+    provider      text NOT NULL,
+    pkce_verifier text NOT NULL,
+    nonce         text NOT NULL,
+    redirect_uri  text NOT NULL,
+    expires_at    timestamptz NOT NULL,
+    used_at       timestamptz
+);
+CREATE INDEX oauth_states_expiry_idx ON oauth_states (expires_at);

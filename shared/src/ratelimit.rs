@@ -34,6 +34,8 @@ pub enum Bucket {
     Recovery,
     /// Account email sent to one address.
     Mail,
+    /// Sign-ins with an OAuth provider from one client address.
+    OAuth,
     /// Sign-in attempts from one client address.
     LoginIp,
     /// Sign-in attempts for one email address from clients it does not know.
@@ -52,6 +54,7 @@ impl Bucket {
             Self::OtpVerify => "otp_verify",
             Self::Recovery => "recovery",
             Self::Mail => "mail",
+            Self::OAuth => "oauth",
             Self::LoginIp => "login_ip",
             Self::LoginEmail => "login_email",
             Self::LoginDevice => "login_device",

@@ -10,6 +10,7 @@ mod dto;
 mod handlers;
 mod keys;
 mod mail;
+mod oauth;
 mod otp;
 mod recovery;
 mod sessions;
@@ -42,6 +43,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(recovery::change))
         .routes(routes!(otp::request_otp))
         .routes(routes!(otp::verify_otp))
+        .routes(routes!(oauth::routes::providers))
+        .routes(routes!(oauth::routes::start_oauth))
+        .routes(routes!(oauth::routes::callback))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
 }

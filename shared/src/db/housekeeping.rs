@@ -5,7 +5,7 @@ use sqlx::PgExecutor;
 /// Most rows one query deletes, so a sweep stays short however much piled up.
 const BATCH: i64 = 5_000;
 
-/// Drops single-use links and one-time codes a day after they expired
+/// Drops single-use links, one-time codes and OAuth authorizations a day after they expired
 /// (kept that long so a late click is told "expired", not "unknown").
 pub async fn prune_account_tokens(db: impl PgExecutor<'_> + Copy) -> Result<u64, sqlx::Error> {
     let links = sqlx::query(
@@ -22,7 +22,8 @@ pub async fn prune_account_tokens(db: impl PgExecutor<'_> + Copy) -> Result<u64,
     .bind(BATCH)
     .execute(db)
     .await?;
-    Ok(links.rows_affected() + codes.rows_affected())
+    let oauth = super::oauth::prune(db, BATCH).await?;
+    Ok(links.rows_affected() + codes.rows_affected() + oauth)
 }
 
 /// Drops sign-in families none of whose refresh tokens is still unexpired

@@ -12,6 +12,7 @@ pub mod executions;
 pub mod housekeeping;
 pub mod invitations;
 pub mod meters;
+pub mod oauth;
 pub mod otp;
 pub mod rate_counters;
 pub mod sessions;
