@@ -142,6 +142,8 @@ pub struct ApiError {
     message: String,
     details: Option<Value>,
     retry_after_secs: Option<u64>,
+    /// More headers for the response (the `RateLimit-*` fields of a 429).
+    headers: Vec<(axum::http::HeaderName, HeaderValue)>,
     source: Option<anyhow::Error>,
 }
 
@@ -152,8 +154,15 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after_secs: None,
+            headers: Vec::new(),
             source: None,
         }
+    }
+
+    /// Adds a header to the response.
+    pub fn with_header(mut self, name: axum::http::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -283,6 +292,9 @@ impl IntoResponse for ApiError {
             }
         }
         let mut res = (status, axum::Json(self.envelope())).into_response();
+        for (name, value) in self.headers {
+            res.headers_mut().insert(name, value);
+        }
         if let Some(secs) = self.retry_after_secs {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -102,16 +102,38 @@ impl Decision {
         }
     }
 
-    /// 429 `RATE_LIMITED` with `Retry-After` and the scope in `details`.
+    /// `RateLimit-Limit`, `-Remaining`, `-Reset` and `-Policy` (the IETF draft's fields).
+    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
+        [
+            ("ratelimit-limit", self.limit.max.to_string()),
+            ("ratelimit-remaining", self.remaining.to_string()),
+            ("ratelimit-reset", self.reset_after.to_string()),
+            (
+                "ratelimit-policy",
+                format!("{};w={}", self.limit.max, self.limit.window.as_secs()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            HeaderValue::from_str(&value)
+                .ok()
+                .map(|v| (HeaderName::from_static(name), v))
+        })
+    }
+
+    /// 429 `RATE_LIMITED` with `Retry-After`, the `RateLimit-*` headers and
+    /// the scope in `details`.
     pub fn refusal(&self, scope: &str, message: &str) -> ApiError {
-        ApiError::new(ErrorCode::RateLimited, message)
+        let refused = ApiError::new(ErrorCode::RateLimited, message)
             .with_details(serde_json::json!({
                 "scope": scope,
                 "limit": self.limit.max,
                 "windowSeconds": self.limit.window.as_secs(),
                 "retryAfterSeconds": self.reset_after,
             }))
-            .retry_after(self.reset_after)
+            .retry_after(self.reset_after);
+        self.headers()
+            .fold(refused, |e, (name, value)| e.with_header(name, value))
     }
 
     /// `Ok` when allowed, else [`Self::refusal`].
@@ -176,25 +198,14 @@ impl HeaderSlot {
         }
     }
 
-    /// Adds `RateLimit-Limit`, `-Remaining`, `-Reset` and `-Policy` (the IETF
-    /// draft's fields) when a limit was counted for this request.
+    /// Adds the `RateLimit-*` headers ([`Decision::headers`]) when a limit
+    /// was counted for this request.
     pub fn write(&self, headers: &mut HeaderMap) {
         let Some(d) = self.0.lock().ok().and_then(|s| *s) else {
             return;
         };
-        let fields = [
-            ("ratelimit-limit", d.limit.max.to_string()),
-            ("ratelimit-remaining", d.remaining.to_string()),
-            ("ratelimit-reset", d.reset_after.to_string()),
-            (
-                "ratelimit-policy",
-                format!("{};w={}", d.limit.max, d.limit.window.as_secs()),
-            ),
-        ];
-        for (name, value) in fields {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), v);
-            }
+        for (name, value) in d.headers() {
+            headers.insert(name, value);
         }
     }
 }

@@ -551,6 +551,8 @@ async fn codes_and_resets_are_limited_per_client_address_and_mail_per_recipient(
         .await
         .expect(429, Some("RATE_LIMITED"));
     assert!(blocked.header("retry-after").is_some());
+    assert_eq!(blocked.header("ratelimit-limit"), Some("5"));
+    assert_eq!(blocked.header("ratelimit-policy"), Some("5;w=900"));
     assert_eq!(blocked.body["error"]["details"]["scope"], "ip");
     // Another address is not held up.
     app.send(
