@@ -64,6 +64,10 @@ pub struct LimitSettings {
     /// `RATE_LIMIT_OAUTH` (`20/15m`): sign-ins with Google or GitHub started and
     /// finished per client address.
     pub oauth: Limit,
+    /// `RATE_LIMIT_OTP_EMAIL` (`20/1d`): one-time codes tried for one email
+    /// address, across codes (each code allows five tries; this bounds guessing
+    /// with fresh codes).
+    pub otp_email: Limit,
 }
 
 impl Default for LimitSettings {
@@ -76,6 +80,7 @@ impl Default for LimitSettings {
             recovery: Limit::new(5, 900),
             mail: Limit::new(3, 900),
             oauth: Limit::new(20, 900),
+            otp_email: Limit::new(20, 86_400),
         }
     }
 }
@@ -98,6 +103,7 @@ impl LimitSettings {
             recovery: read("RATE_LIMIT_RECOVERY", d.recovery)?,
             mail: read("RATE_LIMIT_MAIL", d.mail)?,
             oauth: read("RATE_LIMIT_OAUTH", d.oauth)?,
+            otp_email: read("RATE_LIMIT_OTP_EMAIL", d.otp_email)?,
         })
     }
 }

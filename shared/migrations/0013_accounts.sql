@@ -99,9 +99,12 @@ CREATE INDEX oauth_identities_user_idx ON oauth_identities (user_id);
 
 -- An authorization in flight (10 minutes, used once): found by the SHA-256 of
 -- its `state`, it holds the PKCE verifier, the OIDC nonce and the redirect URI
--- the code was issued for.
+-- the code was issued for. It finishes only with the `binding` secret the
+-- starting browser kept (SHA-256 here), so a code and state sent to someone
+-- else's browser (login CSRF) or leaked in a URL finish nothing.
 CREATE TABLE oauth_states (
     state_hash    bytea PRIMARY KEY,
+    binding_hash  bytea NOT NULL,
     provider      text NOT NULL,
     pkce_verifier text NOT NULL,
     nonce         text NOT NULL,

@@ -5,20 +5,21 @@
 //!
 //! A request is counted before it is served, refused or not: parallel
 //! requests each see their own count, so a burst cannot slip past a limit.
-//! Subjects (an email address, a client address) are stored as a SHA-256, so
-//! the counters hold no personal data.
+//! Subjects (an email address, a client address) are stored as an HMAC under
+//! a server key, so the counters hold no personal data and cannot be
+//! reversed by trying every address.
 
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use sha2::{Digest, Sha256};
-use sqlx::PgExecutor;
 
 pub use crate::settings::Limit;
 
 use crate::{
+    auth::TokenKeys,
     db::rate_counters,
     error::{ApiError, ErrorCode},
+    AppState,
 };
 
 /// What a limit counts.
@@ -36,6 +37,12 @@ pub enum Bucket {
     Mail,
     /// Sign-ins with an OAuth provider from one client address.
     OAuth,
+    /// Account notices (someone signed up with, or asked to reset, an
+    /// address) sent to one address: apart from codes and links, so notices
+    /// cannot use up the mail a person needs to get back in.
+    MailNotice,
+    /// One-time codes tried for one email address (over a day, across codes).
+    OtpEmail,
     /// Sign-in attempts from one client address.
     LoginIp,
     /// Sign-in attempts for one email address from clients it does not know.
@@ -55,6 +62,8 @@ impl Bucket {
             Self::Recovery => "recovery",
             Self::Mail => "mail",
             Self::OAuth => "oauth",
+            Self::MailNotice => "mail_notice",
+            Self::OtpEmail => "otp_email",
             Self::LoginIp => "login_ip",
             Self::LoginEmail => "login_email",
             Self::LoginDevice => "login_device",
@@ -71,6 +80,20 @@ pub struct Decision {
     pub remaining: u32,
     /// Seconds until the window frees up (refused: until one more request is allowed).
     pub reset_after: u64,
+    /// The same for a refused request that is taken back ([`attempt`]).
+    reset_if_taken_back: u64,
+}
+
+/// Seconds until one more request fits when `kept` hits stay in this window.
+fn wait_for_room(kept: f64, previous: f64, e: f64, w: f64, max: f64) -> f64 {
+    let room = max - kept;
+    if room >= 1.0 {
+        // The previous window's share must fall until one more fits.
+        (w * (1.0 - room / previous.max(1.0)) - e).max(0.0) + 1.0
+    } else {
+        // Into the next window, until this window's share leaves room.
+        (w - e) + w * (1.0 - max / kept.max(1.0)) + 1.0
+    }
 }
 
 impl Decision {
@@ -83,22 +106,27 @@ impl Decision {
         let used = hits + carried;
         let allowed = used <= max;
         let remaining = (max - used).max(0.0) as u32;
+        let previous = f64::from(c.previous.max(0));
         let reset_after = if allowed {
             w - e
-        } else if hits < max {
-            // The previous window's share must fall until one more fits.
-            let room = max - hits;
-            let prev = f64::from(c.previous.max(1));
-            (w * (1.0 - room / prev) - e).max(0.0) + 1.0
         } else {
-            // Into the next window, until this window's share falls below the limit.
-            (w - e) + w * (1.0 - max / hits) + 1.0
+            wait_for_room(hits, previous, e, w, max)
         };
+        let secs = |s: f64| s.ceil().max(1.0) as u64;
         Self {
             allowed,
             limit,
             remaining,
-            reset_after: reset_after.ceil().max(1.0) as u64,
+            reset_after: secs(reset_after),
+            reset_if_taken_back: secs(wait_for_room((hits - 1.0).max(0.0), previous, e, w, max)),
+        }
+    }
+
+    /// The decision as it stands once this refused request is taken back.
+    pub fn taken_back(self) -> Self {
+        Self {
+            reset_after: self.reset_if_taken_back,
+            ..self
         }
     }
 
@@ -146,9 +174,9 @@ impl Decision {
     }
 }
 
-/// The stored form of a subject.
-pub fn subject_key(subject: &str) -> String {
-    Sha256::digest(subject.as_bytes())
+/// The stored form of a subject: an HMAC under a key derived from the JWT secret.
+pub fn subject_key(keys: &TokenKeys, subject: &str) -> String {
+    keys.mac("rate limit subject", subject.as_bytes())
         .iter()
         .take(16)
         .map(|b| format!("{b:02x}"))
@@ -157,33 +185,50 @@ pub fn subject_key(subject: &str) -> String {
 
 /// Counts one request of `subject` against `limit`.
 pub async fn hit(
-    db: impl PgExecutor<'_>,
+    state: &AppState,
     bucket: Bucket,
     subject: &str,
     limit: Limit,
 ) -> Result<Decision, sqlx::Error> {
-    let counted =
-        rate_counters::hit(db, bucket.as_str(), &subject_key(subject), limit.window).await?;
+    let key = subject_key(&state.tokens, subject);
+    let counted = rate_counters::hit(&state.db, bucket.as_str(), &key, limit.window).await?;
     Ok(Decision::of(limit, counted))
+}
+
+/// Counts an attempt, and takes it back when the limit refuses it: a refused
+/// attempt checks nothing, so it does not keep the limit closed past its
+/// window. Parallel attempts still each see their own count.
+pub async fn attempt(
+    state: &AppState,
+    bucket: Bucket,
+    subject: &str,
+    limit: Limit,
+    scope: &str,
+    message: &str,
+) -> Result<(), ApiError> {
+    let d = hit(state, bucket, subject, limit).await?;
+    if !d.allowed {
+        unhit(state, bucket, subject, limit).await?;
+        return Err(d.taken_back().refusal(scope, message));
+    }
+    Ok(())
 }
 
 /// Takes one counted request back (it turned out not to be what the limit counts).
 pub async fn unhit(
-    db: impl PgExecutor<'_>,
+    state: &AppState,
     bucket: Bucket,
     subject: &str,
     limit: Limit,
 ) -> Result<(), sqlx::Error> {
-    rate_counters::unhit(db, bucket.as_str(), &subject_key(subject), limit.window).await
+    let key = subject_key(&state.tokens, subject);
+    rate_counters::unhit(&state.db, bucket.as_str(), &key, limit.window).await
 }
 
 /// Forgets a subject's counts in a bucket.
-pub async fn clear(
-    db: impl PgExecutor<'_>,
-    bucket: Bucket,
-    subject: &str,
-) -> Result<(), sqlx::Error> {
-    rate_counters::clear(db, bucket.as_str(), &subject_key(subject)).await
+pub async fn clear(state: &AppState, bucket: Bucket, subject: &str) -> Result<(), sqlx::Error> {
+    let key = subject_key(&state.tokens, subject);
+    rate_counters::clear(&state.db, bucket.as_str(), &key).await
 }
 
 /// Where an extractor leaves the decision of the request's API limit, for
@@ -255,9 +300,37 @@ mod tests {
     }
 
     #[test]
-    fn subjects_are_not_stored_in_clear() {
-        let k = subject_key("alice@example.com");
+    fn a_refused_attempt_taken_back_waits_only_for_the_window() {
+        let counted = decide(5, 6, 0, 40.0);
+        assert!(!counted.allowed);
+        let back = counted.taken_back();
+        assert_eq!(back.reset_after, 61, "the rest of the window, and a second");
+        assert!(counted.reset_after > back.reset_after);
+    }
+
+    #[test]
+    fn subjects_are_keyed_hashes() {
+        let keys = |secret: &str| {
+            TokenKeys::new(&crate::settings::AuthSettings {
+                jwt_secret: secrecy::SecretString::from(secret.to_owned()),
+                jwt_issuer: "saasit".into(),
+                access_ttl: std::time::Duration::from_secs(900),
+                refresh_ttl: std::time::Duration::from_secs(3600),
+                login_max_failures: 5,
+                login_window: std::time::Duration::from_secs(900),
+                refresh_grace: std::time::Duration::from_secs(10),
+                verify_ttl: std::time::Duration::from_secs(86_400),
+                limits: Default::default(),
+            })
+        };
+        let (a, b) = (keys(&"a".repeat(32)), keys(&"b".repeat(32)));
+        let k = subject_key(&a, "alice@example.com");
         assert_eq!(k.len(), 32);
-        assert!(!k.contains("alice"));
+        assert_eq!(k, subject_key(&a, "alice@example.com"));
+        assert_ne!(
+            k,
+            subject_key(&b, "alice@example.com"),
+            "another deployment, another key"
+        );
     }
 }

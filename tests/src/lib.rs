@@ -80,6 +80,7 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> (Settings, S
         ("RATE_LIMIT_OTP_REQUEST".into(), "1000000/1h".into()),
         ("RATE_LIMIT_OTP_VERIFY".into(), "1000000/1h".into()),
         ("RATE_LIMIT_RECOVERY".into(), "1000000/1h".into()),
+        ("RATE_LIMIT_OTP_EMAIL".into(), "1000000/1h".into()),
     ]);
     for (k, v) in extra {
         map.insert((*k).to_owned(), (*v).to_owned());

@@ -140,8 +140,10 @@ async fn deletion_needs_proof_and_refuses_while_others_are_in_a_workspace_you_ow
         .await
         .expect("fresh");
     app.send(delete_me(nopass, None)).await.expect(202, None);
-    // Asking again (before the sweeper finishes) is harmless.
-    app.send(delete_me(nopass, None)).await.expect(202, None);
+    // Signed out at once: the same token cannot ask again (or do anything).
+    app.send(delete_me(nopass, None))
+        .await
+        .expect(401, Some("TOKEN_REVOKED"));
     let pending: i64 =
         sqlx::query_scalar("SELECT count(*) FROM users WHERE deletion_requested_at IS NOT NULL")
             .fetch_one(&app.state.db)

@@ -40,6 +40,16 @@ async fn code_for(app: &TestApp, to: &str) -> String {
     text[at..at + 6].to_owned()
 }
 
+/// Follows a verification link as the holder of `token` (the web app sends it).
+async fn verify(app: &TestApp, token: &str, body: serde_json::Value) -> TestResponse {
+    app.send(
+        Req::post("/api/v1/auth/verify-email")
+            .bearer(token)
+            .json(&body),
+    )
+    .await
+}
+
 async fn post(app: &TestApp, path: &str, body: serde_json::Value) -> TestResponse {
     app.send(Req::post(path).json(&body)).await
 }
@@ -104,25 +114,21 @@ async fn sign_up_answers_the_same_for_a_taken_address_and_verification_unlocks_t
         .expect(202, None);
     let second = link_token(&app, "new@example.com", "Verify").await;
     assert_ne!(first, second);
-    post(&app, "/api/v1/auth/verify-email", json!({"token": first}))
+    verify(&app, &token, json!({"token": first}))
         .await
         .expect(410, Some("LINK_USED"));
-    let verified = post(&app, "/api/v1/auth/verify-email", json!({"token": second}))
+    let verified = verify(&app, &token, json!({"token": second}))
         .await
         .expect(200, None);
     assert_eq!(verified.body["emailVerified"], true);
     // Replayed: refused, and nothing changes.
-    post(&app, "/api/v1/auth/verify-email", json!({"token": second}))
+    verify(&app, &token, json!({"token": second}))
         .await
         .expect(410, Some("LINK_USED"));
-    post(
-        &app,
-        "/api/v1/auth/verify-email",
-        json!({"token": "0".repeat(64)}),
-    )
-    .await
-    .expect(404, Some("NOT_FOUND"));
-    post(&app, "/api/v1/auth/verify-email", json!({"token": "short"}))
+    verify(&app, &token, json!({"token": "0".repeat(64)}))
+        .await
+        .expect(404, Some("NOT_FOUND"));
+    verify(&app, &token, json!({"token": "short"}))
         .await
         .expect(400, Some("VALIDATION_ERROR"));
     app.send(Req::post("/api/v1/auth/verify-email/resend").bearer(&token))
@@ -142,11 +148,25 @@ async fn sign_up_answers_the_same_for_a_taken_address_and_verification_unlocks_t
         .await
         .expect(202, None);
     let late = link_token(&app, "late@example.com", "Verify").await;
+    let late_token = token_of(
+        &app.login("late@example.com", PASSWORD)
+            .await
+            .expect(200, None),
+        "accessToken",
+    );
+    // Followed by someone signed in to another account: nothing happens, and
+    // the link still works for its own account.
+    verify(&app, &token, json!({"token": late}))
+        .await
+        .expect(404, Some("NOT_FOUND"));
+    post(&app, "/api/v1/auth/verify-email", json!({"token": late}))
+        .await
+        .expect(401, Some("UNAUTHORIZED"));
     sqlx::query("UPDATE account_tokens SET expires_at = now() - interval '1 second'")
         .execute(&app.state.db)
         .await
         .expect("expire");
-    post(&app, "/api/v1/auth/verify-email", json!({"token": late}))
+    verify(&app, &late_token, json!({"token": late}))
         .await
         .expect(410, Some("LINK_EXPIRED"));
     // Links are stored only as hashes.
@@ -202,6 +222,19 @@ async fn password_reset_works_once_signs_everyone_out_and_never_tells_who_has_an
     let app = spawn_app().await;
     let first = app.register("rita@example.com", PASSWORD).await;
     let old_refresh = first["refreshToken"].as_str().expect("refresh").to_owned();
+    let old_access = first["accessToken"].as_str().expect("access").to_owned();
+    let key = app
+        .send(
+            Req::post("/api/v1/api-keys")
+                .bearer(&old_access)
+                .json(&json!({"name": "ci", "scopes": ["workflows:read"]})),
+        )
+        .await
+        .expect(201, None)
+        .body["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
 
     let known = post(
         &app,
@@ -246,8 +279,15 @@ async fn password_reset_works_once_signs_everyone_out_and_never_tells_who_has_an
     )
     .await
     .expect(204, None);
-    // Every session is signed out; the old password is gone; the new one works.
+    // Every session is signed out (its access tokens at once, and the
+    // account's API keys); the old password is gone; the new one works.
     app.refresh(&old_refresh)
+        .await
+        .expect(401, Some("TOKEN_REVOKED"));
+    app.send(Req::get("/api/v1/auth/me").bearer(&old_access))
+        .await
+        .expect(401, Some("TOKEN_REVOKED"));
+    app.send(Req::get("/api/v1/workflows").bearer(&key))
         .await
         .expect(401, Some("TOKEN_REVOKED"));
     app.login("rita@example.com", PASSWORD)
@@ -525,6 +565,71 @@ async fn parallel_guesses_at_a_code_get_five_attempts_in_all() {
 }
 
 #[tokio::test]
+async fn fresh_codes_do_not_give_a_guesser_fresh_chances_without_end() {
+    let app = spawn_app_with(&[("RATE_LIMIT_OTP_EMAIL", "7/1d")]).await;
+    let mut wrong = 0;
+    // Two codes' worth of wrong guesses, from many addresses.
+    for round in 0..2 {
+        post(
+            &app,
+            "/api/v1/auth/request-otp",
+            json!({"email": "cap@example.com"}),
+        )
+        .await
+        .expect(200, None);
+        let code = code_for(&app, "cap@example.com").await;
+        let bad = if code == "000000" { "000001" } else { "000000" };
+        for i in 0..5 {
+            let r = app
+                .send(
+                    Req::post("/api/v1/auth/verify-otp")
+                        .from_ip(&format!("10.7.{round}.{i}"))
+                        .json(&json!({"email": "cap@example.com", "code": bad})),
+                )
+                .await;
+            if r.status == 401 {
+                wrong += 1;
+            } else {
+                let r = r.expect(429, Some("RATE_LIMITED"));
+                assert_eq!(r.body["error"]["details"]["scope"], "email");
+            }
+        }
+    }
+    assert_eq!(wrong, 7, "seven tries a day for the address, across codes");
+    // Even the right code of a fresh one waits now; other addresses do not.
+    post(
+        &app,
+        "/api/v1/auth/request-otp",
+        json!({"email": "cap@example.com"}),
+    )
+    .await
+    .expect(200, None);
+    let code = code_for(&app, "cap@example.com").await;
+    post(
+        &app,
+        "/api/v1/auth/verify-otp",
+        json!({"email": "cap@example.com", "code": code}),
+    )
+    .await
+    .expect(429, Some("RATE_LIMITED"));
+    post(
+        &app,
+        "/api/v1/auth/request-otp",
+        json!({"email": "free@example.com"}),
+    )
+    .await
+    .expect(200, None);
+    let code = code_for(&app, "free@example.com").await;
+    post(
+        &app,
+        "/api/v1/auth/verify-otp",
+        json!({"email": "free@example.com", "code": code}),
+    )
+    .await
+    .expect(200, None);
+}
+
+#[tokio::test]
 async fn codes_and_resets_are_limited_per_client_address_and_mail_per_recipient() {
     let app = spawn_app_with(&[
         ("RATE_LIMIT_OTP_REQUEST", "5/15m"),
@@ -639,6 +744,18 @@ async fn a_code_secures_an_account_someone_else_signed_up_with_your_address() {
     app.refresh(&token_of(&squatter, "refreshToken"))
         .await
         .expect(401, Some("TOKEN_REVOKED"));
+    // Their access token dies at once too, so it cannot mint a key (or
+    // anything) in the minutes it had left.
+    app.send(Req::get("/api/v1/auth/me").bearer(&token_of(&squatter, "accessToken")))
+        .await
+        .expect(401, Some("TOKEN_REVOKED"));
+    app.send(
+        Req::post("/api/v1/api-keys")
+            .bearer(&token_of(&squatter, "accessToken"))
+            .json(&json!({"name": "backdoor", "scopes": ["workflows:read"]})),
+    )
+    .await
+    .expect(401, Some("TOKEN_REVOKED"));
 }
 
 #[tokio::test]

@@ -66,7 +66,13 @@ async fn api_gateway_events_reach_the_same_router() {
             .fetch_all(&app.state.db)
             .await
             .expect("query");
-    assert!(subjects.contains(&shared::ratelimit::subject_key("198.51.100.7")));
-    assert!(!subjects.contains(&shared::ratelimit::subject_key("203.0.113.250")));
+    assert!(subjects.contains(&shared::ratelimit::subject_key(
+        &app.state.tokens,
+        "198.51.100.7"
+    )));
+    assert!(!subjects.contains(&shared::ratelimit::subject_key(
+        &app.state.tokens,
+        "203.0.113.250"
+    )));
     assert_eq!(subjects.len(), 2, "{subjects:?}");
 }

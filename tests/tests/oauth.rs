@@ -16,15 +16,14 @@ async fn with_double() -> (TestApp, OAuthDouble) {
     (spawn_app_with(&pairs).await, double)
 }
 
-/// Starts a sign-in: the authorization URL.
-async fn start(app: &TestApp, provider: &str) -> String {
-    app.send(Req::post(&format!("/api/v1/auth/oauth/{provider}/start")).json(&json!({})))
+/// Starts a sign-in: the authorization URL and this browser's binding.
+async fn start(app: &TestApp, provider: &str) -> (String, String) {
+    let r = app
+        .send(Req::post(&format!("/api/v1/auth/oauth/{provider}/start")).json(&json!({})))
         .await
-        .expect(200, None)
-        .body["authorizationUrl"]
-        .as_str()
-        .expect("url")
-        .to_owned()
+        .expect(200, None);
+    let field = |k: &str| r.body[k].as_str().expect(k).to_owned();
+    (field("authorizationUrl"), field("binding"))
 }
 
 /// Follows the authorization URL at the provider as `email`: the code and
@@ -58,18 +57,24 @@ async fn at_provider(url: &str, email: &str) -> (String, String) {
     (get("code"), get("state"))
 }
 
-async fn finish(app: &TestApp, provider: &str, code: &str, state: &str) -> TestResponse {
+async fn finish(
+    app: &TestApp,
+    provider: &str,
+    code: &str,
+    state: &str,
+    binding: &str,
+) -> TestResponse {
     app.send(
         Req::post(&format!("/api/v1/auth/oauth/{provider}/callback"))
-            .json(&json!({"code": code, "state": state})),
+            .json(&json!({"code": code, "state": state, "binding": binding})),
     )
     .await
 }
 
 async fn sign_in(app: &TestApp, provider: &str, email: &str) -> TestResponse {
-    let url = start(app, provider).await;
+    let (url, binding) = start(app, provider).await;
     let (code, state) = at_provider(&url, email).await;
-    finish(app, provider, &code, &state).await
+    finish(app, provider, &code, &state, &binding).await
 }
 
 #[tokio::test]
@@ -101,7 +106,7 @@ async fn google_and_github_make_an_account_then_find_it_again() {
         .expect("count");
     assert_eq!(identities, 2);
     // The authorization asked for PKCE (S256), and Google's for a nonce.
-    let url = start(&app, "google").await;
+    let (url, _) = start(&app, "google").await;
     assert!(
         url.contains("code_challenge_method=S256") && url.contains("nonce="),
         "{url}"
@@ -170,29 +175,29 @@ async fn a_provider_proving_the_address_secures_an_account_someone_else_signed_u
 async fn forged_replayed_and_broken_sign_ins_are_refused() {
     let (app, double) = with_double().await;
     // A state used twice.
-    let url = start(&app, "google").await;
+    let (url, binding) = start(&app, "google").await;
     let (code, state) = at_provider(&url, "once@example.com").await;
-    finish(&app, "google", &code, &state)
+    finish(&app, "google", &code, &state, &binding)
         .await
         .expect(200, None);
-    let r = finish(&app, "google", &code, &state)
+    let r = finish(&app, "google", &code, &state, &binding)
         .await
         .expect(401, Some("INVALID_CREDENTIALS"));
     assert_eq!(r.body["error"]["details"]["reason"], "unknown_state");
     // A state made up, or one from another provider.
-    finish(&app, "google", &code, "made-up")
+    finish(&app, "google", &code, "made-up", &binding)
         .await
         .expect(401, Some("INVALID_CREDENTIALS"));
-    let url = start(&app, "github").await;
+    let (url, binding) = start(&app, "github").await;
     let (code, state) = at_provider(&url, "cross@example.com").await;
-    let r = finish(&app, "google", &code, &state)
+    let r = finish(&app, "google", &code, &state, &binding)
         .await
         .expect(401, Some("INVALID_CREDENTIALS"));
     assert_eq!(r.body["error"]["details"]["reason"], "unknown_state");
     // A code that is not the one the provider issued for this state.
-    let url = start(&app, "google").await;
+    let (url, binding) = start(&app, "google").await;
     let (_, state) = at_provider(&url, "forged@example.com").await;
-    let r = finish(&app, "google", "code-forged", &state)
+    let r = finish(&app, "google", "code-forged", &state, &binding)
         .await
         .expect(401, Some("INVALID_CREDENTIALS"));
     assert_eq!(r.body["error"]["details"]["reason"], "provider_refused");
@@ -219,7 +224,7 @@ async fn forged_replayed_and_broken_sign_ins_are_refused() {
         .await
         .expect(200, None);
     // Too late.
-    let url = start(&app, "google").await;
+    let (url, binding) = start(&app, "google").await;
     let (code, state) = at_provider(&url, "slow@example.com").await;
     sqlx::query(
         "UPDATE oauth_states SET expires_at = now() - interval '1 second' WHERE used_at IS NULL",
@@ -227,7 +232,7 @@ async fn forged_replayed_and_broken_sign_ins_are_refused() {
     .execute(&app.state.db)
     .await
     .expect("expire");
-    finish(&app, "google", &code, &state)
+    finish(&app, "google", &code, &state, &binding)
         .await
         .expect(401, Some("INVALID_CREDENTIALS"));
     // Nobody was made by any of that.
@@ -241,23 +246,41 @@ async fn forged_replayed_and_broken_sign_ins_are_refused() {
 }
 
 #[tokio::test]
+async fn a_sign_in_finishes_only_in_the_browser_that_started_it() {
+    let (app, _double) = with_double().await;
+    // Login CSRF: the attacker starts a sign-in, consents with their own
+    // account, and gets the victim's browser to finish it with the code.
+    let (url, attacker_binding) = start(&app, "github").await;
+    let (code, state) = at_provider(&url, "attacker@example.com").await;
+    let (_, victim_binding) = start(&app, "github").await;
+    let r = finish(&app, "github", &code, &state, &victim_binding)
+        .await
+        .expect(401, Some("INVALID_CREDENTIALS"));
+    assert_eq!(r.body["error"]["details"]["reason"], "unknown_state");
+    // The attempt spent nothing: the starting browser still finishes.
+    finish(&app, "github", &code, &state, &attacker_binding)
+        .await
+        .expect(200, None);
+}
+
+#[tokio::test]
 async fn redirects_stay_in_the_web_app_and_unknown_providers_are_not_found() {
     let (app, _double) = with_double().await;
-    for bad in [
-        "https://evil.example.com/callback",
-        "http://127.0.0.1:3000.evil.example.com/x",
-        "http://127.0.0.1:3000/cb#frag",
-    ] {
-        app.send(Req::post("/api/v1/auth/oauth/google/start").json(&json!({"redirectUri": bad})))
-            .await
-            .expect(400, Some("VALIDATION_ERROR"));
-    }
+    // The provider sends the browser back to one page of the web app, not one
+    // a request names.
     app.send(
         Req::post("/api/v1/auth/oauth/google/start")
-            .json(&json!({"redirectUri": "http://127.0.0.1:3000/signin/done"})),
+            .json(&json!({"redirectUri": "https://evil.example.com/callback"})),
     )
     .await
-    .expect(200, None);
+    .expect(400, Some("VALIDATION_ERROR"));
+    let (url, _) = start(&app, "google").await;
+    let url = url::Url::parse(&url).expect("url");
+    let back = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(back.as_deref(), Some("http://127.0.0.1:3000/auth/callback"));
     app.send(Req::post("/api/v1/auth/oauth/myspace/start").json(&json!({})))
         .await
         .expect(404, Some("NOT_FOUND"));

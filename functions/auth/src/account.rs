@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use shared::{
     auth::{password, AuthUser, Email},
     db::{
-        account_deletion,
+        account_deletion, api_keys,
         sessions::{self, RevokeReason},
         users,
     },
@@ -40,7 +40,9 @@ pub struct AccountExport {
     pub data: serde_json::Value,
 }
 
-/// The sections of an export: each a JSON array, newest first.
+/// The sections of an export: each a JSON array, newest first. What the
+/// user made or did is exported from the workspaces they are still in
+/// (`mine`): a workspace they left keeps its content to itself.
 const SECTIONS: [(&str, &str); 7] = [
     (
         "workspaces",
@@ -53,28 +55,28 @@ const SECTIONS: [(&str, &str); 7] = [
         "SELECT json_build_object('id', id, 'workspaceId', workspace_id, 'name', name, 'description', description,
                 'status', status, 'version', version, 'canvas', canvas, 'createdAt', created_at,
                 'updatedAt', updated_at, 'deletedAt', deleted_at) AS row, created_at AS at
-           FROM workflows WHERE created_by = $1",
+           FROM workflows WHERE created_by = $1 AND workspace_id IN (SELECT workspace_id FROM mine)",
     ),
     (
         "agents",
         "SELECT json_build_object('id', id, 'workspaceId', workspace_id, 'name', name,
                 'displayName', display_name, 'systemPrompt', system_prompt, 'createdAt', created_at) AS row,
                 created_at AS at
-           FROM agents WHERE created_by = $1",
+           FROM agents WHERE created_by = $1 AND workspace_id IN (SELECT workspace_id FROM mine)",
     ),
     (
         "executions",
         "SELECT json_build_object('id', id, 'workspaceId', workspace_id, 'workflowId', workflow_id,
                 'status', status, 'triggerType', trigger_type, 'createdAt', created_at,
                 'startedAt', started_at, 'finishedAt', finished_at) AS row, created_at AS at
-           FROM executions WHERE started_by = $1",
+           FROM executions WHERE started_by = $1 AND workspace_id IN (SELECT workspace_id FROM mine)",
     ),
     (
         "activity",
         "SELECT json_build_object('workspaceId', workspace_id, 'action', action, 'resourceType', resource_type,
                 'resourceId', resource_id, 'details', details, 'ip', ip, 'userAgent', user_agent,
                 'at', created_at) AS row, created_at AS at
-           FROM activity_log WHERE actor_id = $1",
+           FROM activity_log WHERE actor_id = $1 AND workspace_id IN (SELECT workspace_id FROM mine)",
     ),
     (
         "apiKeys",
@@ -125,7 +127,8 @@ pub async fn export(
         .await?;
     for (name, select) in SECTIONS {
         let rows: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
-            "SELECT row FROM ({select}) s ORDER BY at DESC LIMIT $2"
+            "WITH mine AS (SELECT workspace_id FROM workspace_members WHERE user_id = $1)
+             SELECT row FROM ({select}) s ORDER BY at DESC LIMIT $2"
         ))
         .bind(caller.user_id)
         .bind(EXPORT_ROWS + 1)
@@ -202,14 +205,8 @@ pub async fn delete(
         .with_details(serde_json::json!({ "reason": "owns_shared_workspaces", "workspaces": listed })));
     }
     let mut tx = state.db.begin().await?;
-    if account_deletion::request(&mut *tx, user.id).await? {
-        sqlx::query(
-            "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-    }
+    account_deletion::request(&mut *tx, user.id).await?;
+    api_keys::revoke_all_of(&mut *tx, user.id).await?;
     let revoked =
         sessions::revoke_all(&mut *tx, user.id, None, RevokeReason::AccountDeleted).await?;
     tx.commit().await?;
@@ -256,15 +253,21 @@ async fn confirm(
         max: auth.login_max_failures,
         window: auth.login_window,
     };
-    ratelimit::hit(&state.db, Bucket::LoginEmail, email.as_str(), limit)
-        .await?
-        .check("email", "too many wrong passwords; try again later")?;
+    ratelimit::attempt(
+        state,
+        Bucket::LoginEmail,
+        email.as_str(),
+        limit,
+        "email",
+        "too many wrong passwords; try again later",
+    )
+    .await?;
     if !blocking(move || password::verify(&candidate, &stored)).await? {
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "the password is incorrect",
         ));
     }
-    ratelimit::unhit(&state.db, Bucket::LoginEmail, email.as_str(), limit).await?;
+    ratelimit::unhit(state, Bucket::LoginEmail, email.as_str(), limit).await?;
     Ok(())
 }

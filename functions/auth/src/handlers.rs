@@ -35,7 +35,7 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
 
 /// Counts a request from `ip` against a per-address limit: 429 past it.
 pub async fn per_ip(state: &AppState, bucket: Bucket, ip: &str, limit: Limit) -> ApiResult<()> {
-    ratelimit::hit(&state.db, bucket, ip, limit)
+    ratelimit::hit(state, bucket, ip, limit)
         .await?
         .check("ip", "too many requests from this address; try again later")?;
     Ok(())
@@ -107,7 +107,7 @@ pub async fn register(
         }
         Err(e) if db::constraint(&e) == Some("users_email_key") => {
             drop(tx);
-            if mail::may_send(&state, to).await? {
+            if mail::may_send_notice(&state, to).await? {
                 let existing = users::by_email(&state.db, to).await?;
                 let name = existing.map_or_else(|| account.name.clone(), |u| u.name);
                 let note = Mail::AlreadyRegistered { name: &name };
@@ -170,10 +170,19 @@ pub async fn login(
         Some(sid) => (Bucket::LoginDevice, sid.clone(), "device"),
         None => (Bucket::LoginEmail, email.as_str().to_owned(), "email"),
     };
-    let by_ip = ratelimit::hit(&state.db, Bucket::LoginIp, &ip, limit).await?;
-    let by_account = ratelimit::hit(&state.db, account_bucket, &account_subject, limit).await?;
+    let by_ip = ratelimit::hit(&state, Bucket::LoginIp, &ip, limit).await?;
+    let by_account = ratelimit::hit(&state, account_bucket, &account_subject, limit).await?;
     for (decision, scope) in [(by_ip, "ip"), (by_account, scope)] {
-        decision.check(scope, "too many sign-in attempts; try again later")?;
+        if !decision.allowed {
+            // A refused attempt checks nothing, so it is taken back: the
+            // limit closes for the rest of its window, not for as long as
+            // someone keeps knocking.
+            ratelimit::unhit(&state, Bucket::LoginIp, &ip, limit).await?;
+            ratelimit::unhit(&state, account_bucket, &account_subject, limit).await?;
+            return Err(decision
+                .taken_back()
+                .refusal(scope, "too many sign-in attempts; try again later"));
+        }
     }
 
     let candidate = body.password;
@@ -194,8 +203,8 @@ pub async fn login(
         ));
     };
     // A success is not a failure: take its counts back.
-    ratelimit::unhit(&state.db, Bucket::LoginIp, &ip, limit).await?;
-    ratelimit::unhit(&state.db, account_bucket, &account_subject, limit).await?;
+    ratelimit::unhit(&state, Bucket::LoginIp, &ip, limit).await?;
+    ratelimit::unhit(&state, account_bucket, &account_subject, limit).await?;
 
     let mut tx = state.db.begin().await?;
     let tokens = start(&mut tx, &state.tokens, user.id).await?;

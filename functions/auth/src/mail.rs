@@ -120,10 +120,19 @@ pub fn compose(
 /// Counts one account email to `to`: false when the address had its share
 /// for now (then nothing is made or sent, and the request answers the same).
 pub async fn may_send(state: &AppState, to: &str) -> Result<bool, ApiError> {
+    budget(state, Bucket::Mail, to).await
+}
+
+/// The same for a notice (someone signed up with, or asked to reset, the
+/// address): its own budget, so notices cannot use up the codes and links a
+/// person needs to get back in.
+pub async fn may_send_notice(state: &AppState, to: &str) -> Result<bool, ApiError> {
+    budget(state, Bucket::MailNotice, to).await
+}
+
+async fn budget(state: &AppState, bucket: Bucket, to: &str) -> Result<bool, ApiError> {
     let limit = state.settings.auth.limits.mail;
-    let allowed = ratelimit::hit(&state.db, Bucket::Mail, to, limit)
-        .await?
-        .allowed;
+    let allowed = ratelimit::hit(state, bucket, to, limit).await?.allowed;
     if !allowed {
         tracing::info!("account email held: the address is past its mail limit");
     }

@@ -116,7 +116,8 @@ pub async fn request_otp(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 400, description = "Malformed email or code (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 401, description = "Wrong code (INVALID_CREDENTIALS, details.reason = wrong_code, details.attemptsLeft), or no live code: expired, used, out of attempts or never sent (INVALID_CREDENTIALS, details.reason = no_live_code)", body = ErrorEnvelope),
-        (status = 429, description = "Too many attempts from this address (RATE_LIMITED); see Retry-After", body = ErrorEnvelope),
+        (status = 403, description = "The account is being deleted (FORBIDDEN, details.reason = account_deleting)", body = ErrorEnvelope),
+        (status = 429, description = "Too many attempts from this address, or too many wrong codes for this email today (RATE_LIMITED, details.scope = ip | email); see Retry-After", body = ErrorEnvelope),
         (status = 503, description = "Database unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
     )
 )]
@@ -139,6 +140,18 @@ pub async fn verify_otp(
         state.settings.auth.limits.otp_verify,
     )
     .await?;
+    // Across codes, an address takes a bounded number of tries a day: fresh
+    // codes do not give a guesser fresh chances without end.
+    let per_email = state.settings.auth.limits.otp_email;
+    ratelimit::attempt(
+        &state,
+        Bucket::OtpEmail,
+        email.as_str(),
+        per_email,
+        "email",
+        "too many codes tried for this address today; sign in another way or try again later",
+    )
+    .await?;
     let Some(attempt) = otp::attempt(&state.db, email.as_str(), MAX_ATTEMPTS).await? else {
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
@@ -159,18 +172,31 @@ pub async fn verify_otp(
         );
     }
 
+    ratelimit::unhit(&state, Bucket::OtpEmail, email.as_str(), per_email).await?;
     let (user, secured) = sign_in_or_up(&state, &email).await?;
     let mut tx = state.db.begin().await?;
     let tokens = start(&mut tx, &state.tokens, user.id).await?;
     tx.commit().await?;
     close(&state, secured).await;
     // The address is proven: failed password sign-ins against it are forgotten.
-    ratelimit::clear(&state.db, Bucket::LoginEmail, email.as_str()).await?;
+    ratelimit::clear(&state, Bucket::LoginEmail, email.as_str()).await?;
     Ok(Json(AuthResponse {
         device_token: Some(device_token(&state.tokens, user.id)?),
         user: user.into(),
         tokens,
     }))
+}
+
+/// Secures an unverified account whose address someone just proved: whoever
+/// made it never did, so its password, sessions and API keys are void.
+/// Returns the revoked sessions (their connections close).
+pub async fn secure(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: uuid::Uuid,
+) -> ApiResult<Vec<uuid::Uuid>> {
+    users::set_password(&mut **tx, user_id, None).await?;
+    shared::db::api_keys::revoke_all_of(&mut **tx, user_id).await?;
+    Ok(sessions::revoke_all(&mut **tx, user_id, None, RevokeReason::AccountSecured).await?)
 }
 
 /// The account with a just-proven address, made if there is none; and the
@@ -179,10 +205,14 @@ async fn sign_in_or_up(state: &AppState, email: &Email) -> ApiResult<(User, Vec<
     let mut tx = state.db.begin().await?;
     if let Some(user) = users::by_email(&mut *tx, email.as_str()).await? {
         let mut revoked = Vec::new();
+        if user.deleting {
+            return Err(
+                ApiError::new(ErrorCode::Forbidden, "this account is being deleted")
+                    .with_details(json!({ "reason": "account_deleting" })),
+            );
+        }
         if user.email_verified_at.is_none() {
-            users::set_password(&mut *tx, user.id, None).await?;
-            revoked =
-                sessions::revoke_all(&mut *tx, user.id, None, RevokeReason::AccountSecured).await?;
+            revoked = secure(&mut tx, user.id).await?;
         }
         users::mark_verified(&mut *tx, user.id, email.as_str()).await?;
         tx.commit().await?;

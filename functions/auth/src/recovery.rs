@@ -8,6 +8,7 @@ use shared::{
     auth::{jwt::fingerprint, opaque, password, AuthUser, ClientIp, Email},
     db::{
         account_tokens::{self, Purpose, Redeemed},
+        api_keys,
         sessions::{self, RevokeReason},
         users,
     },
@@ -58,10 +59,10 @@ pub async fn forgot(
     )
     .await?;
     let to = email.as_str();
-    if !mail::may_send(&state, to).await? {
-        return Ok((StatusCode::ACCEPTED, Json(Accepted::email_on_its_way())));
-    }
+    let answer = Ok((StatusCode::ACCEPTED, Json(Accepted::email_on_its_way())));
     match users::by_email(&state.db, to).await? {
+        Some(_) if !mail::may_send(&state, to).await? => return answer,
+        None if !mail::may_send_notice(&state, to).await? => return answer,
         Some(user) => {
             let token = opaque::new_token();
             let expires_at = Utc::now() + RESET_LIFETIME;
@@ -85,14 +86,15 @@ pub async fn forgot(
         }
         None => mail::deliver(&state, to, &Mail::NoAccount, Utc::now()).await?,
     }
-    Ok((StatusCode::ACCEPTED, Json(Accepted::email_on_its_way())))
+    answer
 }
 
 /// Choose a new password with the token of a reset link.
 ///
 /// The link works once. Every session of the account is signed out (their
-/// WebSocket connections close), the address counts as verified (the link
-/// reached it), and failed sign-ins counted against it are forgotten.
+/// WebSocket connections close) and its API keys are revoked, the address
+/// counts as verified (the link reached it), and failed sign-ins counted
+/// against it are forgotten.
 #[utoipa::path(
     operation_id = "auth_reset_password",
     post, path = "/api/v1/auth/password/reset", tag = "auth",
@@ -143,8 +145,10 @@ pub async fn reset(
     account_tokens::retire(&mut *tx, used.user_id, Purpose::ResetPassword).await?;
     let revoked =
         sessions::revoke_all(&mut *tx, used.user_id, None, RevokeReason::PasswordChanged).await?;
+    // A reset is how a taken-over account is recovered: keys made meanwhile stop too.
+    api_keys::revoke_all_of(&mut *tx, used.user_id).await?;
     tx.commit().await?;
-    ratelimit::clear(&state.db, Bucket::LoginEmail, &used.email).await?;
+    ratelimit::clear(&state, Bucket::LoginEmail, &used.email).await?;
     close(&state, revoked).await;
     tracing::info!(user_id = %used.user_id, "password reset; every session signed out");
     Ok(StatusCode::NO_CONTENT)
@@ -194,9 +198,15 @@ pub async fn change(
         max: auth.login_max_failures,
         window: auth.login_window,
     };
-    ratelimit::hit(&state.db, Bucket::LoginEmail, email.as_str(), limit)
-        .await?
-        .check("email", "too many wrong passwords; try again later")?;
+    ratelimit::attempt(
+        &state,
+        Bucket::LoginEmail,
+        email.as_str(),
+        limit,
+        "email",
+        "too many wrong passwords; try again later",
+    )
+    .await?;
     let candidate = body.current_password;
     if !blocking(move || password::verify(&candidate, &stored)).await? {
         return Err(ApiError::new(
@@ -204,7 +214,7 @@ pub async fn change(
             "the current password is incorrect",
         ));
     }
-    ratelimit::unhit(&state.db, Bucket::LoginEmail, email.as_str(), limit).await?;
+    ratelimit::unhit(&state, Bucket::LoginEmail, email.as_str(), limit).await?;
     let password_hash = blocking(move || password.hash())
         .await?
         .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing failed: {e}")))?;

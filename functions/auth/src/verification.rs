@@ -66,26 +66,39 @@ pub async fn send(state: &AppState, name: &str, email: &Email, link: &Link) -> A
 }
 
 /// Prove your email address with the token of the link we sent.
+///
+/// Signed in to the account the link was sent for (the web app sends its
+/// access token): a link followed by someone else verifies nothing, so an
+/// account someone made with your address stays unverified until you take it
+/// over with a one-time code, a password reset or a provider sign-in.
 #[utoipa::path(
     operation_id = "auth_verify_email",
     post, path = "/api/v1/auth/verify-email", tag = "auth",
+    security(("bearer" = [])),
     request_body = LinkToken,
     responses(
         (status = 200, description = "Verified (also when it already was)", body = UserView),
         (status = 400, description = "Not a link token (VALIDATION_ERROR)", body = ErrorEnvelope),
-        (status = 404, description = "No such link (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 401, description = "Missing, expired or invalid access token", body = ErrorEnvelope),
+        (status = 403, description = "An API key cannot do this (FORBIDDEN)", body = ErrorEnvelope),
+        (status = 404, description = "No such link for the signed-in account (NOT_FOUND)", body = ErrorEnvelope),
         (status = 410, description = "The link expired (LINK_EXPIRED) or was used already (LINK_USED)", body = ErrorEnvelope),
         (status = 503, description = "Database unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
     )
 )]
 pub async fn verify_email(
     State(state): State<AppState>,
+    caller: AuthUser,
     Json(body): Json<LinkToken>,
 ) -> ApiResult<Json<UserView>> {
     let token = body.parse()?;
     let mut tx = state.db.begin().await?;
     let used =
         match account_tokens::redeem(&mut tx, &fingerprint(token), Purpose::VerifyEmail).await? {
+            // Another account's link: not spent (the transaction rolls back).
+            Redeemed::Done(used) if used.user_id != caller.user_id => {
+                return Err(ApiError::not_found("link"))
+            }
             Redeemed::Done(used) => used,
             other => return Err(link_refused(&other)),
         };

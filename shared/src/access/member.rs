@@ -164,8 +164,7 @@ where
         if api_key::looks_like_key(&bearer) {
             return Self::of_key(parts, &state, &bearer).await;
         }
-        let caller = AuthUser::verify(parts, &state)?;
-        count_request(parts, &state, Bucket::ApiUser, &caller.user_id.to_string()).await?;
+        let caller = AuthUser::live(parts, &state).await?;
         let workspace_id = Self::named(parts, caller.user_id)?;
         Self::of(&state.db, &caller, workspace_id).await
     }

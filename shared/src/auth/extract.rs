@@ -22,9 +22,10 @@ use crate::{
     AppState,
 };
 
-/// The caller, proven by a valid access token (a person signed in, not an
-/// API key). Verifying the token reads nothing; counting the request against
-/// the caller's rate limit is one upsert.
+/// The caller, proven by a valid access token of a live session (a person
+/// signed in, not an API key): the token is verified, the request counted
+/// against the caller's rate limit (one upsert) and the session read (one
+/// primary-key lookup).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user_id: Uuid,
@@ -92,7 +93,7 @@ pub async fn count_request(
     }
     parts.extensions.insert(Counted);
     let limit = state.settings.auth.limits.api;
-    let decision = ratelimit::hit(&state.db, bucket, subject, limit).await?;
+    let decision = ratelimit::hit(state, bucket, subject, limit).await?;
     if let Some(slot) = parts.extensions.get::<HeaderSlot>() {
         slot.set(decision);
     }
@@ -108,8 +109,23 @@ pub async fn count_request(
 }
 
 impl AuthUser {
-    /// The user of an access token, without counting the request (for
-    /// extractors that count it themselves).
+    /// The user of an access token whose session is still live (a sign-out,
+    /// a password reset, a secured or deleted account ends it at once, not
+    /// when the token expires), counted against the caller's API limit.
+    pub async fn live(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = Self::verify(parts, state)?;
+        count_request(parts, state, Bucket::ApiUser, &user.user_id.to_string()).await?;
+        if crate::db::sessions::is_revoked(&state.db, user.session_id).await? {
+            return Err(ApiError::new(
+                ErrorCode::TokenRevoked,
+                "the session has been signed out",
+            ));
+        }
+        Ok(user)
+    }
+
+    /// The user of an access token, without counting the request or reading
+    /// the session (for extractors that do both themselves).
     pub fn verify(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         let bearer = bearer_token(parts)?;
         if api_key::looks_like_key(bearer) {
@@ -133,9 +149,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let user = Self::verify(parts, &state)?;
-        count_request(parts, &state, Bucket::ApiUser, &user.user_id.to_string()).await?;
-        Ok(user)
+        Self::live(parts, &state).await
     }
 }
 

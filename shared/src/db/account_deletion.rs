@@ -87,7 +87,10 @@ pub async fn settle(
             .bind(workspace)
             .execute(&mut **tx)
             .await?;
-        super::workspaces::transfer(tx, workspace, user_id, heir).await?;
+        // The heir left meanwhile: the next sweep picks another.
+        if !super::workspaces::transfer(tx, workspace, user_id, heir).await? {
+            return Err(sqlx::Error::RowNotFound);
+        }
     }
     sqlx::query_as::<_, Going>(
         "SELECT w.id, w.personal_of IS NOT NULL AS personal, w.stripe_customer_id
@@ -115,7 +118,8 @@ pub async fn active_runs(
 }
 
 /// Deletes the workspaces and the account, unless a run in them has not
-/// ended (then nothing is deleted and the sweeper tries again). The
+/// ended or someone joined one since [`settle`] (then nothing is deleted and
+/// the sweeper tries again, handing that one on first). The
 /// workspaces are locked first, in id order, as billing and runs lock them,
 /// so the cascade does not deadlock with a webhook or a run ending.
 pub async fn finish(
@@ -131,7 +135,9 @@ pub async fn finish(
         "WITH ok AS (
              SELECT NOT EXISTS (SELECT 1 FROM executions
                                  WHERE workspace_id = ANY($2)
-                                   AND status IN ('queued', 'dispatching', 'running')) AS ok
+                                   AND status IN ('queued', 'dispatching', 'running'))
+                AND NOT EXISTS (SELECT 1 FROM workspace_members
+                                 WHERE workspace_id = ANY($2) AND user_id <> $1) AS ok
          ), w AS (
              DELETE FROM workspaces WHERE id = ANY($2) AND personal_of IS NULL AND (SELECT ok FROM ok)
          ), u AS (

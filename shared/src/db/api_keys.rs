@@ -112,6 +112,18 @@ pub async fn revoke(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Err
     Ok(done.rows_affected() == 1)
 }
 
+/// Revokes every live key a user holds, in every workspace (a password reset,
+/// a secured or deleted account: keys made by whoever had access stop too).
+pub async fn revoke_all_of(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// A key found by its public id, with its member's role and the plan.
 #[derive(Debug, Clone, FromRow)]
 pub struct Holder {

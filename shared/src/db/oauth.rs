@@ -15,6 +15,7 @@ pub struct Pending {
 
 pub struct NewPending<'a> {
     pub state_hash: &'a [u8],
+    pub binding_hash: &'a [u8],
     pub provider: &'a str,
     pub pkce_verifier: &'a str,
     pub nonce: &'a str,
@@ -24,8 +25,8 @@ pub struct NewPending<'a> {
 
 pub async fn insert_pending(db: impl PgExecutor<'_>, p: NewPending<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO oauth_states (state_hash, provider, pkce_verifier, nonce, redirect_uri, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO oauth_states (state_hash, binding_hash, provider, pkce_verifier, nonce, redirect_uri, expires_at)
+         VALUES ($1, $7, $2, $3, $4, $5, $6)",
     )
     .bind(p.state_hash)
     .bind(p.provider)
@@ -33,24 +34,30 @@ pub async fn insert_pending(db: impl PgExecutor<'_>, p: NewPending<'_>) -> Resul
     .bind(p.nonce)
     .bind(p.redirect_uri)
     .bind(p.expires_at)
+    .bind(p.binding_hash)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Takes an authorization in flight: once, before it expires, for `provider`.
+/// Takes an authorization in flight: once, before it expires, for `provider`,
+/// from the browser that started it (its binding); another binding leaves it
+/// to its own browser.
 pub async fn take_pending(
     db: impl PgExecutor<'_>,
     state_hash: &[u8],
+    binding_hash: &[u8],
     provider: &str,
 ) -> Result<Option<Pending>, sqlx::Error> {
     sqlx::query_as::<_, Pending>(
         "UPDATE oauth_states SET used_at = now()
-          WHERE state_hash = $1 AND provider = $2 AND used_at IS NULL AND expires_at > now()
+          WHERE state_hash = $1 AND provider = $2 AND binding_hash = $3
+            AND used_at IS NULL AND expires_at > now()
          RETURNING provider, pkce_verifier, nonce, redirect_uri",
     )
     .bind(state_hash)
     .bind(provider)
+    .bind(binding_hash)
     .fetch_optional(db)
     .await
 }

@@ -11,7 +11,6 @@ use shared::{
     db::{
         self,
         oauth::{self, NewPending},
-        sessions::{self, RevokeReason},
         users::{self, NewUser, User},
     },
     error::{ErrorCode, ErrorEnvelope},
@@ -56,15 +55,11 @@ pub async fn providers(State(state): State<AppState>) -> Json<ProviderList> {
     Json(ProviderList { providers })
 }
 
+/// Nothing to say: the provider sends the browser back to `{APP_URL}/auth/callback`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(example = json!({"redirectUri": "http://127.0.0.1:3000/auth/callback"}))]
-pub struct StartOAuth {
-    /// The page of the web app the provider sends the person back to (under
-    /// `APP_URL`); default `{APP_URL}/auth/callback`.
-    #[schema(max_length = 2048)]
-    pub redirect_uri: Option<String>,
-}
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({}))]
+pub struct StartOAuth {}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -73,13 +68,16 @@ pub struct OAuthStarted {
     pub authorization_url: String,
     /// Comes back on the redirect; hand it to the callback route with the code.
     pub state: String,
+    /// Keep it in this page's session storage and send it with the callback:
+    /// the sign-in finishes only in the browser that started it.
+    pub binding: String,
     /// Seconds left to finish the sign-in.
     pub expires_in: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"code": "4/0AbC…", "state": "c2FtcGxlLXN0YXRl"}))]
+#[schema(example = json!({"code": "4/0AbC…", "state": "c2FtcGxlLXN0YXRl", "binding": "9b1f0c3e5a7d"}))]
 pub struct FinishOAuth {
     /// The `code` the provider put on the redirect.
     #[schema(min_length = 1, max_length = 2048)]
@@ -87,6 +85,9 @@ pub struct FinishOAuth {
     /// The `state` the provider put on the redirect.
     #[schema(min_length = 1, max_length = 512)]
     pub state: String,
+    /// The `binding` the start route gave this browser.
+    #[schema(min_length = 1, max_length = 512)]
+    pub binding: String,
 }
 
 fn configured(state: &AppState, raw: &str) -> ApiResult<(Provider, ProviderSettings)> {
@@ -103,23 +104,10 @@ fn configured(state: &AppState, raw: &str) -> ApiResult<(Provider, ProviderSetti
     Ok((provider, settings))
 }
 
-fn redirect_uri(state: &AppState, asked: Option<String>) -> ApiResult<String> {
-    let app = &state.settings.email.app_url;
-    let Some(uri) = asked else {
-        return Ok(format!("{app}/auth/callback"));
-    };
-    let inside = uri.starts_with(&format!("{app}/"))
-        && uri.len() <= 2048
-        && !uri.contains(['#', ' ', '\\'])
-        && url::Url::parse(&uri).is_ok();
-    if inside {
-        Ok(uri)
-    } else {
-        Err(ApiError::field(
-            "redirectUri",
-            format!("must be a page of the web app (start with {app}/), without a fragment"),
-        ))
-    }
+/// The one page of the web app providers send the browser back to (what the
+/// provider's client registers as its redirect URI).
+fn redirect_uri(state: &AppState) -> String {
+    format!("{}/auth/callback", state.settings.email.app_url)
 }
 
 fn random_text() -> String {
@@ -136,7 +124,7 @@ fn random_text() -> String {
     request_body = StartOAuth,
     responses(
         (status = 200, description = "Send the browser to `authorizationUrl`", body = OAuthStarted),
-        (status = 400, description = "redirectUri is not a page of the web app (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 400, description = "Malformed body (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 404, description = "No such provider, or not configured here (NOT_FOUND)", body = ErrorEnvelope),
         (status = 429, description = "Too many sign-ins from this address (RATE_LIMITED); see Retry-After", body = ErrorEnvelope),
         (status = 503, description = "Database unavailable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
@@ -149,14 +137,17 @@ pub async fn start_oauth(
     Json(body): Json<StartOAuth>,
 ) -> ApiResult<Json<OAuthStarted>> {
     let (provider, settings) = configured(&state, &provider)?;
-    let redirect = redirect_uri(&state, body.redirect_uri)?;
+    let StartOAuth {} = body;
+    let redirect = redirect_uri(&state);
     per_ip(&state, Bucket::OAuth, &ip, state.settings.auth.limits.oauth).await?;
     let nonce = random_text();
+    let binding = random_text();
     let auth = client::authorize(&settings, &redirect, &nonce).map_err(ApiError::internal)?;
     oauth::insert_pending(
         &state.db,
         NewPending {
             state_hash: &fingerprint(&auth.state),
+            binding_hash: &fingerprint(&binding),
             provider: provider.as_str(),
             pkce_verifier: &auth.verifier,
             nonce: &nonce,
@@ -168,6 +159,7 @@ pub async fn start_oauth(
     Ok(Json(OAuthStarted {
         authorization_url: auth.url,
         state: auth.state,
+        binding,
         expires_in: PENDING_FOR.num_seconds(),
     }))
 }
@@ -187,7 +179,7 @@ pub async fn start_oauth(
     responses(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 400, description = "Malformed body (VALIDATION_ERROR)", body = ErrorEnvelope),
-        (status = 401, description = "The state is unknown, used or expired (INVALID_CREDENTIALS, details.reason = unknown_state), or the provider refused the code or its token does not verify (INVALID_CREDENTIALS, details.reason = provider_refused)", body = ErrorEnvelope),
+        (status = 401, description = "The state is unknown, used or expired or not this browser's binding (INVALID_CREDENTIALS, details.reason = unknown_state), or the provider refused the code or its token does not verify (INVALID_CREDENTIALS, details.reason = provider_refused)", body = ErrorEnvelope),
         (status = 403, description = "The provider verified no email address (FORBIDDEN, details.reason = email_not_verified), or the account is being deleted (FORBIDDEN, details.reason = account_deleting)", body = ErrorEnvelope),
         (status = 404, description = "No such provider, or not configured here (NOT_FOUND)", body = ErrorEnvelope),
         (status = 429, description = "Too many sign-ins from this address (RATE_LIMITED); see Retry-After", body = ErrorEnvelope),
@@ -202,15 +194,20 @@ pub async fn callback(
 ) -> ApiResult<Json<AuthResponse>> {
     let (provider, settings) = configured(&state, &provider)?;
     per_ip(&state, Bucket::OAuth, &ip, state.settings.auth.limits.oauth).await?;
-    let pending = oauth::take_pending(&state.db, &fingerprint(&body.state), provider.as_str())
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidCredentials,
-                "this sign-in is unknown, was finished already, or took too long; start again",
-            )
-            .with_details(json!({ "reason": "unknown_state" }))
-        })?;
+    let pending = oauth::take_pending(
+        &state.db,
+        &fingerprint(&body.state),
+        &fingerprint(&body.binding),
+        provider.as_str(),
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "this sign-in is unknown, was finished already, or took too long; start again",
+        )
+        .with_details(json!({ "reason": "unknown_state" }))
+    })?;
     let who = super::identity(
         &settings,
         &pending.redirect_uri,
@@ -281,10 +278,7 @@ async fn account_for(
         Some(user) if user.deleting => return Err(deleting()),
         Some(user) => {
             if user.email_verified_at.is_none() {
-                users::set_password(&mut *tx, user.id, None).await?;
-                revoked =
-                    sessions::revoke_all(&mut *tx, user.id, None, RevokeReason::AccountSecured)
-                        .await?;
+                revoked = crate::otp::secure(&mut tx, user.id).await?;
             }
             users::mark_verified(&mut *tx, user.id, email.as_str()).await?;
             user.id
