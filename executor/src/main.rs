@@ -5,9 +5,10 @@
 //! `CALLBACK_TOKEN_FILE`), fetches its spec from the callback API and reports
 //! everything back to it.
 //!
-//! Both read the LLM settings `LLM_PROVIDER` (anthropic | openai), `LLM_API_KEY`
-//! (or `LLM_API_KEY_FILE`), `LLM_BASE_URL`, `LLM_MODEL`; without a key the
-//! deterministic dev provider answers. `EXECUTOR_HTTP_ALLOW` lists hosts http
+//! Both read the LLM settings `LLM_PROVIDER` (anthropic | openai | dev), `LLM_API_KEY`
+//! (or `LLM_API_KEY_FILE`), `LLM_BASE_URL`, `LLM_MODEL`. With none of them set the
+//! deterministic dev provider answers (local use); a provider named without a
+//! usable key fails its agent nodes with the reason. `EXECUTOR_HTTP_ALLOW` lists hosts http
 //! nodes may reach even on private addresses. Exit codes: 0 completed,
 //! 1 failed, 2 usage or spec error, 3 cancelled, 4 timed out.
 
@@ -49,14 +50,13 @@ fn common() -> Result<Common, String> {
         .api_key
         .as_ref()
         .map(|k| k.expose_secret().to_owned());
-    let provider = Provider::from_settings(
-        &settings.llm.provider,
-        llm_key.clone(),
-        settings.llm.base_url.as_deref(),
-        settings.llm.model.as_deref(),
-    )?;
-    if matches!(provider, Provider::Dev) {
-        eprintln!("executor: no LLM_API_KEY: agent nodes use the deterministic dev provider");
+    let provider = Provider::from_settings(&settings.llm);
+    match &provider {
+        Provider::Dev => eprintln!(
+            "executor: no LLM provider configured: agent nodes use the deterministic dev provider"
+        ),
+        Provider::Unconfigured(why) => eprintln!("executor: agent nodes will fail: {why}"),
+        _ => {}
     }
     Ok(Common {
         provider,

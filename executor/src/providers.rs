@@ -1,12 +1,16 @@
 //! LLM providers for `agent` nodes: the Anthropic Messages API, any
 //! OpenAI-compatible chat-completions endpoint, and a deterministic `dev`
-//! provider used when no key is configured, which says so in its output.
+//! provider for local use, which says so in its output. A provider named
+//! without a key (a Job whose key Secret is missing) is `Unconfigured`: its
+//! agent nodes fail saying so, nothing pretends.
 //! Errors are classified: 429 and overload are retryable (honouring
 //! Retry-After), invalid requests are not.
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
+use settings::{LlmProvider, LlmSettings};
 
 use crate::error::{from_transport, retry_after, ErrorKind, NodeError};
 
@@ -64,6 +68,8 @@ pub enum Provider {
     Anthropic(Endpoint),
     OpenAi(Endpoint),
     Dev,
+    /// A real provider was asked for but there is no key: why, for the node's error.
+    Unconfigured(String),
 }
 
 pub const DEV_NOTICE: &str =
@@ -75,33 +81,42 @@ impl Provider {
             Provider::Anthropic(_) => "anthropic",
             Provider::OpenAi(_) => "openai",
             Provider::Dev => "dev",
+            Provider::Unconfigured(_) => "unconfigured",
         }
     }
 
-    /// The provider the settings describe: `kind` is `anthropic` or `openai`;
-    /// without a key, the dev provider.
-    pub fn from_settings(
-        kind: &str,
-        api_key: Option<String>,
-        base_url: Option<&str>,
-        model: Option<&str>,
-    ) -> Result<Self, String> {
-        let Some(key) = api_key.filter(|k| !k.trim().is_empty()) else {
-            return Ok(Provider::Dev);
+    /// The provider the settings describe. The dev provider only when asked
+    /// for, or when nothing is configured at all (a graph run by hand); a
+    /// provider named without a usable key is [`Provider::Unconfigured`].
+    pub fn from_settings(s: &LlmSettings) -> Self {
+        let key = s
+            .api_key
+            .as_ref()
+            .map(|k| k.expose_secret().trim().to_owned())
+            .filter(|k| !k.is_empty());
+        let kind = match (s.provider, &key, &s.key_problem) {
+            (Some(LlmProvider::Dev), _, _) | (None, None, None) => return Provider::Dev,
+            (Some(kind), _, _) => kind,
+            (None, _, _) => LlmProvider::Anthropic,
+        };
+        let Some(key) = key else {
+            let why = s.key_problem.as_deref().unwrap_or("LLM_API_KEY is not set");
+            return Provider::Unconfigured(format!(
+                "no API key is configured for the {} provider ({why}); on EKS the key is the \
+                 Kubernetes Secret the Job mounts (infra/README.md: LLM credentials)",
+                kind.as_str()
+            ));
         };
         match kind {
-            "anthropic" => Ok(Provider::Anthropic(Endpoint::new(
-                base_url.unwrap_or("https://api.anthropic.com"),
+            LlmProvider::OpenAi => Provider::OpenAi(Endpoint::new(
+                s.base_url.as_deref().unwrap_or("https://api.openai.com/v1"),
                 key,
-                model.unwrap_or("claude-sonnet-4-5"),
-            ))),
-            "openai" => Ok(Provider::OpenAi(Endpoint::new(
-                base_url.unwrap_or("https://api.openai.com/v1"),
+                s.model.as_deref().unwrap_or("gpt-4o-mini"),
+            )),
+            _ => Provider::Anthropic(Endpoint::new(
+                s.base_url.as_deref().unwrap_or("https://api.anthropic.com"),
                 key,
-                model.unwrap_or("gpt-4o-mini"),
-            ))),
-            other => Err(format!(
-                "LLM_PROVIDER must be anthropic or openai, not {other:?}"
+                s.model.as_deref().unwrap_or("claude-sonnet-4-5"),
             )),
         }
     }
@@ -111,6 +126,7 @@ impl Provider {
             Provider::Anthropic(ep) => anthropic(ep, req).await,
             Provider::OpenAi(ep) => openai(ep, req).await,
             Provider::Dev => Ok(dev(req)),
+            Provider::Unconfigured(why) => Err(NodeError::new(ErrorKind::Config, why.clone())),
         }
     }
 }

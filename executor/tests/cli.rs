@@ -97,6 +97,31 @@ async fn the_hello_example_runs_on_its_own() {
 }
 
 #[tokio::test]
+async fn a_named_provider_without_its_key_file_fails_the_agent_node_saying_why() {
+    // A Job whose key Secret is missing: the provider is set, the mounted file is absent.
+    let out = run(
+        vec!["run".into(), "--spec".into(), example("hello.json")],
+        vec![
+            ("LLM_PROVIDER", "anthropic".into()),
+            ("LLM_API_KEY_FILE", "/nonexistent/saasit-llm/api-key".into()),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "the run failed");
+    let ev = events(&out);
+    let failed = of(&ev, "node_failed", "draft");
+    assert_eq!(failed.len(), 1, "{ev:?}");
+    let message = failed[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("no API key is configured for the anthropic provider")
+            && message.contains("/nonexistent/saasit-llm/api-key"),
+        "{message}"
+    );
+    assert!(of(&ev, "node_succeeded", "draft").is_empty());
+    assert_eq!(ev.last().expect("events")["status"], "failed");
+}
+
+#[tokio::test]
 async fn the_full_example_has_an_agent_an_http_call_a_condition_and_retries() {
     let (base, _) = support::serve().await;
     let dir = std::env::temp_dir().join(format!("executor-full-{}", std::process::id()));

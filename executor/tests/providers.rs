@@ -10,7 +10,9 @@ use executor::{
     providers::{CompletionRequest, Provider},
     EngineConfig, RunStatus,
 };
+use secrecy::SecretString;
 use serde_json::json;
+use settings::{LlmProvider, LlmSettings};
 use support::{run_with, runtime, serve, trigger};
 use tokio_util::sync::CancellationToken;
 
@@ -24,24 +26,37 @@ fn request() -> CompletionRequest {
     }
 }
 
+fn llm(
+    provider: Option<LlmProvider>,
+    key: Option<&str>,
+    base_url: Option<String>,
+    model: Option<&str>,
+) -> LlmSettings {
+    LlmSettings {
+        provider,
+        api_key: key.map(|k| SecretString::from(k.to_owned())),
+        key_problem: None,
+        base_url,
+        model: model.map(str::to_owned),
+    }
+}
+
 fn anthropic(base: &str, mode: &str) -> Provider {
-    Provider::from_settings(
-        "anthropic",
-        Some("test-key".into()),
-        Some(&format!("{base}/anthropic/{mode}")),
+    Provider::from_settings(&llm(
+        Some(LlmProvider::Anthropic),
+        Some("test-key"),
+        Some(format!("{base}/anthropic/{mode}")),
         None,
-    )
-    .expect("provider")
+    ))
 }
 
 fn openai(base: &str, mode: &str) -> Provider {
-    Provider::from_settings(
-        "openai",
-        Some("test-key".into()),
-        Some(&format!("{base}/openai/{mode}")),
+    Provider::from_settings(&llm(
+        Some(LlmProvider::OpenAi),
+        Some("test-key"),
+        Some(format!("{base}/openai/{mode}")),
         Some("gpt-default"),
-    )
-    .expect("provider")
+    ))
 }
 
 #[tokio::test]
@@ -147,14 +162,44 @@ async fn openai_compatible_round_trip_and_errors() {
 }
 
 #[tokio::test]
-async fn without_a_key_the_dev_provider_answers_and_says_so() {
-    let p = Provider::from_settings("anthropic", None, None, None).expect("provider");
+async fn with_nothing_configured_the_dev_provider_answers_and_says_so() {
+    let p = Provider::from_settings(&llm(None, None, None, None));
     assert_eq!(p.name(), "dev");
     let a = p.complete(&request()).await.expect("answer");
     let b = p.complete(&request()).await.expect("answer");
     assert_eq!(a, b, "deterministic");
     assert!(a.text.contains("dev provider") && a.text.contains("Say hi"));
-    assert!(Provider::from_settings("gemini", Some("k".into()), None, None).is_err());
+    // Asked for by name (local use), with or without a key.
+    let p = Provider::from_settings(&llm(Some(LlmProvider::Dev), Some("k"), None, None));
+    assert_eq!(p.name(), "dev");
+    // A key alone means the default provider, Anthropic.
+    let p = Provider::from_settings(&llm(None, Some("k"), None, None));
+    assert_eq!(p.name(), "anthropic");
+}
+
+#[tokio::test]
+async fn a_provider_without_its_key_fails_agent_nodes_instead_of_pretending() {
+    // What a Job on EKS gets when the key Secret is missing: the provider is named, the
+    // key file is not there. Nothing answers in the model's place.
+    let mut s = llm(Some(LlmProvider::Anthropic), None, None, None);
+    s.key_problem = Some("cannot read /var/run/saasit-llm/api-key: No such file".into());
+    let p = Provider::from_settings(&s);
+    assert_eq!(p.name(), "unconfigured");
+    let e = p.complete(&request()).await.expect_err("no answer");
+    assert_eq!(e.kind, ErrorKind::Config, "deterministic: not retried");
+    assert!(
+        e.message.contains("no API key is configured for the anthropic provider")
+            && e.message.contains("/var/run/saasit-llm/api-key"),
+        "{}",
+        e.message
+    );
+    // A blank key is no key.
+    let p = Provider::from_settings(&llm(Some(LlmProvider::OpenAi), Some("  "), None, None));
+    assert_eq!(p.name(), "unconfigured");
+    // A missing key file with no provider named is a problem too, not the dev provider.
+    let mut s = llm(None, None, None, None);
+    s.key_problem = Some("the LLM API key file is empty".into());
+    assert_eq!(Provider::from_settings(&s).name(), "unconfigured");
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ fn render_job(tier: &str, secret: bool) -> anyhow::Result<()> {
     let spec = shared::runs::JobSpec {
         name: shared::runs::job_name(id),
         execution_id: id,
-        tier: tier.as_str().to_owned(),
+        tier,
         env: vec![
             ("EXECUTION_ID".into(), id.to_string()),
             ("CALLBACK_URL".into(), "https://api.example.com".into()),
@@ -77,6 +77,7 @@ fn render_job(tier: &str, secret: bool) -> anyhow::Result<()> {
     let target = shared::runs::k8s::JobTarget {
         namespace: "saasit-executions",
         image: "saasit-executor:latest",
+        llm: &shared::runs::k8s::JobLlm::default(),
     };
     let manifest = if secret {
         shared::runs::k8s::render_token_secret(

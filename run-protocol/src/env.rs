@@ -19,3 +19,9 @@ pub const RUN_TIMEOUT_SECONDS: &str = "RUN_TIMEOUT_SECONDS";
 /// Where the per-Job Secret is mounted on EKS, and the key of the token in it.
 pub const TOKEN_MOUNT_DIR: &str = "/var/run/saasit";
 pub const TOKEN_SECRET_KEY: &str = "callback-token";
+
+/// Where the platform's LLM key is mounted on EKS (from the Kubernetes Secret
+/// the dispatcher names, fed from Secrets Manager), and the key's name in it.
+/// The executor reads it through `LLM_API_KEY_FILE`.
+pub const LLM_KEY_MOUNT_DIR: &str = "/var/run/saasit-llm";
+pub const LLM_KEY_SECRET_KEY: &str = "api-key";

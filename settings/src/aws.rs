@@ -17,6 +17,14 @@ pub struct AwsSettings {
     pub namespace: String,
     /// `EXECUTOR_IMAGE`.
     pub executor_image: String,
+    /// `EXECUTOR_LLM_PROVIDER` (anthropic or openai; default anthropic),
+    /// `EXECUTOR_LLM_MODEL`, `EXECUTOR_LLM_BASE_URL`: what executor Jobs call.
+    /// Their key is never a setting here: it is the Kubernetes Secret
+    /// `EXECUTOR_LLM_SECRET` (default `saasit-llm`) the Jobs mount.
+    pub executor_llm_provider: String,
+    pub executor_llm_model: String,
+    pub executor_llm_base_url: String,
+    pub executor_llm_secret: String,
     /// `CALLBACK_URL`: where executors reach the internal routes (the
     /// dispatcher needs it; the API functions cannot know it without a cycle).
     pub callback_url: String,
@@ -40,6 +48,10 @@ impl AwsSettings {
             cluster_name: s("EKS_CLUSTER_NAME"),
             namespace: l.or("EKS_NAMESPACE", "saasit-executions"),
             executor_image: s("EXECUTOR_IMAGE"),
+            executor_llm_provider: l.or("EXECUTOR_LLM_PROVIDER", "anthropic"),
+            executor_llm_model: s("EXECUTOR_LLM_MODEL"),
+            executor_llm_base_url: s("EXECUTOR_LLM_BASE_URL"),
+            executor_llm_secret: l.or("EXECUTOR_LLM_SECRET", "saasit-llm"),
             callback_url: s("CALLBACK_URL"),
             connections_table: s("CONNECTIONS_TABLE"),
             ws_management_endpoint: s("WS_MANAGEMENT_ENDPOINT"),

@@ -12,16 +12,79 @@ use crate::{
     runs::DEFAULT_HEARTBEAT_EVERY,
 };
 
+/// Which LLM API agent nodes call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmProvider {
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// Any OpenAI-compatible chat-completions endpoint.
+    OpenAi,
+    /// A deterministic local stand-in that says so in its output: for local
+    /// use only (the Job on EKS is never given it).
+    Dev,
+}
+
+impl LlmProvider {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "anthropic" => Some(Self::Anthropic),
+            "openai" => Some(Self::OpenAi),
+            "dev" => Some(Self::Dev),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Anthropic => "anthropic",
+            Self::OpenAi => "openai",
+            Self::Dev => "dev",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
-    /// `LLM_PROVIDER` (`anthropic`).
-    pub provider: String,
-    /// `LLM_API_KEY`, or the file named by `LLM_API_KEY_FILE`; without one
-    /// agent nodes use the deterministic dev provider.
+    /// `LLM_PROVIDER` (`anthropic`, `openai`, `dev`). Unset: anthropic with a
+    /// key, the dev provider without one (running a graph locally).
+    pub provider: Option<LlmProvider>,
+    /// `LLM_API_KEY`, or the file named by `LLM_API_KEY_FILE` (on EKS, the
+    /// platform's key mounted from a Kubernetes Secret).
     pub api_key: Option<SecretString>,
+    /// Why there is no key although a key file was named (it is missing,
+    /// unreadable or empty): agent nodes fail with this, nothing pretends.
+    pub key_problem: Option<String>,
     /// `LLM_BASE_URL`, `LLM_MODEL`: overrides of the provider's defaults.
     pub base_url: Option<String>,
     pub model: Option<String>,
+}
+
+impl LlmSettings {
+    pub fn from_lookup(l: &Lookup<'_>) -> Result<Self, SettingsError> {
+        let provider = match l.get("LLM_PROVIDER") {
+            None => None,
+            Some(v) => Some(LlmProvider::parse(&v).ok_or_else(|| SettingsError::Invalid {
+                name: "LLM_PROVIDER",
+                reason: format!("must be anthropic, openai or dev, not {v:?}"),
+            })?),
+        };
+        // A key file that cannot be read is not a reason to refuse to start:
+        // the run goes on and its agent nodes fail saying why.
+        let (api_key, key_problem) = match l.value_or_file("LLM_API_KEY", "LLM_API_KEY_FILE") {
+            Ok(Some(k)) if !k.is_empty() => (Some(SecretString::from(k)), None),
+            Ok(Some(_)) => (None, Some("the LLM API key file is empty".to_owned())),
+            Ok(None) => (None, None),
+            Err(SettingsError::Invalid { reason, .. }) => (None, Some(reason)),
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            provider,
+            api_key,
+            key_problem,
+            base_url: l.get("LLM_BASE_URL"),
+            model: l.get("LLM_MODEL"),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -63,14 +126,7 @@ impl ExecutorSettings {
             });
         }
         Ok(Self {
-            llm: LlmSettings {
-                provider: l.or("LLM_PROVIDER", "anthropic"),
-                api_key: l
-                    .value_or_file("LLM_API_KEY", "LLM_API_KEY_FILE")?
-                    .map(SecretString::from),
-                base_url: l.get("LLM_BASE_URL"),
-                model: l.get("LLM_MODEL"),
-            },
+            llm: LlmSettings::from_lookup(l)?,
             http_allow: l.get("EXECUTOR_HTTP_ALLOW").unwrap_or_default(),
             max_concurrency,
             heartbeat_every: l.seconds(env::HEARTBEAT_SECONDS, DEFAULT_HEARTBEAT_EVERY)?,

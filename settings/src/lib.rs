@@ -31,7 +31,7 @@ use std::collections::HashMap;
 pub use aws::AwsSettings;
 pub use billing::{BillingSettings, PriceSetting};
 pub use email::EmailSettings;
-pub use executor::{ExecutorSettings, JobSettings, LlmSettings};
+pub use executor::{ExecutorSettings, JobSettings, LlmProvider, LlmSettings};
 pub use limits::{Limit, LimitSettings};
 pub use local::LocalSettings;
 pub use lookup::{Lookup, SettingsError};

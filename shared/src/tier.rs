@@ -28,6 +28,25 @@ pub enum Priority {
     Low,
 }
 
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Standard => "standard",
+            Priority::Low => "low",
+        }
+    }
+}
+
+/// What nodes an executor Job of this tier runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// Spot nodes when there are any (cheaper, may be reclaimed), else on-demand.
+    SpotPreferred,
+    /// Never spot: long runs that an interruption would cost too much.
+    OnDemand,
+}
+
 /// Kubernetes resource requests or limits for one executor container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resources {
@@ -41,6 +60,8 @@ pub struct TierLimits {
     /// Executions running at once; 0 means the tier can design but not run.
     pub concurrent_runs: u32,
     pub priority: Priority,
+    /// Where its Jobs run (spot or on-demand nodes).
+    pub capacity: Capacity,
     /// Longest an execution may run; `None` when the tier cannot run.
     pub max_runtime: Option<Duration>,
     /// Executor resources (requests, limits); `None` when the tier cannot run.
@@ -91,6 +112,7 @@ const LARGE: (Resources, Resources) = (
 const DESIGN_ONLY: TierLimits = TierLimits {
     concurrent_runs: 0,
     priority: Priority::Low,
+    capacity: Capacity::SpotPreferred,
     max_runtime: None,
     resources: None,
     workflows_per_month: None,
@@ -141,6 +163,8 @@ impl Tier {
             Tier::Scale => TierLimits {
                 concurrent_runs: 10,
                 priority: Priority::High,
+                // Runs of up to two days: an interruption would cost too much.
+                capacity: Capacity::OnDemand,
                 max_runtime: Some(Duration::from_secs(48 * HOUR)),
                 resources: Some(LARGE),
                 seats: 50,

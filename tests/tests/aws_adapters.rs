@@ -267,7 +267,7 @@ async fn launcher_contract(launcher: &dyn JobLauncher) {
     let job = JobSpec {
         name: format!("exec-{id}"),
         execution_id: id,
-        tier: "STARTER".into(),
+        tier: Tier::Starter,
         env: vec![("EXECUTION_ID".into(), id.to_string())],
         callback_token: TOKEN.to_owned().into(),
         resources: Tier::Starter.limits().resources,
@@ -350,6 +350,7 @@ fn eks_launcher(moto: &Moto, api: &str) -> EksLauncher {
             region: "us-east-1".into(),
             namespace: "saasit-executions".into(),
             image: "registry.example.com/saasit-executor:1".into(),
+            llm: shared::runs::k8s::JobLlm::default(),
             api_server_override: Some(api.to_owned()),
         },
     )
@@ -366,7 +367,7 @@ async fn the_eks_launcher_posts_the_rendered_job() {
     eks.launch(JobSpec {
         name: format!("exec-{id}"),
         execution_id: id,
-        tier: "SCALE".into(),
+        tier: Tier::Scale,
         env: vec![("EXECUTION_ID".into(), id.to_string())],
         callback_token: TOKEN.to_owned().into(),
         resources: Tier::Scale.limits().resources,
@@ -439,7 +440,7 @@ async fn the_local_launcher_hands_the_token_over_as_a_private_file() {
     let job = JobSpec {
         name: format!("exec-{id}"),
         execution_id: id,
-        tier: "STARTER".into(),
+        tier: Tier::Starter,
         env: vec![("EXECUTION_ID".into(), id.to_string())],
         callback_token: TOKEN.to_owned().into(),
         resources: None,

@@ -51,7 +51,7 @@ impl Runs {
             .launch(JobSpec {
                 name: name.clone(),
                 execution_id: id,
-                tier: r.tier.as_str().to_owned(),
+                tier: r.tier,
                 env: vec![
                     (env::EXECUTION_ID.into(), id.to_string()),
                     (env::CALLBACK_URL.into(), self.callback_url.clone()),

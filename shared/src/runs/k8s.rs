@@ -7,6 +7,18 @@
 //! [`env::TOKEN_MOUNT_DIR`] and names the file in `CALLBACK_TOKEN_FILE`; the
 //! pod waits for the Secret before its container starts.
 //!
+//! The platform's LLM key is not the dispatcher's to hand out: it is a
+//! Kubernetes Secret in the namespace (fed from Secrets Manager by the
+//! External Secrets Operator, `infra/k8s/llm-key.externalsecret.yaml`),
+//! mounted read-only at [`env::LLM_KEY_MOUNT_DIR`] and named by
+//! `LLM_API_KEY_FILE`. It is optional in the pod: without it the executor
+//! fails its agent nodes saying so (never a silent dev provider).
+//!
+//! Placement by tier: a PriorityClass per queue class (`saasit-high`,
+//! `saasit-standard`, `saasit-low`, `infra/k8s/priorityclasses.yaml`; they
+//! order pending pods and never preempt running ones), and spot nodes
+//! preferred for short tiers, never used for the long ones.
+//!
 //! Substitution happens on parsed JSON strings (never on raw text), so no
 //! value can change the manifest's structure.
 
@@ -15,6 +27,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::JobSpec;
+use crate::tier::Capacity;
 
 /// The name of the Secret holding a Job's callback token.
 pub fn token_secret_name(job: &str) -> String {
@@ -28,11 +41,64 @@ pub fn token_path() -> String {
 
 const TEMPLATE: &str = include_str!("../../../infra/k8s/executor-job.template.json");
 
-/// Where and with what image Jobs run.
+/// Where and with what image Jobs run, and which model their agents call.
 #[derive(Debug, Clone)]
 pub struct JobTarget<'a> {
     pub namespace: &'a str,
     pub image: &'a str,
+    pub llm: &'a JobLlm,
+}
+
+/// The LLM the executors call: the provider and model are settings; the key
+/// is the Kubernetes Secret `secret` (key `api-key`), never a value here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLlm {
+    pub provider: crate::settings::LlmProvider,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub secret: String,
+}
+
+impl Default for JobLlm {
+    fn default() -> Self {
+        Self {
+            provider: crate::settings::LlmProvider::Anthropic,
+            model: None,
+            base_url: None,
+            secret: "saasit-llm".into(),
+        }
+    }
+}
+
+/// Where the executor finds the platform's LLM key inside the container.
+pub fn llm_key_path() -> String {
+    format!("{}/{}", env::LLM_KEY_MOUNT_DIR, env::LLM_KEY_SECRET_KEY)
+}
+
+/// Node affinity and tolerations for a tier's capacity. Both label schemes
+/// (EKS managed node groups, Karpenter) are named, and "not spot" is written
+/// as NotIn so that nodes without either label still qualify.
+fn placement(capacity: Capacity) -> (Value, Value) {
+    match capacity {
+        Capacity::SpotPreferred => (
+            json!({ "nodeAffinity": { "preferredDuringSchedulingIgnoredDuringExecution": [
+                { "weight": 100, "preference": { "matchExpressions": [
+                    { "key": "eks.amazonaws.com/capacityType", "operator": "In", "values": ["SPOT"] } ] } },
+                { "weight": 100, "preference": { "matchExpressions": [
+                    { "key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"] } ] } }
+            ] } }),
+            json!([{ "key": "saasit.io/spot", "operator": "Exists", "effect": "NoSchedule" }]),
+        ),
+        Capacity::OnDemand => (
+            json!({ "nodeAffinity": { "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{ "matchExpressions": [
+                    { "key": "eks.amazonaws.com/capacityType", "operator": "NotIn", "values": ["SPOT"] },
+                    { "key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["spot"] }
+                ] }]
+            } } }),
+            json!([]),
+        ),
+    }
 }
 
 fn substitute(v: &mut Value, vars: &[(&str, &str)]) {
@@ -61,25 +127,41 @@ pub fn render_job(spec: &JobSpec, target: &JobTarget<'_>) -> Value {
             ("JOB_NAME", &spec.name),
             ("NAMESPACE", target.namespace),
             ("EXECUTION_ID", &id),
-            ("TIER", &spec.tier.to_lowercase()),
+            ("TIER", &spec.tier.as_str().to_lowercase()),
             ("IMAGE", target.image),
             ("TOKEN_SECRET", &token_secret_name(&spec.name)),
+            ("LLM_SECRET", &target.llm.secret),
         ],
     );
     job["spec"]["activeDeadlineSeconds"] = json!(spec.deadline.as_secs().max(1));
-    let container = &mut job["spec"]["template"]["spec"]["containers"][0];
+    let limits = spec.tier.limits();
+    let pod = &mut job["spec"]["template"]["spec"];
+    pod["priorityClassName"] = json!(format!("saasit-{}", limits.priority.as_str()));
+    let (affinity, tolerations) = placement(limits.capacity);
+    pod["affinity"] = affinity;
+    pod["tolerations"] = tolerations;
+    let container = &mut pod["containers"][0];
+    let llm = target.llm;
     let contract = [
         (
             env::RUN_TIMEOUT_SECONDS.to_owned(),
             spec.deadline.as_secs().to_string(),
         ),
         (env::CALLBACK_TOKEN_FILE.to_owned(), token_path()),
+        ("LLM_PROVIDER".to_owned(), llm.provider.as_str().to_owned()),
+        ("LLM_API_KEY_FILE".to_owned(), llm_key_path()),
     ];
+    let optional = [("LLM_MODEL", &llm.model), ("LLM_BASE_URL", &llm.base_url)];
     container["env"] = spec
         .env
         .iter()
         .chain(&contract)
         .map(|(k, v)| json!({ "name": k, "value": v }))
+        .chain(
+            optional
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| json!({ "name": k, "value": v }))),
+        )
         .collect();
     if let Some((requests, limits)) = spec.resources {
         container["resources"] = json!({
@@ -130,7 +212,7 @@ mod tests {
         let spec = JobSpec {
             name: format!("exec-{id}"),
             execution_id: id,
-            tier: "PROFESSIONAL".into(),
+            tier: Tier::Professional,
             env: vec![
                 ("EXECUTION_ID".into(), id.to_string()),
                 ("CALLBACK_URL".into(), "https://api\"x".into()),
@@ -139,11 +221,16 @@ mod tests {
             resources: Tier::Professional.limits().resources,
             deadline: Duration::from_secs(12 * 3600),
         };
+        let llm = JobLlm {
+            model: Some("claude-x".into()),
+            ..JobLlm::default()
+        };
         let job = render_job(
             &spec,
             &JobTarget {
                 namespace: "saasit-executions",
                 image: "registry/executor:1",
+                llm: &llm,
             },
         );
         assert_eq!(job["metadata"]["name"], format!("exec-{id}"));
@@ -171,6 +258,56 @@ mod tests {
             c["env"][3],
             json!({"name": "CALLBACK_TOKEN_FILE", "value": "/var/run/saasit/callback-token"})
         );
+        // The platform's LLM key: a file from the namespace's Secret, optional in the
+        // pod (without it agent nodes fail saying so); provider and model are values.
+        let names: Vec<&str> = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "EXECUTION_ID",
+                "CALLBACK_URL",
+                "RUN_TIMEOUT_SECONDS",
+                "CALLBACK_TOKEN_FILE",
+                "LLM_PROVIDER",
+                "LLM_API_KEY_FILE",
+                "LLM_MODEL"
+            ]
+        );
+        assert_eq!(c["env"][5]["value"], "/var/run/saasit-llm/api-key");
+        assert_eq!(c["env"][6]["value"], "claude-x");
+        let key = &job["spec"]["template"]["spec"]["volumes"][1];
+        assert_eq!(key["secret"]["secretName"], "saasit-llm");
+        assert_eq!(key["secret"]["optional"], true);
+        assert_eq!(c["volumeMounts"][1]["mountPath"], "/var/run/saasit-llm");
+        // Placement: the tier's priority class; spot preferred for PROFESSIONAL, never for SCALE.
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(pod["priorityClassName"], "saasit-standard");
+        assert!(pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"].is_array());
+        assert_eq!(pod["tolerations"][0]["key"], "saasit.io/spot");
+        let long = render_job(
+            &JobSpec {
+                tier: Tier::Scale,
+                ..spec.clone()
+            },
+            &JobTarget {
+                namespace: "saasit-executions",
+                image: "registry/executor:1",
+                llm: &llm,
+            },
+        );
+        let pod = &long["spec"]["template"]["spec"];
+        assert_eq!(pod["priorityClassName"], "saasit-high");
+        assert_eq!(
+            pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchExpressions"][0]["operator"],
+            "NotIn"
+        );
+        assert_eq!(pod["tolerations"], json!([]));
         let volume = &job["spec"]["template"]["spec"]["volumes"][0];
         assert_eq!(volume["secret"]["secretName"], format!("exec-{id}-token"));
         assert_eq!(c["volumeMounts"][0]["mountPath"], "/var/run/saasit");

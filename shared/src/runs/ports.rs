@@ -26,8 +26,9 @@ pub struct JobSpec {
     /// Deterministic (`exec-<id>`), so a redelivered message finds the Job already there.
     pub name: String,
     pub execution_id: Uuid,
-    /// The workspace's plan at launch (a label on the Job).
-    pub tier: String,
+    /// The workspace's plan at launch: a label on the Job, its priority
+    /// class and the nodes it may run on.
+    pub tier: crate::tier::Tier,
     /// The environment contract of the executor: no secrets. The callback
     /// token travels apart (below) and reaches the executor as a file named
     /// by `CALLBACK_TOKEN_FILE`.

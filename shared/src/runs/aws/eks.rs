@@ -38,6 +38,8 @@ pub struct EksTarget {
     pub region: String,
     pub namespace: String,
     pub image: String,
+    /// The model executors call (the key is the Secret it names).
+    pub llm: super::super::k8s::JobLlm,
     /// Talk to this API server instead of the endpoint `DescribeCluster`
     /// gives (a local fake Kubernetes API in tests; plain HTTP, no CA).
     pub api_server_override: Option<String>,
@@ -248,6 +250,7 @@ impl JobLauncher for EksLauncher {
                 &JobTarget {
                     namespace: &self.target.namespace,
                     image: &self.target.image,
+                    llm: &self.target.llm,
                 },
             );
             let manifest: Job = serde_json::from_value(manifest)?;

@@ -119,6 +119,7 @@ impl AwsRuns {
                 region,
                 namespace: s.namespace.clone(),
                 image: s.executor_image.clone(),
+                llm: job_llm(s)?,
                 api_server_override: None,
             },
         )?;
@@ -204,4 +205,23 @@ pub const MAX_DEFERRAL: Duration = Duration::from_secs(10 * 60);
 pub fn deferral(base: Duration, receive_count: u32) -> Duration {
     let doublings = receive_count.saturating_sub(1).min(16);
     base.saturating_mul(1 << doublings).min(MAX_DEFERRAL)
+}
+
+/// The executors' model from the settings; the dev provider is for local use only.
+fn job_llm(s: &crate::settings::AwsSettings) -> anyhow::Result<super::k8s::JobLlm> {
+    use crate::settings::LlmProvider;
+    let provider = match LlmProvider::parse(&s.executor_llm_provider) {
+        Some(p @ (LlmProvider::Anthropic | LlmProvider::OpenAi)) => p,
+        _ => anyhow::bail!(
+            "EXECUTOR_LLM_PROVIDER must be anthropic or openai, not {:?} (the dev provider is for local use only)",
+            s.executor_llm_provider
+        ),
+    };
+    let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    Ok(super::k8s::JobLlm {
+        provider,
+        model: some(&s.executor_llm_model),
+        base_url: some(&s.executor_llm_base_url),
+        secret: s.executor_llm_secret.clone(),
+    })
 }
