@@ -188,7 +188,8 @@ async fn a_provider_without_its_key_fails_agent_nodes_instead_of_pretending() {
     let e = p.complete(&request()).await.expect_err("no answer");
     assert_eq!(e.kind, ErrorKind::Config, "deterministic: not retried");
     assert!(
-        e.message.contains("no API key is configured for the anthropic provider")
+        e.message
+            .contains("no API key is configured for the anthropic provider")
             && e.message.contains("/var/run/saasit-llm/api-key"),
         "{}",
         e.message

@@ -63,10 +63,12 @@ impl LlmSettings {
     pub fn from_lookup(l: &Lookup<'_>) -> Result<Self, SettingsError> {
         let provider = match l.get("LLM_PROVIDER") {
             None => None,
-            Some(v) => Some(LlmProvider::parse(&v).ok_or_else(|| SettingsError::Invalid {
-                name: "LLM_PROVIDER",
-                reason: format!("must be anthropic, openai or dev, not {v:?}"),
-            })?),
+            Some(v) => Some(
+                LlmProvider::parse(&v).ok_or_else(|| SettingsError::Invalid {
+                    name: "LLM_PROVIDER",
+                    reason: format!("must be anthropic, openai or dev, not {v:?}"),
+                })?,
+            ),
         };
         // A key file that cannot be read is not a reason to refuse to start:
         // the run goes on and its agent nodes fail saying why.

@@ -23,6 +23,7 @@ pub mod realtime;
 pub mod request_id;
 pub mod runs;
 pub mod runtime;
+pub mod secrets;
 pub mod settings;
 pub mod state;
 pub mod telemetry;

@@ -96,7 +96,8 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+/// A fresh, empty database (no migrations); its name and URL.
+pub async fn create_database() -> (String, String) {
     let server = server_url();
     let name = format!("test_{}", uuid::Uuid::now_v7().simple());
     let mut admin = PgConnection::connect(&server)
@@ -107,7 +108,12 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
         .await
         .expect("create test database");
-    let database_url = with_database(&server, &name);
+    let url = with_database(&server, &name);
+    (name, url)
+}
+
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let (name, database_url) = create_database().await;
 
     let outbox_dir = std::env::temp_dir().join(format!("saasit-outbox-{}", &name[5..]));
     let mut extra = extra.to_vec();

@@ -124,6 +124,10 @@ impl Moto {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+    }
+
     pub fn eks(&self) -> aws_sdk_eks::Client {
         aws_sdk_eks::Client::new(&self.sdk)
     }

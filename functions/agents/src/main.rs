@@ -2,10 +2,12 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut state = shared::runtime::bootstrap("agents").await?;
-    // Agent changes reach `workspace:{id}` subscribers when the WebSocket API is configured.
-    if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
-        state = state.with_publisher(publisher);
-    }
-    shared::runtime::serve(agents::app(state)).await
+    shared::runtime::run_http("agents", |mut state| async move {
+        // Agent changes reach `workspace:{id}` subscribers when the WebSocket API is configured.
+        if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
+            state = state.with_publisher(publisher);
+        }
+        Ok(agents::app(state))
+    })
+    .await
 }

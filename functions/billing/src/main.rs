@@ -3,6 +3,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = shared::runtime::bootstrap("billing").await?;
-    shared::runtime::serve(billing::app(state)).await
+    shared::runtime::run_http("billing", |state| async move { Ok(billing::app(state)) }).await
 }

@@ -2,12 +2,13 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let app = shared::runtime::bootstrap("executions").await?;
-    let aws = shared::runs::aws::AwsRuns::from_state(&app).await?;
-    let app = app.with_publisher(aws.runs.publisher.clone());
-    shared::runtime::serve(executions::app(executions::RunsState {
-        app,
-        runs: aws.runs,
-    }))
+    shared::runtime::run_http("executions", |app| async move {
+        let aws = shared::runs::aws::AwsRuns::from_state(&app).await?;
+        let app = app.with_publisher(aws.runs.publisher.clone());
+        Ok(executions::app(executions::RunsState {
+            app,
+            runs: aws.runs,
+        }))
+    })
     .await
 }

@@ -2,6 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = shared::runtime::bootstrap("health").await?;
-    shared::runtime::serve(health::app(state)).await
+    shared::runtime::run_http("health", |state| async move { Ok(health::app(state)) }).await
 }

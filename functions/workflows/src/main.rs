@@ -2,10 +2,12 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut state = shared::runtime::bootstrap("workflows").await?;
-    // Workflow changes reach `workflow:{id}` subscribers when the WebSocket API is configured.
-    if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
-        state = state.with_publisher(publisher);
-    }
-    shared::runtime::serve(workflows::app(state)).await
+    shared::runtime::run_http("workflows", |mut state| async move {
+        // Workflow changes reach `workflow:{id}` subscribers when the WebSocket API is configured.
+        if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
+            state = state.with_publisher(publisher);
+        }
+        Ok(workflows::app(state))
+    })
+    .await
 }

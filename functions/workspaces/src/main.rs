@@ -4,12 +4,14 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = shared::runtime::bootstrap("workspaces").await?;
-    // An outbox (local) wins; else SES as EMAIL_FROM; with neither, no mail
-    // goes out and invitations answer 503.
-    let mut state = shared::email::ses::mailer_for(state).await?;
-    if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
-        state = state.with_publisher(publisher);
-    }
-    shared::runtime::serve(workspaces::app(state)).await
+    shared::runtime::run_http("workspaces", |state| async move {
+        // An outbox (local) wins; else SES as EMAIL_FROM; with neither, no mail
+        // goes out and invitations answer 503.
+        let mut state = shared::email::ses::mailer_for(state).await?;
+        if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
+            state = state.with_publisher(publisher);
+        }
+        Ok(workspaces::app(state))
+    })
+    .await
 }

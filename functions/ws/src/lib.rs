@@ -18,16 +18,22 @@ where
     F: Fn(Deps, Arc<Realtime>, ApiGatewayWebsocketProxyRequest) -> Fut,
     Fut: Future<Output = ApiGatewayProxyResponse>,
 {
-    let app = shared::runtime::bootstrap(name).await?;
-    let sdk = sdk_config(None).await;
-    let realtime = realtime(&app.settings.aws, &sdk)?.ok_or_else(|| {
-        anyhow::anyhow!("CONNECTIONS_TABLE and WS_MANAGEMENT_ENDPOINT are required")
-    })?;
-    let state = Deps::from(&app);
-    let route = &route;
-    let (state, realtime) = (&state, &realtime);
+    let live = shared::runtime::Live::start(name, move |env| {
+        Box::pin(async move {
+            let app = shared::runtime::bootstrap_from(name, &env).await?;
+            let sdk = sdk_config(None).await;
+            let realtime = realtime(&app.settings.aws, &sdk)?.ok_or_else(|| {
+                anyhow::anyhow!("CONNECTIONS_TABLE and WS_MANAGEMENT_ENDPOINT are required")
+            })?;
+            Ok((Deps::from(&app), realtime))
+        })
+    })
+    .await?;
+    let (route, live) = (&route, &live);
     lambda_runtime::run(service_fn(
         move |e: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            let current = live.get().await;
+            let (state, realtime) = &*current;
             Ok::<_, lambda_runtime::Error>(route(state.clone(), realtime.clone(), e.payload).await)
         },
     ))

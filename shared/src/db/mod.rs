@@ -15,6 +15,7 @@ pub mod meters;
 pub mod oauth;
 pub mod otp;
 pub mod rate_counters;
+pub mod roles;
 pub mod sessions;
 pub mod templates;
 pub mod usage;

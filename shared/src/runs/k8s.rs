@@ -262,9 +262,9 @@ mod tests {
         // pod (without it agent nodes fail saying so); provider and model are values.
         let names: Vec<&str> = c["env"]
             .as_array()
-            .unwrap()
+            .expect("ok")
             .iter()
-            .map(|e| e["name"].as_str().unwrap())
+            .map(|e| e["name"].as_str().expect("ok"))
             .collect();
         assert_eq!(
             names,
@@ -287,7 +287,10 @@ mod tests {
         // Placement: the tier's priority class; spot preferred for PROFESSIONAL, never for SCALE.
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(pod["priorityClassName"], "saasit-standard");
-        assert!(pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"].is_array());
+        assert!(
+            pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                .is_array()
+        );
         assert_eq!(pod["tolerations"][0]["key"], "saasit.io/spot");
         let long = render_job(
             &JobSpec {

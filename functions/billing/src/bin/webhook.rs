@@ -4,9 +4,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut state = shared::runtime::bootstrap("billing-webhook").await?;
-    if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
-        state = state.with_publisher(publisher);
-    }
-    shared::runtime::serve(billing::webhook_app(state)).await
+    shared::runtime::run_http("billing-webhook", |mut state| async move {
+        if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
+            state = state.with_publisher(publisher);
+        }
+        Ok(billing::webhook_app(state))
+    })
+    .await
 }

@@ -3,12 +3,13 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let app = shared::runtime::bootstrap("internal").await?;
-    let aws = shared::runs::aws::AwsRuns::from_state(&app).await?;
-    let app = app.with_publisher(aws.runs.publisher.clone());
-    shared::runtime::serve(executions::internal_app(executions::RunsState {
-        app,
-        runs: aws.runs,
-    }))
+    shared::runtime::run_http("internal", |app| async move {
+        let aws = shared::runs::aws::AwsRuns::from_state(&app).await?;
+        let app = app.with_publisher(aws.runs.publisher.clone());
+        Ok(executions::internal_app(executions::RunsState {
+            app,
+            runs: aws.runs,
+        }))
+    })
     .await
 }
