@@ -81,7 +81,9 @@ AWS_METRICS = {
                     "ExecutionThrottled", "ExecutionsStarted", "ExecutionsSucceeded"},
                    [{"StateMachineArn"}]),
     "AWS/RDS": ({"DatabaseConnections", "CPUUtilization", "FreeStorageSpace",
-                 "FreeableMemory"}, [{"DBInstanceIdentifier"}]),
+                 "FreeableMemory", "DatabaseConnectionsBorrowLatency", "ClientConnections",
+                 "DatabaseConnectionsCurrentlyBorrowed", "AvailabilityPercentage"},
+                [{"DBInstanceIdentifier"}, {"ProxyName"}]),
 }
 
 PATH_PART = re.compile(r"^([A-Za-z0-9._:-]+|\{[A-Za-z0-9._-]+\+?\})$")
@@ -334,14 +336,16 @@ def queue_problems(resources):
 
 
 def emitted_metrics(source_dir):
-    """Metric names the code emits: `metric!("Name")`-style string constants in EMF code."""
-    names = set()
-    for root, _, files in os.walk(source_dir):
+    """The metrics the code emits (shared::metrics): name -> its dimension names."""
+    metrics = {}
+    for root, dirs, files in os.walk(source_dir):
+        dirs[:] = [d for d in dirs if d not in ("target", ".local", ".git", "node_modules")]
         for f in files:
             if f.endswith(".rs"):
                 with open(os.path.join(root, f), encoding="utf-8") as fh:
-                    names.update(re.findall(r'Metric::new\("([A-Za-z0-9]+)"', fh.read()))
-    return names
+                    for name, dims in re.findall(r'Metric::new\(\s*"([A-Za-z0-9]+)",\s*Unit::\w+,\s*&\[([^\]]*)\]', fh.read()):
+                        metrics[name] = set(re.findall(r'"(\w+)"', dims))
+    return metrics
 
 
 def alarm_problems(resources, custom_namespace, emitted):
@@ -369,6 +373,9 @@ def alarm_problems(resources, custom_namespace, emitted):
             elif namespace == custom_namespace:
                 if metric not in emitted:
                     problems.append(f"{name}: the code emits no {custom_namespace} metric {metric}")
+                elif keys != set(emitted[metric]):
+                    problems.append(f"{name}: {custom_namespace} {metric} is emitted with dimensions "
+                                    f"{sorted(emitted[metric])}, not {sorted(keys)}")
             else:
                 problems.append(f"{name}: unknown namespace {namespace}")
         if not props.get("AlarmActions"):
@@ -516,9 +523,13 @@ def self_test():
     alarm = {"A": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Namespace": "AWS/SQS", "MetricName": "QueueDepth",
                                                                     "Dimensions": [{"Name": "QueueName", "Value": "q"}], "AlarmActions": ["t"]}},
              "B": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Namespace": "SaasIt", "MetricName": "RunsLost", "AlarmActions": ["t"]}}}
-    problems = alarm_problems(alarm, "SaasIt", {"RunsStarted"})
+    problems = alarm_problems(alarm, "SaasIt", {"RunsStarted": {"Tier"}})
     assert any("AWS/SQS has no metric QueueDepth" in p for p in problems), problems
     assert any("emits no SaasIt metric RunsLost" in p for p in problems), problems
+    wrong = {"C": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Namespace": "SaasIt", "MetricName": "RunsStarted",
+                                                                    "Dimensions": [{"Name": "Status", "Value": "x"}], "AlarmActions": ["t"]}}}
+    problems = alarm_problems(wrong, "SaasIt", {"RunsStarted": {"Tier"}})
+    assert any("emitted with dimensions ['Tier'], not ['Status']" in p for p in problems), problems
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         os.makedirs(os.path.join(d, "infra"))

@@ -125,7 +125,10 @@ mod tests {
         let e = ExecutorSettings::from_lookup(&Lookup::map(&HashMap::new())).expect("valid");
         assert_eq!(e.heartbeat_every, RunSettings::default().heartbeat_every);
         assert_eq!(e.max_concurrency, 8);
-        assert_eq!(e.llm.provider, None, "unset: decided by whether there is a key");
+        assert_eq!(
+            e.llm.provider, None,
+            "unset: decided by whether there is a key"
+        );
         assert!(e.llm.api_key.is_none());
     }
 
@@ -133,19 +136,28 @@ mod tests {
     fn llm_providers_parse_and_an_unreadable_key_file_is_a_reason_not_a_crash() {
         let m = HashMap::from([
             ("LLM_PROVIDER".to_owned(), "openai".to_owned()),
-            ("LLM_API_KEY_FILE".to_owned(), "/nonexistent/api-key".to_owned()),
+            (
+                "LLM_API_KEY_FILE".to_owned(),
+                "/nonexistent/api-key".to_owned(),
+            ),
         ]);
         let e = ExecutorSettings::from_lookup(&Lookup::map(&m)).expect("starts");
         assert_eq!(e.llm.provider, Some(LlmProvider::OpenAi));
         assert!(e.llm.api_key.is_none());
         assert!(
-            e.llm.key_problem.as_deref().is_some_and(|p| p.contains("/nonexistent/api-key")),
+            e.llm
+                .key_problem
+                .as_deref()
+                .is_some_and(|p| p.contains("/nonexistent/api-key")),
             "{:?}",
             e.llm.key_problem
         );
         let m = HashMap::from([("LLM_PROVIDER".to_owned(), "gemini".to_owned())]);
         let err = ExecutorSettings::from_lookup(&Lookup::map(&m)).expect_err("unknown provider");
-        assert!(err.to_string().contains("anthropic, openai or dev"), "{err}");
+        assert!(
+            err.to_string().contains("anthropic, openai or dev"),
+            "{err}"
+        );
     }
 
     #[test]

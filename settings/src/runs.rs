@@ -33,6 +33,14 @@ pub struct RunSettings {
     /// `REQUEUE_AFTER_SECONDS` (1,200): queued runs whose message has not
     /// been seen this long are sent again (above the longest deferral).
     pub requeue_after: Duration,
+    /// `CLUSTER_MAX_RUNS` (0: no cap): runs dispatching or running at once
+    /// across the cluster, what its nodes can hold. When it is reached, ...
+    pub cluster_max_runs: i64,
+    /// ... `CLUSTER_STANDARD_PERCENT` (85) and `CLUSTER_LOW_PERCENT` (60):
+    /// the share standard and low queue classes may fill, so high-priority
+    /// runs always find room first.
+    pub cluster_standard_percent: i64,
+    pub cluster_low_percent: i64,
 }
 
 impl Default for RunSettings {
@@ -46,6 +54,9 @@ impl Default for RunSettings {
             max_queue_wait: Duration::from_secs(24 * 3600),
             defer: Duration::from_secs(5),
             requeue_after: Duration::from_secs(20 * 60),
+            cluster_max_runs: 0,
+            cluster_standard_percent: 85,
+            cluster_low_percent: 60,
         }
     }
 }
@@ -62,7 +73,25 @@ impl RunSettings {
             max_queue_wait: l.seconds("MAX_QUEUE_WAIT_SECONDS", d.max_queue_wait)?,
             defer: l.seconds("DEFER_SECONDS", d.defer)?,
             requeue_after: l.seconds("REQUEUE_AFTER_SECONDS", d.requeue_after)?,
+            cluster_max_runs: l.parse("CLUSTER_MAX_RUNS", d.cluster_max_runs)?,
+            cluster_standard_percent: l
+                .parse("CLUSTER_STANDARD_PERCENT", d.cluster_standard_percent)?,
+            cluster_low_percent: l.parse("CLUSTER_LOW_PERCENT", d.cluster_low_percent)?,
         };
+        if s.cluster_max_runs < 0 {
+            return Err(SettingsError::Invalid {
+                name: "CLUSTER_MAX_RUNS",
+                reason: "must be 0 (no cap) or more".into(),
+            });
+        }
+        if !(1..=100).contains(&s.cluster_standard_percent)
+            || !(1..=s.cluster_standard_percent).contains(&s.cluster_low_percent)
+        {
+            return Err(SettingsError::Invalid {
+                name: "CLUSTER_LOW_PERCENT",
+                reason: "the shares must satisfy 1 <= CLUSTER_LOW_PERCENT <= CLUSTER_STANDARD_PERCENT <= 100".into(),
+            });
+        }
         if s.heartbeat_every >= s.heartbeat_timeout {
             return Err(SettingsError::Invalid {
                 name: "HEARTBEAT_TIMEOUT_SECONDS",

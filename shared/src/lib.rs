@@ -17,6 +17,7 @@ pub mod extract;
 pub mod future;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod realtime;

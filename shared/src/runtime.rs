@@ -84,6 +84,7 @@ pub async fn bootstrap(function: &'static str) -> anyhow::Result<AppState> {
 pub async fn bootstrap_from(function: &'static str, env: &Resolved) -> anyhow::Result<AppState> {
     let settings = Settings::from_lookup(&Lookup::map(&env.values)).context("invalid settings")?;
     telemetry::init(settings.log_format, &settings.log_filter);
+    crate::metrics::init_from_env();
     let pool = db::pool(&settings.database).context("invalid DATABASE_URL")?;
     if settings.database.migrate_on_start {
         match tokio::time::timeout(Duration::from_secs(10), db::migrate(&pool)).await {

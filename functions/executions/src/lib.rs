@@ -84,6 +84,7 @@ pub fn internal_routes() -> Router<RunsState> {
         .layer(DefaultBodyLimit::max(
             shared::protocol::limits::INTERNAL_BODY_LIMIT,
         ))
+        .layer(axum::middleware::map_response(count_callback_errors))
 }
 
 /// The public routes as a service, with the common layers.
@@ -97,4 +98,16 @@ pub fn app(state: RunsState) -> Router {
 pub fn internal_app(state: RunsState) -> Router {
     let settings = state.app.settings.clone();
     shared::http::apply_layers(internal_routes().with_state(state), &settings.http)
+}
+
+/// Executor callbacks the API failed (5xx: `Kind=server`, what the alarm
+/// watches) or refused (4xx but a run that has ended: `Kind=client`).
+async fn count_callback_errors(res: axum::response::Response) -> axum::response::Response {
+    let status = res.status();
+    if status.is_server_error() {
+        shared::metrics::count(shared::metrics::CALLBACK_ERRORS, &["server"]);
+    } else if status.is_client_error() && status != axum::http::StatusCode::CONFLICT {
+        shared::metrics::count(shared::metrics::CALLBACK_ERRORS, &["client"]);
+    }
+    res
 }

@@ -164,6 +164,32 @@ pub struct ExecutionRef {
     pub id: Uuid,
     pub workspace_id: Uuid,
     pub tier: Tier,
+    /// When it was created (its queue wait starts there).
+    pub created_at: DateTime<Utc>,
+}
+
+/// A cap on runs dispatching or running across the whole cluster, with a share
+/// of it for each queue class: when capacity is short, low-priority runs wait
+/// first, then standard ones, and high ones get what is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterGate {
+    /// How many runs may hold a slot at once (0: no gate).
+    pub max_runs: i64,
+    /// The percentage of `max_runs` standard and low runs may fill.
+    pub standard_percent: i64,
+    pub low_percent: i64,
+}
+
+impl ClusterGate {
+    /// How many runs of `priority` may hold a slot at once, cluster-wide.
+    pub fn limit(&self, priority: crate::tier::Priority) -> i64 {
+        use crate::tier::Priority;
+        match priority {
+            Priority::High => self.max_runs,
+            Priority::Standard => self.max_runs * self.standard_percent / 100,
+            Priority::Low => self.max_runs * self.low_percent / 100,
+        }
+    }
 }
 
 /// Claims a queued execution if its workspace has a free slot. The workspace's
@@ -173,13 +199,15 @@ pub async fn claim(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
     slots: impl Fn(Tier) -> i64,
+    gate: Option<ClusterGate>,
 ) -> Result<Claim, sqlx::Error> {
-    let Some((workspace, status, tier)) = sqlx::query_as::<_, (Uuid, ExecutionStatus, Tier)>(
-        "SELECT workspace_id, status, tier FROM executions WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?
+    let Some((workspace, status, tier, created_at)) =
+        sqlx::query_as::<_, (Uuid, ExecutionStatus, Tier, DateTime<Utc>)>(
+            "SELECT workspace_id, status, tier, created_at FROM executions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
     else {
         return Ok(Claim::Done);
     };
@@ -188,6 +216,7 @@ pub async fn claim(
             id,
             workspace_id: workspace,
             tier,
+            created_at,
         }))
     };
     match status {
@@ -203,7 +232,21 @@ pub async fn claim(
         .bind(workspace)
         .fetch_one(&mut **tx)
         .await?;
-    if active >= slots(tier) {
+    let mut full = active >= slots(tier);
+    if let Some(gate) = gate.filter(|g| g.max_runs > 0 && !full) {
+        // One cluster-wide lock for the count-then-claim (after the workspace's, always
+        // in this order); a short transaction, so claims queue on it only briefly.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('saasit.cluster', 7))")
+            .execute(&mut **tx)
+            .await?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM executions WHERE status IN ('dispatching', 'running')",
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        full = running >= gate.limit(tier.limits().priority);
+    }
+    if full {
         // Its message is alive (and will come back): the sweeper need not re-send it.
         sqlx::query("UPDATE executions SET enqueued_at = now() WHERE id = $1")
             .bind(id)

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{job_name, run_time, JobSpec, Runs, TrackedRun, TRACKER_GRACE};
 use crate::db::executions::{self, Claim};
+use crate::metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -31,9 +32,20 @@ impl Runs {
     /// Claims a queued run and launches its job: [`Outcome::Deferred`] when
     /// its workspace's plan has no free slot.
     pub async fn dispatch_one(&self, id: Uuid) -> anyhow::Result<Outcome> {
+        let (claimed_at, claimed_wall) = (std::time::Instant::now(), Utc::now());
+        let gate = executions::ClusterGate {
+            max_runs: self.settings.cluster_max_runs,
+            standard_percent: self.settings.cluster_standard_percent,
+            low_percent: self.settings.cluster_low_percent,
+        };
         let mut tx = self.db.begin().await?;
-        let claim =
-            executions::claim(&mut tx, id, |tier| i64::from(tier.limits().concurrent_runs)).await?;
+        let claim = executions::claim(
+            &mut tx,
+            id,
+            |tier| i64::from(tier.limits().concurrent_runs),
+            Some(gate),
+        )
+        .await?;
         tx.commit().await?;
         let r = match claim {
             Claim::Done => return Ok(Outcome::Done),
@@ -79,6 +91,15 @@ impl Runs {
             + chrono::Duration::from_std(max_runtime)
                 .unwrap_or_else(|_| chrono::Duration::hours(1));
         if executions::mark_running(&self.db, id, &name, deadline).await? {
+            let tier = r.tier.as_str();
+            metrics::count(metrics::RUNS_STARTED, &[tier]);
+            let waited = (claimed_wall - r.created_at).num_milliseconds().max(0);
+            metrics::emit(metrics::QUEUE_WAIT, &[tier], waited as f64);
+            metrics::emit(
+                metrics::DISPATCH_LATENCY,
+                &[tier],
+                claimed_at.elapsed().as_millis() as f64,
+            );
             self
             .publish(
                 id,

@@ -86,6 +86,10 @@ impl Runs {
         let Some(e) = executions::get(&self.db, id).await? else {
             return Ok(());
         };
+        crate::metrics::count(
+            crate::metrics::RUNS_FINISHED,
+            &[e.tier.as_str(), e.status.as_str()],
+        );
         if let Some(last) = executions::last_event(&self.db, id).await? {
             self.publish(
                 id,

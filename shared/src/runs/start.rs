@@ -189,6 +189,7 @@ impl Runs {
         };
         tx.commit().await?;
         if created {
+            crate::metrics::count(crate::metrics::RUNS_QUEUED, &[tier.as_str()]);
             self.count_agent_uses(&graph).await;
             // The row is the source of truth: if this send fails, the sweeper sends it again.
             if let Err(e) = self
