@@ -213,6 +213,10 @@ async fn job() -> ExitCode {
         Ok(j) => j,
         Err(e) => return fail(format!("{e} (Job mode)\n{USAGE}")),
     };
+    // Signals first: a Job stopped while it starts (a node drained, a spot
+    // interruption) still reports, instead of dying without a word.
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
     let (id, url) = (job.execution_id.clone(), job.callback_url.clone());
     let token = job.callback_token.expose_secret().to_owned();
     let common = match common() {
@@ -225,9 +229,25 @@ async fn job() -> ExitCode {
         token.clone(),
         Duration::from_secs(600),
     ));
-    let spec = match client.fetch_spec().await {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let spec = tokio::select! {
+        fetched = client.fetch_spec() => match fetched {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        },
+        () = cancel.cancelled() => {
+            eprintln!("executor: stopped before the run began");
+            let _ = client
+                .finish(&run_protocol::RunResult {
+                    status: run_protocol::RunStatus::Cancelled,
+                    output: None,
+                    output_ref: None,
+                    error: Some("stopped before the run began".into()),
+                    failed_node: None,
+                    duration_ms: None,
+                })
+                .await;
+            return ExitCode::from(run_protocol::RunStatus::Cancelled.exit_code() as u8);
+        }
     };
     let mut config = common.config;
     config.max_concurrency = spec.max_concurrency.unwrap_or(config.max_concurrency);
@@ -251,8 +271,6 @@ async fn job() -> ExitCode {
             return fail(e);
         }
     };
-    let cancel = CancellationToken::new();
-    cancel_on_signals(cancel.clone());
     let reporter = Reporter::new(
         Sink::Callback(CallbackSink::start(client.clone(), cancel.clone())),
         redactor(&input, [common.llm_key, Some(token)]),

@@ -324,6 +324,51 @@ async fn a_killed_executor_times_out_after_heartbeat_loss_and_frees_its_slot() {
 }
 
 #[tokio::test]
+async fn an_interrupted_executor_fails_its_run_as_interrupted_and_the_run_resumes() {
+    // What a spot interruption or a drained node does: SIGTERM to the executor,
+    // which stops and reports `cancelled`, though nobody cancelled the run.
+    let s = spawn_stack().await;
+    let (t, id) = running_delay(&s, "interrupted@example.com", 3).await;
+    let pid = s
+        .launcher
+        .pid(&format!("exec-{id}"))
+        .expect("a running executor");
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    let e = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(15)).await;
+    assert_eq!(e["status"], "failed", "not a cancel nobody asked for: {e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("interrupted:")),
+        "{e}"
+    );
+    // Resumed from its failed nodes, as the system, once.
+    let resumed: uuid::Uuid = sqlx::query_scalar("SELECT id FROM executions WHERE retry_of = $1")
+        .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("a resumed run");
+    let r = wait_for(
+        &s,
+        &t,
+        &resumed.to_string(),
+        &["completed"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(r["retryOf"], id.as_str(), "{r}");
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM executions WHERE retry_of = $1")
+        .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(runs, 1, "resumed once");
+}
+
+#[tokio::test]
 async fn over_the_concurrency_limit_a_run_waits_for_a_free_slot() {
     let s = spawn_stack().await;
     let t = paid_user(&s, "one-slot@example.com", "STARTER").await;

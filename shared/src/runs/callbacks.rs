@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{end::EndedBy, run_time, Runs};
+use super::{end::EndedBy, run_time, start::INTERRUPTED, Runs};
 use crate::{
     db::{
         agents,
         executions::{self, Artifact, Ending, NewEvent, Recorded},
     },
     error::ErrorCode,
-    protocol::{AgentDef, Event, EventBatch, RunResult, RunSpec},
+    protocol::{AgentDef, Event, EventBatch, RunResult, RunSpec, RunStatus},
     realtime::deliver::event_message,
     workflow::{agent_references, Graph},
     ApiError, ApiResult,
@@ -221,24 +221,50 @@ impl Runs {
     /// event); then the tracker is told and the log bundle stored. A result
     /// for a run that has ended already (a retry, or a run cancelled
     /// meanwhile) is 409 `RUN_ENDED`, which the executor takes as final.
+    ///
+    /// A run the API cancels has ended before its executor hears of it, so a
+    /// `cancelled` result for a live run means the executor was stopped from
+    /// outside: its node drained or reclaimed (a spot interruption), its pod
+    /// evicted. That run ends `failed` as [`INTERRUPTED`] and is resumed from
+    /// its failed nodes ([`Runs::resume_interrupted`]): not lost, not shown as
+    /// a cancel nobody asked for.
     pub async fn finish(&self, id: Uuid, r: &RunResult) -> ApiResult<()> {
+        let interrupted = r.status == RunStatus::Cancelled;
+        let why = format!(
+            "{INTERRUPTED} the executor was stopped before the run ended (its node was drained \
+             or reclaimed, e.g. a spot interruption); it resumes from its failed nodes"
+        );
+        let (status, error) = if interrupted {
+            (RunStatus::Failed, Some(why.as_str()))
+        } else {
+            (r.status, r.error.as_deref())
+        };
         let ended = executions::finish(
             &self.db,
             id,
             Ending {
-                status: r.status,
+                status,
                 output: r.output.as_ref(),
                 output_ref: r.output_ref.as_ref(),
-                error: r.error.as_deref(),
+                error,
                 failed_node: r.failed_node.as_deref(),
             },
         )
         .await?;
         match ended {
-            Some(_) => self
-                .after_end(id, EndedBy::Executor)
-                .await
-                .map_err(ApiError::unavailable),
+            Some(_) => {
+                self.after_end(id, EndedBy::Executor)
+                    .await
+                    .map_err(ApiError::unavailable)?;
+                if interrupted {
+                    let resumed = self
+                        .resume_interrupted(id)
+                        .await
+                        .map_err(ApiError::unavailable)?;
+                    tracing::warn!(execution_id = %id, resumed_as = ?resumed, "the executor was interrupted");
+                }
+                Ok(())
+            }
             None => {
                 executions::get(&self.db, id)
                     .await?

@@ -22,6 +22,9 @@ use crate::{
 };
 
 /// What to start.
+/// How the error of a run whose executor was stopped from outside begins.
+pub const INTERRUPTED: &str = "interrupted:";
+
 #[derive(Debug, Clone)]
 pub struct StartRun {
     /// The workspace it runs in (its plan and limits).
@@ -106,6 +109,55 @@ impl Runs {
             }),
         )
         .await
+    }
+
+    /// Starts an interrupted run again from its failed nodes (every completed
+    /// node's output is reused), as the system, once: a run that was itself
+    /// such a restart and is interrupted again is left for its owner to retry.
+    /// Idempotent (the new run's idempotency key names the old one). The new
+    /// run's id, or `None` when none is started (the plan refuses it, say).
+    pub async fn resume_interrupted(&self, id: Uuid) -> anyhow::Result<Option<Uuid>> {
+        let Some(e) = executions::get(&self.db, id).await? else {
+            return Ok(None);
+        };
+        if let Some(parent) = e.retry_of {
+            let again = executions::get(&self.db, parent)
+                .await?
+                .and_then(|p| p.error)
+                .is_some_and(|err| err.starts_with(INTERRUPTED));
+            if again {
+                return Ok(None);
+            }
+        }
+        let prior = succeeded_outputs(&executions::node_events(&self.db, id).await?);
+        let started = self
+            .start_run(
+                StartRun {
+                    workspace_id: e.workspace_id,
+                    started_by: e.started_by,
+                    workflow_id: e.workflow_id,
+                    inputs: Some(e.inputs.0),
+                    idempotency_key: Some(format!("resume-{id}")),
+                    trigger: Trigger {
+                        kind: e.trigger_type,
+                        data: e.trigger_data.0,
+                    },
+                    origin: Origin::system(),
+                },
+                Some(RetryOf {
+                    id,
+                    graph: e.graph.0,
+                    prior,
+                }),
+            )
+            .await;
+        match started {
+            Ok(s) => Ok(Some(s.execution.id)),
+            Err(err) => {
+                tracing::warn!(execution_id = %id, error = %err, "an interrupted run was not resumed; its owner can retry it");
+                Ok(None)
+            }
+        }
     }
 
     async fn start_run(&self, req: StartRun, retry: Option<RetryOf>) -> ApiResult<Started> {
