@@ -299,6 +299,89 @@ def function_problems(resources, rest_functions):
     return problems
 
 
+def names_in(value):
+    """Every logical id, parameter or attribute an intrinsic structure names."""
+    found = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "Ref" and isinstance(v, str):
+                found.add(v)
+            elif k == "Fn::GetAtt":
+                found.add(".".join(v) if isinstance(v, list) else v)
+            elif k == "Fn::Sub":
+                text = v[0] if isinstance(v, list) else v
+                found.update(re.findall(r"\$\{([A-Za-z0-9_.:]+)\}", text))
+                if isinstance(v, list):
+                    found.update(names_in(v[1]))
+            else:
+                found.update(names_in(v))
+    elif isinstance(value, list):
+        for v in value:
+            found.update(names_in(v))
+    return found - {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::NoValue", "AWS::URLSuffix"}
+
+
+def role_statements(resources, fn_props):
+    """The statements of a function's role: inline policies and managed policies in the template."""
+    role = resources.get(ref_name(fn_props.get("Role")) or "", {}).get("Properties", {})
+    docs = []
+
+    def add(policy):
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            for branch in policy["Fn::If"][1:]:
+                add(branch)
+        elif isinstance(policy, dict) and "PolicyDocument" in policy:
+            docs.append(policy["PolicyDocument"])
+
+    for policy in role.get("Policies") or []:
+        add(policy)
+    for arn in role.get("ManagedPolicyArns") or []:
+        managed = resources.get(ref_name(arn) or "", {})
+        if managed.get("Type") == "AWS::IAM::ManagedPolicy":
+            docs.append(managed["Properties"]["PolicyDocument"])
+    statements = []
+    for doc in docs:
+        st = doc.get("Statement", [])
+        statements += st if isinstance(st, list) else [st]
+    return statements
+
+
+def allows(statements, action, names=None):
+    for st in statements:
+        if st.get("Effect") != "Allow":
+            continue
+        actions = st.get("Action")
+        actions = [actions] if isinstance(actions, str) else actions or []
+        if action not in actions:
+            continue
+        if names is None or names & names_in(st.get("Resource")):
+            return True
+    return False
+
+
+def permission_problems(resources):
+    """Every secret a function reads (NAME_FROM_SECRET) and its IAM database token are
+    allowed by its role: a missing grant only shows at cold start on AWS."""
+    problems = []
+    for name, fn in resources.items():
+        if fn["Type"] != "AWS::Lambda::Function":
+            continue
+        props = fn["Properties"]
+        env = ((props.get("Environment") or {}).get("Variables")) or {}
+        statements = role_statements(resources, props)
+        for var, value in env.items():
+            if not var.endswith("_FROM_SECRET") or value == "":
+                continue
+            wanted = names_in(value)
+            if not wanted:
+                continue
+            if not allows(statements, "secretsmanager:GetSecretValue", wanted):
+                problems.append(f"{name}: reads {var} ({', '.join(sorted(wanted))}) but its role may not GetSecretValue on it")
+        if env.get("DATABASE_IAM_HOST", "") != "" and not allows(statements, "rds-db:connect"):
+            problems.append(f"{name}: connects to the database with an IAM token but its role lacks rds-db:connect")
+    return problems
+
+
 def queue_problems(resources):
     problems = []
     queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
@@ -479,6 +562,7 @@ def lint(template_path, document, source_dir):
     problems += websocket_problems(resources)
     problems += function_problems(resources, rest_functions)
     problems += queue_problems(resources)
+    problems += permission_problems(resources)
     problems += alarm_problems(resources, "SaasIt", emitted_metrics(source_dir))
     root = os.path.dirname(os.path.abspath(template_path))
     problems += image_problems(root, dependency_rust_versions(root))
@@ -530,6 +614,20 @@ def self_test():
                                                                     "Dimensions": [{"Name": "Status", "Value": "x"}], "AlarmActions": ["t"]}}}
     problems = alarm_problems(wrong, "SaasIt", {"RunsStarted": {"Tier"}})
     assert any("emitted with dimensions ['Tier'], not ['Status']" in p for p in problems), problems
+    fns = {
+        "F": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Role": {"Fn::GetAtt": ["FRole", "Arn"]},
+            "Environment": {"Variables": {"JWT_SECRET_FROM_SECRET": {"Fn::Sub": "${JwtSecretArn}#key"},
+                                          "STRIPE_SECRET_KEY_FROM_SECRET": {"Fn::If": ["HasStripe", {"Fn::Sub": "${StripeSecretArn}#k"}, ""]},
+                                          "DATABASE_IAM_HOST": "proxy", "EMAIL_FROM": "a@b.c"}}}},
+        "FRole": {"Type": "AWS::IAM::Role", "Properties": {"ManagedPolicyArns": [{"Ref": "P"}], "Policies": []}},
+        "P": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "JwtSecretArn"}}]}}},
+    }
+    problems = permission_problems(fns)
+    assert len(problems) == 2, problems
+    assert any("STRIPE_SECRET_KEY_FROM_SECRET (StripeSecretArn)" in p for p in problems), problems
+    assert any("lacks rds-db:connect" in p for p in problems), problems
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         os.makedirs(os.path.join(d, "infra"))

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The process environment with its secrets read ([`crate::secrets`]): the
-/// `NAME_FROM` variables from Secrets Manager, and with `DATABASE_IAM_HOST` a
+/// `NAME_FROM_SECRET` variables from Secrets Manager, and with `DATABASE_IAM_HOST` a
 /// `DATABASE_URL` carrying a fresh IAM token. Locally, the environment as it is.
 pub async fn environment() -> anyhow::Result<Resolved> {
     let env = secrets::process_env();
@@ -67,7 +67,7 @@ async fn from_aws(env: std::collections::HashMap<String, String>) -> anyhow::Res
 async fn from_aws(_env: std::collections::HashMap<String, String>) -> anyhow::Result<Resolved> {
     anyhow::bail!(
         "this binary is built without Secrets Manager (the `secrets` feature), but its \
-         environment names secrets (NAME_FROM) or an IAM database (DATABASE_IAM_HOST)"
+         environment names secrets (NAME_FROM_SECRET) or an IAM database (DATABASE_IAM_HOST)"
     )
 }
 
@@ -329,7 +329,7 @@ mod tests {
                 Box::pin(async move {
                     anyhow::ensure!(!f.load(Ordering::SeqCst), "Secrets Manager is down");
                     let env = HashMap::from([
-                        ("JWT_SECRET_FROM".to_owned(), format!("{ARN}#key")),
+                        ("JWT_SECRET_FROM_SECRET".to_owned(), format!("{ARN}#key")),
                         ("SECRETS_REFRESH_SECONDS".to_owned(), "0".to_owned()),
                     ]);
                     Resolved::load(env, &*s).await

@@ -323,12 +323,31 @@ async fn a_killed_executor_times_out_after_heartbeat_loss_and_frees_its_slot() {
     wait_for(&s, &t, &next, &["completed"], Duration::from_secs(30)).await;
 }
 
+/// Waits until the executor has reported `events` events (it is past its start-up).
+async fn reported(s: &TestStack, t: &str, id: &str, events: i64) {
+    let started = Instant::now();
+    loop {
+        let e = s
+            .app
+            .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(t))
+            .await
+            .expect(200, None)
+            .body;
+        if e["lastSeq"].as_i64().unwrap_or(0) >= events {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn an_interrupted_executor_fails_its_run_as_interrupted_and_the_run_resumes() {
     // What a spot interruption or a drained node does: SIGTERM to the executor,
     // which stops and reports `cancelled`, though nobody cancelled the run.
     let s = spawn_stack().await;
     let (t, id) = running_delay(&s, "interrupted@example.com", 3).await;
+    reported(&s, &t, &id, 3).await;
     let pid = s
         .launcher
         .pid(&format!("exec-{id}"))
@@ -366,6 +385,33 @@ async fn an_interrupted_executor_fails_its_run_as_interrupted_and_the_run_resume
         .await
         .expect("count");
     assert_eq!(runs, 1, "resumed once");
+
+    // A stop while a cancel is asked for (its request on its way to ending the run)
+    // is the cancel: the run ends cancelled and nothing resumes it.
+    let (t2, id2) = running_delay(&s, "interrupted-cancel@example.com", 30).await;
+    reported(&s, &t2, &id2, 3).await;
+    let uuid2 = uuid::Uuid::parse_str(&id2).expect("uuid");
+    sqlx::query("UPDATE executions SET cancel_requested = true WHERE id = $1")
+        .bind(uuid2)
+        .execute(&s.app.state.db)
+        .await
+        .expect("cancel asked");
+    let pid = s
+        .launcher
+        .pid(&format!("exec-{id2}"))
+        .expect("a running executor");
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    let e = wait_for(&s, &t2, &id2, TERMINAL, Duration::from_secs(15)).await;
+    assert_eq!(e["status"], "cancelled", "{e}");
+    let resumed: i64 = sqlx::query_scalar("SELECT count(*) FROM executions WHERE retry_of = $1")
+        .bind(uuid2)
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(resumed, 0);
 }
 
 #[tokio::test]

@@ -127,6 +127,23 @@ async fn a_deploy_migrates_once_and_the_functions_role_has_data_rights_only() {
         assert_eq!(r["Data"]["Version"], latest.to_string());
     }
 
+    // Its password is stored as the SCRAM verifier the function made, never sent in clear.
+    let stored: String = sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
+        .bind(&role)
+        .fetch_one(&pool(&url))
+        .await
+        .expect("a password");
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+    let holds_rds_iam: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+           JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = 'rds_iam' AND u.rolname = $1)",
+    )
+    .bind(&role)
+    .fetch_one(&pool(&url))
+    .await
+    .expect("membership");
+    assert!(!holds_rds_iam, "the proxy signs in with the password");
+
     // The functions' role: reads and writes data, changes no schema, and
     // cannot touch the migration history.
     let mut app = PgConnection::connect(&as_user(&url, &role))
@@ -230,7 +247,7 @@ async fn a_failed_migration_fails_the_deploy_with_the_reason() {
         got[2]["Reason"]
             .as_str()
             .expect("ok")
-            .contains("cannot reach the database: invalid DATABASE_URL"),
+            .contains("the migration function cannot start: invalid DATABASE_URL"),
         "{}",
         got[2]
     );

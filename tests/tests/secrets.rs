@@ -1,5 +1,5 @@
 //! The secret source contract, in memory and on Secrets Manager (moto): the
-//! environment names secrets by ARN (`NAME_FROM=arn#key`), the values are
+//! environment names secrets by ARN (`NAME_FROM_SECRET=arn#key`), the values are
 //! read at run time, and a rotation is seen at the next read.
 
 use std::collections::HashMap;
@@ -20,8 +20,8 @@ async fn contract(source: &dyn SecretSource, put: Put<'_>) {
     )
     .await;
     let env = HashMap::from([
-        ("JWT_SECRET_FROM".to_owned(), format!("{arn}#key")),
-        ("DATABASE_URL_FROM".to_owned(), format!("{arn}#url")),
+        ("JWT_SECRET_FROM_SECRET".to_owned(), format!("{arn}#key")),
+        ("DATABASE_URL_FROM_SECRET".to_owned(), format!("{arn}#url")),
         ("SECRETS_REFRESH_SECONDS".to_owned(), "0".to_owned()),
     ]);
     let first = Resolved::load(env.clone(), source).await.expect("read");
@@ -53,7 +53,7 @@ async fn contract(source: &dyn SecretSource, put: Put<'_>) {
 
     // A missing secret is an error naming the variable.
     let env = HashMap::from([(
-        "STRIPE_SECRET_KEY_FROM".to_owned(),
+        "STRIPE_SECRET_KEY_FROM_SECRET".to_owned(),
         format!(
             "{}-missing#secret_key",
             arn.trim_end_matches(|c: char| c != ':')
@@ -64,7 +64,7 @@ async fn contract(source: &dyn SecretSource, put: Put<'_>) {
         .expect_err("no such secret");
     assert!(
         e.to_string()
-            .starts_with("STRIPE_SECRET_KEY_FROM: cannot read the secret"),
+            .starts_with("STRIPE_SECRET_KEY_FROM_SECRET: cannot read the secret"),
         "{e}"
     );
 }

@@ -28,8 +28,8 @@ pub const PHYSICAL_ID: &str = "saasit-database-migrations";
 
 /// What the function works on.
 pub struct Migrate {
-    /// A pool connected as the schema's owner; `Err` when it could not be
-    /// built (the deploy is told why).
+    /// A pool connected as the schema's owner; `Err`: why the function cannot
+    /// work (its settings, its secrets, the pool), which the deploy is told.
     pub pool: Result<PgPool, String>,
     /// The functions' role, when the deploy names one.
     pub app_role: Option<AppRole>,
@@ -39,7 +39,8 @@ pub struct Migrate {
 
 /// Applies the migrations and the grants; the applied version on success.
 pub async fn apply(pool: &PgPool, app_role: Option<&AppRole>) -> anyhow::Result<i64> {
-    shared::db::migrate(pool)
+    shared::db::deploy_migrator()
+        .run(pool)
         .await
         .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
     if let Some(role) = app_role {
@@ -73,7 +74,7 @@ pub async fn answer(m: &Migrate, request: &Request) -> Response {
         return response;
     }
     let outcome = match &m.pool {
-        Err(e) => Err(anyhow::anyhow!("cannot reach the database: {e}")),
+        Err(e) => Err(anyhow::anyhow!("the migration function cannot start: {e}")),
         Ok(pool) => {
             match tokio::time::timeout(m.work_limit, apply(pool, m.app_role.as_ref())).await {
                 Ok(result) => result,

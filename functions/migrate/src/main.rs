@@ -8,15 +8,25 @@ use migrate::{handle, Migrate, WORK_LIMIT};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let settings = shared::runtime::migration_settings().await?;
-    let pool = shared::db::pool(&settings.database).map_err(|e| e.to_string());
-    let m = Migrate {
-        pool,
-        app_role: settings.app_role,
-        work_limit: WORK_LIMIT,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?,
+    // Whatever fails while starting (settings, secrets), CloudFormation is
+    // answered: the runtime starts anyway and the handler says FAILED and why.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let m = match shared::runtime::migration_settings().await {
+        Ok(settings) => Migrate {
+            pool: shared::db::pool(&settings.database)
+                .map_err(|e| format!("invalid database settings: {e}")),
+            app_role: settings.app_role,
+            work_limit: WORK_LIMIT,
+            http,
+        },
+        Err(e) => Migrate {
+            pool: Err(format!("{e:#}")),
+            app_role: None,
+            work_limit: WORK_LIMIT,
+            http,
+        },
     };
     let m = &m;
     lambda_runtime::run(service_fn(

@@ -186,8 +186,9 @@ impl ClusterGate {
         use crate::tier::Priority;
         match priority {
             Priority::High => self.max_runs,
-            Priority::Standard => self.max_runs * self.standard_percent / 100,
-            Priority::Low => self.max_runs * self.low_percent / 100,
+            // At least one, so a small cluster never shuts a class out.
+            Priority::Standard => (self.max_runs * self.standard_percent / 100).max(1),
+            Priority::Low => (self.max_runs * self.low_percent / 100).max(1),
         }
     }
 }
@@ -317,6 +318,26 @@ pub async fn finish(
     id: Uuid,
     end: Ending<'_>,
 ) -> Result<Option<i64>, sqlx::Error> {
+    finish_where(db, id, end, false).await
+}
+
+/// [`finish`], unless someone asked to cancel the run: for an executor that
+/// was stopped from outside, whose stop is an interruption only if no cancel
+/// was asked for (a cancel asked meanwhile makes it what it is: cancelled).
+pub async fn finish_interrupted(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    end: Ending<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    finish_where(db, id, end, true).await
+}
+
+async fn finish_where(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    end: Ending<'_>,
+    unless_cancel_requested: bool,
+) -> Result<Option<i64>, sqlx::Error> {
     let status = ExecutionStatus::from(end.status);
     let mut event = json!({
         "type": ENDED_EVENT, "status": status, "output": end.output,
@@ -332,6 +353,7 @@ pub async fn finish(
                    runtime_ms = CASE WHEN started_at IS NULL THEN 0
                                      ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
              WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
+               AND NOT ($13 AND cancel_requested)
             RETURNING workspace_id, runtime_ms, last_seq, llm_tokens),
          ended AS (
             INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
@@ -381,6 +403,7 @@ pub async fn finish(
     .bind(ENDED_EVENT)
     .bind(LLM_TOKENS)
     .bind(RUN_MINUTES)
+    .bind(unless_cancel_requested)
     .fetch_optional(db)
     .await
 }

@@ -51,6 +51,15 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(options))
 }
 
+/// The migrations as a deploy applies them: a database already migrated by a
+/// newer release is not an error (a rollback, or CloudFormation rolling back
+/// after the migrations succeeded), since migrations keep older code working.
+pub fn deploy_migrator() -> sqlx::migrate::Migrator {
+    let mut m = sqlx::migrate!("./migrations");
+    m.set_ignore_missing(true);
+    m
+}
+
 /// Applies pending migrations (guarded by sqlx's advisory lock, so concurrent
 /// cold starts are safe).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {

@@ -229,48 +229,65 @@ impl Runs {
     /// its failed nodes ([`Runs::resume_interrupted`]): not lost, not shown as
     /// a cancel nobody asked for.
     pub async fn finish(&self, id: Uuid, r: &RunResult) -> ApiResult<()> {
-        let interrupted = r.status == RunStatus::Cancelled;
         let why = format!(
-            "{INTERRUPTED} the executor was stopped before the run ended (its node was drained \
-             or reclaimed, e.g. a spot interruption); it resumes from its failed nodes"
+            "{INTERRUPTED} the executor was stopped before the run ended (its node was \
+             drained or reclaimed, e.g. a spot interruption); it resumes from its failed nodes"
         );
-        let (status, error) = if interrupted {
-            (RunStatus::Failed, Some(why.as_str()))
-        } else {
-            (r.status, r.error.as_deref())
+        let ending = |status, error| Ending {
+            status,
+            output: r.output.as_ref(),
+            output_ref: r.output_ref.as_ref(),
+            error,
+            failed_node: r.failed_node.as_deref(),
         };
-        let ended = executions::finish(
-            &self.db,
-            id,
-            Ending {
-                status,
-                output: r.output.as_ref(),
-                output_ref: r.output_ref.as_ref(),
-                error,
-                failed_node: r.failed_node.as_deref(),
-            },
-        )
-        .await?;
+        let mut interrupted = false;
+        let mut ended = None;
+        if r.status == RunStatus::Cancelled {
+            // Not if a cancel was asked for, even one still on its way.
+            ended = executions::finish_interrupted(
+                &self.db,
+                id,
+                ending(RunStatus::Failed, Some(why.as_str())),
+            )
+            .await?;
+            interrupted = ended.is_some();
+        }
+        if ended.is_none() {
+            ended = executions::finish(&self.db, id, ending(r.status, r.error.as_deref())).await?;
+        }
         match ended {
             Some(_) => {
                 self.after_end(id, EndedBy::Executor)
                     .await
                     .map_err(ApiError::unavailable)?;
                 if interrupted {
-                    let resumed = self
-                        .resume_interrupted(id)
-                        .await
-                        .map_err(ApiError::unavailable)?;
-                    tracing::warn!(execution_id = %id, resumed_as = ?resumed, "the executor was interrupted");
+                    self.resume(id).await?;
                 }
                 Ok(())
             }
             None => {
-                executions::get(&self.db, id)
+                let e = executions::get(&self.db, id)
                     .await?
                     .ok_or_else(|| ApiError::not_found("execution"))?;
+                // A report repeated after a failure to resume: resume now (idempotent).
+                if r.status == RunStatus::Cancelled
+                    && e.error
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with(INTERRUPTED))
+                {
+                    self.resume(id).await?;
+                }
                 Err(run_ended())
             }
         }
+    }
+
+    async fn resume(&self, id: Uuid) -> ApiResult<()> {
+        let resumed = self
+            .resume_interrupted(id)
+            .await
+            .map_err(ApiError::unavailable)?;
+        tracing::warn!(execution_id = %id, resumed_as = ?resumed, "the executor was interrupted");
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! The platform's LLM key is not the dispatcher's to hand out: it is a
 //! Kubernetes Secret in the namespace (fed from Secrets Manager by the
-//! External Secrets Operator, `infra/k8s/llm-key.externalsecret.yaml`),
+//! External Secrets Operator, `infra/k8s/external-secrets/llm-key.yaml`),
 //! mounted read-only at [`env::LLM_KEY_MOUNT_DIR`] and named by
 //! `LLM_API_KEY_FILE`. It is optional in the pod: without it the executor
 //! fails its agent nodes saying so (never a silent dev provider).
@@ -28,6 +28,9 @@ use serde_json::{json, Value};
 
 use super::JobSpec;
 use crate::tier::Capacity;
+
+/// How much longer than the run's time limit its Job may live.
+pub const JOB_DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The name of the Secret holding a Job's callback token.
 pub fn token_secret_name(job: &str) -> String {
@@ -133,7 +136,11 @@ pub fn render_job(spec: &JobSpec, target: &JobTarget<'_>) -> Value {
             ("LLM_SECRET", &target.llm.secret),
         ],
     );
-    job["spec"]["activeDeadlineSeconds"] = json!(spec.deadline.as_secs().max(1));
+    // The executor's own limit ends the run first (timed out, reported); the
+    // Job's deadline, counted from its creation (scheduling and image pull
+    // included), only stops an executor that did not stop itself.
+    job["spec"]["activeDeadlineSeconds"] =
+        json!(spec.deadline.as_secs().max(1) + JOB_DEADLINE_GRACE.as_secs());
     let limits = spec.tier.limits();
     let pod = &mut job["spec"]["template"]["spec"];
     pod["priorityClassName"] = json!(format!("saasit-{}", limits.priority.as_str()));
@@ -235,7 +242,7 @@ mod tests {
         );
         assert_eq!(job["metadata"]["name"], format!("exec-{id}"));
         assert_eq!(job["metadata"]["labels"]["saasit.io/tier"], "professional");
-        assert_eq!(job["spec"]["activeDeadlineSeconds"], 43_200);
+        assert_eq!(job["spec"]["activeDeadlineSeconds"], 43_200 + 300);
         assert_eq!(job["spec"]["backoffLimit"], 0);
         let c = &job["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["image"], "registry/executor:1");

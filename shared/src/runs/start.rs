@@ -25,6 +25,9 @@ use crate::{
 /// How the error of a run whose executor was stopped from outside begins.
 pub const INTERRUPTED: &str = "interrupted:";
 
+/// The idempotency key of an automatic resume starts with this.
+const RESUME_KEY: &str = "resume-";
+
 #[derive(Debug, Clone)]
 pub struct StartRun {
     /// The workspace it runs in (its plan and limits).
@@ -112,22 +115,22 @@ impl Runs {
     }
 
     /// Starts an interrupted run again from its failed nodes (every completed
-    /// node's output is reused), as the system, once: a run that was itself
-    /// such a restart and is interrupted again is left for its owner to retry.
+    /// node's output is reused), as the system: once, since a resume that is
+    /// interrupted in its turn is left for its owner to retry.
     /// Idempotent (the new run's idempotency key names the old one). The new
     /// run's id, or `None` when none is started (the plan refuses it, say).
     pub async fn resume_interrupted(&self, id: Uuid) -> anyhow::Result<Option<Uuid>> {
         let Some(e) = executions::get(&self.db, id).await? else {
             return Ok(None);
         };
-        if let Some(parent) = e.retry_of {
-            let again = executions::get(&self.db, parent)
-                .await?
-                .and_then(|p| p.error)
-                .is_some_and(|err| err.starts_with(INTERRUPTED));
-            if again {
-                return Ok(None);
-            }
+        // Itself a resume interrupted again: its owner decides. Past its time
+        // limit: nothing to resume (the limit, not the interruption, ended it).
+        let is_resume = e
+            .idempotency_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with(RESUME_KEY));
+        if is_resume || e.deadline_at <= Utc::now() {
+            return Ok(None);
         }
         let prior = succeeded_outputs(&executions::node_events(&self.db, id).await?);
         let started = self
@@ -137,7 +140,7 @@ impl Runs {
                     started_by: e.started_by,
                     workflow_id: e.workflow_id,
                     inputs: Some(e.inputs.0),
-                    idempotency_key: Some(format!("resume-{id}")),
+                    idempotency_key: Some(format!("{RESUME_KEY}{id}")),
                     trigger: Trigger {
                         kind: e.trigger_type,
                         data: e.trigger_data.0,

@@ -1,8 +1,8 @@
 //! Secrets at run time, never in a function's configuration.
 //!
 //! On AWS a function's environment names where each secret is, not what it
-//! is: `NAME_FROM=<secret ARN>#<JSON key>` (e.g.
-//! `JWT_SECRET_FROM=arn:aws:secretsmanager:…:secret:saasit/jwt-AbCdEf#key`).
+//! is: `NAME_FROM_SECRET=<secret ARN>#<JSON key>` (e.g.
+//! `JWT_SECRET_FROM_SECRET=arn:aws:secretsmanager:…:secret:saasit/jwt-AbCdEf#key`).
 //! [`Resolved::load`] reads every such secret from a [`SecretSource`]
 //! (Secrets Manager on AWS, `aws::SecretsManager`) once per ARN and overlays
 //! the values on the environment as `NAME`, for the settings to read like any
@@ -11,7 +11,7 @@
 //! rotated secret reaches running functions without a deploy: the runtime
 //! rebuilds its state when a value changed ([`crate::runtime`]).
 //!
-//! Locally and in tests there are no `_FROM` variables: the environment is
+//! Locally and in tests there are no `_FROM_SECRET` variables: the environment is
 //! used as it is.
 
 #[cfg(feature = "secrets")]
@@ -42,18 +42,18 @@ pub struct SecretRef {
     pub key: String,
 }
 
-/// The `NAME_FROM` variables of an environment. A reference without `#key`
+/// The `NAME_FROM_SECRET` variables of an environment. A reference without `#key`
 /// takes the whole secret string.
 pub fn references(env: &HashMap<String, String>) -> Result<Vec<SecretRef>, String> {
     let mut refs: Vec<SecretRef> = env
         .iter()
-        .filter_map(|(k, v)| Some((k.strip_suffix("_FROM")?, v.trim())))
+        .filter_map(|(k, v)| Some((k.strip_suffix("_FROM_SECRET")?, v.trim())))
         .filter(|(_, v)| !v.is_empty())
         .map(|(var, v)| {
             let (arn, key) = v.rsplit_once('#').unwrap_or((v, ""));
             if !arn.starts_with("arn:") {
                 return Err(format!(
-                    "{var}_FROM must be a secret ARN, optionally with #key"
+                    "{var}_FROM_SECRET must be a secret ARN, optionally with #key"
                 ));
             }
             Ok(SecretRef {
@@ -74,12 +74,12 @@ fn pick(r: &SecretRef, secret: &str) -> Result<String, String> {
         return Ok(secret.to_owned());
     }
     let json: serde_json::Value = serde_json::from_str(secret)
-        .map_err(|_| format!("{}_FROM: the secret is not a JSON object", r.var))?;
+        .map_err(|_| format!("{}_FROM_SECRET: the secret is not a JSON object", r.var))?;
     match json.get(&r.key) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
         Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
         _ => Err(format!(
-            "{}_FROM: the secret has no string `{}`",
+            "{}_FROM_SECRET: the secret has no string `{}`",
             r.var, r.key
         )),
     }
@@ -104,7 +104,7 @@ impl std::fmt::Debug for Resolved {
 }
 
 impl Resolved {
-    /// `env` with every `NAME_FROM` read from `source` (one read per ARN).
+    /// `env` with every `NAME_FROM_SECRET` read from `source` (one read per ARN).
     /// Fails naming the variable, never printing a value.
     pub async fn load(
         env: HashMap<String, String>,
@@ -115,7 +115,7 @@ impl Resolved {
         for r in &refs {
             if !by_arn.contains_key(r.arn.as_str()) {
                 let s = source.fetch(&r.arn).await.map_err(|e| {
-                    anyhow::anyhow!("{}_FROM: cannot read the secret: {e:#}", r.var)
+                    anyhow::anyhow!("{}_FROM_SECRET: cannot read the secret: {e:#}", r.var)
                 })?;
                 by_arn.insert(&r.arn, s);
             }
@@ -216,15 +216,15 @@ mod tests {
         source.put("arn:aws:secretsmanager:r:1:secret:plain", "plain-s3cr3t");
         let env = HashMap::from([
             (
-                "JWT_SECRET_FROM".into(),
+                "JWT_SECRET_FROM_SECRET".into(),
                 "arn:aws:secretsmanager:r:1:secret:app#key".into(),
             ),
             (
-                "DATABASE_URL_FROM".into(),
+                "DATABASE_URL_FROM_SECRET".into(),
                 "arn:aws:secretsmanager:r:1:secret:app#url".into(),
             ),
             (
-                "TOKEN_FROM".into(),
+                "TOKEN_FROM_SECRET".into(),
                 "arn:aws:secretsmanager:r:1:secret:plain".into(),
             ),
             ("LOG_LEVEL".into(), "info".into()),
@@ -248,11 +248,25 @@ mod tests {
             r#"{"key":"rotated","url":"postgres://u:p@h/db"}"#,
         );
         let env = HashMap::from([(
-            "JWT_SECRET_FROM".into(),
+            "JWT_SECRET_FROM_SECRET".into(),
             "arn:aws:secretsmanager:r:1:secret:app#key".into(),
         )]);
         let rotated = Resolved::load(env, &source).await.expect("rotated");
         assert!(r.changed(&rotated));
+    }
+
+    #[test]
+    fn only_from_secret_variables_are_references() {
+        // EMAIL_FROM is a sender address, not a secret reference.
+        let env = HashMap::from([
+            (
+                "EMAIL_FROM".to_owned(),
+                "SaasIt <no-reply@example.com>".to_owned(),
+            ),
+            ("CALLBACK_URL".to_owned(), "https://x".to_owned()),
+            ("JWT_SECRET_FROM_SECRET".to_owned(), String::new()),
+        ]);
+        assert_eq!(references(&env), Ok(Vec::new()));
     }
 
     #[tokio::test]
@@ -262,20 +276,20 @@ mod tests {
             "arn:aws:secretsmanager:r:1:secret:app",
             r#"{"other":"s3cr3t"}"#,
         );
-        let env = |v: &str| HashMap::from([("JWT_SECRET_FROM".to_owned(), v.to_owned())]);
+        let env = |v: &str| HashMap::from([("JWT_SECRET_FROM_SECRET".to_owned(), v.to_owned())]);
         let e = Resolved::load(env("arn:aws:secretsmanager:r:1:secret:app#key"), &source)
             .await
             .expect_err("no such key");
         assert_eq!(
             e.to_string(),
-            "JWT_SECRET_FROM: the secret has no string `key`"
+            "JWT_SECRET_FROM_SECRET: the secret has no string `key`"
         );
         let e = Resolved::load(env("arn:aws:secretsmanager:r:1:secret:gone#key"), &source)
             .await
             .expect_err("no such secret");
         assert!(
             e.to_string()
-                .starts_with("JWT_SECRET_FROM: cannot read the secret"),
+                .starts_with("JWT_SECRET_FROM_SECRET: cannot read the secret"),
             "{e}"
         );
         let e = Resolved::load(env("not-an-arn"), &source)
@@ -283,7 +297,7 @@ mod tests {
             .expect_err("bad");
         assert!(e.to_string().contains("must be a secret ARN"), "{e}");
         assert_eq!(
-            references(&HashMap::from([("X_FROM".into(), ARN.into())])).expect("ok")[0].key,
+            references(&HashMap::from([("X_FROM_SECRET".into(), ARN.into())])).expect("ok")[0].key,
             "1"
         );
     }
