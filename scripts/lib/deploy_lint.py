@@ -36,6 +36,7 @@ Usage: deploy_lint.py TEMPLATE OPENAPI_JSON [--source DIR]   (exit 1 on a proble
        deploy_lint.py --self-test
 """
 
+import copy
 import json
 import os
 import re
@@ -516,6 +517,32 @@ def dependency_rust_versions(root):
 # ---------------------------------------------------------------- main
 
 
+def build_problems(sam_template, root):
+    """Every function builds from its own package (so cargo resolves that package's features
+    alone), and that package has the binary the function names."""
+    problems = []
+    for name, res in sam_template["Resources"].items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        meta = res.get("Metadata") or {}
+        if meta.get("BuildMethod") != "rust-cargolambda":
+            continue
+        code = res["Properties"].get("CodeUri")
+        binary = (meta.get("BuildProperties") or {}).get("Binary")
+        manifest = os.path.join(root, str(code), "Cargo.toml")
+        if code in (".", "./", None) or not os.path.exists(manifest):
+            problems.append(f"{name}: CodeUri {code!r} is not a package directory; from the workspace root "
+                            "cargo unifies every package's features and the function links every SDK")
+            continue
+        with open(manifest, encoding="utf-8") as fh:
+            text = fh.read()
+        bins = set(re.findall(r'\[\[bin\]\]\s*name\s*=\s*"([^"]+)"', text))
+        package = re.search(r'^name\s*=\s*"([^"]+)"', text, re.M)
+        if binary not in bins and not (package and package.group(1) == binary):
+            problems.append(f"{name}: {code} has no binary {binary!r}")
+    return problems
+
+
 def translate(path):
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     from samtranslator.translator.transform import transform
@@ -528,6 +555,7 @@ def translate(path):
     base = os.path.dirname(os.path.abspath(path))
     with open(path, encoding="utf-8") as fh:
         template = yaml_parse(fh.read())
+    original = copy.deepcopy(template)
     for resource in template["Resources"].values():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
@@ -535,7 +563,7 @@ def translate(path):
         if resource["Type"] == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
             with open(os.path.join(base, props.pop("DefinitionUri")), encoding="utf-8") as fh:
                 props["Definition"] = json.load(fh)
-    return template, transform(template, {}, NoManagedPolicies())
+    return original, transform(template, {}, NoManagedPolicies())
 
 
 def lint(template_path, document, source_dir):
@@ -565,6 +593,7 @@ def lint(template_path, document, source_dir):
     problems += permission_problems(resources)
     problems += alarm_problems(resources, "SaasIt", emitted_metrics(source_dir))
     root = os.path.dirname(os.path.abspath(template_path))
+    problems += build_problems(sam, root)
     problems += image_problems(root, dependency_rust_versions(root))
     return problems
 
@@ -639,6 +668,10 @@ def self_test():
     assert any("older than aws-types 1.7.0 needs (1.94.1)" in p for p in problems), problems
     assert any("Rust 1.85.0 is older" in p for p in problems), problems
     assert any(".dockerignore: target is sent" in p for p in problems), problems
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    fn = lambda code, binary: {"Type": "AWS::Serverless::Function", "Metadata": {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}, "Properties": {"CodeUri": code}}
+    problems = build_problems({"Resources": {"A": fn(".", "auth"), "B": fn("functions/auth", "nope"), "C": fn("functions/billing", "billing-webhook")}}, root)
+    assert len(problems) == 2 and "unifies every package's features" in problems[0] and "no binary 'nope'" in problems[1], problems
     print("deploy lint: self-test passed")
 
 
