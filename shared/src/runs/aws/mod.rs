@@ -208,6 +208,7 @@ pub fn deferral(base: Duration, receive_count: u32) -> Duration {
 }
 
 /// The executors' model from the settings; the dev provider is for local use only.
+#[cfg(feature = "eks")]
 fn job_llm(s: &crate::settings::AwsSettings) -> anyhow::Result<super::k8s::JobLlm> {
     use crate::settings::LlmProvider;
     let provider = match LlmProvider::parse(&s.executor_llm_provider) {
