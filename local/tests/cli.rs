@@ -43,7 +43,11 @@ fn render_job_prints_each_running_tier_s_job() {
             tier.as_str().to_lowercase()
         );
         assert_eq!(job["spec"]["backoffLimit"], 0);
-        assert_eq!(job["spec"]["activeDeadlineSeconds"], runtime.as_secs());
+        // The run's limit, and a grace in which the executor's own timeout ends it first.
+        assert_eq!(
+            job["spec"]["activeDeadlineSeconds"],
+            runtime.as_secs() + shared::runs::k8s::JOB_DEADLINE_GRACE.as_secs()
+        );
         let container = &job["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(container["resources"]["requests"]["cpu"], requests.cpu);
         assert_eq!(

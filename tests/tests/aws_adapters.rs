@@ -384,7 +384,7 @@ async fn the_eks_launcher_posts_the_rendered_job() {
         .cloned()
         .expect("the job");
     assert_eq!(job["metadata"]["labels"]["saasit.io/tier"], "scale");
-    assert_eq!(job["spec"]["activeDeadlineSeconds"], 172_800);
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], 172_800 + 300);
     assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 3600);
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "registry.example.com/saasit-executor:1");
