@@ -383,6 +383,35 @@ def permission_problems(resources):
     return problems
 
 
+def operation_problems(sam_template, resources):
+    """What the deploy issue fixed and a template edit could undo: no function migrates at cold
+    start (the migration function does, once per deploy); a scheduled function runs one at a
+    time; executor callbacks have a throttle of their own, apart from the stage's default."""
+    problems = []
+    for name, fn in resources.items():
+        if fn["Type"] != "AWS::Lambda::Function":
+            continue
+        env = ((fn["Properties"].get("Environment") or {}).get("Variables")) or {}
+        if str(env.get("DB_MIGRATE_ON_START", "true")).lower() != "false":
+            problems.append(f"{name}: migrates at every cold start (DB_MIGRATE_ON_START is not false)")
+    for name, sched in resources.items():
+        if sched["Type"] != "AWS::Scheduler::Schedule":
+            continue
+        target = ref_name(sched["Properties"]["Target"]["Arn"])
+        fn = resources.get(target, {}).get("Properties", {})
+        if fn.get("ReservedConcurrentExecutions") != 1:
+            problems.append(f"{target}: runs on a schedule ({name}) without ReservedConcurrentExecutions 1, "
+                            "so a slow run overlaps the next")
+    for name, res in sam_template["Resources"].items():
+        if res["Type"] != "AWS::Serverless::Api":
+            continue
+        paths = {m.get("ResourcePath") for m in res["Properties"].get("MethodSettings") or []}
+        if "/~1api~1v1~1internal~1{proxy+}" not in paths:
+            problems.append(f"{name}: executor callbacks share the stage's default throttle "
+                            "(no MethodSettings for /api/v1/internal/{proxy+})")
+    return problems
+
+
 def queue_problems(resources):
     problems = []
     queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
@@ -591,6 +620,7 @@ def lint(template_path, document, source_dir):
     problems += function_problems(resources, rest_functions)
     problems += queue_problems(resources)
     problems += permission_problems(resources)
+    problems += operation_problems(sam, resources)
     problems += alarm_problems(resources, "SaasIt", emitted_metrics(source_dir))
     root = os.path.dirname(os.path.abspath(template_path))
     problems += build_problems(sam, root)
@@ -672,6 +702,13 @@ def self_test():
     fn = lambda code, binary: {"Type": "AWS::Serverless::Function", "Metadata": {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}, "Properties": {"CodeUri": code}}
     problems = build_problems({"Resources": {"A": fn(".", "auth"), "B": fn("functions/auth", "nope"), "C": fn("functions/billing", "billing-webhook")}}, root)
     assert len(problems) == 2 and "unifies every package's features" in problems[0] and "no binary 'nope'" in problems[1], problems
+    problems = operation_problems(
+        {"Resources": {"Api": {"Type": "AWS::Serverless::Api", "Properties": {"MethodSettings": [{"ResourcePath": "/*"}]}}}},
+        {"S": {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {"DB_MIGRATE_ON_START": "false"}}}},
+         "F": {"Type": "AWS::Lambda::Function", "Properties": {}},
+         "E": {"Type": "AWS::Scheduler::Schedule", "Properties": {"Target": {"Arn": {"Fn::GetAtt": ["S", "Arn"]}}}}})
+    assert len(problems) == 3 and "F: migrates" in problems[0] and "S: runs on a schedule" in problems[1] \
+        and "callbacks share" in problems[2], problems
     print("deploy lint: self-test passed")
 
 

@@ -19,6 +19,8 @@ pub mod http;
 pub mod ids;
 pub mod metrics;
 pub mod openapi;
+#[cfg(any(feature = "eks", feature = "secrets"))]
+pub mod presign;
 pub mod ratelimit;
 pub mod realtime;
 pub mod request_id;

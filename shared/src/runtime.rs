@@ -71,16 +71,12 @@ async fn from_aws(_env: std::collections::HashMap<String, String>) -> anyhow::Re
     )
 }
 
-/// Reads settings (secrets included), starts logging, builds the pool
-/// (lazily: no connection yet) and, when `DB_MIGRATE_ON_START` is true (the
-/// local stack; never on AWS, where the migration function runs them once
-/// per deploy), applies migrations. A migration that cannot reach the
-/// database is logged, not fatal: requests answer 503 until it is back.
-pub async fn bootstrap(function: &'static str) -> anyhow::Result<AppState> {
-    bootstrap_from(function, &environment().await?).await
-}
-
-/// [`bootstrap`] from an environment already read.
+/// Builds a function's state from an environment already read (see
+/// [`environment`]): settings (secrets included), logging, the pool (lazily:
+/// no connection yet) and, when `DB_MIGRATE_ON_START` is true (the local
+/// stack; never on AWS, where the migration function runs them once per
+/// deploy), migrations. A migration that cannot reach the database is
+/// logged, not fatal: requests answer 503 until it is back.
 pub async fn bootstrap_from(function: &'static str, env: &Resolved) -> anyhow::Result<AppState> {
     let settings = Settings::from_lookup(&Lookup::map(&env.values)).context("invalid settings")?;
     telemetry::init(settings.log_format, &settings.log_filter);

@@ -135,3 +135,24 @@ pub async fn stack_with_cuttable_db(
     app.router = local::app(app.state.clone());
     (crate::spawn_stack_with(app, config).await, proxy)
 }
+
+/// A trigger, a `seconds`-long delay, an output.
+pub fn slow_canvas(seconds: u32) -> Value {
+    json!({
+        "nodes": [{"id": "start", "type": "trigger"}, {"id": "wait", "type": "delay", "config": {"seconds": seconds}},
+                  {"id": "out", "type": "output", "config": {"value": "done"}}],
+        "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "out"}]
+    })
+}
+
+/// The execution's status, as the API answers it.
+pub async fn status_of(s: &TestStack, token: &str, id: &str) -> String {
+    s.app
+        .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(token))
+        .await
+        .expect(200, None)
+        .body["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

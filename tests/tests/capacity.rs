@@ -6,29 +6,9 @@ use std::time::Duration;
 
 use saasit_tests::{
     json,
-    runs::{paid_user, start, wait_for, workflow},
-    spawn_app, spawn_stack_with, test_pipeline_config, Req, TestStack,
+    runs::{paid_user, slow_canvas, start, status_of, wait_for, workflow},
+    spawn_app, spawn_stack_with, test_pipeline_config,
 };
-use serde_json::Value;
-
-fn delay(seconds: u32) -> Value {
-    json!({
-        "nodes": [{"id": "start", "type": "trigger"}, {"id": "wait", "type": "delay", "config": {"seconds": seconds}},
-                  {"id": "out", "type": "output", "config": {"value": "done"}}],
-        "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "out"}]
-    })
-}
-
-async fn status(s: &TestStack, t: &str, id: &str) -> String {
-    s.app
-        .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(t))
-        .await
-        .expect(200, None)
-        .body["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 #[tokio::test]
 async fn when_the_cluster_is_short_low_priority_runs_wait_and_high_ones_start() {
@@ -41,21 +21,21 @@ async fn when_the_cluster_is_short_low_priority_runs_wait_and_high_ones_start() 
     };
     let s = spawn_stack_with(spawn_app().await, config).await;
     let a = paid_user(&s, "low-a@example.com", "STARTER").await;
-    let wf_a = workflow(&s, &a, delay(4)).await;
+    let wf_a = workflow(&s, &a, slow_canvas(4)).await;
     let run_a = start(&s, &a, &wf_a, json!({})).await;
     wait_for(&s, &a, &run_a, &["running"], Duration::from_secs(20)).await;
 
     // Another workspace's STARTER run: its own plan has a free slot, the cluster's low share does not.
     let b = paid_user(&s, "low-b@example.com", "STARTER").await;
-    let wf_b = workflow(&s, &b, delay(0)).await;
+    let wf_b = workflow(&s, &b, slow_canvas(0)).await;
     let run_b = start(&s, &b, &wf_b, json!({})).await;
     // A SCALE run started after it still starts.
     let c = paid_user(&s, "high-c@example.com", "SCALE").await;
-    let wf_c = workflow(&s, &c, delay(0)).await;
+    let wf_c = workflow(&s, &c, slow_canvas(0)).await;
     let run_c = start(&s, &c, &wf_c, json!({})).await;
     wait_for(&s, &c, &run_c, &["completed"], Duration::from_secs(20)).await;
     assert_eq!(
-        status(&s, &b, &run_b).await,
+        status_of(&s, &b, &run_b).await,
         "queued",
         "the low share is full while A runs"
     );

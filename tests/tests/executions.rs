@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use saasit_tests::{
     json,
-    runs::{all_events, paid_user, start, wait_for, workflow, TERMINAL},
+    runs::{all_events, paid_user, slow_canvas, start, status_of, wait_for, workflow, TERMINAL},
     spawn_stack, Req, TestStack,
 };
 use serde_json::Value;
@@ -249,14 +249,6 @@ async fn an_idempotency_key_returns_the_same_execution() {
     .await;
 }
 
-fn slow_canvas(seconds: u32) -> Value {
-    json!({
-        "nodes": [{"id": "start", "type": "trigger"}, {"id": "wait", "type": "delay", "config": {"seconds": seconds}},
-                  {"id": "out", "type": "output", "config": {"value": "done"}}],
-        "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "out"}]
-    })
-}
-
 /// A new STARTER user's run of a `seconds`-long delay, once it is running:
 /// the user's token and the run's id.
 async fn running_delay(s: &TestStack, email: &str, seconds: u32) -> (String, String) {
@@ -453,17 +445,6 @@ async fn over_the_concurrency_limit_a_run_waits_for_a_free_slot() {
         b["startedAt"].as_str().expect("started") >= a["finishedAt"].as_str().expect("finished"),
         "first: {a}\nsecond: {b}"
     );
-}
-
-async fn status_of(s: &TestStack, token: &str, id: &str) -> String {
-    s.app
-        .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(token))
-        .await
-        .expect(200, None)
-        .body["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]

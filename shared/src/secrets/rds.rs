@@ -7,10 +7,6 @@
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::{
-    http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings},
-    sign::v4,
-};
 
 /// Tokens last 15 minutes; a new one is made well before.
 pub const TOKEN_REFRESH: Duration = Duration::from_secs(600);
@@ -73,36 +69,20 @@ pub fn auth_token(
     db: &IamDatabase,
     now: SystemTime,
 ) -> anyhow::Result<String> {
-    let identity = credentials.clone().into();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(900));
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("rds-db")
-        .time(now)
-        .settings(settings)
-        .build()?
-        .into();
     let mut url = url::Url::parse(&format!("https://{}:{}/", db.host, db.port))?;
     url.query_pairs_mut()
         .append_pair("Action", "connect")
         .append_pair("DBUser", &db.user);
-    let request = SignableRequest::new(
-        "GET",
+    let signed = crate::presign::presign_get(
+        &credentials.clone().into(),
+        region,
+        "rds-db",
         url.as_str(),
-        std::iter::empty(),
-        SignableBody::Bytes(&[]),
+        &[],
+        Duration::from_secs(900),
+        now,
     )?;
-    let (instructions, _signature) = sign(request, &params)?.into_parts();
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in instructions.params() {
-            query.append_pair(name, value);
-        }
-    }
-    Ok(url.as_str().trim_start_matches("https://").to_owned())
+    Ok(signed.as_str().trim_start_matches("https://").to_owned())
 }
 
 /// A `DATABASE_URL` with `token` as the password.

@@ -13,10 +13,6 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::{
-    http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings},
-    sign::v4,
-};
 use aws_smithy_runtime_api::client::identity::Identity;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use k8s_openapi::api::{batch::v1::Job, core::v1::Secret};
@@ -180,33 +176,15 @@ pub fn presigned_token(
     cluster: &str,
     now: SystemTime,
 ) -> anyhow::Result<String> {
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(60));
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("sts")
-        .time(now)
-        .settings(settings)
-        .build()?
-        .into();
-    let base =
-        format!("https://sts.{region}.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15");
-    let request = SignableRequest::new(
-        "GET",
-        &base,
-        std::iter::once(("x-k8s-aws-id", cluster)),
-        SignableBody::Bytes(&[]),
+    let url = crate::presign::presign_get(
+        &identity,
+        region,
+        "sts",
+        &format!("https://sts.{region}.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15"),
+        &[("x-k8s-aws-id", cluster)],
+        Duration::from_secs(60),
+        now,
     )?;
-    let (instructions, _signature) = sign(request, &params)?.into_parts();
-    let mut url = url::Url::parse(&base)?;
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in instructions.params() {
-            query.append_pair(name, value);
-        }
-    }
     Ok(format!(
         "k8s-aws-v1.{}",
         URL_SAFE_NO_PAD.encode(url.as_str())
