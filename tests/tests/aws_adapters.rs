@@ -82,7 +82,9 @@ async fn queue_contract_priorities_and_delays_local_and_sqs() {
     q.send(low, Priority::Low, Duration::ZERO)
         .await
         .expect("send");
-    q.send(later, Priority::Standard, Duration::from_secs(2))
+    // Delays and deferrals of a few seconds: a loaded CI machine must still
+    // look before they end.
+    q.send(later, Priority::Standard, Duration::from_secs(4))
         .await
         .expect("send");
     let got = moto.receive(&urls[0], Duration::ZERO).await;
@@ -102,13 +104,13 @@ async fn queue_contract_priorities_and_delays_local_and_sqs() {
             .is_empty(),
         "still delayed"
     );
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
-    let delayed = moto.receive(&urls[1], Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_millis(4_200)).await;
+    let delayed = moto.receive(&urls[1], Duration::from_secs(4)).await;
     assert_eq!(bodies(&delayed), vec![later]);
 
     // Deferral: a received message hidden for a while comes back after it.
     let receipt = delayed.records[0].receipt_handle.clone().expect("receipt");
-    q.defer(Priority::Standard, &receipt, Duration::from_secs(2))
+    q.defer(Priority::Standard, &receipt, Duration::from_secs(4))
         .await
         .expect("defer");
     assert!(
@@ -118,7 +120,7 @@ async fn queue_contract_priorities_and_delays_local_and_sqs() {
             .is_empty(),
         "hidden"
     );
-    let back = moto.receive(&urls[1], Duration::from_secs(5)).await;
+    let back = moto.receive(&urls[1], Duration::from_secs(10)).await;
     assert_eq!(bodies(&back), vec![later]);
     assert_eq!(
         back.records[0]
@@ -619,7 +621,9 @@ async fn aws_world(heartbeat_timeout: Duration) -> AwsWorld {
         "https://api.example.com".into(),
         RunSettings {
             heartbeat_timeout,
-            defer: Duration::from_secs(1),
+            // Long enough that a loaded CI machine checks the message is
+            // hidden before it returns; the test waits it out once below.
+            defer: Duration::from_secs(5),
             ..RunSettings::default()
         },
     ));
@@ -774,7 +778,7 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
         .after_end(running, EndedBy::Executor)
         .await
         .expect("after end");
-    let back = w.moto.receive(low, Duration::from_secs(5)).await;
+    let back = w.moto.receive(low, Duration::from_secs(15)).await;
     assert_eq!(bodies(&back), vec![waiting]);
     let response = steps::dispatcher::handle(&w.pipeline, &w.queue, back.clone()).await;
     assert!(response.batch_item_failures.is_empty());
