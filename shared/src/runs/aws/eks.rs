@@ -8,17 +8,18 @@
 //! carrying the signed `x-k8s-aws-id` header (what `aws eks get-token` does).
 //! Tokens live 15 minutes: the client is cached and rebuilt after
 //! [`TOKEN_REFRESH`], well before expiry. "Already exists" (a redelivered
-//! dispatch) is success; deleting a missing Job is too.
+//! dispatch) is success; deleting a missing Job is too. The calls go through
+//! [`super::kube_api`].
 
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_runtime_api::client::identity::Identity;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use k8s_openapi::api::{batch::v1::Job, core::v1::Secret};
-use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
+use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+use super::kube_api::{KubeApi, KubeEndpoint, KubeError};
 use crate::runs::{
     k8s::{render_job, render_token_secret, JobTarget},
     BoxFuture, JobLauncher, JobSpec, JobState, Launch,
@@ -45,7 +46,7 @@ pub struct EksLauncher {
     eks: aws_sdk_eks::Client,
     credentials: SharedCredentialsProvider,
     target: EksTarget,
-    cached: Mutex<Option<(kube::Client, Instant)>>,
+    cached: Mutex<Option<(KubeApi, Instant)>>,
 }
 
 impl std::fmt::Debug for EksLauncher {
@@ -81,7 +82,7 @@ impl EksLauncher {
     }
 
     /// A Kubernetes client with a fresh-enough token.
-    async fn client(&self) -> anyhow::Result<kube::Client> {
+    async fn client(&self) -> anyhow::Result<KubeApi> {
         let mut cached = self.cached.lock().await;
         if let Some((client, built)) = cached.as_ref() {
             if built.elapsed() < TOKEN_REFRESH {
@@ -111,54 +112,40 @@ impl EksLauncher {
                     .transpose()?,
             ),
         };
-        let mut config = kube::Config::new(url.parse()?);
-        config.default_namespace = self.target.namespace.clone();
-        config.root_cert = ca;
-        config.connect_timeout = Some(Duration::from_secs(5));
-        config.read_timeout = Some(Duration::from_secs(20));
-        config.write_timeout = Some(Duration::from_secs(20));
-        config.auth_info.token = Some(self.token().await?.into());
-        let client = kube::Client::try_from(config)?;
+        let client = KubeApi::new(&KubeEndpoint { server: url, ca }, &self.token().await?)?;
         *cached = Some((client.clone(), Instant::now()));
         Ok(client)
     }
 
-    async fn jobs(&self) -> anyhow::Result<Api<Job>> {
-        Ok(Api::namespaced(
-            self.client().await?,
-            &self.target.namespace,
-        ))
+    fn jobs_path(&self) -> String {
+        format!("/apis/batch/v1/namespaces/{}/jobs", self.target.namespace)
     }
 
-    async fn secrets(&self) -> anyhow::Result<Api<Secret>> {
-        Ok(Api::namespaced(
-            self.client().await?,
-            &self.target.namespace,
-        ))
+    fn job_path(&self, name: &str) -> String {
+        format!("{}/{name}", self.jobs_path())
+    }
+
+    /// Drops the cached client when the API server refused its token, so the
+    /// next call presigns a new one; hands the error on with `context`.
+    async fn refused(&self, e: KubeError, context: &'static str) -> anyhow::Error {
+        if e.is_unauthorized() {
+            self.forget_client().await;
+        }
+        anyhow::Error::new(e).context(context)
     }
 
     /// Creates the Job's token Secret, owned by the Job; one there already
     /// (a redelivered dispatch) is kept.
     async fn create_token_secret(&self, job: &JobSpec, job_uid: &str) -> anyhow::Result<()> {
-        let secret: Secret =
-            serde_json::from_value(render_token_secret(job, &self.target.namespace, job_uid))?;
-        match self
-            .secrets()
-            .await?
-            .create(&PostParams::default(), &secret)
-            .await
-        {
+        let secret = render_token_secret(job, &self.target.namespace, job_uid);
+        let path = format!("/api/v1/namespaces/{}/secrets", self.target.namespace);
+        match self.client().await?.create(&path, &secret).await {
             Ok(_) => Ok(()),
-            Err(e) if api_status(&e).is_some_and(|s| s.is_already_exists() || s.code == 409) => {
-                Ok(())
-            }
-            Err(e) => {
-                if api_status(&e).is_some_and(|s| s.code == 401) {
-                    self.forget_client().await;
-                }
-                // The status names the Secret, never its data.
-                Err(anyhow::Error::new(e).context("creating the executor's token Secret"))
-            }
+            Err(e) if e.is_already_exists() => Ok(()),
+            // The status names the Secret, never its data.
+            Err(e) => Err(self
+                .refused(e, "creating the executor's token Secret")
+                .await),
         }
     }
 
@@ -213,13 +200,6 @@ fn ca_certificates(data: &str) -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(certs)
 }
 
-fn api_status(e: &kube::Error) -> Option<&kube::core::Status> {
-    match e {
-        kube::Error::Api(s) => Some(s),
-        _ => None,
-    }
-}
-
 impl JobLauncher for EksLauncher {
     fn launch(&self, job: JobSpec) -> BoxFuture<'_, anyhow::Result<Launch>> {
         Box::pin(async move {
@@ -231,34 +211,26 @@ impl JobLauncher for EksLauncher {
                     llm: &self.target.llm,
                 },
             );
-            let manifest: Job = serde_json::from_value(manifest)?;
-            let jobs = self.jobs().await?;
-            let (launch, created) = match jobs.create(&PostParams::default(), &manifest).await {
+            let api = self.client().await?;
+            let (launch, created) = match api.create(&self.jobs_path(), &manifest).await {
                 Ok(created) => (Launch::Created, created),
-                Err(e)
-                    if api_status(&e).is_some_and(|s| s.is_already_exists() || s.code == 409) =>
-                {
+                Err(e) if e.is_already_exists() => {
                     // A redelivery: the Job is there; make sure its Secret is too.
-                    let existing = jobs
-                        .get(&job.name)
-                        .await
-                        .map_err(|e| anyhow::Error::new(e).context("reading the executor Job"))?;
-                    (Launch::AlreadyExists, existing)
-                }
-                Err(e) => {
-                    if api_status(&e).is_some_and(|s| s.code == 401) {
-                        self.forget_client().await;
+                    match api.get(&self.job_path(&job.name)).await {
+                        Ok(Some(existing)) => (Launch::AlreadyExists, existing),
+                        Ok(None) => anyhow::bail!("the executor Job exists and then does not"),
+                        Err(e) => return Err(self.refused(e, "reading the executor Job").await),
                     }
-                    return Err(anyhow::Error::new(e).context("creating the executor Job"));
                 }
+                Err(e) => return Err(self.refused(e, "creating the executor Job").await),
             };
-            let uid = created
-                .metadata
-                .uid
+            let uid = created["metadata"]["uid"]
+                .as_str()
+                .filter(|uid| !uid.is_empty())
                 .ok_or_else(|| anyhow::anyhow!("the API server gave the Job no uid"))?;
             // Until this succeeds the pod waits for its volume; a failure
             // makes the dispatch fail and come back, and the retry lands here.
-            self.create_token_secret(&job, &uid).await?;
+            self.create_token_secret(&job, uid).await?;
             Ok(launch)
         })
     }
@@ -267,22 +239,17 @@ impl JobLauncher for EksLauncher {
         let name = name.to_owned();
         Box::pin(async move {
             // Foreground: the pod goes with the Job.
-            let params = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Foreground),
-                grace_period_seconds: Some(10),
-                ..DeleteParams::default()
-            };
-            match self.jobs().await?.delete(&name, &params).await {
+            let options = json!({
+                "kind": "DeleteOptions",
+                "apiVersion": "v1",
+                "propagationPolicy": "Foreground",
+                "gracePeriodSeconds": 10,
+            });
+            let api = self.client().await?;
+            match api.delete(&self.job_path(&name), &options).await {
                 Ok(_) => Ok(()),
-                Err(e) if api_status(&e).is_some_and(|s| s.is_not_found() || s.code == 404) => {
-                    Ok(())
-                }
-                Err(e) => {
-                    if api_status(&e).is_some_and(|s| s.code == 401) {
-                        self.forget_client().await;
-                    }
-                    Err(anyhow::Error::new(e).context("deleting the executor Job"))
-                }
+                Err(e) if e.is_not_found() => Ok(()),
+                Err(e) => Err(self.refused(e, "deleting the executor Job").await),
             }
         })
     }
@@ -290,15 +257,10 @@ impl JobLauncher for EksLauncher {
     fn state(&self, name: &str) -> BoxFuture<'_, anyhow::Result<JobState>> {
         let name = name.to_owned();
         Box::pin(async move {
-            match self.jobs().await?.get_opt(&name).await {
+            match self.client().await?.get(&self.job_path(&name)).await {
                 Ok(Some(job)) => Ok(job_state(&job)),
                 Ok(None) => Ok(JobState::Missing),
-                Err(e) => {
-                    if api_status(&e).is_some_and(|s| s.code == 401) {
-                        self.forget_client().await;
-                    }
-                    Err(anyhow::Error::new(e).context("reading the executor Job"))
-                }
+                Err(e) => Err(self.refused(e, "reading the executor Job").await),
             }
         })
     }
@@ -307,20 +269,20 @@ impl JobLauncher for EksLauncher {
 /// A Job's state from its status: ended once a pod succeeded or failed (the
 /// Job has `backoffLimit: 0`), running once a pod is ready (the executor has
 /// no readiness probe, so ready means its container runs), else starting.
-pub fn job_state(job: &Job) -> JobState {
-    let Some(s) = &job.status else {
-        return JobState::Starting;
-    };
-    let ended = s.succeeded.unwrap_or(0) > 0
-        || s.failed.unwrap_or(0) > 0
-        || s.completion_time.is_some()
-        || s.conditions.as_ref().is_some_and(|c| {
-            c.iter()
-                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+pub fn job_state(job: &Value) -> JobState {
+    let s = &job["status"];
+    let count = |key: &str| s[key].as_i64().unwrap_or(0);
+    let ended = count("succeeded") > 0
+        || count("failed") > 0
+        || s["completionTime"].is_string()
+        || s["conditions"].as_array().is_some_and(|c| {
+            c.iter().any(|c| {
+                (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+            })
         });
     if ended {
         JobState::Ended
-    } else if s.ready.unwrap_or(0) > 0 {
+    } else if count("ready") > 0 {
         JobState::Running
     } else {
         JobState::Starting
@@ -335,12 +297,7 @@ mod tests {
 
     #[test]
     fn job_states_come_from_the_job_status() {
-        let job = |status: serde_json::Value| -> Job {
-            serde_json::from_value(
-                serde_json::json!({ "metadata": {"name": "j"}, "status": status }),
-            )
-            .expect("job")
-        };
+        let job = |status: Value| json!({ "metadata": {"name": "j"}, "status": status });
         assert_eq!(job_state(&job(serde_json::json!({}))), JobState::Starting);
         assert_eq!(
             job_state(&job(serde_json::json!({"active": 1, "ready": 0}))),

@@ -8,6 +8,8 @@
 
 #[cfg(feature = "eks")]
 pub mod eks;
+#[cfg(feature = "eks")]
+pub mod kube_api;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sfn")]
