@@ -43,8 +43,7 @@ impl KubeError {
     }
 
     pub fn is_already_exists(&self) -> bool {
-        matches!(self, Self::Api { code: 409, .. })
-            || matches!(self, Self::Api { reason, .. } if reason == "AlreadyExists")
+        matches!(self, Self::Api { code, reason, .. } if *code == 409 || reason == "AlreadyExists")
     }
 
     pub fn is_not_found(&self) -> bool {
