@@ -356,12 +356,25 @@ async fn an_interrupted_executor_fails_its_run_as_interrupted_and_the_run_resume
             .is_some_and(|m| m.starts_with("interrupted:")),
         "{e}"
     );
-    // Resumed from its failed nodes, as the system, once.
-    let resumed: uuid::Uuid = sqlx::query_scalar("SELECT id FROM executions WHERE retry_of = $1")
-        .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
-        .fetch_one(&s.app.state.db)
-        .await
-        .expect("a resumed run");
+    // Resumed from its failed nodes, as the system, once. The resume is made
+    // just after the run is marked failed, so it may not exist yet.
+    let started = Instant::now();
+    let resumed: uuid::Uuid = loop {
+        let found: Option<uuid::Uuid> =
+            sqlx::query_scalar("SELECT id FROM executions WHERE retry_of = $1")
+                .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
+                .fetch_optional(&s.app.state.db)
+                .await
+                .expect("read the resumed run");
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no resumed run"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let r = wait_for(
         &s,
         &t,
