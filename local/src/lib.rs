@@ -222,6 +222,7 @@ impl Stack {
                 tracker: tracker.clone(),
                 blobs: blobs.clone(),
                 publisher: publisher.clone(),
+                vault: state.vault.clone(),
             },
             base,
             opts.config,

@@ -25,6 +25,7 @@ pub mod lookup;
 pub mod oauth;
 pub mod runs;
 pub mod server;
+pub mod vault;
 
 use std::collections::HashMap;
 
@@ -38,6 +39,7 @@ pub use lookup::{Lookup, SettingsError};
 pub use oauth::{OAuthSettings, Provider, ProviderSettings};
 pub use runs::RunSettings;
 pub use server::{AuthSettings, DatabaseSettings, HttpSettings, LogFormat};
+pub use vault::VaultSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -53,6 +55,7 @@ pub struct Settings {
     pub billing: BillingSettings,
     pub oauth: OAuthSettings,
     pub local: LocalSettings,
+    pub vault: VaultSettings,
 }
 
 impl Settings {
@@ -79,6 +82,7 @@ impl Settings {
             billing: BillingSettings::from_lookup(l)?,
             oauth: OAuthSettings::from_lookup(l)?,
             local: LocalSettings::from_lookup(l)?,
+            vault: VaultSettings::from_lookup(l),
         })
     }
 

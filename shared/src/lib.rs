@@ -33,6 +33,7 @@ pub mod telemetry;
 pub mod text;
 pub mod tier;
 pub mod validation;
+pub mod vault;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 /// The run protocol the executor and the API share.

@@ -12,6 +12,7 @@ use crate::{
     email::{outbox::Outbox, Mailer, NoMailer},
     realtime::publish::{Published, Publisher},
     settings::Settings,
+    vault::{local::LocalKeys, DataKeys, NoKeys, Vault},
 };
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,25 @@ pub struct AppState {
     /// Stripe and the prices (`None` without `STRIPE_SECRET_KEY`: billing
     /// routes answer 503 and plans change only by `local set-tier`).
     pub billing: Option<Arc<Billing>>,
+    /// The workspace vault: KMS on AWS ([`AppState::with_vault_keys`]), the
+    /// master key file when `VAULT_MASTER_KEY_FILE` is set, else no key
+    /// (secret routes answer 503).
+    pub vault: Vault,
+}
+
+/// The key service the settings name without AWS: the local master key
+/// file, or none. An unreadable file is said once and every use fails with why.
+fn local_keys(settings: &Settings) -> Arc<dyn DataKeys> {
+    match &settings.vault.master_key_file {
+        None => Arc::new(NoKeys),
+        Some(path) => match LocalKeys::from_file(path) {
+            Ok(k) => Arc::new(k),
+            Err(e) => {
+                tracing::error!(error = %e, "the vault's master key cannot be used");
+                Arc::new(NoKeys)
+            }
+        },
+    }
 }
 
 impl AppState {
@@ -37,6 +57,7 @@ impl AppState {
             Some(dir) => Arc::new(Outbox::new(dir)),
             None => Arc::new(NoMailer),
         };
+        let vault = Vault::new(db.clone(), local_keys(&settings));
         Self {
             settings: Arc::new(settings),
             db,
@@ -44,7 +65,14 @@ impl AppState {
             publisher: None,
             mailer,
             billing: None,
+            vault,
         }
+    }
+
+    /// The same state with the vault's data keys from `keys` (KMS on AWS).
+    pub fn with_vault_keys(mut self, keys: Arc<dyn DataKeys>) -> Self {
+        self.vault = Vault::new(self.db.clone(), keys);
+        self
     }
 
     /// The same state billing through `billing`.

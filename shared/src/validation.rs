@@ -1,12 +1,13 @@
-//! The full validation of a stored graph: the pure graph checks plus the one
-//! the database answers (every agent node names an agent the workspace can use).
+//! The full validation of a stored graph: the pure graph checks plus the ones
+//! the database answers (every agent node names an agent the workspace can
+//! use; every `{{secrets.NAME}}` is a secret of the workspace).
 //! Used when publishing, validating, publishing templates and starting runs.
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    db::agents,
+    db::{agents, secrets},
     workflow::{self, Graph, Issue, IssueCode, Severity, ValidationReport},
 };
 
@@ -17,6 +18,19 @@ pub async fn full_report(
 ) -> Result<ValidationReport, sqlx::Error> {
     let graph = Graph::from_canvas(canvas).unwrap_or_default();
     let mut report = workflow::report(&graph);
+    let names: Vec<String> = workflow::secret_references(&graph).into_iter().collect();
+    if !names.is_empty() {
+        let have = secrets::existing(&mut *db, workspace_id, &names).await?;
+        for name in names.iter().filter(|n| !have.contains(n)) {
+            report.push(Issue {
+                severity: Severity::Error,
+                code: IssueCode::MissingSecret,
+                message: format!("the workflow uses {{{{secrets.{name}}}}}, but the workspace has no secret named {name:?}: add it under the workspace's secrets"),
+                node_ids: Vec::new(),
+                path: None,
+            });
+        }
+    }
     let refs = workflow::agent_references(&graph);
     if refs.is_empty() {
         return Ok(report);

@@ -91,6 +91,14 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> (Settings, S
     )
 }
 
+/// A fresh vault master key for the test database `name`, in a file.
+pub fn vault_key_file(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("saasit-vault-key-{}", &name[5..]));
+    let hex = shared::vault::local::LocalKeys::generate_hex().expect("random key");
+    std::fs::write(&path, hex).expect("write the vault key");
+    path
+}
+
 /// A fresh, migrated database and the whole local router on it.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
@@ -121,6 +129,13 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         extra.push((
             "EMAIL_OUTBOX_DIR",
             outbox_dir.to_str().expect("utf-8 temp dir"),
+        ));
+    }
+    let vault_key = vault_key_file(&name);
+    if !extra.iter().any(|(k, _)| *k == "VAULT_MASTER_KEY_FILE") {
+        extra.push((
+            "VAULT_MASTER_KEY_FILE",
+            vault_key.to_str().expect("utf-8 temp dir"),
         ));
     }
     let (settings, jwt_secret) = test_settings(&database_url, &extra);
@@ -538,6 +553,7 @@ pub fn idle_runs(app: &TestApp) -> shared::runs::Runs {
                 b"k",
             )),
             publisher: std::sync::Arc::new(shared::realtime::publish::BroadcastPublisher::nowhere()),
+            vault: app.state.vault.clone(),
         },
         "http://127.0.0.1:9".into(),
         shared::runs::RunSettings::default(),

@@ -128,6 +128,10 @@ impl Moto {
         aws_sdk_secretsmanager::Client::new(&self.sdk)
     }
 
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.sdk)
+    }
+
     pub fn eks(&self) -> aws_sdk_eks::Client {
         aws_sdk_eks::Client::new(&self.sdk)
     }

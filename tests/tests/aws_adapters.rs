@@ -617,6 +617,7 @@ async fn aws_world(heartbeat_timeout: Duration) -> AwsWorld {
             tracker: sfn.clone(),
             blobs: Arc::new(S3Blobs::from_config(&moto.sdk, "saasit-blobs", true)),
             publisher: Arc::new(BroadcastPublisher::nowhere()),
+            vault: app.state.vault.clone(),
         },
         "https://api.example.com".into(),
         RunSettings {

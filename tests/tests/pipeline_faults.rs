@@ -91,6 +91,7 @@ async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (RunsState, A
                 b"k",
             )),
             publisher: Arc::new(BroadcastPublisher::nowhere()),
+            vault: app.state.vault.clone(),
         },
         "http://127.0.0.1:9".into(),
         RunSettings::default(),

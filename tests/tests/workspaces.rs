@@ -76,6 +76,10 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("workspaces_resend_invitation", InviteMembers),
         ("workspaces_revoke_invitation", InviteMembers),
         ("workspaces_activity", ViewWorkflows),
+        ("workspaces_secrets_list", ViewWorkflows),
+        ("workspaces_secrets_create", WorkspaceSettings),
+        ("workspaces_secrets_replace", WorkspaceSettings),
+        ("workspaces_secrets_delete", WorkspaceSettings),
         ("billing_get", ViewBilling),
         ("billing_checkout", ManageBilling),
         ("billing_portal", ManageBilling),
@@ -126,7 +130,8 @@ async fn people(app: &TestApp) -> People {
 }
 
 /// What a route acts on: a fresh team workspace on the SCALE plan with
-/// everyone in it, a workflow, an agent, a published template and an ended run.
+/// everyone in it, a workflow, an agent, a published template, an ended run
+/// and a secret.
 struct Fixture {
     workspace: Uuid,
     workflow: String,
@@ -237,6 +242,13 @@ async fn fixture(app: &TestApp, p: &People) -> Fixture {
         .as_str()
         .expect("id")
         .to_owned();
+    app.send(
+        Req::post(&format!("/api/v1/workspaces/{workspace}/secrets"))
+            .bearer(token)
+            .json(&json!({"name": "FIXTURE_KEY", "value": "fixture value"})),
+    )
+    .await
+    .expect(201, None);
     Fixture {
         workspace,
         workflow,
@@ -267,7 +279,8 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         .replace("{n}", "1")
         .replace("{version}", "1")
         .replace("{userId}", &p.bystander.to_string())
-        .replace("{invitationId}", &f.invitation);
+        .replace("{invitationId}", &f.invitation)
+        .replace("{name}", "FIXTURE_KEY");
     let mut req = Req::new(
         Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
         &url,

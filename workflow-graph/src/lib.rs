@@ -6,11 +6,13 @@
 
 pub mod graph;
 pub mod node;
+pub mod secrets;
 pub mod validate;
 
 pub use graph::{Edge, Graph, RawNode};
 pub use node::{AgentConfig, HttpConfig, OutputConfig};
 pub use node::{ArtifactSpec, NodePolicy, NodeSpec, OnError};
+pub use secrets::secret_references;
 pub use validate::{
     agent_references, report, validate, ExecutionPlan, Issue, IssueCode, Severity, ValidGraph,
     ValidationReport,

@@ -332,3 +332,49 @@ fn secrets_are_a_namespace_and_artifact_names_are_plain() {
         .iter()
         .any(|i| i.path.as_deref() == Some("nodes[3].config.artifact.name")));
 }
+
+#[test]
+fn a_graph_names_the_secrets_its_templates_use() {
+    let g = graph(json!({
+        "nodes": [trigger("t"),
+                  {"id":"call","type":"http","config":{"url":"https://api.example.com/{{ secrets.TENANT }}","headers":{"Authorization":"Bearer {{ secrets.API_TOKEN }}"},"body":{"k":["{{ secrets.BODY_KEY | upper }}"]}}},
+                  {"id":"check","type":"condition","config":{"expression":"secrets.FLAG == 'on'"}},
+                  {"id":"a","type":"agent","config":{"systemPrompt":"x","prompt":"{{ inputs.secrets }} {{ call.output.secrets }}"}},
+                  {"id":"bad","type":"http","config":{"url":"{{ secrets.BROKEN "}},
+                  output("o")],
+        "edges": [{"from":"t","to":"call"},{"from":"call","to":"check"},{"from":"check","to":"a","condition":"true"},{"from":"a","to":"o"}]
+    }));
+    let names: Vec<String> = crate::secret_references(&g).into_iter().collect();
+    assert_eq!(names, ["API_TOKEN", "BODY_KEY", "FLAG", "TENANT"]);
+}
+
+#[test]
+fn a_credential_header_in_clear_is_a_warning_and_a_reference_is_not() {
+    let r = report(&graph(json!({
+        "nodes": [trigger("t"),
+                  {"id":"call","type":"http","config":{"url":"https://api.example.com","headers":{
+                      "Authorization":"Bearer sk-live-123","X-Api-Key":"{{ secrets.KEY }}",
+                      "X-Auth-Token":"abc","Accept":"application/json","Cookie":""}}},
+                  output("o")],
+        "edges": [{"from":"t","to":"call"},{"from":"call","to":"o"}]
+    })));
+    assert!(r.valid, "a warning does not make the graph invalid: {r:#?}");
+    let paths: Vec<&str> = r
+        .issues
+        .iter()
+        .filter(|i| i.code == IssueCode::LiteralCredential)
+        .inspect(|i| assert_eq!(i.severity, crate::Severity::Warning))
+        .filter_map(|i| i.path.as_deref())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "nodes[1].config.headers.Authorization",
+            "nodes[1].config.headers.X-Auth-Token"
+        ]
+    );
+    assert!(
+        !r.issues.iter().any(|i| i.message.contains("sk-live-123")),
+        "the warning does not repeat the value"
+    );
+}

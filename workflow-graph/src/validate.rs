@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::{
     graph::{Edge, Graph},
     node::{NodePolicy, NodeSpec, NODE_TYPES},
+    secrets::{is_credential_header, is_literal},
 };
 
 pub const MAX_NODES: usize = 10_000;
@@ -52,7 +53,13 @@ pub enum IssueCode {
     /// An agent node names an agent that does not exist or is not visible to
     /// the user (checked where the database is at hand, see `ValidationReport::push`).
     UnknownAgent,
+    /// A template names `{{secrets.NAME}}` and the workspace has no secret of
+    /// that name (checked where the database is at hand).
+    MissingSecret,
     NoOutput,
+    /// A header that carries a credential has a value written in clear
+    /// (a warning: use `{{secrets.NAME}}` from the workspace vault).
+    LiteralCredential,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -293,6 +300,22 @@ fn analyse(graph: &Graph) -> (ValidationReport, Option<ValidGraph>) {
                 None
             }
         };
+        if let Some(NodeSpec::Http(h)) = &spec {
+            for (name, value) in &h.headers {
+                if is_credential_header(name) && value.as_str().is_some_and(is_literal) {
+                    c.push(
+                        Severity::Warning,
+                        IssueCode::LiteralCredential,
+                        format!(
+                            "node {:?}: header {name:?} holds a credential in clear; it is copied into every version, run and template: store it in the workspace's secrets and write {{{{secrets.NAME}}}}",
+                            n.id
+                        ),
+                        vec![n.id.clone()],
+                        Some(format!("nodes[{i}].config.headers.{name}")),
+                    );
+                }
+            }
+        }
         specs.push(spec);
         policies.push(policy);
     }

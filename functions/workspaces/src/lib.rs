@@ -1,5 +1,6 @@
 //! The workspaces function: `/api/v1/workspaces` — team workspaces, their
-//! members and roles, and handing ownership on. Who may do what is decided
+//! members and roles, handing ownership on, and the workspace's vault of
+//! secrets. Who may do what is decided
 //! by `shared::access`; every handler asks it.
 
 mod activity;
@@ -10,6 +11,8 @@ mod invitations;
 mod invite_dto;
 mod invite_email;
 mod members;
+mod secret_dto;
+mod secrets;
 
 use axum::Router;
 use shared::AppState;
@@ -18,6 +21,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub use activity::ActivityPage;
 pub use dto::{AssignableRole, MemberView, WorkspaceView};
 pub use invite_dto::{InboxList, InvitationStatus, InvitationView};
+pub use secret_dto::{SecretList, SecretView};
 
 /// The routes of this function with their OpenAPI description, state not yet applied.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -34,6 +38,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inbox::accept))
         .routes(routes!(inbox::decline))
         .routes(routes!(activity::list))
+        .routes(routes!(secrets::list, secrets::create))
+        .routes(routes!(secrets::replace, secrets::delete))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

@@ -1,6 +1,7 @@
 //! The workspaces Lambda (or, without `AWS_LAMBDA_RUNTIME_API`, a server on
 //! `$PORT`): invitations go out through SES; workspace events reach
-//! `workspace:{id}` subscribers when the WebSocket API is configured.
+//! `workspace:{id}` subscribers when the WebSocket API is configured; the
+//! vault's data keys come from KMS.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -8,6 +9,8 @@ async fn main() -> anyhow::Result<()> {
         // An outbox (local) wins; else SES as EMAIL_FROM; with neither, no mail
         // goes out and invitations answer 503.
         let mut state = shared::email::ses::mailer_for(state).await?;
+        // Secrets are sealed under KMS data keys (VAULT_KMS_KEY_ID).
+        state = shared::vault::kms::vault_for(state).await;
         if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
             state = state.with_publisher(publisher);
         }

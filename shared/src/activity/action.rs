@@ -56,6 +56,10 @@ actions! {
     PlanChanged = "plan.changed" => Plan,
     ApiKeyCreated = "api_key.created" => ApiKey,
     ApiKeyRevoked = "api_key.revoked" => ApiKey,
+    SecretCreated = "secret.created" => Secret,
+    SecretUpdated = "secret.updated" => Secret,
+    SecretDeleted = "secret.deleted" => Secret,
+    SecretUsed = "secret.used" => Secret,
 }
 
 /// Its schema: the strings, as stored and shown (a derive would name the variants).
@@ -89,6 +93,8 @@ pub enum Resource {
     #[serde(rename = "api_key")]
     #[sqlx(rename = "api_key")]
     ApiKey,
+    /// A secret of the workspace vault (named in `details.name`; values never).
+    Secret,
 }
 
 impl Resource {

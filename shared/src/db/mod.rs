@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod otp;
 pub mod rate_counters;
 pub mod roles;
+pub mod secrets;
 pub mod sessions;
 pub mod templates;
 pub mod usage;

@@ -5,12 +5,15 @@
 //! enters a terminal state once. The token dies with the run: once it has
 //! ended, every step answers 409 `RUN_ENDED`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::{end::EndedBy, run_time, start::INTERRUPTED, Runs};
 use crate::{
+    activity::{self, Action, Activity, Origin},
     db::{
         agents,
         executions::{self, Artifact, Ending, NewEvent, Recorded},
@@ -18,7 +21,7 @@ use crate::{
     error::ErrorCode,
     protocol::{AgentDef, Event, EventBatch, RunResult, RunSpec, RunStatus},
     realtime::deliver::event_message,
-    workflow::{agent_references, Graph},
+    workflow::{agent_references, secret_references, Graph},
     ApiError, ApiResult,
 };
 
@@ -91,6 +94,7 @@ impl Runs {
             .started_at
             .map_or(0, |s| (Utc::now() - s).num_seconds().max(0) as u64);
         let timeout = run_time(e.tier).as_secs().saturating_sub(elapsed).max(1);
+        let secrets = self.run_secrets(&e, &graph).await?;
         let prior_outputs = serde_json::from_value(e.prior_outputs.0).unwrap_or_default();
         Ok(RunSpec {
             execution_id: Some(e.id.to_string()),
@@ -98,9 +102,32 @@ impl Runs {
             inputs: e.inputs.0,
             prior_outputs,
             agents,
+            secrets,
             timeout_seconds: Some(timeout),
             ..RunSpec::default()
         })
+    }
+
+    /// The values of the secrets the run's graph names (only those), each
+    /// use in the activity log. A secret deleted since the run started is
+    /// left out: the template that names it fails its node, naming it.
+    async fn run_secrets(
+        &self,
+        e: &executions::Execution,
+        graph: &Graph,
+    ) -> ApiResult<BTreeMap<String, String>> {
+        let names: Vec<String> = secret_references(graph).into_iter().collect();
+        if names.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let values = self.vault.resolve(e.workspace_id, &names).await?;
+        let given: Vec<&String> = values.keys().collect();
+        let entry = Activity::system(e.workspace_id, Action::SecretUsed)
+            .details(serde_json::json!({ "names": given, "executionId": e.id, "workflowId": e.workflow_id }))
+            .record(&self.db, &Origin::system())
+            .await?;
+        self.publisher.publish(activity::message(entry)).await;
+        Ok(values)
     }
 
     /// Stores a batch of events (once per `seq`) and publishes the new ones;

@@ -48,6 +48,7 @@ use crate::{
     auth::TokenKeys,
     realtime::publish::{publish_run, Publisher},
     tier::Tier,
+    vault::Vault,
 };
 
 /// The run lifecycle: its ports and settings. Built once per process (per
@@ -61,6 +62,8 @@ pub struct Runs {
     pub tracker: Arc<dyn RunTracker>,
     pub blobs: Arc<dyn BlobStore>,
     pub publisher: Arc<dyn Publisher>,
+    /// Where a run's `{{secrets.NAME}}` values come from.
+    pub vault: Vault,
     /// Where executors reach the callback API.
     pub callback_url: String,
     pub settings: RunSettings,
@@ -82,6 +85,8 @@ pub struct Ports {
     pub tracker: Arc<dyn RunTracker>,
     pub blobs: Arc<dyn BlobStore>,
     pub publisher: Arc<dyn Publisher>,
+    /// The workspace vault (its key service is the process's: KMS or the local master key).
+    pub vault: Vault,
 }
 
 impl Runs {
@@ -100,6 +105,7 @@ impl Runs {
             tracker: ports.tracker,
             blobs: ports.blobs,
             publisher: ports.publisher,
+            vault: ports.vault,
             callback_url,
             settings,
         }

@@ -134,6 +134,7 @@ impl AwsRuns {
                 tracker: Arc::new(sfn::SfnTracker::from_config(sdk, &s.state_machine_arn)),
                 blobs: Arc::new(s3::S3Blobs::from_config(sdk, &s.bucket, path_style)),
                 publisher,
+                vault: state.vault.clone(),
             },
             s.callback_url.clone(),
             state.settings.runs.clone(),

@@ -1,0 +1,113 @@
+//! The local key service: a 256-bit master key in a file (`scripts/run`
+//! makes `.local/vault-master-key`, mode 0600) wraps each workspace's data
+//! key with AES-256-GCM, bound to the workspace. What KMS does on AWS,
+//! without the hardware: whoever reads the file can read the vault.
+
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretSlice};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    keys::{DataKeys, NewDataKey, WrappedKey},
+    seal::{open, random_key, seal, KEY_LEN},
+};
+use crate::future::BoxFuture;
+
+pub struct LocalKeys {
+    master: SecretSlice<u8>,
+    /// `local:` and the first 16 hex digits of the key's SHA-256.
+    id: String,
+}
+
+impl std::fmt::Debug for LocalKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKeys")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn aad(workspace_id: Uuid) -> Vec<u8> {
+    format!("saasit-vault-data-key:{workspace_id}").into_bytes()
+}
+
+impl LocalKeys {
+    /// The master key: 64 hex digits (surrounding whitespace ignored).
+    pub fn from_hex(hex: &str) -> anyhow::Result<Self> {
+        let hex = hex.trim();
+        anyhow::ensure!(
+            hex.len() == KEY_LEN * 2 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "the vault master key must be {} hex digits",
+            KEY_LEN * 2
+        );
+        let bytes: Vec<u8> = (0..KEY_LEN)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+            .collect::<Result<_, _>>()?;
+        let digest = Sha256::digest(&bytes);
+        let id = format!(
+            "local:{}",
+            digest[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Ok(Self {
+            master: SecretSlice::from(bytes),
+            id,
+        })
+    }
+
+    /// Reads the master key file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read the vault master key {}: {e}", path.display())
+        })?;
+        Self::from_hex(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a vault master key: {e}", path.display()))
+    }
+
+    /// A new random master key as hex (what `local vault-key` writes).
+    pub fn generate_hex() -> anyhow::Result<String> {
+        let key = random_key()?;
+        Ok(key
+            .expose_secret()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+}
+
+impl DataKeys for LocalKeys {
+    fn generate(&self, workspace_id: Uuid) -> BoxFuture<'_, anyhow::Result<NewDataKey>> {
+        Box::pin(async move {
+            let plaintext = random_key()?;
+            let bytes = seal(&self.master, &aad(workspace_id), plaintext.expose_secret())?;
+            Ok(NewDataKey {
+                plaintext,
+                wrapped: WrappedKey {
+                    wrapped_by: self.id.clone(),
+                    bytes,
+                },
+            })
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        workspace_id: Uuid,
+        wrapped: &'a WrappedKey,
+    ) -> BoxFuture<'a, anyhow::Result<SecretSlice<u8>>> {
+        Box::pin(async move {
+            anyhow::ensure!(
+                wrapped.wrapped_by == self.id,
+                "the workspace's data key was wrapped by {}, but the configured master key is {}",
+                wrapped.wrapped_by,
+                self.id
+            );
+            let plain = open(&self.master, &aad(workspace_id), &wrapped.bytes)?;
+            Ok(SecretSlice::from(plain))
+        })
+    }
+}
