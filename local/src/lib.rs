@@ -35,6 +35,7 @@ use shared::{
         },
         Ports, RunSettings, Runs,
     },
+    triggers::local::LocalSchedules,
     AppState,
 };
 use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
@@ -72,7 +73,9 @@ pub fn router(runs: RunsState, blobs: Option<Arc<LocalBlobs>>) -> Router {
     let mut router: Router = app_routes
         .with_state(runs.app.clone())
         .merge(run_routes.with_state(runs.clone()))
-        .merge(executions::internal_routes().with_state(runs));
+        .merge(executions::internal_routes().with_state(runs))
+        // The document generated from the code (the Lambda serves the committed copy).
+        .layer(Extension(document()));
     if let Some(blobs) = blobs {
         router = router.merge(
             Router::new()
@@ -82,6 +85,12 @@ pub fn router(runs: RunsState, blobs: Option<Arc<LocalBlobs>>) -> Router {
         );
     }
     shared::http::apply_layers(router, &settings.http)
+}
+
+/// The API's document, generated once per process from the code.
+fn document() -> health::ApiDocument {
+    static DOC: std::sync::OnceLock<health::ApiDocument> = std::sync::OnceLock::new();
+    DOC.get_or_init(health::ApiDocument::generated).clone()
 }
 
 #[derive(Deserialize)]
@@ -186,6 +195,8 @@ pub struct Stack {
     pub events: tokio::sync::broadcast::Sender<Published>,
     pub realtime: Arc<Realtime>,
     pub sockets: Arc<ws::LocalSockets>,
+    /// Schedule triggers, in-process (EventBridge Scheduler on AWS).
+    pub schedules: Arc<LocalSchedules>,
     /// Taken by the first `spawn_workers`.
     tracker_signals: std::sync::Mutex<Option<UnboundedReceiver<Signal>>>,
     pub sweep_every: Duration,
@@ -213,6 +224,7 @@ impl Stack {
         let (tracker, signals) = LocalTracker::new();
         let tracker = Arc::new(tracker);
         let publisher = Arc::new(BroadcastPublisher(events.clone()));
+        let schedules = Arc::new(LocalSchedules::new());
         let runs = Arc::new(Runs::new(
             state.db.clone(),
             state.tokens.clone(),
@@ -223,6 +235,7 @@ impl Stack {
                 blobs: blobs.clone(),
                 publisher: publisher.clone(),
                 vault: state.vault.clone(),
+                schedules: schedules.clone(),
             },
             base,
             opts.config,
@@ -237,6 +250,7 @@ impl Stack {
             events,
             realtime,
             sockets,
+            schedules,
             tracker_signals: std::sync::Mutex::new(Some(signals)),
             sweep_every: opts.sweep_every,
         }
@@ -302,6 +316,9 @@ impl Stack {
                 if let Err(e) = runs.sweep().await {
                     tracing::warn!(error = %format!("{e:#}"), "sweep failed");
                 }
+                if let Err(e) = runs.reconcile_schedules().await {
+                    tracing::warn!(error = %format!("{e:#}"), "reconciling schedules failed");
+                }
                 if let Err(e) = housekeeping::prune(&state.db).await {
                     tracing::warn!(error = %e, "pruning counters, codes and sign-ins failed");
                 }
@@ -330,7 +347,29 @@ impl Stack {
                 }
             }
         });
-        handles.extend([worker, sweeper, fanout]);
+        // Schedule triggers: what is due each second fires (as EventBridge
+        // Scheduler's invocations of the `scheduled` Lambda do on AWS).
+        let (schedules, runs) = (self.schedules.clone(), self.runs.clone());
+        let scheduler = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                for (trigger, at) in schedules.due(chrono::Utc::now()) {
+                    let runs = runs.clone();
+                    tokio::spawn(async move {
+                        match runs.fire_schedule(trigger, at).await {
+                            Ok(fired) => {
+                                tracing::info!(trigger_id = %trigger, scheduled = %at, %fired, "schedule fired")
+                            }
+                            Err(e) => {
+                                tracing::warn!(trigger_id = %trigger, error = %format!("{e:#}"), "a schedule could not fire")
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        handles.extend([worker, sweeper, fanout, scheduler]);
         handles
     }
 }

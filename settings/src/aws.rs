@@ -32,6 +32,13 @@ pub struct AwsSettings {
     pub connections_table: String,
     /// `WS_MANAGEMENT_ENDPOINT`: the WebSocket stage URL for `PostToConnection`.
     pub ws_management_endpoint: String,
+    /// `SCHEDULE_GROUP`, `SCHEDULE_TARGET_ARN` (the `scheduled` Lambda),
+    /// `SCHEDULE_ROLE_ARN` (what EventBridge Scheduler assumes to invoke it),
+    /// `SCHEDULE_DLQ_ARN`: where schedule triggers live on AWS.
+    pub schedule_group: String,
+    pub schedule_target_arn: String,
+    pub schedule_role_arn: String,
+    pub schedule_dlq_arn: String,
 }
 
 impl AwsSettings {
@@ -55,6 +62,10 @@ impl AwsSettings {
             callback_url: s("CALLBACK_URL"),
             connections_table: s("CONNECTIONS_TABLE"),
             ws_management_endpoint: s("WS_MANAGEMENT_ENDPOINT"),
+            schedule_group: s("SCHEDULE_GROUP"),
+            schedule_target_arn: s("SCHEDULE_TARGET_ARN"),
+            schedule_role_arn: s("SCHEDULE_ROLE_ARN"),
+            schedule_dlq_arn: s("SCHEDULE_DLQ_ARN"),
         }
     }
 

@@ -68,6 +68,8 @@ pub struct LimitSettings {
     /// address, across codes (each code allows five tries; this bounds guessing
     /// with fresh codes).
     pub otp_email: Limit,
+    /// `RATE_LIMIT_HOOK` (120/1m): requests to one webhook.
+    pub hook: Limit,
 }
 
 impl Default for LimitSettings {
@@ -81,6 +83,7 @@ impl Default for LimitSettings {
             mail: Limit::new(3, 900),
             oauth: Limit::new(20, 900),
             otp_email: Limit::new(20, 86_400),
+            hook: Limit::new(120, 60),
         }
     }
 }
@@ -104,6 +107,7 @@ impl LimitSettings {
             mail: read("RATE_LIMIT_MAIL", d.mail)?,
             oauth: read("RATE_LIMIT_OAUTH", d.oauth)?,
             otp_email: read("RATE_LIMIT_OTP_EMAIL", d.otp_email)?,
+            hook: read("RATE_LIMIT_HOOK", d.hook)?,
         })
     }
 }

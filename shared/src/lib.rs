@@ -32,6 +32,7 @@ pub mod state;
 pub mod telemetry;
 pub mod text;
 pub mod tier;
+pub mod triggers;
 pub mod validation;
 pub mod vault;
 

@@ -49,6 +49,8 @@ pub enum Bucket {
     LoginEmail,
     /// Sign-in attempts from one device that signed in to the account before.
     LoginDevice,
+    /// Requests to one webhook trigger.
+    Hook,
 }
 
 impl Bucket {
@@ -67,6 +69,7 @@ impl Bucket {
             Self::LoginIp => "login_ip",
             Self::LoginEmail => "login_email",
             Self::LoginDevice => "login_device",
+            Self::Hook => "hook",
         }
     }
 }

@@ -31,6 +31,27 @@ pub async fn full_report(
             });
         }
     }
+    // Time zones against the time zone database (the graph checks only their shape).
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let Some(tz) = (n.kind == "trigger")
+            .then(|| n.config.get("timezone").and_then(Value::as_str))
+            .flatten()
+        else {
+            continue;
+        };
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            report.push(Issue {
+                severity: Severity::Error,
+                code: IssueCode::InvalidConfig,
+                message: format!(
+                    "node {:?}: unknown time zone {tz:?} (an IANA name, e.g. Europe/Paris)",
+                    n.id
+                ),
+                node_ids: vec![n.id.clone()],
+                path: Some(format!("nodes[{i}].config.timezone")),
+            });
+        }
+    }
     let refs = workflow::agent_references(&graph);
     if refs.is_empty() {
         return Ok(report);

@@ -554,6 +554,7 @@ pub fn idle_runs(app: &TestApp) -> shared::runs::Runs {
             )),
             publisher: std::sync::Arc::new(shared::realtime::publish::BroadcastPublisher::nowhere()),
             vault: app.state.vault.clone(),
+            schedules: std::sync::Arc::new(shared::triggers::local::LocalSchedules::new()),
         },
         "http://127.0.0.1:9".into(),
         shared::runs::RunSettings::default(),

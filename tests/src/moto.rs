@@ -128,6 +128,10 @@ impl Moto {
         aws_sdk_secretsmanager::Client::new(&self.sdk)
     }
 
+    pub fn scheduler(&self) -> aws_sdk_scheduler::Client {
+        aws_sdk_scheduler::Client::new(&self.sdk)
+    }
+
     pub fn kms(&self) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::new(&self.sdk)
     }

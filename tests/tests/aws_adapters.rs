@@ -618,6 +618,7 @@ async fn aws_world(heartbeat_timeout: Duration) -> AwsWorld {
             blobs: Arc::new(S3Blobs::from_config(&moto.sdk, "saasit-blobs", true)),
             publisher: Arc::new(BroadcastPublisher::nowhere()),
             vault: app.state.vault.clone(),
+            schedules: Arc::new(shared::triggers::NoSchedules),
         },
         "https://api.example.com".into(),
         RunSettings {

@@ -244,3 +244,33 @@ async fn every_request_body_has_an_example() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_health_lambda_serves_the_codes_document() {
+    // The Lambda serves the committed copy (it does not link every handler):
+    // it must be the code's document, byte for byte once parsed.
+    let committed: Value = serde_json::from_str(health::COMMITTED).expect("committed JSON");
+    let generated = serde_json::to_value(health::api_doc()).expect("document");
+    assert!(
+        committed == generated,
+        "functions/health/openapi.json is not the code's document: regenerate it with \
+         `cargo run -q -p local -- openapi > functions/health/openapi.json`"
+    );
+    // And the Lambda's router serves it, with the reference page made from it.
+    let app = spawn_app().await;
+    let lambda = health::app(app.state.clone());
+    let res = tower::ServiceExt::oneshot(
+        lambda,
+        axum::http::Request::get("/api/v1/openapi.json")
+            .body(axum::body::Body::empty())
+            .expect("request"),
+    )
+    .await
+    .expect("response");
+    assert_eq!(res.status(), 200);
+    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let served: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(served, generated);
+}

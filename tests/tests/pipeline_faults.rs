@@ -92,6 +92,7 @@ async fn with_pipeline(app: &TestApp, launcher: Arc<Recording>) -> (RunsState, A
             )),
             publisher: Arc::new(BroadcastPublisher::nowhere()),
             vault: app.state.vault.clone(),
+            schedules: Arc::new(shared::triggers::local::LocalSchedules::new()),
         },
         "http://127.0.0.1:9".into(),
         RunSettings::default(),

@@ -21,8 +21,9 @@ use uuid::Uuid;
 
 fn canvas() -> Value {
     json!({
-        "nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output", "config": {"value": "done"}}],
-        "edges": [{"from": "start", "to": "out"}]
+        "nodes": [{"id": "start", "type": "trigger"}, {"id": "hook", "type": "trigger", "config": {"kind": "webhook"}},
+                  {"id": "out", "type": "output", "config": {"value": "done"}}],
+        "edges": [{"from": "start", "to": "out"}, {"from": "hook", "to": "out"}]
     })
 }
 
@@ -44,6 +45,11 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("workflows_duplicate", CreateWorkflows),
         ("workflows_set_status", EditWorkflows),
         ("workflows_validate", ViewWorkflows),
+        ("workflows_triggers", ViewWorkflows),
+        ("schedules_list", ViewWorkflows),
+        ("workflows_trigger_pause", EditWorkflows),
+        ("workflows_trigger_resume", EditWorkflows),
+        ("workflows_trigger_secret", EditWorkflows),
         ("templates_list", ViewWorkflows),
         ("templates_get", ViewWorkflows),
         ("templates_publish", CreateWorkflows),
@@ -139,6 +145,7 @@ struct Fixture {
     template: String,
     execution: Uuid,
     invitation: String,
+    trigger: Uuid,
 }
 
 async fn fixture(app: &TestApp, p: &People) -> Fixture {
@@ -249,7 +256,14 @@ async fn fixture(app: &TestApp, p: &People) -> Fixture {
     )
     .await
     .expect(201, None);
+    let trigger: Uuid =
+        sqlx::query_scalar("SELECT id FROM workflow_triggers WHERE workflow_id = $1")
+            .bind(workflow.parse::<Uuid>().expect("uuid"))
+            .fetch_one(db)
+            .await
+            .expect("the webhook trigger");
     Fixture {
+        trigger,
         workspace,
         workflow,
         agent,
@@ -280,7 +294,8 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         .replace("{version}", "1")
         .replace("{userId}", &p.bystander.to_string())
         .replace("{invitationId}", &f.invitation)
-        .replace("{name}", "FIXTURE_KEY");
+        .replace("{name}", "FIXTURE_KEY")
+        .replace("{triggerId}", &f.trigger.to_string());
     let mut req = Req::new(
         Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
         &url,

@@ -10,7 +10,9 @@ pub mod secrets;
 pub mod validate;
 
 pub use graph::{Edge, Graph, RawNode};
-pub use node::{AgentConfig, HttpConfig, OutputConfig};
+pub use node::{
+    AgentConfig, HookAuth, HttpConfig, OutputConfig, Overlap, TriggerConfig, TriggerKind,
+};
 pub use node::{ArtifactSpec, NodePolicy, NodeSpec, OnError};
 pub use secrets::secret_references;
 pub use validate::{

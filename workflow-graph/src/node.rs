@@ -36,6 +36,34 @@ pub enum TriggerKind {
     Schedule,
 }
 
+/// How a webhook request proves it comes from whoever holds the hook's secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAuth {
+    /// `X-Saasit-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
+    /// with `X-Saasit-Timestamp` (Unix seconds) within five minutes.
+    #[default]
+    Hmac,
+    /// `Authorization: Bearer <secret>`.
+    Bearer,
+}
+
+/// What a schedule does when a tick comes while its previous run is still going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Overlap {
+    /// Skip the tick (the default).
+    #[default]
+    Skip,
+    /// Start another run.
+    Allow,
+}
+
+/// The longest a synchronous webhook waits for its run (API Gateway cuts at 29 s).
+pub const MAX_SYNC_SECONDS: u32 = 25;
+/// The most request headers a webhook hands to its run.
+pub const MAX_HOOK_HEADERS: usize = 20;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TriggerConfig {
@@ -44,6 +72,24 @@ pub struct TriggerConfig {
     /// Five-field cron expression, required for `schedule`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
+    /// `schedule`: the IANA time zone the cron expression is read in (`UTC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// `schedule`: skip a tick while the previous run is active (default) or allow overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<Overlap>,
+    /// `webhook`: how requests are verified (`hmac`, the default, or `bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<HookAuth>,
+    /// `webhook`: answer with the run's output when it ends within `syncTimeoutSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<bool>,
+    /// `webhook`, with `sync`: how long to wait (1–25 s, default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_timeout_seconds: Option<u32>,
+    /// `webhook`: request headers handed to the run as `inputs.headers` (names, at most 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
 }
 
 fn manual() -> TriggerKind {
@@ -222,6 +268,80 @@ fn parse_json<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, FieldP
     serde_json::from_value(value).map_err(|e| (String::new(), e.to_string()))
 }
 
+/// The fields that belong to one kind of trigger, and their ranges.
+fn trigger_problems(t: &TriggerConfig, p: &mut Vec<FieldProblem>) {
+    let schedule = t.kind == TriggerKind::Schedule;
+    let webhook = t.kind == TriggerKind::Webhook;
+    for (field, set, ok) in [
+        ("timezone", t.timezone.is_some(), schedule),
+        ("overlap", t.overlap.is_some(), schedule),
+        ("auth", t.auth.is_some(), webhook),
+        ("sync", t.sync.is_some(), webhook),
+        (
+            "syncTimeoutSeconds",
+            t.sync_timeout_seconds.is_some(),
+            webhook,
+        ),
+        ("headers", !t.headers.is_empty(), webhook),
+    ] {
+        if set && !ok {
+            let kind = if schedule {
+                "schedule"
+            } else if webhook {
+                "webhook"
+            } else {
+                "manual"
+            };
+            p.push((
+                field.into(),
+                format!("a {kind} trigger does not take {field}"),
+            ));
+        }
+    }
+    if let Some(tz) = &t.timezone {
+        // Checked against the time zone database where schedules are kept;
+        // here only its shape (`Area/City`, `UTC`).
+        let ok = !tz.is_empty()
+            && tz.len() <= 64
+            && tz
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+        check(
+            p,
+            ok,
+            "timezone",
+            "must be an IANA time zone name, e.g. Europe/Paris or UTC",
+        );
+    }
+    if let Some(n) = t.sync_timeout_seconds {
+        check(
+            p,
+            (1..=MAX_SYNC_SECONDS).contains(&n),
+            "syncTimeoutSeconds",
+            "must be 1–25 (API Gateway answers within 29 s)",
+        );
+    }
+    check(
+        p,
+        t.headers.len() <= MAX_HOOK_HEADERS,
+        "headers",
+        "at most 20 header names",
+    );
+    for h in &t.headers {
+        let ok = !h.is_empty()
+            && h.len() <= 64
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !crate::secrets::is_credential_header(h);
+        if !ok {
+            p.push((
+                "headers".into(),
+                format!("{h:?} is not a header name a run may receive (1–64 letters, digits, - or _; not a credential header)"),
+            ));
+        }
+    }
+}
+
 fn check(problems: &mut Vec<FieldProblem>, ok: bool, field: &str, message: &str) {
     if !ok {
         problems.push((field.to_owned(), message.to_owned()));
@@ -258,26 +378,29 @@ impl NodeSpec {
     fn problems(&self) -> Vec<FieldProblem> {
         let mut p = Vec::new();
         match self {
-            NodeSpec::Trigger(t) => match (t.kind, &t.cron) {
-                (TriggerKind::Schedule, None) => check(
-                    &mut p,
-                    false,
-                    "cron",
-                    "a schedule trigger needs a cron expression",
-                ),
-                (TriggerKind::Schedule, Some(expr)) => {
-                    if let Err(e) = croner::Cron::new(expr).parse() {
-                        p.push(("cron".into(), format!("invalid cron expression: {e}")));
+            NodeSpec::Trigger(t) => {
+                match (t.kind, &t.cron) {
+                    (TriggerKind::Schedule, None) => check(
+                        &mut p,
+                        false,
+                        "cron",
+                        "a schedule trigger needs a cron expression",
+                    ),
+                    (TriggerKind::Schedule, Some(expr)) => {
+                        if let Err(e) = croner::Cron::new(expr).parse() {
+                            p.push(("cron".into(), format!("invalid cron expression: {e}")));
+                        }
                     }
+                    (_, Some(_)) => check(
+                        &mut p,
+                        false,
+                        "cron",
+                        "only schedule triggers take a cron expression",
+                    ),
+                    (_, None) => {}
                 }
-                (_, Some(_)) => check(
-                    &mut p,
-                    false,
-                    "cron",
-                    "only schedule triggers take a cron expression",
-                ),
-                (_, None) => {}
-            },
+                trigger_problems(t, &mut p);
+            }
             NodeSpec::Agent(a) => {
                 check(
                     &mut p,

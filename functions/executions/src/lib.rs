@@ -1,12 +1,13 @@
 //! The executions function: `/api/v1/executions` (start, list, follow,
 //! cancel, retry) and the internal callback routes the executor reports to.
 //!
-//! Two Lambdas come from it: `executions` (the public routes) and
-//! `internal` (the callback routes), both on the run lifecycle with the AWS
+//! Three Lambdas come from it: `executions` (the public routes), `hooks`
+//! (workflows' webhooks) and `internal` (the callback routes), all on the run lifecycle with the AWS
 //! adapters (`shared::runs::aws`). The local stack mounts the same routes on
 //! the local adapters. Handlers are thin: the lifecycle is `shared::runs`.
 
 mod api;
+mod hooks;
 mod internal;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use shared::{auth::TokenKeys, runs::Runs, AppState};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use api::{ExecutionPage, ExecutionSummary, ExecutionView, LogPage, NodePage, NodeRun};
+pub use hooks::HookAnswer;
 
 /// The state of the execution routes: the app's, and the run lifecycle.
 #[derive(Debug, Clone)]
@@ -57,6 +59,20 @@ pub fn routes() -> OpenApiRouter<RunsState> {
         .routes(routes!(api::artifacts))
         .routes(routes!(api::cancel))
         .routes(routes!(api::retry))
+}
+
+/// The webhook route (its own Lambda on AWS), with its body limit.
+pub fn hook_routes() -> OpenApiRouter<RunsState> {
+    OpenApiRouter::new()
+        .routes(routes!(hooks::call))
+        .layer(DefaultBodyLimit::max(hooks::MAX_BODY_BYTES))
+}
+
+/// The webhook route as a service, with the common layers.
+pub fn hooks_app(state: RunsState) -> Router {
+    let settings = state.app.settings.clone();
+    let (router, _) = hook_routes().with_state(state).split_for_parts();
+    shared::http::apply_layers(router, &settings.http)
 }
 
 /// The executor's callback routes (internal: not in the public API document),

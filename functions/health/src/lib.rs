@@ -1,11 +1,18 @@
 //! The health function: `GET /health` (database check), the API description
 //! at `GET /api/v1/openapi.json`, assembled from every function's routes, and
 //! the interactive reference for people at `GET /api/docs`.
+//!
+//! The document is a value the router is given ([`ApiDocument`]): the local
+//! stack and the tests generate it from the code ([`api_doc`]); the Lambda
+//! serves the copy committed next to this crate (`openapi.json`), so it does
+//! not link every function's handlers to describe them. A test keeps the copy
+//! equal to the code's document (`tests/tests/openapi.rs`); regenerate it with
+//! `cargo run -q -p local -- openapi > functions/health/openapi.json`.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
-    extract::State,
+    extract::{Extension, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json, Router,
@@ -113,25 +120,49 @@ async fn report(db: &PgPool) -> (StatusCode, Json<HealthReport>) {
     )
 }
 
+/// The API's document as served: JSON, and the reference page made from it.
+#[derive(Debug, Clone)]
+pub struct ApiDocument {
+    json: Arc<str>,
+    html: Arc<str>,
+}
+
+impl ApiDocument {
+    pub fn from_json(json: &str) -> Self {
+        // Inside a <script> element: no "</" may close it early.
+        let html = DOCS_HTML.replace("$spec", &json.replace("</", "<\\/"));
+        Self {
+            json: Arc::from(json),
+            html: Arc::from(html),
+        }
+    }
+
+    /// Generated from the code (the local stack, tests).
+    pub fn generated() -> Self {
+        Self::from_json(&serde_json::to_string(&api_doc()).unwrap_or_default())
+    }
+
+    /// The copy committed with this crate (the Lambda).
+    pub fn committed() -> Self {
+        Self::from_json(COMMITTED)
+    }
+}
+
+/// The document as committed (`openapi.json`), kept equal to the code's by a test.
+pub const COMMITTED: &str = include_str!("../openapi.json");
+
 /// This API's OpenAPI 3.1 document, generated from the code.
 #[utoipa::path(
     operation_id = "health_openapi_json",
     get, path = "/api/v1/openapi.json", tag = "health",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
-pub async fn openapi_json() -> Response {
+pub async fn openapi_json(Extension(doc): Extension<ApiDocument>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        api_doc_json().as_str(),
+        doc.json.to_string(),
     )
         .into_response()
-}
-
-/// The document as JSON, built once: it is the code's, and the code does not
-/// change while the process runs.
-fn api_doc_json() -> &'static String {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| serde_json::to_string(&api_doc()).unwrap_or_default())
 }
 
 /// The reference page: Scalar, its script from jsDelivr (pinned to major
@@ -165,20 +196,14 @@ const DOCS_CSP: &str = "default-src 'none'; script-src https://cdn.jsdelivr.net;
     get, path = "/api/docs", tag = "health",
     responses((status = 200, description = "The interactive reference (HTML; its script loads from cdn.jsdelivr.net)", content_type = "text/html"))
 )]
-pub async fn api_docs() -> Response {
-    static HTML: OnceLock<String> = OnceLock::new();
-    let html = HTML.get_or_init(|| {
-        utoipa_scalar::Scalar::new(api_doc())
-            .custom_html(DOCS_HTML)
-            .to_html()
-    });
+pub async fn api_docs(Extension(doc): Extension<ApiDocument>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_SECURITY_POLICY, DOCS_CSP),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        html.as_str(),
+        doc.html.to_string(),
     )
         .into_response()
 }
@@ -209,6 +234,7 @@ pub async fn api_docs() -> Response {
         (name = "templates", description = "Workflow templates: catalogue, publish, instantiate"),
         (name = "agents", description = "Agents: the built-in catalogue and your own"),
         (name = "executions", description = "Running workflows: start, follow, cancel, retry"),
+        (name = "hooks", description = "Workflows' webhooks: signed requests that start runs"),
         (name = "workspaces", description = "Workspaces: teams, members, roles and ownership"),
         (name = "billing", description = "Plans through Stripe: checkout, portal, usage and limits, invoices, and Stripe's webhook"),
         (name = "health", description = "Health and API description"),
@@ -258,7 +284,7 @@ pub fn api_routes() -> (
         .merge(workspaces::routes())
         .merge(billing::routes())
         .merge(billing::webhook_routes());
-    (app, executions::routes())
+    (app, executions::routes().merge(executions::hook_routes()))
 }
 
 /// The whole API's document, from [`api_routes`], with the answers every
@@ -274,8 +300,12 @@ pub fn api_doc() -> OpenApiDoc {
 }
 
 /// The function as deployed on its own.
+/// The function as deployed on its own, serving the committed document.
 pub fn app(state: AppState) -> Router {
     let settings = state.settings.clone();
     let (router, _) = routes().with_state(state).split_for_parts();
-    shared::http::apply_layers(router, &settings.http)
+    shared::http::apply_layers(
+        router.layer(Extension(ApiDocument::committed())),
+        &settings.http,
+    )
 }

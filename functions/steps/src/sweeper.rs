@@ -3,7 +3,8 @@
 //! WebSocket connections whose token expired or whose session was revoked
 //! are closed, stale failed logins and expired sign-in families are pruned,
 //! plans whose grace period ended fall back to FREE, metered usage is
-//! reported to Stripe, and accounts whose deletion was asked for are deleted.
+//! reported to Stripe, accounts whose deletion was asked for are deleted,
+//! and changed schedule triggers are pushed to EventBridge Scheduler.
 
 use shared::{
     db::housekeeping,
@@ -32,6 +33,10 @@ pub async fn handle(
     let pruned = housekeeping::prune(&state.db).await?;
     let billed = shared::billing::sweep(state).await;
     let deletions = shared::runs::deletion::sweep(state, runs).await;
+    let schedules = runs.reconcile_schedules().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "reconciling schedules failed; next sweep");
+        Default::default()
+    });
     tracing::info!(
         timed_out = swept.timed_out,
         requeued = swept.requeued,
@@ -46,6 +51,9 @@ pub async fn handle(
         meter_events_failed = billed.meters_failed,
         accounts_deleted = deletions.deleted,
         accounts_waiting = deletions.waiting,
+        schedules_put = schedules.put,
+        schedules_deleted = schedules.deleted,
+        schedules_failed = schedules.failed,
         "swept"
     );
     Ok(serde_json::json!({
@@ -62,5 +70,8 @@ pub async fn handle(
         "meterEventsFailed": billed.meters_failed,
         "accountsDeleted": deletions.deleted,
         "accountsWaiting": deletions.waiting,
+        "schedulesPut": schedules.put,
+        "schedulesDeleted": schedules.deleted,
+        "schedulesFailed": schedules.failed,
     }))
 }

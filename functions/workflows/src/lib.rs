@@ -1,17 +1,21 @@
 //! The workflows function: `/api/v1/workflows` — the design surface: create,
 //! list, change (each change an immutable version, guarded by the base
 //! version), versions and restore, duplicate, status, validation, soft delete;
-//! and `/api/v1/templates`, the template catalogue.
+//! `/api/v1/templates`, the template catalogue; and a workflow's webhook and
+//! schedule triggers (`/api/v1/workflows/{id}/triggers`, `/api/v1/schedules`).
 
 mod dto;
 mod handlers;
 mod templates;
+mod trigger_dto;
+mod triggers;
 
 use axum::Router;
 use shared::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use dto::{WorkflowPage, WorkflowStatus, WorkflowView};
+pub use trigger_dto::{TriggerList, TriggerView};
 
 /// The routes of this function with their OpenAPI description, state not yet applied.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -33,6 +37,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(templates::list, templates::publish))
         .routes(routes!(templates::get, templates::delete))
         .routes(routes!(templates::instantiate))
+        .routes(routes!(triggers::list))
+        .routes(routes!(triggers::schedules))
+        .routes(routes!(triggers::pause))
+        .routes(routes!(triggers::resume))
+        .routes(routes!(triggers::new_secret))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

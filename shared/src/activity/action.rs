@@ -60,6 +60,9 @@ actions! {
     SecretUpdated = "secret.updated" => Secret,
     SecretDeleted = "secret.deleted" => Secret,
     SecretUsed = "secret.used" => Secret,
+    TriggerPaused = "trigger.paused" => Trigger,
+    TriggerResumed = "trigger.resumed" => Trigger,
+    TriggerSecretChanged = "trigger.secret_changed" => Trigger,
 }
 
 /// Its schema: the strings, as stored and shown (a derive would name the variants).
@@ -95,6 +98,8 @@ pub enum Resource {
     ApiKey,
     /// A secret of the workspace vault (named in `details.name`; values never).
     Secret,
+    /// A workflow's webhook or schedule trigger.
+    Trigger,
 }
 
 impl Resource {

@@ -19,6 +19,7 @@ pub mod roles;
 pub mod secrets;
 pub mod sessions;
 pub mod templates;
+pub mod triggers;
 pub mod usage;
 pub mod users;
 pub mod workflows;

@@ -48,6 +48,7 @@ use crate::{
     auth::TokenKeys,
     realtime::publish::{publish_run, Publisher},
     tier::Tier,
+    triggers::Schedules,
     vault::Vault,
 };
 
@@ -64,6 +65,8 @@ pub struct Runs {
     pub publisher: Arc<dyn Publisher>,
     /// Where a run's `{{secrets.NAME}}` values come from.
     pub vault: Vault,
+    /// Where schedule triggers are kept (EventBridge Scheduler, or in-process).
+    pub schedules: Arc<dyn Schedules>,
     /// Where executors reach the callback API.
     pub callback_url: String,
     pub settings: RunSettings,
@@ -87,6 +90,7 @@ pub struct Ports {
     pub publisher: Arc<dyn Publisher>,
     /// The workspace vault (its key service is the process's: KMS or the local master key).
     pub vault: Vault,
+    pub schedules: Arc<dyn Schedules>,
 }
 
 impl Runs {
@@ -106,6 +110,7 @@ impl Runs {
             blobs: ports.blobs,
             publisher: ports.publisher,
             vault: ports.vault,
+            schedules: ports.schedules,
             callback_url,
             settings,
         }

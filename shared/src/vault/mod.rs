@@ -69,6 +69,10 @@ fn aad(workspace_id: Uuid, name: &str) -> Vec<u8> {
     format!("saasit-vault-secret:{workspace_id}:{name}").into_bytes()
 }
 
+fn purpose_aad(workspace_id: Uuid, purpose: &str) -> Vec<u8> {
+    format!("saasit-vault-{purpose}:{workspace_id}").into_bytes()
+}
+
 /// The vault of every workspace: the database and the key service.
 #[derive(Debug, Clone)]
 pub struct Vault {
@@ -133,6 +137,28 @@ impl Vault {
             value.expose_secret().as_bytes(),
         )
         .map_err(ApiError::internal)
+    }
+
+    /// Bytes sealed under the workspace's key for `purpose` (`trigger:<id>`:
+    /// a webhook's signing secret), which opens only for the same purpose.
+    pub async fn seal_bytes(
+        &self,
+        workspace_id: Uuid,
+        purpose: &str,
+        plain: &[u8],
+    ) -> ApiResult<Vec<u8>> {
+        let key = self.data_key(workspace_id).await?;
+        seal::seal(&key, &purpose_aad(workspace_id, purpose), plain).map_err(ApiError::internal)
+    }
+
+    pub async fn open_bytes(
+        &self,
+        workspace_id: Uuid,
+        purpose: &str,
+        sealed: &[u8],
+    ) -> ApiResult<Vec<u8>> {
+        let key = self.data_key(workspace_id).await?;
+        seal::open(&key, &purpose_aad(workspace_id, purpose), sealed).map_err(ApiError::internal)
     }
 
     /// Which of `names` the workspace lacks, sorted.

@@ -135,6 +135,7 @@ impl AwsRuns {
                 blobs: Arc::new(s3::S3Blobs::from_config(sdk, &s.bucket, path_style)),
                 publisher,
                 vault: state.vault.clone(),
+                schedules: schedules(s, sdk),
             },
             s.callback_url.clone(),
             state.settings.runs.clone(),
@@ -160,6 +161,33 @@ impl AwsRuns {
             };
         Self::build(state, &sdk, false, publisher)
     }
+}
+
+/// Schedule triggers on EventBridge Scheduler when the template configured
+/// it, else none (pushes fail, saying so).
+#[cfg(feature = "scheduler")]
+fn schedules(s: &AwsSettings, sdk: &SdkConfig) -> std::sync::Arc<dyn crate::triggers::Schedules> {
+    use crate::triggers::eventbridge::{EventBridgeSchedules, SchedulerTarget};
+    if [
+        &s.schedule_group,
+        &s.schedule_target_arn,
+        &s.schedule_role_arn,
+        &s.schedule_dlq_arn,
+    ]
+    .iter()
+    .any(|v| v.is_empty())
+    {
+        return std::sync::Arc::new(crate::triggers::NoSchedules);
+    }
+    std::sync::Arc::new(EventBridgeSchedules::from_config(
+        sdk,
+        SchedulerTarget {
+            group: s.schedule_group.clone(),
+            function_arn: s.schedule_target_arn.clone(),
+            role_arn: s.schedule_role_arn.clone(),
+            dead_letter_arn: s.schedule_dlq_arn.clone(),
+        },
+    ))
 }
 
 /// The real-time ports on AWS, when the WebSocket API is configured:

@@ -1,0 +1,16 @@
+//! The hooks Lambda: `POST /api/v1/hooks/{hookId}`, workflows' webhooks.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::runtime::run_http("hooks", |app| async move {
+        // Signing secrets are unsealed with KMS data keys (VAULT_KMS_KEY_ID).
+        let app = shared::vault::kms::vault_for(app).await;
+        let aws = shared::runs::aws::AwsRuns::from_state(&app).await?;
+        let app = app.with_publisher(aws.runs.publisher.clone());
+        Ok(executions::hooks_app(executions::RunsState {
+            app,
+            runs: aws.runs,
+        }))
+    })
+    .await
+}
