@@ -55,6 +55,8 @@ OWNERS = {
     "billing": "BillingFunction",
     "billing_webhook": "BillingWebhookFunction",
     "executions": "ExecutionsFunction",
+    "hooks": "HooksFunction",
+    "schedules": "WorkflowsFunction",
 }
 
 # API Gateway's gateway response types and the status each has by default.
@@ -416,6 +418,13 @@ def queue_problems(resources):
     problems = []
     queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
     dlqs = set()
+    # Queues a function's failed asynchronous invocations go to are dead-letter queues too.
+    for res in resources.values():
+        props = res.get("Properties") or {}
+        config = props if res.get("Type") == "AWS::Lambda::EventInvokeConfig" else props.get("EventInvokeConfig") or {}
+        on_failure = (config.get("DestinationConfig") or {}).get("OnFailure") or {}
+        if on_failure.get("Destination"):
+            dlqs.add(ref_name(on_failure.get("Destination")))
     for name, q in queues.items():
         redrive = q["Properties"].get("RedrivePolicy")
         if redrive:

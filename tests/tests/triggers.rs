@@ -16,7 +16,7 @@ use saasit_tests::{
     serve, spawn_stack, Req, TestStack,
 };
 use serde_json::Value;
-use shared::triggers::{fire::Fired, hook::sign, Schedules};
+use shared::triggers::{fire::Fired, hook::sign};
 use uuid::Uuid;
 
 const SECRET_VALUE: &str = "partner-token-8d41f0c2a9b7";
