@@ -133,6 +133,32 @@ fn blocked_literal(url: &reqwest::Url, allow: &AllowList) -> bool {
     })
 }
 
+/// A client that reaches only public addresses (and the allow-list's
+/// hosts), redirects included: for URLs a workspace chose (its
+/// OpenAI-compatible provider's base URL).
+pub fn guarded_client(allow: &AllowList, timeout: Duration) -> reqwest::Client {
+    let allow = Arc::new(allow.clone());
+    let for_redirects = allow.clone();
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver { allow }))
+        .redirect(redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 || blocked_literal(attempt.url(), &for_redirects) {
+                attempt.error("blocked: too many redirects, or one to a private address")
+            } else {
+                attempt.follow()
+            }
+        }))
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Whether a URL names a private or loopback address outright (not on the allow-list).
+pub fn is_blocked_literal(url: &str, allow: &AllowList) -> bool {
+    reqwest::Url::parse(url).map_or(true, |u| blocked_literal(&u, allow))
+}
+
 pub struct HttpRunner {
     client: reqwest::Client,
     allow: Arc<AllowList>,

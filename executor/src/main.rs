@@ -229,7 +229,7 @@ async fn job() -> ExitCode {
         token.clone(),
         Duration::from_secs(600),
     ));
-    let spec = tokio::select! {
+    let mut spec = tokio::select! {
         fetched = client.fetch_spec() => match fetched {
             Ok(s) => s,
             Err(e) => return fail(e),
@@ -251,6 +251,14 @@ async fn job() -> ExitCode {
     };
     let mut config = common.config;
     config.max_concurrency = spec.max_concurrency.unwrap_or(config.max_concurrency);
+    // The workspace's own provider key, or the platform's where its plan allows.
+    let own_key = spec.llm.as_ref().map(|l| l.api_key.clone());
+    let provider = Provider::for_run(
+        common.provider,
+        spec.llm.take(),
+        spec.platform_llm,
+        &common.allow,
+    );
     config.run_timeout = spec
         .timeout_seconds
         .map(Duration::from_secs)
@@ -273,10 +281,10 @@ async fn job() -> ExitCode {
     };
     let reporter = Reporter::new(
         Sink::Callback(CallbackSink::start(client.clone(), cancel.clone())),
-        redactor(&input, [common.llm_key, Some(token)]),
+        redactor(&input, [common.llm_key, own_key, Some(token)]),
     );
     let runtime = Arc::new(Runtime {
-        provider: common.provider,
+        provider,
         http: HttpRunner::new(common.allow),
         artifacts: ArtifactStore::Callback(client.clone()),
         renderer: Renderer::new(),

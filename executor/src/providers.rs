@@ -49,6 +49,21 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// On a given client (a guarded one, for a URL a workspace chose).
+    pub fn with_client(
+        http: reqwest::Client,
+        base_url: &str,
+        api_key: String,
+        default_model: &str,
+    ) -> Self {
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            default_model: default_model.to_owned(),
+        }
+    }
+
     pub fn new(base_url: &str, api_key: String, default_model: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
@@ -118,6 +133,59 @@ impl Provider {
                 key,
                 s.model.as_deref().unwrap_or("claude-sonnet-4-5"),
             )),
+        }
+    }
+
+    /// The provider a run's agent nodes use: the workspace's own key when it
+    /// keeps one; else the platform's, where the plan allows it; else, when
+    /// the platform has no provider at all (local development), the dev
+    /// provider; else none, saying how to get one.
+    pub fn for_run(
+        platform: Provider,
+        own: Option<run_protocol::LlmCredential>,
+        platform_allowed: bool,
+        allow: &crate::http_node::AllowList,
+    ) -> Provider {
+        use run_protocol::LlmVendor;
+        let Some(own) = own else {
+            return match platform {
+                p if platform_allowed => p,
+                Provider::Dev => Provider::Dev,
+                _ => Provider::Unconfigured(
+                    "this workspace's plan runs agents with its own provider key: store \
+                     ANTHROPIC_API_KEY or OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible API) \
+                     in the workspace's secrets, or upgrade to PROFESSIONAL"
+                        .into(),
+                ),
+            };
+        };
+        let timeout = Duration::from_secs(600);
+        match own.vendor {
+            LlmVendor::Anthropic => Provider::Anthropic(Endpoint::with_client(
+                crate::http_node::guarded_client(allow, timeout),
+                "https://api.anthropic.com",
+                own.api_key,
+                "claude-sonnet-4-5",
+            )),
+            LlmVendor::OpenAi => {
+                let base = own
+                    .base_url
+                    .as_deref()
+                    .unwrap_or("https://api.openai.com/v1");
+                if crate::http_node::is_blocked_literal(base, allow)
+                    || !(base.starts_with("https://") || base.starts_with("http://"))
+                {
+                    return Provider::Unconfigured(
+                        "OPENAI_BASE_URL must be an http(s) URL of a public address".into(),
+                    );
+                }
+                Provider::OpenAi(Endpoint::with_client(
+                    crate::http_node::guarded_client(allow, timeout),
+                    base,
+                    own.api_key,
+                    "gpt-4o-mini",
+                ))
+            }
         }
     }
 

@@ -263,3 +263,54 @@ async fn rate_limited_agents_wait_at_least_retry_after() {
     );
     assert_eq!(fake.llm_requests.lock().expect("lock").len(), 2);
 }
+
+#[test]
+fn a_run_uses_the_workspaces_key_else_the_platforms_where_its_plan_allows() {
+    use executor::{http_node::AllowList, providers::Provider};
+    use run_protocol::{LlmCredential, LlmVendor};
+    let platform = || {
+        Provider::from_settings(&llm(
+            Some(LlmProvider::Anthropic),
+            Some("sk-platform"),
+            None,
+            None,
+        ))
+    };
+    let own = || {
+        Some(LlmCredential {
+            vendor: LlmVendor::OpenAi,
+            api_key: "sk-own".into(),
+            base_url: Some("https://llm.example.com/v1".into()),
+        })
+    };
+    let allow = AllowList::default();
+    assert_eq!(
+        Provider::for_run(platform(), own(), false, &allow).name(),
+        "openai"
+    );
+    assert_eq!(
+        Provider::for_run(platform(), None, true, &allow).name(),
+        "anthropic"
+    );
+    let refused = Provider::for_run(platform(), None, false, &allow);
+    assert!(
+        matches!(&refused, Provider::Unconfigured(why) if why.contains("OPENAI_API_KEY")),
+        "{}",
+        refused.name()
+    );
+    // Nothing configured anywhere (local development): the dev provider.
+    assert_eq!(
+        Provider::for_run(Provider::Dev, None, false, &allow).name(),
+        "dev"
+    );
+    // A base URL naming a private address outright is refused.
+    let private = Some(LlmCredential {
+        vendor: LlmVendor::OpenAi,
+        api_key: "sk-own".into(),
+        base_url: Some("http://169.254.169.254/latest".into()),
+    });
+    assert_eq!(
+        Provider::for_run(platform(), private, true, &allow).name(),
+        "unconfigured"
+    );
+}

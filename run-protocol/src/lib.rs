@@ -27,5 +27,5 @@ pub mod status;
 
 pub use event::{ErrorView, Event, EventBatch, EventKind};
 pub use result::{OutputRef, RunResult};
-pub use spec::{AgentDef, RunSpec};
+pub use spec::{AgentDef, LlmCredential, LlmVendor, RunSpec};
 pub use status::{ExecutionStatus, RunStatus, UnknownStatus};

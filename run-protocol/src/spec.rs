@@ -19,9 +19,43 @@ pub struct AgentDef {
     pub name: Option<String>,
 }
 
+/// Which provider's API a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmVendor {
+    Anthropic,
+    /// OpenAI, or any OpenAI-compatible API (`base_url`).
+    OpenAi,
+}
+
+/// The workspace's own provider key, from its vault: agent nodes use it
+/// instead of the platform's. Never written to events or logs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LlmCredential {
+    pub vendor: LlmVendor,
+    pub api_key: String,
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+impl std::fmt::Debug for LlmCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmCredential")
+            .field("vendor", &self.vendor)
+            .field("api_key", &"[REDACTED]")
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// Unknown fields are ignored: an executor of the previous version reads the
 /// spec of the next (see the crate's compatibility rules).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunSpec {
     #[serde(default)]
@@ -40,6 +74,13 @@ pub struct RunSpec {
     /// Values for `{{secrets.NAME}}`; never written to events or logs.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// The workspace's own provider key, when it keeps one.
+    #[serde(default)]
+    pub llm: Option<LlmCredential>,
+    /// Whether agent nodes may fall back to the platform's key (the
+    /// workspace's plan says; `true` when an older API does not say).
+    #[serde(default = "yes")]
+    pub platform_llm: bool,
     /// Nodes running at once (default 8).
     #[serde(default)]
     pub max_concurrency: Option<usize>,
@@ -49,4 +90,23 @@ pub struct RunSpec {
     /// Human description, ignored by the engine.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+impl Default for RunSpec {
+    /// What a spec that says nothing means (as deserializing `{"graph": …}` does).
+    fn default() -> Self {
+        Self {
+            execution_id: None,
+            graph: Graph::default(),
+            inputs: Value::Null,
+            prior_outputs: HashMap::new(),
+            agents: HashMap::new(),
+            secrets: BTreeMap::new(),
+            llm: None,
+            platform_llm: true,
+            max_concurrency: None,
+            timeout_seconds: None,
+            description: None,
+        }
+    }
 }

@@ -76,6 +76,9 @@ pub struct TierLimits {
     pub seats: u32,
     /// Days the workspace's activity log is kept.
     pub activity_retention_days: u32,
+    /// Whether agent nodes may use the platform's LLM key; without it, a
+    /// workspace brings its own (`ANTHROPIC_API_KEY` or `OPENAI_API_KEY` in its vault).
+    pub platform_llm: bool,
 }
 
 const HOUR: u64 = 3600;
@@ -120,6 +123,7 @@ const DESIGN_ONLY: TierLimits = TierLimits {
     messages_per_workflow: None,
     seats: 3,
     activity_retention_days: 30,
+    platform_llm: false,
 };
 const UNLIMITED_DESIGN: TierLimits = DESIGN_ONLY;
 
@@ -153,6 +157,7 @@ impl Tier {
             },
             Tier::Professional => TierLimits {
                 concurrent_runs: 3,
+                platform_llm: true,
                 priority: Priority::Standard,
                 max_runtime: Some(Duration::from_secs(12 * HOUR)),
                 resources: Some(MEDIUM),
@@ -162,6 +167,7 @@ impl Tier {
             },
             Tier::Scale => TierLimits {
                 concurrent_runs: 10,
+                platform_llm: true,
                 priority: Priority::High,
                 // Runs of up to two days: an interruption would cost too much.
                 capacity: Capacity::OnDemand,

@@ -373,3 +373,93 @@ async fn a_run_receives_the_secrets_it_names_and_leaves_them_nowhere() {
     .expect("row");
     assert!(last_used.is_none(), "not given to the run");
 }
+
+/// An OpenAI-compatible API that answers with what it was asked and says
+/// which key it got (as a careless proxy might).
+async fn compatible_llm() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let log = log.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                log.lock().expect("lock").push(auth.clone());
+                let prompt = body["messages"][body["messages"].as_array().map_or(0, |m| m.len() - 1)]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                axum::Json(json!({
+                    "model": "own-model",
+                    "choices": [{"message": {"role": "assistant", "content": format!("own provider ({auth}) says: {prompt}")}}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 5}
+                }))
+            }
+        }),
+    );
+    (format!("{}/v1", serve(app).await), seen)
+}
+
+#[tokio::test]
+async fn agent_nodes_use_the_workspaces_own_provider_key_and_never_show_it() {
+    let s = spawn_stack().await;
+    // STARTER does not include the platform's key: the workspace brings its own.
+    let t = paid_user(&s, "byok@example.com", "STARTER").await;
+    let ws: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'byok@example.com'")
+        .fetch_one(&s.app.state.db)
+        .await
+        .expect("id");
+    let (llm, seen) = compatible_llm().await;
+    const KEY: &str = "sk-own-4b1d9e7f3a2c";
+    for (name, value) in [("OPENAI_API_KEY", KEY), ("OPENAI_BASE_URL", llm.as_str())] {
+        s.app
+            .send(
+                Req::post(&format!("/api/v1/workspaces/{ws}/secrets"))
+                    .bearer(&t)
+                    .json(&json!({"name": name, "value": value})),
+            )
+            .await
+            .expect(201, None);
+    }
+    let wf = workflow(
+        &s,
+        &t,
+        json!({
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "ask", "type": "agent", "config": {"systemPrompt": "You answer.", "prompt": "hello {{ inputs.who }}"}},
+                {"id": "out", "type": "output", "config": {"value": "{{ ask.output.text }}"}}
+            ],
+            "edges": [{"from": "start", "to": "ask"}, {"from": "ask", "to": "out"}]
+        }),
+    )
+    .await;
+    let id = start(&s, &t, &wf, json!({"who": "ada"})).await;
+    let e = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(e["status"], "completed", "{e}");
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [format!("Bearer {KEY}")],
+        "the workspace's key"
+    );
+    assert_eq!(
+        e["output"], "own provider (Bearer [REDACTED]) says: hello ada",
+        "{e}"
+    );
+    let events = Value::Array(saasit_tests::runs::all_events(&s, &t, &id).await).to_string();
+    assert!(!events.contains(KEY));
+    assert!(stored(&s.app.state.db, KEY).await.is_empty());
+    let used: Value = sqlx::query_scalar(
+        "SELECT details FROM activity_log WHERE workspace_id = $1 AND action = 'secret.used'",
+    )
+    .bind(ws)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("used");
+    assert_eq!(used["names"], json!(["OPENAI_API_KEY"]));
+}

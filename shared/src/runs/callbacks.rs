@@ -19,7 +19,9 @@ use crate::{
         executions::{self, Artifact, Ending, NewEvent, Recorded},
     },
     error::ErrorCode,
-    protocol::{AgentDef, Event, EventBatch, RunResult, RunSpec, RunStatus},
+    protocol::{
+        AgentDef, Event, EventBatch, LlmCredential, LlmVendor, RunResult, RunSpec, RunStatus,
+    },
     realtime::deliver::event_message,
     workflow::{agent_references, secret_references, Graph},
     ApiError, ApiResult,
@@ -45,6 +47,38 @@ pub struct NewArtifact {
 pub struct Upload {
     pub artifact_id: Uuid,
     pub upload_url: String,
+}
+
+/// The vault names of a workspace's own provider keys (Anthropic first).
+pub const PROVIDER_SECRETS: [&str; 3] = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"];
+
+/// Takes the workspace's provider key out of the resolved values (the
+/// graph's own `{{secrets.…}}` of the same name stay).
+fn provider_key(values: &mut BTreeMap<String, String>, graph: &Graph) -> Option<LlmCredential> {
+    let named = secret_references(graph);
+    let mut take = |name: &str| {
+        if named.contains(name) {
+            values.get(name).cloned()
+        } else {
+            values.remove(name)
+        }
+    };
+    let anthropic = take("ANTHROPIC_API_KEY");
+    let openai = take("OPENAI_API_KEY");
+    let base_url = take("OPENAI_BASE_URL");
+    match (anthropic, openai) {
+        (Some(api_key), _) => Some(LlmCredential {
+            vendor: LlmVendor::Anthropic,
+            api_key,
+            base_url: None,
+        }),
+        (None, Some(api_key)) => Some(LlmCredential {
+            vendor: LlmVendor::OpenAi,
+            api_key,
+            base_url,
+        }),
+        (None, None) => None,
+    }
 }
 
 fn run_ended() -> ApiError {
@@ -94,7 +128,7 @@ impl Runs {
             .started_at
             .map_or(0, |s| (Utc::now() - s).num_seconds().max(0) as u64);
         let timeout = run_time(e.tier).as_secs().saturating_sub(elapsed).max(1);
-        let secrets = self.run_secrets(&e, &graph).await?;
+        let (secrets, llm) = self.run_secrets(&e, &graph).await?;
         let prior_outputs = serde_json::from_value(e.prior_outputs.0).unwrap_or_default();
         Ok(RunSpec {
             execution_id: Some(e.id.to_string()),
@@ -103,31 +137,52 @@ impl Runs {
             prior_outputs,
             agents,
             secrets,
+            llm,
+            platform_llm: e.tier.limits().platform_llm,
             timeout_seconds: Some(timeout),
             ..RunSpec::default()
         })
     }
 
-    /// The values of the secrets the run's graph names (only those), each
-    /// use in the activity log. A secret deleted since the run started is
-    /// left out: the template that names it fails its node, naming it.
+    /// The values of the secrets the run's graph names (only those), and the
+    /// workspace's own provider key when the graph has agent nodes; each use
+    /// in the activity log. A secret deleted since the run started is left
+    /// out: the template that names it fails its node, naming it.
     async fn run_secrets(
         &self,
         e: &executions::Execution,
         graph: &Graph,
-    ) -> ApiResult<BTreeMap<String, String>> {
-        let names: Vec<String> = secret_references(graph).into_iter().collect();
-        if names.is_empty() {
-            return Ok(BTreeMap::new());
+    ) -> ApiResult<(BTreeMap<String, String>, Option<LlmCredential>)> {
+        let mut names: Vec<String> = secret_references(graph).into_iter().collect();
+        let agents = graph.nodes.iter().any(|n| n.kind == "agent");
+        if agents {
+            names.extend(PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()));
         }
-        let values = self.vault.resolve(e.workspace_id, &names).await?;
-        let given: Vec<&String> = values.keys().collect();
+        if names.is_empty() {
+            return Ok((BTreeMap::new(), None));
+        }
+        let mut values = self.vault.resolve(e.workspace_id, &names).await?;
+        let llm = if agents {
+            provider_key(&mut values, graph)
+        } else {
+            None
+        };
+        if values.is_empty() && llm.is_none() {
+            return Ok((values, None));
+        }
+        let mut given: Vec<&str> = values.keys().map(String::as_str).collect();
+        if let Some(l) = &llm {
+            given.push(match l.vendor {
+                LlmVendor::Anthropic => "ANTHROPIC_API_KEY",
+                LlmVendor::OpenAi => "OPENAI_API_KEY",
+            });
+        }
         let entry = Activity::system(e.workspace_id, Action::SecretUsed)
             .details(serde_json::json!({ "names": given, "executionId": e.id, "workflowId": e.workflow_id }))
             .record(&self.db, &Origin::system())
             .await?;
         self.publisher.publish(activity::message(entry)).await;
-        Ok(values)
+        Ok((values, llm))
     }
 
     /// Stores a batch of events (once per `seq`) and publishes the new ones;

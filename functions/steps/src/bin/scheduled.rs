@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let live = Live::start("scheduled", |env| {
         Box::pin(async move {
             let state = bootstrap_from("scheduled", &env).await?;
-            let aws = AwsRuns::from_state(&state).await?;
+            let aws = AwsRuns::with_schedules(&state).await?;
             Ok((state, aws))
         })
     })

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
                 state = state.with_publisher(publisher);
             }
-            let aws = AwsRuns::from_state(&state).await?;
+            let aws = AwsRuns::with_schedules(&state).await?;
             // Connections are closed only where the WebSocket API is configured.
             let rt = realtime(&state.settings.aws, &sdk_config(None).await)?;
             Ok((state, aws, rt))

@@ -135,7 +135,9 @@ impl AwsRuns {
                 blobs: Arc::new(s3::S3Blobs::from_config(sdk, &s.bucket, path_style)),
                 publisher,
                 vault: state.vault.clone(),
-                schedules: schedules(s, sdk),
+                // Only the functions that push or fire schedules link Scheduler
+                // ([`AwsRuns::with_schedules`]).
+                schedules: std::sync::Arc::new(crate::triggers::NoSchedules),
             },
             s.callback_url.clone(),
             state.settings.runs.clone(),
@@ -160,6 +162,32 @@ impl AwsRuns {
                 }
             };
         Self::build(state, &sdk, false, publisher)
+    }
+}
+
+#[cfg(all(
+    feature = "sqs",
+    feature = "s3",
+    feature = "sfn",
+    feature = "eks",
+    feature = "dynamodb",
+    feature = "apigw",
+    feature = "scheduler"
+))]
+impl AwsRuns {
+    /// For the sweeper and the scheduled Lambda: the run lifecycle with
+    /// schedule triggers on EventBridge Scheduler (others keep none, and do
+    /// not link its client).
+    pub async fn with_schedules(state: &crate::AppState) -> anyhow::Result<Self> {
+        let built = Self::from_state(state).await?;
+        let sdk = sdk_config(None).await;
+        let mut runs = std::sync::Arc::try_unwrap(built.runs)
+            .map_err(|_| anyhow::anyhow!("the run lifecycle is shared already"))?;
+        runs.schedules = schedules(&state.settings.aws, &sdk);
+        Ok(Self {
+            runs: std::sync::Arc::new(runs),
+            queue: built.queue,
+        })
     }
 }
 
