@@ -310,9 +310,18 @@ impl Stack {
             self.sweep_every,
         );
         let sweeper = tokio::spawn(async move {
+            // The in-process schedules start empty: every schedule is pushed again
+            // (on the first sweep the database answers).
+            let mut loaded = false;
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
+                if !loaded {
+                    match shared::db::triggers::unsync_schedules(&state.db).await {
+                        Ok(_) => loaded = true,
+                        Err(e) => tracing::warn!(error = %e, "cannot reload the schedules yet"),
+                    }
+                }
                 if let Err(e) = runs.sweep().await {
                     tracing::warn!(error = %format!("{e:#}"), "sweep failed");
                 }

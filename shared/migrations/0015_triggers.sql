@@ -35,8 +35,6 @@ CREATE TABLE workflow_triggers (
     last_error         text CHECK (char_length(last_error) <= 1000),
     last_fired_at      timestamptz,
     last_execution_id  uuid,
-    -- Schedules, local scheduler: the next tick (NULL: to compute from now).
-    next_fire_at       timestamptz,
     -- Schedules on AWS: whether EventBridge Scheduler has this version.
     version            integer NOT NULL DEFAULT 1,
     sync_state         text NOT NULL DEFAULT 'pending' CHECK (sync_state IN ('pending', 'synced', 'failed')),
@@ -49,8 +47,6 @@ CREATE TABLE workflow_triggers (
     CHECK (paused = (paused_reason IS NOT NULL))
 );
 CREATE INDEX workflow_triggers_workspace ON workflow_triggers (workspace_id, kind) WHERE removed_at IS NULL;
-CREATE INDEX workflow_triggers_due ON workflow_triggers (next_fire_at)
-    WHERE kind = 'schedule' AND armed AND NOT paused AND removed_at IS NULL;
 CREATE INDEX workflow_triggers_unsynced ON workflow_triggers (updated_at)
     WHERE kind = 'schedule' AND sync_state <> 'synced';
 
@@ -82,7 +78,6 @@ BEGIN
             -- A webhook keeps its URL (and its secret) across edits.
             hook_id = coalesce(t.hook_id, EXCLUDED.hook_id),
             removed_at = NULL,
-            next_fire_at = NULL,
             version = t.version + 1,
             sync_state = 'pending',
             updated_at = now()

@@ -39,6 +39,24 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// How long a synchronous hook waits unless its trigger says.
 const DEFAULT_SYNC_SECONDS: u32 = 10;
 
+/// What a webhook takes: any JSON (or UTF-8 text, sent as `text/plain`),
+/// handed to the run as `inputs.body`. (Only its schema: the body is read as bytes.)
+pub struct HookPayload;
+
+impl utoipa::PartialSchema for HookPayload {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .description(Some(
+                "Any JSON (or UTF-8 text), handed to the run as `inputs.body`.",
+            ))
+            .examples([json!({"order": 42, "customer": "ada@example.com"})])
+            .build()
+            .into()
+    }
+}
+
+impl ToSchema for HookPayload {}
+
 /// What a webhook answers.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -103,11 +121,11 @@ fn body_value(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
         ("X-Saasit-Signature" = Option<String>, Header, description = "HMAC hooks: v1=<hex HMAC-SHA256 of \"<timestamp>.<body>\">"),
         ("Idempotency-Key" = Option<String>, Header, description = "Bearer hooks: a repeated key names the run it started"),
     ),
-    request_body(content = Object, description = "Any JSON (or UTF-8 text), at most 256 KiB", content_type = "application/json"),
+    request_body(content = HookPayload, description = "Any JSON (or UTF-8 text), at most 256 KiB", content_type = "application/json"),
     responses(
         (status = 200, description = "A synchronous hook whose run ended in time: its output", body = HookAnswer),
         (status = 202, description = "The run is started", body = HookAnswer),
-        (status = 400, description = "Not signed, a stale timestamp, a wrong signature, or no signing secret yet (INVALID_SIGNATURE, details.reason = missing | malformed | stale | mismatch | no_secret); the body is not valid JSON (VALIDATION_ERROR); or the workflow cannot run (VALIDATION_ERROR, details.reason = invalid_graph)", body = ErrorEnvelope),
+        (status = 400, description = "A malformed hook id (VALIDATION_ERROR); not signed, a stale timestamp, a wrong signature, or no signing secret yet (INVALID_SIGNATURE, details.reason = missing | malformed | stale | mismatch | no_secret); the body is not valid JSON (VALIDATION_ERROR); or the workflow cannot run (VALIDATION_ERROR, details.reason = invalid_graph)", body = ErrorEnvelope),
         (status = 403, description = "The workspace's plan cannot run it (TIER_LIMIT)", body = ErrorEnvelope),
         (status = 404, description = "No such hook (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The workflow is not published, or the trigger is paused (CONFLICT, details.reason = not_published | paused)", body = ErrorEnvelope),
@@ -123,16 +141,19 @@ pub async fn call(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let valid_id = hook_id.len() == 32
-        && hook_id
+    if hook_id.len() != 32
+        || !hook_id
             .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    let t = if valid_id {
-        triggers::by_hook(&s.app.db, &hook_id).await?
-    } else {
-        None
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(ApiError::field(
+            "hookId",
+            "must be 32 lowercase hex digits (the path the workflow's triggers list)",
+        ));
     }
-    .ok_or_else(|| ApiError::not_found("hook"))?;
+    let t = triggers::by_hook(&s.app.db, &hook_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("hook"))?;
     // Counted before anything costly (unsealing the secret, verifying).
     let limit = s.app.settings.auth.limits.hook;
     ratelimit::hit(&s.app, Bucket::Hook, &t.id.to_string(), limit)

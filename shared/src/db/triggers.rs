@@ -149,7 +149,7 @@ pub async fn set_paused(
         "UPDATE workflow_triggers
             SET paused = $3, paused_reason = CASE WHEN $3 THEN 'user' END,
                 failures = CASE WHEN $3 THEN failures ELSE 0 END, last_error = CASE WHEN $3 THEN last_error END,
-                next_fire_at = NULL, version = version + 1, sync_state = 'pending', updated_at = now()
+                version = version + 1, sync_state = 'pending', updated_at = now()
           WHERE id = $2 AND workflow_id = $1 AND removed_at IS NULL
          RETURNING {COLUMNS}"
     ))
@@ -230,4 +230,15 @@ pub async fn schedule_run_active(db: impl PgExecutor<'_>, workflow_id: Uuid) -> 
     .bind(workflow_id)
     .fetch_one(db)
     .await
+}
+
+/// Every schedule to be pushed again: for a schedules port that forgets
+/// (the local stack's in-process one, at each start).
+pub async fn unsync_schedules(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "UPDATE workflow_triggers SET sync_state = 'pending' WHERE kind = 'schedule' AND removed_at IS NULL",
+    )
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected())
 }
