@@ -6,11 +6,11 @@
 -- removed. No handler can forget to. A trigger fires only while its
 -- workflow is published (`armed`) and it is not paused.
 --
--- Schedules on AWS are EventBridge Scheduler schedules, one per row, pushed
--- by the reconciler (the sweeper): a change sets `sync_state = 'pending'` and
--- bumps `version`; the reconciler creates, updates, disables or deletes the
--- schedule and records the version it pushed. A removed row is deleted once
--- its schedule is.
+-- Schedules on AWS are EventBridge Scheduler schedules, one per armed and
+-- unpaused row, pushed by the reconciler (the sweeper): a change sets
+-- `sync_state = 'pending'` and bumps `version`; the reconciler creates,
+-- updates or deletes the schedule and records the version it pushed. A
+-- removed row is deleted once its schedule is (at once when it has none).
 
 CREATE TABLE workflow_triggers (
     id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -75,8 +75,12 @@ BEGIN
             kind = EXCLUDED.kind,
             config = EXCLUDED.config,
             armed = EXCLUDED.armed,
-            -- A webhook keeps its URL (and its secret) across edits.
-            hook_id = coalesce(t.hook_id, EXCLUDED.hook_id),
+            -- A webhook keeps its URL (and its secret) across edits; one whose node
+            -- was removed and is added again gets a new URL and no secret: what was
+            -- revoked stays revoked.
+            hook_id = CASE WHEN t.removed_at IS NULL THEN t.hook_id ELSE EXCLUDED.hook_id END,
+            secret_sealed = CASE WHEN t.removed_at IS NULL THEN t.secret_sealed END,
+            secret_created_at = CASE WHEN t.removed_at IS NULL THEN t.secret_created_at END,
             removed_at = NULL,
             version = t.version + 1,
             sync_state = 'pending',
@@ -84,6 +88,10 @@ BEGIN
         WHERE (t.kind, t.config, t.armed, t.removed_at IS NULL)
               IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.config, EXCLUDED.armed, true);
     END LOOP;
+    -- Gone from the graph: a row with nothing to take down elsewhere goes at
+    -- once; one with a schedule to delete is marked, and goes once it is.
+    DELETE FROM workflow_triggers
+     WHERE workflow_id = NEW.id AND NOT (node_id = ANY (seen)) AND synced_version IS NULL;
     UPDATE workflow_triggers
        SET removed_at = now(), armed = false, version = version + 1, sync_state = 'pending', updated_at = now()
      WHERE workflow_id = NEW.id AND removed_at IS NULL AND NOT (node_id = ANY (seen));

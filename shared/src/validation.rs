@@ -31,25 +31,38 @@ pub async fn full_report(
             });
         }
     }
-    // Time zones against the time zone database (the graph checks only their shape).
+    // Schedules: time zones against the time zone database (the graph checks
+    // only their shape), and expressions EventBridge Scheduler can hold, so a
+    // schedule that runs locally also runs on AWS.
     for (i, n) in graph.nodes.iter().enumerate() {
-        let Some(tz) = (n.kind == "trigger")
-            .then(|| n.config.get("timezone").and_then(Value::as_str))
-            .flatten()
-        else {
+        if n.kind != "trigger" {
             continue;
-        };
-        if tz.parse::<chrono_tz::Tz>().is_err() {
+        }
+        let field = |k: &str| n.config.get(k).and_then(Value::as_str);
+        let mut problem = |at: &str, message: String| {
             report.push(Issue {
                 severity: Severity::Error,
                 code: IssueCode::InvalidConfig,
-                message: format!(
-                    "node {:?}: unknown time zone {tz:?} (an IANA name, e.g. Europe/Paris)",
-                    n.id
-                ),
+                message: format!("node {:?}: {message}", n.id),
                 node_ids: vec![n.id.clone()],
-                path: Some(format!("nodes[{i}].config.timezone")),
-            });
+                path: Some(format!("nodes[{i}].config.{at}")),
+            })
+        };
+        if let Some(tz) = field("timezone") {
+            if tz.parse::<chrono_tz::Tz>().is_err() {
+                problem(
+                    "timezone",
+                    format!("unknown time zone {tz:?} (an IANA name, e.g. Europe/Paris)"),
+                );
+                continue;
+            }
+        }
+        if let (Some("schedule"), Some(cron)) = (field("kind"), field("cron")) {
+            if let Ok(s) = crate::triggers::cron::Schedule::parse(cron, field("timezone")) {
+                if let Err(why) = s.eventbridge() {
+                    problem("cron", why);
+                }
+            }
         }
     }
     let refs = workflow::agent_references(&graph);

@@ -389,6 +389,50 @@ async fn a_synchronous_bearer_hook_answers_with_the_output_and_hooks_are_rate_li
     assert!(i >= 100, "{i}");
     assert_eq!(r.code(), "RATE_LIMITED");
     assert!(r.header("retry-after").is_some());
+
+    // The node removed, then added again with the same id: a new URL and no
+    // secret, so what was revoked stays revoked.
+    let canvas = |with_hook: bool| {
+        let mut nodes = vec![
+            json!({"id": "start", "type": "trigger"}),
+            json!({"id": "out", "type": "output", "config": {"value": "x"}}),
+        ];
+        let mut edges = vec![json!({"from": "start", "to": "out"})];
+        if with_hook {
+            nodes.push(json!({"id": "hook", "type": "trigger", "config": {"kind": "webhook", "auth": "bearer"}}));
+            edges.push(json!({"from": "hook", "to": "out"}));
+        }
+        json!({"nodes": nodes, "edges": edges})
+    };
+    for with_hook in [false, true] {
+        let current = s
+            .app
+            .send(Req::get(&format!("/api/v1/workflows/{wf}")).bearer(&t))
+            .await
+            .expect(200, None);
+        let version = current.body["version"].as_i64().expect("version");
+        s.app
+            .send(
+                Req::patch(&format!("/api/v1/workflows/{wf}"))
+                    .bearer(&t)
+                    .header("if-match", &format!("\"{version}\""))
+                    .json(&json!({"canvas": canvas(with_hook)})),
+            )
+            .await
+            .expect(200, None);
+        s.app
+            .send(
+                Req::post(&path)
+                    .bearer(&secret)
+                    .raw(Some("text/plain"), "x"),
+            )
+            .await
+            .expect(404, Some("NOT_FOUND"));
+    }
+    let again = triggers_of(&s, &t, &wf).await;
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0]["path"], path.as_str(), "a new URL");
+    assert_eq!(again[0]["hasSecret"], false);
 }
 
 async fn schedule_workflow(s: &TestStack, t: &str, overlap: &str, seconds: u32) -> (String, Uuid) {
@@ -491,13 +535,8 @@ async fn a_schedule_fires_on_its_tick_skips_while_busy_and_follows_the_graph() {
         .expect(200, None);
     s.runs.reconcile_schedules().await.expect("reconcile");
     assert!(
-        !s.runs
-            .schedules
-            .get(&name)
-            .await
-            .expect("get")
-            .expect("kept")
-            .enabled
+        s.runs.schedules.get(&name).await.expect("get").is_none(),
+        "only a schedule that fires exists on the port"
     );
     assert_eq!(
         s.runs
@@ -506,6 +545,17 @@ async fn a_schedule_fires_on_its_tick_skips_while_busy_and_follows_the_graph() {
             .expect("fire"),
         Fired::Skipped("paused")
     );
+
+    // Resumed: on the port again.
+    s.app
+        .send(Req::post(&format!("/api/v1/workflows/{wf}/triggers/{trigger}/resume")).bearer(&t))
+        .await
+        .expect(200, None);
+    assert_eq!(
+        s.runs.reconcile_schedules().await.expect("reconcile").put,
+        1
+    );
+    assert!(s.runs.schedules.get(&name).await.expect("get").is_some());
 
     // The trigger node removed from the graph: its schedule goes, then its row.
     let current = s
@@ -643,6 +693,8 @@ async fn trigger_configs_are_checked() {
             "timezone",
         ),
         (json!({"kind": "manual", "overlap": "allow"}), "overlap"),
+        // Runs on cron, but EventBridge Scheduler cannot hold it: refused everywhere.
+        (json!({"kind": "schedule", "cron": "0 8 1 * 1"}), "cron"),
     ] {
         let wf = workflow(
             &s,

@@ -38,6 +38,8 @@ use crate::RunsState;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// How long a synchronous hook waits unless its trigger says.
 const DEFAULT_SYNC_SECONDS: u32 = 10;
+/// The longest any request waits, from its arrival (API Gateway cuts at 29 s).
+const SYNC_CEILING: Duration = Duration::from_secs(26);
 
 /// What a webhook takes: any JSON (or UTF-8 text, sent as `text/plain`),
 /// handed to the run as `inputs.body`. (Only its schema: the body is read as bytes.)
@@ -141,6 +143,7 @@ pub async fn call(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    let arrived = Instant::now();
     if hook_id.len() != 32
         || !hook_id
             .bytes()
@@ -206,7 +209,10 @@ pub async fn call(
         presented.signature,
         header_str(&headers, "idempotency-key"),
     ) {
-        (HookAuth::Hmac, Some(sig), _) => format!("hook:{}:{}", t.id, sig.trim()),
+        // The signature as verified (hex of any case is the same MAC).
+        (HookAuth::Hmac, Some(sig), _) => {
+            format!("hook:{}:{}", t.id, sig.trim().to_ascii_lowercase())
+        }
         (_, _, Some(k)) if !k.trim().is_empty() && k.len() <= 200 => {
             format!("hook:{}:key:{}", t.id, k.trim())
         }
@@ -234,21 +240,26 @@ pub async fn call(
         error: None,
     };
     if cfg.sync.unwrap_or(false) {
+        // Counted from the request's arrival, within API Gateway's 29 s.
         let bound = Duration::from_secs(
             cfg.sync_timeout_seconds
                 .unwrap_or(DEFAULT_SYNC_SECONDS)
                 .into(),
-        );
-        let waited = Instant::now();
+        )
+        .min(SYNC_CEILING);
         loop {
-            let e = executions::get(&s.app.db, answer.execution_id).await?;
+            // The run is started: a database hiccup now answers 202, not an
+            // error a sender would retry into a second run.
+            let Ok(e) = executions::get(&s.app.db, answer.execution_id).await else {
+                break;
+            };
             if let Some(e) = e.filter(|e| e.status.is_terminal()) {
                 answer.status = e.status;
                 answer.output = e.output.map(|o| o.0);
                 answer.error = e.error;
                 return Ok((StatusCode::OK, Json(answer)).into_response());
             }
-            if waited.elapsed() >= bound {
+            if arrived.elapsed() >= bound {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

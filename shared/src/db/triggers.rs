@@ -85,12 +85,14 @@ pub async fn schedules(
     .await
 }
 
-/// Schedules whose remote copy is behind (and webhooks that were schedules once).
+/// Schedules whose remote copy is behind (and webhooks that were schedules
+/// once): pending ones first, then failed ones, longest waiting first (a
+/// failure goes to the back), so a few that keep failing hold up nothing.
 pub async fn unsynced(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<TriggerRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM workflow_triggers
           WHERE sync_state <> 'synced' AND (kind = 'schedule' OR synced_version IS NOT NULL)
-          ORDER BY updated_at LIMIT $1"
+          ORDER BY sync_state = 'failed', updated_at LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(db)
@@ -127,7 +129,7 @@ pub async fn mark_sync_failed(
     error: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE workflow_triggers SET sync_state = 'failed', sync_error = left($3, 1000)
+        "UPDATE workflow_triggers SET sync_state = 'failed', sync_error = left($3, 1000), updated_at = now()
           WHERE id = $1 AND version = $2",
     )
     .bind(id)

@@ -78,41 +78,57 @@ impl Schedule {
     }
 }
 
-/// Cron's weekdays (0–7, 0 and 7 Sunday) as EventBridge's (1–7, 1 Sunday);
-/// names (`MON-FRI`) are the same in both.
+/// Cron's weekdays (0–7, 0 and 7 Sunday) as EventBridge's (1–7, 1 Sunday).
+/// Numeric items (`1-5`, `0,6`, `*/2`, `1-7/2`) are expanded to the days
+/// they name and written as a list, so a range ending in 7 stays a range of
+/// days; names (`MON-FRI`) are the same in both and pass through.
 fn aws_weekdays(field: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(field.len());
-    let mut digits = String::new();
-    let flush = |digits: &mut String, out: &mut String, step: bool| -> Result<(), String> {
-        if digits.is_empty() {
-            return Ok(());
-        }
-        let n: u32 = digits
-            .parse()
-            .map_err(|_| format!("bad weekday {digits}"))?;
-        if step {
-            out.push_str(digits);
-        } else {
-            out.push_str(&(n % 7 + 1).to_string());
-        }
-        digits.clear();
-        Ok(())
-    };
-    let mut after_slash = false;
-    for c in field.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        flush(&mut digits, &mut out, after_slash)?;
-        after_slash = c == '/';
-        if c == '#' || c == 'L' {
-            return Err("weekday # and L are not converted for AWS schedules".into());
-        }
-        out.push(c);
+    if field.contains('#') || field.contains('L') {
+        return Err("weekday # and L are not converted for AWS schedules".into());
     }
-    flush(&mut digits, &mut out, after_slash)?;
-    Ok(out)
+    if field.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return Ok(field.to_owned());
+    }
+    let bad = || format!("cannot read the weekday field {field:?}");
+    let mut days = [false; 7];
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().map_err(|_| bad())?.max(1)),
+            None => (item, 1),
+        };
+        let (from, to) = match range {
+            // As croner reads it: 0–7.
+            "*" => (0, 7),
+            r => match r.split_once('-') {
+                Some((a, b)) => (
+                    a.parse::<u32>().map_err(|_| bad())?,
+                    b.parse::<u32>().map_err(|_| bad())?,
+                ),
+                None => {
+                    let a = r.parse::<u32>().map_err(|_| bad())?;
+                    (a, if step > 1 { 7 } else { a })
+                }
+            },
+        };
+        if from > 7 || to > 7 || from > to {
+            return Err(bad());
+        }
+        let mut d = from;
+        while d <= to {
+            days[(d % 7) as usize] = true;
+            d += step;
+        }
+    }
+    if days.iter().all(|d| *d) {
+        return Ok("*".into());
+    }
+    Ok(days
+        .iter()
+        .enumerate()
+        .filter(|(_, on)| **on)
+        .map(|(d, _)| (d + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 #[cfg(test)]
@@ -155,13 +171,39 @@ mod tests {
             .contains("cron"));
     }
 
+    /// The weekdays EventBridge would run on are the ones croner runs on.
+    #[test]
+    fn converted_weekdays_are_the_days_cron_fires() {
+        use chrono::Datelike;
+        for field in [
+            "1-5", "0,6", "7", "1-7", "0-7", "5-7", "*/2", "1/2", "2-6/2", "*/3", "0", "3",
+        ] {
+            let s = Schedule::parse(&format!("0 12 * * {field}"), None).expect("valid");
+            let mut fired: Vec<u32> = s
+                .upcoming(at("2026-11-29T00:00:00Z"), 30)
+                .into_iter()
+                .take_while(|t| *t < at("2026-12-06T00:00:00Z"))
+                .map(|t| t.weekday().num_days_from_sunday() + 1)
+                .collect();
+            fired.sort_unstable();
+            let expr = s.eventbridge().expect("expressible");
+            let dow = expr.split_whitespace().nth(4).expect("dow");
+            let aws: Vec<u32> = if dow == "*" {
+                (1..=7).collect()
+            } else {
+                dow.split(',').map(|d| d.parse().expect("day")).collect()
+            };
+            assert_eq!(fired, aws, "{field}: {expr}");
+        }
+    }
+
     #[test]
     fn eventbridge_expressions() {
         let e = |c: &str| Schedule::parse(c, None).expect("valid").eventbridge();
         assert_eq!(e("* * * * *").as_deref(), Ok("cron(* * * * ? *)"));
         assert_eq!(
             e("*/5 9-17 * * 1-5").as_deref(),
-            Ok("cron(*/5 9-17 ? * 2-6 *)")
+            Ok("cron(*/5 9-17 ? * 2,3,4,5,6 *)")
         );
         assert_eq!(e("0 0 * * 0,6").as_deref(), Ok("cron(0 0 ? * 1,7 *)"));
         assert_eq!(e("0 0 * * 7").as_deref(), Ok("cron(0 0 ? * 1 *)"));
@@ -169,7 +211,13 @@ mod tests {
             e("0 0 * * MON-FRI").as_deref(),
             Ok("cron(0 0 ? * MON-FRI *)")
         );
-        assert_eq!(e("0 0 * * 1/2").as_deref(), Ok("cron(0 0 ? * 2/2 *)"));
+        // 1/2 is 1,3,5,7: Monday, Wednesday, Friday and Sunday.
+        assert_eq!(e("0 0 * * 1/2").as_deref(), Ok("cron(0 0 ? * 1,2,4,6 *)"));
+        // Ranges that end on 7 (Sunday) stay ranges of days.
+        assert_eq!(e("0 0 * * 1-7").as_deref(), Ok("cron(0 0 ? * * *)"));
+        assert_eq!(e("0 0 * * 0-7").as_deref(), Ok("cron(0 0 ? * * *)"));
+        assert_eq!(e("0 0 * * 5-7").as_deref(), Ok("cron(0 0 ? * 1,6,7 *)"));
+        assert_eq!(e("0 0 * * */2").as_deref(), Ok("cron(0 0 ? * 1,3,5,7 *)"));
         assert_eq!(e("30 6 1 * *").as_deref(), Ok("cron(30 6 1 * ? *)"));
         assert!(e("0 0 1 * 1").is_err());
     }

@@ -120,12 +120,22 @@ impl Runs {
                 origin: Origin::system(),
             })
             .await;
+        // Bookkeeping only: a run that started is answered as started even
+        // when this cannot be written (a retry would start it again).
         match &started {
-            Ok(s) => triggers::fired(&self.db, t.id, s.execution.id).await?,
+            Ok(s) => {
+                if let Err(e) = triggers::fired(&self.db, t.id, s.execution.id).await {
+                    tracing::warn!(trigger_id = %t.id, error = %e, "cannot record a trigger's fire");
+                }
+            }
             Err(e) if e.code().status().is_client_error() => {
                 let why = e.to_string();
-                if triggers::failed(&self.db, t.id, &why, PAUSE_AFTER).await? {
-                    self.announce_paused(t, &why).await;
+                match triggers::failed(&self.db, t.id, &why, PAUSE_AFTER).await {
+                    Ok(true) => self.announce_paused(t, &why).await,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(trigger_id = %t.id, error = %e, "cannot count a trigger's failed fire")
+                    }
                 }
             }
             Err(_) => {}

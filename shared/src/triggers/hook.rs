@@ -117,7 +117,7 @@ pub fn verify(
                 .and_then(unhex)
                 .filter(|b| b.len() == 32)
                 .ok_or(Refusal::Malformed)?;
-            if (now - ts).abs() > TOLERANCE_SECONDS {
+            if now.abs_diff(ts) > TOLERANCE_SECONDS.unsigned_abs() {
                 return Err(Refusal::Stale);
             }
             let mut m = mac(secret);

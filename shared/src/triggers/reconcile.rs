@@ -1,6 +1,7 @@
 //! Pushing schedule triggers to the schedules port: every row whose version
-//! the port does not have yet is put (enabled while its workflow is
-//! published and it is not paused) or, once removed, deleted. Idempotent:
+//! the port does not have yet is put while it fires (its workflow is
+//! published and it is not paused), else deleted; a removed row goes with
+//! its schedule. Idempotent:
 //! a put names the schedule after its trigger, and a row that changed while
 //! it was pushed stays pending for the next pass.
 
@@ -25,8 +26,13 @@ impl Runs {
         for t in triggers::unsynced(&self.db, BATCH).await? {
             let name = ScheduleDef::name_of(t.id);
             let cfg = config(&t);
-            let wanted =
-                t.removed_at.is_none() && t.kind == "schedule" && cfg.kind == TriggerKind::Schedule;
+            // Only a schedule that fires exists remotely: drafts', deleted and
+            // paused ones are deleted (and made again on publish or resume).
+            let wanted = t.removed_at.is_none()
+                && t.kind == "schedule"
+                && cfg.kind == TriggerKind::Schedule
+                && t.armed
+                && !t.paused;
             let result = match (&cfg.cron, wanted) {
                 (Some(cron), true) => {
                     let def = ScheduleDef {
@@ -34,7 +40,7 @@ impl Runs {
                         trigger_id: t.id,
                         cron: cron.clone(),
                         timezone: cfg.timezone.clone().unwrap_or_else(|| "UTC".into()),
-                        enabled: t.armed && !t.paused,
+                        enabled: true,
                     };
                     self.schedules.put(&def).await.map(|()| true)
                 }
