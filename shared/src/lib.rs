@@ -28,6 +28,7 @@ pub mod runs;
 pub mod runtime;
 pub mod secrets;
 pub mod settings;
+pub mod signing;
 pub mod state;
 pub mod telemetry;
 pub mod text;

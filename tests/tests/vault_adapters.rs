@@ -48,7 +48,7 @@ async fn contract(keys: &dyn DataKeys, other: &dyn DataKeys) {
 }
 
 fn local() -> LocalKeys {
-    LocalKeys::from_hex(&LocalKeys::generate_hex().expect("hex")).expect("key")
+    LocalKeys::from_hex(&LocalKeys::generate_hex()).expect("key")
 }
 
 #[tokio::test]

@@ -28,9 +28,10 @@ pub const NODE_TYPES: [&str; 7] = [
     "output",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerKind {
+    #[default]
     Manual,
     Webhook,
     Schedule,
@@ -64,10 +65,10 @@ pub const MAX_SYNC_SECONDS: u32 = 25;
 /// The most request headers a webhook hands to its run.
 pub const MAX_HOOK_HEADERS: usize = 20;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TriggerConfig {
-    #[serde(default = "manual")]
+    #[serde(default)]
     pub kind: TriggerKind,
     /// Five-field cron expression, required for `schedule`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,10 +91,6 @@ pub struct TriggerConfig {
     /// `webhook`: request headers handed to the run as `inputs.headers` (names, at most 20).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<String>,
-}
-
-fn manual() -> TriggerKind {
-    TriggerKind::Manual
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,6 @@ use shared::{
     db::{triggers, workflows},
     error::ErrorEnvelope,
     extract::Json,
-    vault::seal::random_key,
     ApiError, ApiResult, AppState,
 };
 use uuid::Uuid;
@@ -167,14 +166,8 @@ pub async fn new_secret(
         .filter(|t| t.workflow_id == id && t.workspace_id == caller.workspace_id)
         .filter(|t| t.kind == "webhook" && t.removed_at.is_none())
         .ok_or_else(|| ApiError::not_found("trigger"))?;
-    let bytes = random_key().map_err(ApiError::internal)?;
-    let secret = format!(
-        "whsec_{}",
-        secrecy::ExposeSecret::expose_secret(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    // 256 random bits, as 64 hex digits.
+    let secret = format!("whsec_{}", shared::auth::opaque::new_token());
     let sealed = state
         .vault
         .seal_bytes(

@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
+
+use crate::signing::{hex, unhex};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
@@ -39,26 +41,7 @@ impl SignatureError {
 }
 
 fn mac(secret: &str, timestamp: i64, payload: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC-SHA256 takes a key of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(payload);
-    mac
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    crate::signing::timestamped(secret.as_bytes(), timestamp, payload)
 }
 
 /// The header Stripe would send for `payload` signed with `secret` at

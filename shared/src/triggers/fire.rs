@@ -40,16 +40,7 @@ pub enum Fired {
 
 /// A trigger row's config, as the graph declared it.
 pub fn config(t: &TriggerRow) -> TriggerConfig {
-    serde_json::from_value(t.config.0.clone()).unwrap_or(TriggerConfig {
-        kind: workflow_graph::TriggerKind::Manual,
-        cron: None,
-        timezone: None,
-        overlap: None,
-        auth: None,
-        sync: None,
-        sync_timeout_seconds: None,
-        headers: Vec::new(),
-    })
+    serde_json::from_value(t.config.0.clone()).unwrap_or_default()
 }
 
 impl Runs {

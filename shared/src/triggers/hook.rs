@@ -8,6 +8,8 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::signing::{hex, timestamped, unhex};
+
 pub use workflow_graph::HookAuth;
 
 /// How far a signed timestamp may be from the server's clock.
@@ -59,29 +61,14 @@ pub struct Presented<'a> {
     pub bearer: Option<&'a str>,
 }
 
-fn mac(secret: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes a key of any length.
-    <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!())
+fn mac(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC-SHA256 takes a key of any length")
 }
 
 /// The signature of `body` at `timestamp` (what a sender computes), as `v1=<hex>`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mut m = mac(secret);
-    m.update(timestamp.to_string().as_bytes());
-    m.update(b".");
-    m.update(body);
-    let bytes = m.finalize().into_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{SCHEME}{hex}")
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
-        .collect()
+    let bytes = timestamped(secret, timestamp, body).finalize().into_bytes();
+    format!("{SCHEME}{}", hex(&bytes))
 }
 
 /// Checks a request against the hook's secret; `now` in Unix seconds.
@@ -120,11 +107,9 @@ pub fn verify(
             if now.abs_diff(ts) > TOLERANCE_SECONDS.unsigned_abs() {
                 return Err(Refusal::Stale);
             }
-            let mut m = mac(secret);
-            m.update(ts.to_string().as_bytes());
-            m.update(b".");
-            m.update(body);
-            m.verify_slice(&sig).map_err(|_| Refusal::Mismatch)
+            timestamped(secret, ts, body)
+                .verify_slice(&sig)
+                .map_err(|_| Refusal::Mismatch)
         }
     }
 }

@@ -42,16 +42,11 @@ impl LocalKeys {
             "the vault master key must be {} hex digits",
             KEY_LEN * 2
         );
-        let bytes: Vec<u8> = (0..KEY_LEN)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-            .collect::<Result<_, _>>()?;
-        let digest = Sha256::digest(&bytes);
+        let bytes = crate::signing::unhex(hex)
+            .ok_or_else(|| anyhow::anyhow!("the vault master key is not hex"))?;
         let id = format!(
             "local:{}",
-            digest[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            crate::signing::hex(&Sha256::digest(&bytes)[..8])
         );
         Ok(Self {
             master: SecretSlice::from(bytes),
@@ -68,14 +63,9 @@ impl LocalKeys {
             .map_err(|e| anyhow::anyhow!("{} is not a vault master key: {e}", path.display()))
     }
 
-    /// A new random master key as hex (what `local vault-key` writes).
-    pub fn generate_hex() -> anyhow::Result<String> {
-        let key = random_key()?;
-        Ok(key
-            .expose_secret()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+    /// A new random master key as hex (256 bits).
+    pub fn generate_hex() -> String {
+        crate::auth::opaque::new_token()
     }
 }
 

@@ -149,9 +149,12 @@ impl AwsRuns {
     /// subscribers when the connections table and the Management API
     /// endpoint are configured.
     pub async fn from_state(state: &crate::AppState) -> anyhow::Result<Self> {
-        let sdk = sdk_config(None).await;
+        Self::from_state_on(state, &sdk_config(None).await)
+    }
+
+    fn from_state_on(state: &crate::AppState, sdk: &SdkConfig) -> anyhow::Result<Self> {
         let publisher: std::sync::Arc<dyn crate::realtime::publish::Publisher> =
-            match realtime(&state.settings.aws, &sdk)? {
+            match realtime(&state.settings.aws, sdk)? {
                 Some(rt) => std::sync::Arc::new(crate::realtime::publish::FanoutPublisher {
                     realtime: rt,
                     db: state.db.clone(),
@@ -161,7 +164,7 @@ impl AwsRuns {
                     std::sync::Arc::new(crate::realtime::publish::BroadcastPublisher::nowhere())
                 }
             };
-        Self::build(state, &sdk, false, publisher)
+        Self::build(state, sdk, false, publisher)
     }
 }
 
@@ -179,8 +182,8 @@ impl AwsRuns {
     /// schedule triggers on EventBridge Scheduler (others keep none, and do
     /// not link its client).
     pub async fn with_schedules(state: &crate::AppState) -> anyhow::Result<Self> {
-        let built = Self::from_state(state).await?;
         let sdk = sdk_config(None).await;
+        let built = Self::from_state_on(state, &sdk)?;
         let mut runs = std::sync::Arc::try_unwrap(built.runs)
             .map_err(|_| anyhow::anyhow!("the run lifecycle is shared already"))?;
         runs.schedules = schedules(&state.settings.aws, &sdk);
