@@ -35,7 +35,7 @@ use shared::{
         },
         Ports, RunSettings, Runs,
     },
-    triggers::local::LocalSchedules,
+    triggers::{intake_local::LocalIntake, local::LocalSchedules},
     AppState,
 };
 use tokio::{net::TcpListener, sync::mpsc::UnboundedReceiver};
@@ -182,6 +182,10 @@ impl LocalOptions {
     }
 }
 
+/// Webhook deliveries the local intake holds before a send fails (and the
+/// hooks route starts the run at once).
+const INTAKE_CAPACITY: usize = 10_000;
+
 /// The whole local stack: the app state, the run lifecycle on the local
 /// adapters, and the adapters themselves.
 pub struct Stack {
@@ -197,6 +201,8 @@ pub struct Stack {
     pub sockets: Arc<ws::LocalSockets>,
     /// Schedule triggers, in-process (EventBridge Scheduler on AWS).
     pub schedules: Arc<LocalSchedules>,
+    /// Verified webhook requests waiting for their run (SQS on AWS).
+    pub intake: Arc<LocalIntake>,
     /// Taken by the first `spawn_workers`.
     tracker_signals: std::sync::Mutex<Option<UnboundedReceiver<Signal>>>,
     pub sweep_every: Duration,
@@ -225,7 +231,9 @@ impl Stack {
         let tracker = Arc::new(tracker);
         let publisher = Arc::new(BroadcastPublisher(events.clone()));
         let schedules = Arc::new(LocalSchedules::new());
-        let runs = Arc::new(Runs::new(
+        let intake = Arc::new(LocalIntake::new(INTAKE_CAPACITY));
+        let runs = Arc::new(
+            Runs::new(
             state.db.clone(),
             state.tokens.clone(),
             Ports {
@@ -239,7 +247,9 @@ impl Stack {
             },
             base,
             opts.config,
-        ));
+        )
+            .with_intake(intake.clone()),
+        );
         Self {
             state: state.with_publisher(publisher),
             runs,
@@ -251,6 +261,7 @@ impl Stack {
             realtime,
             sockets,
             schedules,
+            intake,
             tracker_signals: std::sync::Mutex::new(Some(signals)),
             sweep_every: opts.sweep_every,
         }
@@ -378,7 +389,11 @@ impl Stack {
                 }
             }
         });
-        handles.extend([worker, sweeper, fanout, scheduler]);
+        // Webhook deliveries: each starts its run (the dispatcher Lambda takes
+        // them from the intake queue on AWS).
+        let (intake, runs) = (self.intake.clone(), self.runs.clone());
+        let deliveries = tokio::spawn(async move { intake.drive(runs).await });
+        handles.extend([worker, sweeper, fanout, scheduler, deliveries]);
         handles
     }
 }

@@ -39,6 +39,10 @@ pub struct AwsSettings {
     pub schedule_target_arn: String,
     pub schedule_role_arn: String,
     pub schedule_dlq_arn: String,
+    /// `HOOK_INTAKE_QUEUE_URL`: where verified webhook requests wait for
+    /// their run to start (the hooks Lambda sends, the dispatcher takes).
+    /// Unset: a webhook starts its run at once.
+    pub hook_intake_queue_url: String,
 }
 
 impl AwsSettings {
@@ -66,6 +70,7 @@ impl AwsSettings {
             schedule_target_arn: s("SCHEDULE_TARGET_ARN"),
             schedule_role_arn: s("SCHEDULE_ROLE_ARN"),
             schedule_dlq_arn: s("SCHEDULE_DLQ_ARN"),
+            hook_intake_queue_url: s("HOOK_INTAKE_QUEUE_URL"),
         }
     }
 

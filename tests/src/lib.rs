@@ -21,6 +21,7 @@ pub use serde_json::json;
 
 pub mod billing;
 pub mod fake_kube;
+pub mod hooks;
 pub mod moto;
 pub mod proxy;
 pub mod runs;

@@ -128,7 +128,16 @@ pub async fn stack_with_cuttable_db(
     let mut via = direct.clone();
     via.set_host(Some("127.0.0.1")).expect("host");
     via.set_port(Some(proxy.addr.port())).expect("port");
-    let (settings, secret) = crate::test_settings(via.as_str(), &[]);
+    let name = format!("test_{}", uuid::Uuid::now_v7().simple());
+    let key = crate::vault_key_file(&name);
+    let outbox = std::env::temp_dir().join(format!("saasit-outbox-{}", &name[5..]));
+    let (settings, secret) = crate::test_settings(
+        via.as_str(),
+        &[
+            ("VAULT_MASTER_KEY_FILE", key.to_str().expect("utf-8 temp dir")),
+            ("EMAIL_OUTBOX_DIR", outbox.to_str().expect("utf-8 temp dir")),
+        ],
+    );
     let pool = shared::db::pool(&settings.database).expect("pool");
     app.state = shared::AppState::new(settings, pool);
     app.jwt_secret = secret;

@@ -11,6 +11,7 @@ use std::{
 use axum::{http::HeaderMap, routing::get, Router};
 use chrono::Utc;
 use saasit_tests::{
+    hooks::{new_secret, publish, signed, started, triggers_of},
     json,
     runs::{paid_user, wait_for, workflow, TERMINAL},
     serve, spawn_stack, Req, TestStack,
@@ -20,47 +21,6 @@ use shared::triggers::{fire::Fired, hook::sign};
 use uuid::Uuid;
 
 const SECRET_VALUE: &str = "partner-token-8d41f0c2a9b7";
-
-async fn publish(s: &TestStack, t: &str, wf: &str) {
-    s.app
-        .send(
-            Req::patch(&format!("/api/v1/workflows/{wf}/status"))
-                .bearer(t)
-                .json(&json!({"status": "published"})),
-        )
-        .await
-        .expect(200, None);
-}
-
-async fn triggers_of(s: &TestStack, t: &str, wf: &str) -> Vec<Value> {
-    s.app
-        .send(Req::get(&format!("/api/v1/workflows/{wf}/triggers")).bearer(t))
-        .await
-        .expect(200, None)
-        .body["items"]
-        .as_array()
-        .expect("items")
-        .clone()
-}
-
-async fn new_secret(s: &TestStack, t: &str, wf: &str, trigger: &str) -> String {
-    let r = s
-        .app
-        .send(Req::post(&format!("/api/v1/workflows/{wf}/triggers/{trigger}/secret")).bearer(t))
-        .await
-        .expect(201, None);
-    r.body["secret"].as_str().expect("secret").to_owned()
-}
-
-fn signed(path: &str, secret: &str, body: &str, at: i64) -> Req {
-    Req::post(path)
-        .header("x-saasit-timestamp", &at.to_string())
-        .header(
-            "x-saasit-signature",
-            &sign(secret.as_bytes(), at, body.as_bytes()),
-        )
-        .raw(Some("application/json"), body.to_owned())
-}
 
 /// A partner API that wants the vault's token.
 async fn partner() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -117,7 +77,7 @@ async fn a_signed_webhook_starts_a_run_that_uses_a_vault_secret() {
         }),
     )
     .await;
-    let list = triggers_of(&s, &t, &wf).await;
+    let list = triggers_of(&s.app, &t, &wf).await;
     assert_eq!(list.len(), 1, "{list:?}");
     let trigger = list[0]["id"].as_str().expect("id").to_owned();
     assert_eq!(list[0]["kind"], "webhook");
@@ -137,9 +97,9 @@ async fn a_signed_webhook_starts_a_run_that_uses_a_vault_secret() {
         .await
         .expect(400, Some("INVALID_SIGNATURE"));
     assert_eq!(r.body["error"]["details"]["reason"], "no_secret");
-    let secret = new_secret(&s, &t, &wf, &trigger).await;
+    let secret = new_secret(&s.app, &t, &wf, &trigger).await;
     assert!(secret.starts_with("whsec_") && secret.len() == 70);
-    let listed = triggers_of(&s, &t, &wf).await;
+    let listed = triggers_of(&s.app, &t, &wf).await;
     assert_eq!(listed[0]["hasSecret"], true);
     assert!(
         !Value::Array(listed).to_string().contains(&secret),
@@ -152,8 +112,8 @@ async fn a_signed_webhook_starts_a_run_that_uses_a_vault_secret() {
         .await
         .expect(409, Some("CONFLICT"));
     assert_eq!(r.body["error"]["details"]["reason"], "not_published");
-    publish(&s, &t, &wf).await;
-    assert_eq!(triggers_of(&s, &t, &wf).await[0]["state"], "active");
+    publish(&s.app, &t, &wf).await;
+    assert_eq!(triggers_of(&s.app, &t, &wf).await[0]["state"], "active");
 
     // Refusals: each a clear 4xx, and no run. The stale ones are well
     // outside the 300 s tolerance from the clock at the time they are sent,
@@ -242,7 +202,10 @@ async fn a_signed_webhook_starts_a_run_that_uses_a_vault_secret() {
         .await
         .expect(202, None);
     assert_eq!(r.body["created"], true);
+    assert_eq!(r.body["status"], "queued");
     let id = r.body["executionId"].as_str().expect("id").to_owned();
+    // Queued on the intake: the run has the id the sender was given.
+    started(&s.app, &id).await;
     let e = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
     assert_eq!(e["status"], "completed", "{e}");
     assert_eq!(
@@ -287,7 +250,7 @@ async fn a_signed_webhook_starts_a_run_that_uses_a_vault_secret() {
         .all(|row| !row.contains(SECRET_VALUE) && !row.contains(&secret)));
 
     // A new secret: the old one stops working at once.
-    let newer = new_secret(&s, &t, &wf, &trigger).await;
+    let newer = new_secret(&s.app, &t, &wf, &trigger).await;
     let later = Utc::now().timestamp();
     s.app
         .send(signed(&path, &secret, r#"{"order": 43}"#, later))
@@ -335,11 +298,11 @@ async fn a_synchronous_bearer_hook_answers_with_the_output_and_hooks_are_rate_li
         }),
     )
     .await;
-    publish(&s, &t, &wf).await;
-    let listed = triggers_of(&s, &t, &wf).await;
+    publish(&s.app, &t, &wf).await;
+    let listed = triggers_of(&s.app, &t, &wf).await;
     let trigger = listed[0]["id"].as_str().expect("id").to_owned();
     let path = listed[0]["path"].as_str().expect("path").to_owned();
-    let secret = new_secret(&s, &t, &wf, &trigger).await;
+    let secret = new_secret(&s.app, &t, &wf, &trigger).await;
     let r = s
         .app
         .send(
@@ -372,15 +335,28 @@ async fn a_synchronous_bearer_hook_answers_with_the_output_and_hooks_are_rate_li
         )
         .await
         .expect(400, Some("INVALID_SIGNATURE"));
-    // The per-hook limit (120 a minute by default): the 121st is 429 with Retry-After.
+    // Requests nobody signed do not use up the sender's allowance.
+    for _ in 0..130 {
+        s.app
+            .send(
+                Req::post(&path)
+                    .bearer("whsec_nope")
+                    .raw(Some("text/plain"), "x"),
+            )
+            .await
+            .expect(400, Some("INVALID_SIGNATURE"));
+    }
+    // The per-hook limit (120 a minute by default): the 121st is 429 with
+    // Retry-After (the same key, so each names the run that ended already).
     let mut refused = None;
     for i in 0..125 {
         let r = s
             .app
             .send(
                 Req::post(&path)
-                    .bearer("whsec_nope")
-                    .raw(Some("text/plain"), "x"),
+                    .bearer(&secret)
+                    .header("idempotency-key", "k-1")
+                    .raw(Some("text/plain"), "world"),
             )
             .await;
         if r.status.as_u16() == 429 {
@@ -432,7 +408,7 @@ async fn a_synchronous_bearer_hook_answers_with_the_output_and_hooks_are_rate_li
             .await
             .expect(404, Some("NOT_FOUND"));
     }
-    let again = triggers_of(&s, &t, &wf).await;
+    let again = triggers_of(&s.app, &t, &wf).await;
     assert_eq!(again.len(), 1);
     assert_ne!(again[0]["path"], path.as_str(), "a new URL");
     assert_eq!(again[0]["hasSecret"], false);
@@ -452,7 +428,7 @@ async fn schedule_workflow(s: &TestStack, t: &str, overlap: &str, seconds: u32) 
         }),
     )
     .await;
-    let id: Uuid = triggers_of(s, t, &wf).await[0]["id"]
+    let id: Uuid = triggers_of(&s.app, t, &wf).await[0]["id"]
         .as_str()
         .expect("id")
         .parse()
@@ -470,7 +446,7 @@ async fn a_schedule_fires_on_its_tick_skips_while_busy_and_follows_the_graph() {
         s.runs.fire_schedule(trigger, tick).await.expect("fire"),
         Fired::Skipped("not_published")
     );
-    publish(&s, &t, &wf).await;
+    publish(&s.app, &t, &wf).await;
 
     // Pushed to the schedules port (in-process here, EventBridge on AWS).
     let done = s.runs.reconcile_schedules().await.expect("reconcile");
@@ -578,7 +554,7 @@ async fn a_schedule_fires_on_its_tick_skips_while_busy_and_follows_the_graph() {
         )
         .await
         .expect(200, None);
-    assert!(triggers_of(&s, &t, &wf).await.is_empty());
+    assert!(triggers_of(&s.app, &t, &wf).await.is_empty());
     let done = s.runs.reconcile_schedules().await.expect("reconcile");
     assert_eq!(done.deleted, 1);
     assert!(s.runs.schedules.get(&name).await.expect("get").is_none());
@@ -602,7 +578,7 @@ async fn overlap_allowed_starts_another_and_a_failing_schedule_is_paused_with_a_
     let s = spawn_stack().await;
     let t = paid_user(&s, "overlap@example.com", "PROFESSIONAL").await;
     let (wf, trigger) = schedule_workflow(&s, &t, "allow", 2).await;
-    publish(&s, &t, &wf).await;
+    publish(&s.app, &t, &wf).await;
     let now = Utc::now();
     assert!(matches!(
         s.runs.fire_schedule(trigger, now).await.expect("fire"),
@@ -639,7 +615,7 @@ async fn overlap_allowed_starts_another_and_a_failing_schedule_is_paused_with_a_
             .expect("fire"),
         Fired::Skipped("paused")
     );
-    let listed = triggers_of(&s, &t, &wf).await;
+    let listed = triggers_of(&s.app, &t, &wf).await;
     assert_eq!(listed[0]["state"], "paused");
     assert_eq!(listed[0]["pausedReason"], "failing");
     assert_eq!(listed[0]["failures"], 5);

@@ -251,6 +251,7 @@ pub async fn create(
             idempotency_key: idempotency_key(&headers)?,
             trigger: caller_trigger(body.trigger_type, body.trigger_data),
             origin,
+            id: None,
         })
         .await?;
     started(&s, st).await
@@ -286,6 +287,7 @@ pub async fn execute_workflow(
             idempotency_key: idempotency_key(&headers)?,
             trigger: caller_trigger(body.trigger_type, body.trigger_data),
             origin,
+            id: None,
         })
         .await?;
     started(&s, st).await

@@ -1,9 +1,16 @@
 //! `POST /api/v1/hooks/{hookId}`: a workflow's webhook. Its own Lambda on
-//! AWS. A request is rate-limited per hook, size-limited, verified (an HMAC
-//! of timestamp and body, or a bearer token, as the trigger says), and
+//! AWS. A request is size-limited, verified (an HMAC of timestamp and body,
+//! or a bearer token, as the trigger says), rate-limited per hook, and
 //! starts a run as the system with the body and the headers the trigger
 //! names as inputs: 202 with the execution's id, or, for a synchronous hook,
 //! 200 with the output when the run ends within the trigger's bound.
+//!
+//! An asynchronous hook's request is queued on the intake
+//! ([`shared::triggers::delivery`]) once verified and answered with the id
+//! its run will have: a burst waits in the queue (with a dead-letter queue
+//! behind it on AWS) instead of being refused, and a run that cannot start
+//! (a plan limit, an invalid graph) is recorded on the trigger, which pauses
+//! after five such in a row. A synchronous hook starts its run at once.
 
 use std::time::{Duration, Instant};
 
@@ -17,13 +24,17 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use shared::{
-    db::{executions, triggers},
+    db::{
+        executions,
+        triggers::{self, TriggerRow},
+    },
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
     protocol::ExecutionStatus,
     ratelimit::{self, Bucket},
     runs::trigger::TriggerType,
     triggers::{
+        delivery::{execution_id_for, HookDelivery, HookIntake},
         fire::config,
         hook::{self, HookAuth, Presented, Refusal},
     },
@@ -126,9 +137,9 @@ fn body_value(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     request_body(content = HookPayload, description = "Any JSON (or UTF-8 text), at most 256 KiB", content_type = "application/json"),
     responses(
         (status = 200, description = "A synchronous hook whose run ended in time: its output", body = HookAnswer),
-        (status = 202, description = "The run is started", body = HookAnswer),
-        (status = 400, description = "A malformed hook id (VALIDATION_ERROR); not signed, a stale timestamp, a wrong signature, or no signing secret yet (INVALID_SIGNATURE, details.reason = missing | malformed | stale | mismatch | no_secret); the body is not valid JSON (VALIDATION_ERROR); or the workflow cannot run (VALIDATION_ERROR, details.reason = invalid_graph)", body = ErrorEnvelope),
-        (status = 403, description = "The workspace's plan cannot run it (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 202, description = "The run is started, or queued to start (an asynchronous hook: its id is final; a run that cannot start shows on the trigger as its last error)", body = HookAnswer),
+        (status = 400, description = "A malformed hook id (VALIDATION_ERROR); not signed, a stale timestamp, a wrong signature, or no signing secret yet (INVALID_SIGNATURE, details.reason = missing | malformed | stale | mismatch | no_secret); the body is not valid JSON (VALIDATION_ERROR); or the workflow cannot run (a synchronous hook: VALIDATION_ERROR, details.reason = invalid_graph)", body = ErrorEnvelope),
+        (status = 403, description = "The workspace's plan cannot run it (a synchronous hook: TIER_LIMIT)", body = ErrorEnvelope),
         (status = 404, description = "No such hook (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The workflow is not published, or the trigger is paused (CONFLICT, details.reason = not_published | paused)", body = ErrorEnvelope),
         (status = 413, description = "The body is over 256 KiB (PAYLOAD_TOO_LARGE)", body = ErrorEnvelope),
@@ -157,11 +168,6 @@ pub async fn call(
     let t = triggers::by_hook(&s.app.db, &hook_id)
         .await?
         .ok_or_else(|| ApiError::not_found("hook"))?;
-    // Counted before anything costly (unsealing the secret, verifying).
-    let limit = s.app.settings.auth.limits.hook;
-    ratelimit::hit(&s.app, Bucket::Hook, &t.id.to_string(), limit)
-        .await?
-        .check("hook", "too many requests to this webhook; slow down")?;
     let cfg = config(&t);
     let sealed = t
         .secret_sealed
@@ -183,6 +189,12 @@ pub async fn call(
         bearer,
     };
     hook::verify(auth, &secret, presented, &body, Utc::now().timestamp()).map_err(refused)?;
+    // Counted once verified: requests nobody signed cannot use up the
+    // sender's allowance (API Gateway's throttle bounds those).
+    let limit = s.app.settings.auth.limits.hook;
+    ratelimit::hit(&s.app, Bucket::Hook, &t.id.to_string(), limit)
+        .await?
+        .check("hook", "too many requests to this webhook; slow down")?;
     if !t.armed {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -218,19 +230,30 @@ pub async fn call(
         }
         _ => format!("hook:{}:{}", t.id, Uuid::now_v7()),
     };
+    let inputs = json!({ "body": payload, "headers": passed });
+    let data = json!({
+        "triggerId": t.id, "nodeId": t.node_id, "hookId": t.hook_id,
+        "receivedAt": Utc::now(),
+        "contentType": header_str(&headers, header::CONTENT_TYPE.as_str()),
+    });
+    let sync = cfg.sync.unwrap_or(false);
+    if let (false, Some(intake)) = (sync, s.runs.intake.as_deref()) {
+        // A signed request's retry carries the same timestamp: the same id.
+        let millis = presented
+            .timestamp
+            .filter(|_| auth == HookAuth::Hmac)
+            .and_then(|ts| ts.trim().parse::<u64>().ok())
+            .map_or_else(
+                || u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default(),
+                |secs| secs.saturating_mul(1000),
+            );
+        if let Some(answer) = queue(&s, intake, &t, &key, millis, &inputs, &data).await? {
+            return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());
+        }
+    }
     let started = s
         .runs
-        .start_from_trigger(
-            &t,
-            TriggerType::Webhook,
-            json!({ "body": payload, "headers": passed }),
-            json!({
-                "triggerId": t.id, "nodeId": t.node_id, "hookId": t.hook_id,
-                "receivedAt": Utc::now(),
-                "contentType": header_str(&headers, header::CONTENT_TYPE.as_str()),
-            }),
-            key,
-        )
+        .start_from_trigger(&t, TriggerType::Webhook, inputs, data, key)
         .await?;
     let mut answer = HookAnswer {
         execution_id: started.execution.id,
@@ -239,7 +262,7 @@ pub async fn call(
         output: None,
         error: None,
     };
-    if cfg.sync.unwrap_or(false) {
+    if sync {
         // Counted from the request's arrival, within API Gateway's 29 s.
         let bound = Duration::from_secs(
             cfg.sync_timeout_seconds
@@ -266,4 +289,47 @@ pub async fn call(
         }
     }
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// Queues a verified request on the intake: its answer (the run it will
+/// have, or the one this key started already), or `None` when it cannot be
+/// queued (too big, the queue unreachable) and must start at once.
+async fn queue(
+    s: &RunsState,
+    intake: &dyn HookIntake,
+    t: &TriggerRow,
+    key: &str,
+    millis: u64,
+    inputs: &Value,
+    data: &Value,
+) -> ApiResult<Option<HookAnswer>> {
+    if let Some(e) = executions::by_idempotency_key(&s.app.db, t.workspace_id, key).await? {
+        return Ok(Some(HookAnswer {
+            execution_id: e.id,
+            status: e.status,
+            created: false,
+            output: None,
+            error: None,
+        }));
+    }
+    let delivery = HookDelivery {
+        execution_id: execution_id_for(key, millis),
+        trigger_id: t.id,
+        key: key.to_owned(),
+        inputs: inputs.clone(),
+        data: data.clone(),
+    };
+    match intake.send(&delivery).await {
+        Ok(()) => Ok(Some(HookAnswer {
+            execution_id: delivery.execution_id,
+            status: ExecutionStatus::Queued,
+            created: true,
+            output: None,
+            error: None,
+        })),
+        Err(e) => {
+            tracing::warn!(trigger_id = %t.id, error = %format!("{e:#}"), "webhook not queued; starting its run at once");
+            Ok(None)
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! The dispatcher: one SQS message, one execution ([`dispatch_one`]). An
+//! The dispatcher: one SQS message, one execution ([`dispatch_one`]); from
+//! the webhook intake queue, one delivery to start ([`crate::intake`]). An
 //! over-limit run's message is hidden with an exponential back-off and
 //! reported as a batch item failure, so it comes back later without
 //! spinning; a failed dispatch comes back after the visibility timeout.
@@ -16,6 +17,7 @@ use shared::{
         Runs,
     },
     tier::Priority,
+    triggers::delivery::HookDelivery,
 };
 
 /// Records handled at once: a batch of 10 takes about a quarter of the time,
@@ -36,6 +38,10 @@ pub async fn handle(runs: &Runs, queue: &SqsQueue, event: SqsEvent) -> SqsBatchR
 /// Dispatches one record; its message id when it must come back.
 async fn one(runs: &Runs, queue: &SqsQueue, record: SqsMessage) -> Option<String> {
     let message_id = record.message_id.clone().unwrap_or_default();
+    // The intake queue's messages are webhook deliveries, not executions.
+    if let Some(delivery) = record.body.as_deref().and_then(HookDelivery::from_message) {
+        return crate::intake::one(runs, message_id, delivery).await;
+    }
     let Some(id) = record.body.as_deref().and_then(execution_of) else {
         tracing::warn!(%message_id, "dropping a message that names no execution");
         return None;

@@ -5,6 +5,7 @@
 //! one bad message never makes the whole batch run again.
 
 pub mod dispatcher;
+pub mod intake;
 pub mod scheduled;
 pub mod sweeper;
 pub mod tracker;

@@ -80,6 +80,21 @@ pub struct NewExecution<'a> {
     pub queue_deadline: DateTime<Utc>,
 }
 
+/// The workspace's run started with this idempotency key, if any.
+pub async fn by_idempotency_key(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+    key: &str,
+) -> Result<Option<Execution>, sqlx::Error> {
+    sqlx::query_as::<_, Execution>(&format!(
+        "SELECT {COLUMNS} FROM executions WHERE workspace_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(workspace_id)
+    .bind(key)
+    .fetch_optional(db)
+    .await
+}
+
 /// Inserts a queued execution; with an idempotency key already used by this
 /// workspace, returns the existing one instead (`false`).
 pub async fn insert(

@@ -48,7 +48,7 @@ use crate::{
     auth::TokenKeys,
     realtime::publish::{publish_run, Publisher},
     tier::Tier,
-    triggers::Schedules,
+    triggers::{HookIntake, Schedules},
     vault::Vault,
 };
 
@@ -67,6 +67,9 @@ pub struct Runs {
     pub vault: Vault,
     /// Where schedule triggers are kept (EventBridge Scheduler, or in-process).
     pub schedules: Arc<dyn Schedules>,
+    /// Where verified webhook requests wait for their run (SQS, or in
+    /// process); `None`: a webhook starts its run at once.
+    pub intake: Option<Arc<dyn HookIntake>>,
     /// Where executors reach the callback API.
     pub callback_url: String,
     pub settings: RunSettings,
@@ -111,9 +114,16 @@ impl Runs {
             publisher: ports.publisher,
             vault: ports.vault,
             schedules: ports.schedules,
+            intake: None,
             callback_url,
             settings,
         }
+    }
+
+    /// With webhook requests queued on `intake` before their run starts.
+    pub fn with_intake(mut self, intake: Arc<dyn HookIntake>) -> Self {
+        self.intake = Some(intake);
+        self
     }
 
     /// Publishes a message of a run to its topic and its workspace's.

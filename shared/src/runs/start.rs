@@ -43,6 +43,9 @@ pub struct StartRun {
     pub trigger: Trigger,
     /// The request that started it, for the activity log (a trigger: none).
     pub origin: Origin,
+    /// The id it is to have (a queued webhook request was answered with it);
+    /// `None`: a new one.
+    pub id: Option<Uuid>,
 }
 
 /// A started run: its row as stored, and whether this call created it
@@ -104,6 +107,7 @@ impl Runs {
                     data: e.trigger_data.0,
                 },
                 origin,
+                id: None,
             },
             Some(RetryOf {
                 id,
@@ -146,6 +150,7 @@ impl Runs {
                         data: e.trigger_data.0,
                     },
                     origin: Origin::system(),
+                    id: None,
                 },
                 Some(RetryOf {
                     id,
@@ -203,7 +208,7 @@ impl Runs {
         let (execution, created) = executions::insert(
             &mut tx,
             NewExecution {
-                id: crate::ids::new_id(),
+                id: req.id.unwrap_or_else(crate::ids::new_id),
                 workspace_id: req.workspace_id,
                 started_by: req.started_by,
                 workflow_id: req.workflow_id,

@@ -100,8 +100,24 @@ impl Runs {
         data: Value,
         idempotency_key: String,
     ) -> ApiResult<Started> {
+        self.start_from_trigger_as(t, None, kind, inputs, data, idempotency_key)
+            .await
+    }
+
+    /// [`Self::start_from_trigger`], the run to have the id `id` (a queued
+    /// webhook request's, answered before its run existed).
+    pub async fn start_from_trigger_as(
+        &self,
+        t: &TriggerRow,
+        id: Option<Uuid>,
+        kind: TriggerType,
+        inputs: Value,
+        data: Value,
+        idempotency_key: String,
+    ) -> ApiResult<Started> {
         let started = self
             .start(StartRun {
+                id,
                 workspace_id: t.workspace_id,
                 started_by: None,
                 workflow_id: t.workflow_id,

@@ -12,14 +12,23 @@
 //! the trigger allows overlap). A trigger whose fires keep failing (tier
 //! limits, an invalid graph, a missing secret) is paused after
 //! [`fire::PAUSE_AFTER`] in a row, with a notification to the workspace's owner and admins.
+//!
+//! A verified webhook request waits in an intake queue ([`delivery`]: SQS
+//! with a dead-letter queue on AWS, [`intake_local`] in process) until its
+//! run starts, so a burst is queued, not dropped.
 
 pub mod cron;
+pub mod delivery;
 #[cfg(feature = "scheduler")]
 pub mod eventbridge;
 pub mod fire;
 pub mod hook;
+pub mod intake_local;
+#[cfg(feature = "sqs")]
+pub mod intake_sqs;
 pub mod local;
 pub mod ports;
 pub mod reconcile;
 
+pub use delivery::{HookDelivery, HookIntake};
 pub use ports::{NoSchedules, ScheduleDef, Schedules};

@@ -194,6 +194,37 @@ impl AwsRuns {
     }
 }
 
+#[cfg(all(
+    feature = "sqs",
+    feature = "s3",
+    feature = "sfn",
+    feature = "eks",
+    feature = "dynamodb",
+    feature = "apigw"
+))]
+impl AwsRuns {
+    /// For the hooks Lambda: verified webhook requests are queued on SQS
+    /// (`HOOK_INTAKE_QUEUE_URL`) before their run starts; unset, they start at once.
+    pub async fn with_intake(state: &crate::AppState) -> anyhow::Result<Self> {
+        let sdk = sdk_config(None).await;
+        let built = Self::from_state_on(state, &sdk)?;
+        let url = &state.settings.aws.hook_intake_queue_url;
+        if url.is_empty() {
+            tracing::warn!("HOOK_INTAKE_QUEUE_URL is not set: webhooks start their runs at once, unqueued");
+            return Ok(built);
+        }
+        let runs = std::sync::Arc::try_unwrap(built.runs)
+            .map_err(|_| anyhow::anyhow!("the run lifecycle is shared already"))?
+            .with_intake(std::sync::Arc::new(
+                crate::triggers::intake_sqs::SqsIntake::from_config(&sdk, url.clone()),
+            ));
+        Ok(Self {
+            runs: std::sync::Arc::new(runs),
+            queue: built.queue,
+        })
+    }
+}
+
 /// Schedule triggers on EventBridge Scheduler when the template configured
 /// it, else none (pushes fail, saying so).
 #[cfg(feature = "scheduler")]
