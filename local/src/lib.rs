@@ -234,20 +234,20 @@ impl Stack {
         let intake = Arc::new(LocalIntake::new(INTAKE_CAPACITY));
         let runs = Arc::new(
             Runs::new(
-            state.db.clone(),
-            state.tokens.clone(),
-            Ports {
-                queue: queue.clone(),
-                launcher: launcher.clone(),
-                tracker: tracker.clone(),
-                blobs: blobs.clone(),
-                publisher: publisher.clone(),
-                vault: state.vault.clone(),
-                schedules: schedules.clone(),
-            },
-            base,
-            opts.config,
-        )
+                state.db.clone(),
+                state.tokens.clone(),
+                Ports {
+                    queue: queue.clone(),
+                    launcher: launcher.clone(),
+                    tracker: tracker.clone(),
+                    blobs: blobs.clone(),
+                    publisher: publisher.clone(),
+                    vault: state.vault.clone(),
+                    schedules: schedules.clone(),
+                },
+                base,
+                opts.config,
+            )
             .with_intake(intake.clone()),
         );
         Self {

@@ -10,19 +10,17 @@ use uuid::Uuid;
 use crate::{Req, TestApp};
 
 pub async fn publish(app: &TestApp, t: &str, wf: &str) {
-    app
-        .send(
-            Req::patch(&format!("/api/v1/workflows/{wf}/status"))
-                .bearer(t)
-                .json(&json!({"status": "published"})),
-        )
-        .await
-        .expect(200, None);
+    app.send(
+        Req::patch(&format!("/api/v1/workflows/{wf}/status"))
+            .bearer(t)
+            .json(&json!({"status": "published"})),
+    )
+    .await
+    .expect(200, None);
 }
 
 pub async fn triggers_of(app: &TestApp, t: &str, wf: &str) -> Vec<Value> {
-    app
-        .send(Req::get(&format!("/api/v1/workflows/{wf}/triggers")).bearer(t))
+    app.send(Req::get(&format!("/api/v1/workflows/{wf}/triggers")).bearer(t))
         .await
         .expect(200, None)
         .body["items"]
@@ -80,12 +78,14 @@ pub async fn published_hook(app: &TestApp, email: &str, tier: &str, mut config: 
         .as_str()
         .expect("token")
         .to_owned();
-    sqlx::query("UPDATE workspaces SET tier = $1 WHERE id = (SELECT id FROM users WHERE email = $2)")
-        .bind(tier)
-        .bind(email)
-        .execute(&app.state.db)
-        .await
-        .expect("tier");
+    sqlx::query(
+        "UPDATE workspaces SET tier = $1 WHERE id = (SELECT id FROM users WHERE email = $2)",
+    )
+    .bind(tier)
+    .bind(email)
+    .execute(&app.state.db)
+    .await
+    .expect("tier");
     config["kind"] = json!("webhook");
     let canvas = json!({
         "nodes": [

@@ -134,7 +134,10 @@ pub async fn stack_with_cuttable_db(
     let (settings, secret) = crate::test_settings(
         via.as_str(),
         &[
-            ("VAULT_MASTER_KEY_FILE", key.to_str().expect("utf-8 temp dir")),
+            (
+                "VAULT_MASTER_KEY_FILE",
+                key.to_str().expect("utf-8 temp dir"),
+            ),
             ("EMAIL_OUTBOX_DIR", outbox.to_str().expect("utf-8 temp dir")),
         ],
     );

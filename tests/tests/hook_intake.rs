@@ -158,7 +158,10 @@ async fn deliveries_are_taken_once_and_refusals_are_recorded_on_the_trigger() {
         .expect("db")
         .expect("row");
     assert_eq!(row.failures, 1);
-    assert!(row.last_error.as_deref().is_some_and(|e| e.contains("FREE")));
+    assert!(row
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("FREE")));
 
     // Paused since it was queued, or gone: dropped, nothing started.
     s.app

@@ -93,10 +93,8 @@ async fn sqs_deliveries_outlive_a_database_outage_in_the_dead_letter_queue() {
     assert!(intake.is_source("arn:aws:sqs:us-east-1:123456789012:hook-intake"));
     assert!(!intake.is_source("arn:aws:sqs:us-east-1:123456789012:hook-intake-dlq"));
     // Execution messages are not this test's: the queue adapter is only the handler's argument.
-    let executions = SqsQueue::from_config(
-        &moto.sdk,
-        ["high".into(), "standard".into(), "low".into()],
-    );
+    let executions =
+        SqsQueue::from_config(&moto.sdk, ["high".into(), "standard".into(), "low".into()]);
 
     let d = delivery(trigger, &format!("hook:{trigger}:sqs"));
     intake.send(&d).await.expect("sent");
@@ -123,7 +121,11 @@ async fn sqs_deliveries_outlive_a_database_outage_in_the_dead_letter_queue() {
             continue;
         }
         let response = steps::dispatcher::handle(&s.runs, &executions, batch.clone()).await;
-        assert_eq!(response.batch_item_failures.len(), 1, "retried, not dropped");
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "retried, not dropped"
+        );
         failures += 1;
         moto.acknowledge(&url, &batch, &response).await;
         tokio::time::sleep(Duration::from_millis(1200)).await;

@@ -210,7 +210,9 @@ impl AwsRuns {
         let built = Self::from_state_on(state, &sdk)?;
         let url = &state.settings.aws.hook_intake_queue_url;
         if url.is_empty() {
-            tracing::warn!("HOOK_INTAKE_QUEUE_URL is not set: webhooks start their runs at once, unqueued");
+            tracing::warn!(
+                "HOOK_INTAKE_QUEUE_URL is not set: webhooks start their runs at once, unqueued"
+            );
             return Ok(built);
         }
         let runs = std::sync::Arc::try_unwrap(built.runs)
