@@ -243,6 +243,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// As an `anyhow` error for logs and retries: its message, with the
+    /// cause it carries (a 5xx's source) kept.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        let message = self.to_string();
+        match self.source {
+            Some(src) => src.context(message),
+            None => anyhow::anyhow!(message),
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}: {}", self.code, self.message)

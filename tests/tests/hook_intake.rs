@@ -38,7 +38,15 @@ async fn a_burst_of_webhook_requests_is_queued_and_every_one_starts_its_run() {
         assert_eq!(r.status.as_u16(), 202, "{}", r.text);
         assert_eq!(r.body["status"], "queued");
         assert_eq!(r.body["created"], true);
-        ids.insert(r.body["executionId"].as_str().expect("id").to_owned());
+        let id = r.body["executionId"].as_str().expect("id").to_owned();
+        // Queued, not started at once: the id carries the signed timestamp.
+        let (secs, _) = Uuid::parse_str(&id)
+            .expect("uuid")
+            .get_timestamp()
+            .expect("v7")
+            .to_unix();
+        assert_eq!(secs, u64::try_from(now).expect("positive"));
+        ids.insert(id);
     }
     assert_eq!(ids.len(), 100, "one run each");
     // Every one runs to the end, under the id its sender was given.
@@ -195,4 +203,71 @@ async fn deliveries_are_taken_once_and_refusals_are_recorded_on_the_trigger() {
         .await
         .expect("count");
     assert_eq!(runs, 1);
+}
+
+#[tokio::test]
+async fn what_the_route_can_refuse_is_refused_before_queueing() {
+    let s = spawn_stack().await;
+    let hook = published_hook(&s.app, "refusals@example.com", "PROFESSIONAL", json!({})).await;
+    let now = Utc::now().timestamp();
+    // Text Postgres cannot store: 400 at once, not a refusal on the trigger later.
+    s.app
+        .send(signed(
+            &hook.path,
+            &hook.secret,
+            r#"{"note": "a\u0000b"}"#,
+            now,
+        ))
+        .await
+        .expect(400, Some("VALIDATION_ERROR"));
+    // A plan that cannot run: 403 at once.
+    sqlx::query("UPDATE workspaces SET tier = 'FREE' WHERE id = (SELECT id FROM users WHERE email = 'refusals@example.com')")
+        .execute(&s.app.state.db)
+        .await
+        .expect("tier");
+    s.app
+        .send(signed(&hook.path, &hook.secret, "{}", now))
+        .await
+        .expect(403, Some("TIER_LIMIT"));
+    let row = triggers::get(&s.app.state.db, hook.trigger.parse().expect("uuid"))
+        .await
+        .expect("db")
+        .expect("row");
+    assert_eq!(row.failures, 0, "nothing counted against the trigger");
+    assert!(!row.paused);
+}
+
+#[tokio::test]
+async fn a_keyed_bearer_request_starts_at_once_so_its_retry_names_the_same_run() {
+    let s = spawn_stack().await;
+    let hook = published_hook(
+        &s.app,
+        "keyed@example.com",
+        "PROFESSIONAL",
+        json!({"auth": "bearer"}),
+    )
+    .await;
+    let send = || {
+        s.app.send(
+            saasit_tests::Req::post(&hook.path)
+                .bearer(&hook.secret)
+                .header("idempotency-key", "order-77")
+                .raw(Some("application/json"), r#"{"order": 77}"#),
+        )
+    };
+    let first = send().await.expect(202, None);
+    let again = send().await.expect(202, None);
+    assert_eq!(first.body["created"], true);
+    assert_eq!(again.body["created"], false);
+    let id = first.body["executionId"].as_str().expect("id");
+    assert_eq!(again.body["executionId"], id);
+    assert!(
+        executions::get(&s.app.state.db, id.parse().expect("uuid"))
+            .await
+            .expect("db")
+            .is_some(),
+        "started, not queued: the id names a run at once"
+    );
+    let e = wait_for(&s, &hook.token, id, TERMINAL, Duration::from_secs(60)).await;
+    assert_eq!(e["output"], json!({"order": 77}));
 }

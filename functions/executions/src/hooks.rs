@@ -8,9 +8,11 @@
 //! An asynchronous hook's request is queued on the intake
 //! ([`shared::triggers::delivery`]) once verified and answered with the id
 //! its run will have: a burst waits in the queue (with a dead-letter queue
-//! behind it on AWS) instead of being refused, and a run that cannot start
-//! (a plan limit, an invalid graph) is recorded on the trigger, which pauses
-//! after five such in a row. A synchronous hook starts its run at once.
+//! behind it on AWS), and a run refused when it is taken (its graph made
+//! invalid meanwhile) is recorded on the trigger, which pauses after five
+//! such in a row. A synchronous hook, and a bearer request with an
+//! `Idempotency-Key` (whose retry must name the same run before the first is
+//! taken), start their run at once.
 
 use std::time::{Duration, Instant};
 
@@ -27,12 +29,13 @@ use shared::{
     db::{
         executions,
         triggers::{self, TriggerRow},
+        workspaces,
     },
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
     protocol::ExecutionStatus,
     ratelimit::{self, Bucket},
-    runs::trigger::TriggerType,
+    runs::{start::Started, trigger::TriggerType},
     triggers::{
         delivery::{execution_id_for, HookDelivery, HookIntake},
         fire::config,
@@ -137,9 +140,9 @@ fn body_value(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     request_body(content = HookPayload, description = "Any JSON (or UTF-8 text), at most 256 KiB", content_type = "application/json"),
     responses(
         (status = 200, description = "A synchronous hook whose run ended in time: its output", body = HookAnswer),
-        (status = 202, description = "The run is started, or queued to start (an asynchronous hook: its id is final; a run that cannot start shows on the trigger as its last error)", body = HookAnswer),
-        (status = 400, description = "A malformed hook id (VALIDATION_ERROR); not signed, a stale timestamp, a wrong signature, or no signing secret yet (INVALID_SIGNATURE, details.reason = missing | malformed | stale | mismatch | no_secret); the body is not valid JSON (VALIDATION_ERROR); or the workflow cannot run (a synchronous hook: VALIDATION_ERROR, details.reason = invalid_graph)", body = ErrorEnvelope),
-        (status = 403, description = "The workspace's plan cannot run it (a synchronous hook: TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 202, description = "The run is started, or queued to start (status queued: its id is final, and the run exists once the intake takes it; a run refused then shows on the trigger as its last error)", body = HookAnswer),
+        (status = 400, description = "A malformed hook id (VALIDATION_ERROR); not signed, a stale timestamp, a wrong signature, or no signing secret yet (INVALID_SIGNATURE, details.reason = missing | malformed | stale | mismatch | no_secret); the body is not valid JSON (VALIDATION_ERROR); the body holds U+0000 (VALIDATION_ERROR); or the workflow cannot run (a run started at once: VALIDATION_ERROR, details.reason = invalid_graph)", body = ErrorEnvelope),
+        (status = 403, description = "The workspace's plan cannot run it (TIER_LIMIT)", body = ErrorEnvelope),
         (status = 404, description = "No such hook (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The workflow is not published, or the trigger is paused (CONFLICT, details.reason = not_published | paused)", body = ErrorEnvelope),
         (status = 413, description = "The body is over 256 KiB (PAYLOAD_TOO_LARGE)", body = ErrorEnvelope),
@@ -216,20 +219,33 @@ pub async fn call(
             passed.insert(name.to_ascii_lowercase(), Value::String(v.to_owned()));
         }
     }
-    let key = match (
+    // The run's idempotency key, and the time its id carries: a signed
+    // request's retry repeats its signature and timestamp, so it is named
+    // the same run (and id) before that run exists. A keyed bearer request
+    // has no such time, so it starts its run at once (the key then names it).
+    let (key, millis, queueable) = match (
         auth,
         presented.signature,
         header_str(&headers, "idempotency-key"),
     ) {
         // The signature as verified (hex of any case is the same MAC).
-        (HookAuth::Hmac, Some(sig), _) => {
-            format!("hook:{}:{}", t.id, sig.trim().to_ascii_lowercase())
-        }
+        (HookAuth::Hmac, Some(sig), _) => (
+            format!("hook:{}:{}", t.id, sig.trim().to_ascii_lowercase()),
+            presented
+                .timestamp
+                .and_then(|ts| ts.trim().parse::<u64>().ok())
+                .map(|secs| secs.saturating_mul(1000)),
+            true,
+        ),
         (_, _, Some(k)) if !k.trim().is_empty() && k.len() <= 200 => {
-            format!("hook:{}:key:{}", t.id, k.trim())
+            (format!("hook:{}:key:{}", t.id, k.trim()), None, false)
         }
-        _ => format!("hook:{}:{}", t.id, Uuid::now_v7()),
+        _ => (format!("hook:{}:{}", t.id, Uuid::now_v7()), None, true),
     };
+    let id = execution_id_for(
+        &key,
+        millis.unwrap_or_else(|| u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default()),
+    );
     let inputs = json!({ "body": payload, "headers": passed });
     let data = json!({
         "triggerId": t.id, "nodeId": t.node_id, "hookId": t.hook_id,
@@ -237,31 +253,39 @@ pub async fn call(
         "contentType": header_str(&headers, header::CONTENT_TYPE.as_str()),
     });
     let sync = cfg.sync.unwrap_or(false);
-    if let (false, Some(intake)) = (sync, s.runs.intake.as_deref()) {
-        // A signed request's retry carries the same timestamp: the same id.
-        let millis = presented
-            .timestamp
-            .filter(|_| auth == HookAuth::Hmac)
-            .and_then(|ts| ts.trim().parse::<u64>().ok())
-            .map_or_else(
-                || u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default(),
-                |secs| secs.saturating_mul(1000),
-            );
-        if let Some(answer) = queue(&s, intake, &t, &key, millis, &inputs, &data).await? {
-            return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());
+    if let (false, true, Some(intake)) = (sync, queueable, s.runs.intake.as_deref()) {
+        let delivery = HookDelivery {
+            execution_id: id,
+            trigger_id: t.id,
+            key,
+            inputs,
+            data,
+        };
+        match queue(&s, intake, &t, &delivery).await? {
+            Queued::Answered(answer) => {
+                return Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+            }
+            Queued::Not(d) => {
+                let started = s
+                    .runs
+                    .start_from_trigger_as(
+                        &t,
+                        Some(d.execution_id),
+                        TriggerType::Webhook,
+                        d.inputs,
+                        d.data,
+                        d.key,
+                    )
+                    .await?;
+                return Ok((StatusCode::ACCEPTED, Json(HookAnswer::of(&started))).into_response());
+            }
         }
     }
     let started = s
         .runs
-        .start_from_trigger(&t, TriggerType::Webhook, inputs, data, key)
+        .start_from_trigger_as(&t, Some(id), TriggerType::Webhook, inputs, data, key)
         .await?;
-    let mut answer = HookAnswer {
-        execution_id: started.execution.id,
-        status: started.execution.status,
-        created: started.created,
-        output: None,
-        error: None,
-    };
+    let mut answer = HookAnswer::of(&started);
     if sync {
         // Counted from the request's arrival, within API Gateway's 29 s.
         let bound = Duration::from_secs(
@@ -291,20 +315,27 @@ pub async fn call(
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
-/// Queues a verified request on the intake: its answer (the run it will
-/// have, or the one this key started already), or `None` when it cannot be
-/// queued (too big, the queue unreachable) and must start at once.
+/// What queueing a request came to.
+enum Queued {
+    /// Its answer: the run it will have, or the one its key started already.
+    Answered(HookAnswer),
+    /// It could not be queued (too big, the queue full or unreachable): start it at once.
+    Not(HookDelivery),
+}
+
+/// Queues a verified request on the intake. What the route could refuse at
+/// once is refused here, not later on the trigger: a plan that cannot run,
+/// and text Postgres cannot store.
 async fn queue(
     s: &RunsState,
     intake: &dyn HookIntake,
     t: &TriggerRow,
-    key: &str,
-    millis: u64,
-    inputs: &Value,
-    data: &Value,
-) -> ApiResult<Option<HookAnswer>> {
-    if let Some(e) = executions::by_idempotency_key(&s.app.db, t.workspace_id, key).await? {
-        return Ok(Some(HookAnswer {
+    delivery: &HookDelivery,
+) -> ApiResult<Queued> {
+    if let Some(e) =
+        executions::by_idempotency_key(&s.app.db, t.workspace_id, &delivery.key).await?
+    {
+        return Ok(Queued::Answered(HookAnswer {
             execution_id: e.id,
             status: e.status,
             created: false,
@@ -312,15 +343,24 @@ async fn queue(
             error: None,
         }));
     }
-    let delivery = HookDelivery {
-        execution_id: execution_id_for(key, millis),
-        trigger_id: t.id,
-        key: key.to_owned(),
-        inputs: inputs.clone(),
-        data: data.clone(),
-    };
-    match intake.send(&delivery).await {
-        Ok(()) => Ok(Some(HookAnswer {
+    let tier = workspaces::tier(&s.app.db, t.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("hook"))?;
+    if !tier.can_run() {
+        return Err(ApiError::tier_limit(
+            tier,
+            "concurrent runs (design only: upgrade to run workflows)",
+            0,
+        ));
+    }
+    if has_nul(&delivery.inputs) {
+        return Err(ApiError::field(
+            "body",
+            "text must not contain the NUL character (U+0000)",
+        ));
+    }
+    match intake.send(delivery).await {
+        Ok(()) => Ok(Queued::Answered(HookAnswer {
             execution_id: delivery.execution_id,
             status: ExecutionStatus::Queued,
             created: true,
@@ -329,7 +369,29 @@ async fn queue(
         })),
         Err(e) => {
             tracing::warn!(trigger_id = %t.id, error = %format!("{e:#}"), "webhook not queued; starting its run at once");
-            Ok(None)
+            Ok(Queued::Not(delivery.clone()))
+        }
+    }
+}
+
+/// Whether a string or key anywhere in `v` holds U+0000 (Postgres stores none).
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+impl HookAnswer {
+    fn of(started: &Started) -> Self {
+        Self {
+            execution_id: started.execution.id,
+            status: started.execution.status,
+            created: started.created,
+            output: None,
+            error: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    db::triggers,
+    db::{executions, triggers},
     future::BoxFuture,
     runs::{trigger::TriggerType, Runs},
 };
@@ -84,6 +84,11 @@ impl Runs {
         let Some(t) = triggers::get(&self.db, d.trigger_id).await? else {
             return Ok(Taken::Dropped("gone"));
         };
+        // Taken before (SQS delivers at least once): its run, whatever the
+        // plan or the graph say now.
+        if let Some(e) = executions::by_idempotency_key(&self.db, t.workspace_id, &d.key).await? {
+            return Ok(Taken::Started(e.id, false));
+        }
         if t.removed_at.is_some() {
             return Ok(Taken::Dropped("gone"));
         }
@@ -106,7 +111,7 @@ impl Runs {
         match started {
             Ok(s) => Ok(Taken::Started(s.execution.id, s.created)),
             Err(e) if e.code().status().is_client_error() => Ok(Taken::Refused(e.to_string())),
-            Err(e) => Err(anyhow::anyhow!("{e}")),
+            Err(e) => Err(e.into_anyhow()),
         }
     }
 }

@@ -86,7 +86,7 @@ impl Runs {
         match started {
             Ok(s) => Ok(Fired::Started(s.execution.id)),
             Err(e) if e.code().status().is_client_error() => Ok(Fired::Refused(e.to_string())),
-            Err(e) => Err(anyhow::anyhow!("{e}")),
+            Err(e) => Err(e.into_anyhow()),
         }
     }
 

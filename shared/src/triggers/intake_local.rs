@@ -38,25 +38,31 @@ impl LocalIntake {
         let Some(mut rx) = self.rx.lock().await.take() else {
             return;
         };
+        // A slot is taken before a delivery leaves the channel and kept while
+        // it is retried: in an outage the channel fills, and then sends fail
+        // (the route starts the run itself, or answers 503).
         let slots = Arc::new(Semaphore::new(CONCURRENCY));
-        while let Some(d) = rx.recv().await {
-            let (runs, slots) = (runs.clone(), slots.clone());
-            tokio::spawn(async move { take(&runs, &slots, &d).await });
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let Some(d) = rx.recv().await else {
+                return;
+            };
+            let runs = runs.clone();
+            tokio::spawn(async move {
+                take(&runs, &d).await;
+                drop(slot);
+            });
         }
     }
 }
 
 /// Takes one delivery, trying again while a dependency is down.
-async fn take(runs: &Runs, slots: &Semaphore, d: &HookDelivery) {
+async fn take(runs: &Runs, d: &HookDelivery) {
     let mut pause = Duration::from_secs(1);
     loop {
-        let result = {
-            let Ok(_slot) = slots.acquire().await else {
-                return;
-            };
-            runs.take_delivery(d).await
-        };
-        match result {
+        match runs.take_delivery(d).await {
             Ok(Taken::Started(id, _)) => {
                 tracing::info!(execution_id = %id, trigger_id = %d.trigger_id, "webhook run started");
                 return;

@@ -27,13 +27,6 @@ impl SqsIntake {
     pub fn from_config(sdk: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
         Self::new(Client::new(sdk), url)
     }
-
-    /// Whether an SQS event's `eventSourceARN` (or a URL) names this queue:
-    /// both end with the queue's name.
-    pub fn is_source(&self, arn_or_url: &str) -> bool {
-        let name = |s: &str| s.rsplit([':', '/']).next().map(str::to_owned);
-        name(arn_or_url).is_some() && name(arn_or_url) == name(&self.url)
-    }
 }
 
 impl HookIntake for SqsIntake {

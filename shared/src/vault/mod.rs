@@ -6,6 +6,7 @@
 //! workspace and name ([`seal`]). A run receives, over the callback channel,
 //! only the secrets its graph names ([`Vault::resolve`]).
 
+pub mod cache;
 pub mod keys;
 #[cfg(feature = "kms")]
 pub mod kms;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 pub use keys::{DataKeys, NewDataKey, NoKeys, WrappedKey};
 
 use crate::{db::secrets as store, error::ApiError, ApiResult};
+use cache::KeyCache;
 
 /// The longest secret value (bytes): a PEM private key fits.
 pub const MAX_VALUE_BYTES: usize = 32 * 1024;
@@ -78,16 +80,32 @@ fn purpose_aad(workspace_id: Uuid, purpose: &str) -> Vec<u8> {
 pub struct Vault {
     db: PgPool,
     keys: Arc<dyn DataKeys>,
+    /// Unwrapped keys, for a few minutes ([`cache`]).
+    cache: Arc<KeyCache>,
 }
 
 impl Vault {
     pub fn new(db: PgPool, keys: Arc<dyn DataKeys>) -> Self {
-        Self { db, keys }
+        Self {
+            db,
+            keys,
+            cache: Arc::new(KeyCache::default()),
+        }
     }
 
-    /// The workspace's data key, made on first use. The key service being
-    /// down (or not configured) is a 503.
-    async fn data_key(&self, workspace_id: Uuid) -> ApiResult<SecretSlice<u8>> {
+    /// The workspace's data key, made on first use; an unwrapped key is
+    /// kept a few minutes. The key service being down (or not configured)
+    /// is a 503.
+    async fn data_key(&self, workspace_id: Uuid) -> ApiResult<Arc<SecretSlice<u8>>> {
+        if let Some(key) = self.cache.get(workspace_id) {
+            return Ok(key);
+        }
+        let key = Arc::new(self.fetch_key(workspace_id).await?);
+        self.cache.put(workspace_id, key.clone());
+        Ok(key)
+    }
+
+    async fn fetch_key(&self, workspace_id: Uuid) -> ApiResult<SecretSlice<u8>> {
         if let Some((wrapped_by, bytes)) = store::data_key(&self.db, workspace_id).await? {
             return self
                 .keys

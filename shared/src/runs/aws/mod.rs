@@ -113,7 +113,10 @@ impl AwsRuns {
             .region()
             .map(ToString::to_string)
             .ok_or_else(|| anyhow::anyhow!("no AWS region is configured (AWS_REGION)"))?;
-        let queue = Arc::new(sqs::SqsQueue::from_config(sdk, s.queue_urls.clone()));
+        let queue = Arc::new(
+            sqs::SqsQueue::from_config(sdk, s.queue_urls.clone())
+                .with_intake(s.hook_intake_queue_url.clone()),
+        );
         let launcher = eks::EksLauncher::from_config(
             sdk,
             eks::EksTarget {

@@ -23,6 +23,16 @@ pub struct SqsQueue {
     client: Client,
     /// high, standard, low
     urls: [String; 3],
+    /// The webhook intake queue the dispatcher also drains (`HOOK_INTAKE_QUEUE_URL`).
+    intake: Option<String>,
+}
+
+/// The queue name an ARN (an SQS event's `eventSourceARN`) or URL ends with.
+fn queue_name(arn_or_url: &str) -> Option<&str> {
+    arn_or_url
+        .rsplit([':', '/'])
+        .next()
+        .filter(|n| !n.is_empty())
 }
 
 fn index(p: Priority) -> usize {
@@ -35,7 +45,25 @@ fn index(p: Priority) -> usize {
 
 impl SqsQueue {
     pub fn new(client: Client, urls: [String; 3]) -> Self {
-        Self { client, urls }
+        Self {
+            client,
+            urls,
+            intake: None,
+        }
+    }
+
+    /// Also knowing the webhook intake queue (its messages are deliveries).
+    pub fn with_intake(mut self, url: impl Into<String>) -> Self {
+        self.intake = Some(url.into()).filter(|u: &String| !u.is_empty());
+        self
+    }
+
+    /// Whether an event's source is the webhook intake queue.
+    pub fn is_intake(&self, arn_or_url: &str) -> bool {
+        self.intake
+            .as_deref()
+            .and_then(queue_name)
+            .is_some_and(|name| queue_name(arn_or_url) == Some(name))
     }
 
     pub fn from_config(sdk: &aws_config::SdkConfig, urls: [String; 3]) -> Self {
@@ -53,11 +81,10 @@ impl SqsQueue {
     /// The priority class of a queue, from its ARN (an SQS event's
     /// `eventSourceARN`) or URL: both end with the queue name.
     pub fn priority_of(&self, arn_or_url: &str) -> Option<Priority> {
-        let name = |s: &str| s.rsplit([':', '/']).next().map(str::to_owned);
-        let wanted = name(arn_or_url)?;
+        let wanted = queue_name(arn_or_url)?;
         [Priority::High, Priority::Standard, Priority::Low]
             .into_iter()
-            .find(|p| name(self.url(*p)).as_deref() == Some(wanted.as_str()))
+            .find(|p| queue_name(self.url(*p)) == Some(wanted))
     }
 
     /// Hides a received message for `delay` (the dispatcher's deferral of an
@@ -138,6 +165,11 @@ mod tests {
             Some(Priority::Standard)
         );
         assert_eq!(q.priority_of("arn:aws:sqs:eu-west-1:1:other"), None);
+        assert!(!q.is_intake("arn:aws:sqs:eu-west-1:1:saasit-hook-intake"));
+        let q = q.with_intake("https://sqs.eu-west-1.amazonaws.com/1/saasit-hook-intake");
+        assert!(q.is_intake("arn:aws:sqs:eu-west-1:1:saasit-hook-intake"));
+        assert!(!q.is_intake("arn:aws:sqs:eu-west-1:1:saasit-hook-intake-dlq"));
+        assert!(!q.is_intake("arn:aws:sqs:eu-west-1:1:saasit-exec-low"));
         let id = Uuid::now_v7();
         assert_eq!(execution_of(&message_body(id)), Some(id));
         assert_eq!(execution_of("not json"), None);
