@@ -369,7 +369,44 @@ async fn finish_where(
                                      ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
              WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
                AND NOT ($13 AND cancel_requested)
-            RETURNING workspace_id, runtime_ms, last_seq, llm_tokens),
+            RETURNING workspace_id, workflow_id, status, runtime_ms, last_seq, llm_tokens,
+                      CASE WHEN started_at IS NOT NULL THEN runtime_ms END AS duration,
+                      (extract(epoch FROM started_at - created_at) * 1000)::bigint AS wait),
+         -- The analytics rollups (migration 0016): this run, in the hour it ended.
+         by_workspace AS (
+            INSERT INTO workspace_run_hours AS r (workspace_id, hour, runs, completed, failed, cancelled,
+                        timed_out, started, duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens)
+            SELECT workspace_id, date_trunc('hour', now()), 1, (status = 'completed')::int,
+                   (status = 'failed')::int, (status = 'cancelled')::int, (status = 'timed_out')::int,
+                   (duration IS NOT NULL)::int, coalesce(duration, 0), analytics_one(duration),
+                   coalesce(wait, 0), analytics_one(wait), llm_tokens
+              FROM done
+            ON CONFLICT (workspace_id, hour) DO UPDATE SET
+                runs = r.runs + 1, completed = r.completed + EXCLUDED.completed,
+                failed = r.failed + EXCLUDED.failed, cancelled = r.cancelled + EXCLUDED.cancelled,
+                timed_out = r.timed_out + EXCLUDED.timed_out, started = r.started + EXCLUDED.started,
+                duration_ms = r.duration_ms + EXCLUDED.duration_ms,
+                duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist),
+                wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
+                llm_tokens = r.llm_tokens + EXCLUDED.llm_tokens
+            RETURNING 1),
+         by_workflow AS (
+            INSERT INTO workflow_run_hours AS r (workspace_id, workflow_id, hour, runs, completed, failed,
+                        cancelled, timed_out, started, duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens)
+            SELECT workspace_id, workflow_id, date_trunc('hour', now()), 1, (status = 'completed')::int,
+                   (status = 'failed')::int, (status = 'cancelled')::int, (status = 'timed_out')::int,
+                   (duration IS NOT NULL)::int, coalesce(duration, 0), analytics_one(duration),
+                   coalesce(wait, 0), analytics_one(wait), llm_tokens
+              FROM done
+            ON CONFLICT (workflow_id, hour) DO UPDATE SET
+                runs = r.runs + 1, completed = r.completed + EXCLUDED.completed,
+                failed = r.failed + EXCLUDED.failed, cancelled = r.cancelled + EXCLUDED.cancelled,
+                timed_out = r.timed_out + EXCLUDED.timed_out, started = r.started + EXCLUDED.started,
+                duration_ms = r.duration_ms + EXCLUDED.duration_ms,
+                duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist),
+                wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
+                llm_tokens = r.llm_tokens + EXCLUDED.llm_tokens
+            RETURNING 1),
          ended AS (
             INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
             SELECT $1, done.last_seq, $10, NULL,
