@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod activity;
+pub mod analytics;
 pub mod auth;
 pub mod billing;
 pub mod catalog;

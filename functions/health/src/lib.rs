@@ -225,6 +225,7 @@ pub async fn api_docs(Extension(doc): Extension<ApiDocument>) -> Response {
         shared::catalog::Category,
         agents::AgentScope,
         workflows::WorkflowStatus,
+        shared::analytics::period::Bucket,
     )),
     tags(
         (name = "auth", description = "Accounts, sign-in and sessions"),
@@ -234,6 +235,7 @@ pub async fn api_docs(Extension(doc): Extension<ApiDocument>) -> Response {
         (name = "executions", description = "Running workflows: start, follow, cancel, retry"),
         (name = "hooks", description = "Workflows' webhooks: signed requests that start runs"),
         (name = "workspaces", description = "Workspaces: teams, members, roles and ownership"),
+        (name = "analytics", description = "A workspace's runs over a period: counts, success rate, percentiles, tokens, series, busiest workflows"),
         (name = "billing", description = "Plans through Stripe: checkout, portal, usage and limits, invoices, and Stripe's webhook"),
         (name = "health", description = "Health and API description"),
     )

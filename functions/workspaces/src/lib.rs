@@ -4,6 +4,7 @@
 //! by `shared::access`; every handler asks it.
 
 mod activity;
+mod analytics;
 mod dto;
 mod handlers;
 mod inbox;
@@ -38,6 +39,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inbox::accept))
         .routes(routes!(inbox::decline))
         .routes(routes!(activity::list))
+        .routes(routes!(analytics::overview))
+        .routes(routes!(analytics::workflow))
         .routes(routes!(secrets::list, secrets::create))
         .routes(routes!(secrets::replace, secrets::delete))
 }

@@ -5,6 +5,7 @@ pub mod account_deletion;
 pub mod account_tokens;
 pub mod activity;
 pub mod agents;
+pub mod analytics;
 pub mod api_keys;
 pub mod billing;
 pub mod execution_reads;

@@ -1,0 +1,76 @@
+//! `GET /api/v1/workspaces/{id}/analytics/overview` and
+//! `…/analytics/workflows/{workflowId}`: a period's runs by status, success
+//! rate, run-time and queue-wait percentiles, LLM tokens, a series in hour,
+//! day or week buckets of a time zone, and (the overview) the busiest
+//! workflows. Read from rollups kept when runs end (`shared::analytics`).
+//! Any member may read them (viewers too).
+
+use axum::extract::{Path, Query, State};
+use chrono::Utc;
+use shared::{
+    access::{Member, Permission},
+    analytics::{
+        self,
+        period::{Period, PeriodParams},
+        Report,
+    },
+    auth::AuthUser,
+    db::workflows,
+    error::ErrorEnvelope,
+    extract::Json,
+    ApiError, ApiResult, AppState,
+};
+use uuid::Uuid;
+
+/// The workspace's runs in a period.
+#[utoipa::path(
+    get, path = "/api/v1/workspaces/{id}/analytics/overview", operation_id = "analytics_overview", tag = "analytics", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workspace id"), PeriodParams),
+    responses(
+        (status = 200, description = "Totals, percentiles, a series and the busiest workflows (runs counted in the hour they ended)", body = Report),
+        (status = 400, description = "A bad period, bucket or time zone (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+    )
+)]
+pub async fn overview(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(p): Query<PeriodParams>,
+) -> ApiResult<Json<Report>> {
+    let me = Member::of(&state.db, &caller, id).await?;
+    me.require(Permission::ViewAnalytics)?;
+    let period = Period::parse(&p, Utc::now())?;
+    Ok(Json(analytics::report(&state.db, id, None, period).await?))
+}
+
+/// One workflow's runs in a period.
+#[utoipa::path(
+    get, path = "/api/v1/workspaces/{id}/analytics/workflows/{workflowId}", operation_id = "analytics_workflow", tag = "analytics", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Workspace id"),
+        ("workflowId" = Uuid, Path, description = "A workflow of the workspace"),
+        PeriodParams,
+    ),
+    responses(
+        (status = 200, description = "The workflow's totals, percentiles and series", body = Report),
+        (status = 400, description = "A bad period, bucket or time zone (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours, or not its workflow (NOT_FOUND)", body = ErrorEnvelope),
+    )
+)]
+pub async fn workflow(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path((id, workflow_id)): Path<(Uuid, Uuid)>,
+    Query(p): Query<PeriodParams>,
+) -> ApiResult<Json<Report>> {
+    let me = Member::of(&state.db, &caller, id).await?;
+    me.require(Permission::ViewAnalytics)?;
+    let period = Period::parse(&p, Utc::now())?;
+    workflows::find(&state.db, id, workflow_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    Ok(Json(
+        analytics::report(&state.db, id, Some(workflow_id), period).await?,
+    ))
+}

@@ -1,0 +1,174 @@
+//! What the analytics routes answer, from the rollups kept when runs end
+//! (migration 0016; [`crate::db::analytics`] reads them): a period's run
+//! counts by status, success rate, run-time and queue-wait percentiles,
+//! tokens, a series in buckets of a time zone, and the busiest workflows.
+//! Nothing here scans runs or their events.
+
+pub mod histogram;
+pub mod period;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::analytics::{self as store, Counts, WorkflowTotals};
+use period::Period;
+
+/// Runs by how they ended.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCounts {
+    pub total: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub timed_out: i64,
+    /// Completed runs among those not cancelled (0–1); `null` with none.
+    pub success_rate: Option<f64>,
+}
+
+/// Run time (of the runs that started), or queue wait (from start request to start), in ms.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Timing {
+    pub mean_ms: Option<f64>,
+    /// From the rollups' histograms: within 25 % of the exact value.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
+/// A period's (or a bucket's) numbers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub runs: RunCounts,
+    pub duration: Timing,
+    pub queue_wait: Timing,
+    pub llm_tokens: i64,
+}
+
+/// One bucket of a series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesPoint {
+    /// Where the bucket begins (a local midnight for days and weeks).
+    pub start: DateTime<Utc>,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowRank {
+    pub workflow_id: Uuid,
+    pub name: String,
+    pub runs: i64,
+    pub failed: i64,
+    pub llm_tokens: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopWorkflows {
+    pub by_runs: Vec<WorkflowRank>,
+    pub by_tokens: Vec<WorkflowRank>,
+}
+
+/// `GET …/analytics/overview` and `…/analytics/workflows/{id}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub period: Period,
+    /// Set for one workflow's report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<Uuid>,
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub series: Vec<SeriesPoint>,
+    /// The workspace's report only: its ten busiest workflows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_workflows: Option<TopWorkflows>,
+}
+
+/// How many workflows a ranking holds.
+pub const TOP: i64 = 10;
+
+fn timing(sum_ms: i64, count: i64, hist: Option<&[i64]>) -> Timing {
+    let mean_ms = (count > 0).then(|| sum_ms as f64 / count as f64);
+    Timing {
+        mean_ms,
+        p50_ms: hist.and_then(|h| histogram::percentile(h, 0.5)),
+        p95_ms: hist.and_then(|h| histogram::percentile(h, 0.95)),
+    }
+}
+
+impl From<&Counts> for Summary {
+    fn from(c: &Counts) -> Self {
+        let decided = c.runs - c.cancelled;
+        Summary {
+            runs: RunCounts {
+                total: c.runs,
+                completed: c.completed,
+                failed: c.failed,
+                cancelled: c.cancelled,
+                timed_out: c.timed_out,
+                success_rate: (decided > 0).then(|| c.completed as f64 / decided as f64),
+            },
+            duration: timing(c.duration_ms, c.started, c.duration_hist.as_deref()),
+            queue_wait: timing(c.wait_ms, c.started, c.wait_hist.as_deref()),
+            llm_tokens: c.llm_tokens,
+        }
+    }
+}
+
+impl From<WorkflowTotals> for WorkflowRank {
+    fn from(w: WorkflowTotals) -> Self {
+        WorkflowRank {
+            workflow_id: w.workflow_id,
+            name: w.name,
+            runs: w.runs,
+            failed: w.failed,
+            llm_tokens: w.llm_tokens,
+        }
+    }
+}
+
+/// The report of a workspace (`workflow_id: None`) or of one of its workflows.
+pub async fn report(
+    db: &sqlx::PgPool,
+    workspace_id: Uuid,
+    workflow_id: Option<Uuid>,
+    period: Period,
+) -> Result<Report, sqlx::Error> {
+    let (totals, points) = tokio::try_join!(
+        store::totals(db, workspace_id, workflow_id, &period),
+        store::series(db, workspace_id, workflow_id, &period),
+    )?;
+    let top_workflows = match workflow_id {
+        Some(_) => None,
+        None => {
+            let (by_runs, by_tokens) = tokio::try_join!(
+                store::top_workflows(db, workspace_id, &period, false, TOP),
+                store::top_workflows(db, workspace_id, &period, true, TOP),
+            )?;
+            Some(TopWorkflows {
+                by_runs: by_runs.into_iter().map(Into::into).collect(),
+                by_tokens: by_tokens.into_iter().map(Into::into).collect(),
+            })
+        }
+    };
+    Ok(Report {
+        summary: Summary::from(&totals),
+        series: points
+            .iter()
+            .map(|p| SeriesPoint {
+                start: p.start,
+                summary: Summary::from(&p.counts),
+            })
+            .collect(),
+        period,
+        workflow_id,
+        top_workflows,
+    })
+}

@@ -1,0 +1,139 @@
+//! Reads of the analytics rollups (migration 0016): a period's totals, its
+//! series in buckets of a time zone, and the busiest workflows. A `scope`
+//! of one workflow reads its own rows; otherwise the workspace's.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+use crate::analytics::period::{Bucket, Period};
+
+/// Sums over rollup rows.
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct Counts {
+    pub runs: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub timed_out: i64,
+    /// Of those, the runs that started (they have a run time and a queue wait).
+    pub started: i64,
+    pub duration_ms: i64,
+    pub wait_ms: i64,
+    pub llm_tokens: i64,
+    pub duration_hist: Option<Vec<i64>>,
+    pub wait_hist: Option<Vec<i64>>,
+}
+
+/// One bucket of a series (empty buckets included).
+#[derive(Debug, Clone, FromRow)]
+pub struct Point {
+    pub start: DateTime<Utc>,
+    #[sqlx(flatten)]
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct WorkflowTotals {
+    pub workflow_id: Uuid,
+    pub name: String,
+    pub runs: i64,
+    pub failed: i64,
+    pub llm_tokens: i64,
+}
+
+const SUMS: &str = "coalesce(sum(runs), 0)::bigint AS runs, coalesce(sum(completed), 0)::bigint AS completed,
+    coalesce(sum(failed), 0)::bigint AS failed, coalesce(sum(cancelled), 0)::bigint AS cancelled,
+    coalesce(sum(timed_out), 0)::bigint AS timed_out, coalesce(sum(started), 0)::bigint AS started,
+    coalesce(sum(duration_ms), 0)::bigint AS duration_ms, coalesce(sum(wait_ms), 0)::bigint AS wait_ms,
+    coalesce(sum(llm_tokens), 0)::bigint AS llm_tokens,
+    analytics_sum(duration_hist) AS duration_hist, analytics_sum(wait_hist) AS wait_hist";
+
+/// The rows of the scope: `$1` workspace, `$2`..`$3` hours, `$4` a workflow or NULL.
+const ROWS: &str = "(SELECT * FROM workspace_run_hours WHERE workspace_id = $1 AND $4::uuid IS NULL
+                       AND hour >= $2 AND hour < $3
+                     UNION ALL
+                     SELECT workspace_id, hour, runs, completed, failed, cancelled, timed_out, started,
+                            duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens
+                       FROM workflow_run_hours WHERE workspace_id = $1 AND workflow_id = $4
+                        AND hour >= $2 AND hour < $3) r";
+
+pub async fn totals(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+    workflow_id: Option<Uuid>,
+    p: &Period,
+) -> Result<Counts, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {SUMS} FROM {ROWS}"))
+        .bind(workspace_id)
+        .bind(p.from)
+        .bind(p.to)
+        .bind(workflow_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Every bucket of the period, in its time zone (days and weeks begin at
+/// local midnight; hours are UTC hours).
+pub async fn series(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+    workflow_id: Option<Uuid>,
+    p: &Period,
+) -> Result<Vec<Point>, sqlx::Error> {
+    let starts = match p.bucket {
+        Bucket::Hour => {
+            "SELECT generate_series($2, $3 - interval '1 hour', interval '1 hour') AS start"
+        }
+        Bucket::Day | Bucket::Week => {
+            "SELECT generate_series(date_trunc($5, $2, $6) AT TIME ZONE $6,
+                                    ($3 - interval '1 microsecond') AT TIME ZONE $6,
+                                    ('1 ' || $5)::interval) AT TIME ZONE $6 AS start"
+        }
+    };
+    sqlx::query_as(&format!(
+        "WITH starts AS ({starts}),
+              sums AS (SELECT date_trunc($5, hour, CASE WHEN $5 = 'hour' THEN 'UTC' ELSE $6 END) AS start, {SUMS} FROM {ROWS} GROUP BY 1)
+         SELECT s.start, coalesce(x.runs, 0) AS runs, coalesce(x.completed, 0) AS completed,
+                coalesce(x.failed, 0) AS failed, coalesce(x.cancelled, 0) AS cancelled,
+                coalesce(x.timed_out, 0) AS timed_out, coalesce(x.started, 0) AS started,
+                coalesce(x.duration_ms, 0) AS duration_ms, coalesce(x.wait_ms, 0) AS wait_ms,
+                coalesce(x.llm_tokens, 0) AS llm_tokens, x.duration_hist, x.wait_hist
+           FROM starts s LEFT JOIN sums x ON x.start = s.start
+          ORDER BY s.start"
+    ))
+    .bind(workspace_id)
+    .bind(p.from)
+    .bind(p.to)
+    .bind(workflow_id)
+    .bind(p.bucket.as_str())
+    .bind(&p.timezone)
+    .fetch_all(db)
+    .await
+}
+
+/// The workspace's workflows with the most runs (`by_tokens`: the most LLM
+/// tokens) in the period, at most `limit`.
+pub async fn top_workflows(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+    p: &Period,
+    by_tokens: bool,
+    limit: i64,
+) -> Result<Vec<WorkflowTotals>, sqlx::Error> {
+    let order = if by_tokens { "llm_tokens" } else { "runs" };
+    sqlx::query_as(&format!(
+        "SELECT r.workflow_id, w.name, sum(r.runs)::bigint AS runs, sum(r.failed)::bigint AS failed,
+                sum(r.llm_tokens)::bigint AS llm_tokens
+           FROM workflow_run_hours r JOIN workflows w ON w.id = r.workflow_id
+          WHERE r.workspace_id = $1 AND r.hour >= $2 AND r.hour < $3
+          GROUP BY r.workflow_id, w.name
+          ORDER BY {order} DESC, r.workflow_id LIMIT $4"
+    ))
+    .bind(workspace_id)
+    .bind(p.from)
+    .bind(p.to)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,263 @@
+//! Analytics against hand-computed fixtures: runs ended with known statuses,
+//! queue waits, run times and tokens; the overview and a workflow's report
+//! answer their counts, success rate, means, percentiles (within a
+//! histogram bucket), tokens, series and rankings, from the rollups.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Timelike, Utc};
+use saasit_tests::{idle_runs, json, send, spawn_app, Req, TestApp};
+use serde_json::Value;
+use shared::{
+    db::executions::{self, Ending},
+    protocol::RunStatus,
+};
+use uuid::Uuid;
+
+struct Fixture {
+    app: TestApp,
+    router: axum::Router,
+    token: String,
+    workspace: Uuid,
+}
+
+async fn fixture(email: &str) -> Fixture {
+    let app = spawn_app().await;
+    let state = ::executions::RunsState {
+        app: app.state.clone(),
+        runs: Arc::new(idle_runs(&app)),
+    };
+    let token = app.register(email, "correct horse 9").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    sqlx::query("UPDATE workspaces SET tier = 'PROFESSIONAL' WHERE id = (SELECT id FROM users WHERE email = $1)")
+        .bind(email)
+        .execute(&app.state.db)
+        .await
+        .expect("tier");
+    let workspace = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("workspace");
+    Fixture {
+        router: local::router(state, None),
+        app,
+        token,
+        workspace,
+    }
+}
+
+impl Fixture {
+    async fn workflow(&self, name: &str) -> Uuid {
+        let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}, {"id": "out", "type": "output"}],
+                            "edges": [{"from": "start", "to": "out"}]});
+        send(
+            &self.router,
+            Req::post("/api/v1/workflows")
+                .bearer(&self.token)
+                .json(&json!({"name": name, "canvas": canvas})),
+        )
+        .await
+        .expect(201, None)
+        .body["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid")
+    }
+
+    /// A run of `wf` that waited `wait_s` queued, ran `run_s` (`None`: never
+    /// started) and used `tokens`, ended now as `status`.
+    async fn ended(
+        &self,
+        wf: Uuid,
+        status: RunStatus,
+        wait_s: i64,
+        run_s: Option<i64>,
+        tokens: i64,
+    ) {
+        let id: Uuid = send(
+            &self.router,
+            Req::post("/api/v1/executions")
+                .bearer(&self.token)
+                .json(&json!({"workflowId": wf})),
+        )
+        .await
+        .expect(202, None)
+        .body["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid");
+        sqlx::query(
+            "UPDATE executions SET llm_tokens = $4,
+                    created_at = now() - make_interval(secs => $2 + coalesce($3, 0)),
+                    started_at = now() - make_interval(secs => $3),
+                    status = CASE WHEN $3 IS NULL THEN status ELSE 'running' END
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(wait_s as f64)
+        .bind(run_s.map(|s| s as f64))
+        .bind(tokens)
+        .execute(&self.app.state.db)
+        .await
+        .expect("shape the run");
+        executions::finish(
+            &self.app.state.db,
+            id,
+            Ending {
+                status,
+                output: None,
+                output_ref: None,
+                error: None,
+                failed_node: None,
+            },
+        )
+        .await
+        .expect("finish")
+        .expect("ended");
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.app
+            .send(Req::get(path).bearer(&self.token))
+            .await
+            .expect(200, None)
+            .body
+    }
+}
+
+fn close(got: &Value, want_ms: f64, within: f64) {
+    let got = got.as_f64().expect("a number");
+    assert!(
+        (got - want_ms).abs() <= within * want_ms,
+        "{got} is not within {within} of {want_ms}"
+    );
+}
+
+#[tokio::test]
+async fn the_overview_and_a_workflows_report_match_hand_computed_figures() {
+    let f = fixture("analytics@example.com").await;
+    let (a, b) = (f.workflow("alpha").await, f.workflow("beta").await);
+    f.ended(a, RunStatus::Completed, 2, Some(10), 100).await;
+    f.ended(a, RunStatus::Completed, 4, Some(20), 200).await;
+    f.ended(a, RunStatus::Failed, 6, Some(30), 300).await;
+    f.ended(a, RunStatus::Cancelled, 3, None, 0).await;
+    f.ended(b, RunStatus::Completed, 1, Some(1), 50).await;
+    f.ended(b, RunStatus::TimedOut, 1, Some(100), 0).await;
+
+    let ws = f.workspace;
+    let o = f
+        .get(&format!(
+            "/api/v1/workspaces/{ws}/analytics/overview?bucket=day&tz=Asia/Kolkata"
+        ))
+        .await;
+    assert_eq!(
+        o["runs"],
+        json!({"total": 6, "completed": 3, "failed": 1, "cancelled": 1, "timedOut": 1, "successRate": 0.6}),
+        "{o}"
+    );
+    assert_eq!(o["llmTokens"], 650);
+    // Five runs started: run times 1, 10, 20, 30, 100 s; waits 1, 1, 2, 4, 6 s.
+    close(&o["duration"]["meanMs"], 32_200.0, 0.01);
+    close(&o["queueWait"]["meanMs"], 2_800.0, 0.05);
+    close(&o["duration"]["p50Ms"], 20_000.0, 0.25);
+    close(&o["duration"]["p95Ms"], 100_000.0, 0.25);
+    close(&o["queueWait"]["p95Ms"], 6_000.0, 0.25);
+    assert_eq!(o["period"]["bucket"], "day");
+    assert_eq!(o["period"]["timezone"], "Asia/Kolkata");
+    // Days begin at midnight in Kolkata (18:30 UTC), every day of the period is there.
+    let series = o["series"].as_array().expect("series");
+    assert!((30..=31).contains(&series.len()), "{}", series.len());
+    for p in series {
+        let start: DateTime<Utc> = serde_json::from_value(p["start"].clone()).expect("start");
+        assert_eq!((start.hour(), start.minute()), (18, 30), "{start}");
+    }
+    let busy: Vec<&Value> = series.iter().filter(|p| p["runs"]["total"] != 0).collect();
+    assert_eq!(busy.len(), 1, "every run ended today");
+    assert_eq!(busy[0]["runs"]["total"], 6);
+    assert_eq!(busy[0]["llmTokens"], 650);
+    let top = &o["topWorkflows"];
+    assert_eq!(top["byRuns"][0]["workflowId"], json!(a));
+    assert_eq!(top["byRuns"][0]["name"], "alpha");
+    assert_eq!(top["byRuns"][0]["runs"], 4);
+    assert_eq!(top["byRuns"][1]["runs"], 2);
+    assert_eq!(top["byTokens"][0]["llmTokens"], 600);
+    assert_eq!(top["byTokens"][1]["llmTokens"], 50);
+
+    // One workflow: its runs only, by the hour.
+    let w = f
+        .get(&format!(
+            "/api/v1/workspaces/{ws}/analytics/workflows/{b}?bucket=hour&from={}",
+            (Utc::now() - chrono::Duration::days(2)).format("%Y-%m-%dT%H:%M:%SZ")
+        ))
+        .await;
+    assert_eq!(w["workflowId"], json!(b));
+    assert_eq!(
+        w["runs"],
+        json!({"total": 2, "completed": 1, "failed": 0, "cancelled": 0, "timedOut": 1, "successRate": 0.5})
+    );
+    assert_eq!(w["llmTokens"], 50);
+    close(&w["duration"]["meanMs"], 50_500.0, 0.01);
+    assert!(w.get("topWorkflows").is_none());
+    let hours = w["series"].as_array().expect("series");
+    assert!((48..=49).contains(&hours.len()), "{}", hours.len());
+    assert_eq!(
+        hours
+            .iter()
+            .map(|p| p["runs"]["total"].as_i64().unwrap_or(0))
+            .sum::<i64>(),
+        2
+    );
+
+    // A period with nothing in it: zeros and no percentiles.
+    let empty = f
+        .get(&format!("/api/v1/workspaces/{ws}/analytics/overview?from=2020-01-01T00:00:00Z&to=2020-01-08T00:00:00Z&bucket=week"))
+        .await;
+    assert_eq!(empty["runs"]["total"], 0);
+    assert!(empty["runs"]["successRate"].is_null());
+    assert!(empty["duration"]["p95Ms"].is_null());
+    assert_eq!(empty["topWorkflows"]["byRuns"], json!([]));
+}
+
+#[tokio::test]
+async fn analytics_refuse_bad_periods_and_strangers() {
+    let f = fixture("analytics-refusals@example.com").await;
+    let ws = f.workspace;
+    for query in [
+        "bucket=month",
+        "tz=Mars/Olympus",
+        "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "bucket=hour&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z",
+    ] {
+        f.app
+            .send(
+                Req::get(&format!(
+                    "/api/v1/workspaces/{ws}/analytics/overview?{query}"
+                ))
+                .bearer(&f.token),
+            )
+            .await
+            .expect(400, Some("VALIDATION_ERROR"));
+    }
+    // Someone else's workspace, or a workflow that is not this workspace's: 404.
+    let (_, other) = f.app.user("analytics-other@example.com").await;
+    f.app
+        .send(Req::get(&format!("/api/v1/workspaces/{ws}/analytics/overview")).bearer(&other))
+        .await
+        .expect(404, Some("NOT_FOUND"));
+    f.app
+        .send(
+            Req::get(&format!(
+                "/api/v1/workspaces/{ws}/analytics/workflows/{}",
+                Uuid::now_v7()
+            ))
+            .bearer(&f.token),
+        )
+        .await
+        .expect(404, Some("NOT_FOUND"));
+}
