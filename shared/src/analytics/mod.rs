@@ -148,10 +148,7 @@ pub async fn report(
     let top_workflows = match workflow_id {
         Some(_) => None,
         None => {
-            let (by_runs, by_tokens) = tokio::try_join!(
-                store::top_workflows(db, workspace_id, &period, false, TOP),
-                store::top_workflows(db, workspace_id, &period, true, TOP),
-            )?;
+            let (by_runs, by_tokens) = store::top_workflows(db, workspace_id, &period, TOP).await?;
             Some(TopWorkflows {
                 by_runs: by_runs.into_iter().map(Into::into).collect(),
                 by_tokens: by_tokens.into_iter().map(Into::into).collect(),

@@ -46,8 +46,16 @@ const SUMS: &str = "coalesce(sum(runs), 0)::bigint AS runs, coalesce(sum(complet
     coalesce(sum(failed), 0)::bigint AS failed, coalesce(sum(cancelled), 0)::bigint AS cancelled,
     coalesce(sum(timed_out), 0)::bigint AS timed_out, coalesce(sum(started), 0)::bigint AS started,
     coalesce(sum(duration_ms), 0)::bigint AS duration_ms, coalesce(sum(wait_ms), 0)::bigint AS wait_ms,
-    coalesce(sum(llm_tokens), 0)::bigint AS llm_tokens,
-    analytics_sum(duration_hist) AS duration_hist, analytics_sum(wait_hist) AS wait_hist";
+    coalesce(sum(llm_tokens), 0)::bigint AS llm_tokens";
+
+/// The histograms of `r` (rows with a `start`) summed per start: bucket by
+/// bucket in one pass (`unnest`), not an array function per row.
+const HISTS: &str = "hists AS (
+    SELECT start, array_agg(d ORDER BY i) AS duration_hist, array_agg(w ORDER BY i) AS wait_hist
+      FROM (SELECT start, i, sum(d)::bigint AS d, sum(w)::bigint AS w
+              FROM r, unnest(r.duration_hist, r.wait_hist) WITH ORDINALITY AS u (d, w, i)
+             GROUP BY start, i) x
+     GROUP BY start)";
 
 /// The rows of the scope: `$1` workspace, `$2`..`$3` hours, `$4` a workflow or NULL.
 const ROWS: &str = "(SELECT * FROM workspace_run_hours WHERE workspace_id = $1 AND $4::uuid IS NULL
@@ -64,13 +72,18 @@ pub async fn totals(
     workflow_id: Option<Uuid>,
     p: &Period,
 ) -> Result<Counts, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {SUMS} FROM {ROWS}"))
-        .bind(workspace_id)
-        .bind(p.from)
-        .bind(p.to)
-        .bind(workflow_id)
-        .fetch_one(db)
-        .await
+    sqlx::query_as(&format!(
+        "WITH r AS (SELECT NULL::timestamptz AS start, * FROM {ROWS}),
+              sums AS (SELECT {SUMS} FROM r),
+              {HISTS}
+         SELECT sums.*, hists.duration_hist, hists.wait_hist FROM sums LEFT JOIN hists ON true"
+    ))
+    .bind(workspace_id)
+    .bind(p.from)
+    .bind(p.to)
+    .bind(workflow_id)
+    .fetch_one(db)
+    .await
 }
 
 /// Every bucket of the period, in its time zone (days and weeks begin at
@@ -93,13 +106,16 @@ pub async fn series(
     };
     sqlx::query_as(&format!(
         "WITH starts AS ({starts}),
-              sums AS (SELECT date_trunc($5, hour, CASE WHEN $5 = 'hour' THEN 'UTC' ELSE $6 END) AS start, {SUMS} FROM {ROWS} GROUP BY 1)
+              r AS (SELECT date_trunc($5, hour, CASE WHEN $5 = 'hour' THEN 'UTC' ELSE $6 END) AS start, *
+                      FROM {ROWS}),
+              sums AS (SELECT start, {SUMS} FROM r GROUP BY start),
+              {HISTS}
          SELECT s.start, coalesce(x.runs, 0) AS runs, coalesce(x.completed, 0) AS completed,
                 coalesce(x.failed, 0) AS failed, coalesce(x.cancelled, 0) AS cancelled,
                 coalesce(x.timed_out, 0) AS timed_out, coalesce(x.started, 0) AS started,
                 coalesce(x.duration_ms, 0) AS duration_ms, coalesce(x.wait_ms, 0) AS wait_ms,
-                coalesce(x.llm_tokens, 0) AS llm_tokens, x.duration_hist, x.wait_hist
-           FROM starts s LEFT JOIN sums x ON x.start = s.start
+                coalesce(x.llm_tokens, 0) AS llm_tokens, h.duration_hist, h.wait_hist
+           FROM starts s LEFT JOIN sums x ON x.start = s.start LEFT JOIN hists h ON h.start = s.start
           ORDER BY s.start"
     ))
     .bind(workspace_id)
@@ -112,28 +128,46 @@ pub async fn series(
     .await
 }
 
-/// The workspace's workflows with the most runs (`by_tokens`: the most LLM
-/// tokens) in the period, at most `limit`.
+/// The workspace's workflows with the most runs, and those with the most
+/// LLM tokens, in the period (at most `limit` each), from one pass over the rollups.
 pub async fn top_workflows(
     db: impl PgExecutor<'_>,
     workspace_id: Uuid,
     p: &Period,
-    by_tokens: bool,
     limit: i64,
-) -> Result<Vec<WorkflowTotals>, sqlx::Error> {
-    let order = if by_tokens { "llm_tokens" } else { "runs" };
-    sqlx::query_as(&format!(
-        "SELECT r.workflow_id, w.name, sum(r.runs)::bigint AS runs, sum(r.failed)::bigint AS failed,
-                sum(r.llm_tokens)::bigint AS llm_tokens
-           FROM workflow_run_hours r JOIN workflows w ON w.id = r.workflow_id
-          WHERE r.workspace_id = $1 AND r.hour >= $2 AND r.hour < $3
-          GROUP BY r.workflow_id, w.name
-          ORDER BY {order} DESC, r.workflow_id LIMIT $4"
-    ))
+) -> Result<(Vec<WorkflowTotals>, Vec<WorkflowTotals>), sqlx::Error> {
+    let rows: Vec<(bool, WorkflowTotals)> = sqlx::query_as::<_, Ranked>(
+        "WITH t AS (SELECT workflow_id, sum(runs)::bigint AS runs, sum(failed)::bigint AS failed,
+                           sum(llm_tokens)::bigint AS llm_tokens
+                      FROM workflow_run_hours
+                     WHERE workspace_id = $1 AND hour >= $2 AND hour < $3
+                     GROUP BY workflow_id),
+              by_runs AS (SELECT false AS by_tokens, * FROM t ORDER BY runs DESC, workflow_id LIMIT $4),
+              by_tokens AS (SELECT true AS by_tokens, * FROM t ORDER BY llm_tokens DESC, workflow_id LIMIT $4)
+         SELECT x.by_tokens, x.workflow_id, w.name, x.runs, x.failed, x.llm_tokens
+           FROM (SELECT * FROM by_runs UNION ALL SELECT * FROM by_tokens) x
+           JOIN workflows w ON w.id = x.workflow_id
+          ORDER BY x.by_tokens, CASE WHEN x.by_tokens THEN x.llm_tokens ELSE x.runs END DESC, x.workflow_id",
+    )
     .bind(workspace_id)
     .bind(p.from)
     .bind(p.to)
     .bind(limit)
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(|r| (r.by_tokens, r.totals))
+    .collect();
+    let (tokens, runs): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(t, _)| *t);
+    Ok((
+        runs.into_iter().map(|(_, w)| w).collect(),
+        tokens.into_iter().map(|(_, w)| w).collect(),
+    ))
+}
+
+#[derive(FromRow)]
+struct Ranked {
+    by_tokens: bool,
+    #[sqlx(flatten)]
+    totals: WorkflowTotals,
 }
