@@ -82,6 +82,8 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("workspaces_resend_invitation", InviteMembers),
         ("workspaces_revoke_invitation", InviteMembers),
         ("workspaces_activity", ViewWorkflows),
+        ("analytics_overview", ViewAnalytics),
+        ("analytics_workflow", ViewAnalytics),
         ("workspaces_secrets_list", ViewWorkflows),
         ("workspaces_secrets_create", WorkspaceSettings),
         ("workspaces_secrets_replace", WorkspaceSettings),
@@ -295,7 +297,8 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         .replace("{userId}", &p.bystander.to_string())
         .replace("{invitationId}", &f.invitation)
         .replace("{name}", "FIXTURE_KEY")
-        .replace("{triggerId}", &f.trigger.to_string());
+        .replace("{triggerId}", &f.trigger.to_string())
+        .replace("{workflowId}", &f.workflow);
     let mut req = Req::new(
         Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
         &url,

@@ -41,7 +41,22 @@ pub async fn overview(
     let me = Member::of(&state.db, &caller, id).await?;
     me.require(Permission::ViewAnalytics)?;
     let period = Period::parse(&p, Utc::now())?;
-    Ok(Json(analytics::report(&state.db, id, None, period).await?))
+    Ok(Json(
+        analytics::report(&state.db, id, None, period)
+            .await
+            .map_err(unknown_zone)?,
+    ))
+}
+
+/// Postgres knows a few zone names fewer than the IANA database `tz` is
+/// checked against: one it does not know is the caller's error.
+fn unknown_zone(e: sqlx::Error) -> ApiError {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("22023") => {
+            ApiError::field("tz", "is not a time zone the database knows")
+        }
+        _ => e.into(),
+    }
 }
 
 /// One workflow's runs in a period.
@@ -71,6 +86,8 @@ pub async fn workflow(
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(
-        analytics::report(&state.db, id, Some(workflow_id), period).await?,
+        analytics::report(&state.db, id, Some(workflow_id), period)
+            .await
+            .map_err(unknown_zone)?,
     ))
 }

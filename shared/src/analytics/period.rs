@@ -72,14 +72,30 @@ pub struct Period {
 impl Period {
     pub fn parse(p: &PeriodParams, now: DateTime<Utc>) -> ApiResult<Self> {
         let hour = Duration::hours(1);
+        let out_of_range =
+            |field| ApiError::field(field, "is out of the range of dates this takes");
+        // Postgres keeps timestamps from 4713 BC to 294276 AD; a period is at
+        // most 400 days, so these years are plenty and nothing overflows.
+        for (field, t) in [("from", p.from), ("to", p.to)] {
+            if t.is_some_and(|t| !(1..=9999).contains(&chrono::Datelike::year(&t))) {
+                return Err(out_of_range(field));
+            }
+        }
         let floor = |t: DateTime<Utc>| t.duration_trunc(hour).unwrap_or(t);
         let to = p.to.unwrap_or(now);
         let to = if floor(to) == to {
             to
         } else {
-            floor(to) + hour
+            floor(to)
+                .checked_add_signed(hour)
+                .ok_or_else(|| out_of_range("to"))?
         };
-        let from = floor(p.from.unwrap_or(to - Duration::days(30)));
+        let from = match p.from {
+            Some(from) => floor(from),
+            None => to
+                .checked_sub_signed(Duration::days(30))
+                .ok_or_else(|| out_of_range("to"))?,
+        };
         if from >= to {
             return Err(ApiError::field("from", "must be before `to`"));
         }
