@@ -9,12 +9,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{ApiError, ApiResult};
 
-/// The longest period a route answers for.
+/// The longest period a route answers for: a longer one keeps its last days.
 pub const MAX_DAYS: i64 = 400;
-/// The most points a series holds (an hourly series is at most 31 days).
+/// The most points a series holds: past it, the next larger bucket is used
+/// (an hourly series covers at most 33 days).
 pub const MAX_POINTS: i64 = 800;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     Hour,
@@ -47,16 +50,27 @@ impl Bucket {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct PeriodParams {
-    /// Start (RFC 3339, inclusive; rounded down to the hour). Default: 30 days before `to`.
+    /// Start (RFC 3339, inclusive; rounded down to the hour). Default: 30
+    /// days before `to`; at most 400 days before it (an earlier one is moved up).
     pub from: Option<DateTime<Utc>>,
-    /// End (RFC 3339, exclusive; rounded up to the hour). Default: now.
+    /// End (RFC 3339, exclusive; rounded up to the hour). Default: now. Not
+    /// after `from`: an empty period.
     pub to: Option<DateTime<Utc>>,
-    /// The series' bucket: `hour`, `day` (the default) or `week` (from Monday).
+    /// The series' bucket: `hour`, `day` (the default) or `week` (from
+    /// Monday); past 800 points, the next larger one.
     #[param(value_type = Option<Bucket>)]
     pub bucket: Option<String>,
     /// IANA time zone in which days and weeks begin (default `UTC`).
-    #[param(example = "Europe/Paris")]
+    #[param(schema_with = zone_schema, example = "Europe/Paris")]
     pub tz: Option<String>,
+}
+
+/// The IANA zones `tz` takes.
+fn zone_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|z| z.name())))
+        .build()
 }
 
 /// A checked window.
@@ -72,39 +86,29 @@ pub struct Period {
 impl Period {
     pub fn parse(p: &PeriodParams, now: DateTime<Utc>) -> ApiResult<Self> {
         let hour = Duration::hours(1);
-        let out_of_range =
-            |field| ApiError::field(field, "is out of the range of dates this takes");
-        // Postgres keeps timestamps from 4713 BC to 294276 AD; a period is at
-        // most 400 days, so these years are plenty and nothing overflows.
-        for (field, t) in [("from", p.from), ("to", p.to)] {
-            if t.is_some_and(|t| !(1..=9999).contains(&chrono::Datelike::year(&t))) {
-                return Err(out_of_range(field));
-            }
-        }
+        // Postgres keeps timestamps from 4713 BC to 294276 AD: dates are
+        // kept within years 1–9999, where nothing below overflows.
+        let (min, max) = (
+            "0001-01-01T00:00:00Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap_or(now),
+            "9999-12-01T00:00:00Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap_or(now),
+        );
         let floor = |t: DateTime<Utc>| t.duration_trunc(hour).unwrap_or(t);
-        let to = p.to.unwrap_or(now);
+        let to = p.to.unwrap_or(now).clamp(min, max);
         let to = if floor(to) == to {
             to
         } else {
-            floor(to)
-                .checked_add_signed(hour)
-                .ok_or_else(|| out_of_range("to"))?
+            floor(to) + hour
         };
-        let from = match p.from {
-            Some(from) => floor(from),
-            None => to
-                .checked_sub_signed(Duration::days(30))
-                .ok_or_else(|| out_of_range("to"))?,
-        };
-        if from >= to {
-            return Err(ApiError::field("from", "must be before `to`"));
-        }
-        if to - from > Duration::days(MAX_DAYS) {
-            return Err(ApiError::field(
-                "from",
-                format!("the period is at most {MAX_DAYS} days"),
-            ));
-        }
+        let from = p
+            .from
+            .map_or(to - Duration::days(30), |f| floor(f.clamp(min, max)));
+        // A period ending before it starts is empty; a longer one than
+        // MAX_DAYS keeps its last MAX_DAYS (the answer's `period` says so).
+        let from = from.min(to).max(to - Duration::days(MAX_DAYS));
         let bucket = match p.bucket.as_deref() {
             None => Bucket::Day,
             Some("hour") => Bucket::Hour,
@@ -112,12 +116,12 @@ impl Period {
             Some("week") => Bucket::Week,
             Some(_) => return Err(ApiError::field("bucket", "must be hour, day or week")),
         };
-        if (to - from).num_hours() / bucket.hours() > MAX_POINTS {
-            return Err(ApiError::field(
-                "bucket",
-                format!("at most {MAX_POINTS} points: choose a larger bucket or a shorter period"),
-            ));
-        }
+        // Too many points for the bucket: the next larger one.
+        let hours = (to - from).num_hours();
+        let bucket = [bucket, Bucket::Day, Bucket::Week]
+            .into_iter()
+            .find(|b| *b >= bucket && hours / b.hours() <= MAX_POINTS)
+            .unwrap_or(Bucket::Week);
         let timezone = p.tz.clone().unwrap_or_else(|| "UTC".into());
         if timezone.parse::<Tz>().is_err() {
             return Err(ApiError::field(
@@ -143,40 +147,74 @@ mod tests {
     }
 
     #[test]
-    fn periods_are_whole_hours_and_checked() {
+    fn periods_are_whole_hours_and_kept_in_bounds() {
         let now = at("2026-11-30T18:20:00Z");
         let p = Period::parse(&PeriodParams::default(), now).expect("default");
         assert_eq!(p.to, at("2026-11-30T19:00:00Z"));
         assert_eq!(p.from, at("2026-10-31T19:00:00Z"));
         assert_eq!((p.bucket, p.timezone.as_str()), (Bucket::Day, "UTC"));
-        let bad = |q: PeriodParams| Period::parse(&q, now).is_err();
-        assert!(bad(PeriodParams {
+        let parse = |q: PeriodParams| Period::parse(&q, now);
+        assert!(parse(PeriodParams {
             bucket: Some("month".into()),
             ..Default::default()
-        }));
-        assert!(bad(PeriodParams {
+        })
+        .is_err());
+        assert!(parse(PeriodParams {
             tz: Some("Mars/Olympus".into()),
             ..Default::default()
-        }));
-        assert!(bad(PeriodParams {
+        })
+        .is_err());
+        // Backwards: empty. Too long: its last 400 days. Too many points: a larger bucket.
+        let back = parse(PeriodParams {
             from: Some(now),
             to: Some(now - Duration::hours(2)),
             ..Default::default()
-        }));
-        assert!(bad(PeriodParams {
+        })
+        .expect("empty");
+        assert_eq!(back.from, back.to);
+        let long = parse(PeriodParams {
             from: Some(now - Duration::days(500)),
             ..Default::default()
-        }));
-        assert!(bad(PeriodParams {
+        })
+        .expect("long");
+        assert_eq!(long.to - long.from, Duration::days(MAX_DAYS));
+        let hourly = parse(PeriodParams {
             from: Some(now - Duration::days(60)),
             bucket: Some("hour".into()),
             ..Default::default()
-        }));
-        assert!(!bad(PeriodParams {
+        })
+        .expect("hourly");
+        assert_eq!(hourly.bucket, Bucket::Day);
+        let week = parse(PeriodParams {
+            from: Some(now - Duration::days(399)),
+            bucket: Some("week".into()),
+            ..Default::default()
+        })
+        .expect("weekly");
+        assert_eq!(
+            week.bucket,
+            Bucket::Week,
+            "a larger bucket than needed stays"
+        );
+        for extreme in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            parse(PeriodParams {
+                from: Some(extreme),
+                to: Some(extreme),
+                ..Default::default()
+            })
+            .expect("kept in range");
+            parse(PeriodParams {
+                to: Some(extreme),
+                ..Default::default()
+            })
+            .expect("kept in range");
+        }
+        assert!(parse(PeriodParams {
             from: Some(now - Duration::days(20)),
             bucket: Some("hour".into()),
             tz: Some("Asia/Kolkata".into()),
             ..Default::default()
-        }));
+        })
+        .is_ok());
     }
 }
