@@ -1,6 +1,7 @@
 -- Run analytics: rollups kept up to date when a run ends (executions::finish
 -- adds each ended run in the same statement that ends it), per workspace and
--- hour, and per workflow and hour, by the hour the run ended (UTC). Analytics
+-- hour, per workflow and hour, and per workflow and day, by when the run
+-- ended (UTC). Analytics
 -- routes read these, never the runs themselves.
 --
 -- Durations and queue waits are also counted in 80 log-spaced buckets, so
@@ -71,6 +72,19 @@ CREATE TABLE workflow_run_hours (
 );
 CREATE INDEX workflow_run_hours_workspace ON workflow_run_hours (workspace_id, hour);
 
+-- Per workflow and UTC day: what the rankings of busiest workflows read for
+-- the whole days of a period (the hours at its edges come from the table above).
+CREATE TABLE workflow_run_days (
+    workspace_id   uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    workflow_id    uuid NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+    day            date NOT NULL,
+    runs           bigint NOT NULL DEFAULT 0,
+    failed         bigint NOT NULL DEFAULT 0,
+    llm_tokens     bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (workflow_id, day)
+);
+CREATE INDEX workflow_run_days_workspace ON workflow_run_days (workspace_id, day);
+
 -- The runs that ended before this migration.
 CREATE TEMPORARY TABLE ended_runs ON COMMIT DROP AS
 SELECT workspace_id, workflow_id, date_trunc('hour', finished_at) AS hour, status, llm_tokens,
@@ -92,4 +106,9 @@ SELECT workspace_id, workflow_id, hour, count(*),
        count(*) FILTER (WHERE status = 'cancelled'), count(*) FILTER (WHERE status = 'timed_out'),
        count(duration), coalesce(sum(duration), 0), analytics_sum(analytics_one(duration)),
        coalesce(sum(wait), 0), analytics_sum(analytics_one(wait)), coalesce(sum(llm_tokens), 0)
+  FROM ended_runs GROUP BY 1, 2, 3;
+
+INSERT INTO workflow_run_days
+SELECT workspace_id, workflow_id, (hour AT TIME ZONE 'UTC')::date, count(*),
+       count(*) FILTER (WHERE status = 'failed'), coalesce(sum(llm_tokens), 0)
   FROM ended_runs GROUP BY 1, 2, 3;

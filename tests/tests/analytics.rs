@@ -222,6 +222,33 @@ async fn the_overview_and_a_workflows_report_match_hand_computed_figures() {
         2
     );
 
+    // Rankings read whole days from the daily rows and the edges from the
+    // hourly ones: a workflow busy five days ago counts once, not twice.
+    let c = f.workflow("gamma").await;
+    sqlx::query(
+        "WITH t AS (SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                           - interval '5 days' + interval '12 hours' AS hour)
+         , h AS (INSERT INTO workflow_run_hours (workspace_id, workflow_id, hour, runs, completed, llm_tokens)
+                 SELECT $1, $2, hour, 10, 10, 1000 FROM t RETURNING 1)
+         INSERT INTO workflow_run_days (workspace_id, workflow_id, day, runs, llm_tokens)
+         SELECT $1, $2, (hour AT TIME ZONE 'UTC')::date, 10, 1000 FROM t",
+    )
+    .bind(ws)
+    .bind(c)
+    .execute(&f.app.state.db)
+    .await
+    .expect("rollups of an earlier day");
+    let o = f
+        .get(&format!("/api/v1/workspaces/{ws}/analytics/overview"))
+        .await;
+    assert_eq!(o["topWorkflows"]["byRuns"][0]["workflowId"], json!(c));
+    assert_eq!(o["topWorkflows"]["byRuns"][0]["runs"], 10);
+    assert_eq!(o["topWorkflows"]["byTokens"][0]["llmTokens"], 1000);
+    assert_eq!(
+        o["topWorkflows"]["byRuns"][1]["runs"], 4,
+        "today's edge hours still count"
+    );
+
     // A period with nothing in it: zeros and no percentiles.
     let empty = f
         .get(&format!("/api/v1/workspaces/{ws}/analytics/overview?from=2020-01-01T00:00:00Z&to=2020-01-08T00:00:00Z&bucket=week"))

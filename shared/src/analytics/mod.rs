@@ -141,20 +141,27 @@ pub async fn report(
     workflow_id: Option<Uuid>,
     period: Period,
 ) -> Result<Report, sqlx::Error> {
-    let (totals, points) = tokio::try_join!(
-        store::totals(db, workspace_id, workflow_id, &period),
-        store::series(db, workspace_id, workflow_id, &period),
-    )?;
-    let top_workflows = match workflow_id {
-        Some(_) => None,
-        None => {
-            let (by_runs, by_tokens) = store::top_workflows(db, workspace_id, &period, TOP).await?;
-            Some(TopWorkflows {
-                by_runs: by_runs.into_iter().map(Into::into).collect(),
-                by_tokens: by_tokens.into_iter().map(Into::into).collect(),
-            })
+    // The totals are the sum of the series (its buckets cover the period).
+    let rankings = async {
+        match workflow_id {
+            Some(_) => Ok(None),
+            None => store::top_workflows(db, workspace_id, &period, TOP)
+                .await
+                .map(Some),
         }
     };
+    let (points, ranked) = tokio::try_join!(
+        store::series(db, workspace_id, workflow_id, &period),
+        rankings,
+    )?;
+    let mut totals = Counts::default();
+    for p in &points {
+        totals.absorb(&p.counts);
+    }
+    let top_workflows = ranked.map(|(by_runs, by_tokens)| TopWorkflows {
+        by_runs: by_runs.into_iter().map(Into::into).collect(),
+        by_tokens: by_tokens.into_iter().map(Into::into).collect(),
+    });
     Ok(Report {
         summary: Summary::from(&totals),
         series: points

@@ -138,6 +138,26 @@ impl Period {
     }
 }
 
+impl Period {
+    /// The whole UTC days inside the period, as `start..end` midnights
+    /// (`start == end`: none; then every hour of the period is an edge hour).
+    pub fn whole_utc_days(&self) -> std::ops::Range<DateTime<Utc>> {
+        let day = Duration::days(1);
+        let floor = |t: DateTime<Utc>| t.duration_trunc(day).unwrap_or(t);
+        let start = if floor(self.from) == self.from {
+            self.from
+        } else {
+            floor(self.from) + day
+        };
+        let end = floor(self.to);
+        if start < end {
+            start..end
+        } else {
+            self.to..self.to
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +229,18 @@ mod tests {
             })
             .expect("kept in range");
         }
+        let days = p.whole_utc_days();
+        assert_eq!(days, at("2026-11-01T00:00:00Z")..at("2026-11-30T00:00:00Z"));
+        let short = parse(PeriodParams {
+            from: Some(now - Duration::hours(3)),
+            ..Default::default()
+        })
+        .expect("short");
+        assert_eq!(
+            short.whole_utc_days(),
+            short.to..short.to,
+            "no whole day: hours only"
+        );
         assert!(parse(PeriodParams {
             from: Some(now - Duration::days(20)),
             bucket: Some("hour".into()),

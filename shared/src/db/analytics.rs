@@ -1,5 +1,5 @@
-//! Reads of the analytics rollups (migration 0016): a period's totals, its
-//! series in buckets of a time zone, and the busiest workflows. A `scope`
+//! Reads of the analytics rollups (migration 0016): a period's series in
+//! buckets of a time zone (its totals are their sum), and the busiest workflows. A `scope`
 //! of one workflow reads its own rows; otherwise the workspace's.
 
 use chrono::{DateTime, Utc};
@@ -25,6 +25,34 @@ pub struct Counts {
     pub wait_hist: Option<Vec<i64>>,
 }
 
+impl Counts {
+    /// Adds `other` in (the period's totals from its buckets).
+    pub fn absorb(&mut self, other: &Counts) {
+        self.runs += other.runs;
+        self.completed += other.completed;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.timed_out += other.timed_out;
+        self.started += other.started;
+        self.duration_ms += other.duration_ms;
+        self.wait_ms += other.wait_ms;
+        self.llm_tokens += other.llm_tokens;
+        add_hist(&mut self.duration_hist, other.duration_hist.as_deref());
+        add_hist(&mut self.wait_hist, other.wait_hist.as_deref());
+    }
+}
+
+fn add_hist(into: &mut Option<Vec<i64>>, from: Option<&[i64]>) {
+    let Some(from) = from else { return };
+    let into = into.get_or_insert_with(|| vec![0; from.len()]);
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
+    }
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
+}
+
 /// One bucket of a series (empty buckets included).
 #[derive(Debug, Clone, FromRow)]
 pub struct Point {
@@ -48,14 +76,9 @@ const SUMS: &str = "coalesce(sum(runs), 0)::bigint AS runs, coalesce(sum(complet
     coalesce(sum(duration_ms), 0)::bigint AS duration_ms, coalesce(sum(wait_ms), 0)::bigint AS wait_ms,
     coalesce(sum(llm_tokens), 0)::bigint AS llm_tokens";
 
-/// The histograms of `r` (rows with a `start`) summed per start: bucket by
-/// bucket in one pass (`unnest`), not an array function per row.
-const HISTS: &str = "hists AS (
-    SELECT start, array_agg(d ORDER BY i) AS duration_hist, array_agg(w ORDER BY i) AS wait_hist
-      FROM (SELECT start, i, sum(d)::bigint AS d, sum(w)::bigint AS w
-              FROM r, unnest(r.duration_hist, r.wait_hist) WITH ORDINALITY AS u (d, w, i)
-             GROUP BY start, i) x
-     GROUP BY start)";
+/// A rollup row's bucket: the start of its hour, day or week (`$5`) in the
+/// time zone `$6` (hours are UTC hours).
+const START: &str = "date_trunc($5, hour, CASE WHEN $5 = 'hour' THEN 'UTC' ELSE $6 END) AS start";
 
 /// The rows of the scope: `$1` workspace, `$2`..`$3` hours, `$4` a workflow or NULL.
 const ROWS: &str = "(SELECT * FROM workspace_run_hours WHERE workspace_id = $1 AND $4::uuid IS NULL
@@ -66,30 +89,10 @@ const ROWS: &str = "(SELECT * FROM workspace_run_hours WHERE workspace_id = $1 A
                        FROM workflow_run_hours WHERE workspace_id = $1 AND workflow_id = $4
                         AND hour >= $2 AND hour < $3) r";
 
-pub async fn totals(
-    db: impl PgExecutor<'_>,
-    workspace_id: Uuid,
-    workflow_id: Option<Uuid>,
-    p: &Period,
-) -> Result<Counts, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "WITH r AS (SELECT NULL::timestamptz AS start, * FROM {ROWS}),
-              sums AS (SELECT {SUMS} FROM r),
-              {HISTS}
-         SELECT sums.*, hists.duration_hist, hists.wait_hist FROM sums LEFT JOIN hists ON true"
-    ))
-    .bind(workspace_id)
-    .bind(p.from)
-    .bind(p.to)
-    .bind(workflow_id)
-    .fetch_one(db)
-    .await
-}
-
 /// Every bucket of the period, in its time zone (days and weeks begin at
 /// local midnight; hours are UTC hours).
 pub async fn series(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     workspace_id: Uuid,
     workflow_id: Option<Uuid>,
     p: &Period,
@@ -104,44 +107,73 @@ pub async fn series(
                                     ('1 ' || $5)::interval) AT TIME ZONE $6 AS start"
         }
     };
-    sqlx::query_as(&format!(
+    let sums_sql = format!(
         "WITH starts AS ({starts}),
-              r AS (SELECT date_trunc($5, hour, CASE WHEN $5 = 'hour' THEN 'UTC' ELSE $6 END) AS start, *
-                      FROM {ROWS}),
-              sums AS (SELECT start, {SUMS} FROM r GROUP BY start),
-              {HISTS}
+              r AS (SELECT {START}, * FROM {ROWS}),
+              sums AS (SELECT start, {SUMS} FROM r GROUP BY start)
          SELECT s.start, coalesce(x.runs, 0) AS runs, coalesce(x.completed, 0) AS completed,
                 coalesce(x.failed, 0) AS failed, coalesce(x.cancelled, 0) AS cancelled,
                 coalesce(x.timed_out, 0) AS timed_out, coalesce(x.started, 0) AS started,
                 coalesce(x.duration_ms, 0) AS duration_ms, coalesce(x.wait_ms, 0) AS wait_ms,
-                coalesce(x.llm_tokens, 0) AS llm_tokens, h.duration_hist, h.wait_hist
-           FROM starts s LEFT JOIN sums x ON x.start = s.start LEFT JOIN hists h ON h.start = s.start
+                coalesce(x.llm_tokens, 0) AS llm_tokens,
+                NULL::bigint[] AS duration_hist, NULL::bigint[] AS wait_hist
+           FROM starts s LEFT JOIN sums x ON x.start = s.start
           ORDER BY s.start"
-    ))
-    .bind(workspace_id)
-    .bind(p.from)
-    .bind(p.to)
-    .bind(workflow_id)
-    .bind(p.bucket.as_str())
-    .bind(&p.timezone)
-    .fetch_all(db)
-    .await
+    );
+    let sums = sqlx::query_as::<_, Point>(&sums_sql)
+        .bind(workspace_id)
+        .bind(p.from)
+        .bind(p.to)
+        .bind(workflow_id)
+        .bind(p.bucket.as_str())
+        .bind(&p.timezone)
+        .fetch_all(db);
+    // The histograms as stored, added up here: cheaper than in SQL.
+    let hists_sql = format!("SELECT {START}, duration_hist, wait_hist FROM {ROWS}");
+    let hists = sqlx::query_as::<_, (DateTime<Utc>, Vec<i64>, Vec<i64>)>(&hists_sql)
+        .bind(workspace_id)
+        .bind(p.from)
+        .bind(p.to)
+        .bind(workflow_id)
+        .bind(p.bucket.as_str())
+        .bind(&p.timezone)
+        .fetch_all(db);
+    let (mut points, hists) = tokio::try_join!(sums, hists)?;
+    let at: std::collections::HashMap<DateTime<Utc>, usize> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.start, i))
+        .collect();
+    for (start, duration, wait) in hists {
+        if let Some(p) = at.get(&start).and_then(|i| points.get_mut(*i)) {
+            add_hist(&mut p.counts.duration_hist, Some(&duration));
+            add_hist(&mut p.counts.wait_hist, Some(&wait));
+        }
+    }
+    Ok(points)
 }
 
 /// The workspace's workflows with the most runs, and those with the most
-/// LLM tokens, in the period (at most `limit` each), from one pass over the rollups.
+/// LLM tokens, in the period (at most `limit` each), from one pass over the
+/// rollups: the period's whole UTC days from the daily rows, the hours at
+/// its edges from the hourly ones.
 pub async fn top_workflows(
     db: impl PgExecutor<'_>,
     workspace_id: Uuid,
     p: &Period,
     limit: i64,
 ) -> Result<(Vec<WorkflowTotals>, Vec<WorkflowTotals>), sqlx::Error> {
+    let days = p.whole_utc_days();
     let rows: Vec<(bool, WorkflowTotals)> = sqlx::query_as::<_, Ranked>(
-        "WITH t AS (SELECT workflow_id, sum(runs)::bigint AS runs, sum(failed)::bigint AS failed,
+        "WITH parts AS (
+                SELECT workflow_id, runs, failed, llm_tokens FROM workflow_run_days
+                 WHERE workspace_id = $1 AND day >= $5 AND day < $6
+                UNION ALL
+                SELECT workflow_id, runs, failed, llm_tokens FROM workflow_run_hours
+                 WHERE workspace_id = $1 AND ((hour >= $2 AND hour < $7) OR (hour >= $8 AND hour < $3))),
+              t AS (SELECT workflow_id, sum(runs)::bigint AS runs, sum(failed)::bigint AS failed,
                            sum(llm_tokens)::bigint AS llm_tokens
-                      FROM workflow_run_hours
-                     WHERE workspace_id = $1 AND hour >= $2 AND hour < $3
-                     GROUP BY workflow_id),
+                      FROM parts GROUP BY workflow_id),
               by_runs AS (SELECT false AS by_tokens, * FROM t ORDER BY runs DESC, workflow_id LIMIT $4),
               by_tokens AS (SELECT true AS by_tokens, * FROM t ORDER BY llm_tokens DESC, workflow_id LIMIT $4)
          SELECT x.by_tokens, x.workflow_id, w.name, x.runs, x.failed, x.llm_tokens
@@ -153,6 +185,10 @@ pub async fn top_workflows(
     .bind(p.from)
     .bind(p.to)
     .bind(limit)
+    .bind(days.start.date_naive())
+    .bind(days.end.date_naive())
+    .bind(days.start)
+    .bind(days.end)
     .fetch_all(db)
     .await?
     .into_iter()

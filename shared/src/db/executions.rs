@@ -407,6 +407,15 @@ async fn finish_where(
                 wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
                 llm_tokens = r.llm_tokens + EXCLUDED.llm_tokens
             RETURNING 1),
+         by_workflow_day AS (
+            INSERT INTO workflow_run_days AS r (workspace_id, workflow_id, day, runs, failed, llm_tokens)
+            SELECT workspace_id, workflow_id, (now() AT TIME ZONE 'UTC')::date, 1, (status = 'failed')::int,
+                   llm_tokens
+              FROM done
+            ON CONFLICT (workflow_id, day) DO UPDATE SET
+                runs = r.runs + 1, failed = r.failed + EXCLUDED.failed,
+                llm_tokens = r.llm_tokens + EXCLUDED.llm_tokens
+            RETURNING 1),
          ended AS (
             INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
             SELECT $1, done.last_seq, $10, NULL,
