@@ -97,7 +97,7 @@ SELECT workspace_id, hour, count(*),
        count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
        count(*) FILTER (WHERE status = 'cancelled'), count(*) FILTER (WHERE status = 'timed_out'),
        count(duration), coalesce(sum(duration), 0), analytics_sum(analytics_one(duration)),
-       coalesce(sum(wait), 0), analytics_sum(analytics_one(wait)), coalesce(sum(llm_tokens), 0)
+       coalesce(sum(wait), 0), analytics_sum(analytics_one(wait)), least(coalesce(sum(llm_tokens), 0), 9223372036854775807)
   FROM ended_runs GROUP BY 1, 2;
 
 INSERT INTO workflow_run_hours
@@ -105,10 +105,10 @@ SELECT workspace_id, workflow_id, hour, count(*),
        count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
        count(*) FILTER (WHERE status = 'cancelled'), count(*) FILTER (WHERE status = 'timed_out'),
        count(duration), coalesce(sum(duration), 0), analytics_sum(analytics_one(duration)),
-       coalesce(sum(wait), 0), analytics_sum(analytics_one(wait)), coalesce(sum(llm_tokens), 0)
+       coalesce(sum(wait), 0), analytics_sum(analytics_one(wait)), least(coalesce(sum(llm_tokens), 0), 9223372036854775807)
   FROM ended_runs GROUP BY 1, 2, 3;
 
 INSERT INTO workflow_run_days
 SELECT workspace_id, workflow_id, (hour AT TIME ZONE 'UTC')::date, count(*),
-       count(*) FILTER (WHERE status = 'failed'), coalesce(sum(llm_tokens), 0)
+       count(*) FILTER (WHERE status = 'failed'), least(coalesce(sum(llm_tokens), 0), 9223372036854775807)
   FROM ended_runs GROUP BY 1, 2, 3;

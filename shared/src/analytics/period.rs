@@ -65,11 +65,20 @@ pub struct PeriodParams {
     pub tz: Option<String>,
 }
 
+/// IANA zones Postgres reads as fixed-offset abbreviations (so every summer
+/// day would start an hour off): not taken; `Europe/Paris` and the like are.
+const AMBIGUOUS: [&str; 4] = ["CET", "EET", "MET", "WET"];
+
 /// The IANA zones `tz` takes.
 fn zone_schema() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|z| z.name())))
+        .enum_values(Some(
+            chrono_tz::TZ_VARIANTS
+                .iter()
+                .map(|z| z.name())
+                .filter(|n| !AMBIGUOUS.contains(n)),
+        ))
         .build()
 }
 
@@ -123,7 +132,7 @@ impl Period {
             .find(|b| *b >= bucket && hours / b.hours() <= MAX_POINTS)
             .unwrap_or(Bucket::Week);
         let timezone = p.tz.clone().unwrap_or_else(|| "UTC".into());
-        if timezone.parse::<Tz>().is_err() {
+        if timezone.parse::<Tz>().is_err() || AMBIGUOUS.contains(&timezone.as_str()) {
             return Err(ApiError::field(
                 "tz",
                 "must be an IANA time zone, e.g. Europe/Paris",
@@ -184,6 +193,14 @@ mod tests {
             ..Default::default()
         })
         .is_err());
+        assert!(
+            parse(PeriodParams {
+                tz: Some("CET".into()),
+                ..Default::default()
+            })
+            .is_err(),
+            "Postgres reads CET as a fixed offset"
+        );
         // Backwards: empty. Too long: its last 400 days. Too many points: a larger bucket.
         let back = parse(PeriodParams {
             from: Some(now),

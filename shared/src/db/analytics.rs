@@ -28,15 +28,16 @@ pub struct Counts {
 impl Counts {
     /// Adds `other` in (the period's totals from its buckets).
     pub fn absorb(&mut self, other: &Counts) {
-        self.runs += other.runs;
-        self.completed += other.completed;
-        self.failed += other.failed;
-        self.cancelled += other.cancelled;
-        self.timed_out += other.timed_out;
-        self.started += other.started;
-        self.duration_ms += other.duration_ms;
-        self.wait_ms += other.wait_ms;
-        self.llm_tokens += other.llm_tokens;
+        let add = |a: &mut i64, b: i64| *a = a.saturating_add(b);
+        add(&mut self.runs, other.runs);
+        add(&mut self.completed, other.completed);
+        add(&mut self.failed, other.failed);
+        add(&mut self.cancelled, other.cancelled);
+        add(&mut self.timed_out, other.timed_out);
+        add(&mut self.started, other.started);
+        add(&mut self.duration_ms, other.duration_ms);
+        add(&mut self.wait_ms, other.wait_ms);
+        add(&mut self.llm_tokens, other.llm_tokens);
         add_hist(&mut self.duration_hist, other.duration_hist.as_deref());
         add_hist(&mut self.wait_hist, other.wait_hist.as_deref());
     }
@@ -49,7 +50,7 @@ fn add_hist(into: &mut Option<Vec<i64>>, from: Option<&[i64]>) {
         into.resize(from.len(), 0);
     }
     for (a, b) in into.iter_mut().zip(from) {
-        *a += b;
+        *a = a.saturating_add(*b);
     }
 }
 
@@ -74,7 +75,7 @@ const SUMS: &str = "coalesce(sum(runs), 0)::bigint AS runs, coalesce(sum(complet
     coalesce(sum(failed), 0)::bigint AS failed, coalesce(sum(cancelled), 0)::bigint AS cancelled,
     coalesce(sum(timed_out), 0)::bigint AS timed_out, coalesce(sum(started), 0)::bigint AS started,
     coalesce(sum(duration_ms), 0)::bigint AS duration_ms, coalesce(sum(wait_ms), 0)::bigint AS wait_ms,
-    coalesce(sum(llm_tokens), 0)::bigint AS llm_tokens";
+    least(coalesce(sum(llm_tokens), 0), 9223372036854775807)::bigint AS llm_tokens";
 
 /// A rollup row's bucket: the start of its hour, day or week (`$5`) in the
 /// time zone `$6` (hours are UTC hours).
@@ -97,12 +98,17 @@ pub async fn series(
     workflow_id: Option<Uuid>,
     p: &Period,
 ) -> Result<Vec<Point>, sqlx::Error> {
+    if p.from >= p.to {
+        return Ok(Vec::new());
+    }
     let starts = match p.bucket {
         Bucket::Hour => {
             "SELECT generate_series($2, $3 - interval '1 hour', interval '1 hour') AS start"
         }
         Bucket::Day | Bucket::Week => {
-            "SELECT generate_series(date_trunc($5, $2, $6) AT TIME ZONE $6,
+            // DISTINCT: a local day a zone skipped (Pacific/Apia, 2011-12-30)
+            // maps to the same instant as the next.
+            "SELECT DISTINCT generate_series(date_trunc($5, $2, $6) AT TIME ZONE $6,
                                     ($3 - interval '1 microsecond') AT TIME ZONE $6,
                                     ('1 ' || $5)::interval) AT TIME ZONE $6 AS start"
         }
@@ -172,7 +178,7 @@ pub async fn top_workflows(
                 SELECT workflow_id, runs, failed, llm_tokens FROM workflow_run_hours
                  WHERE workspace_id = $1 AND ((hour >= $2 AND hour < $7) OR (hour >= $8 AND hour < $3))),
               t AS (SELECT workflow_id, sum(runs)::bigint AS runs, sum(failed)::bigint AS failed,
-                           sum(llm_tokens)::bigint AS llm_tokens
+                           least(sum(llm_tokens), 9223372036854775807)::bigint AS llm_tokens
                       FROM parts GROUP BY workflow_id),
               by_runs AS (SELECT false AS by_tokens, * FROM t ORDER BY runs DESC, workflow_id LIMIT $4),
               by_tokens AS (SELECT true AS by_tokens, * FROM t ORDER BY llm_tokens DESC, workflow_id LIMIT $4)

@@ -373,6 +373,8 @@ async fn finish_where(
                       CASE WHEN started_at IS NOT NULL THEN runtime_ms END AS duration,
                       (extract(epoch FROM started_at - created_at) * 1000)::bigint AS wait),
          -- The analytics rollups (migration 0016): this run, in the hour it ended.
+         -- Tokens saturate (a run's own count may be i64::MAX): an overflow
+         -- here would stop the run from ever ending.
          by_workspace AS (
             INSERT INTO workspace_run_hours AS r (workspace_id, hour, runs, completed, failed, cancelled,
                         timed_out, started, duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens)
@@ -388,7 +390,8 @@ async fn finish_where(
                 duration_ms = r.duration_ms + EXCLUDED.duration_ms,
                 duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist),
                 wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
-                llm_tokens = r.llm_tokens + EXCLUDED.llm_tokens
+                llm_tokens = CASE WHEN r.llm_tokens > 9223372036854775807 - EXCLUDED.llm_tokens
+                                  THEN 9223372036854775807 ELSE r.llm_tokens + EXCLUDED.llm_tokens END
             RETURNING 1),
          by_workflow AS (
             INSERT INTO workflow_run_hours AS r (workspace_id, workflow_id, hour, runs, completed, failed,
@@ -405,7 +408,8 @@ async fn finish_where(
                 duration_ms = r.duration_ms + EXCLUDED.duration_ms,
                 duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist),
                 wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
-                llm_tokens = r.llm_tokens + EXCLUDED.llm_tokens
+                llm_tokens = CASE WHEN r.llm_tokens > 9223372036854775807 - EXCLUDED.llm_tokens
+                                  THEN 9223372036854775807 ELSE r.llm_tokens + EXCLUDED.llm_tokens END
             RETURNING 1),
          by_workflow_day AS (
             INSERT INTO workflow_run_days AS r (workspace_id, workflow_id, day, runs, failed, llm_tokens)
@@ -414,7 +418,8 @@ async fn finish_where(
               FROM done
             ON CONFLICT (workflow_id, day) DO UPDATE SET
                 runs = r.runs + 1, failed = r.failed + EXCLUDED.failed,
-                llm_tokens = r.llm_tokens + EXCLUDED.llm_tokens
+                llm_tokens = CASE WHEN r.llm_tokens > 9223372036854775807 - EXCLUDED.llm_tokens
+                                  THEN 9223372036854775807 ELSE r.llm_tokens + EXCLUDED.llm_tokens END
             RETURNING 1),
          ended AS (
             INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
