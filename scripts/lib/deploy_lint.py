@@ -57,6 +57,7 @@ OWNERS = {
     "executions": "ExecutionsFunction",
     "hooks": "HooksFunction",
     "schedules": "WorkflowsFunction",
+    "analytics": "WorkspacesFunction",
 }
 
 # API Gateway's gateway response types and the status each has by default.
