@@ -110,6 +110,60 @@ async fn every_schema_the_document_names_is_in_it() {
     }
 }
 
+/// Free-form objects are opened for client generators by a pass over the
+/// document that reads it back as utoipa's `OpenApi`: a schema it cannot
+/// read (one with a description and no type, say) silently stopped the pass
+/// once, and the generated TypeScript client no longer type-checked.
+#[tokio::test]
+async fn every_free_form_object_is_open() {
+    fn walk(v: &Value, path: &str, closed: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                let is_object = match map.get("type") {
+                    Some(Value::String(t)) => t == "object",
+                    Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                    _ => false,
+                };
+                let shaped = [
+                    "properties",
+                    "additionalProperties",
+                    "$ref",
+                    "allOf",
+                    "oneOf",
+                    "anyOf",
+                ]
+                .iter()
+                .any(|k| map.contains_key(*k));
+                if is_object && !shaped {
+                    closed.push(path.to_owned());
+                }
+                for (k, v) in map {
+                    walk(v, &format!("{path}/{k}"), closed);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{path}/{i}"), closed);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (_app, doc) = document().await;
+    let mut closed = Vec::new();
+    walk(&doc, "", &mut closed);
+    assert!(
+        closed.is_empty(),
+        "free-form objects left closed: {closed:?}"
+    );
+    let parsed: Result<utoipa::openapi::OpenApi, _> = serde_json::from_value(doc);
+    assert!(
+        parsed.is_ok(),
+        "utoipa cannot read the document back: {:?}",
+        parsed.err()
+    );
+}
+
 #[tokio::test]
 async fn every_answer_a_route_gives_by_its_shape_is_declared_with_the_error_envelope() {
     let (_app, doc) = document().await;

@@ -84,6 +84,7 @@ pub struct HookAnswer {
     pub created: bool,
     /// A synchronous hook whose run ended in time: its output.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
