@@ -142,6 +142,27 @@ pub fn declare_common_responses(doc: &mut OpenApi) {
     }
 }
 
+/// Whether a schema is an object that says nothing of its properties (which
+/// client generators read as holding none).
+pub fn is_closed_free_form(schema: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let is_object = match schema.get("type") {
+        Some(serde_json::Value::String(t)) => t == "object",
+        Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+        _ => false,
+    };
+    let shaped = [
+        "properties",
+        "additionalProperties",
+        "$ref",
+        "allOf",
+        "oneOf",
+        "anyOf",
+    ]
+    .iter()
+    .any(|k| schema.contains_key(*k));
+    is_object && !shaped
+}
+
 /// A free-form JSON object (a canvas, settings, a run's inputs) is declared
 /// `{"type": "object"}`; JSON Schema lets it hold any property, but client
 /// generators read it as an object with none (TypeScript's
@@ -151,22 +172,7 @@ pub fn open_free_form_objects(doc: &mut OpenApi) {
     fn walk(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(map) => {
-                let is_object = match map.get("type") {
-                    Some(serde_json::Value::String(t)) => t == "object",
-                    Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
-                    _ => false,
-                };
-                let shaped = [
-                    "properties",
-                    "additionalProperties",
-                    "$ref",
-                    "allOf",
-                    "oneOf",
-                    "anyOf",
-                ]
-                .iter()
-                .any(|k| map.contains_key(*k));
-                if is_object && !shaped {
+                if is_closed_free_form(map) {
                     map.insert("additionalProperties".into(), serde_json::Value::Bool(true));
                 }
                 map.values_mut().for_each(walk);

@@ -119,22 +119,7 @@ async fn every_free_form_object_is_open() {
     fn walk(v: &Value, path: &str, closed: &mut Vec<String>) {
         match v {
             Value::Object(map) => {
-                let is_object = match map.get("type") {
-                    Some(Value::String(t)) => t == "object",
-                    Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
-                    _ => false,
-                };
-                let shaped = [
-                    "properties",
-                    "additionalProperties",
-                    "$ref",
-                    "allOf",
-                    "oneOf",
-                    "anyOf",
-                ]
-                .iter()
-                .any(|k| map.contains_key(*k));
-                if is_object && !shaped {
+                if shared::openapi::is_closed_free_form(map) {
                     closed.push(path.to_owned());
                 }
                 for (k, v) in map {

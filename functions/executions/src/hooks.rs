@@ -35,7 +35,10 @@ use shared::{
     extract::Json,
     protocol::ExecutionStatus,
     ratelimit::{self, Bucket},
-    runs::{start::Started, trigger::TriggerType},
+    runs::{
+        start::{may_run, Started},
+        trigger::TriggerType,
+    },
     triggers::{
         delivery::{execution_id_for, HookDelivery, HookIntake},
         fire::config,
@@ -336,24 +339,12 @@ async fn queue(
     if let Some(e) =
         executions::by_idempotency_key(&s.app.db, t.workspace_id, &delivery.key).await?
     {
-        return Ok(Queued::Answered(HookAnswer {
-            execution_id: e.id,
-            status: e.status,
-            created: false,
-            output: None,
-            error: None,
-        }));
+        return Ok(Queued::Answered(HookAnswer::new(e.id, e.status, false)));
     }
     let tier = workspaces::tier(&s.app.db, t.workspace_id)
         .await?
         .ok_or_else(|| ApiError::not_found("hook"))?;
-    if !tier.can_run() {
-        return Err(ApiError::tier_limit(
-            tier,
-            "concurrent runs (design only: upgrade to run workflows)",
-            0,
-        ));
-    }
+    may_run(tier)?;
     if has_nul(&delivery.inputs) {
         return Err(ApiError::field(
             "body",
@@ -361,13 +352,11 @@ async fn queue(
         ));
     }
     match intake.send(delivery).await {
-        Ok(()) => Ok(Queued::Answered(HookAnswer {
-            execution_id: delivery.execution_id,
-            status: ExecutionStatus::Queued,
-            created: true,
-            output: None,
-            error: None,
-        })),
+        Ok(()) => Ok(Queued::Answered(HookAnswer::new(
+            delivery.execution_id,
+            ExecutionStatus::Queued,
+            true,
+        ))),
         Err(e) => {
             tracing::warn!(trigger_id = %t.id, error = %format!("{e:#}"), "webhook not queued; starting its run at once");
             Ok(Queued::Not(delivery.clone()))
@@ -386,13 +375,21 @@ fn has_nul(v: &Value) -> bool {
 }
 
 impl HookAnswer {
-    fn of(started: &Started) -> Self {
+    fn new(execution_id: Uuid, status: ExecutionStatus, created: bool) -> Self {
         Self {
-            execution_id: started.execution.id,
-            status: started.execution.status,
-            created: started.created,
+            execution_id,
+            status,
+            created,
             output: None,
             error: None,
         }
+    }
+
+    fn of(started: &Started) -> Self {
+        Self::new(
+            started.execution.id,
+            started.execution.status,
+            started.created,
+        )
     }
 }

@@ -347,21 +347,10 @@ pub async fn finish_interrupted(
     finish_where(db, id, end, true).await
 }
 
-async fn finish_where(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    end: Ending<'_>,
-    unless_cancel_requested: bool,
-) -> Result<Option<i64>, sqlx::Error> {
-    let status = ExecutionStatus::from(end.status);
-    let mut event = json!({
-        "type": ENDED_EVENT, "status": status, "output": end.output,
-        "error": end.error, "failedNode": end.failed_node,
-    });
-    if let Some(r) = end.output_ref {
-        event["outputRef"] = json!(r);
-    }
-    sqlx::query_scalar(
+/// The statement that ends a run (see [`finish_where`]); its analytics
+/// upserts into the two hourly rollups differ only in table and key.
+static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
         "WITH done AS (
             UPDATE executions SET status = $2, output = $3, error = $4, failed_node = $5, finished_at = now(),
                    output_ref = $8, last_seq = last_seq + 1,
@@ -375,42 +364,8 @@ async fn finish_where(
          -- The analytics rollups (migration 0016): this run, in the hour it ended.
          -- Tokens saturate (a run's own count may be i64::MAX): an overflow
          -- here would stop the run from ever ending.
-         by_workspace AS (
-            INSERT INTO workspace_run_hours AS r (workspace_id, hour, runs, completed, failed, cancelled,
-                        timed_out, started, duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens)
-            SELECT workspace_id, date_trunc('hour', now()), 1, (status = 'completed')::int,
-                   (status = 'failed')::int, (status = 'cancelled')::int, (status = 'timed_out')::int,
-                   (duration IS NOT NULL)::int, coalesce(duration, 0), analytics_one(duration),
-                   coalesce(wait, 0), analytics_one(wait), llm_tokens
-              FROM done
-            ON CONFLICT (workspace_id, hour) DO UPDATE SET
-                runs = r.runs + 1, completed = r.completed + EXCLUDED.completed,
-                failed = r.failed + EXCLUDED.failed, cancelled = r.cancelled + EXCLUDED.cancelled,
-                timed_out = r.timed_out + EXCLUDED.timed_out, started = r.started + EXCLUDED.started,
-                duration_ms = r.duration_ms + EXCLUDED.duration_ms,
-                duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist),
-                wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
-                llm_tokens = CASE WHEN r.llm_tokens > 9223372036854775807 - EXCLUDED.llm_tokens
-                                  THEN 9223372036854775807 ELSE r.llm_tokens + EXCLUDED.llm_tokens END
-            RETURNING 1),
-         by_workflow AS (
-            INSERT INTO workflow_run_hours AS r (workspace_id, workflow_id, hour, runs, completed, failed,
-                        cancelled, timed_out, started, duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens)
-            SELECT workspace_id, workflow_id, date_trunc('hour', now()), 1, (status = 'completed')::int,
-                   (status = 'failed')::int, (status = 'cancelled')::int, (status = 'timed_out')::int,
-                   (duration IS NOT NULL)::int, coalesce(duration, 0), analytics_one(duration),
-                   coalesce(wait, 0), analytics_one(wait), llm_tokens
-              FROM done
-            ON CONFLICT (workflow_id, hour) DO UPDATE SET
-                runs = r.runs + 1, completed = r.completed + EXCLUDED.completed,
-                failed = r.failed + EXCLUDED.failed, cancelled = r.cancelled + EXCLUDED.cancelled,
-                timed_out = r.timed_out + EXCLUDED.timed_out, started = r.started + EXCLUDED.started,
-                duration_ms = r.duration_ms + EXCLUDED.duration_ms,
-                duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist),
-                wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
-                llm_tokens = CASE WHEN r.llm_tokens > 9223372036854775807 - EXCLUDED.llm_tokens
-                                  THEN 9223372036854775807 ELSE r.llm_tokens + EXCLUDED.llm_tokens END
-            RETURNING 1),
+         {by_workspace}
+         {by_workflow}
          by_workflow_day AS (
             INSERT INTO workflow_run_days AS r (workspace_id, workflow_id, day, runs, failed, llm_tokens)
             SELECT workspace_id, workflow_id, (now() AT TIME ZONE 'UTC')::date, 1, (status = 'failed')::int,
@@ -456,22 +411,68 @@ async fn finish_where(
             RETURNING 1)
          -- Data-modifying CTEs run once whether or not they are read.
          SELECT seq FROM ended",
+        by_workspace = hour_rollup("by_workspace", "workspace_run_hours", &["workspace_id"]),
+        by_workflow = hour_rollup("by_workflow", "workflow_run_hours", &["workspace_id", "workflow_id"]),
     )
-    .bind(id)
-    .bind(status)
-    .bind(end.output.map(Json))
-    .bind(end.error)
-    .bind(end.failed_node)
-    .bind(RUNS_FINISHED)
-    .bind(RUN_SECONDS)
-    .bind(end.output_ref.map(Json))
-    .bind(Json(event))
-    .bind(ENDED_EVENT)
-    .bind(LLM_TOKENS)
-    .bind(RUN_MINUTES)
-    .bind(unless_cancel_requested)
-    .fetch_optional(db)
-    .await
+});
+
+/// One CTE adding the ended run (`done`) to an hourly rollup keyed by
+/// `keys` (the last is its conflict key, with the hour).
+fn hour_rollup(name: &str, table: &str, keys: &[&str]) -> String {
+    let cols = keys.join(", ");
+    let key = keys.last().copied().unwrap_or("workspace_id");
+    format!(
+        "{name} AS (
+            INSERT INTO {table} AS r ({cols}, hour, runs, completed, failed, cancelled,
+                        timed_out, started, duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens)
+            SELECT {cols}, date_trunc('hour', now()), 1, (status = 'completed')::int,
+                   (status = 'failed')::int, (status = 'cancelled')::int, (status = 'timed_out')::int,
+                   (duration IS NOT NULL)::int, coalesce(duration, 0), analytics_one(duration),
+                   coalesce(wait, 0), analytics_one(wait), llm_tokens
+              FROM done
+            ON CONFLICT ({key}, hour) DO UPDATE SET
+                runs = r.runs + 1, completed = r.completed + EXCLUDED.completed,
+                failed = r.failed + EXCLUDED.failed, cancelled = r.cancelled + EXCLUDED.cancelled,
+                timed_out = r.timed_out + EXCLUDED.timed_out, started = r.started + EXCLUDED.started,
+                duration_ms = r.duration_ms + EXCLUDED.duration_ms,
+                duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist),
+                wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
+                llm_tokens = CASE WHEN r.llm_tokens > 9223372036854775807 - EXCLUDED.llm_tokens
+                                  THEN 9223372036854775807 ELSE r.llm_tokens + EXCLUDED.llm_tokens END
+            RETURNING 1),"
+    )
+}
+
+async fn finish_where(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    end: Ending<'_>,
+    unless_cancel_requested: bool,
+) -> Result<Option<i64>, sqlx::Error> {
+    let status = ExecutionStatus::from(end.status);
+    let mut event = json!({
+        "type": ENDED_EVENT, "status": status, "output": end.output,
+        "error": end.error, "failedNode": end.failed_node,
+    });
+    if let Some(r) = end.output_ref {
+        event["outputRef"] = json!(r);
+    }
+    sqlx::query_scalar(FINISH.as_str())
+        .bind(id)
+        .bind(status)
+        .bind(end.output.map(Json))
+        .bind(end.error)
+        .bind(end.failed_node)
+        .bind(RUNS_FINISHED)
+        .bind(RUN_SECONDS)
+        .bind(end.output_ref.map(Json))
+        .bind(Json(event))
+        .bind(ENDED_EVENT)
+        .bind(LLM_TOKENS)
+        .bind(RUN_MINUTES)
+        .bind(unless_cancel_requested)
+        .fetch_optional(db)
+        .await
 }
 
 /// Records the tracker's task token for a run; returns the run's status.

@@ -48,6 +48,19 @@ pub struct StartRun {
     pub id: Option<Uuid>,
 }
 
+/// 403 `TIER_LIMIT` for a plan that cannot run workflows (design only).
+pub fn may_run(tier: crate::tier::Tier) -> ApiResult<()> {
+    if tier.can_run() {
+        Ok(())
+    } else {
+        Err(ApiError::tier_limit(
+            tier,
+            "concurrent runs (design only: upgrade to run workflows)",
+            0,
+        ))
+    }
+}
+
 /// A started run: its row as stored, and whether this call created it
 /// (`false`: the idempotency key had started it already).
 #[derive(Debug, Clone)]
@@ -179,13 +192,7 @@ impl Runs {
         let tier = workspaces::tier(&self.db, req.workspace_id)
             .await?
             .ok_or_else(|| ApiError::not_found("workspace"))?;
-        if !tier.can_run() {
-            return Err(ApiError::tier_limit(
-                tier,
-                "concurrent runs (design only: upgrade to run workflows)",
-                0,
-            ));
-        }
+        may_run(tier)?;
         let mut conn = self.db.acquire().await?;
         let wf = workflows::find(&mut *conn, req.workspace_id, req.workflow_id)
             .await?

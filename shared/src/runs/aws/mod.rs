@@ -187,13 +187,7 @@ impl AwsRuns {
     pub async fn with_schedules(state: &crate::AppState) -> anyhow::Result<Self> {
         let sdk = sdk_config(None).await;
         let built = Self::from_state_on(state, &sdk)?;
-        let mut runs = std::sync::Arc::try_unwrap(built.runs)
-            .map_err(|_| anyhow::anyhow!("the run lifecycle is shared already"))?;
-        runs.schedules = schedules(&state.settings.aws, &sdk);
-        Ok(Self {
-            runs: std::sync::Arc::new(runs),
-            queue: built.queue,
-        })
+        built.adjusted(|runs| runs.schedules = schedules(&state.settings.aws, &sdk))
     }
 }
 
@@ -218,14 +212,19 @@ impl AwsRuns {
             );
             return Ok(built);
         }
-        let runs = std::sync::Arc::try_unwrap(built.runs)
-            .map_err(|_| anyhow::anyhow!("the run lifecycle is shared already"))?
-            .with_intake(std::sync::Arc::new(
-                crate::triggers::intake_sqs::SqsIntake::from_config(&sdk, url.clone()),
-            ));
+        let intake = crate::triggers::intake_sqs::SqsIntake::from_config(&sdk, url.clone());
+        built.adjusted(|runs| runs.intake = Some(std::sync::Arc::new(intake)))
+    }
+
+    /// The lifecycle changed by `adjust` before anything shares it (the
+    /// functions that add a port the others do not link).
+    fn adjusted(self, adjust: impl FnOnce(&mut super::Runs)) -> anyhow::Result<Self> {
+        let mut runs = std::sync::Arc::try_unwrap(self.runs)
+            .map_err(|_| anyhow::anyhow!("the run lifecycle is shared already"))?;
+        adjust(&mut runs);
         Ok(Self {
             runs: std::sync::Arc::new(runs),
-            queue: built.queue,
+            queue: self.queue,
         })
     }
 }
