@@ -449,8 +449,10 @@ async fn a_schedule_fires_on_its_tick_skips_while_busy_and_follows_the_graph() {
     publish(&s.app, &t, &wf).await;
 
     // Pushed to the schedules port (in-process here, EventBridge on AWS).
+    // The stack's own sweeper reconciles every 500 ms too, so which call did
+    // the work varies: what is checked is that none failed, and the port's state.
     let done = s.runs.reconcile_schedules().await.expect("reconcile");
-    assert_eq!(done.put, 1, "{done:?}");
+    assert_eq!(done.failed, 0, "{done:?}");
     let name = shared::triggers::ScheduleDef::name_of(trigger);
     let remote = s
         .runs
@@ -531,8 +533,12 @@ async fn a_schedule_fires_on_its_tick_skips_while_busy_and_follows_the_graph() {
         .await
         .expect(200, None);
     assert_eq!(
-        s.runs.reconcile_schedules().await.expect("reconcile").put,
-        1
+        s.runs
+            .reconcile_schedules()
+            .await
+            .expect("reconcile")
+            .failed,
+        0
     );
     assert!(s.runs.schedules.get(&name).await.expect("get").is_some());
 
@@ -556,7 +562,7 @@ async fn a_schedule_fires_on_its_tick_skips_while_busy_and_follows_the_graph() {
         .expect(200, None);
     assert!(triggers_of(&s.app, &t, &wf).await.is_empty());
     let done = s.runs.reconcile_schedules().await.expect("reconcile");
-    assert_eq!(done.deleted, 1);
+    assert_eq!(done.failed, 0, "{done:?}");
     assert!(s.runs.schedules.get(&name).await.expect("get").is_none());
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM workflow_triggers WHERE id = $1")
         .bind(trigger)
