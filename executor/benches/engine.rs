@@ -73,6 +73,7 @@ fn bench(c: &mut Criterion) {
                         prior_outputs: HashMap::new(),
                         agents: HashMap::new(),
                         execution_id: None,
+                        budget: Default::default(),
                     };
                     let outcome = executor::run(
                         runtime.clone(),

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET  {base}/spec` | the [`RunSpec`] |
 //! | `POST {base}/events` | `{"events": [Event…]}`; the API applies each `seq` once |
-//! | `POST {base}/heartbeat` | liveness; the answer `{"cancel": true}` asks the run to stop |
+//! | `POST {base}/heartbeat` | liveness; the answer `{"cancel": true}` asks the run to stop, `{"budgetExceeded": true}` to end it for the workspace's monthly budget |
 //! | `POST {base}/artifacts` | `{"name","contentType","size"}` → `{"artifactId","uploadUrl"}`, then `PUT uploadUrl` |
 //! | `POST {base}/result` | the final [`RunResult`] |
 //!
@@ -23,6 +23,19 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::spec::RunSpec;
+
+/// What the API answers a heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BeatAnswer {
+    /// The run was cancelled: stop.
+    #[serde(default)]
+    pub cancel: bool,
+    /// The workspace's monthly budget is spent: end the run `failed`,
+    /// reason `budget_exceeded`.
+    #[serde(default)]
+    pub budget_exceeded: bool,
+}
 
 pub struct CallbackClient {
     http: reqwest::Client,
@@ -192,13 +205,8 @@ impl CallbackClient {
         })
     }
 
-    /// Reports liveness; returns whether the API asks the run to stop.
-    pub async fn heartbeat(&self) -> Result<bool, CallbackError> {
-        #[derive(Deserialize, Default)]
-        struct Answer {
-            #[serde(default)]
-            cancel: bool,
-        }
+    /// Reports liveness; the answer says whether the API asks the run to stop.
+    pub async fn heartbeat(&self) -> Result<BeatAnswer, CallbackError> {
         let res = self
             .call(
                 "the heartbeat",
@@ -207,8 +215,7 @@ impl CallbackClient {
                 Some(b"{}"),
             )
             .await?;
-        let answer: Answer = res.json().await.unwrap_or_default();
-        Ok(answer.cancel)
+        Ok(res.json().await.unwrap_or_default())
     }
 
     /// Uploads an artifact through a presigned URL; returns the artifact id.

@@ -28,7 +28,10 @@ use workflow_graph::{
     NodeSpec, OnError, ValidGraph,
 };
 
+use run_protocol::EndReason;
+
 use crate::{
+    budget::TokenBudget,
     callback::CallbackClient,
     error::{ErrorKind, NodeError},
     event::{EventKind, RunStatus},
@@ -123,6 +126,9 @@ pub struct RunInput {
     pub prior_outputs: HashMap<String, Value>,
     pub agents: HashMap<String, AgentDef>,
     pub execution_id: Option<String>,
+    /// The run's token budget; the caller keeps a handle to stop the run
+    /// for the workspace's monthly budget.
+    pub budget: Arc<TokenBudget>,
 }
 
 /// How a run ended.
@@ -132,6 +138,8 @@ pub struct RunOutcome {
     pub output: Option<Value>,
     pub error: Option<String>,
     pub failed_node: Option<String>,
+    /// Why it ended, beyond its status (`budget_exceeded`).
+    pub reason: Option<EndReason>,
     pub duration: Duration,
     /// Outputs of the nodes that succeeded (what a resumed run reuses).
     pub node_outputs: HashMap<String, Value>,
@@ -148,6 +156,7 @@ impl RunOutcome {
             error: self.error.clone(),
             failed_node: self.failed_node.clone(),
             duration_ms: Some(self.duration.as_millis() as u64),
+            reason: self.reason,
         }
     }
 }
@@ -161,6 +170,36 @@ struct Shared {
     agents: HashMap<String, AgentDef>,
     /// Per node: the template heads it uses (node ids, `inputs`, `secrets`).
     heads: Vec<Vec<String>>,
+    budget: Arc<TokenBudget>,
+}
+
+/// How [`Scheduler::drive`] ended the run.
+struct Ended {
+    status: RunStatus,
+    error: Option<String>,
+    failed_node: Option<String>,
+    reason: Option<EndReason>,
+}
+
+impl Ended {
+    fn new(status: RunStatus, error: Option<String>, failed_node: Option<String>) -> Self {
+        Self {
+            status,
+            error,
+            failed_node,
+            reason: None,
+        }
+    }
+
+    /// `failed` for a budget: the node that asked for more, if one did.
+    fn budget(why: String, failed_node: Option<String>) -> Self {
+        Self {
+            status: RunStatus::Failed,
+            error: Some(why),
+            failed_node,
+            reason: Some(EndReason::BudgetExceeded),
+        }
+    }
 }
 
 enum Finished {
@@ -226,15 +265,17 @@ pub async fn run(
         agents: input.agents,
         heads,
         graph: input.graph,
+        budget: input.budget,
     });
     let mut sched = Scheduler::new(shared.clone(), input.prior_outputs, reporter.clone());
-    let (status, error, failed_node) = sched.drive(&rt, cfg, &cancel).await;
+    let ended = sched.drive(&rt, cfg, &cancel).await;
 
     let outcome = RunOutcome {
-        status,
+        status: ended.status,
         output: sched.run_output(),
-        error,
-        failed_node,
+        error: ended.error,
+        failed_node: ended.failed_node,
+        reason: ended.reason,
         duration: started.elapsed(),
         node_outputs: sched.succeeded_outputs(),
     };
@@ -245,6 +286,7 @@ pub async fn run(
         error: outcome.error.clone(),
         failed_node: outcome.failed_node.clone(),
         duration_ms: outcome.duration.as_millis() as u64,
+        reason: outcome.reason,
     });
     outcome
 }
@@ -403,7 +445,7 @@ impl Scheduler {
         rt: &Arc<Runtime>,
         cfg: &EngineConfig,
         cancel: &CancellationToken,
-    ) -> (RunStatus, Option<String>, Option<String>) {
+    ) -> Ended {
         let mut tasks: JoinSet<(usize, TaskResult)> = JoinSet::new();
         let deadline = cfg.run_timeout.map(|t| tokio::time::Instant::now() + t);
         let mut heartbeat = tokio::time::interval_at(
@@ -412,19 +454,30 @@ impl Scheduler {
         );
         loop {
             self.start_ready(rt, cfg, &mut tasks);
+            let budget = self.shared.budget.clone();
+            // Checked before "completed" too: a run whose last call used up its
+            // budget ends the same way whichever finished first.
+            if let Some(why) = budget.reason() {
+                self.stop(&mut tasks).await;
+                return Ended::budget(why, None);
+            }
             if self.running.is_empty() && self.ready.is_empty() {
-                return (RunStatus::Completed, None, None);
+                return Ended::new(RunStatus::Completed, None, None);
             }
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => {
                     self.stop(&mut tasks).await;
-                    return (RunStatus::Cancelled, Some("the run was cancelled".into()), None);
+                    return Ended::new(RunStatus::Cancelled, Some("the run was cancelled".into()), None);
+                }
+                () = budget.spent() => {
+                    self.stop(&mut tasks).await;
+                    return Ended::budget(budget.reason().unwrap_or_default(), None);
                 }
                 () = sleep_until(deadline) => {
                     self.stop(&mut tasks).await;
                     let limit = cfg.run_timeout.map_or(0, |t| t.as_secs());
-                    return (RunStatus::TimedOut, Some(format!("the run exceeded its time limit of {limit} s")), None);
+                    return Ended::new(RunStatus::TimedOut, Some(format!("the run exceeded its time limit of {limit} s")), None);
                 }
                 joined = tasks.join_next_with_id() => {
                     let Some(joined) = joined else { continue };
@@ -440,6 +493,12 @@ impl Scheduler {
                     };
                     match result {
                         TaskResult::Succeeded(v) => self.finish(i, Finished::Succeeded(v)),
+                        // Whatever the node's onError says: the run is out of budget.
+                        TaskResult::Failed(e) if e.kind == ErrorKind::Budget => {
+                            let node = self.id(i).to_owned();
+                            self.stop(&mut tasks).await;
+                            return Ended::budget(e.message, Some(node));
+                        }
                         TaskResult::Failed(e) => {
                             if self.shared.graph.nodes[i].policy.on_error == OnError::Continue {
                                 self.reporter.log("warn", Some(self.id(i)), "the node failed; the run continues (onError: continue)");
@@ -447,7 +506,7 @@ impl Scheduler {
                             } else {
                                 let node = self.id(i).to_owned();
                                 self.stop(&mut tasks).await;
-                                return (RunStatus::Failed, Some(format!("node {node} failed: {e}")), Some(node));
+                                return Ended::new(RunStatus::Failed, Some(format!("node {node} failed: {e}")), Some(node));
                             }
                         }
                     }
@@ -493,10 +552,15 @@ impl Scheduler {
         }
     }
 
-    /// Cancels every running node and reports each one.
+    /// Cancels every running node and reports each one (not a node whose
+    /// task had already ended: it reported how).
     async fn stop(&mut self, tasks: &mut JoinSet<(usize, TaskResult)>) {
         tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
+        while let Some(joined) = tasks.join_next_with_id().await {
+            if let Ok((id, _)) = joined {
+                self.running.remove(&id);
+            }
+        }
         let mut stopped: Vec<usize> = self.running.drain().map(|(_, i)| i).collect();
         stopped.sort_unstable_by_key(|&i| self.topo_pos[i]);
         for i in stopped {
@@ -742,6 +806,18 @@ impl NodeJob {
             Some(s) => Some(r.text(s, &self.ctx)?),
             None => def.map(|d| d.system_prompt.clone()),
         };
+        let budget = &self.shared.budget;
+        budget
+            .check()
+            .map_err(|why| NodeError::new(ErrorKind::Budget, why))?;
+        // What is left of the budget caps the answer, so one call cannot run far past it.
+        let left = budget
+            .remaining()
+            .map(|r| u32::try_from(r).unwrap_or(u32::MAX));
+        let max_tokens = match (a.max_tokens, left) {
+            (Some(m), Some(l)) => Some(m.min(l)),
+            (m, l) => m.or(l),
+        };
         let request = CompletionRequest {
             model: a
                 .model
@@ -750,10 +826,11 @@ impl NodeJob {
             system,
             prompt: r.text(&a.prompt, &self.ctx)?,
             temperature: a.temperature,
-            max_tokens: a.max_tokens,
+            max_tokens,
         };
         let provider = &self.rt.provider;
         let done = provider.complete(&request).await?;
+        budget.add(done.input_tokens.saturating_add(done.output_tokens));
         let node = &self.shared.graph.nodes[self.index].id;
         self.reporter.emit(EventKind::Usage {
             node: node.clone(),

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     /// The node's output (or a rendered template) breaks the protocol's limits
     /// (`run_protocol::limits`): too deep, too large, or too much work. Deterministic.
     Limit,
+    /// The run's token budget is used up (or the workspace's monthly budget
+    /// spent): the run ends. Deterministic.
+    Budget,
 }
 
 impl ErrorKind {
@@ -42,7 +45,7 @@ impl ErrorKind {
     pub fn deterministic(self) -> bool {
         matches!(
             self,
-            Self::Template | Self::Config | Self::Blocked | Self::Limit
+            Self::Template | Self::Config | Self::Blocked | Self::Limit | Self::Budget
         )
     }
 
@@ -58,6 +61,7 @@ impl ErrorKind {
             Self::Network => "network",
             Self::Invalid => "invalid",
             Self::Limit => "limit",
+            Self::Budget => "budget_exceeded",
         }
     }
 }

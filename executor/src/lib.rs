@@ -2,6 +2,7 @@
 //! execution (configured by environment, talking to the callback API) or on
 //! its own (`executor run --spec spec.json`, events as JSON lines on stdout).
 
+pub mod budget;
 pub mod callback;
 pub mod engine;
 pub mod error;

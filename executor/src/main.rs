@@ -15,7 +15,8 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use executor::{
-    callback::CallbackClient,
+    budget::TokenBudget,
+    callback::{BeatAnswer, CallbackClient},
     engine,
     http_node::{AllowList, HttpRunner},
     providers::Provider,
@@ -115,6 +116,7 @@ fn prepare(spec: RunSpec) -> Result<RunInput, String> {
         prior_outputs: spec.prior_outputs,
         agents: spec.agents,
         execution_id: spec.execution_id,
+        budget: Arc::new(TokenBudget::new(spec.token_budget)),
     })
 }
 
@@ -244,6 +246,7 @@ async fn job() -> ExitCode {
                     error: Some("stopped before the run began".into()),
                     failed_node: None,
                     duration_ms: None,
+                    reason: None,
                 })
                 .await;
             return ExitCode::from(run_protocol::RunStatus::Cancelled.exit_code() as u8);
@@ -274,6 +277,7 @@ async fn job() -> ExitCode {
                     error: Some(e.clone()),
                     failed_node: None,
                     duration_ms: None,
+                    reason: None,
                 })
                 .await;
             return fail(e);
@@ -294,16 +298,25 @@ async fn job() -> ExitCode {
     // down for a while) is not silence.
     let beat = {
         let (client, cancel, every) = (client.clone(), cancel.clone(), config.heartbeat_every);
+        let budget = input.budget.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 match client.heartbeat().await {
-                    Ok(true) | Err(executor::callback::CallbackError::RunEnded)
+                    Ok(BeatAnswer { cancel: true, .. })
+                    | Err(executor::callback::CallbackError::RunEnded)
                         if !cancel.is_cancelled() =>
                     {
                         eprintln!("executor: the API cancelled the run");
                         cancel.cancel();
+                    }
+                    Ok(BeatAnswer {
+                        budget_exceeded: true,
+                        ..
+                    }) if budget.reason().is_none() => {
+                        eprintln!("executor: the workspace's monthly budget is spent");
+                        budget.stop("the workspace's monthly budget is spent".into());
                     }
                     _ => {}
                 }

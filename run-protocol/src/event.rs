@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{
     result::OutputRef,
-    status::{ExecutionStatus, RunStatus},
+    status::{EndReason, ExecutionStatus, RunStatus},
 };
 
 /// Why a node attempt failed, as reported.
@@ -93,6 +93,9 @@ pub enum EventKind {
         error: Option<String>,
         failed_node: Option<String>,
         duration_ms: u64,
+        /// Why it ended, beyond its status (`budget_exceeded`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<EndReason>,
     },
     /// Written by the API, never by the executor: the run entered its terminal
     /// state. Always the run's last event.
@@ -106,6 +109,8 @@ pub enum EventKind {
         error: Option<String>,
         #[serde(default)]
         failed_node: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<EndReason>,
     },
     /// A type this version does not know (sent by a newer executor): the API
     /// stores it as sent.

@@ -28,4 +28,4 @@ pub mod status;
 pub use event::{ErrorView, Event, EventBatch, EventKind};
 pub use result::{OutputRef, RunResult};
 pub use spec::{AgentDef, LlmCredential, LlmVendor, RunSpec};
-pub use status::{ExecutionStatus, RunStatus, UnknownStatus};
+pub use status::{EndReason, ExecutionStatus, RunStatus, UnknownStatus};

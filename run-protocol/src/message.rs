@@ -38,6 +38,11 @@ pub enum MessageType {
     /// workspace's plan changed (`kind` = `plan_changed`).
     #[serde(rename = "notification")]
     Notification,
+    /// A run ended (`workspace:{id}`): what it adds to the workspace's
+    /// analytics (status, run time, queue wait, tokens, cost), so a dashboard
+    /// updates without polling.
+    #[serde(rename = "analytics:run")]
+    AnalyticsRun,
     #[serde(rename = "subscribed")]
     Subscribed,
     #[serde(rename = "unsubscribed")]
@@ -69,6 +74,7 @@ impl MessageType {
             Self::WorkspaceActivity => "workspace:activity",
             Self::WorkflowPresence => "workflow:presence",
             Self::Notification => "notification",
+            Self::AnalyticsRun => "analytics:run",
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Pong => "pong",

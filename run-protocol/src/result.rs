@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::status::RunStatus;
+use crate::status::{EndReason, RunStatus};
 
 /// An output too large to travel inline, stored as an artifact of the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,4 +31,7 @@ pub struct RunResult {
     pub failed_node: Option<String>,
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// Why it ended, beyond its status (`budget_exceeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<EndReason>,
 }

@@ -87,6 +87,11 @@ pub struct RunSpec {
     /// The whole run's time limit (the tier's maximum runtime).
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// The LLM tokens (input and output) the run may still use: the
+    /// workspace's per-run token budget less what the run used before it
+    /// resumed. Past it the run ends `failed`, reason `budget_exceeded`.
+    #[serde(default)]
+    pub token_budget: Option<u64>,
     /// Human description, ignored by the engine.
     #[serde(default)]
     pub description: Option<String>,
@@ -106,6 +111,7 @@ impl Default for RunSpec {
             platform_llm: true,
             max_concurrency: None,
             timeout_seconds: None,
+            token_budget: None,
             description: None,
         }
     }

@@ -117,6 +117,21 @@ impl RunStatus {
     }
 }
 
+/// Why a run ended, when there is more to say than its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "snake_case"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// `failed`: the run reached its token budget, or its workspace's monthly
+    /// budget was spent.
+    BudgetExceeded,
+    /// A reason this version does not know (sent by a newer executor).
+    #[serde(other)]
+    Other,
+}
+
 impl From<RunStatus> for ExecutionStatus {
     fn from(s: RunStatus) -> Self {
         match s {

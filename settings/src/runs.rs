@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use crate::lookup::{Lookup, SettingsError};
+use crate::{
+    lookup::{Lookup, SettingsError},
+    prices::PriceTable,
+};
 
 /// How often an executor beats, unless told otherwise: the dispatcher passes
 /// its setting to the Job, and the executor falls back to this.
@@ -41,6 +44,8 @@ pub struct RunSettings {
     /// runs always find room first.
     pub cluster_standard_percent: i64,
     pub cluster_low_percent: i64,
+    /// `LLM_PRICES`: what agent calls cost (see [`PriceTable`]).
+    pub prices: PriceTable,
 }
 
 impl Default for RunSettings {
@@ -57,6 +62,7 @@ impl Default for RunSettings {
             cluster_max_runs: 0,
             cluster_standard_percent: 85,
             cluster_low_percent: 60,
+            prices: PriceTable::default(),
         }
     }
 }
@@ -77,6 +83,7 @@ impl RunSettings {
             cluster_standard_percent: l
                 .parse("CLUSTER_STANDARD_PERCENT", d.cluster_standard_percent)?,
             cluster_low_percent: l.parse("CLUSTER_LOW_PERCENT", d.cluster_low_percent)?,
+            prices: PriceTable::from_lookup(l)?,
         };
         if s.cluster_max_runs < 0 {
             return Err(SettingsError::Invalid {

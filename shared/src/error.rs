@@ -42,6 +42,10 @@ pub enum ErrorCode {
     EmailNotVerified,
     /// The caller's tier does not allow this; `details` names the limit.
     TierLimit,
+    /// The workspace's monthly budget is spent: no new run starts until the
+    /// month ends or an owner or admin raises it (`details`: the budget, the
+    /// spend, when the month resets).
+    BudgetExceeded,
     NotFound,
     MethodNotAllowed,
     /// The request conflicts with the current state (e.g. the email is taken).
@@ -77,7 +81,9 @@ impl ErrorCode {
             Unauthorized | InvalidCredentials | TokenExpired | TokenInvalid | TokenRevoked => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | InsufficientScope | EmailNotVerified | TierLimit => StatusCode::FORBIDDEN,
+            Forbidden | InsufficientScope | EmailNotVerified | TierLimit | BudgetExceeded => {
+                StatusCode::FORBIDDEN
+            }
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict | RunEnded => StatusCode::CONFLICT,

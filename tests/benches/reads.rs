@@ -145,6 +145,7 @@ async fn seed(app: &TestApp) -> (String, String, String) {
                         payload: p,
                         ts: chrono::Utc::now(),
                         tokens: 0,
+                        usage: None,
                     })
                     .collect();
                 let mut tx = app.state.db.begin().await.expect("tx");
@@ -164,6 +165,7 @@ async fn seed(app: &TestApp) -> (String, String, String) {
                 output_ref: None,
                 error: None,
                 failed_node: None,
+                reason: None,
             },
         )
         .await

@@ -132,6 +132,7 @@ async fn main() {
                 payload: &payload,
                 ts: Utc::now(),
                 tokens: 0,
+                usage: None,
             }],
         )
         .await

@@ -69,7 +69,7 @@ impl Fixture {
     }
 
     /// A run of `wf` that waited `wait_s` queued, ran `run_s` (`None`: never
-    /// started) and used `tokens`, ended now as `status`.
+    /// started) and used `tokens` (at 10 µ$ each), ended now as `status`.
     async fn ended(
         &self,
         wf: Uuid,
@@ -92,7 +92,7 @@ impl Fixture {
             .parse()
             .expect("uuid");
         sqlx::query(
-            "UPDATE executions SET llm_tokens = $4,
+            "UPDATE executions SET llm_tokens = $4, cost_micros = least($4::numeric * 10, 9223372036854775807)::bigint,
                     created_at = now() - make_interval(secs => $2 + coalesce($3, 0)),
                     started_at = now() - make_interval(secs => $3),
                     status = CASE WHEN $3 IS NULL THEN status ELSE 'running' END
@@ -114,6 +114,7 @@ impl Fixture {
                 output_ref: None,
                 error: None,
                 failed_node: None,
+                reason: None,
             },
         )
         .await
@@ -201,8 +202,11 @@ async fn the_overview_and_a_workflows_report_match_hand_computed_figures() {
     assert_eq!(top["byRuns"][0]["name"], "alpha");
     assert_eq!(top["byRuns"][0]["runs"], 4);
     assert_eq!(top["byRuns"][1]["runs"], 2);
-    assert_eq!(top["byTokens"][0]["llmTokens"], 600);
-    assert_eq!(top["byTokens"][1]["llmTokens"], 50);
+    assert_eq!(top["byCost"][0]["llmTokens"], 600);
+    assert_eq!(top["byCost"][0]["costUsd"], 0.006);
+    assert_eq!(top["byCost"][1]["llmTokens"], 50);
+    assert_eq!(top["byCost"][1]["costUsd"], 0.0005);
+    assert_eq!(o["costUsd"], 0.0065);
 
     // One workflow: its runs only, by the hour.
     let w = f
@@ -235,10 +239,10 @@ async fn the_overview_and_a_workflows_report_match_hand_computed_figures() {
     sqlx::query(
         "WITH t AS (SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
                            - interval '5 days' + interval '12 hours' AS hour)
-         , h AS (INSERT INTO workflow_run_hours (workspace_id, workflow_id, hour, runs, completed, llm_tokens)
-                 SELECT $1, $2, hour, 10, 10, 1000 FROM t RETURNING 1)
-         INSERT INTO workflow_run_days (workspace_id, workflow_id, day, runs, llm_tokens)
-         SELECT $1, $2, (hour AT TIME ZONE 'UTC')::date, 10, 1000 FROM t",
+         , h AS (INSERT INTO workflow_run_hours (workspace_id, workflow_id, hour, runs, completed, llm_tokens, cost_micros)
+                 SELECT $1, $2, hour, 10, 10, 1000, 10000 FROM t RETURNING 1)
+         INSERT INTO workflow_run_days (workspace_id, workflow_id, day, runs, llm_tokens, cost_micros)
+         SELECT $1, $2, (hour AT TIME ZONE 'UTC')::date, 10, 1000, 10000 FROM t",
     )
     .bind(ws)
     .bind(c)
@@ -250,7 +254,8 @@ async fn the_overview_and_a_workflows_report_match_hand_computed_figures() {
         .await;
     assert_eq!(o["topWorkflows"]["byRuns"][0]["workflowId"], json!(c));
     assert_eq!(o["topWorkflows"]["byRuns"][0]["runs"], 10);
-    assert_eq!(o["topWorkflows"]["byTokens"][0]["llmTokens"], 1000);
+    assert_eq!(o["topWorkflows"]["byCost"][0]["llmTokens"], 1000);
+    assert_eq!(o["topWorkflows"]["byCost"][0]["costUsd"], 0.01);
     assert_eq!(
         o["topWorkflows"]["byRuns"][1]["runs"], 4,
         "today's edge hours still count"
@@ -331,7 +336,8 @@ async fn a_run_at_the_token_ceiling_still_ends_and_is_counted_saturated() {
         .await;
     assert_eq!(o["runs"]["total"], 2);
     assert_eq!(o["llmTokens"], i64::MAX);
-    assert_eq!(o["topWorkflows"]["byTokens"][0]["llmTokens"], i64::MAX);
+    assert_eq!(o["topWorkflows"]["byCost"][0]["llmTokens"], i64::MAX);
+    assert_eq!(o["costUsd"], i64::MAX as f64 / 1e6);
     let w = f
         .get(&format!(
             "/api/v1/workspaces/{ws}/analytics/workflows/{wf}?bucket=hour&from={}",
@@ -344,4 +350,69 @@ async fn a_run_at_the_token_ceiling_still_ends_and_is_counted_saturated() {
         .get(&format!("/api/v1/workspaces/{ws}/analytics/overview?from=2026-01-01T10:00:00Z&to=2026-01-01T10:00:00Z&tz=Asia/Kolkata"))
         .await;
     assert_eq!(empty["series"], json!([]));
+}
+
+#[tokio::test]
+async fn the_usage_report_counts_this_month_against_the_plan_and_what_is_stored() {
+    let f = fixture("analytics-usage@example.com").await;
+    let (a, b) = (f.workflow("one").await, f.workflow("two").await);
+    f.ended(a, RunStatus::Completed, 1, Some(60), 100).await;
+    f.ended(a, RunStatus::Failed, 1, Some(30), 0).await;
+    f.ended(b, RunStatus::Completed, 2, Some(90), 20).await;
+    // Two artifacts of one run, then that run deleted: the counter follows.
+    let runs: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM executions WHERE workspace_id = $1 ORDER BY created_at")
+            .bind(f.workspace)
+            .fetch_all(&f.app.state.db)
+            .await
+            .expect("runs");
+    for (run, size) in [(runs[0], 1_000_i64), (runs[0], 24), (runs[1], 500)] {
+        sqlx::query(
+            "INSERT INTO execution_artifacts (id, execution_id, name, content_type, size, blob_key)
+             VALUES ($1, $2, 'a.json', 'application/json', $3, $1::text)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(run)
+        .bind(size)
+        .execute(&f.app.state.db)
+        .await
+        .expect("artifact");
+    }
+    let ws = f.workspace;
+    let u = f
+        .get(&format!("/api/v1/workspaces/{ws}/analytics/usage"))
+        .await;
+    assert_eq!(u["tier"], "PROFESSIONAL");
+    assert_eq!(u["workflows"], 2);
+    assert_eq!(u["storage"], json!({"artifacts": 3, "bytes": 1524}));
+    let m = &u["thisMonth"];
+    assert_eq!(m["runs"], 3);
+    // Each run's minutes rounded up: 60 s and the test's milliseconds is 2,
+    // then 1 and 2.
+    assert_eq!(m["runMinutes"], 5);
+    assert_eq!(m["llmTokens"], 120);
+    assert_eq!(m["seats"], json!({"used": 1, "limit": 10, "remaining": 9}));
+    assert_eq!(m["concurrentRuns"]["limit"], 3);
+    assert_eq!(m["workflowsCreated"]["used"], 2);
+    assert_eq!(m["workflowsCreated"]["limit"], Value::Null);
+    assert_eq!(m["monthlyBudgetUsd"], Value::Null);
+    assert_eq!(m["budgetExhausted"], false);
+    let series = u["series"].as_array().expect("series");
+    let runs_in_series: i64 = series.iter().map(|p| p["runs"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(runs_in_series, 3);
+    let minutes: f64 = series
+        .iter()
+        .map(|p| p["runMinutes"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert!((minutes - 3.0).abs() < 0.01, "{minutes}");
+
+    sqlx::query("DELETE FROM executions WHERE id = $1")
+        .bind(runs[0])
+        .execute(&f.app.state.db)
+        .await
+        .expect("delete a run");
+    let u = f
+        .get(&format!("/api/v1/workspaces/{ws}/analytics/usage"))
+        .await;
+    assert_eq!(u["storage"], json!({"artifacts": 1, "bytes": 500}));
 }

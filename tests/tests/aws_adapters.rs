@@ -771,6 +771,7 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
             output_ref: None,
             error: None,
             failed_node: None,
+            reason: None,
         },
     )
     .await
@@ -800,6 +801,7 @@ async fn dispatcher_lambda_defers_over_limit_runs_and_ignores_duplicates() {
                 output_ref: None,
                 error: None,
                 failed_node: None,
+                reason: None,
             },
         )
         .await
@@ -848,6 +850,7 @@ async fn the_state_machine_tracks_heartbeats_finalizes_and_reaps() {
             output_ref: None,
             error: None,
             failed_node: None,
+            reason: None,
         },
     )
     .await

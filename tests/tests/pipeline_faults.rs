@@ -131,6 +131,7 @@ async fn end_all(state: &RunsState, ids: &[Uuid]) {
                 output_ref: None,
                 error: Some("test over"),
                 failed_node: None,
+                reason: None,
             },
         )
         .await
@@ -212,6 +213,7 @@ async fn two_dispatchers_never_both_take_the_last_slot() {
             output_ref: None,
             error: None,
             failed_node: None,
+            reason: None,
         },
     )
     .await

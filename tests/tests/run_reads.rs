@@ -103,6 +103,7 @@ async fn report(app: &TestApp, id: Uuid, nodes: usize, output_bytes: usize) {
                 payload: p,
                 ts: chrono::Utc::now(),
                 tokens: 0,
+                usage: None,
             })
             .collect();
         let mut tx = app.state.db.begin().await.expect("tx");

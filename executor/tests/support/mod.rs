@@ -249,6 +249,31 @@ pub async fn run_with(
     cancel: CancellationToken,
     secrets: std::collections::BTreeMap<String, String>,
 ) -> Run {
+    run_budgeted(
+        rt,
+        graph,
+        inputs,
+        prior,
+        cfg,
+        cancel,
+        secrets,
+        Default::default(),
+    )
+    .await
+}
+
+/// [`run_with`], under a token budget the test keeps a handle on.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_budgeted(
+    rt: Arc<Runtime>,
+    graph: Value,
+    inputs: Value,
+    prior: HashMap<String, Value>,
+    cfg: EngineConfig,
+    cancel: CancellationToken,
+    secrets: std::collections::BTreeMap<String, String>,
+    budget: Arc<executor::budget::TokenBudget>,
+) -> Run {
     let graph = workflow_graph::Graph::from_canvas(&graph).expect("graph json");
     let graph =
         workflow_graph::validate(&graph).unwrap_or_else(|r| panic!("invalid test graph: {r:#?}"));
@@ -260,6 +285,7 @@ pub async fn run_with(
         prior_outputs: prior,
         agents: HashMap::new(),
         execution_id: Some("exec-test".into()),
+        budget,
     };
     let outcome = executor::run(rt, &cfg, input, reporter, cancel).await;
     let events = events.lock().expect("lock").clone();

@@ -19,7 +19,7 @@ use shared::{
     },
     error::ErrorEnvelope,
     extract::{offset_page, Json},
-    protocol::{ExecutionStatus, OutputRef},
+    protocol::{EndReason, ExecutionStatus, OutputRef},
     runs::{
         start::{StartRun, Started},
         trigger::{CallerTrigger, Trigger, TriggerType},
@@ -132,6 +132,13 @@ pub struct ExecutionSummary {
     pub priority: Priority,
     pub error: Option<String>,
     pub failed_node: Option<String>,
+    /// Why it ended, beyond its status: `budget_exceeded` for a run stopped
+    /// by its token budget or its workspace's monthly budget.
+    pub reason: Option<EndReason>,
+    /// The LLM tokens its agent calls used so far, and what they cost in US
+    /// dollars (the API's price table).
+    pub llm_tokens: i64,
+    pub cost_usd: f64,
     pub retry_of: Option<Uuid>,
     /// Who started it (`null` for a trigger's run, or once their account is gone).
     pub started_by: Option<Uuid>,
@@ -158,6 +165,9 @@ impl From<Summary> for ExecutionSummary {
             priority: e.priority,
             error: e.error,
             failed_node: e.failed_node,
+            reason: e.end_reason,
+            llm_tokens: e.llm_tokens,
+            cost_usd: shared::analytics::usd(e.cost_micros),
             retry_of: e.retry_of,
             started_by: e.started_by,
             trigger_type: e.trigger_type,
@@ -230,7 +240,7 @@ async fn started(s: &RunsState, st: Started) -> ApiResult<(StatusCode, Json<Exec
         (status = 202, description = "Queued", body = ExecutionView),
         (status = 200, description = "Already started with this Idempotency-Key", body = ExecutionView),
         (status = 400, description = "Invalid body or graph (VALIDATION_ERROR, details.report)", body = ErrorEnvelope),
-        (status = 403, description = "FREE and DESIGNER cannot run (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 403, description = "FREE and DESIGNER cannot run (TIER_LIMIT); the workspace's monthly budget is spent (BUDGET_EXCEEDED)", body = ErrorEnvelope),
         (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
     )
 )]
@@ -265,7 +275,7 @@ pub async fn create(
     responses(
         (status = 202, description = "Queued", body = ExecutionView),
         (status = 200, description = "Already started with this Idempotency-Key", body = ExecutionView),
-        (status = 403, description = "FREE and DESIGNER cannot run (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 403, description = "FREE and DESIGNER cannot run (TIER_LIMIT); the workspace's monthly budget is spent (BUDGET_EXCEEDED)", body = ErrorEnvelope),
         (status = 404, description = "No such workflow of yours", body = ErrorEnvelope),
     )
 )]

@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use shared::{
     db::{
-        executions,
+        budgets, executions,
         triggers::{self, TriggerRow},
         workspaces,
     },
@@ -36,7 +36,7 @@ use shared::{
     protocol::ExecutionStatus,
     ratelimit::{self, Bucket},
     runs::{
-        start::{may_run, Started},
+        start::{may_run, within_budget, Started},
         trigger::TriggerType,
     },
     triggers::{
@@ -146,7 +146,7 @@ fn body_value(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
         (status = 200, description = "A synchronous hook whose run ended in time: its output", body = HookAnswer),
         (status = 202, description = "The run is started, or queued to start (status queued: its id is final, and the run exists once the intake takes it; a run refused then shows on the trigger as its last error)", body = HookAnswer),
         (status = 400, description = "A malformed hook id (VALIDATION_ERROR); not signed, a stale timestamp, a wrong signature, or no signing secret yet (INVALID_SIGNATURE, details.reason = missing | malformed | stale | mismatch | no_secret); the body is not valid JSON (VALIDATION_ERROR); the body holds U+0000 (VALIDATION_ERROR); or the workflow cannot run (a run started at once: VALIDATION_ERROR, details.reason = invalid_graph)", body = ErrorEnvelope),
-        (status = 403, description = "The workspace's plan cannot run it (TIER_LIMIT)", body = ErrorEnvelope),
+        (status = 403, description = "The workspace's plan cannot run it (TIER_LIMIT), or its monthly budget is spent (BUDGET_EXCEEDED)", body = ErrorEnvelope),
         (status = 404, description = "No such hook (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The workflow is not published, or the trigger is paused (CONFLICT, details.reason = not_published | paused)", body = ErrorEnvelope),
         (status = 413, description = "The body is over 256 KiB (PAYLOAD_TOO_LARGE)", body = ErrorEnvelope),
@@ -345,6 +345,7 @@ async fn queue(
         .await?
         .ok_or_else(|| ApiError::not_found("hook"))?;
     may_run(tier)?;
+    within_budget(&budgets::standing(&s.app.db, t.workspace_id).await?)?;
     if has_nul(&delivery.inputs) {
         return Err(ApiError::field(
             "body",

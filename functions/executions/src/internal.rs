@@ -69,13 +69,16 @@ pub async fn events(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Liveness; the answer tells the executor to stop when the run was cancelled.
+/// Liveness; the answer tells the executor to stop when the run was
+/// cancelled, or to end it when the workspace's monthly budget is spent.
 pub async fn heartbeat(
     State(s): State<RunsState>,
     caller: ExecutionCaller,
 ) -> ApiResult<Json<Value>> {
     let answer = s.runs.heartbeat(caller.execution_id).await?;
-    Ok(Json(json!({ "cancel": answer.cancel })))
+    Ok(Json(
+        json!({ "cancel": answer.cancel, "budgetExceeded": answer.budget_exceeded }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

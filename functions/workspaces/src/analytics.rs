@@ -1,9 +1,11 @@
 //! `GET /api/v1/workspaces/{id}/analytics/overview` and
 //! `…/analytics/workflows/{workflowId}`: a period's runs by status, success
-//! rate, run-time and queue-wait percentiles, LLM tokens, a series in hour,
-//! day or week buckets of a time zone, and (the overview) the busiest
-//! workflows. Read from rollups kept when runs end (`shared::analytics`).
-//! Any member may read them (viewers too).
+//! rate, run-time and queue-wait percentiles, LLM tokens and cost, a series
+//! in hour, day or week buckets of a time zone, and (the overview) the
+//! busiest and costliest workflows. `…/analytics/costs`: cost by model,
+//! workflow and bucket. `…/analytics/usage`: this month against the plan's
+//! limits and the spend caps. Read from rollups kept when runs end and
+//! counters (`shared::analytics`). Any member may read them (viewers too).
 
 use axum::extract::{Path, Query, State};
 use chrono::Utc;
@@ -11,7 +13,9 @@ use shared::{
     access::{Member, Permission},
     analytics::{
         self,
+        costs::CostReport,
         period::{Period, PeriodParams},
+        usage::UsageReport,
         Report,
     },
     auth::AuthUser,
@@ -87,6 +91,60 @@ pub async fn workflow(
         .ok_or_else(|| ApiError::not_found("workflow"))?;
     Ok(Json(
         analytics::report(&state.db, id, Some(workflow_id), period)
+            .await
+            .map_err(unknown_zone)?,
+    ))
+}
+
+/// What the workspace's agent calls cost in a period: by model, by workflow
+/// and by bucket.
+#[utoipa::path(
+    get, path = "/api/v1/workspaces/{id}/analytics/costs", operation_id = "analytics_costs", tag = "analytics", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workspace id"), PeriodParams),
+    responses(
+        (status = 200, description = "Costs by model, workflow and bucket (runs counted in the hour they ended; calls priced by the API's price table when reported)", body = CostReport),
+        (status = 400, description = "A bad period, bucket or time zone (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+    )
+)]
+pub async fn costs(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(p): Query<PeriodParams>,
+) -> ApiResult<Json<CostReport>> {
+    let me = Member::of(&state.db, &caller, id).await?;
+    me.require(Permission::ViewAnalytics)?;
+    let period = Period::parse(&p, Utc::now())?;
+    Ok(Json(
+        analytics::costs::report(&state.db, id, period)
+            .await
+            .map_err(unknown_zone)?,
+    ))
+}
+
+/// This month against the plan's limits and the spend caps, and a period's
+/// runs, run minutes, tokens and cost by bucket.
+#[utoipa::path(
+    get, path = "/api/v1/workspaces/{id}/analytics/usage", operation_id = "analytics_usage", tag = "analytics", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workspace id"), PeriodParams),
+    responses(
+        (status = 200, description = "This month's usage against the limits, what the workspace stores, and the period's series", body = UsageReport),
+        (status = 400, description = "A bad period, bucket or time zone (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+    )
+)]
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(p): Query<PeriodParams>,
+) -> ApiResult<Json<UsageReport>> {
+    let me = Member::of(&state.db, &caller, id).await?;
+    me.require(Permission::ViewAnalytics)?;
+    let period = Period::parse(&p, Utc::now())?;
+    Ok(Json(
+        analytics::usage::report(&state.db, id, me.tier, period)
             .await
             .map_err(unknown_zone)?,
     ))

@@ -1,10 +1,11 @@
 //! The workspaces function: `/api/v1/workspaces` — team workspaces, their
-//! members and roles, handing ownership on, and the workspace's vault of
-//! secrets. Who may do what is decided
+//! members and roles, handing ownership on, the workspace's vault of
+//! secrets, its analytics and its spend caps. Who may do what is decided
 //! by `shared::access`; every handler asks it.
 
 mod activity;
 mod analytics;
+mod budget;
 mod dto;
 mod handlers;
 mod inbox;
@@ -41,6 +42,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(activity::list))
         .routes(routes!(analytics::overview))
         .routes(routes!(analytics::workflow))
+        .routes(routes!(analytics::costs))
+        .routes(routes!(analytics::usage))
+        .routes(routes!(budget::get, budget::set))
         .routes(routes!(secrets::list, secrets::create))
         .routes(routes!(secrets::replace, secrets::delete))
 }

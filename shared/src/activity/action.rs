@@ -63,6 +63,8 @@ actions! {
     TriggerPaused = "trigger.paused" => Trigger,
     TriggerResumed = "trigger.resumed" => Trigger,
     TriggerSecretChanged = "trigger.secret_changed" => Trigger,
+    BudgetUpdated = "budget.updated" => Budget,
+    BudgetReached = "budget.reached" => Budget,
 }
 
 /// Its schema: the strings, as stored and shown (a derive would name the variants).
@@ -100,6 +102,8 @@ pub enum Resource {
     Secret,
     /// A workflow's webhook or schedule trigger.
     Trigger,
+    /// The workspace's spend caps.
+    Budget,
 }
 
 impl Resource {

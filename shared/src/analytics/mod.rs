@@ -4,8 +4,10 @@
 //! tokens, a series in buckets of a time zone, and the busiest workflows.
 //! Nothing here scans runs or their events.
 
+pub mod costs;
 pub mod histogram;
 pub mod period;
+pub mod usage;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -46,6 +48,8 @@ pub struct Summary {
     pub duration: Timing,
     pub queue_wait: Timing,
     pub llm_tokens: i64,
+    /// What the agent calls cost, in US dollars (the API's price table).
+    pub cost_usd: f64,
 }
 
 /// One bucket of a series.
@@ -66,13 +70,15 @@ pub struct WorkflowRank {
     pub runs: i64,
     pub failed: i64,
     pub llm_tokens: i64,
+    pub cost_usd: f64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopWorkflows {
     pub by_runs: Vec<WorkflowRank>,
-    pub by_tokens: Vec<WorkflowRank>,
+    /// Those that cost anything, most first.
+    pub by_cost: Vec<WorkflowRank>,
 }
 
 /// `GET …/analytics/overview` and `…/analytics/workflows/{id}`.
@@ -89,6 +95,11 @@ pub struct Report {
     /// The workspace's report only: its ten busiest workflows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_workflows: Option<TopWorkflows>,
+}
+
+/// Micro-dollars as US dollars.
+pub fn usd(micros: i64) -> f64 {
+    micros as f64 / 1e6
 }
 
 /// How many workflows a ranking holds.
@@ -118,6 +129,7 @@ impl From<&Counts> for Summary {
             duration: timing(c.duration_ms, c.started, c.duration_hist.as_deref()),
             queue_wait: timing(c.wait_ms, c.started, c.wait_hist.as_deref()),
             llm_tokens: c.llm_tokens,
+            cost_usd: usd(c.cost_micros),
         }
     }
 }
@@ -130,6 +142,7 @@ impl From<WorkflowTotals> for WorkflowRank {
             runs: w.runs,
             failed: w.failed,
             llm_tokens: w.llm_tokens,
+            cost_usd: usd(w.cost_micros),
         }
     }
 }
@@ -158,9 +171,9 @@ pub async fn report(
     for p in &points {
         totals.absorb(&p.counts);
     }
-    let top_workflows = ranked.map(|(by_runs, by_tokens)| TopWorkflows {
+    let top_workflows = ranked.map(|(by_runs, by_cost)| TopWorkflows {
         by_runs: by_runs.into_iter().map(Into::into).collect(),
-        by_tokens: by_tokens.into_iter().map(Into::into).collect(),
+        by_cost: by_cost.into_iter().map(Into::into).collect(),
     });
     Ok(Report {
         summary: Summary::from(&totals),

@@ -21,6 +21,8 @@ pub struct Counts {
     pub duration_ms: i64,
     pub wait_ms: i64,
     pub llm_tokens: i64,
+    /// What the runs' agent calls cost, in micro-dollars.
+    pub cost_micros: i64,
     pub duration_hist: Option<Vec<i64>>,
     pub wait_hist: Option<Vec<i64>>,
 }
@@ -38,6 +40,7 @@ impl Counts {
         add(&mut self.duration_ms, other.duration_ms);
         add(&mut self.wait_ms, other.wait_ms);
         add(&mut self.llm_tokens, other.llm_tokens);
+        add(&mut self.cost_micros, other.cost_micros);
         add_hist(&mut self.duration_hist, other.duration_hist.as_deref());
         add_hist(&mut self.wait_hist, other.wait_hist.as_deref());
     }
@@ -69,13 +72,15 @@ pub struct WorkflowTotals {
     pub runs: i64,
     pub failed: i64,
     pub llm_tokens: i64,
+    pub cost_micros: i64,
 }
 
 const SUMS: &str = "coalesce(sum(runs), 0)::bigint AS runs, coalesce(sum(completed), 0)::bigint AS completed,
     coalesce(sum(failed), 0)::bigint AS failed, coalesce(sum(cancelled), 0)::bigint AS cancelled,
     coalesce(sum(timed_out), 0)::bigint AS timed_out, coalesce(sum(started), 0)::bigint AS started,
     coalesce(sum(duration_ms), 0)::bigint AS duration_ms, coalesce(sum(wait_ms), 0)::bigint AS wait_ms,
-    least(coalesce(sum(llm_tokens), 0), 9223372036854775807)::bigint AS llm_tokens";
+    least(coalesce(sum(llm_tokens), 0), 9223372036854775807)::bigint AS llm_tokens,
+    least(coalesce(sum(cost_micros), 0), 9223372036854775807)::bigint AS cost_micros";
 
 /// A rollup row's bucket: the start of its hour, day or week (`$5`) in the
 /// time zone `$6` (hours are UTC hours).
@@ -86,7 +91,7 @@ const ROWS: &str = "(SELECT * FROM workspace_run_hours WHERE workspace_id = $1 A
                        AND hour >= $2 AND hour < $3
                      UNION ALL
                      SELECT workspace_id, hour, runs, completed, failed, cancelled, timed_out, started,
-                            duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens
+                            duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens, cost_micros
                        FROM workflow_run_hours WHERE workspace_id = $1 AND workflow_id = $4
                         AND hour >= $2 AND hour < $3) r";
 
@@ -121,7 +126,7 @@ pub async fn series(
                 coalesce(x.failed, 0) AS failed, coalesce(x.cancelled, 0) AS cancelled,
                 coalesce(x.timed_out, 0) AS timed_out, coalesce(x.started, 0) AS started,
                 coalesce(x.duration_ms, 0) AS duration_ms, coalesce(x.wait_ms, 0) AS wait_ms,
-                coalesce(x.llm_tokens, 0) AS llm_tokens,
+                coalesce(x.llm_tokens, 0) AS llm_tokens, coalesce(x.cost_micros, 0) AS cost_micros,
                 NULL::bigint[] AS duration_hist, NULL::bigint[] AS wait_hist
            FROM starts s LEFT JOIN sums x ON x.start = s.start
           ORDER BY s.start"
@@ -159,8 +164,8 @@ pub async fn series(
     Ok(points)
 }
 
-/// The workspace's workflows with the most runs, and those with the most
-/// LLM tokens, in the period (at most `limit` each), from one pass over the
+/// The workspace's workflows with the most runs, and those that cost the
+/// most, in the period (at most `limit` each), from one pass over the
 /// rollups: the period's whole UTC days from the daily rows, the hours at
 /// its edges from the hourly ones.
 pub async fn top_workflows(
@@ -172,20 +177,22 @@ pub async fn top_workflows(
     let days = p.whole_utc_days();
     let rows: Vec<(bool, WorkflowTotals)> = sqlx::query_as::<_, Ranked>(
         "WITH parts AS (
-                SELECT workflow_id, runs, failed, llm_tokens FROM workflow_run_days
+                SELECT workflow_id, runs, failed, llm_tokens, cost_micros FROM workflow_run_days
                  WHERE workspace_id = $1 AND day >= $5 AND day < $6
                 UNION ALL
-                SELECT workflow_id, runs, failed, llm_tokens FROM workflow_run_hours
+                SELECT workflow_id, runs, failed, llm_tokens, cost_micros FROM workflow_run_hours
                  WHERE workspace_id = $1 AND ((hour >= $2 AND hour < $7) OR (hour >= $8 AND hour < $3))),
               t AS (SELECT workflow_id, sum(runs)::bigint AS runs, sum(failed)::bigint AS failed,
-                           least(sum(llm_tokens), 9223372036854775807)::bigint AS llm_tokens
+                           least(sum(llm_tokens), 9223372036854775807)::bigint AS llm_tokens,
+                           least(sum(cost_micros), 9223372036854775807)::bigint AS cost_micros
                       FROM parts GROUP BY workflow_id),
-              by_runs AS (SELECT false AS by_tokens, * FROM t ORDER BY runs DESC, workflow_id LIMIT $4),
-              by_tokens AS (SELECT true AS by_tokens, * FROM t ORDER BY llm_tokens DESC, workflow_id LIMIT $4)
-         SELECT x.by_tokens, x.workflow_id, w.name, x.runs, x.failed, x.llm_tokens
-           FROM (SELECT * FROM by_runs UNION ALL SELECT * FROM by_tokens) x
+              by_runs AS (SELECT false AS by_cost, * FROM t ORDER BY runs DESC, workflow_id LIMIT $4),
+              by_cost AS (SELECT true AS by_cost, * FROM t WHERE cost_micros > 0
+                           ORDER BY cost_micros DESC, workflow_id LIMIT $4)
+         SELECT x.by_cost, x.workflow_id, w.name, x.runs, x.failed, x.llm_tokens, x.cost_micros
+           FROM (SELECT * FROM by_runs UNION ALL SELECT * FROM by_cost) x
            JOIN workflows w ON w.id = x.workflow_id
-          ORDER BY x.by_tokens, CASE WHEN x.by_tokens THEN x.llm_tokens ELSE x.runs END DESC, x.workflow_id",
+          ORDER BY x.by_cost, CASE WHEN x.by_cost THEN x.cost_micros ELSE x.runs END DESC, x.workflow_id",
     )
     .bind(workspace_id)
     .bind(p.from)
@@ -198,18 +205,71 @@ pub async fn top_workflows(
     .fetch_all(db)
     .await?
     .into_iter()
-    .map(|r| (r.by_tokens, r.totals))
+    .map(|r| (r.by_cost, r.totals))
     .collect();
-    let (tokens, runs): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(t, _)| *t);
+    let (cost, runs): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(c, _)| *c);
     Ok((
         runs.into_iter().map(|(_, w)| w).collect(),
-        tokens.into_iter().map(|(_, w)| w).collect(),
+        cost.into_iter().map(|(_, w)| w).collect(),
     ))
 }
 
 #[derive(FromRow)]
 struct Ranked {
-    by_tokens: bool,
+    by_cost: bool,
     #[sqlx(flatten)]
     totals: WorkflowTotals,
+}
+
+/// A model's calls in a period (its agent calls' tokens and cost).
+#[derive(Debug, Clone, FromRow)]
+pub struct ModelTotals {
+    pub provider: String,
+    pub model: String,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+    pub unpriced_calls: i64,
+}
+
+/// The workspace's agent calls in the period by provider and model, the
+/// costliest first (then the most used).
+pub async fn models(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+    p: &Period,
+) -> Result<Vec<ModelTotals>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT provider, model, sum(calls)::bigint AS calls,
+                least(sum(input_tokens), 9223372036854775807)::bigint AS input_tokens,
+                least(sum(output_tokens), 9223372036854775807)::bigint AS output_tokens,
+                least(sum(cost_micros), 9223372036854775807)::bigint AS cost_micros,
+                sum(unpriced_calls)::bigint AS unpriced_calls
+           FROM workspace_model_hours
+          WHERE workspace_id = $1 AND hour >= $2 AND hour < $3
+          GROUP BY provider, model
+          ORDER BY cost_micros DESC, calls DESC, provider, model",
+    )
+    .bind(workspace_id)
+    .bind(p.from)
+    .bind(p.to)
+    .fetch_all(db)
+    .await
+}
+
+/// What the workspace holds now: its workflows (not deleted), and its
+/// artifacts' count and bytes (migration 0017's counter).
+pub async fn holdings(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM workflows WHERE workspace_id = $1 AND deleted_at IS NULL),
+                coalesce((SELECT artifacts FROM workspace_storage WHERE workspace_id = $1), 0),
+                coalesce((SELECT bytes FROM workspace_storage WHERE workspace_id = $1), 0)",
+    )
+    .bind(workspace_id)
+    .fetch_one(db)
+    .await
 }

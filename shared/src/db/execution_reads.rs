@@ -4,7 +4,7 @@
 //! parsed and printed again.
 
 use chrono::{DateTime, Utc};
-use run_protocol::{ExecutionStatus, OutputRef};
+use run_protocol::{EndReason, ExecutionStatus, OutputRef};
 use serde_json::Value;
 use sqlx::{types::Json, FromRow, PgExecutor};
 use uuid::Uuid;
@@ -29,6 +29,9 @@ pub struct Summary {
     pub last_seq: i64,
     pub error: Option<String>,
     pub failed_node: Option<String>,
+    pub end_reason: Option<EndReason>,
+    pub llm_tokens: i64,
+    pub cost_micros: i64,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -36,7 +39,7 @@ pub struct Summary {
 
 const SUMMARY_COLUMNS: &str =
     "id, workflow_id, workflow_version, status, tier, priority, retry_of, started_by, trigger_type, \
-    last_seq, error, failed_node, created_at, started_at, finished_at";
+    last_seq, error, failed_node, end_reason, llm_tokens, cost_micros, created_at, started_at, finished_at";
 
 /// One run as shown on its own: the summary, its inputs and its output.
 #[derive(Debug, Clone, FromRow)]
@@ -66,6 +69,9 @@ impl From<super::executions::Execution> for Detail {
                 last_seq: e.last_seq,
                 error: e.error,
                 failed_node: e.failed_node,
+                end_reason: e.end_reason,
+                llm_tokens: e.llm_tokens,
+                cost_micros: e.cost_micros,
                 created_at: e.created_at,
                 started_at: e.started_at,
                 finished_at: e.finished_at,

@@ -6,13 +6,16 @@
 //! concurrency slot is its being `dispatching` or `running`: entering a
 //! terminal state releases it, exactly once, because that state is entered once.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use run_protocol::{ExecutionStatus, OutputRef, RunStatus};
+use run_protocol::{EndReason, ExecutionStatus, OutputRef, RunStatus};
 use serde_json::{json, Value};
 use sqlx::{types::Json, FromRow, PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::{
+    db::budgets,
     runs::trigger::TriggerType,
     tier::{Priority, Tier},
 };
@@ -53,12 +56,17 @@ pub struct Execution {
     pub output_ref: Option<Json<OutputRef>>,
     pub trigger_type: TriggerType,
     pub trigger_data: Json<Value>,
+    /// The LLM tokens its agent calls used, and what they cost (micro-dollars).
+    pub llm_tokens: i64,
+    pub cost_micros: i64,
+    /// Why it ended, beyond its status.
+    pub end_reason: Option<EndReason>,
 }
 
 const COLUMNS: &str = "id, workspace_id, started_by, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
     prior_outputs, idempotency_key, retry_of, cancel_requested, job_name, deadline_at, heartbeat_at, last_seq, \
     output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms, output_ref, \
-    trigger_type, trigger_data";
+    trigger_type, trigger_data, llm_tokens, cost_micros, end_reason";
 
 pub struct NewExecution<'a> {
     pub id: Uuid,
@@ -307,6 +315,8 @@ pub struct Ending<'a> {
     pub output_ref: Option<&'a OutputRef>,
     pub error: Option<&'a str>,
     pub failed_node: Option<&'a str>,
+    /// Why, beyond its status (`budget_exceeded`).
+    pub reason: Option<EndReason>,
 }
 
 /// Usage metrics a finished run adds to its workspace's month.
@@ -353,12 +363,12 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH done AS (
             UPDATE executions SET status = $2, output = $3, error = $4, failed_node = $5, finished_at = now(),
-                   output_ref = $8, last_seq = last_seq + 1,
+                   output_ref = $8, last_seq = last_seq + 1, end_reason = $14,
                    runtime_ms = CASE WHEN started_at IS NULL THEN 0
                                      ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
              WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
                AND NOT ($13 AND cancel_requested)
-            RETURNING workspace_id, workflow_id, status, runtime_ms, last_seq, llm_tokens,
+            RETURNING workspace_id, workflow_id, status, runtime_ms, last_seq, llm_tokens, cost_micros,
                       CASE WHEN started_at IS NOT NULL THEN runtime_ms END AS duration,
                       (extract(epoch FROM started_at - created_at) * 1000)::bigint AS wait),
          -- The analytics rollups (migration 0016): this run, in the hour it ended.
@@ -367,14 +377,24 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          {by_workspace}
          {by_workflow}
          by_workflow_day AS (
-            INSERT INTO workflow_run_days AS r (workspace_id, workflow_id, day, runs, failed, llm_tokens)
+            INSERT INTO workflow_run_days AS r (workspace_id, workflow_id, day, runs, failed, llm_tokens, cost_micros)
             SELECT workspace_id, workflow_id, (now() AT TIME ZONE 'UTC')::date, 1, (status = 'failed')::int,
-                   llm_tokens
+                   llm_tokens, cost_micros
               FROM done
             ON CONFLICT (workflow_id, day) DO UPDATE SET
                 runs = r.runs + 1, failed = r.failed + EXCLUDED.failed,
-                llm_tokens = CASE WHEN r.llm_tokens > 9223372036854775807 - EXCLUDED.llm_tokens
-                                  THEN 9223372036854775807 ELSE r.llm_tokens + EXCLUDED.llm_tokens END
+                llm_tokens = {tokens}, cost_micros = {cost}
+            RETURNING 1),
+         -- Its agent calls by model (migration 0017), for the costs route.
+         by_model AS (
+            INSERT INTO workspace_model_hours AS r (workspace_id, hour, provider, model, calls, input_tokens,
+                        output_tokens, cost_micros, unpriced_calls)
+            SELECT done.workspace_id, date_trunc('hour', now()), u.provider, u.model, u.calls, u.input_tokens,
+                   u.output_tokens, u.cost_micros, u.unpriced_calls
+              FROM done JOIN execution_model_usage u ON u.execution_id = $1
+            ON CONFLICT (workspace_id, hour, provider, model) DO UPDATE SET
+                calls = r.calls + EXCLUDED.calls, unpriced_calls = r.unpriced_calls + EXCLUDED.unpriced_calls,
+                input_tokens = {input}, output_tokens = {output}, cost_micros = {cost}
             RETURNING 1),
          ended AS (
             INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
@@ -411,10 +431,19 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             RETURNING 1)
          -- Data-modifying CTEs run once whether or not they are read.
          SELECT seq FROM ended",
+        tokens = saturating_sum("llm_tokens"),
+        cost = saturating_sum("cost_micros"),
+        input = saturating_sum("input_tokens"),
+        output = saturating_sum("output_tokens"),
         by_workspace = hour_rollup("by_workspace", "workspace_run_hours", &["workspace_id"]),
         by_workflow = hour_rollup("by_workflow", "workflow_run_hours", &["workspace_id", "workflow_id"]),
     )
 });
+
+/// A rollup's `col` plus the ended run's, saturating at `i64::MAX`.
+fn saturating_sum(col: &str) -> String {
+    format!("least(r.{col}::numeric + EXCLUDED.{col}, 9223372036854775807)::bigint")
+}
 
 /// One CTE adding the ended run (`done`) to an hourly rollup keyed by
 /// `keys` (the last is its conflict key, with the hour).
@@ -424,11 +453,12 @@ fn hour_rollup(name: &str, table: &str, keys: &[&str]) -> String {
     format!(
         "{name} AS (
             INSERT INTO {table} AS r ({cols}, hour, runs, completed, failed, cancelled,
-                        timed_out, started, duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens)
+                        timed_out, started, duration_ms, duration_hist, wait_ms, wait_hist, llm_tokens,
+                        cost_micros)
             SELECT {cols}, date_trunc('hour', now()), 1, (status = 'completed')::int,
                    (status = 'failed')::int, (status = 'cancelled')::int, (status = 'timed_out')::int,
                    (duration IS NOT NULL)::int, coalesce(duration, 0), analytics_one(duration),
-                   coalesce(wait, 0), analytics_one(wait), llm_tokens
+                   coalesce(wait, 0), analytics_one(wait), llm_tokens, cost_micros
               FROM done
             ON CONFLICT ({key}, hour) DO UPDATE SET
                 runs = r.runs + 1, completed = r.completed + EXCLUDED.completed,
@@ -437,9 +467,10 @@ fn hour_rollup(name: &str, table: &str, keys: &[&str]) -> String {
                 duration_ms = r.duration_ms + EXCLUDED.duration_ms,
                 duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist),
                 wait_ms = r.wait_ms + EXCLUDED.wait_ms, wait_hist = analytics_add(r.wait_hist, EXCLUDED.wait_hist),
-                llm_tokens = CASE WHEN r.llm_tokens > 9223372036854775807 - EXCLUDED.llm_tokens
-                                  THEN 9223372036854775807 ELSE r.llm_tokens + EXCLUDED.llm_tokens END
-            RETURNING 1),"
+                llm_tokens = {tokens}, cost_micros = {cost}
+            RETURNING 1),",
+        tokens = saturating_sum("llm_tokens"),
+        cost = saturating_sum("cost_micros"),
     )
 }
 
@@ -457,6 +488,9 @@ async fn finish_where(
     if let Some(r) = end.output_ref {
         event["outputRef"] = json!(r);
     }
+    if let Some(reason) = end.reason {
+        event["reason"] = json!(reason);
+    }
     sqlx::query_scalar(FINISH.as_str())
         .bind(id)
         .bind(status)
@@ -471,6 +505,7 @@ async fn finish_where(
         .bind(LLM_TOKENS)
         .bind(RUN_MINUTES)
         .bind(unless_cancel_requested)
+        .bind(end.reason)
         .fetch_optional(db)
         .await
 }
@@ -497,23 +532,32 @@ pub struct Beat {
     pub ended: bool,
     /// The tracker's task token, to forward the beat to.
     pub task_token: Option<String>,
+    /// The workspace's monthly budget is set and spent.
+    pub over_budget: bool,
 }
 
 /// Records a heartbeat, or `None` if there is no such execution.
 pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>, sqlx::Error> {
-    let row: Option<(bool, ExecutionStatus, Option<String>)> = sqlx::query_as(
-        "UPDATE executions SET heartbeat_at = CASE WHEN status = 'running' THEN now() ELSE heartbeat_at END
-          WHERE id = $1 RETURNING cancel_requested, status, task_token",
+    let row: Option<(bool, ExecutionStatus, Option<String>, bool)> = sqlx::query_as(
+        "UPDATE executions e SET heartbeat_at = CASE WHEN status = 'running' THEN now() ELSE heartbeat_at END
+          WHERE id = $1
+         RETURNING cancel_requested, status, task_token,
+                   EXISTS (SELECT 1 FROM workspace_budgets b
+                             JOIN usage_metrics u ON u.workspace_id = b.workspace_id AND u.metric = $2
+                                                 AND u.period = date_trunc('month', now())::date
+                            WHERE b.workspace_id = e.workspace_id AND u.count >= b.monthly_budget_micros)",
     )
     .bind(id)
+    .bind(budgets::LLM_COST)
     .fetch_optional(db)
     .await?;
     // A fast executor can beat before the dispatcher has recorded it as
     // running: only a cancel or the run's end stops it.
-    Ok(row.map(|(cancel, status, task_token)| Beat {
+    Ok(row.map(|(cancel, status, task_token, over_budget)| Beat {
         stop: cancel || status.is_terminal(),
         ended: status.is_terminal(),
         task_token,
+        over_budget,
     }))
 }
 
@@ -537,13 +581,31 @@ pub struct NewEvent<'a> {
     pub ts: DateTime<Utc>,
     /// The LLM tokens a `usage` event reports (0 for other events).
     pub tokens: i64,
+    /// A `usage` event's call, priced.
+    pub usage: Option<ModelUsage<'a>>,
+}
+
+/// One agent call's usage, as a `usage` event reports it, and its price.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelUsage<'a> {
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// Micro-dollars; `None` when the price table does not know the model.
+    pub cost_micros: Option<i64>,
 }
 
 /// What storing a batch of events did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    /// Stored: how many were new, and whose run it is (to publish to).
-    Added { new: u64, workspace_id: Uuid },
+    /// Stored: how many were new, whose run it is (to publish to), and the
+    /// budget notices its spend made due.
+    Added {
+        new: u64,
+        workspace_id: Uuid,
+        notices: Vec<budgets::Notice>,
+    },
     /// The run has ended: nothing after its end is taken.
     Ended,
     /// No such execution.
@@ -568,7 +630,8 @@ pub async fn insert_events(
         Some((s, _)) if s.is_terminal() => return Ok(Recorded::Ended),
         Some((_, workspace_id)) => workspace_id,
     };
-    let (mut added, mut tokens) = (0, 0i64);
+    let (mut added, mut tokens, mut cost) = (0, 0i64, 0i64);
+    let mut by_model: BTreeMap<(&str, &str), [i64; 5]> = BTreeMap::new();
     for e in events {
         let inserted = sqlx::query(
             "INSERT INTO execution_events (execution_id, seq, type, node, payload, ts) VALUES ($1, $2, $3, $4, $5, $6)
@@ -587,21 +650,63 @@ pub async fn insert_events(
         // A retried event is not inserted again, nor are its tokens counted.
         if inserted == 1 {
             tokens = tokens.saturating_add(e.tokens);
+            if let Some(u) = e.usage {
+                let price = u.cost_micros.unwrap_or(0);
+                cost = cost.saturating_add(price);
+                let m = by_model.entry((u.provider, u.model)).or_default();
+                let unpriced = i64::from(u.cost_micros.is_none());
+                for (sum, n) in
+                    m.iter_mut()
+                        .zip([1, u.input_tokens, u.output_tokens, price, unpriced])
+                {
+                    *sum = sum.saturating_add(n);
+                }
+            }
         }
+    }
+    for ((provider, model), [calls, input, output, price, unpriced]) in by_model {
+        sqlx::query(
+            "INSERT INTO execution_model_usage AS u (execution_id, provider, model, calls, input_tokens,
+                         output_tokens, cost_micros, unpriced_calls)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (execution_id, provider, model) DO UPDATE SET calls = u.calls + EXCLUDED.calls,
+                 input_tokens = least(u.input_tokens::numeric + EXCLUDED.input_tokens, 9223372036854775807)::bigint,
+                 output_tokens = least(u.output_tokens::numeric + EXCLUDED.output_tokens, 9223372036854775807)::bigint,
+                 cost_micros = least(u.cost_micros::numeric + EXCLUDED.cost_micros, 9223372036854775807)::bigint,
+                 unpriced_calls = u.unpriced_calls + EXCLUDED.unpriced_calls",
+        )
+        .bind(id)
+        .bind(provider)
+        .bind(model)
+        .bind(calls)
+        .bind(input)
+        .bind(output)
+        .bind(price)
+        .bind(unpriced)
+        .execute(&mut **tx)
+        .await?;
     }
     sqlx::query(
         "UPDATE executions SET last_seq = GREATEST(last_seq, (SELECT coalesce(max(seq), 0) FROM execution_events WHERE execution_id = $1)),
                 llm_tokens = CASE WHEN llm_tokens > 9223372036854775807 - $2 THEN 9223372036854775807
-                                  ELSE llm_tokens + $2 END
+                                  ELSE llm_tokens + $2 END,
+                cost_micros = least(cost_micros::numeric + $3, 9223372036854775807)::bigint
           WHERE id = $1",
     )
     .bind(id)
     .bind(tokens)
+    .bind(cost)
     .execute(&mut **tx)
     .await?;
+    let notices = if cost > 0 {
+        budgets::spend(tx, workspace_id, cost).await?
+    } else {
+        Vec::new()
+    };
     Ok(Recorded::Added {
         new: added,
         workspace_id,
+        notices,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod analytics;
 pub mod api_keys;
 pub mod billing;
+pub mod budgets;
 pub mod execution_reads;
 pub mod executions;
 pub mod housekeeping;

@@ -8,30 +8,59 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{end::EndedBy, run_time, start::INTERRUPTED, Runs};
 use crate::{
     activity::{self, Action, Activity, Origin},
+    analytics::usd,
     db::{
-        agents,
-        executions::{self, Artifact, Ending, NewEvent, Recorded},
+        agents, billing, budgets,
+        executions::{self, Artifact, Ending, ModelUsage, NewEvent, Recorded},
     },
     error::ErrorCode,
+    protocol::message::MessageType,
     protocol::{
-        AgentDef, Event, EventBatch, LlmCredential, LlmVendor, RunResult, RunSpec, RunStatus,
+        AgentDef, Event, EventBatch, EventKind, LlmCredential, LlmVendor, RunResult, RunSpec,
+        RunStatus,
     },
-    realtime::deliver::event_message,
+    realtime::{deliver::event_message, publish::Published},
+    settings::PriceTable,
     workflow::{agent_references, secret_references, Graph},
     ApiError, ApiResult,
 };
+
+/// A `usage` event's call and its price (`None` for other events).
+fn priced<'a>(prices: &PriceTable, kind: &'a EventKind) -> Option<ModelUsage<'a>> {
+    let EventKind::Usage {
+        provider,
+        model,
+        input_tokens,
+        output_tokens,
+        ..
+    } = kind
+    else {
+        return None;
+    };
+    let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Some(ModelUsage {
+        provider,
+        model,
+        input_tokens: tokens(*input_tokens),
+        output_tokens: tokens(*output_tokens),
+        cost_micros: prices.cost_micros(model, *input_tokens, *output_tokens),
+    })
+}
 
 /// What a heartbeat tells the executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BeatAnswer {
     /// The run was cancelled: stop.
     pub cancel: bool,
+    /// The workspace's monthly budget is spent: end the run `failed`,
+    /// reason `budget_exceeded`.
+    pub budget_exceeded: bool,
 }
 
 /// An artifact the executor is about to upload.
@@ -129,6 +158,12 @@ impl Runs {
             .map_or(0, |s| (Utc::now() - s).num_seconds().max(0) as u64);
         let timeout = run_time(e.tier).as_secs().saturating_sub(elapsed).max(1);
         let (secrets, llm) = self.run_secrets(&e, &graph).await?;
+        // The per-run budget, less what the run used before it resumed.
+        let token_budget = budgets::standing(&self.db, e.workspace_id)
+            .await?
+            .budget
+            .run_token_budget
+            .map(|b| u64::try_from(b.saturating_sub(e.llm_tokens)).unwrap_or(0));
         let prior_outputs = serde_json::from_value(e.prior_outputs.0).unwrap_or_default();
         Ok(RunSpec {
             execution_id: Some(e.id.to_string()),
@@ -140,6 +175,7 @@ impl Runs {
             llm,
             platform_llm: e.tier.limits().platform_llm,
             timeout_seconds: Some(timeout),
+            token_budget,
             ..RunSpec::default()
         })
     }
@@ -206,6 +242,7 @@ impl Runs {
                 .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
             parsed.push((seq, ev, ts));
         }
+        let prices = &self.settings.prices;
         let rows: Vec<NewEvent<'_>> = parsed
             .iter()
             .zip(&batch.events)
@@ -216,17 +253,42 @@ impl Runs {
                 payload: raw,
                 ts: *ts,
                 tokens: ev.kind.tokens(),
+                usage: priced(prices, &ev.kind),
             })
             .collect();
         // The row lock in `insert_events` is the one check that the run is
         // live (no separate read of the whole run per batch).
         let mut tx = self.db.begin().await?;
-        let workspace_id = match executions::insert_events(&mut tx, id, &rows).await? {
-            Recorded::Added { workspace_id, .. } => workspace_id,
+        let (workspace_id, notices) = match executions::insert_events(&mut tx, id, &rows).await? {
+            Recorded::Added {
+                workspace_id,
+                notices,
+                ..
+            } => (workspace_id, notices),
             Recorded::Ended => return Err(run_ended()),
             Recorded::Missing => return Err(ApiError::not_found("execution")),
         };
+        // A notice is recorded with the spend that made it due: it goes out once.
+        let mut entries = Vec::with_capacity(notices.len());
+        for n in &notices {
+            let entry = Activity::system(workspace_id, Action::BudgetReached)
+                .on(id)
+                .details(json!({
+                    "percent": n.percent,
+                    "spentUsd": usd(n.spent_micros),
+                    "monthlyBudgetUsd": usd(n.budget_micros),
+                }))
+                .record(&mut *tx, &Origin::system())
+                .await?;
+            entries.push(entry);
+        }
         tx.commit().await?;
+        for entry in entries {
+            self.publisher.publish(activity::message(entry)).await;
+        }
+        for n in &notices {
+            self.announce_budget(workspace_id, n).await;
+        }
         for row in &rows {
             self.publish(
                 id,
@@ -236,6 +298,34 @@ impl Runs {
             .await;
         }
         Ok(rows.len())
+    }
+
+    /// A share of the monthly budget reached: a `notification` to each owner
+    /// and admin (the activity entry went out with the spend).
+    async fn announce_budget(&self, workspace_id: Uuid, n: &budgets::Notice) {
+        tracing::info!(workspace_id = %workspace_id, percent = n.percent, spent_micros = n.spent_micros,
+            budget_micros = n.budget_micros, "a workspace reached a share of its monthly budget");
+        let users = billing::managers(&self.db, workspace_id)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot list who to tell of a budget notice");
+                Vec::new()
+            });
+        for user in users {
+            self.publisher
+                .publish(Published {
+                    topic: format!("user:{user}"),
+                    message: json!({
+                        "type": MessageType::Notification,
+                        "kind": "budget_reached",
+                        "workspaceId": workspace_id,
+                        "percent": n.percent,
+                        "spentUsd": usd(n.spent_micros),
+                        "monthlyBudgetUsd": usd(n.budget_micros),
+                    }),
+                })
+                .await;
+        }
     }
 
     /// Liveness, forwarded to the run tracker; the answer tells the executor
@@ -255,7 +345,10 @@ impl Runs {
                 tracing::warn!(execution_id = %id, error = %e, "could not forward a heartbeat to the tracker");
             }
         }
-        Ok(BeatAnswer { cancel: beat.stop })
+        Ok(BeatAnswer {
+            cancel: beat.stop,
+            budget_exceeded: beat.over_budget && !beat.stop,
+        })
     }
 
     /// Registers an artifact of a live run and answers a presigned upload URL.
@@ -321,6 +414,7 @@ impl Runs {
             output_ref: r.output_ref.as_ref(),
             error,
             failed_node: r.failed_node.as_deref(),
+            reason: r.reason,
         };
         let mut interrupted = false;
         let mut ended = None;

@@ -4,7 +4,7 @@
 //! run into its terminal state (once: a conditional update) then does what
 //! follows ([`Runs::after_end`]).
 
-use run_protocol::RunStatus;
+use run_protocol::{message::MessageType, RunStatus};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -15,6 +15,7 @@ use crate::{
         execution_reads,
         executions::{self, Artifact, Ending},
     },
+    realtime::publish::Published,
     ApiError, ApiResult,
 };
 
@@ -67,6 +68,7 @@ impl Runs {
                 output_ref: None,
                 error: Some(error),
                 failed_node: None,
+                reason: None,
             },
         )
         .await?;
@@ -98,6 +100,7 @@ impl Runs {
             )
             .await;
         }
+        self.publisher.publish(analytics_message(&e)).await;
         // A run never dispatched has no job.
         if by != EndedBy::Executor && e.dispatched_at.is_some() {
             let job = e.job_name.clone().unwrap_or_else(|| job_name(id));
@@ -202,5 +205,32 @@ impl Runs {
             .map_err(ApiError::unavailable)?;
         }
         Ok(())
+    }
+}
+
+/// The `analytics:run` message of an ended run, for its workspace's topic:
+/// what the run added to the rollups (the run is under `run`, not
+/// `executionId`, so followers of the run itself get it too).
+fn analytics_message(e: &executions::Execution) -> Published {
+    let wait = e
+        .started_at
+        .map(|s| (s - e.created_at).num_milliseconds().max(0));
+    Published {
+        topic: format!("workspace:{}", e.workspace_id),
+        message: json!({
+            "type": MessageType::AnalyticsRun,
+            "workspaceId": e.workspace_id,
+            "run": {
+                "id": e.id,
+                "workflowId": e.workflow_id,
+                "status": e.status,
+                "reason": e.end_reason,
+                "runtimeMs": e.runtime_ms,
+                "queueWaitMs": wait,
+                "llmTokens": e.llm_tokens,
+                "costUsd": crate::analytics::usd(e.cost_micros),
+                "endedAt": e.finished_at,
+            },
+        }),
     }
 }

@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::Runs;
 use crate::{
     activity::{self, Action, Activity, Origin},
+    analytics::usd,
     db::{
-        agents,
+        agents, budgets,
         executions::{self, NewExecution, StoredEvent},
         workflows, workspaces,
     },
@@ -46,6 +47,32 @@ pub struct StartRun {
     /// The id it is to have (a queued webhook request was answered with it);
     /// `None`: a new one.
     pub id: Option<Uuid>,
+}
+
+/// 403 `BUDGET_EXCEEDED` once the workspace's monthly budget is spent.
+pub fn within_budget(s: &budgets::Standing) -> ApiResult<()> {
+    if !s.exhausted() {
+        return Ok(());
+    }
+    let budget = s.budget.monthly_budget_micros.unwrap_or(0);
+    let resets = s
+        .month
+        .checked_add_months(chrono::Months::new(1))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc());
+    Err(ApiError::new(
+        ErrorCode::BudgetExceeded,
+        format!(
+            "the workspace's monthly budget of {:.2} US$ is spent; an owner or admin can raise it",
+            usd(budget)
+        ),
+    )
+    .with_details(json!({
+        "monthlyBudgetUsd": usd(budget),
+        "spentUsd": usd(s.spent_micros),
+        "month": s.month,
+        "resetsAt": resets,
+    })))
 }
 
 /// 403 `TIER_LIMIT` for a plan that cannot run workflows (design only).
@@ -193,6 +220,7 @@ impl Runs {
             .await?
             .ok_or_else(|| ApiError::not_found("workspace"))?;
         may_run(tier)?;
+        within_budget(&budgets::standing(&self.db, req.workspace_id).await?)?;
         let mut conn = self.db.acquire().await?;
         let wf = workflows::find(&mut *conn, req.workspace_id, req.workflow_id)
             .await?

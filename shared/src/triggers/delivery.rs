@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     db::{executions, triggers},
+    error::ErrorCode,
     future::BoxFuture,
     runs::{trigger::TriggerType, Runs},
 };
@@ -73,7 +74,8 @@ pub enum Taken {
     /// The run could not be started (a tier limit, an invalid graph): counted
     /// on the trigger, which a run of such refusals pauses.
     Refused(String),
-    /// Nothing to start: the trigger is gone, paused or unpublished since.
+    /// Nothing to start: the trigger is gone, paused or unpublished since,
+    /// or the workspace's monthly budget is spent.
     Dropped(&'static str),
 }
 
@@ -110,6 +112,10 @@ impl Runs {
             .await;
         match started {
             Ok(s) => Ok(Taken::Started(s.execution.id, s.created)),
+            // The workspace's, not the trigger's: it does not count towards pausing it.
+            Err(e) if e.code() == ErrorCode::BudgetExceeded => {
+                Ok(Taken::Dropped("budget_exceeded"))
+            }
             Err(e) if e.code().status().is_client_error() => Ok(Taken::Refused(e.to_string())),
             Err(e) => Err(e.into_anyhow()),
         }

@@ -14,6 +14,7 @@ use crate::{
         billing::managers,
         triggers::{self, TriggerRow},
     },
+    error::ErrorCode,
     realtime::publish::Published,
     runs::{
         start::{StartRun, Started},
@@ -30,7 +31,8 @@ pub const PAUSE_AFTER: i32 = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fired {
     Started(Uuid),
-    /// Not fired: `not_published`, `paused`, or `busy` (the previous run is active).
+    /// Not fired: `not_published`, `paused`, `busy` (the previous run is
+    /// active), or `budget_exceeded` (the workspace's monthly budget is spent).
     Skipped(&'static str),
     /// No such schedule any more (its remote schedule was deleted).
     Gone,
@@ -85,13 +87,17 @@ impl Runs {
             .await;
         match started {
             Ok(s) => Ok(Fired::Started(s.execution.id)),
+            Err(e) if e.code() == ErrorCode::BudgetExceeded => {
+                Ok(Fired::Skipped("budget_exceeded"))
+            }
             Err(e) if e.code().status().is_client_error() => Ok(Fired::Refused(e.to_string())),
             Err(e) => Err(e.into_anyhow()),
         }
     }
 
     /// Starts a run for a trigger, and keeps its count of failed fires: a
-    /// refusal (4xx) counts one, and [`PAUSE_AFTER`] in a row pause it.
+    /// refusal (4xx) counts one, and [`PAUSE_AFTER`] in a row pause it. A
+    /// spent monthly budget is the workspace's state, not the trigger's: not counted.
     pub async fn start_from_trigger(
         &self,
         t: &TriggerRow,
@@ -135,7 +141,9 @@ impl Runs {
                     tracing::warn!(trigger_id = %t.id, error = %e, "cannot record a trigger's fire");
                 }
             }
-            Err(e) if e.code().status().is_client_error() => {
+            Err(e)
+                if e.code().status().is_client_error() && e.code() != ErrorCode::BudgetExceeded =>
+            {
                 let why = e.to_string();
                 match triggers::failed(&self.db, t.id, &why, PAUSE_AFTER).await {
                     Ok(true) => self.announce_paused(t, &why).await,

@@ -1,0 +1,129 @@
+-- Costs and spend caps.
+--
+-- A `usage` event is priced when it is stored (the API's price table,
+-- LLM_PRICES): its cost goes onto the run (executions.cost_micros), onto the
+-- run's per-model usage, and onto the workspace's spend this month (the
+-- `llm_cost_micros` usage metric, which the monthly budget is checked
+-- against while runs are still going). When the run ends, its cost and its
+-- per-model usage join the analytics rollups (migration 0016) in the same
+-- statement. Money is kept in whole micro-dollars (10⁻⁶ US$).
+
+ALTER TABLE executions
+    ADD COLUMN cost_micros bigint NOT NULL DEFAULT 0,
+    -- Why a run ended, when a reason is known beyond its status
+    -- (run_protocol::EndReason: `budget_exceeded`).
+    ADD COLUMN end_reason text;
+
+ALTER TABLE workspace_run_hours ADD COLUMN cost_micros bigint NOT NULL DEFAULT 0;
+ALTER TABLE workflow_run_hours ADD COLUMN cost_micros bigint NOT NULL DEFAULT 0;
+ALTER TABLE workflow_run_days ADD COLUMN cost_micros bigint NOT NULL DEFAULT 0;
+
+-- A run's agent calls, per provider and model (kept while the run is kept).
+CREATE TABLE execution_model_usage (
+    execution_id   uuid NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+    provider       text NOT NULL,
+    model          text NOT NULL,
+    calls          bigint NOT NULL DEFAULT 0,
+    input_tokens   bigint NOT NULL DEFAULT 0,
+    output_tokens  bigint NOT NULL DEFAULT 0,
+    cost_micros    bigint NOT NULL DEFAULT 0,
+    -- Calls of a model the price table does not know (priced at 0).
+    unpriced_calls bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (execution_id, provider, model)
+);
+
+-- The rollup of the above per workspace and hour (by when the run ended),
+-- what the costs route reads by model.
+CREATE TABLE workspace_model_hours (
+    workspace_id   uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    hour           timestamptz NOT NULL,
+    provider       text NOT NULL,
+    model          text NOT NULL,
+    calls          bigint NOT NULL DEFAULT 0,
+    input_tokens   bigint NOT NULL DEFAULT 0,
+    output_tokens  bigint NOT NULL DEFAULT 0,
+    cost_micros    bigint NOT NULL DEFAULT 0,
+    unpriced_calls bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace_id, hour, provider, model)
+);
+
+-- A workspace's spend caps: a monthly budget (UTC calendar months) and a
+-- token budget for each run. No row, or NULL: no cap.
+CREATE TABLE workspace_budgets (
+    workspace_id          uuid PRIMARY KEY REFERENCES workspaces (id) ON DELETE CASCADE,
+    monthly_budget_micros bigint CHECK (monthly_budget_micros > 0),
+    run_token_budget      bigint CHECK (run_token_budget > 0),
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    updated_by            uuid REFERENCES users (id) ON DELETE SET NULL
+);
+
+-- The budget notices sent: one per workspace, month and threshold (80, 100).
+CREATE TABLE budget_notices (
+    workspace_id  uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    month         date NOT NULL,
+    percent       smallint NOT NULL CHECK (percent IN (80, 100)),
+    sent_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workspace_id, month, percent)
+);
+
+-- What a workspace stores: its runs' artifacts (count and bytes), kept by a
+-- trigger as artifacts come and go, so the usage route reads one row.
+CREATE TABLE workspace_storage (
+    workspace_id  uuid PRIMARY KEY REFERENCES workspaces (id) ON DELETE CASCADE,
+    artifacts     bigint NOT NULL DEFAULT 0,
+    bytes         bigint NOT NULL DEFAULT 0
+);
+
+CREATE FUNCTION workspace_storage_track() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    row_  execution_artifacts;
+    sign_ int;
+    ws    uuid;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        row_ := NEW; sign_ := 1;
+    ELSE
+        row_ := OLD; sign_ := -1;
+    END IF;
+    -- Not when its run is being deleted (the run's own trigger, below, counted
+    -- its artifacts out), nor when its workspace is (the counter goes too).
+    SELECT workspace_id INTO ws FROM executions WHERE id = row_.execution_id;
+    IF ws IS NULL OR NOT EXISTS (SELECT 1 FROM workspaces WHERE id = ws) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO workspace_storage AS s (workspace_id, artifacts, bytes)
+    VALUES (ws, sign_, sign_ * row_.size)
+    ON CONFLICT (workspace_id) DO UPDATE
+       SET artifacts = greatest(s.artifacts + EXCLUDED.artifacts, 0),
+           bytes = greatest(s.bytes + EXCLUDED.bytes, 0);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER execution_artifacts_storage
+    AFTER INSERT OR DELETE ON execution_artifacts
+    FOR EACH ROW EXECUTE FUNCTION workspace_storage_track();
+
+-- A run deleted (retention, account deletion) counts its artifacts out
+-- before they go with it: once it is gone, they cannot name their workspace.
+CREATE FUNCTION workspace_storage_run_deleted() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM workspaces WHERE id = OLD.workspace_id) THEN
+        UPDATE workspace_storage s
+           SET artifacts = greatest(s.artifacts - a.n, 0), bytes = greatest(s.bytes - a.bytes, 0)
+          FROM (SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes
+                  FROM execution_artifacts WHERE execution_id = OLD.id) a
+         WHERE s.workspace_id = OLD.workspace_id AND a.n > 0;
+    END IF;
+    RETURN OLD;
+END $$;
+
+CREATE TRIGGER executions_storage
+    BEFORE DELETE ON executions
+    FOR EACH ROW EXECUTE FUNCTION workspace_storage_run_deleted();
+
+INSERT INTO workspace_storage (workspace_id, artifacts, bytes)
+SELECT e.workspace_id, count(*), coalesce(sum(a.size), 0)
+  FROM execution_artifacts a JOIN executions e ON e.id = a.execution_id
+ GROUP BY e.workspace_id;

@@ -1,0 +1,247 @@
+//! Spend caps end to end on the local stack, with the real executor: a run's
+//! token budget stops it mid-way; a monthly budget spent while a run is going
+//! ends that run at its next heartbeat, notifies at 80 % and 100 % (once
+//! each), and refuses new runs (403 `BUDGET_EXCEEDED`) until it is raised.
+//! Costs are priced as usage events arrive and reach the costs report.
+
+use std::time::Duration;
+
+use axum::{extract::Query, routing::get, Router};
+use saasit_tests::{
+    json,
+    runs::{all_events, paid_user, start, wait_for, workflow, TERMINAL},
+    serve, spawn_app, spawn_stack, spawn_stack_with, test_pipeline_config, Req, TestStack,
+};
+use serde_json::Value;
+use shared::settings::PriceTable;
+
+/// Each dev-provider call below reports 6 tokens (4 prompt words, 2 system words).
+fn agent(id: &str) -> Value {
+    json!({"id": id, "type": "agent", "config": {"systemPrompt": "You write.", "prompt": "one two three four"}})
+}
+
+async fn workspace_of(s: &TestStack, token: &str) -> String {
+    s.app
+        .send(Req::get("/api/v1/workspaces").bearer(token))
+        .await
+        .expect(200, None)
+        .body["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+async fn set_budget(s: &TestStack, token: &str, ws: &str, body: Value) -> Value {
+    s.app
+        .send(
+            Req::new(
+                axum::http::Method::PUT,
+                &format!("/api/v1/workspaces/{ws}/budget"),
+            )
+            .bearer(token)
+            .json(&body),
+        )
+        .await
+        .expect(200, None)
+        .body
+}
+
+#[tokio::test]
+async fn a_run_token_budget_stops_a_run_mid_way() {
+    let s = spawn_stack().await;
+    let t = paid_user(&s, "tokens@example.com", "STARTER").await;
+    let ws = workspace_of(&s, &t).await;
+    let kept = set_budget(&s, &t, &ws, json!({"runTokenBudget": 5})).await;
+    assert_eq!(kept["runTokenBudget"], 5);
+    assert_eq!(kept["monthlyBudgetUsd"], Value::Null);
+    let wf = workflow(
+        &s,
+        &t,
+        json!({
+            "nodes": [{"id": "start", "type": "trigger"}, agent("a"), agent("b"), {"id": "out", "type": "output"}],
+            "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "out"}]
+        }),
+    )
+    .await;
+    let id = start(&s, &t, &wf, json!({})).await;
+    let done = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["reason"], "budget_exceeded");
+    assert_eq!(
+        done["error"],
+        "the run used 6 LLM tokens of its budget of 5"
+    );
+    assert_eq!(done["llmTokens"], 6);
+    let events = all_events(&s, &t, &id).await;
+    let of = |kind: &str, node: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == kind && e["node"] == node)
+            .count()
+    };
+    assert_eq!(of("node_succeeded", "a"), 1);
+    assert_eq!(
+        of("node_started", "b"),
+        0,
+        "the run went on past its budget"
+    );
+    let end = events.last().expect("events");
+    assert_eq!(end["type"], "execution_ended");
+    assert_eq!(end["reason"], "budget_exceeded");
+}
+
+/// A server whose `/sleep?ms=` answers late: a node the run is in when its
+/// monthly budget runs out.
+async fn sleeper() -> String {
+    async fn sleep(Query(q): Query<std::collections::HashMap<String, u64>>) -> &'static str {
+        tokio::time::sleep(Duration::from_millis(q.get("ms").copied().unwrap_or(0))).await;
+        "late"
+    }
+    serve(Router::new().route("/sleep", get(sleep))).await
+}
+
+#[tokio::test]
+async fn a_spent_monthly_budget_ends_the_running_run_notifies_and_refuses_new_ones() {
+    // The dev model at 2,000 US$ per million tokens: 6 tokens cost 0.012 US$.
+    let mut prices = PriceTable::default();
+    prices.extend("dev=2000/2000").expect("prices");
+    let s = spawn_stack_with(
+        spawn_app().await,
+        shared::runs::RunSettings {
+            prices,
+            ..test_pipeline_config()
+        },
+    )
+    .await;
+    let t = paid_user(&s, "monthly@example.com", "STARTER").await;
+    let ws = workspace_of(&s, &t).await;
+    set_budget(&s, &t, &ws, json!({"monthlyBudgetUsd": 0.01})).await;
+    let slow = sleeper().await;
+    let wf = workflow(
+        &s,
+        &t,
+        json!({
+            "nodes": [{"id": "start", "type": "trigger"}, agent("a"),
+                      {"id": "slow", "type": "http", "config": {"url": format!("{slow}/sleep?ms=60000")}},
+                      {"id": "out", "type": "output"}],
+            "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "slow"}, {"from": "slow", "to": "out"}]
+        }),
+    )
+    .await;
+    let id = start(&s, &t, &wf, json!({})).await;
+    // Ended by the next heartbeat after the call's usage arrived, not by the 60 s node.
+    let done = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["reason"], "budget_exceeded");
+    assert_eq!(done["error"], "the workspace's monthly budget is spent");
+    assert_eq!(done["costUsd"], 0.012);
+    let events = all_events(&s, &t, &id).await;
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "node_cancelled" && e["node"] == "slow"));
+
+    // New runs are refused, saying why and until when.
+    let refused = s
+        .app
+        .send(
+            Req::post("/api/v1/executions")
+                .bearer(&t)
+                .json(&json!({"workflowId": wf, "inputs": {}})),
+        )
+        .await
+        .expect(403, Some("BUDGET_EXCEEDED"));
+    let details = &refused.body["error"]["details"];
+    assert_eq!(details["monthlyBudgetUsd"], 0.01);
+    assert_eq!(details["spentUsd"], 0.012);
+    assert!(details["resetsAt"].as_str().is_some(), "{details}");
+
+    // The budget's standing, and one notice per share reached.
+    let budget = s
+        .app
+        .send(Req::get(&format!("/api/v1/workspaces/{ws}/budget")).bearer(&t))
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(budget["exhausted"], true);
+    assert_eq!(budget["spentUsd"], 0.012);
+    assert_eq!(budget["remainingUsd"], 0.0);
+    assert_eq!(budget["notices"], json!([80, 100]));
+    let activity = s
+        .app
+        .send(Req::get(&format!("/api/v1/workspaces/{ws}/activity?limit=100")).bearer(&t))
+        .await
+        .expect(200, None)
+        .body;
+    let reached: Vec<&Value> = activity["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["action"] == "budget.reached")
+        .collect();
+    assert_eq!(reached.len(), 2, "{activity}");
+
+    // What it cost, by model and workflow.
+    let costs = s
+        .app
+        .send(Req::get(&format!("/api/v1/workspaces/{ws}/analytics/costs")).bearer(&t))
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(costs["costUsd"], 0.012, "{costs}");
+    assert_eq!(costs["llmTokens"], 6);
+    assert_eq!(
+        costs["byModel"],
+        json!([{"provider": "dev", "model": "dev", "calls": 1, "inputTokens": 6, "outputTokens": 0,
+                "costUsd": 0.012, "unpricedCalls": 0}])
+    );
+    assert_eq!(costs["byWorkflow"][0]["workflowId"], wf.as_str());
+    assert_eq!(costs["byWorkflow"][0]["costUsd"], 0.012);
+
+    // Raised, runs start again.
+    let raised = set_budget(&s, &t, &ws, json!({"monthlyBudgetUsd": 10})).await;
+    assert_eq!(raised["exhausted"], false);
+    assert_eq!(raised["remainingUsd"], 9.988);
+    start(&s, &t, &wf, json!({})).await;
+}
+
+#[tokio::test]
+async fn the_budget_route_checks_its_input() {
+    let s = spawn_stack().await;
+    let t = paid_user(&s, "limits@example.com", "STARTER").await;
+    let ws = workspace_of(&s, &t).await;
+    for bad in [
+        json!({"monthlyBudgetUsd": 0}),
+        json!({"monthlyBudgetUsd": -1}),
+        json!({"monthlyBudgetUsd": 1e10}),
+        json!({"runTokenBudget": 0}),
+        json!({"runTokenBudget": 1_000_000_000_001_i64}),
+        json!({"monthlyBudget": 5}),
+    ] {
+        s.app
+            .send(
+                Req::new(
+                    axum::http::Method::PUT,
+                    &format!("/api/v1/workspaces/{ws}/budget"),
+                )
+                .bearer(&t)
+                .json(&bad),
+            )
+            .await
+            .expect(400, Some("VALIDATION_ERROR"));
+    }
+    let kept = set_budget(
+        &s,
+        &t,
+        &ws,
+        json!({"monthlyBudgetUsd": 12.345678, "runTokenBudget": 100}),
+    )
+    .await;
+    assert_eq!(kept["monthlyBudgetUsd"], 12.345678);
+    assert_eq!(kept["canManage"], true);
+    assert_eq!(kept["notices"], json!([]));
+    // `{}` clears both.
+    let cleared = set_budget(&s, &t, &ws, json!({})).await;
+    assert_eq!(cleared["monthlyBudgetUsd"], Value::Null);
+    assert_eq!(cleared["runTokenBudget"], Value::Null);
+    assert_eq!(cleared["remainingUsd"], Value::Null);
+}
