@@ -138,14 +138,28 @@ mod tests {
     #[test]
     fn a_model_is_priced_by_its_longest_prefix() {
         let t = PriceTable::default();
-        assert_eq!(t.price("gpt-4o-2024-08-06").expect("priced").input, 2_500_000);
-        assert_eq!(t.price("gpt-4o-mini-2024-07-18").expect("priced").input, 150_000);
         assert_eq!(
-            t.price("claude-sonnet-4-5-20250929").expect("priced").output,
+            t.price("gpt-4o-2024-08-06").expect("priced").input,
+            2_500_000
+        );
+        assert_eq!(
+            t.price("gpt-4o-mini-2024-07-18").expect("priced").input,
+            150_000
+        );
+        assert_eq!(
+            t.price("claude-sonnet-4-5-20250929")
+                .expect("priced")
+                .output,
             15_000_000
         );
-        assert_eq!(t.price("claude-3-5-haiku-latest").expect("priced").input, 800_000);
-        assert_eq!(t.price("o3-mini-2025-01-31").expect("priced").input, 1_100_000);
+        assert_eq!(
+            t.price("claude-3-5-haiku-latest").expect("priced").input,
+            800_000
+        );
+        assert_eq!(
+            t.price("o3-mini-2025-01-31").expect("priced").input,
+            1_100_000
+        );
         assert_eq!(t.price("dev").expect("priced").input, 0);
         assert_eq!(t.price("devstral-small"), None);
         assert_eq!(t.price("mistral-large"), None);

@@ -127,3 +127,26 @@ INSERT INTO workspace_storage (workspace_id, artifacts, bytes)
 SELECT e.workspace_id, count(*), coalesce(sum(a.size), 0)
   FROM execution_artifacts a JOIN executions e ON e.id = a.execution_id
  GROUP BY e.workspace_id;
+
+-- The rankings read every workflow's rows of a period: from these covering
+-- indexes alone (an index-only scan), not from the hourly rows, whose two
+-- histograms make each about 1.3 kB.
+DROP INDEX workflow_run_hours_workspace;
+CREATE INDEX workflow_run_hours_ranking ON workflow_run_hours (workspace_id, hour)
+    INCLUDE (workflow_id, runs, failed, llm_tokens, cost_micros);
+DROP INDEX workflow_run_days_workspace;
+CREATE INDEX workflow_run_days_ranking ON workflow_run_days (workspace_id, day)
+    INCLUDE (workflow_id, runs, failed, llm_tokens, cost_micros);
+
+-- Retention: a run's raw events (its log) are kept for its plan's retention
+-- (shared::tier: the activity log's) after it ends, then pruned in bounded
+-- batches by the sweeper, all but the last (`execution_ended`, how it ended);
+-- the run's row and the rollups stay. The time is set when the run ends
+-- (executions::finish), NULL once pruned.
+ALTER TABLE executions ADD COLUMN events_expire_at timestamptz;
+UPDATE executions
+   SET events_expire_at = finished_at + make_interval(days => CASE tier
+           WHEN 'FREE' THEN 7 WHEN 'PROFESSIONAL' THEN 90 WHEN 'SCALE' THEN 365
+           WHEN 'ENTERPRISE' THEN 730 ELSE 30 END)
+ WHERE finished_at IS NOT NULL;
+CREATE INDEX executions_events_expire ON executions (events_expire_at) WHERE events_expire_at IS NOT NULL;

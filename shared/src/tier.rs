@@ -74,7 +74,8 @@ pub struct TierLimits {
     pub messages_per_workflow: Option<u32>,
     /// Members of one workspace, pending invitations included.
     pub seats: u32,
-    /// Days the workspace's activity log is kept.
+    /// Days the workspace's activity log is kept, and its runs' event logs
+    /// after they end.
     pub activity_retention_days: u32,
     /// Whether agent nodes may use the platform's LLM key; without it, a
     /// workspace brings its own (`ANTHROPIC_API_KEY` or `OPENAI_API_KEY` in its vault).
@@ -126,6 +127,18 @@ const DESIGN_ONLY: TierLimits = TierLimits {
     platform_llm: false,
 };
 const UNLIMITED_DESIGN: TierLimits = DESIGN_ONLY;
+
+/// Each tier's retention in days, as parallel arrays of tier names and days
+/// (what SQL unnests to join on a tier).
+pub fn retention_days() -> (Vec<&'static str>, Vec<i32>) {
+    Tier::ALL
+        .iter()
+        .map(|t| {
+            let days = t.limits().activity_retention_days;
+            (t.as_str(), i32::try_from(days).unwrap_or(i32::MAX))
+        })
+        .unzip()
+}
 
 impl Tier {
     pub const ALL: [Tier; 6] = [

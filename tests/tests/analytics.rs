@@ -416,3 +416,71 @@ async fn the_usage_report_counts_this_month_against_the_plan_and_what_is_stored(
         .await;
     assert_eq!(u["storage"], json!({"artifacts": 1, "bytes": 500}));
 }
+
+#[tokio::test]
+async fn a_runs_events_are_pruned_after_its_plans_retention_and_the_rollups_stay() {
+    let f = fixture("analytics-retention@example.com").await;
+    let wf = f.workflow("kept").await;
+    f.ended(wf, RunStatus::Completed, 1, Some(2), 40).await;
+    let db = &f.app.state.db;
+    let (id, expires, finished): (Uuid, Option<DateTime<Utc>>, DateTime<Utc>) = sqlx::query_as(
+        "SELECT id, events_expire_at, finished_at FROM executions WHERE workspace_id = $1",
+    )
+    .bind(f.workspace)
+    .fetch_one(db)
+    .await
+    .expect("run");
+    // PROFESSIONAL keeps 90 days.
+    assert_eq!(
+        expires.map(|e| (e - finished).num_days()),
+        Some(90),
+        "{expires:?}"
+    );
+    // Give it five earlier events (it has its end already), then let it expire.
+    for shift in [
+        "UPDATE execution_events SET seq = seq + 5 WHERE execution_id = $1",
+        "UPDATE executions SET last_seq = last_seq + 5, events_expire_at = now() - interval '1 minute' WHERE id = $1",
+    ] {
+        sqlx::query(shift)
+            .bind(id)
+            .execute(db)
+            .await
+            .expect("shift");
+    }
+    sqlx::query(
+        "INSERT INTO execution_events (execution_id, seq, type, payload, ts)
+         SELECT $1, s, 'log', '{\"type\":\"log\"}', now() FROM generate_series(1, 5) s",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .expect("events");
+    let ws = f.workspace;
+    let before = f
+        .get(&format!("/api/v1/workspaces/{ws}/analytics/overview"))
+        .await;
+    // Bounded: three a pass, then the rest, then nothing.
+    use shared::db::event_retention::prune;
+    assert_eq!(prune(db, 3).await.expect("prune"), 3);
+    assert_eq!(prune(db, 3).await.expect("prune"), 2);
+    assert_eq!(prune(db, 3).await.expect("prune"), 0);
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT type FROM execution_events WHERE execution_id = $1")
+            .bind(id)
+            .fetch_all(db)
+            .await
+            .expect("left");
+    assert_eq!(left, vec!["execution_ended".to_owned()], "the end stays");
+    let marked: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT events_expire_at FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_one(db)
+            .await
+            .expect("run");
+    assert_eq!(marked, None, "done: not looked at again");
+    let after = f
+        .get(&format!("/api/v1/workspaces/{ws}/analytics/overview"))
+        .await;
+    assert_eq!(after["runs"], before["runs"]);
+    assert_eq!(after["llmTokens"], 40);
+}

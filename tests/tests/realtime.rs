@@ -318,6 +318,11 @@ async fn a_client_subscribing_after_the_end_knows_it_has_everything() {
         .await
         .expect("connect");
     c.until(LIMIT, |f| f["type"] == "execution:completed").await;
+    // Then what the run adds to the workspace's analytics, on the same topic.
+    let seen = c.until(LIMIT, |f| f["type"] == "analytics:run").await;
+    let run = &seen.last().expect("analytics:run")["run"];
+    assert_eq!(run["id"], id.as_str());
+    assert_eq!(run["status"], "completed");
     let e = s
         .app
         .send(Req::get(&format!("/api/v1/executions/{id}")).bearer(&token))

@@ -43,6 +43,7 @@ pub async fn handle(
         rate_counters_pruned = pruned.rate_counters,
         account_tokens_pruned = pruned.account_tokens,
         sessions_pruned = pruned.sessions,
+        run_events_pruned = pruned.run_events,
         activity_pruned = pruned.activity,
         connections_expired = closed.expired,
         connections_revoked = closed.revoked,

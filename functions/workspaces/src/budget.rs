@@ -31,6 +31,7 @@ const MAX_RUN_TOKENS: i64 = 1_000_000_000_000;
 /// The caps to keep (both replaced; absent or `null`: no cap).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"monthlyBudgetUsd": 250.0, "runTokenBudget": 200000}))]
 pub struct BudgetChange {
     /// US dollars a month (UTC calendar months), to the micro-dollar.
     #[schema(minimum = 0.01, maximum = 1e9)]

@@ -7,10 +7,7 @@ use serde_json::Value;
 use sqlx::{FromRow, PgExecutor, QueryBuilder};
 use uuid::Uuid;
 
-use crate::{
-    activity::{Action, Resource},
-    tier::Tier,
-};
+use crate::activity::{Action, Resource};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Entry {
@@ -163,11 +160,7 @@ pub async fn last_seq(
 /// Deletes entries older than their workspace plan's retention, in a bounded
 /// batch (the sweeper's housekeeping).
 pub async fn prune(db: impl PgExecutor<'_>, batch: i64) -> Result<u64, sqlx::Error> {
-    let tiers: Vec<&str> = Tier::ALL.iter().map(|t| t.as_str()).collect();
-    let days: Vec<i32> = Tier::ALL
-        .iter()
-        .map(|t| i32::try_from(t.limits().activity_retention_days).unwrap_or(i32::MAX))
-        .collect();
+    let (tiers, days) = crate::tier::retention_days();
     let done = sqlx::query(
         "WITH retention AS (SELECT * FROM unnest($1::text[], $2::int[]) AS r(tier, days))
          DELETE FROM activity_log WHERE id IN (

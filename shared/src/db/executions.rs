@@ -364,6 +364,9 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         "WITH done AS (
             UPDATE executions SET status = $2, output = $3, error = $4, failed_node = $5, finished_at = now(),
                    output_ref = $8, last_seq = last_seq + 1, end_reason = $14,
+                   events_expire_at = now() + make_interval(days => (
+                       SELECT r.days FROM unnest($15::text[], $16::int[]) AS r (tier, days)
+                        WHERE r.tier = executions.tier)),
                    runtime_ms = CASE WHEN started_at IS NULL THEN 0
                                      ELSE (extract(epoch FROM now() - started_at) * 1000)::bigint END
              WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
@@ -491,6 +494,7 @@ async fn finish_where(
     if let Some(reason) = end.reason {
         event["reason"] = json!(reason);
     }
+    let retention = crate::tier::retention_days();
     sqlx::query_scalar(FINISH.as_str())
         .bind(id)
         .bind(status)
@@ -506,6 +510,8 @@ async fn finish_where(
         .bind(RUN_MINUTES)
         .bind(unless_cancel_requested)
         .bind(end.reason)
+        .bind(&retention.0)
+        .bind(&retention.1)
         .fetch_optional(db)
         .await
 }

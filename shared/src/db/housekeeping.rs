@@ -56,6 +56,8 @@ pub struct Pruned {
     pub sessions: u64,
     /// Activity entries older than their workspace plan keeps them.
     pub activity: u64,
+    /// Events of runs that ended longer ago than their plan keeps them.
+    pub run_events: u64,
 }
 
 /// Prunes what can never matter again (the sweeper's housekeeping, every
@@ -66,5 +68,6 @@ pub async fn prune(db: &sqlx::PgPool) -> Result<Pruned, sqlx::Error> {
         account_tokens: prune_account_tokens(db).await?,
         sessions: prune_sessions(db).await?,
         activity: super::activity::prune(db, BATCH).await?,
+        run_events: super::event_retention::prune(db, BATCH).await?,
     })
 }
