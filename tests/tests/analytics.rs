@@ -484,3 +484,59 @@ async fn a_runs_events_are_pruned_after_its_plans_retention_and_the_rollups_stay
     assert_eq!(after["runs"], before["runs"]);
     assert_eq!(after["llmTokens"], 40);
 }
+
+#[tokio::test]
+async fn every_analytics_route_exports_its_series_as_csv() {
+    let f = fixture("analytics-csv@example.com").await;
+    let wf = f.workflow("exported").await;
+    f.ended(wf, RunStatus::Completed, 1, Some(2), 300).await;
+    f.ended(wf, RunStatus::Failed, 1, Some(4), 100).await;
+    let ws = f.workspace;
+    for (path, header, runs_column, cost_column) in [
+        ("overview", "start,runs,completed,failed,cancelled,timed_out,success_rate,duration_p50_ms,duration_p95_ms,queue_wait_p50_ms,queue_wait_p95_ms,llm_tokens,cost_usd", Some(1), 12),
+        (&*format!("workflows/{wf}"), "start,runs,completed,failed,cancelled,timed_out,success_rate,duration_p50_ms,duration_p95_ms,queue_wait_p50_ms,queue_wait_p95_ms,llm_tokens,cost_usd", Some(1), 12),
+        ("costs", "start,llm_tokens,cost_usd", None, 2),
+        ("usage", "start,runs,run_minutes,llm_tokens,cost_usd", Some(1), 4),
+    ] {
+        let r = f
+            .app
+            .send(
+                Req::get(&format!(
+                    "/api/v1/workspaces/{ws}/analytics/{path}?format=csv&bucket=day"
+                ))
+                .bearer(&f.token),
+            )
+            .await
+            .expect(200, None);
+        assert_eq!(
+            r.headers["content-type"], "text/csv; charset=utf-8",
+            "{path}"
+        );
+        let lines: Vec<&str> = r.text.lines().collect();
+        assert_eq!(lines[0], header, "{path}");
+        // 30 days of buckets (31 when the period starts mid-day), every row as wide as the header.
+        assert!((30..=32).contains(&lines.len()), "{path}: {}", lines.len());
+        let width = header.split(',').count();
+        assert!(lines.iter().all(|l| l.split(',').count() == width), "{path}");
+        let column = |i: usize| -> f64 {
+            lines[1..]
+                .iter()
+                .map(|l| l.split(',').nth(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
+                .sum()
+        };
+        if let Some(i) = runs_column {
+            assert_eq!(column(i), 2.0, "{path}");
+        }
+        // 400 tokens at 10 µ$ each.
+        assert!((column(cost_column) - 0.004).abs() < 1e-9, "{path}");
+    }
+    f.app
+        .send(
+            Req::get(&format!(
+                "/api/v1/workspaces/{ws}/analytics/overview?format=xml"
+            ))
+            .bearer(&f.token),
+        )
+        .await
+        .expect(400, Some("VALIDATION_ERROR"));
+}

@@ -7,14 +7,19 @@
 //! limits and the spend caps. Read from rollups kept when runs end and
 //! counters (`shared::analytics`). Any member may read them (viewers too).
 
-use axum::extract::{Path, Query, State};
+use axum::{
+    extract::{Path, Query, State},
+    http::header,
+    response::{IntoResponse, Response},
+};
 use chrono::Utc;
 use shared::{
     access::{Member, Permission},
     analytics::{
         self,
         costs::CostReport,
-        period::{Period, PeriodParams},
+        csv,
+        period::{Format, Period, PeriodParams},
         usage::UsageReport,
         Report,
     },
@@ -31,8 +36,8 @@ use uuid::Uuid;
     get, path = "/api/v1/workspaces/{id}/analytics/overview", operation_id = "analytics_overview", tag = "analytics", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workspace id"), PeriodParams),
     responses(
-        (status = 200, description = "Totals, percentiles, a series and the busiest workflows (runs counted in the hour they ended)", body = Report),
-        (status = 400, description = "A bad period, bucket or time zone (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 200, description = "Totals, percentiles, a series and the busiest workflows (runs counted in the hour they ended); with `format=csv` the series as CSV", content((Report = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "A bad period, bucket, time zone or format (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
@@ -41,15 +46,39 @@ pub async fn overview(
     caller: AuthUser,
     Path(id): Path<Uuid>,
     Query(p): Query<PeriodParams>,
-) -> ApiResult<Json<Report>> {
+) -> ApiResult<Response> {
     let me = Member::of(&state.db, &caller, id).await?;
     me.require(Permission::ViewAnalytics)?;
-    let period = Period::parse(&p, Utc::now())?;
-    Ok(Json(
-        analytics::report(&state.db, id, None, period)
-            .await
-            .map_err(unknown_zone)?,
-    ))
+    let (period, format) = (Period::parse(&p, Utc::now())?, p.format()?);
+    let report = analytics::report(&state.db, id, None, period)
+        .await
+        .map_err(unknown_zone)?;
+    Ok(answer(format, "overview", &report, |r| {
+        csv::series(&r.series)
+    }))
+}
+
+/// The report as JSON, or its series as a CSV file named `{name}.csv`.
+fn answer<T: serde::Serialize>(
+    format: Format,
+    name: &str,
+    report: &T,
+    series: impl Fn(&T) -> String,
+) -> Response {
+    match format {
+        Format::Json => Json(report).into_response(),
+        Format::Csv => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.csv\""),
+                ),
+            ],
+            series(report),
+        )
+            .into_response(),
+    }
 }
 
 /// Postgres knows a few zone names fewer than the IANA database `tz` is
@@ -72,8 +101,8 @@ fn unknown_zone(e: sqlx::Error) -> ApiError {
         PeriodParams,
     ),
     responses(
-        (status = 200, description = "The workflow's totals, percentiles and series", body = Report),
-        (status = 400, description = "A bad period, bucket or time zone (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 200, description = "The workflow's totals, percentiles and series; with `format=csv` the series as CSV", content((Report = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "A bad period, bucket, time zone or format (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours, or not its workflow (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
@@ -82,18 +111,19 @@ pub async fn workflow(
     caller: AuthUser,
     Path((id, workflow_id)): Path<(Uuid, Uuid)>,
     Query(p): Query<PeriodParams>,
-) -> ApiResult<Json<Report>> {
+) -> ApiResult<Response> {
     let me = Member::of(&state.db, &caller, id).await?;
     me.require(Permission::ViewAnalytics)?;
-    let period = Period::parse(&p, Utc::now())?;
+    let (period, format) = (Period::parse(&p, Utc::now())?, p.format()?);
     workflows::find(&state.db, id, workflow_id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    Ok(Json(
-        analytics::report(&state.db, id, Some(workflow_id), period)
-            .await
-            .map_err(unknown_zone)?,
-    ))
+    let report = analytics::report(&state.db, id, Some(workflow_id), period)
+        .await
+        .map_err(unknown_zone)?;
+    Ok(answer(format, "workflow", &report, |r| {
+        csv::series(&r.series)
+    }))
 }
 
 /// What the workspace's agent calls cost in a period: by model, by workflow
@@ -102,8 +132,8 @@ pub async fn workflow(
     get, path = "/api/v1/workspaces/{id}/analytics/costs", operation_id = "analytics_costs", tag = "analytics", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workspace id"), PeriodParams),
     responses(
-        (status = 200, description = "Costs by model, workflow and bucket (runs counted in the hour they ended; calls priced by the API's price table when reported)", body = CostReport),
-        (status = 400, description = "A bad period, bucket or time zone (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 200, description = "Costs by model, workflow and bucket (runs counted in the hour they ended; calls priced by the API's price table when reported); with `format=csv` the series as CSV", content((CostReport = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "A bad period, bucket, time zone or format (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
@@ -112,15 +142,14 @@ pub async fn costs(
     caller: AuthUser,
     Path(id): Path<Uuid>,
     Query(p): Query<PeriodParams>,
-) -> ApiResult<Json<CostReport>> {
+) -> ApiResult<Response> {
     let me = Member::of(&state.db, &caller, id).await?;
     me.require(Permission::ViewAnalytics)?;
-    let period = Period::parse(&p, Utc::now())?;
-    Ok(Json(
-        analytics::costs::report(&state.db, id, period)
-            .await
-            .map_err(unknown_zone)?,
-    ))
+    let (period, format) = (Period::parse(&p, Utc::now())?, p.format()?);
+    let report = analytics::costs::report(&state.db, id, period)
+        .await
+        .map_err(unknown_zone)?;
+    Ok(answer(format, "costs", &report, |r| csv::costs(&r.series)))
 }
 
 /// This month against the plan's limits and the spend caps, and a period's
@@ -129,8 +158,8 @@ pub async fn costs(
     get, path = "/api/v1/workspaces/{id}/analytics/usage", operation_id = "analytics_usage", tag = "analytics", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Workspace id"), PeriodParams),
     responses(
-        (status = 200, description = "This month's usage against the limits, what the workspace stores, and the period's series", body = UsageReport),
-        (status = 400, description = "A bad period, bucket or time zone (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 200, description = "This month's usage against the limits, what the workspace stores, and the period's series; with `format=csv` the series as CSV", content((UsageReport = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "A bad period, bucket, time zone or format (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
@@ -139,13 +168,12 @@ pub async fn usage(
     caller: AuthUser,
     Path(id): Path<Uuid>,
     Query(p): Query<PeriodParams>,
-) -> ApiResult<Json<UsageReport>> {
+) -> ApiResult<Response> {
     let me = Member::of(&state.db, &caller, id).await?;
     me.require(Permission::ViewAnalytics)?;
-    let period = Period::parse(&p, Utc::now())?;
-    Ok(Json(
-        analytics::usage::report(&state.db, id, me.tier, period)
-            .await
-            .map_err(unknown_zone)?,
-    ))
+    let (period, format) = (Period::parse(&p, Utc::now())?, p.format()?);
+    let report = analytics::usage::report(&state.db, id, me.tier, period)
+        .await
+        .map_err(unknown_zone)?;
+    Ok(answer(format, "usage", &report, |r| csv::usage(&r.series)))
 }

@@ -5,6 +5,7 @@
 //! Nothing here scans runs or their events.
 
 pub mod costs;
+pub mod csv;
 pub mod histogram;
 pub mod period;
 pub mod usage;

@@ -63,6 +63,30 @@ pub struct PeriodParams {
     /// IANA time zone in which days and weeks begin (default `UTC`).
     #[param(schema_with = zone_schema, example = "Europe/Paris")]
     pub tz: Option<String>,
+    /// `json` (the default), or `csv`: the series as `text/csv`, a row per
+    /// bucket under a header row.
+    #[param(value_type = Option<Format>)]
+    pub format: Option<String>,
+}
+
+/// What an analytics route answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Json,
+    Csv,
+}
+
+impl PeriodParams {
+    /// The format asked for.
+    pub fn format(&self) -> ApiResult<Format> {
+        match self.format.as_deref() {
+            None | Some("json") => Ok(Format::Json),
+            Some("csv") => Ok(Format::Csv),
+            Some(_) => Err(ApiError::field("format", "must be json or csv")),
+        }
+    }
 }
 
 /// IANA zones Postgres reads as fixed-offset abbreviations (so every summer
@@ -150,6 +174,22 @@ impl Period {
 impl Period {
     /// The whole UTC days inside the period, as `start..end` midnights
     /// (`start == end`: none; then every hour of the period is an edge hour).
+    /// The UTC days whose daily rows a ranking reads: the whole days, and
+    /// also today when the period reaches past `now` (today's row then holds
+    /// only runs inside the period: none has ended after now). The hours
+    /// between `from` and the first, and between the last and `to`, come
+    /// from the hourly rows.
+    pub fn ranking_days(&self, now: DateTime<Utc>) -> std::ops::Range<DateTime<Utc>> {
+        let days = self.whole_utc_days();
+        let day = Duration::days(1);
+        let today = now.duration_trunc(day).unwrap_or(now);
+        if days.start < days.end && self.to > now && days.end == today {
+            days.start..today + day
+        } else {
+            days
+        }
+    }
+
     pub fn whole_utc_days(&self) -> std::ops::Range<DateTime<Utc>> {
         let day = Duration::days(1);
         let floor = |t: DateTime<Utc>| t.duration_trunc(day).unwrap_or(t);
@@ -248,6 +288,12 @@ mod tests {
         }
         let days = p.whole_utc_days();
         assert_eq!(days, at("2026-11-01T00:00:00Z")..at("2026-11-30T00:00:00Z"));
+        // Reaching past now, today's daily row serves; not otherwise.
+        assert_eq!(
+            p.ranking_days(p.to - Duration::minutes(30)),
+            at("2026-11-01T00:00:00Z")..at("2026-12-01T00:00:00Z")
+        );
+        assert_eq!(p.ranking_days(p.to + Duration::minutes(30)), days);
         let short = parse(PeriodParams {
             from: Some(now - Duration::hours(3)),
             ..Default::default()

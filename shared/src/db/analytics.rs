@@ -174,14 +174,19 @@ pub async fn top_workflows(
     p: &Period,
     limit: i64,
 ) -> Result<(Vec<WorkflowTotals>, Vec<WorkflowTotals>), sqlx::Error> {
-    let days = p.whole_utc_days();
+    let days = p.ranking_days(Utc::now());
     let rows: Vec<(bool, WorkflowTotals)> = sqlx::query_as::<_, Ranked>(
         "WITH parts AS (
                 SELECT workflow_id, runs, failed, llm_tokens, cost_micros FROM workflow_run_days
                  WHERE workspace_id = $1 AND day >= $5 AND day < $6
                 UNION ALL
+                -- The two edges apart: each a range of the index (an OR of
+                -- them would filter every hourly row of the workspace).
                 SELECT workflow_id, runs, failed, llm_tokens, cost_micros FROM workflow_run_hours
-                 WHERE workspace_id = $1 AND ((hour >= $2 AND hour < $7) OR (hour >= $8 AND hour < $3))),
+                 WHERE workspace_id = $1 AND hour >= $2 AND hour < $7
+                UNION ALL
+                SELECT workflow_id, runs, failed, llm_tokens, cost_micros FROM workflow_run_hours
+                 WHERE workspace_id = $1 AND hour >= $8 AND hour < $3),
               t AS (SELECT workflow_id, sum(runs)::bigint AS runs, sum(failed)::bigint AS failed,
                            least(sum(llm_tokens), 9223372036854775807)::bigint AS llm_tokens,
                            least(sum(cost_micros), 9223372036854775807)::bigint AS cost_micros
