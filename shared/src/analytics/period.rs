@@ -65,7 +65,7 @@ pub struct PeriodParams {
     pub tz: Option<String>,
     /// `json` (the default), or `csv`: the series as `text/csv`, a row per
     /// bucket under a header row.
-    #[param(value_type = Option<Format>)]
+    #[param(value_type = Option<Format>, inline)]
     pub format: Option<String>,
 }
 
