@@ -36,7 +36,7 @@ use crate::{
     error::{ErrorKind, NodeError},
     event::{EventKind, RunStatus},
     http_node::{HttpCall, HttpRunner},
-    providers::{CompletionRequest, Provider, DEV_NOTICE},
+    providers::{CompletionRequest, Provider, DEFAULT_MAX_TOKENS, DEV_NOTICE},
     render::{has_statements, Renderer},
     report::Reporter,
     spec::AgentDef,
@@ -453,14 +453,14 @@ impl Scheduler {
             cfg.heartbeat_every,
         );
         loop {
-            self.start_ready(rt, cfg, &mut tasks);
             let budget = self.shared.budget.clone();
-            // Checked before "completed" too: a run whose last call used up its
-            // budget ends the same way whichever finished first.
+            // Checked before nodes start and before "completed": a run whose
+            // last call used up its budget ends the same way whichever finished first.
             if let Some(why) = budget.reason() {
                 self.stop(&mut tasks).await;
                 return Ended::budget(why, None);
             }
+            self.start_ready(rt, cfg, &mut tasks);
             if self.running.is_empty() && self.ready.is_empty() {
                 return Ended::new(RunStatus::Completed, None, None);
             }
@@ -810,13 +810,16 @@ impl NodeJob {
         budget
             .check()
             .map_err(|why| NodeError::new(ErrorKind::Budget, why))?;
-        // What is left of the budget caps the answer, so one call cannot run far past it.
+        // What is left of the budget caps the answer, so one call cannot run
+        // far past it; a node that sets no cap keeps the provider's default
+        // unless less than that is left (a larger cap than a model allows is refused).
         let left = budget
             .remaining()
             .map(|r| u32::try_from(r).unwrap_or(u32::MAX));
         let max_tokens = match (a.max_tokens, left) {
             (Some(m), Some(l)) => Some(m.min(l)),
-            (m, l) => m.or(l),
+            (None, Some(l)) => (l < DEFAULT_MAX_TOKENS).then_some(l),
+            (m, None) => m,
         };
         let request = CompletionRequest {
             model: a

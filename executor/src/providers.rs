@@ -14,6 +14,9 @@ use settings::{LlmProvider, LlmSettings};
 
 use crate::error::{from_transport, retry_after, ErrorKind, NodeError};
 
+/// The answer's cap when a node sets none (the Messages API needs one).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompletionRequest {
     pub model: Option<String>,
@@ -236,7 +239,7 @@ async fn anthropic(ep: &Endpoint, req: &CompletionRequest) -> Result<Completion,
         .unwrap_or_else(|| ep.default_model.clone());
     let mut body = json!({
         "model": model,
-        "max_tokens": req.max_tokens.unwrap_or(4096),
+        "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         "messages": [{ "role": "user", "content": req.prompt }],
     });
     if let Some(s) = &req.system {

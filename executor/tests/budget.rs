@@ -88,6 +88,29 @@ async fn a_run_stops_once_its_budget_is_used_and_calls_are_capped_at_what_is_lef
         Some(EndReason::BudgetExceeded)
     );
     assert_eq!(budget.used(), 54);
+
+    // A node that sets no cap keeps the provider's default while more than
+    // that is left: a budget is no cap a model would refuse.
+    let (base, fake) = serve().await;
+    run_budgeted(
+        runtime(anthropic(&base)),
+        chain(json!({})),
+        json!({}),
+        HashMap::new(),
+        EngineConfig::default(),
+        CancellationToken::new(),
+        Default::default(),
+        Arc::new(TokenBudget::new(Some(1_000_000))),
+    )
+    .await;
+    let asked: Vec<Value> = fake
+        .llm_requests
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, body)| body["max_tokens"].clone())
+        .collect();
+    assert_eq!(asked, vec![json!(4096); 3]);
 }
 
 #[tokio::test]

@@ -150,3 +150,29 @@ UPDATE executions
            WHEN 'ENTERPRISE' THEN 730 ELSE 30 END)
  WHERE finished_at IS NOT NULL;
 CREATE INDEX executions_events_expire ON executions (events_expire_at) WHERE events_expire_at IS NOT NULL;
+
+-- Per workflow, node and UTC day (by when the run ended): the node's
+-- attempts that succeeded (reused outputs not counted) with their run time,
+-- and those that failed for good; and per workflow and day, why runs
+-- failed (the end's reason, `timed_out`, or the failing node's error kind).
+-- Both are written by the statement that ends a run, from its own events.
+CREATE TABLE workflow_node_days (
+    workspace_id   uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    workflow_id    uuid NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+    day            date NOT NULL,
+    node           text NOT NULL,
+    succeeded      bigint NOT NULL DEFAULT 0,
+    failed         bigint NOT NULL DEFAULT 0,
+    duration_ms    bigint NOT NULL DEFAULT 0,
+    duration_hist  bigint[] NOT NULL DEFAULT array_fill(0::bigint, ARRAY[80]),
+    PRIMARY KEY (workflow_id, day, node)
+);
+
+CREATE TABLE workflow_failure_days (
+    workspace_id   uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    workflow_id    uuid NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+    day            date NOT NULL,
+    reason         text NOT NULL,
+    runs           bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (workflow_id, day, reason)
+);

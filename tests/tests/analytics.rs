@@ -483,6 +483,18 @@ async fn a_runs_events_are_pruned_after_its_plans_retention_and_the_rollups_stay
         .await;
     assert_eq!(after["runs"], before["runs"]);
     assert_eq!(after["llmTokens"], 40);
+    // Its nodes' outputs went with its events: a retry from its failed nodes
+    // is refused, saying why; one from the start is not.
+    let retry = |from_failed: bool| {
+        Req::post(&format!("/api/v1/executions/{id}/retry"))
+            .bearer(&f.token)
+            .json(&json!({ "fromFailed": from_failed }))
+    };
+    let refused = send(&f.router, retry(true))
+        .await
+        .expect(409, Some("CONFLICT"));
+    assert_eq!(refused.body["error"]["details"]["reason"], "events_pruned");
+    send(&f.router, retry(false)).await.expect(202, None);
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! token budget stops it mid-way; a monthly budget spent while a run is going
 //! ends that run at its next heartbeat, notifies at 80 % and 100 % (once
 //! each), and refuses new runs (403 `BUDGET_EXCEEDED`) until it is raised.
-//! Costs are priced as usage events arrive and reach the costs report.
+//! Costs are priced as usage events arrive and reach the costs report; a
+//! workflow's report shows its nodes and why its runs failed.
 
 use std::time::Duration;
 
@@ -88,6 +89,17 @@ async fn a_run_token_budget_stops_a_run_mid_way() {
     let end = events.last().expect("events");
     assert_eq!(end["type"], "execution_ended");
     assert_eq!(end["reason"], "budget_exceeded");
+    // The workflow's report says why.
+    let r = s
+        .app
+        .send(Req::get(&format!("/api/v1/workspaces/{ws}/analytics/workflows/{wf}")).bearer(&t))
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(
+        r["failureReasons"],
+        json!([{"reason": "budget_exceeded", "runs": 1}])
+    );
 }
 
 /// A server whose `/sleep?ms=` answers late: a node the run is in when its
@@ -201,6 +213,8 @@ async fn a_spent_monthly_budget_ends_the_running_run_notifies_and_refuses_new_on
     let raised = set_budget(&s, &t, &ws, json!({"monthlyBudgetUsd": 10})).await;
     assert_eq!(raised["exhausted"], false);
     assert_eq!(raised["remainingUsd"], 9.988);
+    // A changed budget starts the month's notices afresh.
+    assert_eq!(raised["notices"], json!([]));
     start(&s, &t, &wf, json!({})).await;
 }
 
@@ -244,4 +258,64 @@ async fn the_budget_route_checks_its_input() {
     assert_eq!(cleared["monthlyBudgetUsd"], Value::Null);
     assert_eq!(cleared["runTokenBudget"], Value::Null);
     assert_eq!(cleared["remainingUsd"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_workflows_report_shows_its_nodes_and_why_its_runs_failed() {
+    let s = spawn_stack().await;
+    let t = paid_user(&s, "nodes@example.com", "STARTER").await;
+    let ws = workspace_of(&s, &t).await;
+    let wf = workflow(
+        &s,
+        &t,
+        json!({
+            "nodes": [{"id": "start", "type": "trigger"}, agent("a"),
+                      {"id": "b", "type": "http", "config": {"url": "{{ inputs.url }}"}},
+                      {"id": "out", "type": "output"}],
+            "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "out"}]
+        }),
+    )
+    .await;
+    // Once through, once failing at b (nothing listens on port 1).
+    for url in [
+        format!("{}/health", s.base_url),
+        "http://127.0.0.1:1/".to_owned(),
+    ] {
+        let id = start(&s, &t, &wf, json!({"url": url})).await;
+        wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
+    }
+    let r = s
+        .app
+        .send(Req::get(&format!("/api/v1/workspaces/{ws}/analytics/workflows/{wf}")).bearer(&t))
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(r["runs"]["total"], 2, "{r}");
+    assert_eq!(
+        r["failureReasons"],
+        json!([{"reason": "network", "runs": 1}])
+    );
+    let node = |id: &str| {
+        r["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|n| n["node"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(node("a")["succeeded"], 2);
+    assert_eq!(node("a")["failed"], 0);
+    assert!(node("a")["duration"]["p95Ms"].as_f64().is_some(), "{r}");
+    assert_eq!(node("b")["succeeded"], 1);
+    assert_eq!(node("b")["failed"], 1);
+    assert_eq!(node("b")["failureRate"], 0.5);
+    // The overview has no per-node figures.
+    let o = s
+        .app
+        .send(Req::get(&format!("/api/v1/workspaces/{ws}/analytics/overview")).bearer(&t))
+        .await
+        .expect(200, None)
+        .body;
+    assert!(o.get("nodes").is_none() && o.get("failureReasons").is_none());
 }

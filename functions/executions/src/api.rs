@@ -669,7 +669,7 @@ pub async fn cancel(
     responses(
         (status = 202, description = "The new execution, queued", body = ExecutionView),
         (status = 404, description = "No such execution of yours", body = ErrorEnvelope),
-        (status = 409, description = "The run has not finished yet (CONFLICT)", body = ErrorEnvelope),
+        (status = 409, description = "The run has not finished yet; or fromFailed, and its events were pruned after its plan's retention (CONFLICT, details.reason = events_pruned)", body = ErrorEnvelope),
     )
 )]
 pub async fn retry(

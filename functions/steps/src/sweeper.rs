@@ -30,7 +30,11 @@ pub async fn handle(
             }),
         None => closing::Closed::default(),
     };
-    let pruned = housekeeping::prune(&state.db).await?;
+    // Housekeeping that fails is tried again next sweep; the rest goes on.
+    let pruned = housekeeping::prune(&state.db).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "housekeeping failed; next sweep");
+        Default::default()
+    });
     let billed = shared::billing::sweep(state).await;
     let deletions = shared::runs::deletion::sweep(state, runs).await;
     let schedules = runs.reconcile_schedules().await.unwrap_or_else(|e| {
@@ -64,6 +68,7 @@ pub async fn handle(
         "accountTokensPruned": pruned.account_tokens,
         "sessionsPruned": pruned.sessions,
         "activityPruned": pruned.activity,
+        "runEventsPruned": pruned.run_events,
         "connectionsExpired": closed.expired,
         "connectionsRevoked": closed.revoked,
         "graceExpired": billed.grace_expired,

@@ -150,7 +150,7 @@ pub async fn set(
         })
         .transpose()?;
     let mut tx = state.db.begin().await?;
-    budgets::set(&mut *tx, id, monthly, tokens, caller.user_id).await?;
+    budgets::set(&mut tx, id, monthly, tokens, caller.user_id).await?;
     let entry = Activity::new(id, caller.user_id, Action::BudgetUpdated)
         .details(json!({
             "monthlyBudgetUsd": monthly.map(usd),

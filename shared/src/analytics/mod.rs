@@ -96,6 +96,35 @@ pub struct Report {
     /// The workspace's report only: its ten busiest workflows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_workflows: Option<TopWorkflows>,
+    /// A workflow's report only: its nodes, the slowest in all first (over
+    /// the UTC days the period touches, by when the runs ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeStats>>,
+    /// A workflow's report only: why its runs failed (`budget_exceeded`,
+    /// `timed_out`, or the failing node's error kind: `timeout`, `upstream`,
+    /// `invalid`, …), the commonest first, over the same days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reasons: Option<Vec<FailureReason>>,
+}
+
+/// One node of a workflow: its attempts that succeeded (outputs reused by a
+/// retry not counted) and their run time, and those that failed for good.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStats {
+    pub node: String,
+    pub succeeded: i64,
+    pub failed: i64,
+    /// Failed among those that ended (0–1); `null` with none.
+    pub failure_rate: Option<f64>,
+    pub duration: Timing,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureReason {
+    pub reason: String,
+    pub runs: i64,
 }
 
 /// Micro-dollars as US dollars.
@@ -135,6 +164,19 @@ impl From<&Counts> for Summary {
     }
 }
 
+impl From<store::NodeTotals> for NodeStats {
+    fn from(n: store::NodeTotals) -> Self {
+        let ended = n.succeeded.saturating_add(n.failed);
+        NodeStats {
+            failure_rate: (ended > 0).then(|| n.failed as f64 / ended as f64),
+            duration: timing(n.duration_ms, n.succeeded, Some(&n.duration_hist)),
+            node: n.node,
+            succeeded: n.succeeded,
+            failed: n.failed,
+        }
+    }
+}
+
 impl From<WorkflowTotals> for WorkflowRank {
     fn from(w: WorkflowTotals) -> Self {
         WorkflowRank {
@@ -164,10 +206,35 @@ pub async fn report(
                 .map(Some),
         }
     };
-    let (points, ranked) = tokio::try_join!(
+    let details = async {
+        match workflow_id {
+            Some(wf) => {
+                let (nodes, failures) = tokio::try_join!(
+                    store::nodes(db, wf, &period),
+                    store::failure_reasons(db, wf, &period),
+                )?;
+                Ok::<_, sqlx::Error>(Some((nodes, failures)))
+            }
+            None => Ok(None),
+        }
+    };
+    let (points, ranked, details) = tokio::try_join!(
         store::series(db, workspace_id, workflow_id, &period),
         rankings,
+        details,
     )?;
+    let (nodes, failure_reasons) = match details {
+        Some((nodes, failures)) => (
+            Some(nodes.into_iter().map(NodeStats::from).collect()),
+            Some(
+                failures
+                    .into_iter()
+                    .map(|(reason, runs)| FailureReason { reason, runs })
+                    .collect(),
+            ),
+        ),
+        None => (None, None),
+    };
     let mut totals = Counts::default();
     for p in &points {
         totals.absorb(&p.counts);
@@ -188,5 +255,7 @@ pub async fn report(
         period,
         workflow_id,
         top_workflows,
+        nodes,
+        failure_reasons,
     })
 }

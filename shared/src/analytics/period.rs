@@ -172,8 +172,6 @@ impl Period {
 }
 
 impl Period {
-    /// The whole UTC days inside the period, as `start..end` midnights
-    /// (`start == end`: none; then every hour of the period is an edge hour).
     /// The UTC days whose daily rows a ranking reads: the whole days, and
     /// also today when the period reaches past `now` (today's row then holds
     /// only runs inside the period: none has ended after now). The hours
@@ -190,6 +188,8 @@ impl Period {
         }
     }
 
+    /// The whole UTC days inside the period, as `start..end` midnights
+    /// (`start == end`: none; then every hour of the period is an edge hour).
     pub fn whole_utc_days(&self) -> std::ops::Range<DateTime<Utc>> {
         let day = Duration::days(1);
         let floor = |t: DateTime<Utc>| t.duration_trunc(day).unwrap_or(t);

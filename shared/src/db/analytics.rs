@@ -278,3 +278,84 @@ pub async fn holdings(
     .fetch_one(db)
     .await
 }
+
+/// A node's attempts in a workflow's runs.
+#[derive(Debug, Clone, FromRow)]
+pub struct NodeTotals {
+    pub node: String,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub duration_ms: i64,
+    pub duration_hist: Vec<i64>,
+}
+
+/// The UTC days a period touches (`from`'s to the one before `to`), the
+/// grain of the per-node and failure rollups.
+fn days_touched(p: &Period) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    let last = p.to - chrono::Duration::microseconds(1);
+    (p.from.date_naive(), last.max(p.from).date_naive())
+}
+
+/// A workflow's nodes over the UTC days the period touches, the slowest
+/// (by total run time) first; histograms added up here.
+pub async fn nodes(
+    db: impl PgExecutor<'_>,
+    workflow_id: Uuid,
+    p: &Period,
+) -> Result<Vec<NodeTotals>, sqlx::Error> {
+    if p.from >= p.to {
+        return Ok(Vec::new());
+    }
+    let (first, last) = days_touched(p);
+    let rows: Vec<(String, i64, i64, i64, Vec<i64>)> = sqlx::query_as(
+        "SELECT node, succeeded, failed, duration_ms, duration_hist FROM workflow_node_days
+          WHERE workflow_id = $1 AND day >= $2 AND day <= $3",
+    )
+    .bind(workflow_id)
+    .bind(first)
+    .bind(last)
+    .fetch_all(db)
+    .await?;
+    let mut by_node: std::collections::BTreeMap<String, NodeTotals> = Default::default();
+    for (node, succeeded, failed, duration_ms, hist) in rows {
+        let t = by_node.entry(node.clone()).or_insert_with(|| NodeTotals {
+            node,
+            succeeded: 0,
+            failed: 0,
+            duration_ms: 0,
+            duration_hist: Vec::new(),
+        });
+        t.succeeded = t.succeeded.saturating_add(succeeded);
+        t.failed = t.failed.saturating_add(failed);
+        t.duration_ms = t.duration_ms.saturating_add(duration_ms);
+        let mut h = Some(std::mem::take(&mut t.duration_hist)).filter(|h| !h.is_empty());
+        add_hist(&mut h, Some(&hist));
+        t.duration_hist = h.unwrap_or_default();
+    }
+    let mut nodes: Vec<NodeTotals> = by_node.into_values().collect();
+    nodes.sort_by(|a, b| b.duration_ms.cmp(&a.duration_ms).then(a.node.cmp(&b.node)));
+    Ok(nodes)
+}
+
+/// Why a workflow's runs failed over the UTC days the period touches, the
+/// commonest first.
+pub async fn failure_reasons(
+    db: impl PgExecutor<'_>,
+    workflow_id: Uuid,
+    p: &Period,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    if p.from >= p.to {
+        return Ok(Vec::new());
+    }
+    let (first, last) = days_touched(p);
+    sqlx::query_as(
+        "SELECT reason, sum(runs)::bigint AS runs FROM workflow_failure_days
+          WHERE workflow_id = $1 AND day >= $2 AND day <= $3
+          GROUP BY reason ORDER BY runs DESC, reason",
+    )
+    .bind(workflow_id)
+    .bind(first)
+    .bind(last)
+    .fetch_all(db)
+    .await
+}

@@ -64,14 +64,22 @@ pub async fn standing(
     .await
 }
 
-/// Sets both caps (`None`: no cap).
+/// Sets both caps (`None`: no cap). A monthly budget changed starts this
+/// month's notices afresh: 80 % and 100 % of the new one go out when reached.
 pub async fn set(
-    db: impl PgExecutor<'_>,
+    db: &mut sqlx::PgConnection,
     workspace_id: Uuid,
     monthly_budget_micros: Option<i64>,
     run_token_budget: Option<i64>,
     by: Uuid,
 ) -> Result<(), sqlx::Error> {
+    let previous: Option<i64> = sqlx::query_scalar(
+        "SELECT monthly_budget_micros FROM workspace_budgets WHERE workspace_id = $1 FOR UPDATE",
+    )
+    .bind(workspace_id)
+    .fetch_optional(&mut *db)
+    .await?
+    .flatten();
     sqlx::query(
         "INSERT INTO workspace_budgets (workspace_id, monthly_budget_micros, run_token_budget, updated_by)
          VALUES ($1, $2, $3, $4)
@@ -82,7 +90,16 @@ pub async fn set(
     .bind(monthly_budget_micros)
     .bind(run_token_budget)
     .bind(by)
-    .execute(db)
+    .execute(&mut *db)
+    .await?;
+    sqlx::query(
+        "DELETE FROM budget_notices n WHERE n.workspace_id = $1 AND n.month = date_trunc('month', now())::date
+            AND $2::bigint IS DISTINCT FROM $3::bigint",
+    )
+    .bind(workspace_id)
+    .bind(previous)
+    .bind(monthly_budget_micros)
+    .execute(&mut *db)
     .await?;
     Ok(())
 }

@@ -61,12 +61,15 @@ pub struct Execution {
     pub cost_micros: i64,
     /// Why it ended, beyond its status.
     pub end_reason: Option<EndReason>,
+    /// When its events are pruned (its plan's retention after it ended);
+    /// `None` while it runs, and once they are.
+    pub events_expire_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, workspace_id, started_by, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
     prior_outputs, idempotency_key, retry_of, cancel_requested, job_name, deadline_at, heartbeat_at, last_seq, \
     output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms, output_ref, \
-    trigger_type, trigger_data, llm_tokens, cost_micros, end_reason";
+    trigger_type, trigger_data, llm_tokens, cost_micros, end_reason, events_expire_at";
 
 pub struct NewExecution<'a> {
     pub id: Uuid,
@@ -339,7 +342,7 @@ pub const ENDED_EVENT: &str = "execution_ended";
 /// exactly once, with the transition; for a metered subscription it also
 /// leaves the run's usage to be reported to Stripe (`meter_reports`).
 pub async fn finish(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     id: Uuid,
     end: Ending<'_>,
 ) -> Result<Option<i64>, sqlx::Error> {
@@ -350,7 +353,7 @@ pub async fn finish(
 /// was stopped from outside, whose stop is an interruption only if no cancel
 /// was asked for (a cancel asked meanwhile makes it what it is: cancelled).
 pub async fn finish_interrupted(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     id: Uuid,
     end: Ending<'_>,
 ) -> Result<Option<i64>, sqlx::Error> {
@@ -372,6 +375,7 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
              WHERE id = $1 AND status IN ('queued', 'dispatching', 'running')
                AND NOT ($13 AND cancel_requested)
             RETURNING workspace_id, workflow_id, status, runtime_ms, last_seq, llm_tokens, cost_micros,
+                      end_reason, failed_node,
                       CASE WHEN started_at IS NOT NULL THEN runtime_ms END AS duration,
                       (extract(epoch FROM started_at - created_at) * 1000)::bigint AS wait),
          -- The analytics rollups (migration 0016): this run, in the hour it ended.
@@ -387,6 +391,41 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             ON CONFLICT (workflow_id, day) DO UPDATE SET
                 runs = r.runs + 1, failed = r.failed + EXCLUDED.failed,
                 llm_tokens = {tokens}, cost_micros = {cost}
+            RETURNING 1),
+         -- Its nodes' attempts (migration 0017), from its own events: those
+         -- that succeeded (not reused) with their run time, those that failed for good.
+         by_node AS (
+            INSERT INTO workflow_node_days AS r (workspace_id, workflow_id, day, node, succeeded, failed,
+                        duration_ms, duration_hist)
+            SELECT done.workspace_id, done.workflow_id, (now() AT TIME ZONE 'UTC')::date, ev.node,
+                   count(*) FILTER (WHERE ev.type = 'node_succeeded'),
+                   count(*) FILTER (WHERE ev.type = 'node_failed'),
+                   coalesce(sum(ms) FILTER (WHERE ev.type = 'node_succeeded'), 0),
+                   coalesce(analytics_sum(analytics_one(ms)) FILTER (WHERE ev.type = 'node_succeeded'),
+                            array_fill(0::bigint, ARRAY[80]))
+              FROM done JOIN execution_events ev ON ev.execution_id = $1 AND ev.node IS NOT NULL
+                   -- A number, as the protocol says; anything else is no time at all.
+                   CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(ev.payload->'durationMs') = 'number'
+                       THEN least(greatest((ev.payload->>'durationMs')::numeric, 0), 9223372036854775807)::bigint
+                       END AS ms) m
+             WHERE (ev.type = 'node_succeeded' AND (ev.payload->>'reused') IS DISTINCT FROM 'true')
+                OR (ev.type = 'node_failed' AND (ev.payload->>'willRetry') IS DISTINCT FROM 'true')
+             GROUP BY done.workspace_id, done.workflow_id, ev.node
+            ON CONFLICT (workflow_id, day, node) DO UPDATE SET
+                succeeded = r.succeeded + EXCLUDED.succeeded, failed = r.failed + EXCLUDED.failed,
+                duration_ms = {node_duration}, duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist)
+            RETURNING 1),
+         -- Why it failed: its end's reason, its time limit, or its failing node's error kind.
+         by_failure AS (
+            INSERT INTO workflow_failure_days AS r (workspace_id, workflow_id, day, reason, runs)
+            SELECT workspace_id, workflow_id, (now() AT TIME ZONE 'UTC')::date,
+                   coalesce(end_reason, CASE WHEN status = 'timed_out' THEN 'timed_out' END,
+                            (SELECT left(ev.payload->'error'->>'kind', 64) FROM execution_events ev
+                              WHERE ev.execution_id = $1 AND ev.type = 'node_failed' AND ev.node = done.failed_node
+                              ORDER BY ev.seq DESC LIMIT 1),
+                            'other'), 1
+              FROM done WHERE status IN ('failed', 'timed_out')
+            ON CONFLICT (workflow_id, day, reason) DO UPDATE SET runs = r.runs + 1
             RETURNING 1),
          -- Its agent calls by model (migration 0017), for the costs route.
          by_model AS (
@@ -436,6 +475,7 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          SELECT seq FROM ended",
         tokens = saturating_sum("llm_tokens"),
         cost = saturating_sum("cost_micros"),
+        node_duration = saturating_sum("duration_ms"),
         input = saturating_sum("input_tokens"),
         output = saturating_sum("output_tokens"),
         by_workspace = hour_rollup("by_workspace", "workspace_run_hours", &["workspace_id"]),
@@ -478,7 +518,7 @@ fn hour_rollup(name: &str, table: &str, keys: &[&str]) -> String {
 }
 
 async fn finish_where(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     id: Uuid,
     end: Ending<'_>,
     unless_cancel_requested: bool,
@@ -495,7 +535,15 @@ async fn finish_where(
         event["reason"] = json!(reason);
     }
     let retention = crate::tier::retention_days();
-    sqlx::query_scalar(FINISH.as_str())
+    // The row is locked first, in a statement of its own: FINISH's snapshot
+    // then comes after any batch of events being stored (which holds the same
+    // lock), so its rollups of the run's events and per-model usage see them all.
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT 1 FROM executions WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let last = sqlx::query_scalar(FINISH.as_str())
         .bind(id)
         .bind(status)
         .bind(end.output.map(Json))
@@ -512,8 +560,10 @@ async fn finish_where(
         .bind(end.reason)
         .bind(&retention.0)
         .bind(&retention.1)
-        .fetch_optional(db)
-        .await
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(last)
 }
 
 /// Records the tracker's task token for a run; returns the run's status.

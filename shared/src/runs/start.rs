@@ -130,6 +130,14 @@ impl Runs {
                 "the execution has not finished yet",
             ));
         }
+        if from_failed && e.finished_at.is_some() && e.events_expire_at.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the run's events were pruned after its plan's retention, and with them its nodes' \
+                 outputs: retry it from the start (fromFailed: false)",
+            )
+            .with_details(json!({ "reason": "events_pruned" })));
+        }
         let prior = if from_failed {
             succeeded_outputs(&executions::node_events(&self.db, id).await?)
         } else {
@@ -220,7 +228,16 @@ impl Runs {
             .await?
             .ok_or_else(|| ApiError::not_found("workspace"))?;
         may_run(tier)?;
-        within_budget(&budgets::standing(&self.db, req.workspace_id).await?)?;
+        // A repeated key answers its run, budget or not.
+        let repeated = match &req.idempotency_key {
+            Some(key) => executions::by_idempotency_key(&self.db, req.workspace_id, key)
+                .await?
+                .is_some(),
+            None => false,
+        };
+        if !repeated {
+            within_budget(&budgets::standing(&self.db, req.workspace_id).await?)?;
+        }
         let mut conn = self.db.acquire().await?;
         let wf = workflows::find(&mut *conn, req.workspace_id, req.workflow_id)
             .await?
