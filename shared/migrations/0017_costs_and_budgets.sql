@@ -142,8 +142,9 @@ CREATE INDEX workflow_run_days_ranking ON workflow_run_days (workspace_id, day)
 -- (shared::tier: the activity log's) after it ends, then pruned in bounded
 -- batches by the sweeper, all but the last (`execution_ended`, how it ended);
 -- the run's row and the rollups stay. The time is set when the run ends
--- (executions::finish), NULL once pruned.
-ALTER TABLE executions ADD COLUMN events_expire_at timestamptz;
+-- (executions::finish), NULL once pruned, when `events_pruned` says so.
+ALTER TABLE executions ADD COLUMN events_expire_at timestamptz,
+    ADD COLUMN events_pruned boolean NOT NULL DEFAULT false;
 UPDATE executions
    SET events_expire_at = finished_at + make_interval(days => CASE tier
            WHEN 'FREE' THEN 7 WHEN 'PROFESSIONAL' THEN 90 WHEN 'SCALE' THEN 365

@@ -24,7 +24,7 @@ pub async fn prune(db: impl PgExecutor<'_>, batch: i64) -> Result<u64, sqlx::Err
               WHERE ev.execution_id = d.execution_id AND ev.seq = d.seq RETURNING 1),
          -- Fewer than a batch: nothing of these runs is left to prune.
          done AS (
-             UPDATE executions e SET events_expire_at = NULL FROM due
+             UPDATE executions e SET events_expire_at = NULL, events_pruned = true FROM due
               WHERE e.id = due.id AND (SELECT count(*) FROM doomed) < $1 RETURNING 1)
          SELECT count(*) FROM gone",
     )

@@ -61,15 +61,14 @@ pub struct Execution {
     pub cost_micros: i64,
     /// Why it ended, beyond its status.
     pub end_reason: Option<EndReason>,
-    /// When its events are pruned (its plan's retention after it ended);
-    /// `None` while it runs, and once they are.
-    pub events_expire_at: Option<DateTime<Utc>>,
+    /// Its events were pruned, its plan's retention after it ended (all but the last).
+    pub events_pruned: bool,
 }
 
 const COLUMNS: &str = "id, workspace_id, started_by, workflow_id, workflow_version, status, tier, priority, graph, inputs, \
     prior_outputs, idempotency_key, retry_of, cancel_requested, job_name, deadline_at, heartbeat_at, last_seq, \
     output, error, failed_node, created_at, dispatched_at, started_at, finished_at, task_token, runtime_ms, output_ref, \
-    trigger_type, trigger_data, llm_tokens, cost_micros, end_reason, events_expire_at";
+    trigger_type, trigger_data, llm_tokens, cost_micros, end_reason, events_pruned";
 
 pub struct NewExecution<'a> {
     pub id: Uuid,

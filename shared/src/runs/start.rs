@@ -130,7 +130,7 @@ impl Runs {
                 "the execution has not finished yet",
             ));
         }
-        if from_failed && e.finished_at.is_some() && e.events_expire_at.is_none() {
+        if from_failed && e.events_pruned {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 "the run's events were pruned after its plan's retention, and with them its nodes' \
