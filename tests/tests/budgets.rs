@@ -319,3 +319,44 @@ async fn a_workflows_report_shows_its_nodes_and_why_its_runs_failed() {
         .body;
     assert!(o.get("nodes").is_none() && o.get("failureReasons").is_none());
 }
+
+#[tokio::test]
+async fn a_run_queued_before_the_monthly_budget_was_spent_never_launches() {
+    let mut prices = PriceTable::default();
+    prices.extend("dev=2000/2000").expect("prices");
+    let s = spawn_stack_with(
+        spawn_app().await,
+        shared::runs::RunSettings {
+            prices,
+            ..test_pipeline_config()
+        },
+    )
+    .await;
+    // STARTER runs one at a time: the second run waits for the first.
+    let t = paid_user(&s, "queued@example.com", "STARTER").await;
+    let ws = workspace_of(&s, &t).await;
+    let slow = sleeper().await;
+    let wf = workflow(
+        &s,
+        &t,
+        json!({
+            "nodes": [{"id": "start", "type": "trigger"},
+                      {"id": "wait", "type": "http", "config": {"url": format!("{slow}/sleep?ms=1500")}},
+                      agent("a"), {"id": "out", "type": "output"}],
+            "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "a"}, {"from": "a", "to": "out"}]
+        }),
+    )
+    .await;
+    let first = start(&s, &t, &wf, json!({})).await;
+    let second = start(&s, &t, &wf, json!({})).await;
+    set_budget(&s, &t, &ws, json!({"monthlyBudgetUsd": 0.01})).await;
+    // The first spends 0.012 US$ in its last node and completes.
+    let done = wait_for(&s, &t, &first, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(done["costUsd"], 0.012, "{done}");
+    let ended = wait_for(&s, &t, &second, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["reason"], "budget_exceeded");
+    assert_eq!(ended["error"], "the workspace's monthly budget is spent");
+    assert_eq!(ended["startedAt"], Value::Null, "it never started");
+    assert_eq!(ended["llmTokens"], 0);
+}

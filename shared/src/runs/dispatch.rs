@@ -10,12 +10,15 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use run_protocol::{env, message::MessageType, ExecutionStatus};
+use run_protocol::{env, message::MessageType, EndReason, ExecutionStatus, RunStatus};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{job_name, run_time, JobSpec, Runs, TrackedRun, TRACKER_GRACE};
-use crate::db::executions::{self, Claim};
+use super::{end::EndedBy, job_name, run_time, JobSpec, Runs, TrackedRun, TRACKER_GRACE};
+use crate::db::{
+    budgets,
+    executions::{self, Claim},
+};
 use crate::metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,22 @@ impl Runs {
             Claim::NoSlot => return Ok(Outcome::Deferred(self.settings.defer)),
             Claim::Launch(r) => r,
         };
+        // Queued before the workspace's monthly budget was spent: it ends
+        // here, as a running run would at its next heartbeat, and never launches.
+        if budgets::standing(&self.db, r.workspace_id)
+            .await?
+            .exhausted()
+        {
+            self.end_for(
+                id,
+                RunStatus::Failed,
+                "the workspace's monthly budget is spent",
+                Some(EndReason::BudgetExceeded),
+                EndedBy::Sweeper,
+            )
+            .await?;
+            return Ok(Outcome::Done);
+        }
         let limits = r.tier.limits();
         let max_runtime = run_time(r.tier);
         let token = self

@@ -4,7 +4,7 @@
 //! run into its terminal state (once: a conditional update) then does what
 //! follows ([`Runs::after_end`]).
 
-use run_protocol::{message::MessageType, RunStatus};
+use run_protocol::{message::MessageType, EndReason, RunStatus};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -59,6 +59,18 @@ impl Runs {
         error: &str,
         by: EndedBy,
     ) -> anyhow::Result<bool> {
+        self.end_for(id, status, error, None, by).await
+    }
+
+    /// [`Self::end`], saying why beyond the status.
+    pub async fn end_for(
+        &self,
+        id: Uuid,
+        status: RunStatus,
+        error: &str,
+        reason: Option<EndReason>,
+        by: EndedBy,
+    ) -> anyhow::Result<bool> {
         let ended = executions::finish(
             &self.db,
             id,
@@ -68,7 +80,7 @@ impl Runs {
                 output_ref: None,
                 error: Some(error),
                 failed_node: None,
-                reason: None,
+                reason,
             },
         )
         .await?;
