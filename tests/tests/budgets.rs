@@ -102,6 +102,21 @@ async fn a_run_token_budget_stops_a_run_mid_way() {
     );
 }
 
+/// The local stack with the dev model at 2,000 US$ per million tokens: a
+/// call's 6 tokens cost 0.012 US$.
+async fn priced_stack() -> TestStack {
+    let mut prices = PriceTable::default();
+    prices.extend("dev=2000/2000").expect("prices");
+    spawn_stack_with(
+        spawn_app().await,
+        shared::runs::RunSettings {
+            prices,
+            ..test_pipeline_config()
+        },
+    )
+    .await
+}
+
 /// A server whose `/sleep?ms=` answers late: a node the run is in when its
 /// monthly budget runs out.
 async fn sleeper() -> String {
@@ -114,17 +129,7 @@ async fn sleeper() -> String {
 
 #[tokio::test]
 async fn a_spent_monthly_budget_ends_the_running_run_notifies_and_refuses_new_ones() {
-    // The dev model at 2,000 US$ per million tokens: 6 tokens cost 0.012 US$.
-    let mut prices = PriceTable::default();
-    prices.extend("dev=2000/2000").expect("prices");
-    let s = spawn_stack_with(
-        spawn_app().await,
-        shared::runs::RunSettings {
-            prices,
-            ..test_pipeline_config()
-        },
-    )
-    .await;
+    let s = priced_stack().await;
     let t = paid_user(&s, "monthly@example.com", "STARTER").await;
     let ws = workspace_of(&s, &t).await;
     set_budget(&s, &t, &ws, json!({"monthlyBudgetUsd": 0.01})).await;
@@ -322,16 +327,7 @@ async fn a_workflows_report_shows_its_nodes_and_why_its_runs_failed() {
 
 #[tokio::test]
 async fn a_run_queued_before_the_monthly_budget_was_spent_never_launches() {
-    let mut prices = PriceTable::default();
-    prices.extend("dev=2000/2000").expect("prices");
-    let s = spawn_stack_with(
-        spawn_app().await,
-        shared::runs::RunSettings {
-            prices,
-            ..test_pipeline_config()
-        },
-    )
-    .await;
+    let s = priced_stack().await;
     // STARTER runs one at a time: the second run waits for the first.
     let t = paid_user(&s, "queued@example.com", "STARTER").await;
     let ws = workspace_of(&s, &t).await;
@@ -348,7 +344,16 @@ async fn a_run_queued_before_the_monthly_budget_was_spent_never_launches() {
     )
     .await;
     let first = start(&s, &t, &wf, json!({})).await;
-    let second = start(&s, &t, &wf, json!({})).await;
+    let keyed = || {
+        Req::post("/api/v1/executions")
+            .bearer(&t)
+            .header("idempotency-key", "the-second")
+            .json(&json!({"workflowId": wf, "inputs": {}}))
+    };
+    let second = s.app.send(keyed()).await.expect(202, None).body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     set_budget(&s, &t, &ws, json!({"monthlyBudgetUsd": 0.01})).await;
     // The first spends 0.012 US$ in its last node and completes.
     let done = wait_for(&s, &t, &first, TERMINAL, Duration::from_secs(30)).await;
@@ -359,4 +364,8 @@ async fn a_run_queued_before_the_monthly_budget_was_spent_never_launches() {
     assert_eq!(ended["error"], "the workspace's monthly budget is spent");
     assert_eq!(ended["startedAt"], Value::Null, "it never started");
     assert_eq!(ended["llmTokens"], 0);
+    // Its key, repeated once the budget is spent, still answers it.
+    let again = s.app.send(keyed()).await;
+    assert_ne!(again.status.as_u16(), 403, "{}", again.body);
+    assert_eq!(again.body["id"], second.as_str());
 }

@@ -47,15 +47,26 @@ pub async fn overview(
     Path(id): Path<Uuid>,
     Query(p): Query<PeriodParams>,
 ) -> ApiResult<Response> {
-    let me = Member::of(&state.db, &caller, id).await?;
-    me.require(Permission::ViewAnalytics)?;
-    let (period, format) = (Period::parse(&p, Utc::now())?, p.format()?);
+    let (_, period, format) = asked(&state, &caller, id, &p).await?;
     let report = analytics::report(&state.db, id, None, period)
         .await
         .map_err(unknown_zone)?;
     Ok(answer(format, "overview", &report, |r| {
         csv::series(&r.series)
     }))
+}
+
+/// A member who may read the workspace's analytics (viewers too), and the
+/// period and format they asked for.
+async fn asked(
+    state: &AppState,
+    caller: &AuthUser,
+    id: Uuid,
+    p: &PeriodParams,
+) -> ApiResult<(Member, Period, Format)> {
+    let me = Member::of(&state.db, caller, id).await?;
+    me.require(Permission::ViewAnalytics)?;
+    Ok((me, Period::parse(p, Utc::now())?, p.format()?))
 }
 
 /// The report as JSON, or its series as a CSV file named `{name}.csv`.
@@ -112,9 +123,7 @@ pub async fn workflow(
     Path((id, workflow_id)): Path<(Uuid, Uuid)>,
     Query(p): Query<PeriodParams>,
 ) -> ApiResult<Response> {
-    let me = Member::of(&state.db, &caller, id).await?;
-    me.require(Permission::ViewAnalytics)?;
-    let (period, format) = (Period::parse(&p, Utc::now())?, p.format()?);
+    let (_, period, format) = asked(&state, &caller, id, &p).await?;
     workflows::find(&state.db, id, workflow_id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
@@ -143,9 +152,7 @@ pub async fn costs(
     Path(id): Path<Uuid>,
     Query(p): Query<PeriodParams>,
 ) -> ApiResult<Response> {
-    let me = Member::of(&state.db, &caller, id).await?;
-    me.require(Permission::ViewAnalytics)?;
-    let (period, format) = (Period::parse(&p, Utc::now())?, p.format()?);
+    let (_, period, format) = asked(&state, &caller, id, &p).await?;
     let report = analytics::costs::report(&state.db, id, period)
         .await
         .map_err(unknown_zone)?;
@@ -169,9 +176,7 @@ pub async fn usage(
     Path(id): Path<Uuid>,
     Query(p): Query<PeriodParams>,
 ) -> ApiResult<Response> {
-    let me = Member::of(&state.db, &caller, id).await?;
-    me.require(Permission::ViewAnalytics)?;
-    let (period, format) = (Period::parse(&p, Utc::now())?, p.format()?);
+    let (me, period, format) = asked(&state, &caller, id, &p).await?;
     let report = analytics::usage::report(&state.db, id, me.tier, period)
         .await
         .map_err(unknown_zone)?;

@@ -16,16 +16,15 @@ use crate::{
     activity::{self, Action, Activity, Origin},
     analytics::usd,
     db::{
-        agents, billing, budgets,
+        agents, budgets,
         executions::{self, Artifact, Ending, ModelUsage, NewEvent, Recorded},
     },
     error::ErrorCode,
-    protocol::message::MessageType,
     protocol::{
         AgentDef, Event, EventBatch, EventKind, LlmCredential, LlmVendor, RunResult, RunSpec,
         RunStatus,
     },
-    realtime::{deliver::event_message, publish::Published},
+    realtime::deliver::event_message,
     settings::PriceTable,
     workflow::{agent_references, secret_references, Graph},
     ApiError, ApiResult,
@@ -305,27 +304,13 @@ impl Runs {
     async fn announce_budget(&self, workspace_id: Uuid, n: &budgets::Notice) {
         tracing::info!(workspace_id = %workspace_id, percent = n.percent, spent_micros = n.spent_micros,
             budget_micros = n.budget_micros, "a workspace reached a share of its monthly budget");
-        let users = billing::managers(&self.db, workspace_id)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot list who to tell of a budget notice");
-                Vec::new()
-            });
-        for user in users {
-            self.publisher
-                .publish(Published {
-                    topic: format!("user:{user}"),
-                    message: json!({
-                        "type": MessageType::Notification,
-                        "kind": "budget_reached",
-                        "workspaceId": workspace_id,
-                        "percent": n.percent,
-                        "spentUsd": usd(n.spent_micros),
-                        "monthlyBudgetUsd": usd(n.budget_micros),
-                    }),
-                })
-                .await;
-        }
+        let fields = json!({
+            "percent": n.percent,
+            "spentUsd": usd(n.spent_micros),
+            "monthlyBudgetUsd": usd(n.budget_micros),
+        });
+        self.notify_managers(workspace_id, "budget_reached", fields)
+            .await;
     }
 
     /// Liveness, forwarded to the run tracker; the answer tells the executor

@@ -130,6 +130,34 @@ impl Runs {
     pub async fn publish(&self, execution_id: Uuid, workspace_id: Uuid, message: Value) {
         publish_run(self.publisher.as_ref(), execution_id, workspace_id, message).await;
     }
+
+    /// A `notification` of `kind` (with `fields`, and the workspace's id) to
+    /// each owner and admin of the workspace, on their `user:` topics. A
+    /// failure to list them is logged: the activity log has the event too.
+    pub async fn notify_managers(&self, workspace_id: Uuid, kind: &str, fields: Value) {
+        let users = crate::db::billing::managers(&self.db, workspace_id)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, kind, "cannot list whom to notify");
+                Vec::new()
+            });
+        let mut message = serde_json::json!({
+            "type": run_protocol::message::MessageType::Notification,
+            "kind": kind,
+            "workspaceId": workspace_id,
+        });
+        if let (Some(m), Value::Object(extra)) = (message.as_object_mut(), fields) {
+            m.extend(extra);
+        }
+        for user in users {
+            self.publisher
+                .publish(crate::realtime::publish::Published {
+                    topic: format!("user:{user}"),
+                    message: message.clone(),
+                })
+                .await;
+        }
+    }
 }
 
 /// Time beyond the tier's runtime the tracker allows for start-up and the final report.

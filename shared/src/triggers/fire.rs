@@ -10,12 +10,8 @@ use workflow_graph::{Overlap, TriggerConfig};
 use super::ports::ScheduleDef;
 use crate::{
     activity::{self, Action, Activity, Origin},
-    db::{
-        billing::managers,
-        triggers::{self, TriggerRow},
-    },
+    db::triggers::{self, TriggerRow},
     error::ErrorCode,
-    realtime::publish::Published,
     runs::{
         start::{StartRun, Started},
         trigger::{Trigger, TriggerType},
@@ -174,28 +170,14 @@ impl Runs {
             Ok(entry) => self.publisher.publish(activity::message(entry)).await,
             Err(e) => tracing::warn!(error = %e, "cannot log a paused trigger"),
         }
-        let users = managers(&self.db, t.workspace_id)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot list who to tell of a paused trigger");
-                Vec::new()
-            });
-        for user in users {
-            self.publisher
-                .publish(Published {
-                    topic: format!("user:{user}"),
-                    message: json!({
-                        "type": run_protocol::message::MessageType::Notification,
-                        "kind": "trigger_paused",
-                        "workspaceId": t.workspace_id,
-                        "workflowId": t.workflow_id,
-                        "triggerId": t.id,
-                        "nodeId": t.node_id,
-                        "error": why,
-                    }),
-                })
-                .await;
-        }
+        let fields = json!({
+            "workflowId": t.workflow_id,
+            "triggerId": t.id,
+            "nodeId": t.node_id,
+            "error": why,
+        });
+        self.notify_managers(t.workspace_id, "trigger_paused", fields)
+            .await;
     }
 }
 
