@@ -356,7 +356,7 @@ async fn a_run_at_the_token_ceiling_still_ends_and_is_counted_saturated() {
 async fn the_usage_report_counts_this_month_against_the_plan_and_what_is_stored() {
     let f = fixture("analytics-usage@example.com").await;
     let (a, b) = (f.workflow("one").await, f.workflow("two").await);
-    f.ended(a, RunStatus::Completed, 1, Some(60), 100).await;
+    f.ended(a, RunStatus::Completed, 1, Some(61), 100).await;
     f.ended(a, RunStatus::Failed, 1, Some(30), 0).await;
     f.ended(b, RunStatus::Completed, 2, Some(90), 20).await;
     // Two artifacts of one run, then that run deleted: the counter follows.
@@ -387,8 +387,9 @@ async fn the_usage_report_counts_this_month_against_the_plan_and_what_is_stored(
     assert_eq!(u["storage"], json!({"artifacts": 3, "bytes": 1524}));
     let m = &u["thisMonth"];
     assert_eq!(m["runs"], 3);
-    // Each run's minutes rounded up: 60 s and the test's milliseconds is 2,
-    // then 1 and 2.
+    // Each run's minutes rounded up: 61 s (and the test's milliseconds) is 2,
+    // then 1 and 2. (Not 60 s: a run ended within half a millisecond would
+    // round to exactly 60,000 ms, one minute.)
     assert_eq!(m["runMinutes"], 5);
     assert_eq!(m["llmTokens"], 120);
     assert_eq!(m["seats"], json!({"used": 1, "limit": 10, "remaining": 9}));
@@ -404,7 +405,7 @@ async fn the_usage_report_counts_this_month_against_the_plan_and_what_is_stored(
         .iter()
         .map(|p| p["runMinutes"].as_f64().unwrap_or(0.0))
         .sum();
-    assert!((minutes - 3.0).abs() < 0.01, "{minutes}");
+    assert!((minutes - 181.0 / 60.0).abs() < 0.01, "{minutes}");
 
     sqlx::query("DELETE FROM executions WHERE id = $1")
         .bind(runs[0])
@@ -551,4 +552,212 @@ async fn every_analytics_route_exports_its_series_as_csv() {
         )
         .await
         .expect(400, Some("VALIDATION_ERROR"));
+}
+
+impl Fixture {
+    /// A completed run of `wf` on `tier` that waited `queue_s` for the
+    /// dispatcher, then `dispatch_s` for its executor, ran a second, and
+    /// stored `events` (`(type, node, payload fields)`) before it ended.
+    async fn dispatched(
+        &self,
+        wf: Uuid,
+        tier: &str,
+        queue_s: i64,
+        dispatch_s: i64,
+        events: &[(&str, &str, Value)],
+    ) {
+        let id: Uuid = self
+            .app
+            .send(
+                Req::post("/api/v1/executions")
+                    .bearer(&self.token)
+                    .json(&json!({"workflowId": wf})),
+            )
+            .await
+            .expect(202, None)
+            .body["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid");
+        sqlx::query(
+            "UPDATE executions SET tier = $2, status = 'running',
+                    created_at = now() - make_interval(secs => $3 + $4 + 1),
+                    dispatched_at = now() - make_interval(secs => $4 + 1),
+                    started_at = now() - interval '1 second'
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(tier)
+        .bind(queue_s as f64)
+        .bind(dispatch_s as f64)
+        .execute(&self.app.state.db)
+        .await
+        .expect("shape the run");
+        for (ty, node, fields) in events {
+            let mut payload = json!({"type": ty, "node": node, "attempt": 1});
+            for (k, v) in fields.as_object().expect("fields") {
+                payload[k] = v.clone();
+            }
+            sqlx::query(
+                "WITH n AS (UPDATE executions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)
+                 INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
+                 SELECT $1, last_seq, $2, $3, $4 || jsonb_build_object('seq', last_seq), now() FROM n",
+            )
+            .bind(id)
+            .bind(ty)
+            .bind(node)
+            .bind(&payload)
+            .execute(&self.app.state.db)
+            .await
+            .expect("an event");
+        }
+        executions::finish(
+            &self.app.state.db,
+            id,
+            Ending {
+                status: RunStatus::Completed,
+                output: None,
+                output_ref: None,
+                error: None,
+                failed_node: None,
+                reason: None,
+            },
+        )
+        .await
+        .expect("finish")
+        .expect("ended");
+    }
+}
+
+#[tokio::test]
+async fn the_performance_report_matches_hand_computed_waits_by_tier_and_node_times_by_type() {
+    let f = fixture("analytics-performance@example.com").await;
+    let wf = f.workflow("timed").await;
+    let ok = |ms: i64| json!({"durationMs": ms, "output": null});
+    let failed = |will_retry: bool| json!({"error": {"kind": "upstream", "message": "502"}, "willRetry": will_retry, "retryInMs": null});
+    f.dispatched(
+        wf,
+        "PROFESSIONAL",
+        2,
+        4,
+        &[
+            ("node_succeeded", "start", ok(100)),
+            ("node_succeeded", "out", ok(300)),
+        ],
+    )
+    .await;
+    // A reused output and a failure that was retried are not attempts that count.
+    f.dispatched(
+        wf,
+        "PROFESSIONAL",
+        4,
+        6,
+        &[
+            (
+                "node_succeeded",
+                "start",
+                json!({"durationMs": 0, "output": null, "reused": true}),
+            ),
+            ("node_failed", "out", failed(true)),
+            ("node_succeeded", "out", ok(500)),
+        ],
+    )
+    .await;
+    // The workspace was on another plan when this one was started.
+    f.dispatched(
+        wf,
+        "STARTER",
+        10,
+        1,
+        &[
+            ("node_succeeded", "start", ok(200)),
+            ("node_failed", "out", failed(false)),
+        ],
+    )
+    .await;
+    // Never started: no waits to count.
+    f.ended(wf, RunStatus::Cancelled, 3, None, 0).await;
+
+    let ws = f.workspace;
+    let r = f
+        .get(&format!(
+            "/api/v1/workspaces/{ws}/analytics/performance?bucket=hour&from={}",
+            (Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:00:00Z")
+        ))
+        .await;
+    assert_eq!(r["runs"], 3, "{r}");
+    close(&r["queueWait"]["meanMs"], 16_000.0 / 3.0, 0.001);
+    close(&r["dispatchLatency"]["meanMs"], 11_000.0 / 3.0, 0.001);
+    close(&r["queueWait"]["p95Ms"], 10_000.0, 0.25);
+    close(&r["dispatchLatency"]["p50Ms"], 4_000.0, 0.25);
+    // The lowest tier first.
+    let tiers = r["byTier"].as_array().expect("byTier");
+    assert_eq!(tiers.len(), 2, "{r}");
+    assert_eq!(tiers[0]["tier"], "STARTER");
+    assert_eq!(tiers[0]["runs"], 1);
+    close(&tiers[0]["queueWait"]["meanMs"], 10_000.0, 0.001);
+    close(&tiers[0]["dispatchLatency"]["meanMs"], 1_000.0, 0.001);
+    assert_eq!(tiers[1]["tier"], "PROFESSIONAL");
+    assert_eq!(tiers[1]["runs"], 2);
+    close(&tiers[1]["queueWait"]["meanMs"], 3_000.0, 0.001);
+    close(&tiers[1]["dispatchLatency"]["meanMs"], 5_000.0, 0.001);
+    // The node types, the most total run time first.
+    assert_eq!(r["byNodeType"][0]["type"], "output", "{}", r["byNodeType"]);
+    assert_eq!(r["byNodeType"][0]["succeeded"], 2);
+    assert_eq!(r["byNodeType"][0]["failed"], 1);
+    close(&r["byNodeType"][0]["failureRate"], 1.0 / 3.0, 0.001);
+    close(&r["byNodeType"][0]["duration"]["meanMs"], 400.0, 0.001);
+    assert_eq!(r["byNodeType"][1]["type"], "trigger");
+    assert_eq!(r["byNodeType"][1]["succeeded"], 2);
+    assert_eq!(r["byNodeType"][1]["failed"], 0);
+    close(&r["byNodeType"][1]["duration"]["meanMs"], 150.0, 0.001);
+    assert_eq!(r["byNodeType"].as_array().map(Vec::len), Some(2));
+    // A series of hours (24, or 25 when the period starts mid-hour) whose sum is the total.
+    let series = r["series"].as_array().expect("series");
+    assert!((24..=25).contains(&series.len()), "{}", series.len());
+    assert_eq!(
+        series
+            .iter()
+            .map(|p| p["runs"].as_i64().unwrap_or(0))
+            .sum::<i64>(),
+        3
+    );
+
+    // The same as CSV.
+    let csv = f
+        .app
+        .send(
+            Req::get(&format!(
+                "/api/v1/workspaces/{ws}/analytics/performance?format=csv"
+            ))
+            .bearer(&f.token),
+        )
+        .await
+        .expect(200, None);
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "start,runs,queue_wait_mean_ms,queue_wait_p50_ms,queue_wait_p95_ms,dispatch_latency_mean_ms,dispatch_latency_p50_ms,dispatch_latency_p95_ms"
+    );
+    assert_eq!(
+        lines[1..]
+            .iter()
+            .map(|l| l
+                .split(',')
+                .nth(1)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0))
+            .sum::<i64>(),
+        3
+    );
+
+    // A period with nothing in it: zeros, no percentiles, no tiers.
+    let empty = f
+        .get(&format!("/api/v1/workspaces/{ws}/analytics/performance?from=2020-01-01T00:00:00Z&to=2020-01-08T00:00:00Z&bucket=week"))
+        .await;
+    assert_eq!(empty["runs"], 0);
+    assert!(empty["queueWait"]["p95Ms"].is_null());
+    assert_eq!(empty["byTier"], json!([]));
+    assert_eq!(empty["byNodeType"], json!([]));
 }

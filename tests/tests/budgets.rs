@@ -323,6 +323,32 @@ async fn a_workflows_report_shows_its_nodes_and_why_its_runs_failed() {
         .expect(200, None)
         .body;
     assert!(o.get("nodes").is_none() && o.get("failureReasons").is_none());
+    // The workspace's performance: both runs waited on the STARTER plan; its
+    // agent nodes took time, its http nodes failed once.
+    let p = s
+        .app
+        .send(Req::get(&format!("/api/v1/workspaces/{ws}/analytics/performance")).bearer(&t))
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(p["runs"], 2, "{p}");
+    assert_eq!(p["byTier"][0]["tier"], "STARTER", "{p}");
+    assert_eq!(p["byTier"][0]["runs"], 2);
+    assert!(p["dispatchLatency"]["p95Ms"].as_f64().is_some(), "{p}");
+    assert!(p["queueWait"]["meanMs"].as_f64().is_some(), "{p}");
+    let of_type = |ty: &str| {
+        p["byNodeType"]
+            .as_array()
+            .expect("byNodeType")
+            .iter()
+            .find(|n| n["type"] == ty)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(of_type("agent")["succeeded"], 2, "{p}");
+    assert_eq!(of_type("http")["succeeded"], 1);
+    assert_eq!(of_type("http")["failed"], 1);
+    assert_eq!(of_type("http")["failureRate"], 0.5);
 }
 
 #[tokio::test]

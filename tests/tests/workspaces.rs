@@ -84,6 +84,7 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("workspaces_activity", ViewWorkflows),
         ("analytics_overview", ViewAnalytics),
         ("analytics_workflow", ViewAnalytics),
+        ("analytics_performance", ViewAnalytics),
         ("analytics_costs", ViewAnalytics),
         ("analytics_usage", ViewAnalytics),
         ("workspaces_budget_get", ViewBilling),

@@ -11,7 +11,7 @@ pub mod validate;
 
 pub use graph::{Edge, Graph, RawNode};
 pub use node::{
-    AgentConfig, HookAuth, HttpConfig, OutputConfig, Overlap, TriggerConfig, TriggerKind,
+    AgentConfig, HookAuth, HttpConfig, NodeKind, OutputConfig, Overlap, TriggerConfig, TriggerKind,
 };
 pub use node::{ArtifactSpec, NodePolicy, NodeSpec, OnError};
 pub use secrets::secret_references;

@@ -19,14 +19,71 @@ pub enum NodeSpec {
 }
 
 pub const NODE_TYPES: [&str; 7] = [
-    "trigger",
-    "agent",
-    "http",
-    "transform",
-    "condition",
-    "delay",
-    "output",
+    NodeKind::Trigger.as_str(),
+    NodeKind::Agent.as_str(),
+    NodeKind::Http.as_str(),
+    NodeKind::Transform.as_str(),
+    NodeKind::Condition.as_str(),
+    NodeKind::Delay.as_str(),
+    NodeKind::Output.as_str(),
 ];
+
+/// A node's type, as a graph names it (`RawNode::kind`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    Trigger,
+    Agent,
+    Http,
+    Transform,
+    Condition,
+    Delay,
+    Output,
+}
+
+impl NodeKind {
+    pub const ALL: [NodeKind; 7] = [
+        NodeKind::Trigger,
+        NodeKind::Agent,
+        NodeKind::Http,
+        NodeKind::Transform,
+        NodeKind::Condition,
+        NodeKind::Delay,
+        NodeKind::Output,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Trigger => "trigger",
+            NodeKind::Agent => "agent",
+            NodeKind::Http => "http",
+            NodeKind::Transform => "transform",
+            NodeKind::Condition => "condition",
+            NodeKind::Delay => "delay",
+            NodeKind::Output => "output",
+        }
+    }
+}
+
+impl std::str::FromStr for NodeKind {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or(())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

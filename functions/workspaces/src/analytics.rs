@@ -2,7 +2,8 @@
 //! `…/analytics/workflows/{workflowId}`: a period's runs by status, success
 //! rate, run-time and queue-wait percentiles, LLM tokens and cost, a series
 //! in hour, day or week buckets of a time zone, and (the overview) the
-//! busiest and costliest workflows. `…/analytics/costs`: cost by model,
+//! busiest and costliest workflows. `…/analytics/performance`: queue wait
+//! and dispatch latency by tier, node run time by type. `…/analytics/costs`: cost by model,
 //! workflow and bucket. `…/analytics/usage`: this month against the plan's
 //! limits and the spend caps. Read from rollups kept when runs end and
 //! counters (`shared::analytics`). Any member may read them (viewers too).
@@ -19,6 +20,7 @@ use shared::{
         self,
         costs::CostReport,
         csv,
+        performance::PerformanceReport,
         period::{Format, Period, PeriodParams},
         usage::UsageReport,
         Report,
@@ -181,4 +183,30 @@ pub async fn usage(
         .await
         .map_err(unknown_zone)?;
     Ok(answer(format, "usage", &report, |r| csv::usage(&r.series)))
+}
+
+/// How long the workspace's runs waited for the dispatcher and then for
+/// their executor, by tier and bucket, and how long each node type takes.
+#[utoipa::path(
+    get, path = "/api/v1/workspaces/{id}/analytics/performance", operation_id = "analytics_performance", tag = "analytics", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Workspace id"), PeriodParams),
+    responses(
+        (status = 200, description = "Queue wait and dispatch latency in all, by tier and by bucket (runs counted in the hour they ended), and node run time by node type (over the UTC days the period touches); with `format=csv` the series as CSV", content((PerformanceReport = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "A bad period, bucket, time zone or format (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+    )
+)]
+pub async fn performance(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(p): Query<PeriodParams>,
+) -> ApiResult<Response> {
+    let (_, period, format) = asked(&state, &caller, id, &p).await?;
+    let report = analytics::performance::report(&state.db, id, period)
+        .await
+        .map_err(unknown_zone)?;
+    Ok(answer(format, "performance", &report, |r| {
+        csv::performance(&r.series)
+    }))
 }

@@ -42,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(activity::list))
         .routes(routes!(analytics::overview))
         .routes(routes!(analytics::workflow))
+        .routes(routes!(analytics::performance))
         .routes(routes!(analytics::costs))
         .routes(routes!(analytics::usage))
         .routes(routes!(budget::get, budget::set))

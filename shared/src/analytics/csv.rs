@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{costs::CostPoint, usage::UsagePoint, SeriesPoint};
+use super::{costs::CostPoint, performance::WaitsPoint, usage::UsagePoint, SeriesPoint};
 
 fn opt(v: Option<f64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
@@ -72,4 +72,27 @@ pub fn usage(points: &[UsagePoint]) -> String {
             p.cost_usd
         )
     })
+}
+
+/// `performance`.
+pub fn performance(points: &[WaitsPoint]) -> String {
+    rows(
+        "start,runs,queue_wait_mean_ms,queue_wait_p50_ms,queue_wait_p95_ms,\
+         dispatch_latency_mean_ms,dispatch_latency_p50_ms,dispatch_latency_p95_ms",
+        points,
+        |p| {
+            let (q, d) = (&p.waits.queue_wait, &p.waits.dispatch_latency);
+            format!(
+                "{},{},{},{},{},{},{},{}",
+                p.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                p.waits.runs,
+                opt(q.mean_ms),
+                opt(q.p50_ms),
+                opt(q.p95_ms),
+                opt(d.mean_ms),
+                opt(d.p50_ms),
+                opt(d.p95_ms),
+            )
+        },
+    )
 }

@@ -7,6 +7,7 @@
 pub mod costs;
 pub mod csv;
 pub mod histogram;
+pub mod performance;
 pub mod period;
 pub mod usage;
 
@@ -31,7 +32,7 @@ pub struct RunCounts {
     pub success_rate: Option<f64>,
 }
 
-/// Run time (of the runs that started), or queue wait (from start request to start), in ms.
+/// A duration over many runs or nodes, in ms: run time, queue wait, dispatch latency.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Timing {
@@ -135,7 +136,7 @@ pub fn usd(micros: i64) -> f64 {
 /// How many workflows a ranking holds.
 pub const TOP: i64 = 10;
 
-fn timing(sum_ms: i64, count: i64, hist: Option<&[i64]>) -> Timing {
+pub(crate) fn timing(sum_ms: i64, count: i64, hist: Option<&[i64]>) -> Timing {
     let mean_ms = (count > 0).then(|| sum_ms as f64 / count as f64);
     Timing {
         mean_ms,

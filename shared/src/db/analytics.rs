@@ -46,7 +46,7 @@ impl Counts {
     }
 }
 
-fn add_hist(into: &mut Option<Vec<i64>>, from: Option<&[i64]>) {
+pub(crate) fn add_hist(into: &mut Option<Vec<i64>>, from: Option<&[i64]>) {
     let Some(from) = from else { return };
     let into = into.get_or_insert_with(|| vec![0; from.len()]);
     if into.len() < from.len() {
@@ -82,9 +82,11 @@ const SUMS: &str = "coalesce(sum(runs), 0)::bigint AS runs, coalesce(sum(complet
     least(coalesce(sum(llm_tokens), 0), 9223372036854775807)::bigint AS llm_tokens,
     least(coalesce(sum(cost_micros), 0), 9223372036854775807)::bigint AS cost_micros";
 
-/// A rollup row's bucket: the start of its hour, day or week (`$5`) in the
-/// time zone `$6` (hours are UTC hours).
-const START: &str = "date_trunc($5, hour, CASE WHEN $5 = 'hour' THEN 'UTC' ELSE $6 END) AS start";
+/// A rollup row's bucket: the start of its hour, day or week (the parameter
+/// `bucket`) in the time zone `zone` (hours are UTC hours).
+pub(crate) fn bucket_of(bucket: &str, zone: &str) -> String {
+    format!("date_trunc({bucket}, hour, CASE WHEN {bucket} = 'hour' THEN 'UTC' ELSE {zone} END) AS start")
+}
 
 /// The rows of the scope: `$1` workspace, `$2`..`$3` hours, `$4` a workflow or NULL.
 const ROWS: &str = "(SELECT * FROM workspace_run_hours WHERE workspace_id = $1 AND $4::uuid IS NULL
@@ -95,8 +97,38 @@ const ROWS: &str = "(SELECT * FROM workspace_run_hours WHERE workspace_id = $1 A
                        FROM workflow_run_hours WHERE workspace_id = $1 AND workflow_id = $4
                         AND hour >= $2 AND hour < $3) r";
 
-/// Every bucket of the period, in its time zone (days and weeks begin at
-/// local midnight; hours are UTC hours).
+/// Where each bucket of the period begins, in order, in its time zone (days
+/// and weeks begin at local midnight; hours are UTC hours).
+pub async fn bucket_starts(
+    db: impl PgExecutor<'_>,
+    p: &Period,
+) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
+    if p.from >= p.to {
+        return Ok(Vec::new());
+    }
+    let sql = match p.bucket {
+        Bucket::Hour => {
+            "SELECT generate_series($1, $2 - interval '1 hour', interval '1 hour') AS start"
+        }
+        Bucket::Day | Bucket::Week => {
+            // DISTINCT: a local day a zone skipped (Pacific/Apia, 2011-12-30)
+            // maps to the same instant as the next.
+            "SELECT DISTINCT generate_series(date_trunc($3, $1, $4) AT TIME ZONE $4,
+                                    ($2 - interval '1 microsecond') AT TIME ZONE $4,
+                                    ('1 ' || $3)::interval) AT TIME ZONE $4 AS start
+              ORDER BY start"
+        }
+    };
+    sqlx::query_scalar(sql)
+        .bind(p.from)
+        .bind(p.to)
+        .bind(p.bucket.as_str())
+        .bind(&p.timezone)
+        .fetch_all(db)
+        .await
+}
+
+/// Every bucket of the period (empty ones included), in its time zone.
 pub async fn series(
     db: &sqlx::PgPool,
     workspace_id: Uuid,
@@ -106,30 +138,10 @@ pub async fn series(
     if p.from >= p.to {
         return Ok(Vec::new());
     }
-    let starts = match p.bucket {
-        Bucket::Hour => {
-            "SELECT generate_series($2, $3 - interval '1 hour', interval '1 hour') AS start"
-        }
-        Bucket::Day | Bucket::Week => {
-            // DISTINCT: a local day a zone skipped (Pacific/Apia, 2011-12-30)
-            // maps to the same instant as the next.
-            "SELECT DISTINCT generate_series(date_trunc($5, $2, $6) AT TIME ZONE $6,
-                                    ($3 - interval '1 microsecond') AT TIME ZONE $6,
-                                    ('1 ' || $5)::interval) AT TIME ZONE $6 AS start"
-        }
-    };
+    let start = bucket_of("$5", "$6");
     let sums_sql = format!(
-        "WITH starts AS ({starts}),
-              r AS (SELECT {START}, * FROM {ROWS}),
-              sums AS (SELECT start, {SUMS} FROM r GROUP BY start)
-         SELECT s.start, coalesce(x.runs, 0) AS runs, coalesce(x.completed, 0) AS completed,
-                coalesce(x.failed, 0) AS failed, coalesce(x.cancelled, 0) AS cancelled,
-                coalesce(x.timed_out, 0) AS timed_out, coalesce(x.started, 0) AS started,
-                coalesce(x.duration_ms, 0) AS duration_ms, coalesce(x.wait_ms, 0) AS wait_ms,
-                coalesce(x.llm_tokens, 0) AS llm_tokens, coalesce(x.cost_micros, 0) AS cost_micros,
-                NULL::bigint[] AS duration_hist, NULL::bigint[] AS wait_hist
-           FROM starts s LEFT JOIN sums x ON x.start = s.start
-          ORDER BY s.start"
+        "SELECT {start}, {SUMS}, NULL::bigint[] AS duration_hist, NULL::bigint[] AS wait_hist
+                              FROM {ROWS} GROUP BY 1"
     );
     let sums = sqlx::query_as::<_, Point>(&sums_sql)
         .bind(workspace_id)
@@ -140,7 +152,7 @@ pub async fn series(
         .bind(&p.timezone)
         .fetch_all(db);
     // The histograms as stored, added up here: cheaper than in SQL.
-    let hists_sql = format!("SELECT {START}, duration_hist, wait_hist FROM {ROWS}");
+    let hists_sql = format!("SELECT {start}, duration_hist, wait_hist FROM {ROWS}");
     let hists = sqlx::query_as::<_, (DateTime<Utc>, Vec<i64>, Vec<i64>)>(&hists_sql)
         .bind(workspace_id)
         .bind(p.from)
@@ -149,12 +161,20 @@ pub async fn series(
         .bind(p.bucket.as_str())
         .bind(&p.timezone)
         .fetch_all(db);
-    let (mut points, hists) = tokio::try_join!(sums, hists)?;
-    let at: std::collections::HashMap<DateTime<Utc>, usize> = points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.start, i))
+    let (starts, sums, hists) = tokio::try_join!(bucket_starts(db, p), sums, hists)?;
+    let mut points: Vec<Point> = starts
+        .into_iter()
+        .map(|start| Point {
+            start,
+            counts: Counts::default(),
+        })
         .collect();
+    let at = index(&points, |p| p.start);
+    for sum in sums {
+        if let Some(p) = at.get(&sum.start).and_then(|i| points.get_mut(*i)) {
+            p.counts = sum.counts;
+        }
+    }
     for (start, duration, wait) in hists {
         if let Some(p) = at.get(&start).and_then(|i| points.get_mut(*i)) {
             add_hist(&mut p.counts.duration_hist, Some(&duration));
@@ -162,6 +182,18 @@ pub async fn series(
         }
     }
     Ok(points)
+}
+
+/// Where each bucket is in `points`, by its start.
+pub(crate) fn index<T>(
+    points: &[T],
+    start: impl Fn(&T) -> DateTime<Utc>,
+) -> std::collections::HashMap<DateTime<Utc>, usize> {
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (start(p), i))
+        .collect()
 }
 
 /// The workspace's workflows with the most runs, and those that cost the
@@ -291,7 +323,7 @@ pub struct NodeTotals {
 
 /// The UTC days a period touches (`from`'s to the one before `to`), the
 /// grain of the per-node and failure rollups.
-fn days_touched(p: &Period) -> (chrono::NaiveDate, chrono::NaiveDate) {
+pub(crate) fn days_touched(p: &Period) -> (chrono::NaiveDate, chrono::NaiveDate) {
     let last = p.to - chrono::Duration::microseconds(1);
     (p.from.date_naive(), last.max(p.from).date_naive())
 }

@@ -376,7 +376,11 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             RETURNING workspace_id, workflow_id, status, runtime_ms, last_seq, llm_tokens, cost_micros,
                       end_reason, failed_node,
                       CASE WHEN started_at IS NOT NULL THEN runtime_ms END AS duration,
-                      (extract(epoch FROM started_at - created_at) * 1000)::bigint AS wait),
+                      (extract(epoch FROM started_at - created_at) * 1000)::bigint AS wait,
+                      tier, graph,
+                      CASE WHEN started_at IS NOT NULL THEN
+                          greatest((extract(epoch FROM dispatched_at - created_at) * 1000)::bigint, 0) END AS queue,
+                      greatest((extract(epoch FROM started_at - dispatched_at) * 1000)::bigint, 0) AS dispatch),
          -- The analytics rollups (migration 0016): this run, in the hour it ended.
          -- Tokens saturate (a run's own count may be i64::MAX): an overflow
          -- here would stop the run from ever ending.
@@ -393,26 +397,49 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             RETURNING 1),
          -- Its nodes' attempts (migration 0017), from its own events: those
          -- that succeeded (not reused) with their run time, those that failed for good.
-         by_node AS (
-            INSERT INTO workflow_node_days AS r (workspace_id, workflow_id, day, node, succeeded, failed,
-                        duration_ms, duration_hist)
-            SELECT done.workspace_id, done.workflow_id, (now() AT TIME ZONE 'UTC')::date, ev.node,
-                   count(*) FILTER (WHERE ev.type = 'node_succeeded'),
-                   count(*) FILTER (WHERE ev.type = 'node_failed'),
-                   coalesce(sum(ms) FILTER (WHERE ev.type = 'node_succeeded'), 0),
-                   coalesce(analytics_sum(analytics_one(ms)) FILTER (WHERE ev.type = 'node_succeeded'),
-                            array_fill(0::bigint, ARRAY[80]))
+         attempts AS (
+            SELECT ev.node, ev.type, m.ms
               FROM done JOIN execution_events ev ON ev.execution_id = $1 AND ev.node IS NOT NULL
                    -- A number, as the protocol says; anything else is no time at all.
                    CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(ev.payload->'durationMs') = 'number'
                        THEN least(greatest((ev.payload->>'durationMs')::numeric, 0), 9223372036854775807)::bigint
                        END AS ms) m
              WHERE (ev.type = 'node_succeeded' AND (ev.payload->>'reused') IS DISTINCT FROM 'true')
-                OR (ev.type = 'node_failed' AND (ev.payload->>'willRetry') IS DISTINCT FROM 'true')
-             GROUP BY done.workspace_id, done.workflow_id, ev.node
-            ON CONFLICT (workflow_id, day, node) DO UPDATE SET
-                succeeded = r.succeeded + EXCLUDED.succeeded, failed = r.failed + EXCLUDED.failed,
-                duration_ms = {node_duration}, duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist)
+                OR (ev.type = 'node_failed' AND (ev.payload->>'willRetry') IS DISTINCT FROM 'true')),
+         by_node AS (
+            INSERT INTO workflow_node_days AS r (workspace_id, workflow_id, day, node, succeeded, failed,
+                        duration_ms, duration_hist)
+            SELECT done.workspace_id, done.workflow_id, (now() AT TIME ZONE 'UTC')::date, a.node,
+                   {node_counts}
+              FROM done, attempts a
+             GROUP BY done.workspace_id, done.workflow_id, a.node
+            ON CONFLICT (workflow_id, day, node) DO UPDATE SET {node_update}
+            RETURNING 1),
+         -- The same by node type (migration 0018), each node's type from the run's graph.
+         node_types AS (
+            SELECT DISTINCT ON (x->>'id') x->>'id' AS node, left(x->>'type', 32) AS node_type
+              FROM done CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(done.graph->'nodes') = 'array'
+                                                                     THEN done.graph->'nodes' ELSE '[]' END) x
+             WHERE jsonb_typeof(x) = 'object' AND x->>'id' IS NOT NULL AND x->>'type' IS NOT NULL),
+         by_node_type AS (
+            INSERT INTO workspace_node_type_days AS r (workspace_id, day, node_type, succeeded, failed,
+                        duration_ms, duration_hist)
+            SELECT done.workspace_id, (now() AT TIME ZONE 'UTC')::date, t.node_type,
+                   {node_counts}
+              FROM done, attempts a JOIN node_types t ON t.node = a.node
+             GROUP BY done.workspace_id, t.node_type
+            ON CONFLICT (workspace_id, day, node_type) DO UPDATE SET {node_update}
+            RETURNING 1),
+         -- How long it waited for the dispatcher and then for its executor, by its tier (migration 0018).
+         by_tier AS (
+            INSERT INTO workspace_tier_hours AS r (workspace_id, hour, tier, started, queue_ms, queue_hist,
+                        dispatch_ms, dispatch_hist)
+            SELECT workspace_id, date_trunc('hour', now()), tier, 1, queue, analytics_one(queue),
+                   dispatch, analytics_one(dispatch)
+              FROM done WHERE queue IS NOT NULL AND dispatch IS NOT NULL
+            ON CONFLICT (workspace_id, hour, tier) DO UPDATE SET
+                started = r.started + 1, queue_ms = {queue}, queue_hist = analytics_add(r.queue_hist, EXCLUDED.queue_hist),
+                dispatch_ms = {dispatch}, dispatch_hist = analytics_add(r.dispatch_hist, EXCLUDED.dispatch_hist)
             RETURNING 1),
          -- Why it failed: its end's reason, its time limit, or its failing node's error kind.
          by_failure AS (
@@ -474,7 +501,18 @@ static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          SELECT seq FROM ended",
         tokens = saturating_sum("llm_tokens"),
         cost = saturating_sum("cost_micros"),
-        node_duration = saturating_sum("duration_ms"),
+        node_counts = "count(*) FILTER (WHERE a.type = 'node_succeeded'),
+                   count(*) FILTER (WHERE a.type = 'node_failed'),
+                   coalesce(sum(a.ms) FILTER (WHERE a.type = 'node_succeeded'), 0),
+                   coalesce(analytics_sum(analytics_one(a.ms)) FILTER (WHERE a.type = 'node_succeeded'),
+                            array_fill(0::bigint, ARRAY[80]))",
+        node_update = format!(
+            "succeeded = r.succeeded + EXCLUDED.succeeded, failed = r.failed + EXCLUDED.failed,
+                duration_ms = {}, duration_hist = analytics_add(r.duration_hist, EXCLUDED.duration_hist)",
+            saturating_sum("duration_ms")
+        ),
+        queue = saturating_sum("queue_ms"),
+        dispatch = saturating_sum("dispatch_ms"),
         input = saturating_sum("input_tokens"),
         output = saturating_sum("output_tokens"),
         by_workspace = hour_rollup("by_workspace", "workspace_run_hours", &["workspace_id"]),

@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod meters;
 pub mod oauth;
 pub mod otp;
+pub mod performance;
 pub mod rate_counters;
 pub mod roles;
 pub mod secrets;
