@@ -53,21 +53,42 @@ impl AllowList {
     }
 }
 
-/// Whether an address is on the public internet.
+/// Whether an address is on the public internet. An IPv6 address that
+/// carries an IPv4 one (mapped, IPv4-compatible, NAT64, 6to4) is as public as
+/// the address it carries; Teredo, whose carried address cannot be trusted, never is.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            let o = v6.octets();
+            let v4 = |at: usize| Ipv4Addr::new(o[at], o[at + 1], o[at + 2], o[at + 3]);
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public_v4(v4);
             }
-            let seg = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
+            if v6.is_loopback() || v6.is_unspecified() {
+                return false;
+            }
+            // IPv4-compatible ::a.b.c.d (deprecated, still routed by some stacks).
+            if seg[..6].iter().all(|s| *s == 0) {
+                return is_public_v4(v4(12));
+            }
+            // NAT64, the well-known prefix 64:ff9b::/96.
+            if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public_v4(v4(12));
+            }
+            // 6to4 2002::/16: the IPv4 address follows the prefix.
+            if seg[0] == 0x2002 {
+                return is_public_v4(v4(2));
+            }
+            !(v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (seg[0] & 0xffc0) == 0xfe80 // link local fe80::/10
-                || (seg[0] == 0x2001 && seg[1] == 0x0db8)) // documentation
+                || (seg[0] & 0xffc0) == 0xfec0 // site local fec0::/10 (deprecated)
+                || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 local use 64:ff9b:1::/48 and the rest
+                || (seg[0] == 0x2001 && seg[1] == 0) // Teredo 2001::/32
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                || seg[..4] == [0x100, 0, 0, 0]) // discard 100::/64
         }
     }
 }
@@ -310,13 +331,38 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            // NAT64 (well-known and local-use prefixes) of private IPv4 addresses.
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::8.8.8.8",
+            // 6to4 of private IPv4 addresses.
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2002:c0a8:101::",
+            // IPv4-compatible (deprecated) forms.
+            "::127.0.0.1",
+            "::169.254.169.254",
+            "::10.0.0.1",
+            // Teredo, site-local and the discard prefix.
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(
                 !is_public(private.parse().expect("ip")),
                 "{private} counted as public"
             );
         }
-        for public in ["1.1.1.1", "8.8.8.8", "2606:4700:4700::1111"] {
+        for public in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "2606:4700:4700::1111",
+            // NAT64 and 6to4 of public IPv4 addresses reach the public internet.
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(
                 is_public(public.parse().expect("ip")),
                 "{public} counted as private"
@@ -341,6 +387,9 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "http://[::1]/",
             "http://localhost:9/",
+            "http://[64:ff9b::7f00:1]:9/",
+            "http://[::127.0.0.1]:9/",
+            "http://[2002:a9fe:a9fe::]/latest/meta-data",
         ] {
             let e = runner
                 .call(HttpCall {
