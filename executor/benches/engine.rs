@@ -52,6 +52,7 @@ fn bench(c: &mut Criterion) {
     let runtime = Arc::new(Runtime {
         provider: Provider::Dev,
         http: HttpRunner::new(AllowList::default()),
+        search: executor::tools::SearchProvider::None,
         artifacts: ArtifactStore::Memory(Arc::default()),
         renderer: Renderer::new(),
     });

@@ -25,21 +25,24 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use workflow_graph::{
     node::{AgentConfig, HttpConfig, OutputConfig},
+    tools::{BuiltinTool, DEFAULT_TOOL_ITERATIONS},
     NodeSpec, OnError, ValidGraph,
 };
 
 use run_protocol::EndReason;
 
 use crate::{
+    agent::AgentRun,
     budget::TokenBudget,
     callback::CallbackClient,
     error::{ErrorKind, NodeError},
     event::{EventKind, RunStatus},
     http_node::{HttpCall, HttpRunner},
-    providers::{CompletionRequest, Provider, DEFAULT_MAX_TOKENS, DEV_NOTICE},
+    providers::{CompletionRequest, Provider},
     render::{has_statements, Renderer},
     report::Reporter,
     spec::AgentDef,
+    tools::{SearchProvider, ToolEnv},
 };
 
 /// Where artifacts go.
@@ -56,7 +59,7 @@ pub enum ArtifactStore {
 pub type StoredArtifact = (String, String, Vec<u8>);
 
 impl ArtifactStore {
-    async fn store(
+    pub(crate) async fn store(
         &self,
         name: &str,
         content_type: &str,
@@ -96,6 +99,8 @@ impl ArtifactStore {
 pub struct Runtime {
     pub provider: Provider,
     pub http: HttpRunner,
+    /// What the `web_search` tool asks.
+    pub search: SearchProvider,
     pub artifacts: ArtifactStore,
     pub renderer: Renderer,
 }
@@ -806,21 +811,26 @@ impl NodeJob {
             Some(s) => Some(r.text(s, &self.ctx)?),
             None => def.map(|d| d.system_prompt.clone()),
         };
-        let budget = &self.shared.budget;
-        budget
-            .check()
-            .map_err(|why| NodeError::new(ErrorKind::Budget, why))?;
-        // What is left of the budget caps the answer, so one call cannot run
-        // far past it; a node that sets no cap keeps the provider's default
-        // unless less than that is left (a larger cap than a model allows is refused).
-        let left = budget
-            .remaining()
-            .map(|r| u32::try_from(r).unwrap_or(u32::MAX));
-        let max_tokens = match (a.max_tokens, left) {
-            (Some(m), Some(l)) => Some(m.min(l)),
-            (None, Some(l)) => (l < DEFAULT_MAX_TOKENS).then_some(l),
-            (m, None) => m,
-        };
+        // The agent's tools, then the node's own.
+        let mut tools: Vec<BuiltinTool> = Vec::new();
+        for name in def
+            .map(|d| d.tools.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .chain(&a.tools)
+        {
+            let tool = name.parse::<BuiltinTool>().map_err(|_| {
+                NodeError::new(
+                    ErrorKind::Config,
+                    format!(
+                        "unknown tool {name:?} (the tools are http_request, web_read, web_search)"
+                    ),
+                )
+            })?;
+            if !tools.contains(&tool) {
+                tools.push(tool);
+            }
+        }
         let request = CompletionRequest {
             model: a
                 .model
@@ -829,35 +839,25 @@ impl NodeJob {
             system,
             prompt: r.text(&a.prompt, &self.ctx)?,
             temperature: a.temperature,
-            max_tokens,
+            max_tokens: a.max_tokens,
+            tools: Vec::new(),
+            turns: Vec::new(),
         };
-        let provider = &self.rt.provider;
-        let done = provider.complete(&request).await?;
-        budget.add(done.input_tokens.saturating_add(done.output_tokens));
-        let node = &self.shared.graph.nodes[self.index].id;
-        self.reporter.emit(EventKind::Usage {
-            node: node.clone(),
-            provider: provider.name().to_owned(),
-            model: done.model.clone(),
-            input_tokens: done.input_tokens,
-            output_tokens: done.output_tokens,
-        });
-        // A JSON object answer also exposes its fields ({{triage.output.urgency}}).
-        let mut out = match parse_json_object(&done.text) {
-            Some(fields) => fields,
-            None => Map::new(),
-        };
-        out.insert("text".into(), json!(done.text));
-        out.insert("model".into(), json!(done.model));
-        out.insert("provider".into(), json!(provider.name()));
-        out.insert(
-            "usage".into(),
-            json!({ "inputTokens": done.input_tokens, "outputTokens": done.output_tokens }),
-        );
-        if matches!(provider, Provider::Dev) {
-            out.insert("notice".into(), json!(DEV_NOTICE));
-        }
-        Ok(Value::Object(out))
+        crate::agent::run(AgentRun {
+            node: &self.shared.graph.nodes[self.index].id,
+            provider: &self.rt.provider,
+            env: ToolEnv {
+                http: &self.rt.http,
+                search: &self.rt.search,
+            },
+            reporter: &self.reporter,
+            artifacts: &self.rt.artifacts,
+            budget: &self.shared.budget,
+            request,
+            tools,
+            max_iterations: a.max_iterations.unwrap_or(DEFAULT_TOOL_ITERATIONS),
+        })
+        .await
     }
 
     async fn http(&self, h: &HttpConfig) -> Result<Value, NodeError> {
@@ -884,20 +884,5 @@ impl NodeJob {
             max_response_bytes: h.max_response_bytes,
         };
         self.rt.http.call(call).await
-    }
-}
-
-/// The object in an answer that is JSON (optionally in a ```json fence).
-fn parse_json_object(text: &str) -> Option<Map<String, Value>> {
-    let t = text.trim();
-    let t = t
-        .strip_prefix("```json")
-        .or_else(|| t.strip_prefix("```"))
-        .and_then(|s| s.strip_suffix("```"))
-        .unwrap_or(t)
-        .trim();
-    match serde_json::from_str(t) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
     }
 }

@@ -2,14 +2,17 @@
 //! execution (configured by environment, talking to the callback API) or on
 //! its own (`executor run --spec spec.json`, events as JSON lines on stdout).
 
+pub mod agent;
 pub mod budget;
 pub mod callback;
+pub mod conversation;
 pub mod engine;
 pub mod error;
 pub mod http_node;
 pub mod providers;
 pub mod render;
 pub mod report;
+pub mod tools;
 
 /// The protocol types, under the names the executor has always used.
 pub mod event {

@@ -39,6 +39,9 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 struct Common {
     provider: Provider,
     llm_key: Option<String>,
+    search: executor::tools::SearchProvider,
+    /// The search provider's key, redacted like the LLM key.
+    search_key: Option<String>,
     allow: AllowList,
     config: EngineConfig,
 }
@@ -59,9 +62,13 @@ fn common() -> Result<Common, String> {
         Provider::Unconfigured(why) => eprintln!("executor: agent nodes will fail: {why}"),
         _ => {}
     }
+    let env = |k: &str| std::env::var(k).ok();
+    let search = executor::tools::SearchProvider::from_env(env)?;
     Ok(Common {
         provider,
         llm_key,
+        search,
+        search_key: env("WEB_SEARCH_API_KEY").filter(|k| !k.trim().is_empty()),
         allow: AllowList::parse(&settings.http_allow),
         config: EngineConfig {
             max_concurrency: settings.max_concurrency,
@@ -197,10 +204,14 @@ async fn standalone(args: &[String]) -> ExitCode {
         Ok(i) => i,
         Err(e) => return fail(e),
     };
-    let reporter = Reporter::new(Sink::Stdout, redactor(&input, [common.llm_key]));
+    let reporter = Reporter::new(
+        Sink::Stdout,
+        redactor(&input, [common.llm_key, common.search_key]),
+    );
     let runtime = Arc::new(Runtime {
         provider: common.provider,
         http: HttpRunner::new(common.allow),
+        search: common.search,
         artifacts: ArtifactStore::Dir(artifacts),
         renderer: Renderer::new(),
     });
@@ -285,11 +296,15 @@ async fn job() -> ExitCode {
     };
     let reporter = Reporter::new(
         Sink::Callback(CallbackSink::start(client.clone(), cancel.clone())),
-        redactor(&input, [common.llm_key, own_key, Some(token)]),
+        redactor(
+            &input,
+            [common.llm_key, common.search_key, own_key, Some(token)],
+        ),
     );
     let runtime = Arc::new(Runtime {
         provider,
         http: HttpRunner::new(common.allow),
+        search: common.search,
         artifacts: ArtifactStore::Callback(client.clone()),
         renderer: Renderer::new(),
     });

@@ -4,7 +4,9 @@
 //! without a key (a Job whose key Secret is missing) is `Unconfigured`: its
 //! agent nodes fail saying so, nothing pretends.
 //! Errors are classified: 429 and overload are retryable (honouring
-//! Retry-After), invalid requests are not.
+//! Retry-After), invalid requests are not. With tools offered, a completion
+//! may ask for calls (Anthropic `tool_use` blocks, OpenAI `tool_calls`); the
+//! conversation so far is sent back each turn ([`crate::conversation`]).
 
 use std::time::Duration;
 
@@ -12,7 +14,10 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use settings::{LlmProvider, LlmSettings};
 
-use crate::error::{from_transport, retry_after, ErrorKind, NodeError};
+use crate::{
+    conversation::{ToolCall, ToolSpec, Turn},
+    error::{from_transport, retry_after, ErrorKind, NodeError},
+};
 
 /// The answer's cap when a node sets none (the Messages API needs one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -24,11 +29,17 @@ pub struct CompletionRequest {
     pub prompt: String,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
+    /// Tools the model may call (none: a plain completion).
+    pub tools: Vec<ToolSpec>,
+    /// The conversation after `prompt`: the model's calls and their outcomes.
+    pub turns: Vec<Turn>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     pub text: String,
+    /// The tools the model asked for; none: `text` is its answer.
+    pub calls: Vec<ToolCall>,
     pub model: String,
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -237,13 +248,42 @@ async fn anthropic(ep: &Endpoint, req: &CompletionRequest) -> Result<Completion,
         .model
         .clone()
         .unwrap_or_else(|| ep.default_model.clone());
+    let mut messages = vec![json!({ "role": "user", "content": req.prompt })];
+    for turn in &req.turns {
+        messages.push(match turn {
+            Turn::Assistant { text, calls } => {
+                let mut content: Vec<Value> = Vec::new();
+                if !text.is_empty() {
+                    content.push(json!({ "type": "text", "text": text }));
+                }
+                content.extend(calls.iter().map(
+                    |c| json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": c.input }),
+                ));
+                json!({ "role": "assistant", "content": content })
+            }
+            Turn::Results(outcomes) => json!({
+                "role": "user",
+                "content": outcomes.iter().map(|o| json!({
+                    "type": "tool_result", "tool_use_id": o.call_id,
+                    "content": o.content, "is_error": o.is_error,
+                })).collect::<Vec<_>>(),
+            }),
+        });
+    }
     let mut body = json!({
         "model": model,
         "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        "messages": [{ "role": "user", "content": req.prompt }],
+        "messages": messages,
     });
     if let Some(s) = &req.system {
         body["system"] = json!(s);
+    }
+    if !req.tools.is_empty() {
+        body["tools"] = json!(req
+            .tools
+            .iter()
+            .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
+            .collect::<Vec<_>>());
     }
     if let Some(t) = req.temperature {
         body["temperature"] = json!(t);
@@ -260,24 +300,30 @@ async fn anthropic(ep: &Endpoint, req: &CompletionRequest) -> Result<Completion,
         "the Anthropic API",
     )
     .await?;
-    let text: String = v["content"]
-        .as_array()
-        .map(|blocks| {
-            blocks
-                .iter()
-                .filter(|b| b["type"] == "text")
-                .filter_map(|b| b["text"].as_str())
-                .collect::<Vec<_>>()
-                .join("")
+    let blocks = v["content"].as_array().ok_or_else(|| {
+        NodeError::new(
+            ErrorKind::Invalid,
+            "the Anthropic API answered without content",
+        )
+    })?;
+    let text: String = blocks
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .filter_map(|b| b["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("");
+    let calls = blocks
+        .iter()
+        .filter(|b| b["type"] == "tool_use")
+        .map(|b| ToolCall {
+            id: b["id"].as_str().unwrap_or_default().to_owned(),
+            name: b["name"].as_str().unwrap_or_default().to_owned(),
+            input: b.get("input").cloned().unwrap_or_else(|| json!({})),
         })
-        .ok_or_else(|| {
-            NodeError::new(
-                ErrorKind::Invalid,
-                "the Anthropic API answered without content",
-            )
-        })?;
+        .collect();
     Ok(Completion {
         text,
+        calls,
         model: v["model"].as_str().unwrap_or(&model).to_owned(),
         input_tokens: tokens(&v["usage"], "input_tokens"),
         output_tokens: tokens(&v["usage"], "output_tokens"),
@@ -294,7 +340,31 @@ async fn openai(ep: &Endpoint, req: &CompletionRequest) -> Result<Completion, No
         messages.push(json!({ "role": "system", "content": s }));
     }
     messages.push(json!({ "role": "user", "content": req.prompt }));
+    for turn in &req.turns {
+        match turn {
+            Turn::Assistant { text, calls } => messages.push(json!({
+                "role": "assistant",
+                "content": if text.is_empty() { Value::Null } else { json!(text) },
+                "tool_calls": calls.iter().map(|c| json!({
+                    "id": c.id, "type": "function",
+                    "function": { "name": c.name, "arguments": c.input.to_string() },
+                })).collect::<Vec<_>>(),
+            })),
+            Turn::Results(outcomes) => messages.extend(outcomes.iter().map(
+                |o| json!({ "role": "tool", "tool_call_id": o.call_id, "content": o.content }),
+            )),
+        }
+    }
     let mut body = json!({ "model": model, "messages": messages });
+    if !req.tools.is_empty() {
+        body["tools"] = json!(req
+            .tools
+            .iter()
+            .map(|t| json!({ "type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.input_schema,
+            }}))
+            .collect::<Vec<_>>());
+    }
     if let Some(t) = req.temperature {
         body["temperature"] = json!(t);
     }
@@ -311,17 +381,41 @@ async fn openai(ep: &Endpoint, req: &CompletionRequest) -> Result<Completion, No
         "the chat-completions API",
     )
     .await?;
-    let text = v["choices"][0]["message"]["content"]
-        .as_str()
-        .ok_or_else(|| {
-            NodeError::new(
+    let message = &v["choices"][0]["message"];
+    // Arguments are a JSON string; one that is not JSON reaches the tool as
+    // it came, which refuses it to the model.
+    let calls: Vec<ToolCall> = message["tool_calls"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|c| {
+                    let raw = c["function"]["arguments"].as_str().unwrap_or("{}");
+                    ToolCall {
+                        id: c["id"].as_str().unwrap_or_default().to_owned(),
+                        name: c["function"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        input: serde_json::from_str(raw).unwrap_or_else(|_| json!(raw)),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = match message["content"].as_str() {
+        Some(t) => t.to_owned(),
+        None if !calls.is_empty() => String::new(),
+        None => {
+            return Err(NodeError::new(
                 ErrorKind::Invalid,
                 "the chat-completions API answered without a message",
-            )
-        })?
-        .to_owned();
+            ))
+        }
+    };
     Ok(Completion {
         text,
+        calls,
         model: v["model"].as_str().unwrap_or(&model).to_owned(),
         input_tokens: tokens(&v["usage"], "prompt_tokens"),
         output_tokens: tokens(&v["usage"], "completion_tokens"),
@@ -337,6 +431,7 @@ fn dev(req: &CompletionRequest) -> Completion {
             "[dev provider] {DEV_NOTICE}\nPrompt ({} characters): {excerpt}",
             req.prompt.chars().count()
         ),
+        calls: Vec::new(),
         model: "dev".into(),
         input_tokens: words(&req.prompt) + req.system.as_deref().map_or(0, words),
         output_tokens: 0,

@@ -491,6 +491,7 @@ async fn output_artifacts_are_stored_and_reported() {
     let rt = std::sync::Arc::new(executor::Runtime {
         provider: executor::providers::Provider::Dev,
         http: executor::http_node::HttpRunner::new(Default::default()),
+        search: executor::tools::SearchProvider::None,
         artifacts: executor::ArtifactStore::Memory(store.clone()),
         renderer: executor::render::Renderer::new(),
     });

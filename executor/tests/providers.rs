@@ -23,6 +23,8 @@ fn request() -> CompletionRequest {
         prompt: "Say hi".into(),
         temperature: Some(0.2),
         max_tokens: Some(64),
+        tools: Vec::new(),
+        turns: Vec::new(),
     }
 }
 

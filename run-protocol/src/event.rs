@@ -75,6 +75,27 @@ pub enum EventKind {
         input_tokens: u64,
         output_tokens: u64,
     },
+    /// An agent node's model asked for a tool (`iteration` counts its turns from 1).
+    ToolCalled {
+        node: String,
+        call_id: String,
+        tool: String,
+        input: Value,
+        iteration: u32,
+    },
+    /// What the tool answered, as the model was given it (capped; the whole
+    /// of a larger answer is an artifact named in `artifact`).
+    ToolResult {
+        node: String,
+        call_id: String,
+        tool: String,
+        /// The answer, or why the tool failed (`error` is then true).
+        output: Value,
+        error: bool,
+        duration_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifact: Option<String>,
+    },
     Artifact {
         node: String,
         name: String,
@@ -141,6 +162,8 @@ impl EventKind {
             | Self::NodeSkipped { node, .. }
             | Self::NodeCancelled { node }
             | Self::Usage { node, .. }
+            | Self::ToolCalled { node, .. }
+            | Self::ToolResult { node, .. }
             | Self::Artifact { node, .. } => Some(node),
             Self::Log { node, .. } => node.as_deref(),
             _ => None,

@@ -17,6 +17,9 @@ pub struct AgentDef {
     pub model: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// The tools the agent uses wherever it runs (a node may add more).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
 }
 
 /// Which provider's API a key is for.

@@ -7,6 +7,7 @@
 pub mod graph;
 pub mod node;
 pub mod secrets;
+pub mod tools;
 pub mod validate;
 
 pub use graph::{Edge, Graph, RawNode};

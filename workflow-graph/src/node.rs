@@ -166,8 +166,13 @@ pub struct AgentConfig {
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// Built-in tools the model may call (`http_request`, `web_read`,
+    /// `web_search`), besides the agent's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<String>,
+    /// The most model turns when tools are used (default 10, at most 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,6 +488,16 @@ impl NodeSpec {
                     "maxTokens",
                     "must be between 1 and 200000",
                 );
+                check(
+                    &mut p,
+                    a.max_iterations
+                        .is_none_or(|n| (1..=crate::tools::MAX_TOOL_ITERATIONS).contains(&n)),
+                    "maxIterations",
+                    "must be between 1 and 50",
+                );
+                if let Some(why) = crate::tools::tools_problem(&a.tools) {
+                    p.push(("tools".into(), why));
+                }
             }
             NodeSpec::Http(h) => {
                 check(&mut p, !h.url.trim().is_empty(), "url", "must not be empty");

@@ -2,6 +2,8 @@
 //! and fake Anthropic and OpenAI-compatible APIs. Bound to 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod scripted;
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -19,6 +21,7 @@ use executor::{
     http_node::{AllowList, HttpRunner},
     providers::Provider,
     render::Renderer,
+    tools::SearchProvider,
     ArtifactStore, EngineConfig, Event, Redactor, Reporter, RunInput, RunOutcome, Runtime,
 };
 use serde_json::{json, Value};
@@ -173,6 +176,7 @@ pub async fn serve() -> (String, Fake) {
         )
         .route("/anthropic/{mode}/v1/messages", post(anthropic))
         .route("/openai/{mode}/chat/completions", post(openai))
+        .merge(scripted::routes())
         .with_state(fake.clone());
     (serve_router(app).await, fake)
 }
@@ -190,9 +194,19 @@ pub async fn serve_router(app: Router) -> String {
 }
 
 pub fn runtime(provider: Provider) -> Arc<Runtime> {
+    runtime_with(
+        provider,
+        AllowList::parse("127.0.0.1"),
+        SearchProvider::None,
+    )
+}
+
+/// A runtime with its own address allow-list and search provider.
+pub fn runtime_with(provider: Provider, allow: AllowList, search: SearchProvider) -> Arc<Runtime> {
     Arc::new(Runtime {
         provider,
-        http: HttpRunner::new(AllowList::parse("127.0.0.1")),
+        http: HttpRunner::new(allow),
+        search,
         artifacts: ArtifactStore::Memory(Arc::default()),
         renderer: Renderer::new(),
     })

@@ -147,6 +147,7 @@ impl Runs {
                         system_prompt: a.system_prompt,
                         model: a.model,
                         name: Some(a.display_name),
+                        tools: a.tools,
                     },
                 )
             })

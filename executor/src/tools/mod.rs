@@ -1,0 +1,108 @@
+//! The tools an agent node's model may call ([`workflow_graph::tools`]):
+//! each with its description and input schema for the model, and its
+//! implementation. A tool's failure is an answer the model is given (it may
+//! try something else), never the node's failure.
+
+mod http_request;
+pub mod search;
+mod web_read;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use workflow_graph::tools::BuiltinTool;
+
+use crate::{conversation::ToolSpec, error::NodeError, http_node::HttpRunner};
+pub use search::SearchProvider;
+
+/// How long one tool call may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most a tool may read from the network.
+pub const MAX_FETCH_BYTES: u64 = 2 * 1024 * 1024;
+
+/// What the tools run with.
+pub struct ToolEnv<'a> {
+    pub http: &'a HttpRunner,
+    pub search: &'a SearchProvider,
+}
+
+/// The model's view of a tool.
+pub fn spec(tool: BuiltinTool) -> ToolSpec {
+    let (description, schema) = match tool {
+        BuiltinTool::HttpRequest => (
+            "Make an HTTP request to a public URL and get its status, content type and body \
+             (JSON parsed). Private and internal addresses are refused.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "url": { "type": "string", "description": "An http or https URL" },
+                    "method": { "type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"] },
+                    "headers": { "type": "object", "additionalProperties": { "type": "string" } },
+                    "body": { "description": "A JSON body, or a string sent as it is" }
+                },
+                "required": ["url"]
+            }),
+        ),
+        BuiltinTool::WebRead => (
+            "Fetch a web page and get its readable text (links as footnotes).",
+            json!({
+                "type": "object",
+                "properties": { "url": { "type": "string", "description": "An http or https URL" } },
+                "required": ["url"]
+            }),
+        ),
+        BuiltinTool::WebSearch => (
+            "Search the web; get the top results' titles, URLs and snippets.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "query": { "type": "string" },
+                    "count": { "type": "integer", "minimum": 1, "maximum": 10 }
+                },
+                "required": ["query"]
+            }),
+        ),
+    };
+    ToolSpec {
+        name: tool.as_str().to_owned(),
+        description: description.to_owned(),
+        input_schema: schema,
+    }
+}
+
+/// Runs one call; `Err` is the tool's failure, told to the model.
+pub async fn call(env: &ToolEnv<'_>, tool: BuiltinTool, input: &Value) -> Result<Value, NodeError> {
+    let work = async {
+        match tool {
+            BuiltinTool::HttpRequest => http_request::call(env.http, input).await,
+            BuiltinTool::WebRead => web_read::call(env.http, input).await,
+            BuiltinTool::WebSearch => env.search.search(input).await,
+        }
+    };
+    tokio::time::timeout(CALL_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(NodeError::new(
+                crate::error::ErrorKind::Timeout,
+                format!(
+                    "{} took longer than {} s",
+                    tool.as_str(),
+                    CALL_TIMEOUT.as_secs()
+                ),
+            ))
+        })
+}
+
+/// A string field of a tool's input, or the error the model is told.
+fn string_field<'a>(input: &'a Value, field: &str) -> Result<&'a str, NodeError> {
+    input
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            NodeError::new(
+                crate::error::ErrorKind::Invalid,
+                format!("the input needs a string field {field:?}"),
+            )
+        })
+}
