@@ -9,7 +9,9 @@
 //! (or `LLM_API_KEY_FILE`), `LLM_BASE_URL`, `LLM_MODEL`. With none of them set the
 //! deterministic dev provider answers (local use); a provider named without a
 //! usable key fails its agent nodes with the reason. `EXECUTOR_HTTP_ALLOW` lists hosts http
-//! nodes may reach even on private addresses. Exit codes: 0 completed,
+//! nodes and tools may reach even on private addresses. `WEB_SEARCH_PROVIDER`
+//! (searxng | brave), `WEB_SEARCH_URL` (SearXNG's) and `WEB_SEARCH_API_KEY`
+//! (or `WEB_SEARCH_API_KEY_FILE`, Brave's) configure the `web_search` tool. Exit codes: 0 completed,
 //! 1 failed, 2 usage or spec error, 3 cancelled, 4 timed out.
 
 use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
@@ -63,12 +65,22 @@ fn common() -> Result<Common, String> {
         _ => {}
     }
     let env = |k: &str| std::env::var(k).ok();
-    let search = executor::tools::SearchProvider::from_env(env)?;
+    // The search key as a value (local) or a file (the Job's mounted Secret).
+    let search_key = match env("WEB_SEARCH_API_KEY_FILE").filter(|p| !p.is_empty()) {
+        Some(path) => std::fs::read_to_string(&path).ok(),
+        None => env("WEB_SEARCH_API_KEY"),
+    }
+    .map(|k| k.trim().to_owned())
+    .filter(|k| !k.is_empty());
+    let search = executor::tools::SearchProvider::from_env(|k| match k {
+        "WEB_SEARCH_API_KEY" => search_key.clone(),
+        other => env(other),
+    })?;
     Ok(Common {
         provider,
         llm_key,
         search,
-        search_key: env("WEB_SEARCH_API_KEY").filter(|k| !k.trim().is_empty()),
+        search_key,
         allow: AllowList::parse(&settings.http_allow),
         config: EngineConfig {
             max_concurrency: settings.max_concurrency,

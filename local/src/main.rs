@@ -122,6 +122,9 @@ fn executor_env() -> Vec<(String, String)> {
         "LLM_MODEL",
         "EXECUTOR_HTTP_ALLOW",
         "EXECUTOR_MAX_CONCURRENCY",
+        "WEB_SEARCH_PROVIDER",
+        "WEB_SEARCH_URL",
+        "WEB_SEARCH_API_KEY",
     ]
     .iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))

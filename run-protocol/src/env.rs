@@ -25,3 +25,6 @@ pub const TOKEN_SECRET_KEY: &str = "callback-token";
 /// The executor reads it through `LLM_API_KEY_FILE`.
 pub const LLM_KEY_MOUNT_DIR: &str = "/var/run/saasit-llm";
 pub const LLM_KEY_SECRET_KEY: &str = "api-key";
+/// The web search provider's key (Brave), in the same Secret and mount; the
+/// executor reads it through `WEB_SEARCH_API_KEY_FILE`.
+pub const WEB_SEARCH_KEY_SECRET_KEY: &str = "web-search-api-key";

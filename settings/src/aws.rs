@@ -25,6 +25,10 @@ pub struct AwsSettings {
     pub executor_llm_model: String,
     pub executor_llm_base_url: String,
     pub executor_llm_secret: String,
+    /// `EXECUTOR_WEB_SEARCH_PROVIDER` (`searxng`, `brave` or empty: none) and
+    /// `EXECUTOR_WEB_SEARCH_URL` (SearXNG's): what executors' `web_search` asks.
+    pub executor_web_search_provider: String,
+    pub executor_web_search_url: String,
     /// `CALLBACK_URL`: where executors reach the internal routes (the
     /// dispatcher needs it; the API functions cannot know it without a cycle).
     pub callback_url: String,
@@ -63,6 +67,8 @@ impl AwsSettings {
             executor_llm_model: s("EXECUTOR_LLM_MODEL"),
             executor_llm_base_url: s("EXECUTOR_LLM_BASE_URL"),
             executor_llm_secret: l.or("EXECUTOR_LLM_SECRET", "saasit-llm"),
+            executor_web_search_provider: s("EXECUTOR_WEB_SEARCH_PROVIDER"),
+            executor_web_search_url: s("EXECUTOR_WEB_SEARCH_URL"),
             callback_url: s("CALLBACK_URL"),
             connections_table: s("CONNECTIONS_TABLE"),
             ws_management_endpoint: s("WS_MANAGEMENT_ENDPOINT"),

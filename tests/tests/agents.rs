@@ -271,10 +271,11 @@ async fn put_replaces_the_whole_agent() {
     let created = app
         .send(Req::post("/api/v1/agents").bearer(&t).json(&json!({
             "name": "writer", "displayName": "Writer", "systemPrompt": "You write.",
-            "skills": ["prose"], "tools": ["search"], "description": "writes", "model": "m-1"
+            "skills": ["prose"], "tools": ["web_search"], "description": "writes", "model": "m-1"
         })))
         .await
         .expect(201, None);
+    assert_eq!(created.body["tools"], json!(["web_search"]));
     let path = format!(
         "/api/v1/agents/{}",
         created.body["id"].as_str().expect("id")
@@ -323,4 +324,53 @@ async fn put_replaces_the_whole_agent() {
     )
     .await
     .expect(403, Some("FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn an_agents_tools_are_tools_its_model_can_call() {
+    let app = spawn_app().await;
+    let t = app.access_token("agenttools@example.com").await;
+    for tools in [json!(["search"]), json!(["web_read", "shell"])] {
+        let refused = app
+            .send(Req::post("/api/v1/agents").bearer(&t).json(&json!({
+                "name": "researcher", "displayName": "Researcher", "systemPrompt": "You research.",
+                "tools": tools
+            })))
+            .await
+            .expect(400, Some("VALIDATION_ERROR"));
+        assert!(refused.text.contains("tools"), "{}", refused.text);
+    }
+    let created = app
+        .send(Req::post("/api/v1/agents").bearer(&t).json(&json!({
+            "name": "researcher", "displayName": "Researcher", "systemPrompt": "You research.",
+            "tools": ["web_read", "http_request", "web_read"]
+        })))
+        .await
+        .expect(201, None);
+    assert_eq!(created.body["tools"], json!(["web_read", "http_request"]));
+
+    // Labels stored before tools were real become skills (migration 0019),
+    // so a run never fails on a tool that does not exist.
+    let id: uuid::Uuid = created.body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    sqlx::query("UPDATE agents SET tools = '{calculator,web_read,calculator}', skills = '{maths}' WHERE id = $1")
+        .bind(id)
+        .execute(&app.state.db)
+        .await
+        .expect("old labels");
+    sqlx::raw_sql(include_str!("../../shared/migrations/0019_agent_tools.sql"))
+        .execute(&app.state.db)
+        .await
+        .expect("the migration's statement");
+    let (tools, skills): (Vec<String>, Vec<String>) =
+        sqlx::query_as("SELECT tools, skills FROM agents WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.state.db)
+            .await
+            .expect("agent");
+    assert_eq!(tools, vec!["web_read"]);
+    assert_eq!(skills, vec!["maths", "calculator"]);
 }

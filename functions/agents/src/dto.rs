@@ -63,7 +63,8 @@ fn tools_schema() -> RefOr<Schema> {
     TOOL.list_schema(
         MAX_ENTRIES,
         true,
-        "At most 20 tool names of 1–64 characters on one line; duplicates dropped.",
+        "Built-in tools the agent's model may call wherever it runs: `http_request`, `web_read`, \
+         `web_search`; duplicates dropped.",
     )
 }
 fn system_prompt_schema() -> RefOr<Schema> {
@@ -204,7 +205,17 @@ impl AgentInput {
             .unwrap_or(Some(base.skills));
         let tools = self
             .tools
-            .map(|t| e.check("tools", TOOL.parse_list(t, MAX_ENTRIES, |t| t)))
+            .map(|t| {
+                e.check(
+                    "tools",
+                    TOOL.parse_list(t, MAX_ENTRIES, |t| t).and_then(|t| {
+                        match workflow_graph::tools::tools_problem(&t) {
+                            Some(why) => Err(why),
+                            None => Ok(t),
+                        }
+                    }),
+                )
+            })
             .unwrap_or(Some(base.tools));
         let system_prompt = self
             .system_prompt

@@ -52,14 +52,18 @@ pub struct JobTarget<'a> {
     pub llm: &'a JobLlm,
 }
 
-/// The LLM the executors call: the provider and model are settings; the key
-/// is the Kubernetes Secret `secret` (key `api-key`), never a value here.
+/// The LLM the executors call, and the search provider their `web_search`
+/// tool asks: providers, model and URLs are settings; the keys are the
+/// Kubernetes Secret `secret` (keys `api-key`, `web-search-api-key`), never a value here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLlm {
     pub provider: crate::settings::LlmProvider,
     pub model: Option<String>,
     pub base_url: Option<String>,
     pub secret: String,
+    /// `searxng` or `brave`; `None`: web search is not offered.
+    pub web_search_provider: Option<String>,
+    pub web_search_url: Option<String>,
 }
 
 impl Default for JobLlm {
@@ -69,6 +73,8 @@ impl Default for JobLlm {
             model: None,
             base_url: None,
             secret: "saasit-llm".into(),
+            web_search_provider: None,
+            web_search_url: None,
         }
     }
 }
@@ -158,7 +164,20 @@ pub fn render_job(spec: &JobSpec, target: &JobTarget<'_>) -> Value {
         ("LLM_PROVIDER".to_owned(), llm.provider.as_str().to_owned()),
         ("LLM_API_KEY_FILE".to_owned(), llm_key_path()),
     ];
-    let optional = [("LLM_MODEL", &llm.model), ("LLM_BASE_URL", &llm.base_url)];
+    let search_key = llm.web_search_provider.as_ref().map(|_| {
+        format!(
+            "{}/{}",
+            env::LLM_KEY_MOUNT_DIR,
+            env::WEB_SEARCH_KEY_SECRET_KEY
+        )
+    });
+    let optional = [
+        ("LLM_MODEL", &llm.model),
+        ("LLM_BASE_URL", &llm.base_url),
+        ("WEB_SEARCH_PROVIDER", &llm.web_search_provider),
+        ("WEB_SEARCH_URL", &llm.web_search_url),
+        ("WEB_SEARCH_API_KEY_FILE", &search_key),
+    ];
     container["env"] = spec
         .env
         .iter()
@@ -287,6 +306,39 @@ mod tests {
         );
         assert_eq!(c["env"][5]["value"], "/var/run/saasit-llm/api-key");
         assert_eq!(c["env"][6]["value"], "claude-x");
+        // Web search named: its provider, URL and key file (the same Secret's mount).
+        let searching = render_job(
+            &spec,
+            &JobTarget {
+                namespace: "saasit-executions",
+                image: "registry/executor:1",
+                llm: &JobLlm {
+                    web_search_provider: Some("brave".into()),
+                    ..JobLlm::default()
+                },
+            },
+        );
+        let env: Vec<(String, String)> = searching["spec"]["template"]["spec"]["containers"][0]
+            ["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap_or_default().to_owned(),
+                    e["value"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            env.contains(&("WEB_SEARCH_PROVIDER".into(), "brave".into())),
+            "{env:?}"
+        );
+        assert!(env.contains(&(
+            "WEB_SEARCH_API_KEY_FILE".into(),
+            "/var/run/saasit-llm/web-search-api-key".into()
+        )));
+        assert!(!env.iter().any(|(k, _)| k == "WEB_SEARCH_URL"));
         let key = &job["spec"]["template"]["spec"]["volumes"][1];
         assert_eq!(key["secret"]["secretName"], "saasit-llm");
         assert_eq!(key["secret"]["optional"], true);

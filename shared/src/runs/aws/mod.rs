@@ -321,5 +321,7 @@ fn job_llm(s: &crate::settings::AwsSettings) -> anyhow::Result<super::k8s::JobLl
         model: some(&s.executor_llm_model),
         base_url: some(&s.executor_llm_base_url),
         secret: s.executor_llm_secret.clone(),
+        web_search_provider: some(&s.executor_web_search_provider),
+        web_search_url: some(&s.executor_web_search_url),
     })
 }
