@@ -322,3 +322,39 @@ fn the_validator_refuses_unknown_tools_and_bad_bounds() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_dev_provider_tries_the_tools_it_can_so_the_loop_runs_locally() {
+    let (base, _) = serve().await;
+    let graph = json!({
+        "nodes": [trigger(), {"id": "ask", "type": "agent", "config": {
+            "systemPrompt": "Use your tools.", "prompt": "Read {{ inputs.url }}, then answer.",
+            "tools": ["web_read", "web_search"]}}],
+        "edges": [{"from": "start", "to": "ask"}]
+    });
+    let run = run_with(
+        runtime(Provider::Dev),
+        graph,
+        json!({"url": format!("{base}/page")}),
+        HashMap::new(),
+        EngineConfig::default(),
+        CancellationToken::new(),
+        Default::default(),
+    )
+    .await;
+    assert_eq!(run.outcome.status, RunStatus::Completed);
+    let out = output(&run);
+    let text = out["text"].as_str().expect("text");
+    assert!(text.contains("[dev provider]"), "{text}");
+    assert!(
+        text.contains("Tool call dev_1 returned") && text.contains("The answer is 42"),
+        "{text}"
+    );
+    // No search provider here: the second call failed, and the answer says so.
+    assert!(
+        text.contains("Tool call dev_2 failed") && text.contains("not configured"),
+        "{text}"
+    );
+    assert_eq!(out["turns"], 2);
+    assert_eq!(run.of("tool_called").len(), 2);
+}
