@@ -4,7 +4,8 @@
 //! before every turn, and capping each turn's answer) and the node's timeout
 //! (the engine's, around the whole node). Every call and result is an event
 //! (redacted by the reporter); a result larger than the model is given is
-//! kept whole as an artifact.
+//! kept whole as an artifact. The answer's text goes out as it is written,
+//! in `agent_delta` events a few times a second.
 
 use std::time::Instant;
 
@@ -55,7 +56,13 @@ pub async fn run(mut a: AgentRun<'_>) -> Result<Value, NodeError> {
             .check()
             .map_err(|why| NodeError::new(ErrorKind::Budget, why))?;
         a.request.max_tokens = answer_cap(node_cap, a.budget.remaining());
-        let done = a.provider.complete(&a.request).await?;
+        let mut deltas = Deltas::new(&a, iteration);
+        let streamed = a
+            .provider
+            .stream(&a.request, &mut |text| deltas.push(text))
+            .await;
+        deltas.flush(true);
+        let done = streamed?;
         a.budget
             .add(done.input_tokens.saturating_add(done.output_tokens));
         totals.input_tokens = totals.input_tokens.saturating_add(done.input_tokens);
@@ -89,6 +96,60 @@ pub async fn run(mut a: AgentRun<'_>) -> Result<Value, NodeError> {
             a.max_iterations
         ),
     ))
+}
+
+/// How much answer text is held before it goes out as an `agent_delta`
+/// event, and for how long at most: a few events a second, not one a token.
+const DELTA_BYTES: usize = 256;
+const DELTA_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Pieces of a turn's answer on their way out as `agent_delta` events, never
+/// split inside a secret (each event is redacted on its own).
+struct Deltas<'a> {
+    reporter: &'a Reporter,
+    node: &'a str,
+    turn: u32,
+    pending: String,
+    since: Instant,
+}
+
+impl<'a> Deltas<'a> {
+    fn new(a: &'a AgentRun<'_>, turn: u32) -> Self {
+        Self {
+            reporter: a.reporter,
+            node: a.node,
+            turn,
+            pending: String::new(),
+            since: Instant::now(),
+        }
+    }
+
+    fn push(&mut self, text: &str) {
+        self.pending.push_str(text);
+        if self.pending.len() >= DELTA_BYTES || self.since.elapsed() >= DELTA_EVERY {
+            self.flush(false);
+        }
+    }
+
+    /// Sends what may go now (`end`: all of it).
+    fn flush(&mut self, end: bool) {
+        let cut = if end {
+            self.pending.len()
+        } else {
+            self.reporter.redactor().safe_cut(&self.pending)
+        };
+        if cut == 0 {
+            return;
+        }
+        let rest = self.pending.split_off(cut);
+        let text = std::mem::replace(&mut self.pending, rest);
+        self.reporter.emit(EventKind::AgentDelta {
+            node: self.node.to_owned(),
+            turn: self.turn,
+            text,
+        });
+        self.since = Instant::now();
+    }
 }
 
 /// What is left of the budget caps the answer, so one call cannot run far

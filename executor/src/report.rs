@@ -48,6 +48,33 @@ impl Redactor {
         out
     }
 
+    /// Where text that is still growing (an answer being streamed) may be
+    /// cut so that no secret is split across the cut: at most `len`, before
+    /// the last (longest secret − 1) bytes (which may begin a secret not yet
+    /// complete), and before any whole secret the cut would cross. The part
+    /// before the cut can then be redacted and sent on its own.
+    pub fn safe_cut(&self, text: &str) -> usize {
+        let hold = self
+            .secrets
+            .first()
+            .map_or(0, |s| s.len().saturating_sub(1));
+        let mut cut = text.len().saturating_sub(hold);
+        loop {
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let crossing = self.secrets.iter().find_map(|secret| {
+                text.match_indices(secret.as_str())
+                    .map(|(at, _)| at)
+                    .find(|at| *at < cut && at + secret.len() > cut)
+            });
+            match crossing {
+                Some(at) => cut = at,
+                None => return cut,
+            }
+        }
+    }
+
     fn redact_value(&self, v: &mut Value) {
         match v {
             Value::String(s) if self.secrets.iter().any(|x| s.contains(x.as_str())) => {

@@ -75,6 +75,14 @@ pub enum EventKind {
         input_tokens: u64,
         output_tokens: u64,
     },
+    /// A piece of an agent node's answer as the model writes it (`turn`
+    /// counts its model turns from 1), so a user watches it arrive; the
+    /// node's output still carries the whole text.
+    AgentDelta {
+        node: String,
+        turn: u32,
+        text: String,
+    },
     /// An agent node's model asked for a tool (`iteration` counts its turns from 1).
     ToolCalled {
         node: String,
@@ -162,6 +170,7 @@ impl EventKind {
             | Self::NodeSkipped { node, .. }
             | Self::NodeCancelled { node }
             | Self::Usage { node, .. }
+            | Self::AgentDelta { node, .. }
             | Self::ToolCalled { node, .. }
             | Self::ToolResult { node, .. }
             | Self::Artifact { node, .. } => Some(node),

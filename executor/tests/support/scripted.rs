@@ -101,6 +101,14 @@ fn next(script: &str, base: &str, body: &Value) -> (String, Vec<(String, &'stati
                 json!({ "url": format!("{base}/big-text") }),
             )],
         ),
+        ("echo", _) => {
+            let last = body["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+                .unwrap_or_default();
+            (format!("You said: {last}"), Vec::new())
+        }
         ("forever", n) => (
             format!("still looking ({n})"),
             vec![(
@@ -136,6 +144,10 @@ async fn anthropic(
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default()
     );
+    if let Some(script) = script.strip_suffix("_sse") {
+        let (text, calls) = next(script, &base, &body);
+        return sse(anthropic_events(script, &body, &text, &calls)).into_response();
+    }
     let (text, calls) = next(&script, &base, &body);
     let mut content = Vec::new();
     if !text.is_empty() {
@@ -173,6 +185,10 @@ async fn openai(
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default()
     );
+    if let Some(script) = script.strip_suffix("_sse") {
+        let (text, calls) = next(script, &base, &body);
+        return sse(openai_events(&body, &text, &calls)).into_response();
+    }
     let (text, calls) = next(&script, &base, &body);
     let mut message = json!({ "role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) } });
     if !calls.is_empty() {
@@ -188,6 +204,96 @@ async fn openai(
         "usage": { "prompt_tokens": 10, "completion_tokens": 5 }
     }))
     .into_response()
+}
+
+type Calls = [(String, &'static str, Value)];
+type Sse = Vec<(Option<&'static str>, Value)>;
+
+/// Pieces of `text` a few characters long (split on character boundaries).
+fn pieces(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(n).map(|c| c.iter().collect()).collect()
+}
+
+/// Server-sent events, one `(event name, data)` each.
+fn sse(events: Sse) -> impl IntoResponse {
+    let mut out = String::new();
+    for (name, data) in events {
+        if let Some(name) = name {
+            out.push_str(&format!("event: {name}\n"));
+        }
+        let data = match data {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        out.push_str(&format!("data: {data}\n\n"));
+    }
+    ([("content-type", "text/event-stream")], out)
+}
+
+/// The Anthropic stream of an answer. Script `cut`: it stops before
+/// `message_stop`; `overloaded`: an `error` event mid-answer.
+fn anthropic_events(script: &str, body: &Value, text: &str, calls: &Calls) -> Sse {
+    let mut e: Sse = vec![(
+        Some("message_start"),
+        json!({"type": "message_start", "message": {"model": body["model"], "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+    )];
+    e.push((Some("ping"), json!({"type": "ping"})));
+    e.push((Some("content_block_start"), json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
+    for (i, p) in pieces(text, 3).into_iter().enumerate() {
+        e.push((Some("content_block_delta"), json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}})));
+        if script == "overloaded" && i == 2 {
+            e.push((Some("error"), json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})));
+            return e;
+        }
+    }
+    e.push((
+        Some("content_block_stop"),
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    for (i, (id, name, input)) in calls.iter().enumerate() {
+        let index = i + 1;
+        e.push((Some("content_block_start"), json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}})));
+        for p in pieces(&input.to_string(), 5) {
+            e.push((Some("content_block_delta"), json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": p}})));
+        }
+        e.push((
+            Some("content_block_stop"),
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+    }
+    let stop = if calls.is_empty() {
+        "end_turn"
+    } else {
+        "tool_use"
+    };
+    e.push((Some("message_delta"), json!({"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": 5}})));
+    if script != "cut" {
+        e.push((Some("message_stop"), json!({"type": "message_stop"})));
+    }
+    e
+}
+
+/// The OpenAI stream of an answer: text pieces, call pieces, usage, `[DONE]`.
+fn openai_events(body: &Value, text: &str, calls: &Calls) -> Sse {
+    let chunk =
+        |delta: Value| json!({"model": body["model"], "choices": [{"index": 0, "delta": delta}]});
+    let mut e: Sse = vec![(None, chunk(json!({"role": "assistant", "content": ""})))];
+    for p in pieces(text, 3) {
+        e.push((None, chunk(json!({"content": p}))));
+    }
+    for (i, (id, name, input)) in calls.iter().enumerate() {
+        e.push((None, chunk(json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}))));
+        for p in pieces(&input.to_string(), 5) {
+            e.push((
+                None,
+                chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]})),
+            ));
+        }
+    }
+    e.push((None, json!({"model": body["model"], "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5}})));
+    e.push((None, json!("[DONE]")));
+    e
 }
 
 /// The scripted model's routes, and a page, a large text and a SearXNG-style search to use.

@@ -1,0 +1,87 @@
+//! The deterministic `dev` provider, for local use only: it says so in its
+//! answer.
+
+use serde_json::json;
+
+use super::{Completion, CompletionRequest, DEV_NOTICE};
+use crate::conversation::{ToolCall, ToolOutcome, Turn};
+
+/// A deterministic answer that shows what the agent was asked. Offered
+/// tools, it first calls each one it can find an input for in the prompt
+/// (the first URL for `web_read` and `http_request`, the prompt itself for
+/// `web_search`), then answers with what they returned: the tool loop can be
+/// tried locally without a model.
+pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send)) -> Completion {
+    let excerpt: String = req.prompt.chars().take(200).collect();
+    let words = |s: &str| s.split_whitespace().count() as u64;
+    let input_tokens = words(&req.prompt) + req.system.as_deref().map_or(0, words);
+    let results: Vec<&ToolOutcome> = req
+        .turns
+        .iter()
+        .filter_map(|t| match t {
+            Turn::Results(r) => Some(r),
+            Turn::Assistant { .. } => None,
+        })
+        .flatten()
+        .collect();
+    if results.is_empty() {
+        let calls: Vec<ToolCall> = req
+            .tools
+            .iter()
+            .filter_map(|t| {
+                let input = match t.name.as_str() {
+                    "web_read" | "http_request" => json!({ "url": first_url(&req.prompt)? }),
+                    "web_search" => json!({ "query": excerpt.clone() }),
+                    _ => return None,
+                };
+                Some((t.name.clone(), input))
+            })
+            .enumerate()
+            .map(|(i, (name, input))| ToolCall {
+                id: format!("dev_{}", i + 1),
+                name,
+                input,
+            })
+            .collect();
+        if !calls.is_empty() {
+            return Completion {
+                text: String::new(),
+                calls,
+                model: "dev".into(),
+                input_tokens,
+                output_tokens: 0,
+            };
+        }
+    }
+    let mut text = format!(
+        "[dev provider] {DEV_NOTICE}\nPrompt ({} characters): {excerpt}",
+        req.prompt.chars().count()
+    );
+    for r in results {
+        let shown: String = r.content.chars().take(300).collect();
+        let how = if r.is_error { "failed" } else { "returned" };
+        text.push_str(&format!("\nTool call {} {how}: {shown}", r.call_id));
+    }
+    // Streamed a few words at a time, as a model's answer would be.
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    for piece in words.chunks(8) {
+        on_text(&piece.concat());
+    }
+    Completion {
+        text,
+        calls: Vec::new(),
+        model: "dev".into(),
+        input_tokens,
+        output_tokens: 0,
+    }
+}
+
+/// The first http(s) URL in a text.
+fn first_url(text: &str) -> Option<String> {
+    let start = text.find("https://").or_else(|| text.find("http://"))?;
+    let url: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '<' | '>' | ')' | ']'))
+        .collect();
+    Some(url.trim_end_matches(['.', ',', ';', ':']).to_owned())
+}
