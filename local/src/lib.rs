@@ -251,7 +251,7 @@ impl Stack {
             .with_intake(intake.clone()),
         );
         Self {
-            state: state.with_publisher(publisher),
+            state: state.with_publisher(publisher).with_blobs(blobs.clone()),
             runs,
             queue,
             launcher,

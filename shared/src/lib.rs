@@ -15,6 +15,7 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod future;
 pub mod http;
 pub mod ids;

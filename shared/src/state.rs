@@ -33,6 +33,9 @@ pub struct AppState {
     /// master key file when `VAULT_MASTER_KEY_FILE` is set, else no key
     /// (secret routes answer 503).
     pub vault: Vault,
+    /// Where workspace files are kept: S3 on AWS, the local blob store
+    /// locally ([`AppState::with_blobs`]); `None`: the file routes answer 503.
+    pub blobs: Option<Arc<dyn crate::runs::BlobStore>>,
 }
 
 /// The key service the settings name without AWS: the local master key
@@ -66,6 +69,7 @@ impl AppState {
             mailer,
             billing: None,
             vault,
+            blobs: None,
         }
     }
 
@@ -90,6 +94,12 @@ impl AppState {
     /// The same state publishing real-time messages to `publisher`.
     pub fn with_publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
         self.publisher = Some(publisher);
+        self
+    }
+
+    /// The same state keeping workspace files in `blobs`.
+    pub fn with_blobs(mut self, blobs: Arc<dyn crate::runs::BlobStore>) -> Self {
+        self.blobs = Some(blobs);
         self
     }
 

@@ -80,7 +80,16 @@ pub struct TierLimits {
     /// Whether agent nodes may use the platform's LLM key; without it, a
     /// workspace brings its own (`ANTHROPIC_API_KEY` or `OPENAI_API_KEY` in its vault).
     pub platform_llm: bool,
+    /// The largest file the workspace may upload, in bytes.
+    pub max_file_bytes: u64,
+    /// All its files together (uploads still pending included), in bytes.
+    pub file_quota_bytes: u64,
+    /// Which kinds of file it may upload.
+    pub file_types: crate::files::FileTypes,
 }
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
 
 const HOUR: u64 = 3600;
 const SMALL: (Resources, Resources) = (
@@ -125,6 +134,9 @@ const DESIGN_ONLY: TierLimits = TierLimits {
     seats: 3,
     activity_retention_days: 30,
     platform_llm: false,
+    max_file_bytes: 10 * MIB,
+    file_quota_bytes: 200 * MIB,
+    file_types: crate::files::FileTypes::Documents,
 };
 const UNLIMITED_DESIGN: TierLimits = DESIGN_ONLY;
 
@@ -157,6 +169,8 @@ impl Tier {
                 agents_per_workflow: Some(10),
                 messages_per_workflow: Some(10),
                 activity_retention_days: 7,
+                max_file_bytes: 5 * MIB,
+                file_quota_bytes: 50 * MIB,
                 ..DESIGN_ONLY
             },
             Tier::Designer => UNLIMITED_DESIGN,
@@ -166,6 +180,9 @@ impl Tier {
                 max_runtime: Some(Duration::from_secs(4 * HOUR)),
                 resources: Some(SMALL),
                 seats: 5,
+                max_file_bytes: 25 * MIB,
+                file_quota_bytes: GIB,
+                file_types: crate::files::FileTypes::All,
                 ..UNLIMITED_DESIGN
             },
             Tier::Professional => TierLimits {
@@ -176,6 +193,9 @@ impl Tier {
                 resources: Some(MEDIUM),
                 seats: 10,
                 activity_retention_days: 90,
+                max_file_bytes: 100 * MIB,
+                file_quota_bytes: 10 * GIB,
+                file_types: crate::files::FileTypes::All,
                 ..UNLIMITED_DESIGN
             },
             Tier::Scale => TierLimits {
@@ -188,12 +208,17 @@ impl Tier {
                 resources: Some(LARGE),
                 seats: 50,
                 activity_retention_days: 365,
+                max_file_bytes: 500 * MIB,
+                file_quota_bytes: 100 * GIB,
+                file_types: crate::files::FileTypes::All,
                 ..UNLIMITED_DESIGN
             },
             Tier::Enterprise => TierLimits {
                 concurrent_runs: 50,
                 seats: 500,
                 activity_retention_days: 730,
+                max_file_bytes: GIB,
+                file_quota_bytes: 1024 * GIB,
                 ..Tier::Scale.limits()
             },
         }

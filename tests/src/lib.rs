@@ -143,7 +143,12 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     shared::telemetry::init(settings.log_format, &settings.log_filter);
     let pool = shared::db::pool(&settings.database).expect("pool");
     shared::db::migrate(&pool).await.expect("migrations apply");
-    let state = AppState::new(settings, pool);
+    // Files on a local blob store no server serves: the file routes' records
+    // and checks work; uploads themselves need a stack (spawn_stack).
+    let blob_dir = std::env::temp_dir().join(format!("saasit-app-blobs-{}", &name[5..]));
+    let state = AppState::new(settings, pool).with_blobs(std::sync::Arc::new(
+        shared::runs::local::blobs::LocalBlobs::new(blob_dir, "http://127.0.0.1:9", b"test blobs"),
+    ));
     TestApp {
         router: local::app(state.clone()),
         state,

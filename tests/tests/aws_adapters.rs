@@ -242,6 +242,23 @@ async fn blob_contract(blobs: &dyn BlobStore) {
         .expect("url");
     let r = http.get(&get).send().await.expect("GET");
     assert_eq!(r.status().as_u16(), 404, "nothing was stored");
+
+    // Sizes of what is stored, none for what is not; a delete removes an
+    // object, and deleting it again is no error.
+    assert_eq!(blobs.size_of(&key).await.expect("size"), Some(11));
+    assert_eq!(blobs.size_of(&big).await.expect("size"), Some(20 << 20));
+    assert_eq!(blobs.size_of(&broken).await.expect("size"), None);
+    blobs.delete(&key).await.expect("delete");
+    assert_eq!(blobs.size_of(&key).await.expect("size"), None);
+    blobs.delete(&key).await.expect("delete again");
+    let get = blobs
+        .download_url(&key, Duration::from_secs(300))
+        .await
+        .expect("url");
+    assert_eq!(
+        http.get(&get).send().await.expect("GET").status().as_u16(),
+        404
+    );
 }
 
 #[tokio::test]

@@ -85,6 +85,11 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("analytics_overview", ViewAnalytics),
         ("analytics_workflow", ViewAnalytics),
         ("analytics_performance", ViewAnalytics),
+        ("workspaces_files_list", ViewWorkflows),
+        ("workspaces_files_get", ViewWorkflows),
+        ("workspaces_files_create", EditWorkflows),
+        ("workspaces_files_complete", EditWorkflows),
+        ("workspaces_files_delete", EditWorkflows),
         ("analytics_costs", ViewAnalytics),
         ("analytics_usage", ViewAnalytics),
         ("workspaces_budget_get", ViewBilling),
@@ -153,6 +158,7 @@ struct Fixture {
     execution: Uuid,
     invitation: String,
     trigger: Uuid,
+    file: Uuid,
 }
 
 async fn fixture(app: &TestApp, p: &People) -> Fixture {
@@ -269,7 +275,19 @@ async fn fixture(app: &TestApp, p: &People) -> Fixture {
             .fetch_one(db)
             .await
             .expect("the webhook trigger");
+    // A file, uploaded and confirmed (its bytes need not be there for the matrix).
+    let file = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO workspace_files (id, workspace_id, name, content_type, size, blob_key, status, uploaded_at)
+         VALUES ($1, $2, 'fixture.txt', 'text/plain', 4, 'files/fixture/' || $1::text, 'ready', now())",
+    )
+    .bind(file)
+    .bind(workspace)
+    .execute(db)
+    .await
+    .expect("a file");
     Fixture {
+        file,
         trigger,
         workspace,
         workflow,
@@ -303,6 +321,7 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         .replace("{invitationId}", &f.invitation)
         .replace("{name}", "FIXTURE_KEY")
         .replace("{triggerId}", &f.trigger.to_string())
+        .replace("{fileId}", &f.file.to_string())
         .replace("{workflowId}", &f.workflow);
     let mut req = Req::new(
         Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),

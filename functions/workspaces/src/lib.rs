@@ -1,12 +1,14 @@
 //! The workspaces function: `/api/v1/workspaces` — team workspaces, their
 //! members and roles, handing ownership on, the workspace's vault of
-//! secrets, its analytics and its spend caps. Who may do what is decided
+//! secrets, its files, its analytics and its spend caps. Who may do what is decided
 //! by `shared::access`; every handler asks it.
 
 mod activity;
 mod analytics;
 mod budget;
 mod dto;
+mod file_dto;
+mod files;
 mod handlers;
 mod inbox;
 mod invitations;
@@ -22,6 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use activity::ActivityPage;
 pub use dto::{AssignableRole, MemberView, WorkspaceView};
+pub use file_dto::{FileList, FileView, Upload};
 pub use invite_dto::{InboxList, InvitationStatus, InvitationView};
 pub use secret_dto::{SecretList, SecretView};
 
@@ -48,6 +51,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(budget::get, budget::set))
         .routes(routes!(secrets::list, secrets::create))
         .routes(routes!(secrets::replace, secrets::delete))
+        .routes(routes!(files::list, files::create))
+        .routes(routes!(files::get, files::delete))
+        .routes(routes!(files::complete))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

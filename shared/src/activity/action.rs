@@ -65,6 +65,8 @@ actions! {
     TriggerSecretChanged = "trigger.secret_changed" => Trigger,
     BudgetUpdated = "budget.updated" => Budget,
     BudgetReached = "budget.reached" => Budget,
+    FileUploaded = "file.uploaded" => File,
+    FileDeleted = "file.deleted" => File,
 }
 
 /// Its schema: the strings, as stored and shown (a derive would name the variants).
@@ -104,6 +106,8 @@ pub enum Resource {
     Trigger,
     /// The workspace's spend caps.
     Budget,
+    /// A file of the workspace (named in `details.name`).
+    File,
 }
 
 impl Resource {

@@ -12,6 +12,7 @@ pub mod budgets;
 pub mod event_retention;
 pub mod execution_reads;
 pub mod executions;
+pub mod files;
 pub mod housekeeping;
 pub mod invitations;
 pub mod meters;

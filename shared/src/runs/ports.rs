@@ -73,7 +73,7 @@ pub trait JobLauncher: Send + Sync {
 }
 
 /// Objects behind presigned URLs.
-pub trait BlobStore: Send + Sync {
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// A presigned PUT (S3 presigning resolves credentials, hence async).
     fn upload_url<'a>(
         &'a self,
@@ -97,6 +97,10 @@ pub trait BlobStore: Send + Sync {
         content_type: &'a str,
         chunks: BoxStream<'a, anyhow::Result<Vec<u8>>>,
     ) -> BoxFuture<'a, anyhow::Result<u64>>;
+    /// The stored object's size; `None` when there is none (not uploaded yet).
+    fn size_of<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<Option<u64>>>;
+    /// Deletes an object; deleting one that is not there is not an error.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
 /// The size of an uploaded part (S3 wants at least 5 MiB but the last).

@@ -3,7 +3,8 @@
 //! past their deadline, and silent runs whose job is gone ([`judge`]), end
 //! `timed_out` (their job is deleted); runs stuck in `dispatching` go back to
 //! the queue (releasing their slot) a few times, then fail; queued executions
-//! whose message may be lost are sent again.
+//! whose message may be lost are sent again; file uploads never completed
+//! are forgotten after a day.
 //! (What else the sweeper Lambda does, closing WebSocket connections and
 //! pruning sign-ins, lives with real-time and auth.)
 
@@ -21,6 +22,9 @@ pub struct Swept {
     /// Runs stuck in `dispatching`, re-queued or (after too many tries) failed.
     pub redispatched: usize,
     pub dispatch_failed: usize,
+    /// File uploads registered a day ago and never completed, forgotten
+    /// with whatever bytes reached the blob store.
+    pub abandoned_uploads: usize,
 }
 
 impl Runs {
@@ -79,6 +83,15 @@ impl Runs {
                 .send(id, priority, std::time::Duration::ZERO)
                 .await?;
             swept.requeued += 1;
+        }
+        for (workspace_id, file_id, key) in crate::db::files::abandoned(&self.db, 100).await? {
+            // The bytes first: a store that is down leaves the row for next time.
+            if let Err(e) = self.blobs.delete(&key).await {
+                tracing::warn!(error = %e, "cannot delete an abandoned upload's bytes");
+                break;
+            }
+            crate::db::files::delete(&self.db, workspace_id, file_id).await?;
+            swept.abandoned_uploads += 1;
         }
         Ok(swept)
     }

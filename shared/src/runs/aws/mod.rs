@@ -295,6 +295,20 @@ pub async fn fanout_publisher(
     }))
 }
 
+/// Where workspace files are kept, for the functions outside the run
+/// lifecycle that serve them: the S3 bucket `BLOB_BUCKET`, when one is set.
+#[cfg(feature = "s3")]
+pub async fn file_store(state: &crate::AppState) -> Option<std::sync::Arc<dyn super::BlobStore>> {
+    let bucket = &state.settings.aws.bucket;
+    if bucket.is_empty() {
+        return None;
+    }
+    let sdk = sdk_config(None).await;
+    Some(std::sync::Arc::new(s3::S3Blobs::from_config(
+        &sdk, bucket, false,
+    )))
+}
+
 /// The longest an over-limit run's message is hidden before it is tried again.
 pub const MAX_DEFERRAL: Duration = Duration::from_secs(10 * 60);
 

@@ -154,6 +154,36 @@ impl BlobStore for S3Blobs {
             Ok(size)
         })
     }
+
+    fn size_of<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<Option<u64>>> {
+        Box::pin(async move {
+            match self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            // S3 answers a delete of a missing key with success.
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await?;
+            Ok(())
+        })
+    }
 }
 
 /// A multipart upload in progress.

@@ -146,6 +146,34 @@ impl BlobStore for LocalBlobs {
             }
         })
     }
+
+    fn size_of<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<Option<u64>>> {
+        Box::pin(async move {
+            match tokio::fs::metadata(self.path_of(key)?).await {
+                Ok(m) if m.is_file() => Ok(Some(m.len())),
+                Ok(_) => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            match tokio::fs::remove_file(self.path_of(key)?).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+impl LocalBlobs {
+    fn path_of(&self, key: &str) -> anyhow::Result<PathBuf> {
+        safe_key(key)
+            .then(|| self.dir.join(Path::new(key)))
+            .ok_or_else(|| anyhow::anyhow!("not a plain blob key"))
+    }
 }
 
 /// A relative key of plain segments (no `..`, no empty parts).
