@@ -53,6 +53,7 @@ fn bench(c: &mut Criterion) {
         provider: Provider::Dev,
         http: HttpRunner::new(AllowList::default()),
         search: executor::tools::SearchProvider::None,
+        files: None,
         artifacts: ArtifactStore::Memory(Arc::default()),
         renderer: Renderer::new(),
     });

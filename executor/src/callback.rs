@@ -265,6 +265,58 @@ impl CallbackClient {
         Ok(slot.artifact_id)
     }
 
+    /// A file of the run's workspace by id or name: `None` when there is no
+    /// such ready file.
+    pub async fn file(
+        &self,
+        reference: &str,
+    ) -> Result<Option<run_protocol::files::FileLink>, CallbackError> {
+        let path = format!(
+            "/files?ref={}",
+            url::form_urlencoded::byte_serialize(reference.as_bytes()).collect::<String>()
+        );
+        match self
+            .call("the file request", reqwest::Method::GET, &path, None)
+            .await
+        {
+            Ok(res) => res
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| CallbackError::Unreadable {
+                    what: "file",
+                    reason: e.without_url().to_string(),
+                }),
+            Err(CallbackError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The bytes behind a download link of the platform's blob store, at
+    /// most `max` of them (`Err` with the size past that).
+    pub async fn download(&self, url: &str, max: u64) -> Result<Vec<u8>, String> {
+        let mut res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if !res.status().is_success() {
+            return Err(format!(
+                "the file store answered HTTP {}",
+                res.status().as_u16()
+            ));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(format!("the file is larger than {max} bytes"));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
     /// Posts the result. An answer that the run had already ended is final
     /// too (a retried result whose first answer was lost, or a run the API
     /// ended meanwhile).

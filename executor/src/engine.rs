@@ -101,6 +101,9 @@ pub struct Runtime {
     pub http: HttpRunner,
     /// What the `web_search` tool asks.
     pub search: SearchProvider,
+    /// Where the `read_file` tool finds the workspace's files (the callback
+    /// API in a Job; none for a graph run on its own).
+    pub files: Option<Arc<CallbackClient>>,
     pub artifacts: ArtifactStore,
     pub renderer: Renderer,
 }
@@ -823,7 +826,7 @@ impl NodeJob {
                 NodeError::new(
                     ErrorKind::Config,
                     format!(
-                        "unknown tool {name:?} (the tools are http_request, web_read, web_search)"
+                        "unknown tool {name:?} (the tools are http_request, web_read, web_search, read_file)"
                     ),
                 )
             })?;
@@ -849,6 +852,7 @@ impl NodeJob {
             env: ToolEnv {
                 http: &self.rt.http,
                 search: &self.rt.search,
+                files: self.rt.files.as_deref(),
             },
             reporter: &self.reporter,
             artifacts: &self.rt.artifacts,

@@ -224,6 +224,7 @@ async fn standalone(args: &[String]) -> ExitCode {
         provider: common.provider,
         http: HttpRunner::new(common.allow),
         search: common.search,
+        files: None,
         artifacts: ArtifactStore::Dir(artifacts),
         renderer: Renderer::new(),
     });
@@ -317,6 +318,7 @@ async fn job() -> ExitCode {
         provider,
         http: HttpRunner::new(common.allow),
         search: common.search,
+        files: Some(client.clone()),
         artifacts: ArtifactStore::Callback(client.clone()),
         renderer: Renderer::new(),
     });

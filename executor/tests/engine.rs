@@ -492,6 +492,7 @@ async fn output_artifacts_are_stored_and_reported() {
         provider: executor::providers::Provider::Dev,
         http: executor::http_node::HttpRunner::new(Default::default()),
         search: executor::tools::SearchProvider::None,
+        files: None,
         artifacts: executor::ArtifactStore::Memory(store.clone()),
         renderer: executor::render::Renderer::new(),
     });

@@ -19,6 +19,7 @@
 
 pub mod env;
 pub mod event;
+pub mod files;
 pub mod limits;
 pub mod message;
 pub mod result;

@@ -1,9 +1,16 @@
 //! A workspace's files through the local stack: registered, uploaded
 //! straight to the blob store, confirmed, listed, downloaded and deleted;
 //! held to the plan's types, sizes and quota (also when more bytes arrive
-//! than were declared); abandoned uploads forgotten by the sweeper.
+//! than were declared); abandoned uploads forgotten by the sweeper; and
+//! read by an agent's `read_file` tool in a run.
 
-use saasit_tests::{json, runs::paid_user, spawn_stack, Req, TestStack};
+use std::time::Duration;
+
+use saasit_tests::{
+    json,
+    runs::{all_events, paid_user, start, wait_for, workflow, TERMINAL},
+    spawn_stack, Req, TestStack,
+};
 use serde_json::Value;
 
 async fn workspace_of(s: &TestStack, token: &str) -> String {
@@ -280,4 +287,101 @@ async fn an_upload_never_completed_is_forgotten_after_a_day() {
         .body;
     assert_eq!(list["items"], json!([]));
     assert_eq!(list["usedBytes"], 0);
+}
+
+/// Registers, uploads and confirms a file; its id.
+async fn uploaded(
+    s: &TestStack,
+    t: &str,
+    ws: &str,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> String {
+    let up = register(
+        s,
+        t,
+        ws,
+        json!({"name": name, "contentType": content_type, "size": bytes.len()}),
+    )
+    .await
+    .expect(201, None)
+    .body;
+    assert!((200..300).contains(&put(&up, bytes.to_vec()).await));
+    let id = up["file"]["id"].as_str().expect("id").to_owned();
+    s.app
+        .send(Req::post(&format!("/api/v1/workspaces/{ws}/files/{id}/complete")).bearer(t))
+        .await
+        .expect(200, None);
+    id
+}
+
+#[tokio::test]
+async fn an_agent_reads_the_workspaces_files_with_its_read_file_tool() {
+    let s = spawn_stack().await;
+    let t = paid_user(&s, "files-agent@example.com", "STARTER").await;
+    let ws = workspace_of(&s, &t).await;
+    uploaded(
+        &s,
+        &t,
+        &ws,
+        "notes.md",
+        "text/markdown",
+        b"# Plan\nThe launch is on Tuesday.",
+    )
+    .await;
+    let pdf = uploaded(&s, &t, &ws, "scan.pdf", "application/pdf", b"%PDF-1.7").await;
+    let wf = workflow(
+        &s,
+        &t,
+        json!({
+            "nodes": [{"id": "start", "type": "trigger"},
+                      {"id": "ask", "type": "agent", "config": {
+                          "systemPrompt": "Answer from the files.", "prompt": "{{ inputs.question }}",
+                          "tools": ["read_file"]}},
+                      {"id": "out", "type": "output"}],
+            "edges": [{"from": "start", "to": "ask"}, {"from": "ask", "to": "out"}]
+        }),
+    )
+    .await;
+    // Another workspace's file is not this run's to read, even by id.
+    let other = paid_user(&s, "files-agent-other@example.com", "STARTER").await;
+    let other_ws = workspace_of(&s, &other).await;
+    let foreign = uploaded(
+        &s,
+        &other,
+        &other_ws,
+        "secret.txt",
+        "text/plain",
+        b"not yours",
+    )
+    .await;
+    // The dev provider asks read_file for the first file the prompt names.
+    for (question, want, error) in [
+        (&*format!("Read {foreign} please"), "no uploaded file", true),
+        (
+            "When is the launch? See notes.md",
+            "The launch is on Tuesday.",
+            false,
+        ),
+        (
+            "What does missing.txt say?",
+            "no uploaded file \"missing.txt\"",
+            true,
+        ),
+        (&*format!("Read {pdf} please"), "not text", true),
+    ] {
+        let id = start(&s, &t, &wf, json!({"question": question})).await;
+        let run = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(30)).await;
+        assert_eq!(run["status"], "completed", "{question}: {run}");
+        let events = all_events(&s, &t, &id).await;
+        let result = events
+            .iter()
+            .find(|e| e["type"] == "tool_result")
+            .unwrap_or_else(|| panic!("{question}: no tool result in {events:?}"));
+        assert_eq!(result["tool"], "read_file");
+        assert_eq!(result["error"], error, "{question}: {result}");
+        let output = result["output"].as_str().expect("text");
+        assert!(output.contains(want), "{question}: {output}");
+    }
 }

@@ -17,13 +17,16 @@ pub enum BuiltinTool {
     WebRead,
     /// A web search, through the platform's search provider.
     WebSearch,
+    /// A text file of the workspace's files, by id or name.
+    ReadFile,
 }
 
 impl BuiltinTool {
-    pub const ALL: [BuiltinTool; 3] = [
+    pub const ALL: [BuiltinTool; 4] = [
         BuiltinTool::HttpRequest,
         BuiltinTool::WebRead,
         BuiltinTool::WebSearch,
+        BuiltinTool::ReadFile,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -31,6 +34,7 @@ impl BuiltinTool {
             BuiltinTool::HttpRequest => "http_request",
             BuiltinTool::WebRead => "web_read",
             BuiltinTool::WebSearch => "web_search",
+            BuiltinTool::ReadFile => "read_file",
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::conversation::{ToolCall, ToolOutcome, Turn};
 /// A deterministic answer that shows what the agent was asked. Offered
 /// tools, it first calls each one it can find an input for in the prompt
 /// (the first URL for `web_read` and `http_request`, the prompt itself for
-/// `web_search`), then answers with what they returned: the tool loop can be
+/// `web_search`, the first file name or id for `read_file`), then answers with what they returned: the tool loop can be
 /// tried locally without a model.
 pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send)) -> Completion {
     let excerpt: String = req.prompt.chars().take(200).collect();
@@ -32,6 +32,7 @@ pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send))
                 let input = match t.name.as_str() {
                     "web_read" | "http_request" => json!({ "url": first_url(&req.prompt)? }),
                     "web_search" => json!({ "query": excerpt.clone() }),
+                    "read_file" => json!({ "file": first_file(&req.prompt)? }),
                     _ => return None,
                 };
                 Some((t.name.clone(), input))
@@ -84,4 +85,42 @@ fn first_url(text: &str) -> Option<String> {
         .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '<' | '>' | ')' | ']'))
         .collect();
     Some(url.trim_end_matches(['.', ',', ';', ':']).to_owned())
+}
+
+/// The first word of a text that names a file: a UUID, or a name with an
+/// extension (`notes.md`), URLs aside.
+fn first_file(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| {
+                matches!(c, '"' | '\'' | ',' | ';' | ':' | '(' | ')' | '[' | ']')
+            })
+        })
+        .map(|w| w.trim_end_matches('.'))
+        .find(|w| {
+            if w.contains("://") {
+                return false;
+            }
+            if uuid_like(w) {
+                return true;
+            }
+            match w.rsplit_once('.') {
+                Some((stem, ext)) => {
+                    !stem.is_empty()
+                        && (1..=5).contains(&ext.len())
+                        && ext.chars().all(|c| c.is_ascii_alphanumeric())
+                        && ext.chars().any(|c| c.is_ascii_alphabetic())
+                }
+                None => false,
+            }
+        })
+        .map(str::to_owned)
+}
+
+fn uuid_like(w: &str) -> bool {
+    w.len() == 36
+        && w.chars().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }

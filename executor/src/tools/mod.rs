@@ -4,6 +4,7 @@
 //! try something else), never the node's failure.
 
 mod http_request;
+mod read_file;
 pub mod search;
 mod web_read;
 
@@ -12,7 +13,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use workflow_graph::tools::BuiltinTool;
 
-use crate::{conversation::ToolSpec, error::NodeError, http_node::HttpRunner};
+use crate::{
+    callback::CallbackClient, conversation::ToolSpec, error::NodeError, http_node::HttpRunner,
+};
 pub use search::SearchProvider;
 
 /// How long one tool call may take.
@@ -24,6 +27,8 @@ pub const MAX_FETCH_BYTES: u64 = 2 * 1024 * 1024;
 pub struct ToolEnv<'a> {
     pub http: &'a HttpRunner,
     pub search: &'a SearchProvider,
+    /// The workspace's files (the callback API); `None` outside a Job.
+    pub files: Option<&'a CallbackClient>,
 }
 
 /// The model's view of a tool.
@@ -49,6 +54,15 @@ pub fn spec(tool: BuiltinTool) -> ToolSpec {
                 "type": "object",
                 "properties": { "url": { "type": "string", "description": "An http or https URL" } },
                 "required": ["url"]
+            }),
+        ),
+        BuiltinTool::ReadFile => (
+            "Read a text file of the workspace's files (text, Markdown, CSV, JSON, HTML, XML, YAML) \
+             by its id or its name.",
+            json!({
+                "type": "object",
+                "properties": { "file": { "type": "string", "description": "The file's id or name" } },
+                "required": ["file"]
             }),
         ),
         BuiltinTool::WebSearch => (
@@ -77,6 +91,7 @@ pub async fn call(env: &ToolEnv<'_>, tool: BuiltinTool, input: &Value) -> Result
             BuiltinTool::HttpRequest => http_request::call(env.http, input).await,
             BuiltinTool::WebRead => web_read::call(env.http, input).await,
             BuiltinTool::WebSearch => env.search.search(input).await,
+            BuiltinTool::ReadFile => read_file::call(env.files, input).await,
         }
     };
     tokio::time::timeout(CALL_TIMEOUT, work)

@@ -207,6 +207,7 @@ pub fn runtime_with(provider: Provider, allow: AllowList, search: SearchProvider
         provider,
         http: HttpRunner::new(allow),
         search,
+        files: None,
         artifacts: ArtifactStore::Memory(Arc::default()),
         renderer: Renderer::new(),
     })

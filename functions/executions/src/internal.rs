@@ -7,7 +7,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    extract::{FromRef, FromRequestParts, Path, State},
+    extract::{FromRef, FromRequestParts, Path, Query, State},
     http::{request::Parts, StatusCode},
 };
 use serde::Deserialize;
@@ -57,6 +57,24 @@ where
 /// The run spec.
 pub async fn spec(State(s): State<RunsState>, caller: ExecutionCaller) -> ApiResult<Json<RunSpec>> {
     Ok(Json(s.runs.spec(caller.execution_id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct FileRef {
+    /// A file's id, or its name.
+    r#ref: String,
+}
+
+/// A file of the run's workspace for its `read_file` tool: what it is and a
+/// short-lived download link (404 when there is no such ready file).
+pub async fn file(
+    State(s): State<RunsState>,
+    caller: ExecutionCaller,
+    Query(q): Query<FileRef>,
+) -> ApiResult<Json<shared::protocol::files::FileLink>> {
+    Ok(Json(
+        s.runs.workspace_file(caller.execution_id, &q.r#ref).await?,
+    ))
 }
 
 /// A batch of events, stored once per `seq` and published.

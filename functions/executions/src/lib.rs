@@ -97,6 +97,10 @@ pub fn internal_routes() -> Router<RunsState> {
             "/api/v1/internal/executions/{id}/result",
             post(internal::result),
         )
+        .route(
+            "/api/v1/internal/executions/{id}/files",
+            get(internal::file),
+        )
         .layer(DefaultBodyLimit::max(
             shared::protocol::limits::INTERNAL_BODY_LIMIT,
         ))

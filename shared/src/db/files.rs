@@ -181,3 +181,20 @@ pub async fn abandoned(
     .fetch_all(db)
     .await
 }
+
+/// The newest ready file of a workspace with this name.
+pub async fn find_ready_by_name(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+    name: &str,
+) -> sqlx::Result<Option<FileRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM workspace_files
+          WHERE workspace_id = $1 AND name = $2 AND status = 'ready'
+          ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(workspace_id)
+    .bind(name)
+    .fetch_optional(db)
+    .await
+}

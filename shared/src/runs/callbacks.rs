@@ -118,7 +118,7 @@ fn run_ended() -> ApiError {
 
 impl Runs {
     /// The run, while it has not ended.
-    async fn live(&self, id: Uuid) -> ApiResult<executions::Execution> {
+    pub(crate) async fn live(&self, id: Uuid) -> ApiResult<executions::Execution> {
         let e = executions::get(&self.db, id)
             .await?
             .ok_or_else(|| ApiError::not_found("execution"))?;

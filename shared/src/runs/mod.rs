@@ -27,6 +27,7 @@ pub mod end;
 pub mod k8s;
 pub mod local;
 pub mod ports;
+pub mod run_files;
 pub mod start;
 pub mod sweep;
 pub mod track;
