@@ -20,11 +20,18 @@ use shared::{
     text::{self, TextRule},
     ApiError, ApiResult, AppState,
 };
-use utoipa::ToSchema;
+use utoipa::{
+    openapi::{RefOr, Schema},
+    ToSchema,
+};
 use uuid::Uuid;
 
 /// A key's name.
 const NAME: TextRule = text::line(100);
+
+fn name_schema() -> RefOr<Schema> {
+    NAME.schema("1–100 characters on one line.")
+}
 /// Live keys one member may hold in one workspace.
 pub const MAX_KEYS_PER_MEMBER: i64 = 50;
 /// The longest a key may live.
@@ -34,8 +41,7 @@ pub const MAX_DAYS: u32 = 365;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "nightly import", "scopes": ["workflows:read", "executions:read"], "expiresInDays": 90}))]
 pub struct NewApiKey {
-    /// 1–100 characters on one line.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// At least one; what the key may do, within its member's role.
     #[schema(min_items = 1)]

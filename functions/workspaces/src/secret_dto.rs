@@ -3,9 +3,22 @@
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use shared::db::secrets::SecretMeta;
-use utoipa::ToSchema;
+use shared::{
+    db::secrets::SecretMeta,
+    text::{self, TextRule},
+};
+use utoipa::{
+    openapi::{RefOr, Schema},
+    ToSchema,
+};
 use uuid::Uuid;
+
+/// A secret's description.
+pub const DESCRIPTION: TextRule = text::text(500);
+
+fn description_schema() -> RefOr<Schema> {
+    DESCRIPTION.nullable_schema("Up to 500 characters; what the secret is for.")
+}
 
 /// A new secret. Its value is write-only: no route ever returns it.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -20,7 +33,7 @@ pub struct NewSecret {
     #[schema(value_type = String, min_length = 1, max_length = 32768)]
     pub value: SecretString,
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
 }
 
@@ -32,7 +45,7 @@ pub struct ReplaceSecret {
     #[schema(value_type = String, min_length = 1, max_length = 32768)]
     pub value: SecretString,
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
 }
 

@@ -15,15 +15,12 @@ use shared::{
     db::secrets,
     error::{ErrorCode, ErrorEnvelope},
     extract::Json,
-    text::{self, TextRule},
     vault::{SecretName, MAX_SECRETS},
     ApiError, ApiResult, AppState,
 };
 use uuid::Uuid;
 
-use crate::secret_dto::{NewSecret, ReplaceSecret, SecretList, SecretView};
-
-const DESCRIPTION: TextRule = text::text(500);
+use crate::secret_dto::{NewSecret, ReplaceSecret, SecretList, SecretView, DESCRIPTION};
 
 fn description(raw: Option<&str>) -> ApiResult<Option<String>> {
     raw.map(|d| DESCRIPTION.parse(d))
