@@ -74,6 +74,7 @@ fn bench(c: &mut Criterion) {
                         secrets: Default::default(),
                         prior_outputs: HashMap::new(),
                         agents: HashMap::new(),
+                        mcp_servers: Default::default(),
                         execution_id: None,
                         budget: Default::default(),
                     };

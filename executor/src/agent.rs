@@ -10,7 +10,6 @@
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use workflow_graph::tools::BuiltinTool;
 
 use crate::{
     budget::TokenBudget,
@@ -20,7 +19,7 @@ use crate::{
     event::EventKind,
     providers::{Completion, CompletionRequest, Provider, DEFAULT_MAX_TOKENS, DEV_NOTICE},
     report::Reporter,
-    tools::{self, ToolEnv},
+    tools::{self, AgentTool, ToolEnv},
 };
 
 /// The most of one tool result the model (and the event) is given, in bytes.
@@ -35,7 +34,7 @@ pub struct AgentRun<'a> {
     pub budget: &'a TokenBudget,
     /// The first turn (prompt, system, model, temperature, the node's answer cap).
     pub request: CompletionRequest,
-    pub tools: Vec<BuiltinTool>,
+    pub tools: Vec<AgentTool>,
     pub max_iterations: u32,
 }
 
@@ -48,7 +47,7 @@ struct Totals {
 }
 
 pub async fn run(mut a: AgentRun<'_>) -> Result<Value, NodeError> {
-    a.request.tools = a.tools.iter().map(|t| tools::spec(*t)).collect();
+    a.request.tools = a.tools.iter().map(AgentTool::spec).collect();
     let node_cap = a.request.max_tokens;
     let mut totals = Totals::default();
     for iteration in 1..=a.max_iterations.max(1) {
@@ -174,12 +173,7 @@ async fn use_tool(a: &AgentRun<'_>, call: &ToolCall, iteration: u32) -> ToolOutc
         iteration,
     });
     let started = Instant::now();
-    let result = match call
-        .name
-        .parse::<BuiltinTool>()
-        .ok()
-        .filter(|t| a.tools.contains(t))
-    {
+    let result = match a.tools.iter().find(|t| t.name() == call.name) {
         Some(tool) => tools::call(&a.env, tool, &call.input).await,
         None => Err(NodeError::new(
             ErrorKind::Invalid,

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use workflow_graph::{
     node::{AgentConfig, HttpConfig, OutputConfig},
-    tools::{BuiltinTool, DEFAULT_TOOL_ITERATIONS},
+    tools::DEFAULT_TOOL_ITERATIONS,
     NodeSpec, OnError, ValidGraph,
 };
 
@@ -133,6 +133,8 @@ pub struct RunInput {
     pub secrets: BTreeMap<String, String>,
     pub prior_outputs: HashMap<String, Value>,
     pub agents: HashMap<String, AgentDef>,
+    /// The MCP servers the agents name, by name (their headers use `secrets`).
+    pub mcp_servers: BTreeMap<String, run_protocol::mcp::McpServerDef>,
     pub execution_id: Option<String>,
     /// The run's token budget; the caller keeps a handle to stop the run
     /// for the workspace's monthly budget.
@@ -179,6 +181,8 @@ struct Shared {
     /// Per node: the template heads it uses (node ids, `inputs`, `secrets`).
     heads: Vec<Vec<String>>,
     budget: Arc<TokenBudget>,
+    /// The workspace's MCP servers the agents use, connected on first use.
+    mcp: crate::tools::mcp::McpPool,
 }
 
 /// How [`Scheduler::drive`] ended the run.
@@ -270,6 +274,11 @@ pub async fn run(
         inputs: Ctx::from_serialize(&input.inputs),
         inputs_json: input.inputs,
         secrets: Ctx::from_serialize(&input.secrets),
+        mcp: crate::tools::mcp::McpPool::new(
+            input.mcp_servers,
+            input.secrets.clone(),
+            rt.http.allow().clone(),
+        ),
         agents: input.agents,
         heads,
         graph: input.graph,
@@ -815,25 +824,14 @@ impl NodeJob {
             None => def.map(|d| d.system_prompt.clone()),
         };
         // The agent's tools, then the node's own.
-        let mut tools: Vec<BuiltinTool> = Vec::new();
-        for name in def
+        let names: Vec<String> = def
             .map(|d| d.tools.as_slice())
             .unwrap_or_default()
             .iter()
             .chain(&a.tools)
-        {
-            let tool = name.parse::<BuiltinTool>().map_err(|_| {
-                NodeError::new(
-                    ErrorKind::Config,
-                    format!(
-                        "unknown tool {name:?} (the tools are http_request, web_read, web_search, read_file)"
-                    ),
-                )
-            })?;
-            if !tools.contains(&tool) {
-                tools.push(tool);
-            }
-        }
+            .cloned()
+            .collect();
+        let tools = crate::tools::resolve(&names, &self.shared.mcp).await?;
         let request = CompletionRequest {
             model: a
                 .model
@@ -853,6 +851,7 @@ impl NodeJob {
                 http: &self.rt.http,
                 search: &self.rt.search,
                 files: self.rt.files.as_deref(),
+                mcp: &self.shared.mcp,
             },
             reporter: &self.reporter,
             artifacts: &self.rt.artifacts,

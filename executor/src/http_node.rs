@@ -43,6 +43,11 @@ impl HttpRunner {
         }
     }
 
+    /// The hosts it may reach on private addresses.
+    pub fn allow(&self) -> &AllowList {
+        &self.allow
+    }
+
     pub async fn call(&self, call: HttpCall) -> Result<Value, NodeError> {
         let url = reqwest::Url::parse(&call.url)
             .map_err(|e| NodeError::new(ErrorKind::Config, format!("invalid URL: {e}")))?;

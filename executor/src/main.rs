@@ -134,6 +134,7 @@ fn prepare(spec: RunSpec) -> Result<RunInput, String> {
         secrets: spec.secrets,
         prior_outputs: spec.prior_outputs,
         agents: spec.agents,
+        mcp_servers: spec.mcp_servers,
         execution_id: spec.execution_id,
         budget: Arc::new(TokenBudget::new(spec.token_budget)),
     })

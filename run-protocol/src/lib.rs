@@ -7,6 +7,7 @@
 //! - [`result`]: what it reports at the end ([`RunResult`]).
 //! - [`limits`]: sizes and depths both sides enforce, so anything the executor
 //!   produces the API accepts.
+//! - [`mcp`]: the MCP servers a run's agents use, and their header templates.
 //! - [`env`]: the Job environment contract.
 //! - [`message`]: the real-time message types subscribers see.
 //!
@@ -21,6 +22,7 @@ pub mod env;
 pub mod event;
 pub mod files;
 pub mod limits;
+pub mod mcp;
 pub mod message;
 pub mod result;
 pub mod spec;

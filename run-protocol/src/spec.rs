@@ -74,6 +74,10 @@ pub struct RunSpec {
     /// Agents referenced by `agentId`, by id.
     #[serde(default)]
     pub agents: HashMap<String, AgentDef>,
+    /// The workspace's MCP servers the agents name (`mcp:<name>`), by name;
+    /// their header templates use `secrets` below.
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, crate::mcp::McpServerDef>,
     /// Values for `{{secrets.NAME}}`; never written to events or logs.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
@@ -109,6 +113,7 @@ impl Default for RunSpec {
             inputs: Value::Null,
             prior_outputs: HashMap::new(),
             agents: HashMap::new(),
+            mcp_servers: BTreeMap::new(),
             secrets: BTreeMap::new(),
             llm: None,
             platform_llm: true,

@@ -92,6 +92,10 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// `OUTBOUND_HTTP_ALLOW`: hosts (`name` or `name:port`, comma-separated)
+    /// the API may reach for a workspace (its MCP servers) even on loopback
+    /// or private addresses; empty on AWS, the local doubles' hosts locally.
+    pub outbound_allow: String,
 }
 
 impl HttpSettings {
@@ -107,6 +111,7 @@ impl HttpSettings {
                 })
                 .unwrap_or_default(),
             max_body_bytes: l.parse("MAX_BODY_BYTES", 1024 * 1024)?,
+            outbound_allow: l.get("OUTBOUND_HTTP_ALLOW").unwrap_or_default(),
         })
     }
 }

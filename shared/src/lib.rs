@@ -19,6 +19,7 @@ pub mod files;
 pub mod future;
 pub mod http;
 pub mod ids;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 #[cfg(any(feature = "eks", feature = "secrets"))]

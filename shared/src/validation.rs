@@ -1,13 +1,16 @@
 //! The full validation of a stored graph: the pure graph checks plus the ones
 //! the database answers (every agent node names an agent the workspace can
-//! use; every `{{secrets.NAME}}` is a secret of the workspace).
+//! use; every `{{secrets.NAME}}` is a secret of the workspace; every MCP
+//! server an agent node's tools name is registered and not disconnected).
 //! Used when publishing, validating, publishing templates and starting runs.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    db::{agents, secrets},
+    db::{agents, mcp_servers, secrets},
     workflow::{self, Graph, Issue, IssueCode, Severity, ValidationReport},
 };
 
@@ -66,19 +69,46 @@ pub async fn full_report(
         }
     }
     let refs = workflow::agent_references(&graph);
-    if refs.is_empty() {
-        return Ok(report);
-    }
     let ids: Vec<Uuid> = refs.iter().filter_map(|(_, _, a)| a.parse().ok()).collect();
-    let visible = agents::visible_ids(&mut *db, workspace_id, &ids).await?;
+    let visible = if ids.is_empty() {
+        Vec::new()
+    } else {
+        agents::find_visible_many(&mut *db, workspace_id, &ids).await?
+    };
     for (i, node, agent) in refs {
-        if !agent.parse().is_ok_and(|id: Uuid| visible.contains(&id)) {
+        if !agent
+            .parse()
+            .is_ok_and(|id: Uuid| visible.iter().any(|a| a.id == id))
+        {
             report.push(Issue {
                 severity: Severity::Error,
                 code: IssueCode::UnknownAgent,
                 message: format!("node {node:?} uses agent {agent:?}, which does not exist or is not available in this workspace"),
                 node_ids: vec![node.to_owned()],
                 path: Some(format!("nodes[{i}].config.agentId")),
+            });
+        }
+    }
+    let agent_tools: HashMap<String, Vec<String>> = visible
+        .into_iter()
+        .map(|a| (a.id.to_string(), a.tools))
+        .collect();
+    let uses = crate::mcp::node_servers(&graph, &agent_tools);
+    if uses.is_empty() {
+        return Ok(report);
+    }
+    let mut names: Vec<String> = uses.iter().map(|(_, _, s)| s.clone()).collect();
+    names.sort();
+    names.dedup();
+    let usable = mcp_servers::usable_names(&mut *db, workspace_id, &names).await?;
+    for (i, node, server) in uses {
+        if !usable.contains(&server) {
+            report.push(Issue {
+                severity: Severity::Error,
+                code: IssueCode::UnknownMcpServer,
+                message: format!("node {node:?} uses the tools of MCP server {server:?}, which the workspace has not registered or has disconnected: add or connect it under the workspace's MCP servers"),
+                node_ids: vec![node],
+                path: Some(format!("nodes[{i}].config.tools")),
             });
         }
     }

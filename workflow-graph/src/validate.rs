@@ -60,6 +60,10 @@ pub enum IssueCode {
     /// A header that carries a credential has a value written in clear
     /// (a warning: use `{{secrets.NAME}}` from the workspace vault).
     LiteralCredential,
+    /// An agent node's tools (or its agent's) name an MCP server the
+    /// workspace has not registered, or has disconnected (checked where the
+    /// database is at hand).
+    UnknownMcpServer,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

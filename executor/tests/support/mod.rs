@@ -292,17 +292,28 @@ pub async fn run_budgeted(
     let graph = workflow_graph::Graph::from_canvas(&graph).expect("graph json");
     let graph =
         workflow_graph::validate(&graph).unwrap_or_else(|r| panic!("invalid test graph: {r:#?}"));
-    let (reporter, events) = Reporter::memory(Redactor::new(secrets.values().cloned()));
     let input = RunInput {
         graph,
         inputs,
         secrets,
         prior_outputs: prior,
         agents: HashMap::new(),
+        mcp_servers: Default::default(),
         execution_id: Some("exec-test".into()),
         budget,
     };
-    let outcome = executor::run(rt, &cfg, input, reporter, cancel).await;
+    run_input(rt, &cfg, input, cancel).await
+}
+
+/// Runs a prepared input (its secrets redacted from the events).
+pub async fn run_input(
+    rt: Arc<Runtime>,
+    cfg: &EngineConfig,
+    input: RunInput,
+    cancel: CancellationToken,
+) -> Run {
+    let (reporter, events) = Reporter::memory(Redactor::new(input.secrets.values().cloned()));
+    let outcome = executor::run(rt, cfg, input, reporter, cancel).await;
     let events = events.lock().expect("lock").clone();
     Run { outcome, events }
 }

@@ -89,6 +89,25 @@ fn next(script: &str, base: &str, body: &Value) -> (String, Vec<(String, &'stati
                 json!({ "query": "saasit agents", "count": 2 }),
             )],
         ),
+        ("mcp", 0) => (
+            "Checking the order.".into(),
+            vec![
+                (
+                    "call_1".into(),
+                    "orders__get_order",
+                    json!({ "orderId": "A-1001" }),
+                ),
+                ("call_2".into(), "orders__add", json!({ "a": 40, "b": 2 })),
+            ],
+        ),
+        ("mcp_error", 0) => (
+            String::new(),
+            vec![(
+                "call_1".into(),
+                "orders__get_order",
+                json!({ "orderId": "nope" }),
+            )],
+        ),
         ("unknown_tool", 0) => (
             String::new(),
             vec![("call_1".into(), "shell", json!({ "command": "rm -rf /" }))],

@@ -67,6 +67,11 @@ actions! {
     BudgetReached = "budget.reached" => Budget,
     FileUploaded = "file.uploaded" => File,
     FileDeleted = "file.deleted" => File,
+    McpServerCreated = "mcp_server.created" => McpServer,
+    McpServerUpdated = "mcp_server.updated" => McpServer,
+    McpServerDeleted = "mcp_server.deleted" => McpServer,
+    McpServerConnected = "mcp_server.connected" => McpServer,
+    McpServerDisconnected = "mcp_server.disconnected" => McpServer,
 }
 
 /// Its schema: the strings, as stored and shown (a derive would name the variants).
@@ -108,6 +113,10 @@ pub enum Resource {
     Budget,
     /// A file of the workspace (named in `details.name`).
     File,
+    /// An MCP server of the workspace (named in `details.name`).
+    #[serde(rename = "mcp_server")]
+    #[sqlx(rename = "mcp_server")]
+    McpServer,
 }
 
 impl Resource {

@@ -15,6 +15,7 @@ pub mod executions;
 pub mod files;
 pub mod housekeeping;
 pub mod invitations;
+pub mod mcp_servers;
 pub mod meters;
 pub mod oauth;
 pub mod otp;

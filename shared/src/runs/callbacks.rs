@@ -5,7 +5,7 @@
 //! enters a terminal state once. The token dies with the run: once it has
 //! ended, every step answers 409 `RUN_ENDED`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -18,8 +18,11 @@ use crate::{
     db::{
         agents, budgets,
         executions::{self, Artifact, Ending, ModelUsage, NewEvent, Recorded},
+        mcp_servers,
     },
     error::ErrorCode,
+    mcp::McpStatus,
+    protocol::mcp::McpServerDef,
     protocol::{
         AgentDef, Event, EventBatch, EventKind, LlmCredential, LlmVendor, RunResult, RunSpec,
         RunStatus,
@@ -137,8 +140,12 @@ impl Runs {
             .iter()
             .filter_map(|(_, _, a)| a.parse().ok())
             .collect();
-        let agents = agents::find_visible_many(&self.db, e.workspace_id, &ids)
-            .await?
+        let rows = agents::find_visible_many(&self.db, e.workspace_id, &ids).await?;
+        let agent_tools: HashMap<String, Vec<String>> = rows
+            .iter()
+            .map(|a| (a.id.to_string(), a.tools.clone()))
+            .collect();
+        let agents = rows
             .into_iter()
             .map(|a| {
                 (
@@ -152,12 +159,19 @@ impl Runs {
                 )
             })
             .collect();
+        let mcp_servers = self
+            .run_mcp_servers(e.workspace_id, &graph, &agent_tools)
+            .await?;
         // Not the row's deadline: while `dispatching` that is the queue's.
         let elapsed = e
             .started_at
             .map_or(0, |s| (Utc::now() - s).num_seconds().max(0) as u64);
         let timeout = run_time(e.tier).as_secs().saturating_sub(elapsed).max(1);
-        let (secrets, llm) = self.run_secrets(&e, &graph).await?;
+        let header_secrets: Vec<String> = mcp_servers
+            .values()
+            .flat_map(McpServerDef::secret_names)
+            .collect();
+        let (secrets, llm) = self.run_secrets(&e, &graph, header_secrets).await?;
         // The per-run budget, less what the run used before it resumed.
         let token_budget = budgets::standing(&self.db, e.workspace_id)
             .await?
@@ -171,6 +185,7 @@ impl Runs {
             inputs: e.inputs.0,
             prior_outputs,
             agents,
+            mcp_servers,
             secrets,
             llm,
             platform_llm: e.tier.limits().platform_llm,
@@ -178,6 +193,40 @@ impl Runs {
             token_budget,
             ..RunSpec::default()
         })
+    }
+
+    /// The MCP servers the run's agent nodes use (by name), as registered
+    /// now; one disconnected or deleted since the run started is left out,
+    /// and the nodes that use it fail, naming it.
+    async fn run_mcp_servers(
+        &self,
+        workspace_id: Uuid,
+        graph: &Graph,
+        agent_tools: &HashMap<String, Vec<String>>,
+    ) -> ApiResult<BTreeMap<String, McpServerDef>> {
+        let mut names: Vec<String> = crate::mcp::node_servers(graph, agent_tools)
+            .into_iter()
+            .map(|(_, _, s)| s)
+            .collect();
+        if names.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        names.sort();
+        names.dedup();
+        Ok(mcp_servers::by_names(&self.db, workspace_id, &names)
+            .await?
+            .into_iter()
+            .filter(|s| s.status != McpStatus::Disabled)
+            .map(|s| {
+                (
+                    s.name,
+                    McpServerDef {
+                        url: s.url,
+                        headers: s.headers.0,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// The values of the secrets the run's graph names (only those), and the
@@ -188,8 +237,12 @@ impl Runs {
         &self,
         e: &executions::Execution,
         graph: &Graph,
+        header_secrets: Vec<String>,
     ) -> ApiResult<(BTreeMap<String, String>, Option<LlmCredential>)> {
         let mut names: Vec<String> = secret_references(graph).into_iter().collect();
+        names.extend(header_secrets);
+        names.sort();
+        names.dedup();
         let agents = graph.nodes.iter().any(|n| n.kind == "agent");
         if agents {
             names.extend(PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()));
