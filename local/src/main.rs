@@ -8,6 +8,9 @@
 //! Without `OAUTH_GOOGLE_CLIENT_ID` or `OAUTH_GITHUB_CLIENT_ID` it starts a
 //! local OAuth double for both (its sign-in page asks which address signs
 //! in); `OAUTH_DOUBLE=off` starts none, `OAUTH_DOUBLE_PORT` fixes its port.
+//! Unless `MCP_DOUBLE=off` it starts a local MCP server (an "orders"
+//! service built with rmcp, behind a bearer token it prints), which the API
+//! and the executor may reach on loopback; `MCP_DOUBLE_PORT` fixes its port.
 //! `local outbox [EMAIL]`: print the emails the local stack sent (to EMAIL),
 //! oldest first, from `EMAIL_OUTBOX_DIR` (`.local/outbox`).
 //! `local render-job TIER [--secret]`: print the executor Job manifest a run of
@@ -131,6 +134,41 @@ fn executor_env() -> Vec<(String, String)> {
     .collect()
 }
 
+/// The bearer token the local MCP double wants.
+const MCP_DOUBLE_TOKEN: &str = "local-orders-token";
+
+/// A local MCP server for trying MCP tools (unless `MCP_DOUBLE=off`): its URL.
+async fn mcp_double() -> anyhow::Result<Option<String>> {
+    if std::env::var("MCP_DOUBLE").is_ok_and(|v| v == "off") {
+        return Ok(None);
+    }
+    let port: u16 = std::env::var("MCP_DOUBLE_PORT")
+        .ok()
+        .map(|p| p.parse().context("MCP_DOUBLE_PORT must be a port number"))
+        .transpose()?
+        .unwrap_or(0);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .context("cannot start the local MCP double (MCP_DOUBLE_PORT in use?)")?;
+    let addr = listener.local_addr()?;
+    let app = agent_kit::mcp_double::router(Some(MCP_DOUBLE_TOKEN.to_owned()));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the local MCP double stopped");
+        }
+    });
+    Ok(Some(format!("http://{addr}/mcp")))
+}
+
+/// `list` with `host` added (comma-separated).
+fn allow_also(list: &str, host: &str) -> String {
+    if list.trim().is_empty() {
+        host.to_owned()
+    } else {
+        format!("{list},{host}")
+    }
+}
+
 /// Billing for the local stack on `base_url`: real Stripe when
 /// `STRIPE_SECRET_KEY` is set, else a local Stripe double (unless
 /// `STRIPE_DOUBLE=off`) sending its webhooks to the stack.
@@ -246,8 +284,23 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} (in use? try --port)"))?;
     let addr = listener.local_addr()?;
+    let mcp = mcp_double().await?;
+    let mut executor_env = executor_env();
+    let mut settings = settings;
+    if let Some(url) = &mcp {
+        // The API (connect) and the executor (agent nodes) may reach it on loopback.
+        let host = url::Url::parse(url)?
+            .socket_addrs(|| None)?
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        settings.http.outbound_allow = allow_also(&settings.http.outbound_allow, &host);
+        let given = std::env::var("EXECUTOR_HTTP_ALLOW").unwrap_or_default();
+        executor_env.retain(|(k, _)| k != "EXECUTOR_HTTP_ALLOW");
+        executor_env.push(("EXECUTOR_HTTP_ALLOW".into(), allow_also(&given, &host)));
+    }
     let options = local::LocalOptions {
-        executor_env: executor_env(),
+        executor_env,
         ..local::LocalOptions::from_settings(&settings)
     };
     anyhow::ensure!(
@@ -256,7 +309,6 @@ async fn main() -> anyhow::Result<()> {
         options.executor.display()
     );
     let (billing, double) = billing(&settings, &format!("http://{addr}")).await?;
-    let mut settings = settings;
     let oauth_double = oauth_double(&settings).await?;
     if let Some(d) = &oauth_double {
         settings.oauth = d.settings();
@@ -273,6 +325,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(d) = oauth_double {
         eprintln!("OAuth double: {}  (Google and GitHub sign-in without real accounts; POST /api/v1/auth/oauth/{{provider}}/start)", d.url());
+    }
+    if let Some(url) = mcp {
+        eprintln!("MCP double: {url}  (an orders service; register it with the header Authorization: Bearer {{{{secrets.ORDERS_TOKEN}}}} and the secret ORDERS_TOKEN = {MCP_DOUBLE_TOKEN})");
     }
     local::run(listener, stack, runtime::shutdown_signal()).await?;
     tracing::info!("local stack stopped");

@@ -98,6 +98,14 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("workspaces_secrets_create", WorkspaceSettings),
         ("workspaces_secrets_replace", WorkspaceSettings),
         ("workspaces_secrets_delete", WorkspaceSettings),
+        ("workspaces_mcp_list", ViewWorkflows),
+        ("workspaces_mcp_get", ViewWorkflows),
+        ("workspaces_mcp_tools", ViewWorkflows),
+        ("workspaces_mcp_create", WorkspaceSettings),
+        ("workspaces_mcp_update", WorkspaceSettings),
+        ("workspaces_mcp_delete", WorkspaceSettings),
+        ("workspaces_mcp_connect", WorkspaceSettings),
+        ("workspaces_mcp_disconnect", WorkspaceSettings),
         ("billing_get", ViewBilling),
         ("billing_checkout", ManageBilling),
         ("billing_portal", ManageBilling),
@@ -159,6 +167,7 @@ struct Fixture {
     invitation: String,
     trigger: Uuid,
     file: Uuid,
+    mcp_server: Uuid,
 }
 
 async fn fixture(app: &TestApp, p: &People) -> Fixture {
@@ -269,6 +278,14 @@ async fn fixture(app: &TestApp, p: &People) -> Fixture {
     )
     .await
     .expect(201, None);
+    // The secret the documented MCP server example sends.
+    app.send(
+        Req::post(&format!("/api/v1/workspaces/{workspace}/secrets"))
+            .bearer(token)
+            .json(&json!({"name": "ORDERS_TOKEN", "value": "fixture token"})),
+    )
+    .await
+    .expect(201, None);
     let trigger: Uuid =
         sqlx::query_scalar("SELECT id FROM workflow_triggers WHERE workflow_id = $1")
             .bind(workflow.parse::<Uuid>().expect("uuid"))
@@ -286,7 +303,18 @@ async fn fixture(app: &TestApp, p: &People) -> Fixture {
     .execute(db)
     .await
     .expect("a file");
+    // An MCP server at a name that never resolves (a connect fails at once).
+    let mcp_server = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO mcp_servers (id, workspace_id, name, url) VALUES ($1, $2, 'fixture', 'http://mcp.invalid/mcp')",
+    )
+    .bind(mcp_server)
+    .bind(workspace)
+    .execute(db)
+    .await
+    .expect("an MCP server");
     Fixture {
+        mcp_server,
         file,
         trigger,
         workspace,
@@ -322,6 +350,7 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         .replace("{name}", "FIXTURE_KEY")
         .replace("{triggerId}", &f.trigger.to_string())
         .replace("{fileId}", &f.file.to_string())
+        .replace("{serverId}", &f.mcp_server.to_string())
         .replace("{workflowId}", &f.workflow);
     let mut req = Req::new(
         Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),

@@ -9,8 +9,10 @@ use crate::conversation::{ToolCall, ToolOutcome, Turn};
 /// A deterministic answer that shows what the agent was asked. Offered
 /// tools, it first calls each one it can find an input for in the prompt
 /// (the first URL for `web_read` and `http_request`, the prompt itself for
-/// `web_search`, the first file name or id for `read_file`), then answers with what they returned: the tool loop can be
-/// tried locally without a model.
+/// `web_search`, the first file name or id for `read_file`, and for any
+/// other tool, such as an MCP server's `orders__get_order`, a JSON object
+/// written right after its name), then answers with what they returned:
+/// the tool loop can be tried locally without a model.
 pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send)) -> Completion {
     let excerpt: String = req.prompt.chars().take(200).collect();
     let words = |s: &str| s.split_whitespace().count() as u64;
@@ -33,7 +35,7 @@ pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send))
                     "web_read" | "http_request" => json!({ "url": first_url(&req.prompt)? }),
                     "web_search" => json!({ "query": excerpt.clone() }),
                     "read_file" => json!({ "file": first_file(&req.prompt)? }),
-                    _ => return None,
+                    other => arguments_after(&req.prompt, other)?,
                 };
                 Some((t.name.clone(), input))
             })
@@ -75,6 +77,18 @@ pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send))
         input_tokens,
         output_tokens: 0,
     }
+}
+
+/// The JSON object written right after `name` in a text
+/// (`orders__get_order {"orderId": "A-1001"}`).
+fn arguments_after(text: &str, name: &str) -> Option<serde_json::Value> {
+    let at = text.find(name)? + name.len();
+    let rest = text[at..].trim_start();
+    if !rest.starts_with('{') {
+        return None;
+    }
+    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
+    values.next()?.ok().filter(serde_json::Value::is_object)
 }
 
 /// The first http(s) URL in a text.
