@@ -370,6 +370,9 @@ async fn a_run_queued_before_the_monthly_budget_was_spent_never_launches() {
     )
     .await;
     let first = start(&s, &t, &wf, json!({})).await;
+    // The second is queued only once the first runs: two queued runs may be
+    // dispatched in either order.
+    wait_for(&s, &t, &first, &["running"], Duration::from_secs(30)).await;
     let keyed = || {
         Req::post("/api/v1/executions")
             .bearer(&t)
