@@ -5,14 +5,15 @@
 pub mod agent;
 pub mod budget;
 pub mod callback;
-pub mod conversation;
 pub mod engine;
-pub mod error;
-pub mod http_node;
-pub mod providers;
 pub mod render;
 pub mod report;
 pub mod tools;
+
+/// The model conversation, providers and HTTP runner live in `agent-kit`
+/// (the API's tools routes use them too), under the names the executor has
+/// always used.
+pub use agent_kit::{conversation, error, http as http_node, providers};
 
 /// The protocol types, under the names the executor has always used.
 pub mod event {

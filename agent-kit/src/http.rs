@@ -2,12 +2,12 @@
 //! engine), a timeout and a response-size cap. Requests to loopback,
 //! link-local, private and other non-public addresses are refused unless the
 //! allow-list permits the host: executors run inside a cluster network
-//! ([`agent_kit::guard`] says how).
+//! ([`crate::guard`] says how).
 
 use std::{sync::Arc, time::Duration};
 
-use agent_kit::guard::{self, blocked_literal};
-pub use agent_kit::guard::{guarded_client, is_blocked_literal, AllowList};
+use crate::guard::{self, blocked_literal};
+pub use crate::guard::{guarded_client, is_blocked_literal, AllowList};
 use reqwest::{
     header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE},
     Method,
@@ -34,7 +34,7 @@ pub struct HttpCall {
 impl HttpRunner {
     pub fn new(allow: AllowList) -> Self {
         let client = guard::guarded_builder(&allow)
-            .user_agent(concat!("saasit-executor/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("saasit/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
         Self {

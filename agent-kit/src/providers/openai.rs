@@ -25,6 +25,10 @@ fn body(req: &CompletionRequest, model: &str) -> Value {
     messages.push(json!({ "role": "user", "content": req.prompt }));
     for turn in &req.turns {
         match turn {
+            Turn::User(text) => messages.push(json!({ "role": "user", "content": text })),
+            Turn::Assistant { text, calls } if calls.is_empty() => {
+                messages.push(json!({ "role": "assistant", "content": text }))
+            }
             Turn::Assistant { text, calls } => messages.push(json!({
                 "role": "assistant",
                 "content": if text.is_empty() { Value::Null } else { json!(text) },
@@ -219,4 +223,52 @@ fn whole_answer(
         input_tokens: tokens(&v["usage"], "prompt_tokens"),
         output_tokens: tokens(&v["usage"], "completion_tokens"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chat that goes on: the user's later messages and the model's
+    /// earlier answers (text only) are sent in order.
+    #[test]
+    fn a_chat_is_sent_turn_by_turn() {
+        let req = CompletionRequest {
+            model: None,
+            system: Some("Be brief.".into()),
+            prompt: "Hello".into(),
+            temperature: None,
+            max_tokens: None,
+            tools: Vec::new(),
+            turns: vec![
+                Turn::Assistant {
+                    text: "Hi!".into(),
+                    calls: Vec::new(),
+                },
+                Turn::User("And now?".into()),
+            ],
+        };
+        let body = body(&req, "m");
+        let messages = body["messages"].as_array().expect("messages");
+        let said: Vec<(&str, &str)> = messages
+            .iter()
+            .filter(|m| m["role"] != "system")
+            .map(|m| {
+                let text = m["content"]
+                    .as_str()
+                    .or_else(|| m["content"][0]["text"].as_str())
+                    .unwrap_or_default();
+                (m["role"].as_str().unwrap_or_default(), text)
+            })
+            .collect();
+        assert_eq!(
+            said,
+            vec![
+                ("user", "Hello"),
+                ("assistant", "Hi!"),
+                ("user", "And now?")
+            ]
+        );
+        assert!(messages.iter().all(|m| m.get("tool_calls").is_none()));
+    }
 }

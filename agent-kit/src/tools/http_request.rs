@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{string_field, CALL_TIMEOUT, MAX_FETCH_BYTES};
 use crate::{
     error::{ErrorKind, NodeError},
-    http_node::{HttpCall, HttpRunner},
+    http::{HttpCall, HttpRunner},
 };
 
 pub async fn call(http: &HttpRunner, input: &Value) -> Result<Value, NodeError> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::event::ErrorView;
+use run_protocol::ErrorView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

@@ -166,7 +166,7 @@ impl Provider {
         platform: Provider,
         own: Option<run_protocol::LlmCredential>,
         platform_allowed: bool,
-        allow: &crate::http_node::AllowList,
+        allow: &crate::http::AllowList,
     ) -> Provider {
         use run_protocol::LlmVendor;
         let Some(own) = own else {
@@ -184,7 +184,7 @@ impl Provider {
         let timeout = Duration::from_secs(600);
         match own.vendor {
             LlmVendor::Anthropic => Provider::Anthropic(Endpoint::with_client(
-                crate::http_node::guarded_client(allow, timeout),
+                crate::http::guarded_client(allow, timeout),
                 "https://api.anthropic.com",
                 own.api_key,
                 "claude-sonnet-4-5",
@@ -194,7 +194,7 @@ impl Provider {
                     .base_url
                     .as_deref()
                     .unwrap_or("https://api.openai.com/v1");
-                if crate::http_node::is_blocked_literal(base, allow)
+                if crate::http::is_blocked_literal(base, allow)
                     || !(base.starts_with("https://") || base.starts_with("http://"))
                 {
                     return Provider::Unconfigured(
@@ -202,7 +202,7 @@ impl Provider {
                     );
                 }
                 Provider::OpenAi(Endpoint::with_client(
-                    crate::http_node::guarded_client(allow, timeout),
+                    crate::http::guarded_client(allow, timeout),
                     base,
                     own.api_key,
                     "gpt-4o-mini",

@@ -32,6 +32,8 @@ pub struct ToolOutcome {
 /// One turn after the prompt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Turn {
+    /// The user's next message (a chat goes on).
+    User(String),
     /// The model's answer that asked for tools (its text, if any, and its calls).
     Assistant { text: String, calls: Vec<ToolCall> },
     /// The calls' outcomes, in the order of the calls.

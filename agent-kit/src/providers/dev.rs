@@ -14,7 +14,17 @@ use crate::conversation::{ToolCall, ToolOutcome, Turn};
 /// written right after its name), then answers with what they returned:
 /// the tool loop can be tried locally without a model.
 pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send)) -> Completion {
-    let excerpt: String = req.prompt.chars().take(200).collect();
+    // In a chat, the user's latest message is what is answered.
+    let latest = req
+        .turns
+        .iter()
+        .rev()
+        .find_map(|t| match t {
+            Turn::User(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or(&req.prompt);
+    let excerpt: String = latest.chars().take(200).collect();
     let words = |s: &str| s.split_whitespace().count() as u64;
     let input_tokens = words(&req.prompt) + req.system.as_deref().map_or(0, words);
     let results: Vec<&ToolOutcome> = req
@@ -22,7 +32,7 @@ pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send))
         .iter()
         .filter_map(|t| match t {
             Turn::Results(r) => Some(r),
-            Turn::Assistant { .. } => None,
+            Turn::Assistant { .. } | Turn::User(_) => None,
         })
         .flatten()
         .collect();
@@ -58,7 +68,7 @@ pub fn complete(req: &CompletionRequest, on_text: &mut (dyn FnMut(&str) + Send))
     }
     let mut text = format!(
         "[dev provider] {DEV_NOTICE}\nPrompt ({} characters): {excerpt}",
-        req.prompt.chars().count()
+        latest.chars().count()
     );
     for r in results {
         let shown: String = r.content.chars().take(300).collect();

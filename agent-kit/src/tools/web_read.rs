@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::{string_field, CALL_TIMEOUT, MAX_FETCH_BYTES};
 use crate::{
     error::{ErrorKind, NodeError},
-    http_node::{HttpCall, HttpRunner},
+    http::{HttpCall, HttpRunner},
 };
 
 /// The width text is wrapped at.
