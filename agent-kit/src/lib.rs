@@ -13,4 +13,6 @@ pub mod mcp;
 #[cfg(feature = "double")]
 pub mod mcp_double;
 pub mod providers;
+#[cfg(feature = "double")]
+pub mod search_double;
 pub mod tools;

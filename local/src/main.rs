@@ -11,6 +11,8 @@
 //! Unless `MCP_DOUBLE=off` it starts a local MCP server (an "orders"
 //! service built with rmcp, behind a bearer token it prints), which the API
 //! and the executor may reach on loopback; `MCP_DOUBLE_PORT` fixes its port.
+//! Without `WEB_SEARCH_PROVIDER` it starts a local search double (made-up
+//! results) for `web_search` and the tools API; `SEARCH_DOUBLE=off` starts none.
 //! `local outbox [EMAIL]`: print the emails the local stack sent (to EMAIL),
 //! oldest first, from `EMAIL_OUTBOX_DIR` (`.local/outbox`).
 //! `local render-job TIER [--secret]`: print the executor Job manifest a run of
@@ -160,6 +162,26 @@ async fn mcp_double() -> anyhow::Result<Option<String>> {
     Ok(Some(format!("http://{addr}/mcp")))
 }
 
+/// A local SearXNG-compatible search for the tools API and `web_search`
+/// when no provider is configured (unless `SEARCH_DOUBLE=off`): its URL.
+async fn search_double() -> anyhow::Result<Option<String>> {
+    if std::env::var("SEARCH_DOUBLE").is_ok_and(|v| v == "off")
+        || std::env::var("WEB_SEARCH_PROVIDER").is_ok_and(|v| !v.trim().is_empty())
+    {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("cannot start the local search double")?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, agent_kit::search_double::router()).await {
+            tracing::error!(error = %e, "the local search double stopped");
+        }
+    });
+    Ok(Some(format!("http://{addr}")))
+}
+
 /// `list` with `host` added (comma-separated).
 fn allow_also(list: &str, host: &str) -> String {
     if list.trim().is_empty() {
@@ -299,6 +321,14 @@ async fn main() -> anyhow::Result<()> {
         executor_env.retain(|(k, _)| k != "EXECUTOR_HTTP_ALLOW");
         executor_env.push(("EXECUTOR_HTTP_ALLOW".into(), allow_also(&given, &host)));
     }
+    let search = search_double().await?;
+    if let Some(url) = &search {
+        settings.tools.web_search.provider = Some("searxng".into());
+        settings.tools.web_search.url = Some(url.clone());
+        executor_env.retain(|(k, _)| !k.starts_with("WEB_SEARCH_"));
+        executor_env.push(("WEB_SEARCH_PROVIDER".into(), "searxng".into()));
+        executor_env.push(("WEB_SEARCH_URL".into(), url.clone()));
+    }
     let options = local::LocalOptions {
         executor_env,
         ..local::LocalOptions::from_settings(&settings)
@@ -325,6 +355,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(d) = oauth_double {
         eprintln!("OAuth double: {}  (Google and GitHub sign-in without real accounts; POST /api/v1/auth/oauth/{{provider}}/start)", d.url());
+    }
+    if let Some(url) = search {
+        eprintln!("Search double: {url}  (made-up results for web_search and POST /api/v1/tools/web/search; set WEB_SEARCH_PROVIDER for real ones)");
     }
     if let Some(url) = mcp {
         eprintln!("MCP double: {url}  (an orders service; register it with the header Authorization: Bearer {{{{secrets.ORDERS_TOKEN}}}} and the secret ORDERS_TOKEN = {MCP_DOUBLE_TOKEN})");

@@ -26,6 +26,7 @@ pub mod oauth;
 pub mod prices;
 pub mod runs;
 pub mod server;
+pub mod tools;
 pub mod vault;
 
 use std::collections::HashMap;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     pub local: LocalSettings,
     pub vault: VaultSettings,
+    /// The tools routes' LLM and web search providers.
+    pub tools: tools::ToolsSettings,
 }
 
 impl Settings {
@@ -85,6 +88,7 @@ impl Settings {
             oauth: OAuthSettings::from_lookup(l)?,
             local: LocalSettings::from_lookup(l)?,
             vault: VaultSettings::from_lookup(l),
+            tools: tools::ToolsSettings::from_lookup(l)?,
         })
     }
 

@@ -70,6 +70,9 @@ pub struct LimitSettings {
     pub otp_email: Limit,
     /// `RATE_LIMIT_HOOK` (120/1m): requests to one webhook.
     pub hook: Limit,
+    /// `RATE_LIMIT_TOOLS` (100/1h): tools API calls (chat, web search, web
+    /// read) per user, as the FastAPI plan says.
+    pub tools: Limit,
 }
 
 impl Default for LimitSettings {
@@ -84,6 +87,7 @@ impl Default for LimitSettings {
             oauth: Limit::new(20, 900),
             otp_email: Limit::new(20, 86_400),
             hook: Limit::new(120, 60),
+            tools: Limit::new(100, 3600),
         }
     }
 }
@@ -108,6 +112,7 @@ impl LimitSettings {
             oauth: read("RATE_LIMIT_OAUTH", d.oauth)?,
             otp_email: read("RATE_LIMIT_OTP_EMAIL", d.otp_email)?,
             hook: read("RATE_LIMIT_HOOK", d.hook)?,
+            tools: read("RATE_LIMIT_TOOLS", d.tools)?,
         })
     }
 }

@@ -69,6 +69,10 @@ pub enum ErrorCode {
     RateLimited,
     /// A dependency (the database) is unreachable; retry later.
     ServiceUnavailable,
+    /// What the request reached on the caller's behalf (a web page, the web
+    /// search or model provider, an MCP server) failed or could not be
+    /// reached; the request itself was fine (`details.kind`, `details.retryable`).
+    UpstreamError,
     InternalError,
 }
 
@@ -94,6 +98,7 @@ impl ErrorCode {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError => StatusCode::BAD_GATEWAY,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -224,6 +229,16 @@ impl ApiError {
         }
     }
 
+    /// A 503 that says what is missing (a provider this platform does not
+    /// configure): logged as a warning, like a dependency that is down.
+    pub fn not_configured(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            source: Some(anyhow::anyhow!(message.clone())),
+            ..Self::new(ErrorCode::ServiceUnavailable, message)
+        }
+    }
+
     /// A dependency is down: logged, sent as 503 with `Retry-After`.
     pub fn unavailable(source: impl Into<anyhow::Error>) -> Self {
         Self {
@@ -298,6 +313,10 @@ impl IntoResponse for ApiError {
         match (&self.source, status.is_server_error()) {
             (Some(src), true) if self.code == ErrorCode::ServiceUnavailable => {
                 tracing::warn!(code = ?self.code, error = format!("{src:#}"), "dependency unavailable")
+            }
+            // Another party's failure (a page, a provider), not ours: worth a look, not an alarm.
+            (_, true) if self.code == ErrorCode::UpstreamError => {
+                tracing::warn!(code = ?self.code, message = %self.message, "upstream failed")
             }
             (Some(src), _) => {
                 tracing::error!(code = ?self.code, error = format!("{src:#}"), "request failed")
@@ -379,6 +398,8 @@ mod tests {
         assert_eq!(name(ErrorCode::ValidationError), "VALIDATION_ERROR");
         assert_eq!(name(ErrorCode::ServiceUnavailable), "SERVICE_UNAVAILABLE");
         assert_eq!(name(ErrorCode::TierLimit), "TIER_LIMIT");
+        assert_eq!(name(ErrorCode::UpstreamError), "UPSTREAM_ERROR");
+        assert_eq!(ErrorCode::UpstreamError.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(
             ErrorCode::RateLimited.status(),
             StatusCode::TOO_MANY_REQUESTS

@@ -51,6 +51,8 @@ pub enum Bucket {
     LoginDevice,
     /// Requests to one webhook trigger.
     Hook,
+    /// Tools API calls of one user.
+    Tools,
 }
 
 impl Bucket {
@@ -70,6 +72,7 @@ impl Bucket {
             Self::LoginEmail => "login_email",
             Self::LoginDevice => "login_device",
             Self::Hook => "hook",
+            Self::Tools => "tools",
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::http::Method;
-use saasit_tests::{json, spawn_app, Req, TestApp};
+use saasit_tests::{json, spawn_app, spawn_app_with, Req, TestApp};
 use serde_json::Value;
 use shared::{
     access::{Permission, Role},
@@ -26,6 +26,9 @@ fn canvas() -> Value {
         "edges": [{"from": "start", "to": "out"}, {"from": "hook", "to": "out"}]
     })
 }
+
+/// The local site the tools routes reach in the matrix.
+static SITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// The permission each workspace route needs (the routes' extractors and
 /// `require` calls say the same; this test checks they agree).
@@ -62,6 +65,9 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("agents_replace", EditWorkflows),
         ("agents_delete", DeleteWorkflows),
         ("executions_start", ExecuteWorkflows),
+        ("tools_chat", ExecuteWorkflows),
+        ("tools_web_search", ExecuteWorkflows),
+        ("tools_web_read", ExecuteWorkflows),
         ("executions_execute_workflow", ExecuteWorkflows),
         ("executions_list", ViewRuns),
         ("executions_get", ViewRuns),
@@ -375,6 +381,12 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
     if let Some(schema) = schema.as_object() {
         let mut body = schema.get("example").cloned().unwrap_or_else(|| json!({}));
         if let Some(o) = body.as_object_mut() {
+            if path == "/api/v1/tools/web/read" {
+                o.insert(
+                    "url".into(),
+                    json!(format!("{}/page", SITE.get().expect("site"))),
+                );
+            }
             if o.contains_key("workflowId") {
                 o.insert("workflowId".into(), json!(f.workflow));
             }
@@ -392,7 +404,23 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
 
 #[tokio::test]
 async fn the_permission_matrix_holds_on_every_workspace_route() {
-    let mut app = spawn_app().await;
+    // The tools routes read a page and search through a local site.
+    let site = saasit_tests::serve(
+        axum::Router::new()
+            .route("/page", axum::routing::get(|| async { "a page" }))
+            .route(
+                "/search",
+                axum::routing::get(|| async { axum::Json(json!({"results": []})) }),
+            ),
+    )
+    .await;
+    SITE.set(site.clone()).expect("once");
+    let mut app = spawn_app_with(&[
+        ("OUTBOUND_HTTP_ALLOW", "127.0.0.1"),
+        ("WEB_SEARCH_PROVIDER", "searxng"),
+        ("WEB_SEARCH_URL", &site),
+    ])
+    .await;
     // Billing routes reach Stripe: a local double.
     let _billed = saasit_tests::billing::with_billing(&mut app, |_| {}).await;
     let doc = app

@@ -1,8 +1,11 @@
 //! The agents function: `/api/v1/agents` — the built-in catalogue and users'
-//! own agents (private or public).
+//! own agents (private or public) — and `/api/v1/tools` — a chat with the
+//! workspace's model, web search and web read, outside any workflow.
 
 mod dto;
 mod handlers;
+mod tool_dto;
+mod tool_routes;
 
 use axum::Router;
 use shared::AppState;
@@ -20,6 +23,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
             handlers::replace,
             handlers::delete
         ))
+        .routes(routes!(tool_routes::chat))
+        .routes(routes!(tool_routes::web_search))
+        .routes(routes!(tool_routes::web_read))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

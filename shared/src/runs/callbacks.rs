@@ -83,33 +83,38 @@ pub struct Upload {
 /// The vault names of a workspace's own provider keys (Anthropic first).
 pub const PROVIDER_SECRETS: [&str; 3] = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"];
 
-/// Takes the workspace's provider key out of the resolved values (the
-/// graph's own `{{secrets.…}}` of the same name stay).
-fn provider_key(values: &mut BTreeMap<String, String>, graph: &Graph) -> Option<LlmCredential> {
-    let named = secret_references(graph);
-    let mut take = |name: &str| {
-        if named.contains(name) {
-            values.get(name).cloned()
-        } else {
-            values.remove(name)
-        }
-    };
-    let anthropic = take("ANTHROPIC_API_KEY");
-    let openai = take("OPENAI_API_KEY");
-    let base_url = take("OPENAI_BASE_URL");
-    match (anthropic, openai) {
+/// The workspace's own provider key among resolved vault values (Anthropic
+/// first; an OpenAI-compatible key with its optional base URL).
+pub fn own_credential(values: &BTreeMap<String, String>) -> Option<LlmCredential> {
+    match (
+        values.get("ANTHROPIC_API_KEY"),
+        values.get("OPENAI_API_KEY"),
+    ) {
         (Some(api_key), _) => Some(LlmCredential {
             vendor: LlmVendor::Anthropic,
-            api_key,
+            api_key: api_key.clone(),
             base_url: None,
         }),
         (None, Some(api_key)) => Some(LlmCredential {
             vendor: LlmVendor::OpenAi,
-            api_key,
-            base_url,
+            api_key: api_key.clone(),
+            base_url: values.get("OPENAI_BASE_URL").cloned(),
         }),
         (None, None) => None,
     }
+}
+
+/// Takes the workspace's provider key out of the resolved values (the
+/// graph's own `{{secrets.…}}` of the same name stay).
+fn provider_key(values: &mut BTreeMap<String, String>, graph: &Graph) -> Option<LlmCredential> {
+    let credential = own_credential(values);
+    let named = secret_references(graph);
+    for name in PROVIDER_SECRETS {
+        if !named.contains(name) {
+            values.remove(name);
+        }
+    }
+    credential
 }
 
 fn run_ended() -> ApiError {
