@@ -5,6 +5,7 @@
 //! [`conversation`]), the built-in tools ([`tools`]), classified failures
 //! ([`error`]), and an MCP client over the streamable HTTP transport ([`mcp`]).
 
+pub mod agent_loop;
 pub mod conversation;
 pub mod error;
 pub mod guard;

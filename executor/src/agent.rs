@@ -1,23 +1,23 @@
-//! An agent node's conversation with its model: one completion when it has
-//! no tools; with tools, the provider's tool-calling loop until the model
-//! answers, bounded by `maxIterations` model turns, the token budget (checked
-//! before every turn, and capping each turn's answer) and the node's timeout
-//! (the engine's, around the whole node). Every call and result is an event
+//! An agent node: the tool-calling loop of [`agent_kit::agent_loop`] (bounded
+//! by `maxIterations`, the run's token budget and, around the whole node, the
+//! engine's timeout), hosted by the run. Every call and result is an event
 //! (redacted by the reporter); a result larger than the model is given is
-//! kept whole as an artifact. The answer's text goes out as it is written,
-//! in `agent_delta` events a few times a second.
+//! kept whole as an artifact. The answer's text goes out as it is written, in
+//! `agent_delta` events a few times a second, never split inside a secret.
 
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use agent_kit::agent_loop::{self, Host};
+use futures_util::future::BoxFuture;
+use serde_json::{json, Value};
 
 use crate::{
     budget::TokenBudget,
-    conversation::{ToolCall, ToolOutcome, Turn},
+    conversation::{ToolCall, ToolOutcome},
     engine::ArtifactStore,
     error::{ErrorKind, NodeError},
     event::EventKind,
-    providers::{Completion, CompletionRequest, Provider, DEFAULT_MAX_TOKENS, DEV_NOTICE},
+    providers::{CompletionRequest, Provider},
     report::Reporter,
     tools::{self, AgentTool, ToolEnv},
 };
@@ -38,128 +38,50 @@ pub struct AgentRun<'a> {
     pub max_iterations: u32,
 }
 
-/// Sums over the turns.
-#[derive(Default)]
-struct Totals {
-    input_tokens: u64,
-    output_tokens: u64,
-    tool_calls: u64,
-}
-
 pub async fn run(mut a: AgentRun<'_>) -> Result<Value, NodeError> {
     a.request.tools = a.tools.iter().map(AgentTool::spec).collect();
-    let node_cap = a.request.max_tokens;
-    let mut totals = Totals::default();
-    for iteration in 1..=a.max_iterations.max(1) {
-        a.budget
-            .check()
-            .map_err(|why| NodeError::new(ErrorKind::Budget, why))?;
-        a.request.max_tokens = answer_cap(node_cap, a.budget.remaining());
-        let mut deltas = Deltas::new(&a, iteration);
-        let streamed = a
-            .provider
-            .stream(&a.request, &mut |text| deltas.push(text))
-            .await;
-        deltas.flush(true);
-        let done = streamed?;
-        a.budget
-            .add(done.input_tokens.saturating_add(done.output_tokens));
-        totals.input_tokens = totals.input_tokens.saturating_add(done.input_tokens);
-        totals.output_tokens = totals.output_tokens.saturating_add(done.output_tokens);
-        a.reporter.emit(EventKind::Usage {
-            node: a.node.to_owned(),
-            provider: a.provider.name().to_owned(),
-            model: done.model.clone(),
-            input_tokens: done.input_tokens,
-            output_tokens: done.output_tokens,
-        });
-        if done.calls.is_empty() || a.tools.is_empty() {
-            return Ok(answer(&a, done, &totals, iteration));
-        }
-        let mut outcomes = Vec::with_capacity(done.calls.len());
-        for call in &done.calls {
-            totals.tool_calls += 1;
-            outcomes.push(use_tool(&a, call, iteration).await);
-        }
-        a.request.turns.push(Turn::Assistant {
-            text: done.text,
-            calls: done.calls,
-        });
-        a.request.turns.push(Turn::Results(outcomes));
-    }
-    Err(NodeError::new(
-        ErrorKind::Limit,
-        format!(
-            "the agent was still calling tools after {} model turns (maxIterations); \
-             raise maxIterations or narrow the prompt",
-            a.max_iterations
-        ),
-    ))
+    let request = a.request.clone();
+    let end = agent_loop::run(&a, a.provider, request, a.max_iterations).await?;
+    Ok(end.output(a.provider))
 }
 
-/// How much answer text is held before it goes out as an `agent_delta`
-/// event, and for how long at most: a few events a second, not one a token.
-const DELTA_BYTES: usize = 256;
-const DELTA_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Pieces of a turn's answer on their way out as `agent_delta` events, never
-/// split inside a secret (each event is redacted on its own).
-struct Deltas<'a> {
-    reporter: &'a Reporter,
-    node: &'a str,
-    turn: u32,
-    pending: String,
-    since: Instant,
-}
-
-impl<'a> Deltas<'a> {
-    fn new(a: &'a AgentRun<'_>, turn: u32) -> Self {
-        Self {
-            reporter: a.reporter,
-            node: a.node,
-            turn,
-            pending: String::new(),
-            since: Instant::now(),
-        }
+impl Host for AgentRun<'_> {
+    fn budget_check(&self) -> Result<(), String> {
+        self.budget.check()
     }
 
-    fn push(&mut self, text: &str) {
-        self.pending.push_str(text);
-        if self.pending.len() >= DELTA_BYTES || self.since.elapsed() >= DELTA_EVERY {
-            self.flush(false);
-        }
+    fn budget_left(&self) -> Option<u64> {
+        self.budget.remaining()
     }
 
-    /// Sends what may go now (`end`: all of it).
-    fn flush(&mut self, end: bool) {
-        let cut = if end {
-            self.pending.len()
-        } else {
-            self.reporter.redactor().safe_cut(&self.pending)
-        };
-        if cut == 0 {
-            return;
-        }
-        let rest = self.pending.split_off(cut);
-        let text = std::mem::replace(&mut self.pending, rest);
+    fn budget_add(&self, tokens: u64) {
+        self.budget.add(tokens);
+    }
+
+    fn usage(&self, provider: &str, model: &str, input_tokens: u64, output_tokens: u64) {
+        self.reporter.emit(EventKind::Usage {
+            node: self.node.to_owned(),
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            input_tokens,
+            output_tokens,
+        });
+    }
+
+    fn delta(&self, turn: u32, text: String) {
         self.reporter.emit(EventKind::AgentDelta {
             node: self.node.to_owned(),
-            turn: self.turn,
+            turn,
             text,
         });
-        self.since = Instant::now();
     }
-}
 
-/// What is left of the budget caps the answer, so one call cannot run far
-/// past it; a node that sets no cap keeps the provider's default unless less
-/// than that is left (a larger cap than a model allows is refused).
-fn answer_cap(node_cap: Option<u32>, left: Option<u64>) -> Option<u32> {
-    let left = left.map(|r| u32::try_from(r).unwrap_or(u32::MAX));
-    match (node_cap, left) {
-        (Some(m), Some(l)) => Some(m.min(l)),
-        (None, Some(l)) => (l < DEFAULT_MAX_TOKENS).then_some(l),
-        (m, None) => m,
+    fn safe_cut(&self, pending: &str) -> usize {
+        self.reporter.redactor().safe_cut(pending)
+    }
+
+    fn use_tool<'a>(&'a self, call: &'a ToolCall, turn: u32) -> BoxFuture<'a, ToolOutcome> {
+        Box::pin(use_tool(self, call, turn))
     }
 }
 
@@ -244,40 +166,4 @@ fn safe(id: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .take(64)
         .collect()
-}
-
-/// The node's output: the final text (and, when it is a JSON object, its
-/// fields: `{{triage.output.urgency}}`), the model, the tokens of every turn.
-fn answer(a: &AgentRun<'_>, done: Completion, totals: &Totals, turns: u32) -> Value {
-    let mut out = parse_json_object(&done.text).unwrap_or_default();
-    out.insert("text".into(), json!(done.text));
-    out.insert("model".into(), json!(done.model));
-    out.insert("provider".into(), json!(a.provider.name()));
-    out.insert(
-        "usage".into(),
-        json!({ "inputTokens": totals.input_tokens, "outputTokens": totals.output_tokens }),
-    );
-    if !a.tools.is_empty() {
-        out.insert("turns".into(), json!(turns));
-        out.insert("toolCalls".into(), json!(totals.tool_calls));
-    }
-    if matches!(a.provider, Provider::Dev) {
-        out.insert("notice".into(), json!(DEV_NOTICE));
-    }
-    Value::Object(out)
-}
-
-/// The object in an answer that is JSON (optionally in a ```json fence).
-fn parse_json_object(text: &str) -> Option<Map<String, Value>> {
-    let t = text.trim();
-    let t = t
-        .strip_prefix("```json")
-        .or_else(|| t.strip_prefix("```"))
-        .and_then(|s| s.strip_suffix("```"))
-        .unwrap_or(t)
-        .trim();
-    match serde_json::from_str(t) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
-    }
 }

@@ -43,6 +43,11 @@ pub enum MessageType {
     /// updates without polling.
     #[serde(rename = "analytics:run")]
     AnalyticsRun,
+    /// An agent being tried (`POST /agents/{id}/test`) on its user's topic
+    /// (`user:{id}`): its answer as it is written, its tool calls and
+    /// results, its end; numbered per test (`seq`).
+    #[serde(rename = "agent:test")]
+    AgentTest,
     #[serde(rename = "subscribed")]
     Subscribed,
     #[serde(rename = "unsubscribed")]
@@ -75,6 +80,7 @@ impl MessageType {
             Self::WorkflowPresence => "workflow:presence",
             Self::Notification => "notification",
             Self::AnalyticsRun => "analytics:run",
+            Self::AgentTest => "agent:test",
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Pong => "pong",

@@ -4,6 +4,7 @@
 //! answers are size-capped, and failures are classified without the URL or
 //! header values in their text.
 
+pub mod pool;
 pub mod transport;
 
 use std::{collections::HashMap, error::Error as StdError, time::Duration};

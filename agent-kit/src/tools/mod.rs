@@ -13,13 +13,150 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use workflow_graph::tools::BuiltinTool;
 
-use crate::{conversation::ToolSpec, error::NodeError};
+use crate::{
+    conversation::ToolSpec,
+    error::{ErrorKind, NodeError},
+    http::HttpRunner,
+    mcp::pool::McpPool,
+};
 pub use search::SearchProvider;
 
 /// How long one tool call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a tool may read from the network.
 pub const MAX_FETCH_BYTES: u64 = 2 * 1024 * 1024;
+
+/// A tool an agent offers its model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentTool {
+    Builtin(BuiltinTool),
+    /// A tool of one of the workspace's MCP servers, under `exposed`.
+    Mcp {
+        server: String,
+        tool: crate::mcp::McpTool,
+        exposed: String,
+    },
+}
+
+impl AgentTool {
+    /// The name the model calls it by.
+    pub fn name(&self) -> &str {
+        match self {
+            AgentTool::Builtin(b) => b.as_str(),
+            AgentTool::Mcp { exposed, .. } => exposed,
+        }
+    }
+
+    pub fn spec(&self) -> ToolSpec {
+        match self {
+            AgentTool::Builtin(b) => spec(*b),
+            AgentTool::Mcp {
+                server,
+                tool,
+                exposed,
+            } => crate::mcp::pool::spec(exposed, server, tool),
+        }
+    }
+}
+
+/// The tools a node's tool names stand for, in order, each once: an MCP
+/// server's are listed by connecting to it (the run's pool).
+pub async fn resolve(names: &[String], pool: &McpPool) -> Result<Vec<AgentTool>, NodeError> {
+    use workflow_graph::tools::ToolRef;
+    let mut out: Vec<AgentTool> = Vec::new();
+    for name in names {
+        let r: ToolRef = name
+            .parse()
+            .map_err(|why: String| NodeError::new(crate::error::ErrorKind::Config, why))?;
+        match r {
+            ToolRef::Builtin(b) => {
+                if !out.contains(&AgentTool::Builtin(b)) {
+                    out.push(AgentTool::Builtin(b));
+                }
+            }
+            ToolRef::Mcp { server, tool } => {
+                let connected = pool.get(&server).await?;
+                let chosen: Vec<&crate::mcp::McpTool> =
+                    match &tool {
+                        None => connected.tools.iter().collect(),
+                        Some(t) => vec![connected.tools.iter().find(|x| &x.name == t).ok_or_else(
+                            || {
+                                NodeError::new(
+                                    crate::error::ErrorKind::Config,
+                                    format!("MCP server {server:?} has no tool {t:?}"),
+                                )
+                            },
+                        )?],
+                    };
+                for t in chosen {
+                    let already = out.iter().any(|o| {
+                        matches!(o, AgentTool::Mcp { server: s, tool: x, .. } if *s == server && x.name == t.name)
+                    });
+                    if already {
+                        continue;
+                    }
+                    let base = crate::mcp::pool::exposed_name(&server, &t.name);
+                    let mut exposed = base.clone();
+                    let mut n = 2;
+                    while out.iter().any(|o| o.name() == exposed) {
+                        let suffix = format!("_{n}");
+                        let keep = base.len().min(64 - suffix.len());
+                        exposed = format!("{}{suffix}", &base[..keep]);
+                        n += 1;
+                    }
+                    out.push(AgentTool::Mcp {
+                        server: server.clone(),
+                        tool: t.clone(),
+                        exposed,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The tools that need only the network: the built-in ones but
+/// `read_file` (whose files only a run's host can reach), and MCP servers'.
+pub struct NetworkTools<'a> {
+    pub http: &'a HttpRunner,
+    pub search: &'a SearchProvider,
+    pub mcp: &'a McpPool,
+}
+
+impl NetworkTools<'_> {
+    /// Runs one call; `Err` is the tool's failure, told to the model.
+    pub async fn call(&self, tool: &AgentTool, input: &Value) -> Result<Value, NodeError> {
+        let work = async {
+            match tool {
+                AgentTool::Builtin(BuiltinTool::HttpRequest) => {
+                    http_request::call(self.http, input).await
+                }
+                AgentTool::Builtin(BuiltinTool::WebRead) => web_read::call(self.http, input).await,
+                AgentTool::Builtin(BuiltinTool::WebSearch) => self.search.search(input).await,
+                AgentTool::Builtin(BuiltinTool::ReadFile) => Err(NodeError::new(
+                    ErrorKind::Config,
+                    "read_file reads a run's workspace files: it works in workflow runs only",
+                )),
+                AgentTool::Mcp { server, tool, .. } => {
+                    self.mcp.call(server, &tool.name, input, CALL_TIMEOUT).await
+                }
+            }
+        };
+        tokio::time::timeout(CALL_TIMEOUT, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(NodeError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{} took longer than {} s",
+                        tool.name(),
+                        CALL_TIMEOUT.as_secs()
+                    ),
+                ))
+            })
+    }
+}
 
 /// The model's view of a tool.
 pub fn spec(tool: BuiltinTool) -> ToolSpec {

@@ -2,6 +2,7 @@
 //! own agents (private or public) — and `/api/v1/tools` — a chat with the
 //! workspace's model, web search and web read, outside any workflow.
 
+mod agent_test;
 mod dto;
 mod handlers;
 mod tool_dto;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             handlers::replace,
             handlers::delete
         ))
+        .routes(routes!(agent_test::test))
         .routes(routes!(tool_routes::chat))
         .routes(routes!(tool_routes::web_search))
         .routes(routes!(tool_routes::web_read))

@@ -110,3 +110,48 @@ pub struct ReadAnswer {
     /// The page's readable text (links as footnotes), at most 2 MiB read.
     pub text: String,
 }
+
+/// An agent to try on a prompt.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"prompt": "Summarise https://example.com/ in one line.", "tools": ["web_read"], "maxIterations": 3}))]
+pub struct AgentTestRequest {
+    /// 1–20,000 characters.
+    #[schema(min_length = 1, max_length = 20000)]
+    pub prompt: String,
+    /// The tools to offer instead of the agent's own (`read_file` works in runs only).
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub tools: Option<Vec<String>>,
+    /// 1–10 model turns; absent: 5.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10)]
+    pub max_iterations: Option<u32>,
+}
+
+/// A tool call of a test.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCall {
+    pub tool: String,
+    #[schema(value_type = Object)]
+    pub input: serde_json::Value,
+    /// What the model was given (cut at 16 KiB).
+    pub output: String,
+    pub error: bool,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentTestAnswer {
+    /// The `testId` of its `agent:test` messages.
+    pub test_id: uuid::Uuid,
+    pub text: String,
+    pub provider: String,
+    pub model: String,
+    pub usage: TokenUsage,
+    /// Model turns taken.
+    pub turns: u32,
+    pub calls: Vec<TestCall>,
+}

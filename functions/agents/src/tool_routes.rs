@@ -34,7 +34,7 @@ use crate::tool_dto::{
 };
 
 /// Counts one call of the caller's against the tools limit.
-async fn count(state: &AppState, caller: &Member) -> ApiResult<()> {
+pub(crate) async fn count(state: &AppState, caller: &Member) -> ApiResult<()> {
     let limit = state.settings.auth.limits.tools;
     ratelimit::hit(state, Bucket::Tools, &caller.user_id.to_string(), limit)
         .await?
@@ -49,7 +49,7 @@ async fn count(state: &AppState, caller: &Member) -> ApiResult<()> {
 /// wrong is 400; a platform provider that is not configured is 503; a page
 /// or provider that failed, is down, slow or busy is 502 `UPSTREAM_ERROR`
 /// (with its `Retry-After` when it gave one).
-fn failed(e: NodeError, field: &str) -> ApiError {
+pub(crate) fn failed(e: NodeError, field: &str) -> ApiError {
     match e.kind {
         ErrorKind::Blocked | ErrorKind::Template | ErrorKind::Limit => {
             ApiError::field(field, e.message)
@@ -68,13 +68,15 @@ fn failed(e: NodeError, field: &str) -> ApiError {
 
 /// The workspace's model: its own key when it keeps one, else the
 /// platform's where the plan allows; whether its own key was used.
-async fn provider(state: &AppState, caller: &Member) -> ApiResult<(Provider, bool)> {
+pub(crate) async fn provider(state: &AppState, caller: &Member) -> ApiResult<(Provider, bool)> {
     let names: Vec<String> = PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()).collect();
     let values = state.vault.resolve(caller.workspace_id, &names).await?;
     let own = own_credential(&values);
     let used_own = own.is_some();
     let allowed = caller.tier.limits().platform_llm;
-    if own.is_none() && !allowed {
+    let platform = Provider::from_settings(&state.settings.tools.llm);
+    // Locally, with no provider configured, the dev provider answers every plan (as in runs).
+    if own.is_none() && !allowed && !matches!(platform, Provider::Dev) {
         return Err(ApiError::new(
             ErrorCode::TierLimit,
             format!(
@@ -85,9 +87,22 @@ async fn provider(state: &AppState, caller: &Member) -> ApiResult<(Provider, boo
         )
         .with_details(json!({ "tier": caller.tier, "limit": "platform model" })));
     }
-    let platform = Provider::from_settings(&state.settings.tools.llm);
     let allow = AllowList::parse(&state.settings.http.outbound_allow);
     Ok((Provider::for_run(platform, own, allowed, &allow), used_own))
+}
+
+/// The platform's web search, as configured (`Err`: why it cannot be used).
+pub(crate) fn search_provider(state: &AppState) -> Result<SearchProvider, String> {
+    let ws = &state.settings.tools.web_search;
+    SearchProvider::from_env(|k| match k {
+        "WEB_SEARCH_PROVIDER" => ws.provider.clone(),
+        "WEB_SEARCH_URL" => ws.url.clone(),
+        "WEB_SEARCH_API_KEY" => ws
+            .api_key
+            .as_ref()
+            .map(|k| secrecy::ExposeSecret::expose_secret(k).to_owned()),
+        _ => None,
+    })
 }
 
 /// Chat with the workspace's model (members who may run workflows).
@@ -232,17 +247,7 @@ pub async fn web_search(
         return Err(ApiError::field("count", "must be 1–10"));
     }
     count(&state, &caller).await?;
-    let ws = &state.settings.tools.web_search;
-    let search = SearchProvider::from_env(|k| match k {
-        "WEB_SEARCH_PROVIDER" => ws.provider.clone(),
-        "WEB_SEARCH_URL" => ws.url.clone(),
-        "WEB_SEARCH_API_KEY" => ws
-            .api_key
-            .as_ref()
-            .map(|k| secrecy::ExposeSecret::expose_secret(k).to_owned()),
-        _ => None,
-    })
-    .map_err(ApiError::not_configured)?;
+    let search = search_provider(&state).map_err(ApiError::not_configured)?;
     let found = search
         .search(&json!({ "query": body.query, "count": body.count.unwrap_or(5) }))
         .await

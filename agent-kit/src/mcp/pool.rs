@@ -1,7 +1,7 @@
-//! The MCP servers of a run: connected when an agent node first needs one
-//! (its headers filled in with the run's secrets), kept for the run's other
-//! nodes, and their tools offered to the model under names the providers
-//! accept (`orders__get_order`).
+//! The MCP servers of a run (or of an agent tried from the API): connected
+//! when an agent first needs one (its headers filled in with the secrets),
+//! kept for the other nodes, and their tools offered to the model under
+//! names the providers accept (`orders__get_order`).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -9,10 +9,8 @@ use std::{
     time::Duration,
 };
 
-use agent_kit::{
-    guard::AllowList,
-    mcp::{McpClient, McpError, McpErrorKind, McpTool},
-};
+use super::{McpClient, McpError, McpErrorKind, McpTool};
+use crate::guard::AllowList;
 use run_protocol::mcp::McpServerDef;
 use serde_json::Value;
 use tokio::sync::Mutex;
