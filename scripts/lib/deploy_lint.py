@@ -50,6 +50,7 @@ OWNERS = {
     "workflows": "WorkflowsFunction",
     "templates": "WorkflowsFunction",
     "agents": "AgentsFunction",
+    "tools": "AgentsFunction",
     "workspaces": "WorkspacesFunction",
     "invitations": "WorkspacesFunction",
     "billing": "BillingFunction",
