@@ -17,9 +17,16 @@ use tracing_subscriber::{
 
 use crate::{request_id::CURRENT_REQUEST_ID, settings::LogFormat};
 
+/// The MCP SDK's own logs: silenced (see [`init`]).
+pub const QUIET_RMCP: &str = "rmcp=off";
+
 /// Installs the global subscriber once; later calls (tests) are no-ops.
 pub fn init(format: LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // The MCP SDK logs a server that cannot be reached at ERROR, with its
+        // URL (which may hold a token); our code reports it, classified.
+        .add_directive(QUIET_RMCP.parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

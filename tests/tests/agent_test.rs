@@ -102,6 +102,15 @@ async fn an_agent_is_tried_with_an_mcp_servers_tools_and_streams_to_its_user() {
     assert!(answer["text"].as_str().expect("text").contains("shipped"));
     assert!(!answer.to_string().contains(TOKEN));
     let test_id = answer["testId"].as_str().expect("test id").to_owned();
+    // Both model turns are charged to the workspace.
+    let calls: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(calls), 0)::bigint FROM workspace_model_hours WHERE workspace_id = $1::uuid",
+    )
+    .bind(&ws_id)
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("calls");
+    assert_eq!(calls, 2);
     let seen = c
         .until(Duration::from_secs(10), |m| {
             m["type"] == "agent:test" && m["kind"] == "done"
@@ -116,7 +125,11 @@ async fn an_agent_is_tried_with_an_mcp_servers_tools_and_streams_to_its_user() {
         .map(|m| m["kind"].as_str().unwrap_or_default())
         .collect();
     // Turn 1 asks for the tool; turn 2 answers with its result.
-    assert_eq!(kinds[..3], ["usage", "tool_called", "tool_result"], "{kinds:?}");
+    assert_eq!(
+        kinds[..3],
+        ["usage", "tool_called", "tool_result"],
+        "{kinds:?}"
+    );
     assert!(
         kinds.contains(&"tool_result") && kinds.contains(&"delta"),
         "{kinds:?}"

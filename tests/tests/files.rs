@@ -385,3 +385,68 @@ async fn an_agent_reads_the_workspaces_files_with_its_read_file_tool() {
         assert!(output.contains(want), "{question}: {output}");
     }
 }
+
+#[tokio::test]
+async fn a_file_is_a_run_input() {
+    let s = spawn_stack().await;
+    let t = paid_user(&s, "files-input@example.com", "STARTER").await;
+    let ws = workspace_of(&s, &t).await;
+    let id = uploaded(
+        &s,
+        &t,
+        &ws,
+        "brief.md",
+        "text/markdown",
+        b"Ship it on Friday.",
+    )
+    .await;
+    let wf = workflow(
+        &s,
+        &t,
+        json!({
+            "nodes": [{"id": "start", "type": "trigger"},
+                      {"id": "ask", "type": "agent", "config": {
+                          "systemPrompt": "Answer from the brief.",
+                          "prompt": "The brief is {{ inputs.brief.name }}: read {{ inputs.brief.fileId }}",
+                          "tools": ["read_file"]}},
+                      {"id": "out", "type": "output"}],
+            "edges": [{"from": "start", "to": "ask"}, {"from": "ask", "to": "out"}]
+        }),
+    )
+    .await;
+    // By name (or id): the run's inputs hold the file's description.
+    let run_id = start(&s, &t, &wf, json!({"brief": {"$file": "brief.md"}})).await;
+    let run = wait_for(&s, &t, &run_id, TERMINAL, Duration::from_secs(30)).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["inputs"]["brief"]["fileId"], id.as_str());
+    assert_eq!(run["inputs"]["brief"]["contentType"], "text/markdown");
+    let events = all_events(&s, &t, &run_id).await;
+    let result = events
+        .iter()
+        .find(|e| e["type"] == "tool_result")
+        .unwrap_or_else(|| panic!("no tool result in {events:?}"));
+    assert!(
+        result["output"]
+            .as_str()
+            .expect("text")
+            .contains("Ship it on Friday."),
+        "{result}"
+    );
+    // A file that is not there, or a malformed reference: refused, naming the input.
+    for bad in [
+        json!({"brief": {"$file": "missing.md"}}),
+        json!({"brief": {"$file": "brief.md", "extra": true}}),
+        json!({"brief": {"$file": 7}}),
+    ] {
+        let r = s
+            .app
+            .send(
+                Req::post("/api/v1/executions")
+                    .bearer(&t)
+                    .json(&json!({"workflowId": wf, "inputs": bad})),
+            )
+            .await
+            .expect(400, Some("VALIDATION_ERROR"));
+        assert!(r.body.to_string().contains("inputs.brief"), "{}", r.body);
+    }
+}

@@ -64,6 +64,7 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("agents_update", EditWorkflows),
         ("agents_replace", EditWorkflows),
         ("agents_delete", DeleteWorkflows),
+        ("agents_test", ExecuteWorkflows),
         ("executions_start", ExecuteWorkflows),
         ("tools_chat", ExecuteWorkflows),
         ("tools_web_search", ExecuteWorkflows),

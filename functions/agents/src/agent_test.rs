@@ -44,7 +44,7 @@ use uuid::Uuid;
 use workflow_graph::tools::{mcp_servers as servers_in, tools_problem};
 
 use crate::tool_dto::{AgentTestAnswer, AgentTestRequest, TestCall, TokenUsage};
-use crate::tool_routes::{count, failed, provider, search_provider};
+use crate::tool_routes::{charge, count, failed, provider, search_provider};
 
 /// The longest a test waits for its answer (under API Gateway's 29 s).
 const WAIT: Duration = Duration::from_secs(25);
@@ -61,6 +61,8 @@ struct TestHost<'a> {
     used: AtomicU64,
     hidden: Vec<String>,
     calls: Mutex<Vec<TestCall>>,
+    /// Each model turn's provider, model and tokens, charged at the end.
+    usages: Mutex<Vec<(String, String, u64, u64)>>,
 }
 
 impl TestHost<'_> {
@@ -136,6 +138,14 @@ impl Host for TestHost<'_> {
     }
 
     fn usage(&self, provider: &str, model: &str, input_tokens: u64, output_tokens: u64) {
+        if let Ok(mut u) = self.usages.lock() {
+            u.push((
+                provider.to_owned(),
+                model.to_owned(),
+                input_tokens,
+                output_tokens,
+            ));
+        }
         self.send(
             json!({ "kind": "usage", "provider": provider, "model": model,
                           "inputTokens": input_tokens, "outputTokens": output_tokens }),
@@ -311,6 +321,7 @@ pub async fn test(
         used: AtomicU64::new(0),
         hidden,
         calls: Mutex::new(Vec::new()),
+        usages: Mutex::new(Vec::new()),
     };
     let request = CompletionRequest {
         model: agent.model.clone(),
@@ -345,9 +356,14 @@ pub async fn test(
         }
     }
     let calls = host.calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let usages = host.usages.lock().map(|u| u.clone()).unwrap_or_default();
     let text = result.as_ref().ok().map(|end| host.hide(&end.done.text));
     drop(host);
     let _ = forward.await;
+    // Every turn the model took is charged, whether or not the test ended well.
+    for (provider, model, input, output) in usages {
+        charge(&state, &caller, &provider, &model, input, output).await?;
+    }
     let end = result?;
     Ok(Json(AgentTestAnswer {
         test_id,

@@ -91,6 +91,35 @@ pub(crate) async fn provider(state: &AppState, caller: &Member) -> ApiResult<(Pr
     Ok((Provider::for_run(platform, own, allowed, &allow), used_own))
 }
 
+/// Charges a model call made outside any run to the workspace (costs,
+/// usage and the monthly spend).
+pub(crate) async fn charge(
+    state: &AppState,
+    caller: &Member,
+    provider: &str,
+    model: &str,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> ApiResult<()> {
+    let cost = state
+        .settings
+        .runs
+        .prices
+        .cost_micros(model, input_tokens, output_tokens);
+    let n = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+    budgets::charge_outside_runs(
+        &state.db,
+        caller.workspace_id,
+        provider,
+        model,
+        n(input_tokens),
+        n(output_tokens),
+        cost,
+    )
+    .await?;
+    Ok(())
+}
+
 /// The platform's web search, as configured (`Err`: why it cannot be used).
 pub(crate) fn search_provider(state: &AppState) -> Result<SearchProvider, String> {
     let ws = &state.settings.tools.web_search;

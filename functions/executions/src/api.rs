@@ -37,7 +37,10 @@ use uuid::Uuid;
 #[schema(example = json!({"workflowId": "01930000-0000-7000-8000-000000000201", "inputs": {"topic": "tide pools"}, "triggerType": "api", "triggerData": {"source": "nightly-report"}}))]
 pub struct StartExecution {
     pub workflow_id: Uuid,
-    /// The run's inputs (`{{inputs.…}}`); an object.
+    /// The run's inputs (`{{inputs.…}}`); an object. An input written
+    /// `{"$file": "<file id or name>"}` names a ready file of the workspace
+    /// and becomes `{"fileId", "name", "contentType", "size"}` (400 naming
+    /// `inputs.<key>` when there is no such file).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub inputs: Option<Value>,
@@ -55,6 +58,7 @@ pub struct StartExecution {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"inputs": {"topic": "tide pools"}}))]
 pub struct ExecuteWorkflow {
+    /// As for `POST /api/v1/executions`: an object; `{"$file": …}` inputs name files.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub inputs: Option<Value>,

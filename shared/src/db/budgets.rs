@@ -157,3 +157,50 @@ pub async fn spend(
     notices.sort_by_key(|n| n.percent);
     Ok(notices)
 }
+
+/// Charges one model call made outside any run (the tools API's chat, an
+/// agent tried from the API) to the workspace: its tokens and cost in the
+/// costs rollup by model and hour, its tokens in the month's usage, its cost
+/// in the month's spend (so the monthly budget holds). Budget notices are
+/// left to the next run's end, which sends what is due.
+pub async fn charge_outside_runs(
+    db: &sqlx::PgPool,
+    workspace_id: Uuid,
+    provider: &str,
+    model: &str,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_micros: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH by_model AS (
+            INSERT INTO workspace_model_hours AS r (workspace_id, hour, provider, model, calls,
+                        input_tokens, output_tokens, cost_micros, unpriced_calls)
+            VALUES ($1, date_trunc('hour', now()), $2, $3, 1, $4, $5, coalesce($6, 0),
+                    CASE WHEN $6 IS NULL THEN 1 ELSE 0 END)
+            ON CONFLICT (workspace_id, hour, provider, model) DO UPDATE SET
+                calls = r.calls + 1, unpriced_calls = r.unpriced_calls + EXCLUDED.unpriced_calls,
+                input_tokens = r.input_tokens + EXCLUDED.input_tokens,
+                output_tokens = r.output_tokens + EXCLUDED.output_tokens,
+                cost_micros = r.cost_micros + EXCLUDED.cost_micros
+            RETURNING 1)
+         INSERT INTO usage_metrics (workspace_id, metric, period, count)
+         SELECT $1, m.metric, date_trunc('month', now())::date, m.n
+           FROM (VALUES ($7, $4 + $5), ($8, coalesce($6, 0))) AS m (metric, n)
+          WHERE m.n > 0
+         ON CONFLICT (workspace_id, metric, period) DO UPDATE
+            SET count = CASE WHEN usage_metrics.count > 9223372036854775807 - EXCLUDED.count
+                             THEN 9223372036854775807 ELSE usage_metrics.count + EXCLUDED.count END",
+    )
+    .bind(workspace_id)
+    .bind(provider)
+    .bind(model)
+    .bind(input_tokens)
+    .bind(output_tokens)
+    .bind(cost_micros)
+    .bind(super::executions::LLM_TOKENS)
+    .bind(LLM_COST)
+    .execute(db)
+    .await?;
+    Ok(())
+}

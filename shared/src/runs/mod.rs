@@ -24,6 +24,7 @@ pub mod callbacks;
 pub mod deletion;
 pub mod dispatch;
 pub mod end;
+pub mod file_inputs;
 pub mod k8s;
 pub mod local;
 pub mod ports;

@@ -217,10 +217,12 @@ impl Runs {
     }
 
     async fn start_run(&self, req: StartRun, retry: Option<RetryOf>) -> ApiResult<Started> {
-        let inputs = req.inputs.unwrap_or_else(|| json!({}));
-        if !inputs.is_object() {
+        let mut inputs = req.inputs.unwrap_or_else(|| json!({}));
+        let Some(fields) = inputs.as_object_mut() else {
             return Err(ApiError::field("inputs", "must be a JSON object"));
-        }
+        };
+        // Files named as inputs become their descriptions (a retry's are already).
+        super::file_inputs::resolve(&self.db, req.workspace_id, fields).await?;
         if !req.trigger.data.is_object() {
             return Err(ApiError::field("triggerData", "must be a JSON object"));
         }
