@@ -130,6 +130,36 @@ pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::E
         })
 }
 
+fn whole_of(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 1e18)
+            .map(|f| f as i64)
+    })
+}
+
+/// For `#[serde(default, deserialize_with = "shared::extract::whole")]` on an
+/// `Option` of an integer type: `3.0` is 3 (JSON Schema's `integer`), and a
+/// number that does not fit the type is refused.
+pub fn whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<Option<T>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    whole_of(&n)
+        .and_then(|v| T::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
+}
+
+/// For `#[serde(deserialize_with = "shared::extract::whole_i64")]` on a
+/// required `i64`: `3.0` is 3.
+pub fn whole_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    whole_of(&n).ok_or_else(|| D::Error::custom(format!("{n} is not a whole number")))
+}
+
 /// A body that may be absent, empty or `null` (then `T::default()`), or else
 /// a JSON object; the same errors as [`Json`].
 pub fn optional_object<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {

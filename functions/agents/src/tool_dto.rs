@@ -38,7 +38,7 @@ pub struct ChatRequest {
     #[schema(max_length = 100, pattern = "^[A-Za-z0-9._:/-]+$")]
     pub model: Option<String>,
     /// 1–8192; absent: 4096.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shared::extract::whole")]
     #[schema(minimum = 1, maximum = 8192)]
     pub max_tokens: Option<u32>,
     /// 0–2.
@@ -72,7 +72,7 @@ pub struct SearchRequest {
     #[schema(min_length = 1, max_length = 400)]
     pub query: String,
     /// 1–10; absent: 5.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shared::extract::whole")]
     #[schema(minimum = 1, maximum = 10)]
     pub count: Option<u32>,
 }
@@ -124,7 +124,7 @@ pub struct AgentTestRequest {
     #[schema(max_items = 50)]
     pub tools: Option<Vec<String>>,
     /// 1–10 model turns; absent: 5.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shared::extract::whole")]
     #[schema(minimum = 1, maximum = 10)]
     pub max_iterations: Option<u32>,
 }

@@ -142,6 +142,7 @@ pub(crate) fn search_provider(state: &AppState) -> Result<SearchProvider, String
     responses(
         (status = 200, description = "The model's answer and the tokens it took", body = ChatAnswer),
         (status = 400, description = "Messages that do not alternate, start and end with the user, or are empty (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 413, description = "The body is larger than the API takes (MAX_BODY_BYTES, 1 MiB by default: PAYLOAD_TOO_LARGE)", body = ErrorEnvelope),
         (status = 403, description = "Your role may not run workflows (FORBIDDEN), the plan needs the workspace's own provider key (TIER_LIMIT), or the monthly budget is spent (BUDGET_EXCEEDED)", body = ErrorEnvelope),
         (status = 404, description = "X-Workspace-Id names no workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
         (status = 429, description = "Past the tools limit (RATE_LIMITED, Retry-After)", body = ErrorEnvelope),

@@ -11,13 +11,19 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "brief.pdf", "contentType": "application/pdf", "size": 48213}))]
 pub struct NewFile {
-    /// A plain file name: 1–200 characters, no `/`, `\` or leading `.`.
-    #[schema(min_length = 1, max_length = 200)]
+    /// A plain file name: 1–200 characters, no `/`, `\`, control
+    /// characters, leading `.` or leading or trailing space.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x20\\x7f-\\x9f/\\\\.]([^\\x00-\\x1f\\x7f-\\x9f/\\\\]*[^\\x00-\\x20\\x7f-\\x9f/\\\\])?$"
+    )]
     pub name: String,
     /// Its media type; which ones a plan takes is in the 403's details.
     #[schema(min_length = 1, max_length = 200, example = "application/pdf")]
     pub content_type: String,
     /// Bytes; at most the plan's largest file.
+    #[serde(deserialize_with = "shared::extract::whole_i64")]
     #[schema(minimum = 0)]
     pub size: i64,
 }

@@ -44,14 +44,19 @@ fn limit(message: String, details: serde_json::Value) -> ApiError {
     ApiError::new(ErrorCode::TierLimit, message).with_details(details)
 }
 
+/// Exactly the `name` pattern of the document: no control characters, `/`
+/// or `\\`; not starting with `.` or a space, not ending with a space.
 fn plain_name(name: &str) -> bool {
-    let n = name.trim();
-    !n.is_empty()
-        && n == name
-        && name.chars().count() <= 200
-        && !name.starts_with('.')
-        && !name.contains(['/', '\\'])
-        && !name.chars().any(char::is_control)
+    let control = |c: char| matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}');
+    let edge = |c: char| c == ' ' || control(c) || c == '/' || c == '\\';
+    let (Some(first), Some(last)) = (name.chars().next(), name.chars().last()) else {
+        return false;
+    };
+    name.chars().count() <= 200
+        && !edge(first)
+        && first != '.'
+        && !edge(last)
+        && !name.chars().any(|c| control(c) || c == '/' || c == '\\')
 }
 
 /// Register an upload (owners, admins, editors).
@@ -79,7 +84,7 @@ pub async fn create(
     if !plain_name(&body.name) {
         return Err(ApiError::field(
             "name",
-            "must be a plain file name of 1–200 characters (no /, \\ or leading .)",
+            "must be a plain file name of 1–200 characters (no /, \\, control characters, leading . or spaces at either end)",
         ));
     }
     let content_type = body.content_type.trim().to_ascii_lowercase();
@@ -345,4 +350,35 @@ pub async fn delete(
         activity::publish(&state, [entry]).await;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_name;
+
+    #[test]
+    fn plain_names_are_the_documents() {
+        for ok in [
+            "brief.pdf",
+            "a",
+            "Q3 report (final).xlsx",
+            "notes.",
+            "résumé.md",
+        ] {
+            assert!(plain_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".env",
+            " a",
+            "a ",
+            "a/b",
+            "a\\b",
+            "a\u{8e}b",
+            "a\tb",
+            &"x".repeat(201),
+        ] {
+            assert!(!plain_name(bad), "{bad:?}");
+        }
+    }
 }
