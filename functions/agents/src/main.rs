@@ -7,6 +7,9 @@ async fn main() -> anyhow::Result<()> {
         if let Some(publisher) = shared::runs::aws::fanout_publisher(&state).await? {
             state = state.with_publisher(publisher);
         }
+        // The tools routes and agent tests read a workspace's own provider key and
+        // MCP header secrets from its vault, whose data keys come from KMS.
+        state = shared::vault::kms::vault_for(state).await;
         Ok(agents::app(state))
     })
     .await
