@@ -643,19 +643,22 @@ async fn a_heartbeat_before_the_dispatch_is_recorded_does_not_stop_the_run() {
         beat("running").await.expect(200, None).body["cancel"],
         json!(false)
     );
-    // A run that already ended does stop its executor: its token is dead.
-    beat("failed").await.expect(409, Some("RUN_ENDED"));
-    sqlx::query("UPDATE executions SET status = 'running' WHERE id = $1")
-        .bind(uuid)
-        .execute(&s.app.state.db)
-        .await
-        .expect("status");
     s.app
         .send(Req::post(&format!("/api/v1/executions/{id}/cancel")).bearer(&t))
         .await
         .expect(200, None);
     let done = wait_for(&s, &t, &id, TERMINAL, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "cancelled", "{done}");
+    // A run that has ended does stop its executor: its token is dead. (Checked
+    // once it ended: a status set by hand while the run lives races its
+    // executor's own reports.)
+    let late = s
+        .app
+        .send(
+            Req::post(&format!("/api/v1/internal/executions/{uuid}/heartbeat")).bearer(&own.token),
+        )
+        .await;
+    late.expect(409, Some("RUN_ENDED"));
 }
 
 #[tokio::test]
