@@ -51,6 +51,7 @@ OWNERS = {
     "templates": "WorkflowsFunction",
     "agents": "AgentsFunction",
     "tools": "AgentsFunction",
+    "mcp_servers": "AgentsFunction",
     "workspaces": "WorkspacesFunction",
     "invitations": "WorkspacesFunction",
     "billing": "BillingFunction",

@@ -63,7 +63,7 @@ async fn an_agent_is_tried_with_an_mcp_servers_tools_and_streams_to_its_user() {
         .expect(201, None);
     s.app
         .send(
-            Req::post(&format!("/api/v1/workspaces/{ws_id}/mcp-servers"))
+            Req::post("/api/v1/mcp/servers")
                 .bearer(&t)
                 .json(&json!({"name": "orders", "url": url,
                     "headers": [{"name": "Authorization", "value": "Bearer {{secrets.ORDERS_TOKEN}}"}]})),

@@ -54,8 +54,9 @@ async fn store_secret(s: &TestStack, t: &str, ws: &str, name: &str, value: &str)
 async fn register(s: &TestStack, t: &str, ws: &str, body: Value) -> saasit_tests::TestResponse {
     s.app
         .send(
-            Req::post(&format!("/api/v1/workspaces/{ws}/mcp-servers"))
+            Req::post("/api/v1/mcp/servers")
                 .bearer(t)
+                .header("x-workspace-id", ws)
                 .json(&body),
         )
         .await
@@ -99,7 +100,7 @@ async fn a_server_is_registered_connected_changed_disconnected_and_deleted() {
         "Bearer {{secrets.ORDERS_TOKEN}}"
     );
     let id = created["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/v1/workspaces/{ws}/mcp-servers/{id}");
+    let path = format!("/api/v1/mcp/servers/{id}");
 
     let connected = s
         .app
@@ -206,7 +207,7 @@ async fn a_server_is_registered_connected_changed_disconnected_and_deleted() {
     assert_eq!(disabled["status"], "disabled");
     let list = s
         .app
-        .send(Req::get(&format!("/api/v1/workspaces/{ws}/mcp-servers")).bearer(&t))
+        .send(Req::get("/api/v1/mcp/servers").bearer(&t))
         .await
         .expect(200, None)
         .body;
@@ -222,7 +223,11 @@ async fn a_server_is_registered_connected_changed_disconnected_and_deleted() {
     // Another workspace's member sees none of it.
     let other = paid_user(&s, "mcp-other@example.com", "STARTER").await;
     s.app
-        .send(Req::get(&format!("/api/v1/workspaces/{ws}/mcp-servers")).bearer(&other))
+        .send(
+            Req::get("/api/v1/mcp/servers")
+                .bearer(&other)
+                .header("x-workspace-id", &ws),
+        )
         .await
         .expect(404, Some("NOT_FOUND"));
 }

@@ -105,14 +105,14 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("workspaces_secrets_create", WorkspaceSettings),
         ("workspaces_secrets_replace", WorkspaceSettings),
         ("workspaces_secrets_delete", WorkspaceSettings),
-        ("workspaces_mcp_list", ViewWorkflows),
-        ("workspaces_mcp_get", ViewWorkflows),
-        ("workspaces_mcp_tools", ViewWorkflows),
-        ("workspaces_mcp_create", WorkspaceSettings),
-        ("workspaces_mcp_update", WorkspaceSettings),
-        ("workspaces_mcp_delete", WorkspaceSettings),
-        ("workspaces_mcp_connect", WorkspaceSettings),
-        ("workspaces_mcp_disconnect", WorkspaceSettings),
+        ("mcp_servers_list", ViewWorkflows),
+        ("mcp_servers_get", ViewWorkflows),
+        ("mcp_servers_tools", ViewWorkflows),
+        ("mcp_servers_create", WorkspaceSettings),
+        ("mcp_servers_update", WorkspaceSettings),
+        ("mcp_servers_delete", WorkspaceSettings),
+        ("mcp_servers_connect", WorkspaceSettings),
+        ("mcp_servers_disconnect", WorkspaceSettings),
         ("billing_get", ViewBilling),
         ("billing_checkout", ManageBilling),
         ("billing_portal", ManageBilling),
@@ -345,6 +345,8 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         f.template.clone()
     } else if path.starts_with("/api/v1/executions/") {
         f.execution.to_string()
+    } else if path.starts_with("/api/v1/mcp/servers/") {
+        f.mcp_server.to_string()
     } else {
         f.workspace.to_string()
     };
@@ -357,7 +359,6 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         .replace("{name}", "FIXTURE_KEY")
         .replace("{triggerId}", &f.trigger.to_string())
         .replace("{fileId}", &f.file.to_string())
-        .replace("{serverId}", &f.mcp_server.to_string())
         .replace("{workflowId}", &f.workflow);
     let mut req = Req::new(
         Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),

@@ -1,10 +1,13 @@
 //! The agents function: `/api/v1/agents` — the built-in catalogue and users'
 //! own agents (private or public) — and `/api/v1/tools` — a chat with the
-//! workspace's model, web search and web read, outside any workflow.
+//! workspace's model, web search and web read, outside any workflow — and
+//! `/api/v1/mcp/servers` — the MCP servers a workspace's agents may use.
 
 mod agent_test;
 mod dto;
 mod handlers;
+mod mcp_dto;
+mod mcp_servers;
 mod tool_dto;
 mod tool_routes;
 
@@ -25,6 +28,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
             handlers::delete
         ))
         .routes(routes!(agent_test::test))
+        .routes(routes!(mcp_servers::list, mcp_servers::create))
+        .routes(routes!(
+            mcp_servers::get,
+            mcp_servers::update,
+            mcp_servers::delete
+        ))
+        .routes(routes!(mcp_servers::connect))
+        .routes(routes!(mcp_servers::disconnect))
+        .routes(routes!(mcp_servers::tools))
         .routes(routes!(tool_routes::chat))
         .routes(routes!(tool_routes::web_search))
         .routes(routes!(tool_routes::web_read))

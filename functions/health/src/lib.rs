@@ -232,6 +232,7 @@ pub async fn api_docs(Extension(doc): Extension<ApiDocument>) -> Response {
         (name = "workflows", description = "Designing workflows: canvas, versions, status, validation"),
         (name = "templates", description = "Workflow templates: catalogue, publish, instantiate"),
         (name = "agents", description = "Agents: the built-in catalogue and your own"),
+        (name = "mcp", description = "A workspace's MCP servers: register, connect, list their tools"),
         (name = "tools", description = "Tools outside workflows: a chat with the workspace's model, web search, web read (100 calls an hour per user)"),
         (name = "executions", description = "Running workflows: start, follow, cancel, retry"),
         (name = "hooks", description = "Workflows' webhooks: signed requests that start runs"),

@@ -1,6 +1,6 @@
 //! The workspaces function: `/api/v1/workspaces` — team workspaces, their
 //! members and roles, handing ownership on, the workspace's vault of
-//! secrets, its files, its MCP servers, its analytics and its spend caps. Who may do what is decided
+//! secrets, its files, its analytics and its spend caps. Who may do what is decided
 //! by `shared::access`; every handler asks it.
 
 mod activity;
@@ -14,8 +14,6 @@ mod inbox;
 mod invitations;
 mod invite_dto;
 mod invite_email;
-mod mcp_dto;
-mod mcp_servers;
 mod members;
 mod secret_dto;
 mod secrets;
@@ -28,7 +26,6 @@ pub use activity::ActivityPage;
 pub use dto::{AssignableRole, MemberView, WorkspaceView};
 pub use file_dto::{FileList, FileView, Upload};
 pub use invite_dto::{InboxList, InvitationStatus, InvitationView};
-pub use mcp_dto::{McpServerList, McpServerView, McpToolList};
 pub use secret_dto::{SecretList, SecretView};
 
 /// The routes of this function with their OpenAPI description, state not yet applied.
@@ -57,15 +54,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(files::list, files::create))
         .routes(routes!(files::get, files::delete))
         .routes(routes!(files::complete))
-        .routes(routes!(mcp_servers::list, mcp_servers::create))
-        .routes(routes!(
-            mcp_servers::get,
-            mcp_servers::update,
-            mcp_servers::delete
-        ))
-        .routes(routes!(mcp_servers::connect))
-        .routes(routes!(mcp_servers::disconnect))
-        .routes(routes!(mcp_servers::tools))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

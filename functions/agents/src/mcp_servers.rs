@@ -1,5 +1,5 @@
-//! `/api/v1/workspaces/{id}/mcp-servers`: the MCP servers a workspace's
-//! agents may use. Owners and admins register, change, connect, disconnect
+//! `/api/v1/mcp/servers` (in the workspace the request names): the MCP
+//! servers a workspace's agents may use. Owners and admins register, change, connect, disconnect
 //! and delete them (their headers may send vault secrets to the server);
 //! any member lists them and their tools. `connect` performs the MCP
 //! handshake through the address guard, lists the server's tools and caches
@@ -19,9 +19,8 @@ use axum::{
 use run_protocol::mcp::HeaderTemplate;
 use serde_json::json;
 use shared::{
-    access::{Member, Permission},
+    access::{can, Allowed, InWorkspace},
     activity::{self, Action, Activity, Origin},
-    auth::AuthUser,
     db::{
         mcp_servers::{self, Checked, McpServerRow, Refused, ServerFields},
         secrets,
@@ -128,21 +127,18 @@ async fn load(state: &AppState, workspace_id: Uuid, server_id: Uuid) -> ApiResul
 
 /// The workspace's MCP servers (any member).
 #[utoipa::path(
-    get, path = "/api/v1/workspaces/{id}/mcp-servers", operation_id = "workspaces_mcp_list", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workspace id")),
+    get, path = "/api/v1/mcp/servers", operation_id = "mcp_servers_list", tag = "mcp", security(("bearer" = [])),
+    params(InWorkspace),
     responses(
         (status = 200, description = "The servers, by name", body = McpServerList),
-        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 404, description = "X-Workspace-Id names no workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: AuthUser,
-    Path(id): Path<Uuid>,
+    caller: Allowed<can::ViewWorkflows>,
 ) -> ApiResult<Json<McpServerList>> {
-    Member::of(&state.db, &caller, id)
-        .await?
-        .require(Permission::ViewWorkflows)?;
+    let id = caller.workspace_id;
     let servers = mcp_servers::list(&state.db, id)
         .await?
         .into_iter()
@@ -154,27 +150,24 @@ pub async fn list(
 /// Register an MCP server (owners and admins). It is `pending` until it
 /// connects: `POST …/{serverId}/connect`.
 #[utoipa::path(
-    post, path = "/api/v1/workspaces/{id}/mcp-servers", operation_id = "workspaces_mcp_create", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workspace id")),
+    post, path = "/api/v1/mcp/servers", operation_id = "mcp_servers_create", tag = "mcp", security(("bearer" = [])),
+    params(InWorkspace),
     request_body = NewMcpServer,
     responses(
         (status = 201, description = "Registered (pending)", body = McpServerView),
         (status = 400, description = "A bad name, URL (a private address, credentials in it), description or header: a credential header must take its value from the vault, and the secrets it names must exist (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 403, description = "Your role may not change the workspace's settings (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "Not a workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 404, description = "X-Workspace-Id names no workspace of yours (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The name is taken, or the workspace has 20 servers already (CONFLICT, details.reason = name_taken | too_many_servers)", body = ErrorEnvelope),
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::WorkspaceSettings>,
     origin: Origin,
-    Path(id): Path<Uuid>,
     Json(body): Json<NewMcpServer>,
 ) -> ApiResult<(StatusCode, Json<McpServerView>)> {
-    Member::of(&state.db, &caller, id)
-        .await?
-        .require(Permission::WorkspaceSettings)?;
+    let id = caller.workspace_id;
     let headers: Vec<HeaderTemplate> = body
         .headers
         .unwrap_or_default()
@@ -213,21 +206,19 @@ pub async fn create(
 
 /// One MCP server (any member).
 #[utoipa::path(
-    get, path = "/api/v1/workspaces/{id}/mcp-servers/{serverId}", operation_id = "workspaces_mcp_get", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workspace id"), ("serverId" = Uuid, Path, description = "MCP server id")),
+    get, path = "/api/v1/mcp/servers/{id}", operation_id = "mcp_servers_get", tag = "mcp", security(("bearer" = [])),
+    params(InWorkspace, ("id" = Uuid, Path, description = "MCP server id")),
     responses(
         (status = 200, description = "The server", body = McpServerView),
-        (status = 404, description = "Not a workspace of yours, or no such server (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 404, description = "No such server in the workspace (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: AuthUser,
-    Path((id, server_id)): Path<(Uuid, Uuid)>,
+    caller: Allowed<can::ViewWorkflows>,
+    Path(server_id): Path<Uuid>,
 ) -> ApiResult<Json<McpServerView>> {
-    Member::of(&state.db, &caller, id)
-        .await?
-        .require(Permission::ViewWorkflows)?;
+    let id = caller.workspace_id;
     Ok(Json(load(&state, id, server_id).await?.into()))
 }
 
@@ -235,27 +226,25 @@ pub async fn get(
 /// it `pending` until it connects again; runs started meanwhile use the new
 /// settings.
 #[utoipa::path(
-    patch, path = "/api/v1/workspaces/{id}/mcp-servers/{serverId}", operation_id = "workspaces_mcp_update", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workspace id"), ("serverId" = Uuid, Path, description = "MCP server id")),
+    patch, path = "/api/v1/mcp/servers/{id}", operation_id = "mcp_servers_update", tag = "mcp", security(("bearer" = [])),
+    params(InWorkspace, ("id" = Uuid, Path, description = "MCP server id")),
     request_body = McpServerChange,
     responses(
         (status = 200, description = "Changed", body = McpServerView),
         (status = 400, description = "A bad name, URL, description or header (VALIDATION_ERROR)", body = ErrorEnvelope),
         (status = 403, description = "Your role may not change the workspace's settings (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "Not a workspace of yours, or no such server (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 404, description = "No such server in the workspace (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The new name is taken (CONFLICT, details.reason = name_taken)", body = ErrorEnvelope),
     )
 )]
 pub async fn update(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::WorkspaceSettings>,
     origin: Origin,
-    Path((id, server_id)): Path<(Uuid, Uuid)>,
+    Path(server_id): Path<Uuid>,
     Json(body): Json<McpServerChange>,
 ) -> ApiResult<Json<McpServerView>> {
-    Member::of(&state.db, &caller, id)
-        .await?
-        .require(Permission::WorkspaceSettings)?;
+    let id = caller.workspace_id;
     let old = load(&state, id, server_id).await?;
     let headers = match body.headers {
         Some(h) => h.into_iter().map(Into::into).collect(),
@@ -295,23 +284,21 @@ pub async fn update(
 /// Delete an MCP server (owners and admins). Runs that name it fail to
 /// start, naming it, until one of that name is registered again.
 #[utoipa::path(
-    delete, path = "/api/v1/workspaces/{id}/mcp-servers/{serverId}", operation_id = "workspaces_mcp_delete", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workspace id"), ("serverId" = Uuid, Path, description = "MCP server id")),
+    delete, path = "/api/v1/mcp/servers/{id}", operation_id = "mcp_servers_delete", tag = "mcp", security(("bearer" = [])),
+    params(InWorkspace, ("id" = Uuid, Path, description = "MCP server id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Your role may not change the workspace's settings (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "Not a workspace of yours, or no such server (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 404, description = "No such server in the workspace (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::WorkspaceSettings>,
     origin: Origin,
-    Path((id, server_id)): Path<(Uuid, Uuid)>,
+    Path(server_id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    Member::of(&state.db, &caller, id)
-        .await?
-        .require(Permission::WorkspaceSettings)?;
+    let id = caller.workspace_id;
     let name = mcp_servers::delete(&state.db, id, server_id)
         .await?
         .ok_or_else(|| ApiError::not_found("MCP server"))?;
@@ -336,25 +323,23 @@ fn redact(message: &str, values: &[&str]) -> String {
 /// with its tools counted, or `failed` with `lastError` (a server that
 /// cannot be reached is an outcome, not an error of this route).
 #[utoipa::path(
-    post, path = "/api/v1/workspaces/{id}/mcp-servers/{serverId}/connect", operation_id = "workspaces_mcp_connect", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workspace id"), ("serverId" = Uuid, Path, description = "MCP server id")),
+    post, path = "/api/v1/mcp/servers/{id}/connect", operation_id = "mcp_servers_connect", tag = "mcp", security(("bearer" = [])),
+    params(InWorkspace, ("id" = Uuid, Path, description = "MCP server id")),
     responses(
         (status = 200, description = "Connected, or failed (status and lastError say)", body = McpServerView),
         (status = 403, description = "Your role may not change the workspace's settings (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "Not a workspace of yours, or no such server (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 404, description = "No such server in the workspace (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The server was changed or deleted while connecting: connect again (CONFLICT)", body = ErrorEnvelope),
         (status = 503, description = "The vault's key service is unreachable (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
     )
 )]
 pub async fn connect(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::WorkspaceSettings>,
     origin: Origin,
-    Path((id, server_id)): Path<(Uuid, Uuid)>,
+    Path(server_id): Path<Uuid>,
 ) -> ApiResult<Json<McpServerView>> {
-    Member::of(&state.db, &caller, id)
-        .await?
-        .require(Permission::WorkspaceSettings)?;
+    let id = caller.workspace_id;
     let row = load(&state, id, server_id).await?;
     let mut names: Vec<String> = row
         .headers
@@ -452,23 +437,21 @@ fn describe(e: &mcp::McpError) -> String {
 /// Disconnect an MCP server (owners and admins): agents may not use it until
 /// it connects again; runs that name it fail to start, saying so.
 #[utoipa::path(
-    post, path = "/api/v1/workspaces/{id}/mcp-servers/{serverId}/disconnect", operation_id = "workspaces_mcp_disconnect", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workspace id"), ("serverId" = Uuid, Path, description = "MCP server id")),
+    post, path = "/api/v1/mcp/servers/{id}/disconnect", operation_id = "mcp_servers_disconnect", tag = "mcp", security(("bearer" = [])),
+    params(InWorkspace, ("id" = Uuid, Path, description = "MCP server id")),
     responses(
         (status = 200, description = "Disabled", body = McpServerView),
         (status = 403, description = "Your role may not change the workspace's settings (FORBIDDEN)", body = ErrorEnvelope),
-        (status = 404, description = "Not a workspace of yours, or no such server (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 404, description = "No such server in the workspace (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
 pub async fn disconnect(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Allowed<can::WorkspaceSettings>,
     origin: Origin,
-    Path((id, server_id)): Path<(Uuid, Uuid)>,
+    Path(server_id): Path<Uuid>,
 ) -> ApiResult<Json<McpServerView>> {
-    Member::of(&state.db, &caller, id)
-        .await?
-        .require(Permission::WorkspaceSettings)?;
+    let id = caller.workspace_id;
     let row = mcp_servers::disable(&state.db, id, server_id)
         .await?
         .ok_or_else(|| ApiError::not_found("MCP server"))?;
@@ -482,21 +465,19 @@ pub async fn disconnect(
 
 /// The tools a server's last successful connect listed (any member).
 #[utoipa::path(
-    get, path = "/api/v1/workspaces/{id}/mcp-servers/{serverId}/tools", operation_id = "workspaces_mcp_tools", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Workspace id"), ("serverId" = Uuid, Path, description = "MCP server id")),
+    get, path = "/api/v1/mcp/servers/{id}/tools", operation_id = "mcp_servers_tools", tag = "mcp", security(("bearer" = [])),
+    params(InWorkspace, ("id" = Uuid, Path, description = "MCP server id")),
     responses(
         (status = 200, description = "Its tools, as cached (empty before the first connect)", body = McpToolList),
-        (status = 404, description = "Not a workspace of yours, or no such server (NOT_FOUND)", body = ErrorEnvelope),
+        (status = 404, description = "No such server in the workspace (NOT_FOUND)", body = ErrorEnvelope),
     )
 )]
 pub async fn tools(
     State(state): State<AppState>,
-    caller: AuthUser,
-    Path((id, server_id)): Path<(Uuid, Uuid)>,
+    caller: Allowed<can::ViewWorkflows>,
+    Path(server_id): Path<Uuid>,
 ) -> ApiResult<Json<McpToolList>> {
-    Member::of(&state.db, &caller, id)
-        .await?
-        .require(Permission::ViewWorkflows)?;
+    let id = caller.workspace_id;
     let row = load(&state, id, server_id).await?;
     let mut tools: Vec<McpToolView> = serde_json::from_value(row.tools.clone()).unwrap_or_default();
     for t in &mut tools {
