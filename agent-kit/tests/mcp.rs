@@ -123,6 +123,8 @@ async fn private_addresses_are_refused_without_the_allow_list() {
         "ftp://example.com/mcp",
         "http://user:pw@example.com/mcp",
         "not a url",
+        "https://mcp.example.com/mcp?api_key=pw",
+        "https://mcp.example.com/mcp?region=eu&token=pw",
     ] {
         let e = McpClient::connect(url, &[], &local(), T)
             .await

@@ -229,6 +229,12 @@ impl ApiError {
         }
     }
 
+    /// The same error with its message rewritten (e.g. values hidden).
+    pub fn map_message(mut self, f: impl FnOnce(&str) -> String) -> Self {
+        self.message = f(&self.message);
+        self
+    }
+
     /// A 503 that says what is missing (a provider this platform does not
     /// configure): logged as a warning, like a dependency that is down.
     pub fn not_configured(message: impl Into<String>) -> Self {

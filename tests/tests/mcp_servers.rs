@@ -205,6 +205,18 @@ async fn a_server_is_registered_connected_changed_disconnected_and_deleted() {
         .expect(200, None)
         .body;
     assert_eq!(disabled["status"], "disabled");
+    // A change does not bring a disconnected server back: only a connect does.
+    let still = s
+        .app
+        .send(
+            Req::patch(&path)
+                .bearer(&t)
+                .json(&json!({"url": url.replace("/mcp", "/mcp/")})),
+        )
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(still["status"], "disabled");
     let list = s
         .app
         .send(Req::get("/api/v1/mcp/servers").bearer(&t))

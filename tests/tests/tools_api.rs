@@ -109,6 +109,16 @@ async fn a_chat_goes_to_the_workspaces_model() {
         answer["usage"],
         json!({"inputTokens": 12, "outputTokens": 5})
     );
+    // Charged to the workspace like a run's calls: its tokens this month, the call by model.
+    let (tokens, calls): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count FROM usage_metrics WHERE workspace_id = u.id AND metric = 'llm_tokens'),
+                (SELECT sum(calls)::bigint FROM workspace_model_hours WHERE workspace_id = u.id)
+           FROM users u WHERE u.email = 'chat@example.com'",
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .expect("usage");
+    assert_eq!((tokens, calls), (17, 1));
     // The provider's 429 is the other side's failure, and says when to come back.
     let busy = chat(
         &app,

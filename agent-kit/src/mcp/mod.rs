@@ -213,7 +213,8 @@ fn timed_out(what: &str, after: Duration) -> McpError {
 }
 
 /// The URL a server may be registered with: absolute http(s), no
-/// credentials in it, and not a private address outright.
+/// credentials in it (user info, or a query parameter named like one), and
+/// not a private address outright.
 pub fn check_url(raw: &str, allow: &AllowList) -> Result<url::Url, McpError> {
     let url = url::Url::parse(raw)
         .map_err(|e| McpError::new(McpErrorKind::Config, format!("invalid URL: {e}")))?;
@@ -227,6 +228,21 @@ pub fn check_url(raw: &str, allow: &AllowList) -> Result<url::Url, McpError> {
         return Err(McpError::new(
             McpErrorKind::Config,
             "the URL must not hold credentials; send them in a header from the vault",
+        ));
+    }
+    if let Some((name, _)) = url.query_pairs().find(|(k, _)| {
+        let k = k.to_ascii_lowercase().replace('_', "-");
+        workflow_graph::secrets::is_credential_header(&k)
+            || matches!(
+                k.as_str(),
+                "key" | "auth" | "sig" | "signature" | "access-token"
+            )
+    }) {
+        return Err(McpError::new(
+            McpErrorKind::Config,
+            format!(
+                "the URL's query holds a credential ({name}); send it in a header whose value is a vault reference"
+            ),
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {

@@ -275,7 +275,22 @@ pub async fn test(
         mcp: &pool,
     };
     let test_id = shared::ids::new_id();
-    let tools = tokio::time::timeout(WAIT, resolve(&names, &pool))
+    // One deadline for all of it (listing MCP tools, then the loop).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut hidden: Vec<String> = secrets.values().cloned().collect();
+    if used_own {
+        hidden.extend(own_key_values(&state, &caller).await);
+    }
+    // What the other side says in an error may quote what it was sent.
+    let hide = |e: ApiError| -> ApiError {
+        e.map_message(|m| {
+            hidden
+                .iter()
+                .filter(|v| v.len() >= 4)
+                .fold(m.to_owned(), |m, v| m.replace(v.as_str(), "[secret]"))
+        })
+    };
+    let tools = tokio::time::timeout_at(deadline, resolve(&names, &pool))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -283,7 +298,7 @@ pub async fn test(
                 "an MCP server did not answer in time",
             )
         })?
-        .map_err(|e| failed(e, "tools"))?;
+        .map_err(|e| hide(failed(e, "tools")))?;
     // The agent's messages reach the caller's topic in order, before the answer returns.
     let (out, mut queue) = mpsc::unbounded_channel::<Value>();
     let publisher = state.publisher.clone();
@@ -306,10 +321,6 @@ pub async fn test(
             }
         }
     });
-    let mut hidden: Vec<String> = secrets.into_values().collect();
-    if used_own {
-        hidden.extend(own_key_values(&state, &caller).await);
-    }
     let host = TestHost {
         tools: tools.clone(),
         net,
@@ -319,7 +330,7 @@ pub async fn test(
             .run_token_budget
             .and_then(|b| u64::try_from(b).ok()),
         used: AtomicU64::new(0),
-        hidden,
+        hidden: hidden.clone(),
         calls: Mutex::new(Vec::new()),
         usages: Mutex::new(Vec::new()),
     };
@@ -346,7 +357,7 @@ pub async fn test(
         Ok(Err(e)) if e.kind == agent_kit::error::ErrorKind::Budget => {
             Err(ApiError::new(ErrorCode::BudgetExceeded, e.message))
         }
-        Ok(Err(e)) => Err(failed(e, "prompt")),
+        Ok(Err(e)) => Err(hide(failed(e, "prompt"))),
         Ok(Ok(end)) => Ok(end),
     };
     match &result {
@@ -359,7 +370,8 @@ pub async fn test(
     let usages = host.usages.lock().map(|u| u.clone()).unwrap_or_default();
     let text = result.as_ref().ok().map(|end| host.hide(&end.done.text));
     drop(host);
-    let _ = forward.await;
+    // Delivery is bounded too: what has not gone out in 2 s is left.
+    let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
     // Every turn the model took is charged, whether or not the test ended well.
     for (provider, model, input, output) in usages {
         charge(&state, &caller, &provider, &model, input, output).await?;

@@ -231,6 +231,15 @@ pub async fn chat(
         .with_details(json!({ "kind": "timeout", "retryable": true }))
     })?
     .map_err(|e| failed(e, "messages"))?;
+    charge(
+        &state,
+        &caller,
+        provider.name(),
+        &done.model,
+        done.input_tokens,
+        done.output_tokens,
+    )
+    .await?;
     if used_own {
         let entry = Activity::new(caller.workspace_id, caller.user_id, Action::SecretUsed)
             .details(json!({ "names": ["provider key"], "tool": "ai/chat" }))

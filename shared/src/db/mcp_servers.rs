@@ -147,7 +147,8 @@ pub async fn usable_names(
 }
 
 /// Changes a server; a changed URL or headers make it `pending` again (its
-/// tools are kept until the next connect says otherwise).
+/// tools are kept until the next connect says otherwise). A disconnected
+/// server stays disconnected until it connects.
 pub async fn update(
     db: &PgPool,
     workspace_id: Uuid,
@@ -156,7 +157,8 @@ pub async fn update(
 ) -> sqlx::Result<Result<Option<McpServerRow>, Refused>> {
     let row = sqlx::query_as(&format!(
         "UPDATE mcp_servers
-            SET status = CASE WHEN url <> $5 OR headers <> $6 THEN 'pending' ELSE status END,
+            SET status = CASE WHEN status = 'disabled' THEN 'disabled'
+                              WHEN url <> $5 OR headers <> $6 THEN 'pending' ELSE status END,
                 name = $3, description = $4, url = $5, headers = $6, updated_at = now()
           WHERE workspace_id = $1 AND id = $2
       RETURNING {COLUMNS}"

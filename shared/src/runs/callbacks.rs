@@ -105,10 +105,13 @@ pub fn own_credential(values: &BTreeMap<String, String>) -> Option<LlmCredential
 }
 
 /// Takes the workspace's provider key out of the resolved values (the
-/// graph's own `{{secrets.…}}` of the same name stay).
-fn provider_key(values: &mut BTreeMap<String, String>, graph: &Graph) -> Option<LlmCredential> {
+/// ones the run names itself — the graph's `{{secrets.…}}`, its MCP
+/// servers' headers — stay).
+fn provider_key(
+    values: &mut BTreeMap<String, String>,
+    named: &std::collections::BTreeSet<String>,
+) -> Option<LlmCredential> {
     let credential = own_credential(values);
-    let named = secret_references(graph);
     for name in PROVIDER_SECRETS {
         if !named.contains(name) {
             values.remove(name);
@@ -244,10 +247,9 @@ impl Runs {
         graph: &Graph,
         header_secrets: Vec<String>,
     ) -> ApiResult<(BTreeMap<String, String>, Option<LlmCredential>)> {
-        let mut names: Vec<String> = secret_references(graph).into_iter().collect();
-        names.extend(header_secrets);
-        names.sort();
-        names.dedup();
+        let mut named = secret_references(graph);
+        named.extend(header_secrets);
+        let mut names: Vec<String> = named.iter().cloned().collect();
         let agents = graph.nodes.iter().any(|n| n.kind == "agent");
         if agents {
             names.extend(PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()));
@@ -257,7 +259,7 @@ impl Runs {
         }
         let mut values = self.vault.resolve(e.workspace_id, &names).await?;
         let llm = if agents {
-            provider_key(&mut values, graph)
+            provider_key(&mut values, &named)
         } else {
             None
         };
