@@ -14,6 +14,7 @@ pub mod mcp;
 #[cfg(feature = "double")]
 pub mod mcp_double;
 pub mod providers;
+pub mod redact;
 #[cfg(feature = "double")]
 pub mod search_double;
 pub mod tools;

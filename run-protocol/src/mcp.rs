@@ -110,13 +110,21 @@ impl HeaderTemplate {
     }
 }
 
+/// The secret names a list of headers uses, sorted, each once.
+pub fn secret_names(headers: &[HeaderTemplate]) -> Vec<String> {
+    let mut names: Vec<String> = headers
+        .iter()
+        .flat_map(HeaderTemplate::secret_names)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 impl McpServerDef {
     /// The secret names its headers use.
     pub fn secret_names(&self) -> Vec<String> {
-        self.headers
-            .iter()
-            .flat_map(HeaderTemplate::secret_names)
-            .collect()
+        secret_names(&self.headers)
     }
 }
 

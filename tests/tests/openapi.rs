@@ -313,3 +313,33 @@ async fn the_health_lambda_serves_the_codes_document() {
     let served: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(served, generated);
 }
+
+/// Text fields the server parses with a text rule show that rule's pattern,
+/// so the document takes no text the server refuses (the fuzzer once sent an
+/// API key name holding a C1 control character the schema allowed).
+#[tokio::test]
+async fn text_fields_show_the_rule_the_server_applies() {
+    let (app, doc) = document().await;
+    let line = shared::text::line(100).pattern();
+    let free = shared::text::text(500).pattern();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["NewApiKey"]["properties"]["name"]["pattern"],
+        line.as_str()
+    );
+    for secret in ["NewSecret", "ReplaceSecret"] {
+        assert_eq!(
+            schemas[secret]["properties"]["description"]["pattern"],
+            free.as_str(),
+            "{secret}"
+        );
+    }
+    let (_, token) = app.user("c1@example.com").await;
+    app.send(
+        Req::post("/api/v1/api-keys")
+            .bearer(&token)
+            .json(&serde_json::json!({"name": "\u{92}key", "scopes": ["workflows:read"]})),
+    )
+    .await
+    .expect(400, Some("VALIDATION_ERROR"));
+}

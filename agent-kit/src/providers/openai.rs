@@ -17,7 +17,7 @@ use crate::{
 
 const WHAT: &str = "the chat-completions API";
 
-fn body(req: &CompletionRequest, model: &str) -> Value {
+pub(super) fn body(req: &CompletionRequest, model: &str) -> Value {
     let mut messages = Vec::new();
     if let Some(s) = &req.system {
         messages.push(json!({ "role": "system", "content": s }));
@@ -223,52 +223,4 @@ fn whole_answer(
         input_tokens: tokens(&v["usage"], "prompt_tokens"),
         output_tokens: tokens(&v["usage"], "completion_tokens"),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A chat that goes on: the user's later messages and the model's
-    /// earlier answers (text only) are sent in order.
-    #[test]
-    fn a_chat_is_sent_turn_by_turn() {
-        let req = CompletionRequest {
-            model: None,
-            system: Some("Be brief.".into()),
-            prompt: "Hello".into(),
-            temperature: None,
-            max_tokens: None,
-            tools: Vec::new(),
-            turns: vec![
-                Turn::Assistant {
-                    text: "Hi!".into(),
-                    calls: Vec::new(),
-                },
-                Turn::User("And now?".into()),
-            ],
-        };
-        let body = body(&req, "m");
-        let messages = body["messages"].as_array().expect("messages");
-        let said: Vec<(&str, &str)> = messages
-            .iter()
-            .filter(|m| m["role"] != "system")
-            .map(|m| {
-                let text = m["content"]
-                    .as_str()
-                    .or_else(|| m["content"][0]["text"].as_str())
-                    .unwrap_or_default();
-                (m["role"].as_str().unwrap_or_default(), text)
-            })
-            .collect();
-        assert_eq!(
-            said,
-            vec![
-                ("user", "Hello"),
-                ("assistant", "Hi!"),
-                ("user", "And now?")
-            ]
-        );
-        assert!(messages.iter().all(|m| m.get("tool_calls").is_none()));
-    }
 }

@@ -23,6 +23,7 @@ use agent_kit::{
     http::HttpRunner,
     mcp::pool::McpPool,
     providers::CompletionRequest,
+    redact::Redactor,
     tools::{resolve, AgentTool, NetworkTools, SearchProvider},
 };
 use axum::extract::{Path, State};
@@ -59,7 +60,7 @@ struct TestHost<'a> {
     out: mpsc::UnboundedSender<Value>,
     budget: Option<u64>,
     used: AtomicU64,
-    hidden: Vec<String>,
+    redactor: Redactor,
     calls: Mutex<Vec<TestCall>>,
     /// Each model turn's provider, model and tokens, charged at the end.
     usages: Mutex<Vec<(String, String, u64, u64)>>,
@@ -71,10 +72,7 @@ impl TestHost<'_> {
     }
 
     fn hide(&self, text: &str) -> String {
-        self.hidden
-            .iter()
-            .filter(|v| v.len() >= 4)
-            .fold(text.to_owned(), |t, v| t.replace(v.as_str(), "[secret]"))
+        self.redactor.redact_str(text)
     }
 
     async fn call(&self, call: &ToolCall, turn: u32) -> ToolOutcome {
@@ -158,20 +156,7 @@ impl Host for TestHost<'_> {
     }
 
     fn safe_cut(&self, pending: &str) -> usize {
-        // Hold back what could be the start of a hidden value.
-        let mut cut = pending.len();
-        for v in self.hidden.iter().filter(|v| v.len() >= 4) {
-            for start in (pending.len().saturating_sub(v.len() - 1))..pending.len() {
-                if pending.is_char_boundary(start) && v.starts_with(&pending[start..]) {
-                    cut = cut.min(start);
-                    break;
-                }
-            }
-        }
-        while !pending.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        cut
+        self.redactor.safe_cut(pending)
     }
 
     fn use_tool<'a>(&'a self, call: &'a ToolCall, turn: u32) -> BoxFuture<'a, ToolOutcome> {
@@ -210,13 +195,13 @@ async fn servers(
             format!("the workspace has no connected MCP server named {missing:?}"),
         ));
     }
-    let mut secret_names: Vec<String> =
-        defs.values().flat_map(McpServerDef::secret_names).collect();
-    secret_names.sort();
-    secret_names.dedup();
+    let headers: Vec<_> = defs.values().flat_map(|d| d.headers.clone()).collect();
     let values = state
         .vault
-        .resolve(caller.workspace_id, &secret_names)
+        .resolve(
+            caller.workspace_id,
+            &run_protocol::mcp::secret_names(&headers),
+        )
         .await?;
     Ok((defs, values))
 }
@@ -263,7 +248,7 @@ pub async fn test(
     let standing = budgets::standing(&state.db, caller.workspace_id).await?;
     within_budget(&standing)?;
     count(&state, &caller).await?;
-    let (model, used_own) = provider(&state, &caller).await?;
+    let (model, own_values) = provider(&state, &caller).await?;
     let (defs, secrets) = servers(&state, &caller, &names).await?;
     let allow = AllowList::parse(&state.settings.http.outbound_allow);
     let http = HttpRunner::new(allow.clone());
@@ -277,19 +262,9 @@ pub async fn test(
     let test_id = shared::ids::new_id();
     // One deadline for all of it (listing MCP tools, then the loop).
     let deadline = tokio::time::Instant::now() + WAIT;
-    let mut hidden: Vec<String> = secrets.values().cloned().collect();
-    if used_own {
-        hidden.extend(own_key_values(&state, &caller).await);
-    }
+    let redactor = Redactor::new(secrets.values().cloned().chain(own_values));
     // What the other side says in an error may quote what it was sent.
-    let hide = |e: ApiError| -> ApiError {
-        e.map_message(|m| {
-            hidden
-                .iter()
-                .filter(|v| v.len() >= 4)
-                .fold(m.to_owned(), |m, v| m.replace(v.as_str(), "[secret]"))
-        })
-    };
+    let hide = |e: ApiError| -> ApiError { e.map_message(|m| redactor.redact_str(m)) };
     let tools = tokio::time::timeout_at(deadline, resolve(&names, &pool))
         .await
         .map_err(|_| {
@@ -330,7 +305,7 @@ pub async fn test(
             .run_token_budget
             .and_then(|b| u64::try_from(b).ok()),
         used: AtomicU64::new(0),
-        hidden: hidden.clone(),
+        redactor: redactor.clone(),
         calls: Mutex::new(Vec::new()),
         usages: Mutex::new(Vec::new()),
     };
@@ -389,18 +364,4 @@ pub async fn test(
         turns: end.turns,
         calls,
     }))
-}
-
-/// The workspace's own provider key values, to hide from what the caller sees.
-async fn own_key_values(state: &AppState, caller: &Member) -> Vec<String> {
-    let names: Vec<String> = shared::runs::callbacks::PROVIDER_SECRETS
-        .iter()
-        .map(|n| (*n).to_owned())
-        .collect();
-    state
-        .vault
-        .resolve(caller.workspace_id, &names)
-        .await
-        .map(|v| v.into_values().collect())
-        .unwrap_or_default()
 }

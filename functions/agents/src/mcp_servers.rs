@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use agent_kit::{
     guard::AllowList,
     mcp::{self, McpClient, McpErrorKind},
+    redact::Redactor,
 };
 use axum::{
     extract::{Path, State},
@@ -96,12 +97,7 @@ async fn check_fields(
     if let Some(why) = headers_problem(&headers) {
         return Err(ApiError::field("headers", why));
     }
-    let mut named: Vec<String> = headers
-        .iter()
-        .flat_map(HeaderTemplate::secret_names)
-        .collect();
-    named.sort();
-    named.dedup();
+    let named = run_protocol::mcp::secret_names(&headers);
     if !named.is_empty() {
         let have = secrets::existing(&state.db, workspace_id, &named).await?;
         if let Some(missing) = named.iter().find(|n| !have.contains(n)) {
@@ -310,14 +306,6 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Hides the secrets' values in a message from the other side.
-fn redact(message: &str, values: &[&str]) -> String {
-    values
-        .iter()
-        .filter(|v| v.len() >= 4)
-        .fold(message.to_owned(), |m, v| m.replace(v, "[secret]"))
-}
-
 /// Connect to an MCP server (owners and admins): the MCP handshake, then
 /// its tools, cached. The answer is the server as recorded: `connected`
 /// with its tools counted, or `failed` with `lastError` (a server that
@@ -341,22 +329,16 @@ pub async fn connect(
 ) -> ApiResult<Json<McpServerView>> {
     let id = caller.workspace_id;
     let row = load(&state, id, server_id).await?;
-    let mut names: Vec<String> = row
-        .headers
-        .0
-        .iter()
-        .flat_map(HeaderTemplate::secret_names)
-        .collect();
-    names.sort();
-    names.dedup();
-    let values = state.vault.resolve(id, &names).await?;
+    let values = state
+        .vault
+        .resolve(id, &run_protocol::mcp::secret_names(&row.headers.0))
+        .await?;
     let rendered: Result<Vec<(String, String)>, String> = row
         .headers
         .0
         .iter()
         .map(|h| h.render(&values).map(|v| (h.name.clone(), v)))
         .collect();
-    let secret_values: Vec<&str> = values.values().map(String::as_str).collect();
     let outcome = match rendered {
         Err(why) => Err(why),
         Ok(headers) => {
@@ -376,6 +358,9 @@ pub async fn connect(
             }
         }
     };
+    // What the other side says in an error may quote what it was sent.
+    let redactor = Redactor::new(values.values().cloned());
+    let outcome = outcome.map_err(|why| redactor.redact_str(&why));
     let (checked, details) = match &outcome {
         Ok((info, tools)) => (
             Checked::Connected {
@@ -384,15 +369,10 @@ pub async fn connect(
             },
             json!({ "name": row.name, "status": "connected", "toolCount": tools.len() }),
         ),
-        Err(why) => {
-            let why = redact(why, &secret_values);
-            (
-                Checked::Failed {
-                    error: &why.clone(),
-                },
-                json!({ "name": row.name, "status": "failed", "error": why }),
-            )
-        }
+        Err(why) => (
+            Checked::Failed { error: why },
+            json!({ "name": row.name, "status": "failed", "error": why }),
+        ),
     };
     let updated = mcp_servers::record_check(&state.db, row.id, row.updated_at, checked)
         .await?

@@ -67,12 +67,20 @@ pub(crate) fn failed(e: NodeError, field: &str) -> ApiError {
 }
 
 /// The workspace's model: its own key when it keeps one, else the
-/// platform's where the plan allows; whether its own key was used.
-pub(crate) async fn provider(state: &AppState, caller: &Member) -> ApiResult<(Provider, bool)> {
+/// platform's where the plan allows; and the own key's vault values when
+/// they are used (none otherwise), for what must not show them.
+pub(crate) async fn provider(
+    state: &AppState,
+    caller: &Member,
+) -> ApiResult<(Provider, Vec<String>)> {
     let names: Vec<String> = PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()).collect();
     let values = state.vault.resolve(caller.workspace_id, &names).await?;
     let own = own_credential(&values);
-    let used_own = own.is_some();
+    let own_values: Vec<String> = if own.is_some() {
+        values.into_values().collect()
+    } else {
+        Vec::new()
+    };
     let allowed = caller.tier.limits().platform_llm;
     let platform = Provider::from_settings(&state.settings.tools.llm);
     // Locally, with no provider configured, the dev provider answers every plan (as in runs).
@@ -88,7 +96,10 @@ pub(crate) async fn provider(state: &AppState, caller: &Member) -> ApiResult<(Pr
         .with_details(json!({ "tier": caller.tier, "limit": "platform model" })));
     }
     let allow = AllowList::parse(&state.settings.http.outbound_allow);
-    Ok((Provider::for_run(platform, own, allowed, &allow), used_own))
+    Ok((
+        Provider::for_run(platform, own, allowed, &allow),
+        own_values,
+    ))
 }
 
 /// Charges a model call made outside any run to the workspace (costs,
@@ -198,7 +209,7 @@ pub async fn chat(
     }
     within_budget(&budgets::standing(&state.db, caller.workspace_id).await?)?;
     count(&state, &caller).await?;
-    let (provider, used_own) = provider(&state, &caller).await?;
+    let (provider, own_values) = provider(&state, &caller).await?;
     let turns = messages[1..]
         .iter()
         .map(|m| match m.role {
@@ -240,7 +251,7 @@ pub async fn chat(
         done.output_tokens,
     )
     .await?;
-    if used_own {
+    if !own_values.is_empty() {
         let entry = Activity::new(caller.workspace_id, caller.user_id, Action::SecretUsed)
             .details(json!({ "names": ["provider key"], "tool": "ai/chat" }))
             .record(&state.db, &origin)
