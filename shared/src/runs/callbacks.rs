@@ -513,3 +513,29 @@ impl Runs {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The workspace's provider keys leave the run's values unless the run
+    /// names them itself (a template, or an MCP server's header).
+    #[test]
+    fn provider_keys_the_run_names_stay_in_its_values() {
+        let mut values = BTreeMap::from([
+            ("ANTHROPIC_API_KEY".to_owned(), "sk-ant-1".to_owned()),
+            ("OPENAI_API_KEY".to_owned(), "sk-oa-1".to_owned()),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ]);
+        let named = std::collections::BTreeSet::from(["OPENAI_API_KEY".to_owned()]);
+        let credential = provider_key(&mut values, &named).expect("a key");
+        assert_eq!(credential.vendor, LlmVendor::Anthropic);
+        assert_eq!(credential.api_key, "sk-ant-1");
+        assert!(!values.contains_key("ANTHROPIC_API_KEY"));
+        assert_eq!(
+            values.get("OPENAI_API_KEY").map(String::as_str),
+            Some("sk-oa-1")
+        );
+        assert!(values.contains_key("OTHER"));
+    }
+}
