@@ -142,6 +142,11 @@ fn event(
     req
 }
 
+/// Whether a frame is the `chat` action (the WebSocket API's route selection on `action`).
+fn is_chat(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v["action"] == "chat")
+}
+
 /// `GET /ws?token=…`: `$connect`, then the socket's frames to `$default`
 /// until it closes, then `$disconnect`.
 pub async fn upgrade(
@@ -166,7 +171,7 @@ pub async fn upgrade(
         };
         return (status, [("content-type", "application/json")], body).into_response();
     }
-    ws.on_upgrade(move |socket| serve(socket, id, outbox, deps, rt, sockets))
+    ws.on_upgrade(move |socket| serve(socket, id, outbox, deps, state, rt, sockets))
 }
 
 async fn serve(
@@ -174,6 +179,7 @@ async fn serve(
     id: String,
     mut outbox: mpsc::UnboundedReceiver<Outgoing>,
     state: Deps,
+    app: AppState,
     rt: Arc<Realtime>,
     sockets: Arc<LocalSockets>,
 ) {
@@ -208,6 +214,14 @@ async fn serve(
             // Pings are answered by the server library.
             Message::Ping(_) | Message::Pong(_) => continue,
         };
+        // The design assistant's `chat` action, as API Gateway routes it to
+        // the agents function: served on its own, as an invocation would be,
+        // so the socket's other frames are not held up while it answers.
+        if is_chat(&body) {
+            let (app, rt, id) = (app.clone(), rt.clone(), id.clone());
+            tokio::spawn(async move { agents::chat_ws::handle(&app, &rt, &id, &body).await });
+            continue;
+        }
         handlers::default(
             &state,
             &rt,

@@ -48,6 +48,20 @@ pub enum MessageType {
     /// results, its end; numbered per test (`seq`).
     #[serde(rename = "agent:test")]
     AgentTest,
+    /// A piece of the design assistant's answer as it is written
+    /// (`chat:{workflowId}`: `messageId`, `delta`), numbered per workflow
+    /// (`seq`) and delivered in order, once each.
+    #[serde(rename = "chat:delta")]
+    ChatDelta,
+    /// A whole chat message (`chat:{workflowId}`): a user's, the assistant's
+    /// answer when it ends (with its proposal), or a proposal's outcome;
+    /// numbered with the deltas.
+    #[serde(rename = "chat:message")]
+    ChatMessage,
+    /// The answer to a `chat` action of this connection is stored
+    /// (`requestId`, `messageId`, `answerId`); its messages came on `chat:{workflowId}`.
+    #[serde(rename = "chat:answered")]
+    ChatAnswered,
     #[serde(rename = "subscribed")]
     Subscribed,
     #[serde(rename = "unsubscribed")]
@@ -81,6 +95,9 @@ impl MessageType {
             Self::Notification => "notification",
             Self::AnalyticsRun => "analytics:run",
             Self::AgentTest => "agent:test",
+            Self::ChatDelta => "chat:delta",
+            Self::ChatMessage => "chat:message",
+            Self::ChatAnswered => "chat:answered",
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Pong => "pong",

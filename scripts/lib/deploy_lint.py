@@ -52,6 +52,7 @@ OWNERS = {
     "agents": "AgentsFunction",
     "tools": "AgentsFunction",
     "mcp_servers": "AgentsFunction",
+    "workflow_chat": "AgentsFunction",
     "workspaces": "WorkspacesFunction",
     "invitations": "WorkspacesFunction",
     "billing": "BillingFunction",

@@ -20,6 +20,7 @@ use tower::ServiceExt;
 pub use serde_json::json;
 
 pub mod billing;
+pub mod design_double;
 pub mod fake_kube;
 pub mod hooks;
 pub mod moto;

@@ -1,10 +1,20 @@
 //! The agents function: `/api/v1/agents` — the built-in catalogue and users'
 //! own agents (private or public) — and `/api/v1/tools` — a chat with the
 //! workspace's model, web search and web read, outside any workflow — and
-//! `/api/v1/mcp/servers` — the MCP servers a workspace's agents may use.
+//! `/api/v1/mcp/servers` — the MCP servers a workspace's agents may use —
+//! and `/api/v1/workflows/{id}/chat` — the design assistant (also the
+//! WebSocket API's `chat` action, [`chat_ws`]).
 
 mod agent_test;
+mod chat_dto;
+mod chat_prompt;
+mod chat_routes;
+mod chat_stream;
+mod chat_turn;
+pub mod chat_ws;
+mod design_dev;
 mod dto;
+mod graph_change;
 mod handlers;
 mod mcp_dto;
 mod mcp_servers;
@@ -40,6 +50,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tool_routes::chat))
         .routes(routes!(tool_routes::web_search))
         .routes(routes!(tool_routes::web_read))
+        .routes(routes!(chat_routes::send, chat_routes::list))
+        .routes(routes!(chat_routes::get))
+        .routes(routes!(chat_routes::apply))
+        .routes(routes!(chat_routes::reject))
 }
 
 /// The function as deployed on its own: routes, state and the common layers.

@@ -43,7 +43,12 @@ pub(crate) fn check_limits(
         }
     }
     if let (Some(max), Some(Value::Array(messages))) = (limits.messages_per_workflow, chat) {
-        if messages.len() > max as usize {
+        // What users sent counts; the assistant's answers, and messages whose answer failed, do not.
+        let sent = messages
+            .iter()
+            .filter(|m| m["role"] != "assistant" && m["failed"] != true)
+            .count();
+        if sent > max as usize {
             return Err(ApiError::tier_limit(
                 tier,
                 "chat messages per workflow",

@@ -58,6 +58,8 @@ pub struct Pruned {
     pub activity: u64,
     /// Events of runs that ended longer ago than their plan keeps them.
     pub run_events: u64,
+    /// Design-assistant stream messages older than a day (the chat history keeps them).
+    pub chat_events: u64,
 }
 
 /// Prunes what can never matter again (the sweeper's housekeeping, every
@@ -69,5 +71,6 @@ pub async fn prune(db: &sqlx::PgPool) -> Result<Pruned, sqlx::Error> {
         sessions: prune_sessions(db).await?,
         activity: super::activity::prune(db, BATCH).await?,
         run_events: super::event_retention::prune(db, BATCH).await?,
+        chat_events: super::chat::prune(db, BATCH).await?,
     })
 }

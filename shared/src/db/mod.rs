@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod billing;
 pub mod budgets;
+pub mod chat;
 pub mod event_retention;
 pub mod execution_reads;
 pub mod executions;

@@ -388,3 +388,14 @@ pub async fn version(
     .fetch_optional(db)
     .await
 }
+
+/// The workspace of a live workflow (`None`: no such workflow).
+pub async fn workspace_of(
+    db: impl PgExecutor<'_>,
+    workflow_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT workspace_id FROM workflows WHERE id = $1 AND deleted_at IS NULL")
+        .bind(workflow_id)
+        .fetch_optional(db)
+        .await
+}

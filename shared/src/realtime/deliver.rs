@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::publish::Published;
 use super::{Realtime, MAX_FRAME_BYTES};
-use crate::db::{activity, executions};
+use crate::db::{activity, chat, executions};
 
 /// A numbered stream of messages a topic carries: a run's events on
 /// `execution:{id}`, a workspace's activity on `workspace:{id}`.
@@ -28,6 +28,8 @@ use crate::db::{activity, executions};
 pub enum Stream {
     Execution(Uuid),
     Workspace(Uuid),
+    /// A workflow's design-assistant chat on `chat:{id}`.
+    Chat(Uuid),
 }
 
 impl Stream {
@@ -42,6 +44,9 @@ impl Stream {
             "workspace" if kind == MessageType::WorkspaceActivity => {
                 Some((Self::Workspace(id), seq))
             }
+            "chat" if matches!(kind, MessageType::ChatDelta | MessageType::ChatMessage) => {
+                Some((Self::Chat(id), seq))
+            }
             _ => None,
         }
     }
@@ -51,6 +56,7 @@ impl Stream {
         match self {
             Self::Execution(id) => Ok(executions::get(db, id).await?.map(|e| e.last_seq)),
             Self::Workspace(id) => activity::last_seq(db, id).await,
+            Self::Chat(id) => chat::last_seq(db, id).await,
         }
     }
 
@@ -72,6 +78,7 @@ impl Stream {
                 .into_iter()
                 .map(|e| (e.seq, crate::activity::live(e)))
                 .collect(),
+            Self::Chat(id) => chat::after(db, id, after, limit).await?,
         })
     }
 }
@@ -97,6 +104,18 @@ pub fn frame(message: &Value) -> String {
     let text = message.to_string();
     if text.len() <= MAX_FRAME_BYTES {
         return text;
+    }
+    if let (Some(workflow), Some(msg)) = (
+        message["workflowId"].as_str(),
+        message["messageId"].as_str(),
+    ) {
+        // A chat message: the whole of it is in the workflow's chat history.
+        return json!({
+            "type": message["type"], "workflowId": workflow, "messageId": msg, "seq": message["seq"],
+            "truncated": true,
+            "url": format!("/api/v1/workflows/{workflow}/chat/{msg}"),
+        })
+        .to_string();
     }
     let id = message["executionId"].as_str().unwrap_or_default();
     let seq = message["seq"].as_i64().unwrap_or(1);

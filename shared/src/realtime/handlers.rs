@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     auth::{TokenKeys, TokenKind},
-    db::{activity, execution_reads, sessions, workspaces},
+    db::{activity, chat, execution_reads, sessions, workspaces},
 };
 
 /// What the handlers need besides the real-time ports: Postgres, and the
@@ -161,6 +161,8 @@ enum Topic {
     Workflow(Uuid),
     User(Uuid),
     Workspace(Uuid),
+    /// A workflow's design-assistant chat (numbered).
+    Chat(Uuid),
 }
 
 fn parse_topic(t: &str) -> Option<Topic> {
@@ -171,6 +173,7 @@ fn parse_topic(t: &str) -> Option<Topic> {
         "workflow" => Some(Topic::Workflow(id)),
         "user" => Some(Topic::User(id)),
         "workspace" => Some(Topic::Workspace(id)),
+        "chat" => Some(Topic::Chat(id)),
         _ => None,
     }
 }
@@ -245,7 +248,7 @@ async fn handle_message(state: &Deps, rt: &Realtime, conn: &str, body: &str) -> 
             let Some(topic) = parse_topic(&topic_name) else {
                 return Some(with_id(error_body(
                     "VALIDATION_ERROR",
-                    "topic must be execution:{id}, workflow:{id}, workspace:{id} or user:{id}",
+                    "topic must be execution:{id}, workflow:{id}, chat:{id}, workspace:{id} or user:{id}",
                 )));
             };
             if msg.action == "unsubscribe" {
@@ -413,6 +416,15 @@ async fn subscribe(
             Ok(None) => return Err(not_found()),
             Err(_) => return Err(unavailable()),
         },
+        Topic::Chat(id) => match workspaces::can_see_workflow(&state.db, user, id).await {
+            Ok(true) => match chat::last_seq(&state.db, id).await {
+                Ok(Some(last_seq)) => Subscription::numbered(Stream::Chat(id), after, last_seq),
+                Ok(None) => return Err(not_found()),
+                Err(_) => return Err(unavailable()),
+            },
+            Ok(false) => return Err(not_found()),
+            Err(_) => return Err(unavailable()),
+        },
         Topic::User(id) if id == user => Subscription::default(),
         Topic::User(_) => return Err(not_found()),
     };
@@ -426,7 +438,9 @@ async fn subscribe(
         Topic::Execution(id) => execution_reads::progress(&state.db, user, id)
             .await
             .map(|p| p.is_some()),
-        Topic::Workflow(id) => workspaces::can_see_workflow(&state.db, user, id).await,
+        Topic::Workflow(id) | Topic::Chat(id) => {
+            workspaces::can_see_workflow(&state.db, user, id).await
+        }
         Topic::Workspace(id) => workspaces::membership(&state.db, id, user)
             .await
             .map(|m| m.is_some()),

@@ -2,7 +2,7 @@
 //! messages at once: removing publishes [`ended`] on
 //! `membership:{workspace}:{user}`, and the fan-out ends every subscription
 //! of that user's connections to the workspace's topics — `workspace:{id}`
-//! and the `execution:` and `workflow:` topics of its runs and workflows —
+//! and the `execution:`, `workflow:` and `chat:` topics of its runs and workflows —
 //! each with an `unsubscribed` frame saying why. Subscribing again is
 //! refused (membership is checked at every subscribe, and again once the
 //! subscription is stored, so a subscribe racing the removal does not
@@ -51,7 +51,8 @@ async fn of_workspace(
         .cloned()
         .collect();
     let runs = ids(topics, "execution:");
-    let workflows = ids(topics, "workflow:");
+    let mut workflows = ids(topics, "workflow:");
+    workflows.extend(ids(topics, "chat:"));
     if !runs.is_empty() {
         let mine: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM executions WHERE workspace_id = $1 AND id = ANY($2)",
@@ -69,7 +70,13 @@ async fn of_workspace(
                 .bind(&workflows)
                 .fetch_all(db)
                 .await?;
-        out.extend(mine.into_iter().map(|id| format!("workflow:{id}")));
+        for prefix in ["workflow:", "chat:"] {
+            out.extend(
+                mine.iter()
+                    .map(|id| format!("{prefix}{id}"))
+                    .filter(|t| topics.contains(t)),
+            );
+        }
     }
     Ok(out)
 }

@@ -1,0 +1,567 @@
+//! One exchange with the design assistant, the same over HTTP and the
+//! WebSocket: the user's message is stored (within the plan's messages per
+//! workflow), the model answers with the workflow, the agent catalogue and
+//! the node types as context, its text streams to `chat:{workflowId}`, and
+//! a change it proposes is applied to a copy of the graph and validated
+//! (the graph checks, the workspace's agents, secrets and MCP servers, the
+//! plan's agents per workflow). A change the validator refuses goes back to
+//! the model once with the report; refused again, it is stored as
+//! `invalid` with the report, never as applicable. The answer is stored
+//! with its proposal and tokens, which are charged like a run's.
+
+use std::{sync::Mutex, time::Duration};
+
+use agent_kit::{
+    conversation::{ToolCall, ToolOutcome, Turn},
+    error::NodeError,
+    guard::AllowList,
+    providers::{CompletionRequest, Provider},
+    redact::Redactor,
+};
+use chrono::Utc;
+use serde_json::{json, Value};
+use shared::{
+    access::Member,
+    activity::{self, Action, Activity, Origin},
+    db::{agents, budgets, chat},
+    error::ErrorCode,
+    runs::{
+        callbacks::{own_credential, PROVIDER_SECRETS},
+        start::within_budget,
+    },
+    ApiError, ApiResult, AppState,
+};
+use tokio::sync::mpsc::UnboundedSender;
+use uuid::Uuid;
+use workflow_graph::Graph;
+
+use crate::{
+    chat_dto::{
+        AnswerStatus, DesignError, DesignExchange, DesignMessage, DesignProposal, DesignUsage,
+        ProposalStatus,
+    },
+    chat_prompt::{self, TOOL},
+    chat_stream::ChatStream,
+    design_dev,
+    graph_change::{self, GraphChange},
+    tool_dto::ChatRole,
+    tool_routes::{charge, count, failed},
+};
+
+/// The longest an answer takes, repair included (under API Gateway's 29 s).
+pub const WAIT: Duration = Duration::from_secs(25);
+/// The longest message a user may send.
+const MAX_MESSAGE_CHARS: usize = 10_000;
+/// The most messages a chat history keeps (the oldest go first).
+pub const MAX_HISTORY: usize = 1000;
+
+/// The messages that count toward the plan's messages per workflow: what
+/// users sent (anything but the assistant's answers), except messages
+/// whose answer failed (as the workflows routes count a history).
+pub fn sent(history: &[Value]) -> usize {
+    history
+        .iter()
+        .filter(|m| m["role"] != "assistant" && m["failed"] != true)
+        .count()
+}
+
+pub fn entries(history: &Value) -> Vec<Value> {
+    history.as_array().cloned().unwrap_or_default()
+}
+
+/// Keeps the newest [`MAX_HISTORY`] messages.
+pub fn trim(history: &mut Vec<Value>) {
+    if history.len() > MAX_HISTORY {
+        history.drain(..history.len() - MAX_HISTORY);
+    }
+}
+
+/// The design assistant's model: the workspace's own key when it keeps
+/// one, else the platform's (on every plan: the plan limits messages); and
+/// the own key's values, to hide.
+async fn design_provider(state: &AppState, caller: &Member) -> ApiResult<(Provider, Vec<String>)> {
+    let names: Vec<String> = PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()).collect();
+    let values = state.vault.resolve(caller.workspace_id, &names).await?;
+    let own = own_credential(&values);
+    let own_values = if own.is_some() {
+        values.into_values().collect()
+    } else {
+        Vec::new()
+    };
+    let allow = AllowList::parse(&state.settings.http.outbound_allow);
+    let platform = Provider::from_settings(&state.settings.tools.llm);
+    Ok((Provider::for_run(platform, own, true, &allow), own_values))
+}
+
+/// What the model made of a message.
+struct Thought {
+    text: String,
+    proposal: Option<DesignProposal>,
+}
+
+/// Everything an answer needs.
+struct Context<'a> {
+    state: &'a AppState,
+    caller: &'a Member,
+    model: &'a Provider,
+    canvas: &'a Value,
+    version: i32,
+    earlier: &'a [Value],
+    message: &'a str,
+    pieces: &'a UnboundedSender<String>,
+    redactor: &'a Redactor,
+    usages: &'a Mutex<Vec<DesignUsage>>,
+}
+
+impl Context<'_> {
+    fn piece(&self, text: &str) {
+        let _ = self.pieces.send(self.redactor.redact_str(text));
+    }
+
+    fn used(&self, provider: &str, model: &str, input: u64, output: u64) {
+        if let Ok(mut u) = self.usages.lock() {
+            u.push(DesignUsage {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                input_tokens: input,
+                output_tokens: output,
+            });
+        }
+    }
+}
+
+/// A change checked: valid (with the validator's warnings), or not, with
+/// why (for the model) and the issues (for the user).
+enum Checked {
+    Valid(GraphChange, Vec<Value>),
+    Invalid(Option<GraphChange>, String, Vec<Value>),
+}
+
+fn problem(code: &str, message: &str) -> Value {
+    json!({ "severity": "error", "code": code, "message": message })
+}
+
+/// Applies a proposed change to a copy of the graph and validates the result.
+async fn check(ctx: &Context<'_>, input: &Value) -> ApiResult<Checked> {
+    let change = match graph_change::parse(input) {
+        Ok(c) => c,
+        Err(why) => {
+            return Ok(Checked::Invalid(
+                None,
+                why.clone(),
+                vec![problem("INVALID_CHANGE", &why)],
+            ))
+        }
+    };
+    let canvas = match graph_change::apply(ctx.canvas, &change) {
+        Ok(c) => c,
+        Err(why) => {
+            return Ok(Checked::Invalid(
+                Some(change),
+                why.clone(),
+                vec![problem("INVALID_CHANGE", &why)],
+            ))
+        }
+    };
+    let mut db = ctx.state.db.acquire().await?;
+    let report = shared::validation::full_report(&mut db, ctx.caller.workspace_id, &canvas).await?;
+    let mut issues: Vec<Value> = report
+        .issues
+        .iter()
+        .filter_map(|i| serde_json::to_value(i).ok())
+        .collect();
+    let mut valid = report.valid;
+    let tier = ctx.caller.tier;
+    if let Some(max) = tier.limits().agents_per_workflow {
+        let agents = Graph::from_canvas(&canvas)
+            .map(|g| g.agent_count())
+            .unwrap_or(0);
+        if agents > max as usize {
+            valid = false;
+            issues.push(problem(
+                "TIER_LIMIT",
+                &format!("the {tier} plan allows at most {max} agent nodes per workflow; this change makes {agents}"),
+            ));
+        }
+    }
+    if valid {
+        return Ok(Checked::Valid(change, issues));
+    }
+    let why = issues
+        .iter()
+        .filter(|i| i["severity"] == "error")
+        .map(|i| {
+            let at = i["path"]
+                .as_str()
+                .map(|p| format!(" (at {p})"))
+                .unwrap_or_default();
+            format!(
+                "- [{}] {}{at}",
+                i["code"].as_str().unwrap_or_default(),
+                i["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Checked::Invalid(Some(change), why, issues))
+}
+
+fn proposal(ctx: &Context<'_>, checked: Checked, repaired: bool) -> DesignProposal {
+    let (change, status, issues) = match checked {
+        Checked::Valid(c, warnings) => (Some(c), ProposalStatus::Draft, warnings),
+        Checked::Invalid(c, _, issues) => (c, ProposalStatus::Invalid, issues),
+    };
+    let (summary, operations) = change
+        .map(|c| (c.summary, c.operations))
+        .unwrap_or_else(|| ("(a change that could not be read)".into(), Vec::new()));
+    DesignProposal {
+        summary: ctx.redactor.redact_str(&summary),
+        operations,
+        status,
+        base_version: ctx.version,
+        applied_version: None,
+        repaired,
+        issues,
+        decided_by: None,
+        decided_at: None,
+    }
+}
+
+/// The dev provider's answer: the deterministic designer, streamed a few words at a time.
+async fn think_dev(ctx: &Context<'_>) -> ApiResult<Thought> {
+    let (text, change) = design_dev::design(ctx.message, ctx.canvas);
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    for piece in words.chunks(4) {
+        ctx.piece(&piece.concat());
+    }
+    let count = |s: &str| s.split_whitespace().count() as u64;
+    ctx.used("dev", "dev", count(ctx.message), count(&text));
+    let proposal = match change {
+        Some(c) => {
+            let input = serde_json::to_value(&c).unwrap_or_default();
+            Some(proposal(ctx, check(ctx, &input).await?, false))
+        }
+        None => None,
+    };
+    Ok(Thought { text, proposal })
+}
+
+/// The agents the workflow can use, for the model: built-in and the workspace's own.
+async fn catalogue(ctx: &Context<'_>) -> ApiResult<Vec<agents::Agent>> {
+    let mut all = Vec::new();
+    for scope in [agents::Scope::BuiltIn, agents::Scope::Mine] {
+        let q = agents::ListQuery {
+            scope,
+            category: None,
+            search: None,
+            limit: 40,
+            offset: 0,
+        };
+        all.extend(
+            agents::list(&ctx.state.db, ctx.caller.workspace_id, &q)
+                .await?
+                .0,
+        );
+    }
+    Ok(all)
+}
+
+enum Failure {
+    Api(ApiError),
+    Model(NodeError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+async fn call_model(
+    ctx: &Context<'_>,
+    req: &CompletionRequest,
+) -> Result<agent_kit::providers::Completion, Failure> {
+    let mut on_text = |t: &str| ctx.piece(t);
+    let done = ctx
+        .model
+        .stream(req, &mut on_text)
+        .await
+        .map_err(Failure::Model)?;
+    ctx.used(
+        ctx.model.name(),
+        &done.model,
+        done.input_tokens,
+        done.output_tokens,
+    );
+    Ok(done)
+}
+
+fn proposed(calls: &[ToolCall]) -> Option<&ToolCall> {
+    calls.iter().find(|c| c.name == TOOL)
+}
+
+/// A model's answer: its text and, when it proposes a change, the change
+/// checked, repaired once if the validator refused it.
+async fn think(ctx: &Context<'_>) -> Result<Thought, Failure> {
+    if matches!(ctx.model, Provider::Dev) {
+        return Ok(think_dev(ctx).await?);
+    }
+    let agents = catalogue(ctx).await?;
+    let mut all = chat_prompt::earlier_turns(ctx.earlier);
+    all.push(Turn::User(ctx.message.to_owned()));
+    let prompt = match all.remove(0) {
+        Turn::User(t) => t,
+        _ => ctx.message.to_owned(),
+    };
+    let mut req = CompletionRequest {
+        model: None,
+        system: Some(chat_prompt::system(ctx.canvas, ctx.version, &agents)),
+        prompt,
+        temperature: Some(0.2),
+        max_tokens: Some(4096),
+        tools: vec![chat_prompt::tool()],
+        turns: all,
+    };
+    let first = call_model(ctx, &req).await?;
+    let mut text = first.text.clone();
+    let Some(call) = proposed(&first.calls).cloned() else {
+        return Ok(Thought {
+            text,
+            proposal: None,
+        });
+    };
+    let (why, issues) = match check(ctx, &call.input).await? {
+        valid @ Checked::Valid(..) => {
+            return Ok(Thought {
+                text,
+                proposal: Some(proposal(ctx, valid, false)),
+            })
+        }
+        Checked::Invalid(change, why, issues) => ((change, why), issues),
+    };
+    // One repair attempt: the validator's report goes back to the model.
+    ctx.piece("\n\n");
+    req.turns.push(Turn::Assistant {
+        text: first.text.clone(),
+        calls: vec![call.clone()],
+    });
+    req.turns.push(Turn::Results(vec![ToolOutcome {
+        call_id: call.id.clone(),
+        content: format!(
+            "Not applied: the change does not give a valid workflow.\n{}\nCall propose_change again with a corrected change.",
+            why.1
+        ),
+        is_error: true,
+    }]));
+    let second = call_model(ctx, &req).await?;
+    text = format!("{text}\n\n{}", second.text).trim().to_owned();
+    let checked = match proposed(&second.calls) {
+        Some(again) => check(ctx, &again.input).await?,
+        None => Checked::Invalid(why.0, why.1, issues),
+    };
+    Ok(Thought {
+        text,
+        proposal: Some(proposal(ctx, checked, true)),
+    })
+}
+
+fn error_of(e: &ApiError) -> DesignError {
+    DesignError {
+        code: serde_json::to_value(e.code())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "INTERNAL_ERROR".into()),
+        message: e.to_string(),
+    }
+}
+
+/// The tokens of all of an answer's model calls, as one.
+fn total(usages: &[DesignUsage]) -> Option<DesignUsage> {
+    let last = usages.last()?;
+    Some(DesignUsage {
+        provider: last.provider.clone(),
+        model: last.model.clone(),
+        input_tokens: usages.iter().map(|u| u.input_tokens).sum(),
+        output_tokens: usages.iter().map(|u| u.output_tokens).sum(),
+    })
+}
+
+/// Sends a message to a workflow's design assistant and waits for its
+/// answer (at most [`WAIT`]).
+pub async fn converse(
+    state: &AppState,
+    caller: &Member,
+    origin: &Origin,
+    workflow_id: Uuid,
+    text: &str,
+) -> ApiResult<DesignExchange> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::field("message", "must hold 1–10,000 characters"));
+    }
+    within_budget(&budgets::standing(&state.db, caller.workspace_id).await?)?;
+    let (model, own_values) = design_provider(state, caller).await?;
+    if let Provider::Unconfigured(why) = &model {
+        return Err(ApiError::not_configured(why.clone()));
+    }
+    count(state, caller).await?;
+    let asked = DesignMessage {
+        id: shared::ids::new_id(),
+        role: ChatRole::User,
+        content: text.to_owned(),
+        created_at: Utc::now(),
+        author_id: Some(caller.user_id),
+        reply_to: None,
+        status: None,
+        failed: false,
+        proposal: None,
+        usage: None,
+        error: None,
+    };
+    let (locked, earlier) = {
+        let mut tx = state.db.begin().await?;
+        let locked = chat::lock(&mut tx, caller.workspace_id, workflow_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("workflow"))?;
+        let mut history = entries(&locked.chat_history.0);
+        if let Some(max) = caller.tier.limits().messages_per_workflow {
+            if sent(&history) >= max as usize {
+                return Err(ApiError::tier_limit(
+                    caller.tier,
+                    "chat messages per workflow",
+                    max,
+                ));
+            }
+        }
+        let earlier = history.clone();
+        history.push(asked.to_value());
+        trim(&mut history);
+        chat::store(&mut tx, workflow_id, &Value::Array(history)).await?;
+        tx.commit().await?;
+        (locked, earlier)
+    };
+    let stream = ChatStream::new(state.db.clone(), state.publisher.clone(), workflow_id);
+    stream.message(&asked.to_value()).await;
+
+    let redactor = Redactor::new(own_values.iter().cloned());
+    let answer_id = shared::ids::new_id();
+    let (pieces, forward) = stream.pieces(answer_id);
+    let usages = Mutex::new(Vec::new());
+    let ctx = Context {
+        state,
+        caller,
+        model: &model,
+        canvas: &locked.canvas.0,
+        version: locked.version,
+        earlier: &earlier,
+        message: text,
+        pieces: &pieces,
+        redactor: &redactor,
+        usages: &usages,
+    };
+    let outcome = match tokio::time::timeout(WAIT, think(&ctx)).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(Failure::Api(e))) => Err(e),
+        Ok(Err(Failure::Model(e))) => {
+            Err(failed(e, "message").map_message(|m| redactor.redact_str(m)))
+        }
+        Err(_) => Err(ApiError::new(
+            ErrorCode::UpstreamError,
+            "the assistant did not answer within 25 s; ask for a smaller change or try again",
+        )
+        .with_details(json!({ "kind": "timeout", "retryable": true }))),
+    };
+    drop(pieces);
+    // Its pieces are out (bounded) before its whole message.
+    let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
+    let usages = usages.into_inner().unwrap_or_default();
+    let (content, proposal, error) = match &outcome {
+        Ok(t) => (redactor.redact_str(&t.text), t.proposal.clone(), None),
+        Err(e) => (String::new(), None, Some(error_of(e))),
+    };
+    let answer = DesignMessage {
+        id: answer_id,
+        role: ChatRole::Assistant,
+        content,
+        created_at: Utc::now(),
+        author_id: None,
+        reply_to: Some(asked.id),
+        status: Some(if error.is_some() {
+            AnswerStatus::Failed
+        } else {
+            AnswerStatus::Complete
+        }),
+        failed: false,
+        proposal,
+        usage: total(&usages),
+        error,
+    };
+    let mut asked = asked;
+    asked.failed = outcome.is_err();
+    store_answer(state, caller, workflow_id, &asked, &answer).await?;
+    if asked.failed {
+        stream.message(&asked.to_value()).await;
+    }
+    stream.message(&answer.to_value()).await;
+    // Every model call is charged, whether or not the answer ended well.
+    for u in &usages {
+        charge(
+            state,
+            caller,
+            &u.provider,
+            &u.model,
+            u.input_tokens,
+            u.output_tokens,
+        )
+        .await?;
+    }
+    if !own_values.is_empty() {
+        let entry = Activity::new(caller.workspace_id, caller.user_id, Action::SecretUsed)
+            .on(workflow_id)
+            .details(json!({ "names": ["provider key"], "tool": "design chat" }))
+            .record(&state.db, origin)
+            .await?;
+        activity::publish(state, [entry]).await;
+    }
+    match outcome {
+        Ok(_) => Ok(DesignExchange {
+            message: asked,
+            answer,
+        }),
+        Err(e) => {
+            let mut details = e.details().cloned().unwrap_or_else(|| json!({}));
+            if details.is_object() {
+                details["messageId"] = json!(asked.id);
+                details["answerId"] = json!(answer.id);
+            }
+            Err(e.with_details(details))
+        }
+    }
+}
+
+/// Stores the answer (and, when it failed, marks the message it answers
+/// as not counting).
+async fn store_answer(
+    state: &AppState,
+    caller: &Member,
+    workflow_id: Uuid,
+    asked: &DesignMessage,
+    answer: &DesignMessage,
+) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    let Some(locked) = chat::lock(&mut tx, caller.workspace_id, workflow_id).await? else {
+        return Err(ApiError::not_found("workflow"));
+    };
+    let mut history = entries(&locked.chat_history.0);
+    if asked.failed {
+        let id = asked.id.to_string();
+        if let Some(m) = history.iter_mut().find(|m| m["id"].as_str() == Some(&id)) {
+            m["failed"] = json!(true);
+        }
+    }
+    history.push(answer.to_value());
+    trim(&mut history);
+    chat::store(&mut tx, workflow_id, &Value::Array(history)).await?;
+    tx.commit().await?;
+    Ok(())
+}
