@@ -76,3 +76,76 @@ async fn api_gateway_events_reach_the_same_router() {
     )));
     assert_eq!(subjects.len(), 2, "{subjects:?}");
 }
+
+/// A push port that keeps the frames it was given.
+#[derive(Default)]
+struct Frames(std::sync::Mutex<Vec<(String, String)>>);
+
+impl shared::realtime::Pusher for Frames {
+    fn push(
+        &self,
+        connection_id: String,
+        frame: String,
+    ) -> shared::future::BoxFuture<'_, Result<(), shared::realtime::PushError>> {
+        self.0.lock().expect("frames").push((connection_id, frame));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn close(
+        &self,
+        _: String,
+        _: shared::realtime::CloseReason,
+    ) -> shared::future::BoxFuture<'_, Result<(), shared::realtime::PushError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The WebSocket API's `chat` route invokes the agents function: its
+/// MESSAGE event, as `lambda_http` turns it into a request, reaches the
+/// chat action (which answers the connection through the push port), while
+/// other requests still reach the routes.
+#[tokio::test]
+async fn a_websocket_chat_event_reaches_the_agents_function() {
+    use std::sync::Arc;
+    let app = spawn_app().await;
+    let frames = Arc::new(Frames::default());
+    let rt = Arc::new(shared::realtime::Realtime::new(
+        Arc::new(shared::realtime::memory::MemoryConnections::default()),
+        frames.clone(),
+    ));
+    let router = agents::chat_ws::serve_socket_events(
+        agents::app(app.state.clone()),
+        app.state.clone(),
+        rt,
+    );
+    let frame = json!({"action": "chat", "workflowId": uuid::Uuid::now_v7(), "message": "hi", "requestId": "r-9"});
+    let event = json!({
+        "requestContext": {
+            "routeKey": "chat", "eventType": "MESSAGE", "messageDirection": "IN",
+            "messageId": "abc", "extendedRequestId": "abc", "requestTime": "01/Dec/2026:05:00:00 +0000",
+            "stage": "prod", "connectedAt": 1_796_000_000_000_i64, "requestTimeEpoch": 1_796_000_000_100_i64,
+            "identity": {"sourceIp": "198.51.100.7"}, "requestId": "abc", "domainName": "ws.example.com",
+            "connectionId": "conn-1=", "apiId": "ws123"
+        },
+        "body": frame.to_string(),
+        "isBase64Encoded": false
+    })
+    .to_string();
+    let request = lambda_http::request::from_str(&event).expect("a WebSocket event");
+    let res = router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(res.status(), 200);
+    let pushed = frames.0.lock().expect("frames").clone();
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    assert_eq!(pushed[0].0, "conn-1=");
+    let answer: serde_json::Value = serde_json::from_str(&pushed[0].1).expect("json");
+    // Not a connection the store knows: answered on the socket, with the request's id.
+    assert_eq!(answer["code"], "UNAUTHORIZED", "{answer}");
+    assert_eq!(answer["requestId"], "r-9");
+
+    // Any other request goes on to the routes.
+    let other = axum::http::Request::get("/api/v1/agents")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let res = router.oneshot(other).await.expect("infallible");
+    assert_eq!(res.status(), 401);
+}
