@@ -113,11 +113,8 @@ async fn a_websocket_chat_event_reaches_the_agents_function() {
         Arc::new(shared::realtime::memory::MemoryConnections::default()),
         frames.clone(),
     ));
-    let router = agents::chat_ws::serve_socket_events(
-        agents::app(app.state.clone()),
-        app.state.clone(),
-        rt,
-    );
+    let router =
+        agents::chat_ws::serve_socket_events(agents::app(app.state.clone()), app.state.clone(), rt);
     let frame = json!({"action": "chat", "workflowId": uuid::Uuid::now_v7(), "message": "hi", "requestId": "r-9"});
     let event = json!({
         "requestContext": {
