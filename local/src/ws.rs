@@ -219,7 +219,10 @@ async fn serve(
         // so the socket's other frames are not held up while it answers.
         if is_chat(&body) {
             let (app, rt, id) = (app.clone(), rt.clone(), id.clone());
-            tokio::spawn(async move { agents::chat_ws::handle(&app, &rt, &id, &body).await });
+            tokio::spawn(async move {
+                let origin = shared::activity::Origin::system();
+                agents::chat_ws::handle(&app, &rt, &origin, &id, &body).await;
+            });
             continue;
         }
         handlers::default(

@@ -6,6 +6,11 @@
 -- number, `workflow_chat_events` the numbered messages. An answer's deltas
 -- are dropped once its final message is stored (which holds the whole
 -- text); final messages are dropped after a day (the history keeps them).
+-- The messages users sent to the assistant (answered or being answered): what
+-- the plan's messages per workflow count. Kept apart from the history, which
+-- a client may replace (PATCH chatHistory), so clearing it frees nothing.
+ALTER TABLE workflows ADD COLUMN chat_sent integer NOT NULL DEFAULT 0 CHECK (chat_sent >= 0);
+
 CREATE TABLE workflow_chat_streams (
     workflow_id  uuid PRIMARY KEY REFERENCES workflows (id) ON DELETE CASCADE,
     last_seq     bigint NOT NULL DEFAULT 0

@@ -215,6 +215,31 @@ async fn a_conversation_creates_a_workflow_then_edits_it() {
     assert_eq!(node_ids(&edited), ["start", "research", "result", "review"]);
     assert_eq!(edited["version"], 3);
 
+    // The chat is the workflow's log: a restore or a whole replacement leaves it as it is.
+    s.app
+        .send(
+            Req::post(&format!("/api/v1/workflows/{wf}/versions/2/restore"))
+                .bearer(&t)
+                .header("if-match", "3"),
+        )
+        .await
+        .expect(200, None);
+    let restored = workflow(&s, &t, &wf).await;
+    assert_eq!(node_ids(&restored), ["start", "research", "result"]);
+    assert_eq!(restored["chatHistory"].as_array().map(Vec::len), Some(4));
+    s.app
+        .send(
+            Req::new(axum::http::Method::PUT, &format!("/api/v1/workflows/{wf}"))
+                .bearer(&t)
+                .header("if-match", "4")
+                .json(&json!({"name": "Replaced", "canvas": restored["canvas"]})),
+        )
+        .await
+        .expect(200, None);
+    let replaced = workflow(&s, &t, &wf).await;
+    assert_eq!(replaced["chatHistory"], restored["chatHistory"]);
+    assert_eq!(replaced["chatHistory"][3]["proposal"]["status"], "applied");
+
     // Both answers are charged to the workspace like a run's model calls.
     let (tokens, calls): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count FROM usage_metrics WHERE workspace_id = u.id AND metric = 'llm_tokens'),
@@ -368,7 +393,8 @@ async fn the_free_plan_stops_the_eleventh_message() {
     assert_eq!(double.requests().len(), 10);
     let history = &workflow(&s, &t, &wf).await["chatHistory"];
     assert_eq!(history.as_array().map(Vec::len), Some(20));
-    // The history can still be changed through the workflow (the same limit applies there).
+    // The history can still be replaced through the workflow (the same limit applies there),
+    // but clearing it gives no messages back: the workflow counts what was sent.
     s.app
         .send(
             Req::patch(&format!("/api/v1/workflows/{wf}"))
@@ -378,6 +404,19 @@ async fn the_free_plan_stops_the_eleventh_message() {
         )
         .await
         .expect(200, None);
+    s.app
+        .send(
+            Req::patch(&format!("/api/v1/workflows/{wf}"))
+                .bearer(&t)
+                .header("if-match", "2")
+                .json(&json!({"chatHistory": []})),
+        )
+        .await
+        .expect(200, None);
+    say(&s, &t, &wf, "hello again")
+        .await
+        .expect(403, Some("TIER_LIMIT"));
+    assert_eq!(double.requests().len(), 10);
 }
 
 #[tokio::test]

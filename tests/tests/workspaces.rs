@@ -65,6 +65,11 @@ fn needs() -> BTreeMap<&'static str, Permission> {
         ("agents_replace", EditWorkflows),
         ("agents_delete", DeleteWorkflows),
         ("agents_test", ExecuteWorkflows),
+        ("workflow_chat_send", EditWorkflows),
+        ("workflow_chat_list", ViewWorkflows),
+        ("workflow_chat_get", ViewWorkflows),
+        ("workflow_chat_apply", EditWorkflows),
+        ("workflow_chat_reject", EditWorkflows),
         ("executions_start", ExecuteWorkflows),
         ("tools_chat", ExecuteWorkflows),
         ("tools_web_search", ExecuteWorkflows),
@@ -175,6 +180,8 @@ struct Fixture {
     trigger: Uuid,
     file: Uuid,
     mcp_server: Uuid,
+    /// A design-chat answer proposing a change to the workflow (a draft).
+    chat_message: Uuid,
 }
 
 async fn fixture(app: &TestApp, p: &People) -> Fixture {
@@ -320,7 +327,21 @@ async fn fixture(app: &TestApp, p: &People) -> Fixture {
     .execute(db)
     .await
     .expect("an MCP server");
+    // A design-chat answer with a draft proposal, as the assistant stores it.
+    let chat_message = Uuid::now_v7();
+    sqlx::query("UPDATE workflows SET chat_history = $2 WHERE id = $1::uuid")
+        .bind(&workflow)
+        .bind(json!([{
+            "id": chat_message, "role": "assistant", "content": "Renaming the output.",
+            "createdAt": "2026-12-01T00:00:00Z", "status": "complete",
+            "proposal": {"summary": "Renames the output.", "status": "draft", "baseVersion": 1,
+                         "operations": [{"op": "configure_node", "id": "out", "name": "Result"}]}
+        }]))
+        .execute(db)
+        .await
+        .expect("a chat message");
     Fixture {
+        chat_message,
         mcp_server,
         file,
         trigger,
@@ -359,7 +380,8 @@ fn request(doc: &Value, method: &str, path: &str, op: &Value, f: &Fixture, p: &P
         .replace("{name}", "FIXTURE_KEY")
         .replace("{triggerId}", &f.trigger.to_string())
         .replace("{fileId}", &f.file.to_string())
-        .replace("{workflowId}", &f.workflow);
+        .replace("{workflowId}", &f.workflow)
+        .replace("{messageId}", &f.chat_message.to_string());
     let mut req = Req::new(
         Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
         &url,

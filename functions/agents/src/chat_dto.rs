@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -123,6 +123,7 @@ impl DesignMessage {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"message": "Research the topic, then write a summary, then review it"}))]
 pub struct DesignChatRequest {
     /// What you ask the assistant (1–10,000 characters).
     pub message: String,

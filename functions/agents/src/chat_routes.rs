@@ -46,12 +46,12 @@ use crate::{
     request_body = DesignChatRequest,
     responses(
         (status = 200, description = "Your message and the assistant's answer, with the change it proposes (a draft until applied)", body = DesignExchange),
-        (status = 400, description = "An empty or too long message (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 400, description = "An empty or too long message, or one the model refused as too large (VALIDATION_ERROR; details.messageId and details.answerId when the message was stored)", body = ErrorEnvelope),
         (status = 403, description = "Your role may not edit workflows (FORBIDDEN), the plan's messages per workflow are used up (TIER_LIMIT, details.max), or the monthly budget is spent (BUDGET_EXCEEDED)", body = ErrorEnvelope),
         (status = 404, description = "No such workflow in this workspace (NOT_FOUND)", body = ErrorEnvelope),
         (status = 429, description = "Past the tools limit (RATE_LIMITED, Retry-After)", body = ErrorEnvelope),
-        (status = 502, description = "The model failed, is busy or took longer than 25 s (UPSTREAM_ERROR; details.messageId, details.answerId: the failed answer is in the history, the message does not count)", body = ErrorEnvelope),
-        (status = 503, description = "No model provider is configured (SERVICE_UNAVAILABLE)", body = ErrorEnvelope),
+        (status = 502, description = "The model failed, is busy or took longer than 21 s (UPSTREAM_ERROR; details.messageId, details.answerId: the failed answer is in the history, the message does not count)", body = ErrorEnvelope),
+        (status = 503, description = "No model provider is configured, or the workspace's own key cannot be used (SERVICE_UNAVAILABLE; details.messageId and details.answerId when the message was stored)", body = ErrorEnvelope),
     )
 )]
 pub async fn send(
@@ -167,7 +167,8 @@ async fn proposal_of(
     post, path = "/api/v1/workflows/{id}/chat/{messageId}/apply", operation_id = "workflow_chat_apply", tag = "workflows", security(("bearer" = [])),
     params(InWorkspace, ("id" = Uuid, Path, description = "Workflow id"), ("messageId" = Uuid, Path, description = "The assistant message with the proposal")),
     responses(
-        (status = 200, description = "The version it made (also the ETag) and the message, its proposal applied", body = AppliedProposal),
+        (status = 200, description = "The version it made and the message, its proposal applied", body = AppliedProposal,
+            headers(("ETag" = String, description = "The new version, e.g. \"4\""))),
         (status = 403, description = "Your role may not edit workflows (FORBIDDEN), or the change goes past the plan's agents per workflow (TIER_LIMIT)", body = ErrorEnvelope),
         (status = 404, description = "No such workflow or message (NOT_FOUND)", body = ErrorEnvelope),
         (status = 409, description = "The workflow changed since the proposal (CONFLICT; details.currentVersion, details.baseVersion), the proposal is no longer a draft (details.status), or it no longer validates (details.report)", body = ErrorEnvelope),
@@ -186,7 +187,7 @@ pub async fn apply(
         Decision::Refuse(e, changed) => {
             if changed {
                 history[at] = msg.to_value();
-                chat::store(&mut tx, id, &Value::Array(history)).await?;
+                chat::store(&mut tx, id, &Value::Array(history), 0).await?;
                 tx.commit().await?;
                 stream.message(&msg.to_value()).await;
             }
@@ -370,7 +371,7 @@ pub async fn reject(
     p.decided_by = Some(caller.user_id);
     p.decided_at = Some(Utc::now());
     history[at] = msg.to_value();
-    chat::store(&mut tx, id, &Value::Array(history)).await?;
+    chat::store(&mut tx, id, &Value::Array(history), 0).await?;
     tx.commit().await?;
     ChatStream::new(state.db.clone(), state.publisher.clone(), id)
         .message(&msg.to_value())

@@ -48,32 +48,35 @@ use crate::{
     tool_routes::{charge, count, failed},
 };
 
-/// The longest an answer takes, repair included (under API Gateway's 29 s).
-pub const WAIT: Duration = Duration::from_secs(25);
+/// The longest the model may take for an answer, repair included; the
+/// rest of the request's 25 s (under API Gateway's 29 s) is for storing,
+/// streaming and charging it.
+pub const WAIT: Duration = Duration::from_secs(21);
 /// The longest message a user may send.
 const MAX_MESSAGE_CHARS: usize = 10_000;
-/// The most messages a chat history keeps (the oldest go first).
+/// The most messages a chat history keeps (the oldest go first)...
 pub const MAX_HISTORY: usize = 1000;
-
-/// The messages that count toward the plan's messages per workflow: what
-/// users sent (anything but the assistant's answers), except messages
-/// whose answer failed (as the workflows routes count a history).
-pub fn sent(history: &[Value]) -> usize {
-    history
-        .iter()
-        .filter(|m| m["role"] != "assistant" && m["failed"] != true)
-        .count()
-}
+/// ...and the most bytes (as JSON), so a workflow and its versions stay
+/// well within what one answer can carry (Lambda answers at most 6 MB).
+pub const MAX_HISTORY_BYTES: usize = 1024 * 1024;
 
 pub fn entries(history: &Value) -> Vec<Value> {
     history.as_array().cloned().unwrap_or_default()
 }
 
-/// Keeps the newest [`MAX_HISTORY`] messages.
+/// Keeps the newest messages within [`MAX_HISTORY`] and [`MAX_HISTORY_BYTES`].
 pub fn trim(history: &mut Vec<Value>) {
     if history.len() > MAX_HISTORY {
         history.drain(..history.len() - MAX_HISTORY);
     }
+    let sizes: Vec<usize> = history.iter().map(|m| m.to_string().len() + 1).collect();
+    let mut total: usize = sizes.iter().sum();
+    let mut drop = 0;
+    while total > MAX_HISTORY_BYTES && drop + 1 < history.len() {
+        total -= sizes[drop];
+        drop += 1;
+    }
+    history.drain(..drop);
 }
 
 /// The design assistant's model: the workspace's own key when it keeps
@@ -109,13 +112,25 @@ struct Context<'a> {
     earlier: &'a [Value],
     message: &'a str,
     pieces: &'a UnboundedSender<String>,
+    /// Text received but not sent yet.
+    pending: Held,
     redactor: &'a Redactor,
     usages: &'a Mutex<Vec<DesignUsage>>,
 }
 
 impl Context<'_> {
+    /// Streams a piece of the answer (see [`Held`]).
     fn piece(&self, text: &str) {
-        let _ = self.pieces.send(self.redactor.redact_str(text));
+        if let Some(out) = self.pending.take(self.redactor, text) {
+            let _ = self.pieces.send(out);
+        }
+    }
+
+    /// Sends what is still held back (the answer is over).
+    fn flush(&self) {
+        if let Some(out) = self.pending.rest(self.redactor) {
+            let _ = self.pieces.send(out);
+        }
     }
 
     fn used(&self, provider: &str, model: &str, input: u64, output: u64) {
@@ -127,6 +142,37 @@ impl Context<'_> {
                 output_tokens: output,
             });
         }
+    }
+}
+
+/// Text of an answer received but not sent yet: it may end with the start
+/// of a secret, so only what [`Redactor::safe_cut`] allows goes out, masked.
+#[derive(Default)]
+struct Held(Mutex<String>);
+
+impl Held {
+    /// A received piece; what may go out now.
+    fn take(&self, redactor: &Redactor, text: &str) -> Option<String> {
+        let mut pending = self.0.lock().ok()?;
+        pending.push_str(text);
+        let cut = redactor.safe_cut(&pending);
+        if cut == 0 {
+            return None;
+        }
+        let out = redactor.redact_str(&pending[..cut]);
+        pending.drain(..cut);
+        Some(out)
+    }
+
+    /// What is left, masked (the answer is over).
+    fn rest(&self, redactor: &Redactor) -> Option<String> {
+        let mut pending = self.0.lock().ok()?;
+        if pending.is_empty() {
+            return None;
+        }
+        let out = redactor.redact_str(&pending);
+        pending.clear();
+        Some(out)
     }
 }
 
@@ -214,8 +260,8 @@ fn proposal(ctx: &Context<'_>, checked: Checked, repaired: bool) -> DesignPropos
     let (summary, operations) = change
         .map(|c| (c.summary, c.operations))
         .unwrap_or_else(|| ("(a change that could not be read)".into(), Vec::new()));
-    DesignProposal {
-        summary: ctx.redactor.redact_str(&summary),
+    ctx.redactor.redact(DesignProposal {
+        summary,
         operations,
         status,
         base_version: ctx.version,
@@ -224,7 +270,7 @@ fn proposal(ctx: &Context<'_>, checked: Checked, repaired: bool) -> DesignPropos
         issues,
         decided_by: None,
         decided_at: None,
-    }
+    })
 }
 
 /// The dev provider's answer: the deterministic designer, streamed a few words at a time.
@@ -366,12 +412,13 @@ async fn think(ctx: &Context<'_>) -> Result<Thought, Failure> {
 }
 
 fn error_of(e: &ApiError) -> DesignError {
+    let body = e.envelope().error;
     DesignError {
-        code: serde_json::to_value(e.code())
+        code: serde_json::to_value(body.code)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "INTERNAL_ERROR".into()),
-        message: e.to_string(),
+        message: body.message,
     }
 }
 
@@ -387,7 +434,9 @@ fn total(usages: &[DesignUsage]) -> Option<DesignUsage> {
 }
 
 /// Sends a message to a workflow's design assistant and waits for its
-/// answer (at most [`WAIT`]).
+/// answer (the model at most [`WAIT`]). Once the message is stored, the
+/// exchange runs to its end even if the caller goes away, so a message is
+/// never left counted without an answer.
 pub async fn converse(
     state: &AppState,
     caller: &Member,
@@ -395,6 +444,7 @@ pub async fn converse(
     workflow_id: Uuid,
     text: &str,
 ) -> ApiResult<DesignExchange> {
+    let deadline = tokio::time::Instant::now() + WAIT;
     let text = text.trim();
     if text.is_empty() || text.chars().count() > MAX_MESSAGE_CHARS {
         return Err(ApiError::field("message", "must hold 1–10,000 characters"));
@@ -423,9 +473,8 @@ pub async fn converse(
         let locked = chat::lock(&mut tx, caller.workspace_id, workflow_id)
             .await?
             .ok_or_else(|| ApiError::not_found("workflow"))?;
-        let mut history = entries(&locked.chat_history.0);
         if let Some(max) = caller.tier.limits().messages_per_workflow {
-            if sent(&history) >= max as usize {
+            if locked.chat_sent >= i32::try_from(max).unwrap_or(i32::MAX) {
                 return Err(ApiError::tier_limit(
                     caller.tier,
                     "chat messages per workflow",
@@ -433,108 +482,176 @@ pub async fn converse(
                 ));
             }
         }
+        let mut history = entries(&locked.chat_history.0);
         let earlier = history.clone();
         history.push(asked.to_value());
         trim(&mut history);
-        chat::store(&mut tx, workflow_id, &Value::Array(history)).await?;
+        chat::store(&mut tx, workflow_id, &Value::Array(history), 1).await?;
         tx.commit().await?;
         (locked, earlier)
     };
-    let stream = ChatStream::new(state.db.clone(), state.publisher.clone(), workflow_id);
-    stream.message(&asked.to_value()).await;
+    let exchange = Exchange {
+        state: state.clone(),
+        caller: caller.clone(),
+        origin: origin.clone(),
+        workflow_id,
+        asked,
+        model,
+        own_values,
+        locked,
+        earlier,
+        deadline,
+    };
+    tokio::spawn(exchange.run())
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("the design chat's answer stopped: {e}")))?
+}
 
-    let redactor = Redactor::new(own_values.iter().cloned());
-    let answer_id = shared::ids::new_id();
-    let (pieces, forward) = stream.pieces(answer_id);
-    let usages = Mutex::new(Vec::new());
-    let ctx = Context {
-        state,
-        caller,
-        model: &model,
-        canvas: &locked.canvas.0,
-        version: locked.version,
-        earlier: &earlier,
-        message: text,
-        pieces: &pieces,
-        redactor: &redactor,
-        usages: &usages,
-    };
-    let outcome = match tokio::time::timeout(WAIT, think(&ctx)).await {
-        Ok(Ok(t)) => Ok(t),
-        Ok(Err(Failure::Api(e))) => Err(e),
-        Ok(Err(Failure::Model(e))) => {
-            Err(failed(e, "message").map_message(|m| redactor.redact_str(m)))
-        }
-        Err(_) => Err(ApiError::new(
-            ErrorCode::UpstreamError,
-            "the assistant did not answer within 25 s; ask for a smaller change or try again",
-        )
-        .with_details(json!({ "kind": "timeout", "retryable": true }))),
-    };
-    drop(pieces);
-    // Its pieces are out (bounded) before its whole message.
-    let _ = tokio::time::timeout(Duration::from_secs(2), forward).await;
-    let usages = usages.into_inner().unwrap_or_default();
-    let (content, proposal, error) = match &outcome {
-        Ok(t) => (redactor.redact_str(&t.text), t.proposal.clone(), None),
-        Err(e) => (String::new(), None, Some(error_of(e))),
-    };
-    let answer = DesignMessage {
-        id: answer_id,
-        role: ChatRole::Assistant,
-        content,
-        created_at: Utc::now(),
-        author_id: None,
-        reply_to: Some(asked.id),
-        status: Some(if error.is_some() {
-            AnswerStatus::Failed
-        } else {
-            AnswerStatus::Complete
-        }),
-        failed: false,
-        proposal,
-        usage: total(&usages),
-        error,
-    };
-    let mut asked = asked;
-    asked.failed = outcome.is_err();
-    store_answer(state, caller, workflow_id, &asked, &answer).await?;
-    if asked.failed {
-        stream.message(&asked.to_value()).await;
-    }
-    stream.message(&answer.to_value()).await;
-    // Every model call is charged, whether or not the answer ended well.
-    for u in &usages {
-        charge(
+/// An exchange whose message is stored: what answering it needs.
+struct Exchange {
+    state: AppState,
+    caller: Member,
+    origin: Origin,
+    workflow_id: Uuid,
+    asked: DesignMessage,
+    model: Provider,
+    own_values: Vec<String>,
+    locked: chat::Locked,
+    earlier: Vec<Value>,
+    deadline: tokio::time::Instant,
+}
+
+impl Exchange {
+    async fn run(self) -> ApiResult<DesignExchange> {
+        let Exchange {
             state,
             caller,
-            &u.provider,
-            &u.model,
-            u.input_tokens,
-            u.output_tokens,
-        )
-        .await?;
-    }
-    if !own_values.is_empty() {
-        let entry = Activity::new(caller.workspace_id, caller.user_id, Action::SecretUsed)
-            .on(workflow_id)
-            .details(json!({ "names": ["provider key"], "tool": "design chat" }))
-            .record(&state.db, origin)
-            .await?;
-        activity::publish(state, [entry]).await;
-    }
-    match outcome {
-        Ok(_) => Ok(DesignExchange {
-            message: asked,
-            answer,
-        }),
-        Err(e) => {
-            let mut details = e.details().cloned().unwrap_or_else(|| json!({}));
-            if details.is_object() {
-                details["messageId"] = json!(asked.id);
-                details["answerId"] = json!(answer.id);
+            origin,
+            workflow_id,
+            asked,
+            model,
+            own_values,
+            locked,
+            earlier,
+            deadline,
+        } = self;
+        let state = &state;
+        let caller = &caller;
+        let stream = ChatStream::new(state.db.clone(), state.publisher.clone(), workflow_id);
+        stream.message(&asked.to_value()).await;
+        let redactor = Redactor::new(own_values.iter().cloned());
+        let answer_id = shared::ids::new_id();
+        let (pieces, mut forward) = stream.pieces(answer_id);
+        let usages = Mutex::new(Vec::new());
+        let ctx = Context {
+            state,
+            caller,
+            model: &model,
+            canvas: &locked.canvas.0,
+            version: locked.version,
+            earlier: &earlier,
+            message: &asked.content,
+            pieces: &pieces,
+            pending: Held::default(),
+            redactor: &redactor,
+            usages: &usages,
+        };
+        let outcome = match tokio::time::timeout_at(deadline, think(&ctx)).await {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(Failure::Api(e))) => Err(e),
+            Ok(Err(Failure::Model(e))) => {
+                Err(failed(e, "message").map_message(|m| redactor.redact_str(m)))
             }
-            Err(e.with_details(details))
+            Err(_) => Err(ApiError::new(
+                ErrorCode::UpstreamError,
+                format!(
+                    "the assistant did not answer within {} s; ask for a smaller change or try again",
+                    WAIT.as_secs()
+                ),
+            )
+            .with_details(json!({ "kind": "timeout", "retryable": true }))),
+        };
+        ctx.flush();
+        drop(pieces);
+        // Its pieces go out before its whole message; what has not within 2 s
+        // is dropped with the others once the whole message is stored.
+        if tokio::time::timeout(Duration::from_secs(2), &mut forward)
+            .await
+            .is_err()
+        {
+            forward.abort();
+        }
+        let usages = usages.into_inner().unwrap_or_default();
+        let (content, proposal, error) = match &outcome {
+            Ok(t) => (redactor.redact_str(&t.text), t.proposal.clone(), None),
+            Err(e) => (String::new(), None, Some(error_of(e))),
+        };
+        let answer = DesignMessage {
+            id: answer_id,
+            role: ChatRole::Assistant,
+            content,
+            created_at: Utc::now(),
+            author_id: None,
+            reply_to: Some(asked.id),
+            status: Some(if error.is_some() {
+                AnswerStatus::Failed
+            } else {
+                AnswerStatus::Complete
+            }),
+            failed: false,
+            proposal,
+            usage: total(&usages),
+            error,
+        };
+        let mut asked = asked;
+        asked.failed = outcome.is_err();
+        store_answer(state, caller, workflow_id, &asked, &answer).await?;
+        if asked.failed {
+            stream.message(&asked.to_value()).await;
+        }
+        stream.message(&answer.to_value()).await;
+        // Every model call is charged, whether or not the answer ended well;
+        // the answer is stored, so a failure here is logged, not answered.
+        for u in &usages {
+            if let Err(e) = charge(
+                state,
+                caller,
+                &u.provider,
+                &u.model,
+                u.input_tokens,
+                u.output_tokens,
+            )
+            .await
+            {
+                tracing::error!(workspace_id = %caller.workspace_id, error = %e, "cannot charge a design chat's model call");
+            }
+        }
+        if !own_values.is_empty() {
+            let recorded = Activity::new(caller.workspace_id, caller.user_id, Action::SecretUsed)
+                .on(workflow_id)
+                .details(json!({ "names": ["provider key"], "tool": "design chat" }))
+                .record(&state.db, &origin)
+                .await;
+            match recorded {
+                Ok(entry) => activity::publish(state, [entry]).await,
+                Err(e) => {
+                    tracing::error!(workspace_id = %caller.workspace_id, error = %e, "cannot record a design chat's use of the provider key")
+                }
+            }
+        }
+        match outcome {
+            Ok(_) => Ok(DesignExchange {
+                message: asked,
+                answer,
+            }),
+            Err(e) => {
+                let mut details = e.details().cloned().unwrap_or_else(|| json!({}));
+                if details.is_object() {
+                    details["messageId"] = json!(asked.id);
+                    details["answerId"] = json!(answer.id);
+                }
+                Err(e.with_details(details))
+            }
         }
     }
 }
@@ -561,7 +678,45 @@ async fn store_answer(
     }
     history.push(answer.to_value());
     trim(&mut history);
-    chat::store(&mut tx, workflow_id, &Value::Array(history)).await?;
+    let sent = if asked.failed { -1 } else { 0 };
+    chat::store(&mut tx, workflow_id, &Value::Array(history), sent).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_split_across_pieces_never_goes_out() {
+        let secret = "sk-own-key-0123456789";
+        let redactor = Redactor::new([secret.to_owned()]);
+        let held = Held::default();
+        let text = format!("the key is {secret}, see?");
+        let mut sent = Vec::new();
+        for piece in text.as_bytes().chunks(3) {
+            sent.extend(held.take(&redactor, std::str::from_utf8(piece).expect("ascii")));
+        }
+        sent.extend(held.rest(&redactor));
+        assert!(sent.iter().all(|p| !p.contains("sk-own")), "{sent:?}");
+        assert_eq!(sent.concat(), redactor.redact_str(&text));
+        assert!(sent.len() > 2);
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_within_its_bounds() {
+        let big = "x".repeat(10_000);
+        let mut h: Vec<Value> = (0..300).map(|i| json!({"i": i, "content": big})).collect();
+        trim(&mut h);
+        let size: usize = h.iter().map(|m| m.to_string().len() + 1).sum();
+        assert!(size <= MAX_HISTORY_BYTES, "{size}");
+        assert_eq!(h.last().expect("last")["i"], 299);
+        let mut many: Vec<Value> = (0..1500).map(|i| json!({"i": i})).collect();
+        trim(&mut many);
+        assert_eq!(
+            (many.len(), many[0]["i"].as_i64()),
+            (MAX_HISTORY, Some(500))
+        );
+    }
 }

@@ -54,18 +54,30 @@ fn api_error(e: &ApiError) -> Value {
 }
 
 /// Serves one `chat` frame of a connection: the answer is pushed to it.
-pub async fn handle(state: &AppState, rt: &Realtime, connection_id: &str, body: &str) {
+pub async fn handle(
+    state: &AppState,
+    rt: &Realtime,
+    origin: &Origin,
+    connection_id: &str,
+    body: &str,
+) {
     let request_id = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v.get("requestId").cloned());
-    let mut frame = answer(state, rt, connection_id, body).await;
+    let mut frame = answer(state, rt, origin, connection_id, body).await;
     if let Some(r) = request_id {
         frame["requestId"] = r;
     }
     rt.push(connection_id, frame.to_string()).await;
 }
 
-async fn answer(state: &AppState, rt: &Realtime, connection_id: &str, body: &str) -> Value {
+async fn answer(
+    state: &AppState,
+    rt: &Realtime,
+    origin: &Origin,
+    connection_id: &str,
+    body: &str,
+) -> Value {
     let frame: ChatFrame = match serde_json::from_str(body) {
         Ok(f) => f,
         Err(e) => {
@@ -76,7 +88,6 @@ async fn answer(state: &AppState, rt: &Realtime, connection_id: &str, body: &str
             )
         }
     };
-    let _ = &frame.request_id;
     let unavailable = || error("SERVICE_UNAVAILABLE", "try again shortly", None);
     let conn = match rt.store.get(connection_id.to_owned()).await {
         Ok(Some(c)) => c,
@@ -138,15 +149,14 @@ async fn answer(state: &AppState, rt: &Realtime, connection_id: &str, body: &str
         {
             return unavailable();
         }
+        let mut subscribed = json!({ "type": MessageType::Subscribed, "topic": topic, "after": from, "lastSeq": from });
+        if let Some(r) = &frame.request_id {
+            subscribed["requestId"] = r.clone();
+        }
+        rt.push(connection_id, subscribed.to_string()).await;
     }
-    match crate::chat_turn::converse(
-        state,
-        &member,
-        &Origin::system(),
-        frame.workflow_id,
-        &frame.message,
-    )
-    .await
+    match crate::chat_turn::converse(state, &member, origin, frame.workflow_id, &frame.message)
+        .await
     {
         Ok(ex) => json!({
             "type": MessageType::ChatAnswered, "workflowId": frame.workflow_id, "topic": topic,
@@ -176,8 +186,14 @@ pub fn serve_socket_events(
     router.layer(middleware::from_fn(move |req: Request, next: Next| {
         let (state, rt) = (state.clone(), rt.clone());
         async move {
-            let connection = match req.extensions().get::<RequestContext>() {
-                Some(RequestContext::WebSocket(ctx)) => ctx.connection_id.clone(),
+            let (connection, origin) = match req.extensions().get::<RequestContext>() {
+                Some(RequestContext::WebSocket(ctx)) => (
+                    ctx.connection_id.clone(),
+                    Origin {
+                        ip: ctx.identity.source_ip.clone(),
+                        user_agent: ctx.identity.user_agent.clone(),
+                    },
+                ),
                 _ => return next.run(req).await,
             };
             let Some(connection) = connection else {
@@ -187,7 +203,14 @@ pub fn serve_socket_events(
             let body = axum::body::to_bytes(req.into_body(), 256 * 1024)
                 .await
                 .unwrap_or_default();
-            handle(&state, &rt, &connection, &String::from_utf8_lossy(&body)).await;
+            handle(
+                &state,
+                &rt,
+                &origin,
+                &connection,
+                &String::from_utf8_lossy(&body),
+            )
+            .await;
             StatusCode::OK.into_response()
         }
     }))

@@ -26,11 +26,11 @@ pub fn design(message: &str, canvas: &Value) -> (String, Option<GraphChange>) {
     // The user's own words after a command (the lower-cased copy when case
     // folding changed their length).
     let original = |lowered: &str| -> String {
-        if lower.len() == message.len() {
-            message[message.len() - lowered.len()..].to_owned()
-        } else {
-            lowered.to_owned()
-        }
+        message
+            .get(message.len().saturating_sub(lowered.len())..)
+            .filter(|o| lower.len() == message.len() && o.to_lowercase() == lowered)
+            .unwrap_or(lowered)
+            .to_owned()
     };
     let change = if ids.is_empty() {
         from_nothing(message)
@@ -259,5 +259,10 @@ mod tests {
         let (said, none) = design("make it better", &grown);
         assert!(none.is_none());
         assert!(said.contains("research"));
+        // Case folding that changes lengths does not cut a character in two.
+        let (_, odd) = design("rename İ to Ωx", &json!({"nodes": [{"id": "i̇"}]}));
+        assert!(odd.is_some());
+        let (_, odd) = design("Add Ωx İ step", &grown);
+        assert!(odd.is_some());
     }
 }

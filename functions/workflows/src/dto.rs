@@ -121,6 +121,7 @@ pub struct ReplaceWorkflow {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub canvas: Option<Value>,
+    /// Replaces the design chat as a whole (e.g. `[]` clears it); left out, the chat stays.
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
     pub chat_history: Option<Value>,

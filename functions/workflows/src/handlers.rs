@@ -445,7 +445,8 @@ pub async fn replace(
         Some(body.description.unwrap_or_default()),
         Some(body.tags.unwrap_or_default()),
         Some(body.canvas.unwrap_or_else(empty_canvas)),
-        Some(body.chat_history.unwrap_or_else(|| json!([]))),
+        // The design chat is the workflow's log, not its content: left out, it stays.
+        body.chat_history,
         Some(body.settings.unwrap_or_else(|| json!({}))),
     )?;
     change_content(&state, &caller, &origin, id, base, change, graph).await
@@ -657,6 +658,8 @@ pub async fn restore_version(
         .ok_or_else(|| ApiError::not_found("version"))?;
     let mut change = Change::from(Content::from(old));
     change.status = None;
+    // The design chat goes on: restoring a version brings back its content, not its chat.
+    change.chat_history = None;
     apply(&state, &caller, &origin, id, base, change).await
 }
 

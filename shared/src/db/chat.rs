@@ -15,6 +15,8 @@ pub struct Locked {
     pub canvas: Json<Value>,
     pub version: i32,
     pub status: String,
+    /// Messages users sent to the assistant (what the plan's limit counts).
+    pub chat_sent: i32,
 }
 
 /// Locks a live workflow of the workspace for a chat change (`None`: not found).
@@ -24,7 +26,7 @@ pub async fn lock(
     workflow_id: Uuid,
 ) -> Result<Option<Locked>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT chat_history, canvas, version, status FROM workflows
+        "SELECT chat_history, canvas, version, status, chat_sent FROM workflows
           WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL FOR UPDATE",
     )
     .bind(workflow_id)
@@ -33,17 +35,23 @@ pub async fn lock(
     .await
 }
 
-/// Stores a locked workflow's chat history as it is now (no new version).
+/// Stores a locked workflow's chat history as it is now (no new version),
+/// and moves its count of sent messages by `sent` (+1 for a message, -1
+/// for one whose answer failed).
 pub async fn store(
     tx: &mut Transaction<'_, Postgres>,
     workflow_id: Uuid,
     history: &Value,
+    sent: i32,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE workflows SET chat_history = $2 WHERE id = $1")
-        .bind(workflow_id)
-        .bind(Json(history))
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE workflows SET chat_history = $2, chat_sent = greatest(chat_sent + $3, 0) WHERE id = $1",
+    )
+    .bind(workflow_id)
+    .bind(Json(history))
+    .bind(sent)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
