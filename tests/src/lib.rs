@@ -26,6 +26,7 @@ pub mod hooks;
 pub mod moto;
 pub mod proxy;
 pub mod runs;
+pub mod statements;
 pub mod ws;
 
 /// The server URL tests create their databases on.

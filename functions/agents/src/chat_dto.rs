@@ -125,8 +125,15 @@ impl DesignMessage {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"message": "Research the topic, then write a summary, then review it"}))]
 pub struct DesignChatRequest {
-    /// What you ask the assistant (1–10,000 characters).
+    #[schema(schema_with = message_schema)]
     pub message: String,
+}
+
+/// What a user may send the assistant: free text, not blank.
+pub const MESSAGE: shared::text::TextRule = shared::text::required_text(10_000);
+
+fn message_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    MESSAGE.schema("What you ask the assistant (1–10,000 characters, not only blanks).")
 }
 
 /// A message and its answer.

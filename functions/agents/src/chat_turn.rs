@@ -52,8 +52,6 @@ use crate::{
 /// rest of the request's 25 s (under API Gateway's 29 s) is for storing,
 /// streaming and charging it.
 pub const WAIT: Duration = Duration::from_secs(21);
-/// The longest message a user may send.
-const MAX_MESSAGE_CHARS: usize = 10_000;
 /// The most messages a chat history keeps (the oldest go first)...
 pub const MAX_HISTORY: usize = 1000;
 /// ...and the most bytes (as JSON), so a workflow and its versions stay
@@ -445,10 +443,10 @@ pub async fn converse(
     text: &str,
 ) -> ApiResult<DesignExchange> {
     let deadline = tokio::time::Instant::now() + WAIT;
-    let text = text.trim();
-    if text.is_empty() || text.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::field("message", "must hold 1–10,000 characters"));
-    }
+    let text = crate::chat_dto::MESSAGE
+        .parse(text)
+        .map_err(|why| ApiError::field("message", why))?;
+    let text = text.as_str();
     within_budget(&budgets::standing(&state.db, caller.workspace_id).await?)?;
     let (model, own_values) = design_provider(state, caller).await?;
     if let Provider::Unconfigured(why) = &model {

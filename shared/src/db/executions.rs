@@ -692,10 +692,11 @@ pub struct ModelUsage<'a> {
 /// What storing a batch of events did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    /// Stored: how many were new, whose run it is (to publish to), and the
-    /// budget notices its spend made due.
+    /// Stored: the sequence numbers that were new (only those are
+    /// published), whose run it is (to publish to), and the budget notices
+    /// its spend made due.
     Added {
-        new: u64,
+        new: std::collections::BTreeSet<i64>,
         workspace_id: Uuid,
         notices: Vec<budgets::Notice>,
     },
@@ -723,37 +724,45 @@ pub async fn insert_events(
         Some((s, _)) if s.is_terminal() => return Ok(Recorded::Ended),
         Some((_, workspace_id)) => workspace_id,
     };
-    let (mut added, mut tokens, mut cost) = (0, 0i64, 0i64);
+    // The whole batch in one statement; a retried event is not inserted
+    // again, and only what is new counts (tokens, cost) and is published.
+    let new: std::collections::BTreeSet<i64> = sqlx::query_scalar(
+        "INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
+         SELECT $1, e.seq, e.type, e.node, e.payload, e.ts
+           FROM unnest($2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[])
+                AS e(seq, type, node, payload, ts)
+         ON CONFLICT (execution_id, seq) DO NOTHING
+         RETURNING seq",
+    )
+    .bind(id)
+    .bind(events.iter().map(|e| e.seq).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.kind).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.node).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| Json(e.payload)).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.ts).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    let (mut tokens, mut cost) = (0i64, 0i64);
     let mut by_model: BTreeMap<(&str, &str), [i64; 5]> = BTreeMap::new();
-    for e in events {
-        let inserted = sqlx::query(
-            "INSERT INTO execution_events (execution_id, seq, type, node, payload, ts) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (execution_id, seq) DO NOTHING",
-        )
-        .bind(id)
-        .bind(e.seq)
-        .bind(e.kind)
-        .bind(e.node)
-        .bind(Json(e.payload))
-        .bind(e.ts)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        added += inserted;
-        // A retried event is not inserted again, nor are its tokens counted.
-        if inserted == 1 {
-            tokens = tokens.saturating_add(e.tokens);
-            if let Some(u) = e.usage {
-                let price = u.cost_micros.unwrap_or(0);
-                cost = cost.saturating_add(price);
-                let m = by_model.entry((u.provider, u.model)).or_default();
-                let unpriced = i64::from(u.cost_micros.is_none());
-                for (sum, n) in
-                    m.iter_mut()
-                        .zip([1, u.input_tokens, u.output_tokens, price, unpriced])
-                {
-                    *sum = sum.saturating_add(n);
-                }
+    // A batch may name a number twice: the first one is the stored one.
+    let mut counted = std::collections::BTreeSet::new();
+    for e in events.iter().filter(|e| new.contains(&e.seq)) {
+        if !counted.insert(e.seq) {
+            continue;
+        }
+        tokens = tokens.saturating_add(e.tokens);
+        if let Some(u) = e.usage {
+            let price = u.cost_micros.unwrap_or(0);
+            cost = cost.saturating_add(price);
+            let m = by_model.entry((u.provider, u.model)).or_default();
+            let unpriced = i64::from(u.cost_micros.is_none());
+            for (sum, n) in m
+                .iter_mut()
+                .zip([1, u.input_tokens, u.output_tokens, price, unpriced])
+            {
+                *sum = sum.saturating_add(n);
             }
         }
     }
@@ -779,25 +788,29 @@ pub async fn insert_events(
         .execute(&mut **tx)
         .await?;
     }
-    sqlx::query(
-        "UPDATE executions SET last_seq = GREATEST(last_seq, (SELECT coalesce(max(seq), 0) FROM execution_events WHERE execution_id = $1)),
-                llm_tokens = CASE WHEN llm_tokens > 9223372036854775807 - $2 THEN 9223372036854775807
-                                  ELSE llm_tokens + $2 END,
-                cost_micros = least(cost_micros::numeric + $3, 9223372036854775807)::bigint
-          WHERE id = $1",
-    )
-    .bind(id)
-    .bind(tokens)
-    .bind(cost)
-    .execute(&mut **tx)
-    .await?;
+    // Nothing new: the run's row stays as it is.
+    if let Some(last) = new.last() {
+        sqlx::query(
+            "UPDATE executions SET last_seq = GREATEST(last_seq, $4),
+                    llm_tokens = CASE WHEN llm_tokens > 9223372036854775807 - $2 THEN 9223372036854775807
+                                      ELSE llm_tokens + $2 END,
+                    cost_micros = least(cost_micros::numeric + $3, 9223372036854775807)::bigint
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(tokens)
+        .bind(cost)
+        .bind(*last)
+        .execute(&mut **tx)
+        .await?;
+    }
     let notices = if cost > 0 {
         budgets::spend(tx, workspace_id, cost).await?
     } else {
         Vec::new()
     };
     Ok(Recorded::Added {
-        new: added,
+        new,
         workspace_id,
         notices,
     })

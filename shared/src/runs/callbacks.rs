@@ -319,12 +319,12 @@ impl Runs {
         // The row lock in `insert_events` is the one check that the run is
         // live (no separate read of the whole run per batch).
         let mut tx = self.db.begin().await?;
-        let (workspace_id, notices) = match executions::insert_events(&mut tx, id, &rows).await? {
+        let (new, workspace_id, notices) = match executions::insert_events(&mut tx, id, &rows).await? {
             Recorded::Added {
+                new,
                 workspace_id,
                 notices,
-                ..
-            } => (workspace_id, notices),
+            } => (new, workspace_id, notices),
             Recorded::Ended => return Err(run_ended()),
             Recorded::Missing => return Err(ApiError::not_found("execution")),
         };
@@ -349,7 +349,12 @@ impl Runs {
         for n in &notices {
             self.announce_budget(workspace_id, n).await;
         }
-        for row in &rows {
+        // Only what is new: a retried batch publishes nothing again.
+        let mut published = std::collections::BTreeSet::new();
+        for row in rows
+            .iter()
+            .filter(|r| new.contains(&r.seq) && published.insert(r.seq))
+        {
             self.publish(
                 id,
                 workspace_id,

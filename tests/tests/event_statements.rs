@@ -1,0 +1,180 @@
+//! What an event batch costs Postgres, counted at the wire (a proxy counts
+//! the statements the callback path runs): the capacity model
+//! (`infra/CAPACITY.md`) states the figure, and this test fails when the
+//! code grows past it. A retried batch stores and publishes nothing again.
+
+use std::sync::{Arc, Mutex};
+
+use saasit_tests::{spawn_app, statements::StatementCounter};
+use serde_json::{json, Value};
+use shared::{
+    db::executions::{self, NewExecution},
+    future::BoxFuture,
+    runs::trigger::TriggerType,
+    tier::{Priority, Tier},
+    realtime::publish::{Published, Publisher},
+    runs::{
+        local::{blobs::LocalBlobs, queue::LocalQueue, tracker::LocalTracker},
+        JobLauncher, JobSpec, JobState, Launch, Ports, RunSettings, Runs,
+    },
+};
+use uuid::Uuid;
+
+/// The figure the capacity model states (`<!-- statements-per-event-batch: N -->`).
+fn stated() -> u64 {
+    let doc = include_str!("../../infra/CAPACITY.md");
+    let tag = "<!-- statements-per-event-batch: ";
+    let at = doc.find(tag).expect("infra/CAPACITY.md states the statements per event batch") + tag.len();
+    doc[at..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
+/// No cluster: this test never launches a run.
+struct NoJobs;
+
+impl JobLauncher for NoJobs {
+    fn launch(&self, _: JobSpec) -> BoxFuture<'_, anyhow::Result<Launch>> {
+        Box::pin(async { anyhow::bail!("no cluster here") })
+    }
+    fn delete(&self, _: &str) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn state(&self, _: &str) -> BoxFuture<'_, anyhow::Result<JobState>> {
+        Box::pin(async { Ok(JobState::Missing) })
+    }
+}
+
+#[derive(Default)]
+struct Kept(Mutex<Vec<Published>>);
+
+impl Publisher for Kept {
+    fn publish(&self, message: Published) -> BoxFuture<'_, ()> {
+        self.0.lock().expect("kept").push(message);
+        Box::pin(async {})
+    }
+}
+
+/// A batch as an executor sends it: 25 events of a 10-node run, one of them a priced model call.
+fn batch(from: u64) -> Value {
+    let mut events = Vec::new();
+    let mut seq = from;
+    let mut push = |kind: Value| {
+        let mut e = kind;
+        e["seq"] = json!(seq);
+        e["ts"] = json!("2026-12-01T05:00:00Z");
+        events.push(e);
+        seq += 1;
+    };
+    for n in 0..12 {
+        push(json!({"type": "node_started", "node": format!("n{n}"), "attempt": 1}));
+        push(json!({"type": "node_succeeded", "node": format!("n{n}"), "attempt": 1, "output": {"text": "done"}, "durationMs": 1200, "reused": false}));
+    }
+    push(json!({"type": "usage", "node": "n3", "provider": "anthropic", "model": "claude-sonnet-4-5",
+                "inputTokens": 1200, "outputTokens": 300}));
+    json!({ "events": events })
+}
+
+#[tokio::test]
+async fn an_event_batch_costs_what_the_capacity_model_says() {
+    let app = spawn_app().await;
+    let (user, _) = app.user("statements@example.com").await;
+    // A running execution, stored directly: this test is about its events.
+    let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}], "edges": []});
+    let workflow: Uuid = sqlx::query_scalar(
+        "INSERT INTO workflows (id, workspace_id, created_by, name, canvas) VALUES ($1, $2, $2, 'w', $3) RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user)
+    .bind(&canvas)
+    .fetch_one(&app.state.db)
+    .await
+    .expect("workflow");
+    let (stored, _) = executions::insert(
+        &mut app.state.db.acquire().await.expect("connection"),
+        NewExecution {
+            id: Uuid::now_v7(),
+            workspace_id: user,
+            started_by: Some(user),
+            workflow_id: workflow,
+            workflow_version: 1,
+            tier: Tier::Professional,
+            priority: Priority::Standard,
+            graph: &canvas,
+            inputs: &json!({}),
+            prior_outputs: &json!({}),
+            idempotency_key: None,
+            retry_of: None,
+            trigger_type: TriggerType::Manual,
+            trigger_data: &json!({}),
+            queue_deadline: chrono::Utc::now() + chrono::Duration::hours(1),
+        },
+    )
+    .await
+    .expect("execution");
+    let run = stored.id;
+    sqlx::query("UPDATE executions SET status = 'running', started_at = now() WHERE id = $1")
+        .bind(run)
+        .execute(&app.state.db)
+        .await
+        .expect("running");
+
+    let upstream = {
+        let u = url::Url::parse(&app.database_url).expect("url");
+        format!("{}:{}", u.host_str().expect("host"), u.port().unwrap_or(5432))
+    };
+    let counter = StatementCounter::start(upstream).await;
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&counter.url_for(&app.database_url))
+        .await
+        .expect("through the counter");
+    let kept = Arc::new(Kept::default());
+    let runs = Runs::new(
+        db,
+        app.state.tokens.clone(),
+        Ports {
+            queue: Arc::new(LocalQueue::new()),
+            launcher: Arc::new(NoJobs),
+            tracker: Arc::new(LocalTracker::new().0),
+            blobs: Arc::new(LocalBlobs::new(std::env::temp_dir(), "http://127.0.0.1:9", b"k")),
+            publisher: kept.clone(),
+            vault: app.state.vault.clone(),
+            schedules: Arc::new(shared::triggers::local::LocalSchedules::new()),
+        },
+        "http://127.0.0.1:9".into(),
+        RunSettings::default(),
+    );
+
+    let first = batch(1);
+    let parsed = serde_json::from_value(first.clone()).expect("a batch");
+    let before = counter.count();
+    assert_eq!(runs.record_events(run, &parsed).await.expect("stored"), 25);
+    let used = counter.count() - before;
+    println!("statements for a batch of 25 events: {used} ({:.2} per event)", used as f64 / 25.0);
+    assert!(used <= stated(), "a batch of 25 events took {used} statements; the capacity model says {}", stated());
+    let published = |kept: &Kept| {
+        kept.0
+            .lock()
+            .expect("kept")
+            .iter()
+            .filter(|p| p.topic == format!("execution:{run}"))
+            .count()
+    };
+    assert_eq!(published(&kept), 25);
+
+    // The same batch again (a retry after a lost answer): nothing new stored or published.
+    runs.record_events(run, &parsed).await.expect("stored");
+    assert_eq!(published(&kept), 25);
+    let (events, last_seq, tokens): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM execution_events WHERE execution_id = $1), last_seq, llm_tokens
+           FROM executions WHERE id = $1",
+    )
+    .bind(run)
+    .fetch_one(&app.state.db)
+    .await
+    .expect("stored");
+    assert_eq!((events, last_seq, tokens), (25, 25, 1500));
+}
