@@ -112,6 +112,10 @@ pub struct Runtime {
 pub struct EngineConfig {
     pub max_concurrency: usize,
     pub heartbeat_every: Duration,
+    /// Whether liveness is also written to the event stream (`heartbeat`
+    /// events): for a graph run on its own, whose events are all there is.
+    /// A Job's liveness is its heartbeat calls, recorded once.
+    pub heartbeat_events: bool,
     /// The whole run's limit; past it the run ends `timed_out`.
     pub run_timeout: Option<Duration>,
 }
@@ -121,6 +125,7 @@ impl Default for EngineConfig {
         Self {
             max_concurrency: 8,
             heartbeat_every: Duration::from_secs(30),
+            heartbeat_events: true,
             run_timeout: None,
         }
     }
@@ -528,7 +533,7 @@ impl Scheduler {
                         }
                     }
                 }
-                _ = heartbeat.tick() => self.reporter.emit(EventKind::Heartbeat {}),
+                _ = heartbeat.tick(), if cfg.heartbeat_events => self.reporter.emit(EventKind::Heartbeat {}),
             }
         }
     }

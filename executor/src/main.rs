@@ -85,6 +85,7 @@ fn common() -> Result<Common, String> {
         config: EngineConfig {
             max_concurrency: settings.max_concurrency,
             heartbeat_every: settings.heartbeat_every,
+            heartbeat_events: true,
             run_timeout: None,
         },
     })
@@ -278,6 +279,8 @@ async fn job() -> ExitCode {
         }
     };
     let mut config = common.config;
+    // Liveness goes to the API as heartbeat calls: not also as events.
+    config.heartbeat_events = false;
     config.max_concurrency = spec.max_concurrency.unwrap_or(config.max_concurrency);
     // The workspace's own provider key, or the platform's where its plan allows.
     let own_key = spec.llm.as_ref().map(|l| l.api_key.clone());

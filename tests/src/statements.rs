@@ -42,7 +42,8 @@ impl Reader {
                 if self.buf.len() < 8 {
                     break;
                 }
-                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
+                    as usize;
                 let code = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
                 if self.buf.len() < len {
                     break;
@@ -57,7 +58,8 @@ impl Reader {
                 break;
             }
             let kind = self.buf[0];
-            let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+            let len =
+                u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
             if self.buf.len() < len + 1 {
                 break;
             }

@@ -10,13 +10,13 @@ use serde_json::{json, Value};
 use shared::{
     db::executions::{self, NewExecution},
     future::BoxFuture,
-    runs::trigger::TriggerType,
-    tier::{Priority, Tier},
     realtime::publish::{Published, Publisher},
+    runs::trigger::TriggerType,
     runs::{
         local::{blobs::LocalBlobs, queue::LocalQueue, tracker::LocalTracker},
         JobLauncher, JobSpec, JobState, Launch, Ports, RunSettings, Runs,
     },
+    tier::{Priority, Tier},
 };
 use uuid::Uuid;
 
@@ -24,7 +24,10 @@ use uuid::Uuid;
 fn stated() -> u64 {
     let doc = include_str!("../../infra/CAPACITY.md");
     let tag = "<!-- statements-per-event-batch: ";
-    let at = doc.find(tag).expect("infra/CAPACITY.md states the statements per event batch") + tag.len();
+    let at = doc
+        .find(tag)
+        .expect("infra/CAPACITY.md states the statements per event batch")
+        + tag.len();
     doc[at..]
         .split_whitespace()
         .next()
@@ -70,10 +73,14 @@ fn batch(from: u64) -> Value {
     };
     for n in 0..12 {
         push(json!({"type": "node_started", "node": format!("n{n}"), "attempt": 1}));
-        push(json!({"type": "node_succeeded", "node": format!("n{n}"), "attempt": 1, "output": {"text": "done"}, "durationMs": 1200, "reused": false}));
+        push(
+            json!({"type": "node_succeeded", "node": format!("n{n}"), "attempt": 1, "output": {"text": "done"}, "durationMs": 1200, "reused": false}),
+        );
     }
-    push(json!({"type": "usage", "node": "n3", "provider": "anthropic", "model": "claude-sonnet-4-5",
-                "inputTokens": 1200, "outputTokens": 300}));
+    push(
+        json!({"type": "usage", "node": "n3", "provider": "anthropic", "model": "claude-sonnet-4-5",
+                "inputTokens": 1200, "outputTokens": 300}),
+    );
     json!({ "events": events })
 }
 
@@ -123,7 +130,11 @@ async fn an_event_batch_costs_what_the_capacity_model_says() {
 
     let upstream = {
         let u = url::Url::parse(&app.database_url).expect("url");
-        format!("{}:{}", u.host_str().expect("host"), u.port().unwrap_or(5432))
+        format!(
+            "{}:{}",
+            u.host_str().expect("host"),
+            u.port().unwrap_or(5432)
+        )
     };
     let counter = StatementCounter::start(upstream).await;
     let db = sqlx::postgres::PgPoolOptions::new()
@@ -139,7 +150,11 @@ async fn an_event_batch_costs_what_the_capacity_model_says() {
             queue: Arc::new(LocalQueue::new()),
             launcher: Arc::new(NoJobs),
             tracker: Arc::new(LocalTracker::new().0),
-            blobs: Arc::new(LocalBlobs::new(std::env::temp_dir(), "http://127.0.0.1:9", b"k")),
+            blobs: Arc::new(LocalBlobs::new(
+                std::env::temp_dir(),
+                "http://127.0.0.1:9",
+                b"k",
+            )),
             publisher: kept.clone(),
             vault: app.state.vault.clone(),
             schedules: Arc::new(shared::triggers::local::LocalSchedules::new()),
@@ -153,8 +168,11 @@ async fn an_event_batch_costs_what_the_capacity_model_says() {
     let before = counter.count();
     assert_eq!(runs.record_events(run, &parsed).await.expect("stored"), 25);
     let used = counter.count() - before;
-    println!("statements for a batch of 25 events: {used} ({:.2} per event)", used as f64 / 25.0);
-    assert!(used <= stated(), "a batch of 25 events took {used} statements; the capacity model says {}", stated());
+    assert!(
+        used <= stated(),
+        "a batch of 25 events took {used} statements; the capacity model says {}",
+        stated()
+    );
     let published = |kept: &Kept| {
         kept.0
             .lock()

@@ -680,9 +680,13 @@ async fn starting_a_run_counts_one_use_of_each_agent_it_names() {
         "edges": [{"from": "start", "to": "one"}, {"from": "one", "to": "two"},
                   {"from": "two", "to": "three"}, {"from": "three", "to": "out"}]
     });
+    // Uses are appended as runs start and folded into the count by the sweeper.
     let count = |id: &'static str| {
         let db = s.app.state.db.clone();
         async move {
+            shared::db::agents::fold_usage(&db, 5_000)
+                .await
+                .expect("fold");
             sqlx::query_scalar::<_, i64>("SELECT usage_count FROM agents WHERE id = $1::uuid")
                 .bind(id)
                 .fetch_one(&db)

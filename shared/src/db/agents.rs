@@ -244,9 +244,29 @@ pub async fn delete(
 
 /// Counts one more use of each agent (called when a workflow using them runs).
 pub async fn count_usage(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE agents SET usage_count = usage_count + 1 WHERE id = ANY($1)")
+    // Appended, not updated: the uses reach `usage_count` at the next fold.
+    sqlx::query("INSERT INTO agent_uses (agent_id) SELECT unnest($1::uuid[])")
         .bind(ids)
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// Folds up to `batch` recorded uses into the agents' `usage_count` (the
+/// sweeper's, every minute on AWS); how many it folded.
+pub async fn fold_usage(db: impl PgExecutor<'_>, batch: i64) -> Result<u64, sqlx::Error> {
+    let folded: Option<i64> = sqlx::query_scalar(
+        "WITH taken AS (
+             DELETE FROM agent_uses WHERE ctid IN (SELECT ctid FROM agent_uses LIMIT $1)
+             RETURNING agent_id),
+         n AS (SELECT agent_id, count(*) AS c FROM taken GROUP BY agent_id),
+         counted AS (
+             UPDATE agents a SET usage_count = a.usage_count + n.c FROM n WHERE a.id = n.agent_id
+             RETURNING 1)
+         SELECT sum(c)::bigint FROM n",
+    )
+    .bind(batch)
+    .fetch_one(db)
+    .await?;
+    Ok(folded.unwrap_or(0).max(0) as u64)
 }

@@ -60,6 +60,8 @@ pub struct Pruned {
     pub run_events: u64,
     /// Design-assistant stream messages older than a day (the chat history keeps them).
     pub chat_events: u64,
+    /// Agent uses folded into their agents' counts.
+    pub agent_uses: u64,
 }
 
 /// Prunes what can never matter again (the sweeper's housekeeping, every
@@ -72,5 +74,6 @@ pub async fn prune(db: &sqlx::PgPool) -> Result<Pruned, sqlx::Error> {
         activity: super::activity::prune(db, BATCH).await?,
         run_events: super::event_retention::prune(db, BATCH).await?,
         chat_events: super::chat::prune(db, BATCH).await?,
+        agent_uses: super::agents::fold_usage(db, BATCH).await?,
     })
 }

@@ -319,15 +319,16 @@ impl Runs {
         // The row lock in `insert_events` is the one check that the run is
         // live (no separate read of the whole run per batch).
         let mut tx = self.db.begin().await?;
-        let (new, workspace_id, notices) = match executions::insert_events(&mut tx, id, &rows).await? {
-            Recorded::Added {
-                new,
-                workspace_id,
-                notices,
-            } => (new, workspace_id, notices),
-            Recorded::Ended => return Err(run_ended()),
-            Recorded::Missing => return Err(ApiError::not_found("execution")),
-        };
+        let (new, workspace_id, notices) =
+            match executions::insert_events(&mut tx, id, &rows).await? {
+                Recorded::Added {
+                    new,
+                    workspace_id,
+                    notices,
+                } => (new, workspace_id, notices),
+                Recorded::Ended => return Err(run_ended()),
+                Recorded::Missing => return Err(ApiError::not_found("execution")),
+            };
         // A notice is recorded with the spend that made it due: it goes out once.
         let mut entries = Vec::with_capacity(notices.len());
         for n in &notices {

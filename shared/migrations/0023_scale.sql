@@ -1,0 +1,16 @@
+-- Scale (issue 20).
+--
+-- The claim counts a workspace's active runs under the workspace's lock:
+-- a partial index of active runs only answers it however many runs the
+-- workspace has had.
+CREATE INDEX executions_workspace_active ON executions (workspace_id)
+    WHERE status IN ('dispatching', 'running');
+
+-- An agent's uses, appended as runs start and folded into
+-- agents.usage_count by the sweeper, so a busy agent (the built-in ones are
+-- everyone's) is not a row every run start must update. No foreign key: it
+-- would lock the agent's row for every insert; the fold joins on agents.
+CREATE TABLE agent_uses (
+    agent_id  uuid NOT NULL,
+    at        timestamptz NOT NULL DEFAULT now()
+);
