@@ -27,6 +27,12 @@ pub struct RunSettings {
     pub max_dispatch_attempts: i32,
     /// `EXECUTOR_HEARTBEAT_SECONDS` (30): how often executors beat.
     pub heartbeat_every: Duration,
+    /// `TRACKER_HEARTBEAT_SECONDS` (600): the tracker's own heartbeat window
+    /// (the state machine's `HeartbeatSeconds`), a backstop: liveness is
+    /// judged from Postgres by the sweeper within `HEARTBEAT_TIMEOUT_SECONDS`,
+    /// and a beat is forwarded to the tracker at most every third of this
+    /// window, not at every beat (Step Functions' `SendTaskHeartbeat` quota).
+    pub tracker_heartbeat: Duration,
     /// `MAX_QUEUE_WAIT_SECONDS` (86,400): a run queued this long (no free
     /// slot) ends timed out.
     pub max_queue_wait: Duration,
@@ -56,6 +62,7 @@ impl Default for RunSettings {
             dispatch_deadline: Duration::from_secs(120),
             max_dispatch_attempts: 3,
             heartbeat_every: DEFAULT_HEARTBEAT_EVERY,
+            tracker_heartbeat: Duration::from_secs(600),
             max_queue_wait: Duration::from_secs(24 * 3600),
             defer: Duration::from_secs(5),
             requeue_after: Duration::from_secs(20 * 60),
@@ -68,6 +75,12 @@ impl Default for RunSettings {
 }
 
 impl RunSettings {
+    /// How often a run's beats are forwarded to the tracker: three times
+    /// within its window.
+    pub fn tracker_beat_every(&self) -> Duration {
+        self.tracker_heartbeat / 3
+    }
+
     pub fn from_lookup(l: &Lookup<'_>) -> Result<Self, SettingsError> {
         let d = Self::default();
         let s = Self {
@@ -76,6 +89,7 @@ impl RunSettings {
             dispatch_deadline: l.seconds("DISPATCH_DEADLINE_SECONDS", d.dispatch_deadline)?,
             max_dispatch_attempts: l.parse("MAX_DISPATCH_ATTEMPTS", d.max_dispatch_attempts)?,
             heartbeat_every: l.seconds("EXECUTOR_HEARTBEAT_SECONDS", d.heartbeat_every)?,
+            tracker_heartbeat: l.seconds("TRACKER_HEARTBEAT_SECONDS", d.tracker_heartbeat)?,
             max_queue_wait: l.seconds("MAX_QUEUE_WAIT_SECONDS", d.max_queue_wait)?,
             defer: l.seconds("DEFER_SECONDS", d.defer)?,
             requeue_after: l.seconds("REQUEUE_AFTER_SECONDS", d.requeue_after)?,
@@ -103,6 +117,12 @@ impl RunSettings {
             return Err(SettingsError::Invalid {
                 name: "HEARTBEAT_TIMEOUT_SECONDS",
                 reason: "must be longer than EXECUTOR_HEARTBEAT_SECONDS".into(),
+            });
+        }
+        if s.tracker_heartbeat < s.heartbeat_timeout {
+            return Err(SettingsError::Invalid {
+                name: "TRACKER_HEARTBEAT_SECONDS",
+                reason: "must be at least HEARTBEAT_TIMEOUT_SECONDS".into(),
             });
         }
         if s.max_dispatch_attempts < 1 {

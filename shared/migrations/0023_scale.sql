@@ -14,3 +14,8 @@ CREATE TABLE agent_uses (
     agent_id  uuid NOT NULL,
     at        timestamptz NOT NULL DEFAULT now()
 );
+
+-- When a run's heartbeat was last forwarded to the tracker: at most every
+-- third of the tracker's window (TRACKER_HEARTBEAT_SECONDS), not at every
+-- beat; liveness itself is heartbeat_at, judged by the sweeper.
+ALTER TABLE executions ADD COLUMN tracker_beat_at timestamptz;

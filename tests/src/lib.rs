@@ -436,6 +436,9 @@ pub fn test_pipeline_config() -> shared::runs::RunSettings {
     shared::runs::RunSettings {
         heartbeat_every: Duration::from_secs(1),
         heartbeat_timeout: Duration::from_secs(3),
+        // The tracker's backstop as short as the heartbeat window: the
+        // tests of tracking see it act within seconds.
+        tracker_heartbeat: Duration::from_secs(3),
         defer: Duration::from_millis(200),
         ..shared::runs::RunSettings::default()
     }

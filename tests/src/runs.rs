@@ -168,3 +168,51 @@ pub async fn status_of(s: &TestStack, token: &str, id: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A running execution of `user`'s personal workspace, stored directly (for
+/// tests of what a run's callbacks cost, with no executor).
+pub async fn stored_running_run(app: &crate::TestApp, user: uuid::Uuid) -> uuid::Uuid {
+    use shared::{
+        db::executions::{self, NewExecution},
+        runs::trigger::TriggerType,
+        tier::{Priority, Tier},
+    };
+    let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}], "edges": []});
+    let workflow: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO workflows (id, workspace_id, created_by, name, canvas) VALUES ($1, $2, $2, 'w', $3) RETURNING id",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(user)
+    .bind(&canvas)
+    .fetch_one(&app.state.db)
+    .await
+    .expect("workflow");
+    let (stored, _) = executions::insert(
+        &mut app.state.db.acquire().await.expect("connection"),
+        NewExecution {
+            id: uuid::Uuid::now_v7(),
+            workspace_id: user,
+            started_by: Some(user),
+            workflow_id: workflow,
+            workflow_version: 1,
+            tier: Tier::Professional,
+            priority: Priority::Standard,
+            graph: &canvas,
+            inputs: &json!({}),
+            prior_outputs: &json!({}),
+            idempotency_key: None,
+            retry_of: None,
+            trigger_type: TriggerType::Manual,
+            trigger_data: &json!({}),
+            queue_deadline: chrono::Utc::now() + chrono::Duration::hours(1),
+        },
+    )
+    .await
+    .expect("execution");
+    sqlx::query("UPDATE executions SET status = 'running', started_at = now() WHERE id = $1")
+        .bind(stored.id)
+        .execute(&app.state.db)
+        .await
+        .expect("running");
+    stored.id
+}

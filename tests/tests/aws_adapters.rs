@@ -640,6 +640,7 @@ async fn aws_world(heartbeat_timeout: Duration) -> AwsWorld {
         "https://api.example.com".into(),
         RunSettings {
             heartbeat_timeout,
+            tracker_heartbeat: heartbeat_timeout,
             // Long enough that a loaded CI machine checks the message is
             // hidden before it returns; the test waits it out once below.
             defer: Duration::from_secs(5),

@@ -18,7 +18,6 @@ use shared::{
     },
     tier::{Priority, Tier},
 };
-use uuid::Uuid;
 
 /// The figure the capacity model states (`<!-- statements-per-event-batch: N -->`).
 fn stated() -> u64 {
@@ -88,45 +87,7 @@ fn batch(from: u64) -> Value {
 async fn an_event_batch_costs_what_the_capacity_model_says() {
     let app = spawn_app().await;
     let (user, _) = app.user("statements@example.com").await;
-    // A running execution, stored directly: this test is about its events.
-    let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}], "edges": []});
-    let workflow: Uuid = sqlx::query_scalar(
-        "INSERT INTO workflows (id, workspace_id, created_by, name, canvas) VALUES ($1, $2, $2, 'w', $3) RETURNING id",
-    )
-    .bind(Uuid::now_v7())
-    .bind(user)
-    .bind(&canvas)
-    .fetch_one(&app.state.db)
-    .await
-    .expect("workflow");
-    let (stored, _) = executions::insert(
-        &mut app.state.db.acquire().await.expect("connection"),
-        NewExecution {
-            id: Uuid::now_v7(),
-            workspace_id: user,
-            started_by: Some(user),
-            workflow_id: workflow,
-            workflow_version: 1,
-            tier: Tier::Professional,
-            priority: Priority::Standard,
-            graph: &canvas,
-            inputs: &json!({}),
-            prior_outputs: &json!({}),
-            idempotency_key: None,
-            retry_of: None,
-            trigger_type: TriggerType::Manual,
-            trigger_data: &json!({}),
-            queue_deadline: chrono::Utc::now() + chrono::Duration::hours(1),
-        },
-    )
-    .await
-    .expect("execution");
-    let run = stored.id;
-    sqlx::query("UPDATE executions SET status = 'running', started_at = now() WHERE id = $1")
-        .bind(run)
-        .execute(&app.state.db)
-        .await
-        .expect("running");
+    let run = saasit_tests::runs::stored_running_run(&app, user).await;
 
     let upstream = {
         let u = url::Url::parse(&app.database_url).expect("url");

@@ -209,8 +209,9 @@ async fn the_callback_token_dies_with_its_run() {
 async fn a_database_outage_longer_than_the_heartbeat_window_kills_no_live_run() {
     let (s, proxy) = stack_with_cuttable_db(shared::runs::RunSettings {
         heartbeat_every: Duration::from_secs(1),
-        // Five times shorter than the outage.
+        // Five times shorter than the outage (the tracker's too).
         heartbeat_timeout: Duration::from_secs(2),
+        tracker_heartbeat: Duration::from_secs(2),
         defer: Duration::from_millis(200),
         ..shared::runs::RunSettings::default()
     })

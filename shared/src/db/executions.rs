@@ -627,30 +627,42 @@ pub struct Beat {
     pub task_token: Option<String>,
     /// The workspace's monthly budget is set and spent.
     pub over_budget: bool,
+    /// This beat is the first in a third of the tracker's window: forward it.
+    pub forward: bool,
 }
 
 /// Records a heartbeat, or `None` if there is no such execution.
-pub async fn heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Beat>, sqlx::Error> {
-    let row: Option<(bool, ExecutionStatus, Option<String>, bool)> = sqlx::query_as(
-        "UPDATE executions e SET heartbeat_at = CASE WHEN status = 'running' THEN now() ELSE heartbeat_at END
+pub async fn heartbeat(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    forward_every: std::time::Duration,
+) -> Result<Option<Beat>, sqlx::Error> {
+    let row: Option<(bool, ExecutionStatus, Option<String>, bool, bool)> = sqlx::query_as(
+        "UPDATE executions e SET heartbeat_at = CASE WHEN status = 'running' THEN now() ELSE heartbeat_at END,
+                tracker_beat_at = CASE WHEN status = 'running'
+                                        AND (tracker_beat_at IS NULL OR tracker_beat_at <= now() - make_interval(secs => $3))
+                                       THEN now() ELSE tracker_beat_at END
           WHERE id = $1
          RETURNING cancel_requested, status, task_token,
                    EXISTS (SELECT 1 FROM workspace_budgets b
                              JOIN usage_metrics u ON u.workspace_id = b.workspace_id AND u.metric = $2
                                                  AND u.period = date_trunc('month', now())::date
-                            WHERE b.workspace_id = e.workspace_id AND u.count >= b.monthly_budget_micros)",
+                            WHERE b.workspace_id = e.workspace_id AND u.count >= b.monthly_budget_micros),
+                   tracker_beat_at IS NOT DISTINCT FROM now()",
     )
     .bind(id)
     .bind(budgets::LLM_COST)
+    .bind(forward_every.as_secs_f64())
     .fetch_optional(db)
     .await?;
     // A fast executor can beat before the dispatcher has recorded it as
     // running: only a cancel or the run's end stops it.
-    Ok(row.map(|(cancel, status, task_token, over_budget)| Beat {
+    Ok(row.map(|(cancel, status, task_token, over_budget, forward)| Beat {
         stop: cancel || status.is_terminal(),
         ended: status.is_terminal(),
         task_token,
         over_budget,
+        forward,
     }))
 }
 

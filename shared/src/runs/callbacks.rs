@@ -383,15 +383,16 @@ impl Runs {
     /// Liveness, forwarded to the run tracker; the answer tells the executor
     /// to stop when the run was cancelled.
     pub async fn heartbeat(&self, id: Uuid) -> ApiResult<BeatAnswer> {
-        let beat = executions::heartbeat(&self.db, id)
+        let beat = executions::heartbeat(&self.db, id, self.settings.tracker_beat_every())
             .await?
             .ok_or_else(|| ApiError::not_found("execution"))?;
         if beat.ended {
             return Err(run_ended());
         }
-        if !beat.stop {
-            // The beat is recorded in Postgres, which the sweeper reads: a
-            // tracker that cannot be reached now is not worth failing the
+        // Liveness is the beat recorded in Postgres, which the sweeper judges;
+        // the tracker's window is a backstop, kept open by a beat now and then.
+        if !beat.stop && beat.forward {
+            // A tracker that cannot be reached now is not worth failing the
             // executor for.
             if let Err(e) = self.tracker.heartbeat(id, beat.task_token).await {
                 tracing::warn!(execution_id = %id, error = %e, "could not forward a heartbeat to the tracker");

@@ -102,7 +102,7 @@ impl Runs {
         self.tracker
             .start(TrackedRun {
                 execution_id: id,
-                heartbeat: self.settings.heartbeat_timeout,
+                heartbeat: self.settings.tracker_heartbeat,
                 timeout: max_runtime + TRACKER_GRACE,
             })
             .await?;

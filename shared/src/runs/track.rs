@@ -170,7 +170,7 @@ impl Runs {
             Verdict::Ended => Ok(Reaped::Over),
             Verdict::Alive(left) => Ok(Reaped::Alive(TrackedRun {
                 execution_id: id,
-                heartbeat: self.settings.heartbeat_timeout,
+                heartbeat: self.settings.tracker_heartbeat,
                 timeout: left + TRACKER_GRACE,
             })),
             Verdict::Dead(error) => {
