@@ -79,7 +79,11 @@ async fn beats_are_recorded_each_time_and_forwarded_once_a_window_third() {
             queue: Arc::new(LocalQueue::new()),
             launcher: Arc::new(NoJobs),
             tracker: tracker.clone(),
-            blobs: Arc::new(LocalBlobs::new(std::env::temp_dir(), "http://127.0.0.1:9", b"k")),
+            blobs: Arc::new(LocalBlobs::new(
+                std::env::temp_dir(),
+                "http://127.0.0.1:9",
+                b"k",
+            )),
             publisher: Arc::new(BroadcastPublisher::nowhere()),
             vault: app.state.vault.clone(),
             schedules: Arc::new(shared::triggers::local::LocalSchedules::new()),
@@ -104,11 +108,20 @@ async fn beats_are_recorded_each_time_and_forwarded_once_a_window_third() {
         recorded.push(beat_at().await);
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }
-    assert!(recorded.windows(2).all(|w| w[1] > w[0]), "every beat is recorded: {recorded:?}");
+    assert!(
+        recorded.windows(2).all(|w| w[1] > w[0]),
+        "every beat is recorded: {recorded:?}"
+    );
     let forwarded = tracker.0.load(Ordering::SeqCst);
-    assert!((2..=3).contains(&forwarded), "forwarded {forwarded} of 5 beats");
+    assert!(
+        (2..=3).contains(&forwarded),
+        "forwarded {forwarded} of 5 beats"
+    );
 
     // With the default windows (30 s beats, 600 s backstop), one beat in ten reaches the tracker.
     let d = RunSettings::default();
-    assert_eq!(d.tracker_beat_every().as_secs() / d.heartbeat_every.as_secs(), 6);
+    assert_eq!(
+        d.tracker_beat_every().as_secs() / d.heartbeat_every.as_secs(),
+        6
+    );
 }

@@ -37,6 +37,14 @@ async fn a_run_is_counted_queued_started_and_finished_with_its_waits() {
         .await
         .expect(401, None);
 
+    // The end is counted by the step that ended the run, just after the row
+    // says so (its answer to the executor waits for it; the poll above may not).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while points(&shared::metrics::captured(), "RunsFinished").is_empty()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let lines = shared::metrics::captured();
     for (name, dims) in [
         ("RunsQueued", json!([["Tier"]])),

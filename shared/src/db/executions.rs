@@ -657,13 +657,15 @@ pub async fn heartbeat(
     .await?;
     // A fast executor can beat before the dispatcher has recorded it as
     // running: only a cancel or the run's end stops it.
-    Ok(row.map(|(cancel, status, task_token, over_budget, forward)| Beat {
-        stop: cancel || status.is_terminal(),
-        ended: status.is_terminal(),
-        task_token,
-        over_budget,
-        forward,
-    }))
+    Ok(
+        row.map(|(cancel, status, task_token, over_budget, forward)| Beat {
+            stop: cancel || status.is_terminal(),
+            ended: status.is_terminal(),
+            task_token,
+            over_budget,
+            forward,
+        }),
+    )
 }
 
 pub async fn request_cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
