@@ -8,15 +8,12 @@ use std::sync::{Arc, Mutex};
 use saasit_tests::{spawn_app, statements::StatementCounter};
 use serde_json::{json, Value};
 use shared::{
-    db::executions::{self, NewExecution},
     future::BoxFuture,
     realtime::publish::{Published, Publisher},
-    runs::trigger::TriggerType,
     runs::{
         local::{blobs::LocalBlobs, queue::LocalQueue, tracker::LocalTracker},
         JobLauncher, JobSpec, JobState, Launch, Ports, RunSettings, Runs,
     },
-    tier::{Priority, Tier},
 };
 
 /// The figure the capacity model states (`<!-- statements-per-event-batch: N -->`).
