@@ -1,10 +1,6 @@
 -- Scale (issue 20).
 --
--- The claim counts a workspace's active runs under the workspace's lock:
--- a partial index of active runs only answers it however many runs the
--- workspace has had.
-CREATE INDEX executions_workspace_active ON executions (workspace_id)
-    WHERE status IN ('dispatching', 'running');
+-- (The claim's index of active runs is 0024, built concurrently.)
 
 -- An agent's uses, appended as runs start and folded into
 -- agents.usage_count by the sweeper, so a busy agent (the built-in ones are

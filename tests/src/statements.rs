@@ -119,6 +119,16 @@ impl StatementCounter {
         let mut u = url::Url::parse(url).expect("a database URL");
         u.set_host(Some("127.0.0.1")).expect("host");
         u.set_port(Some(self.addr.port())).expect("port");
+        // Plain text: the counter reads the protocol, not TLS records.
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| k != "sslmode")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .append_pair("sslmode", "disable");
         u.to_string()
     }
 }

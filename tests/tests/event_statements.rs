@@ -126,6 +126,7 @@ async fn an_event_batch_costs_what_the_capacity_model_says() {
     let before = counter.count();
     assert_eq!(runs.record_events(run, &parsed).await.expect("stored"), 25);
     let used = counter.count() - before;
+    assert!(used > 0, "the counter saw the batch");
     assert!(
         used <= stated(),
         "a batch of 25 events took {used} statements; the capacity model says {}",

@@ -118,7 +118,8 @@ async fn beats_are_recorded_each_time_and_forwarded_once_a_window_third() {
         "forwarded {forwarded} of 5 beats"
     );
 
-    // With the default windows (30 s beats, 600 s backstop), one beat in ten reaches the tracker.
+    // With the default windows (30 s beats, 600 s backstop), a beat reaches the tracker every
+    // 200 s at most: one in seven (the first beat at or after each 200 s).
     let d = RunSettings::default();
     assert_eq!(
         d.tracker_beat_every().as_secs() / d.heartbeat_every.as_secs(),

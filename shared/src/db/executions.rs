@@ -668,6 +668,16 @@ pub async fn heartbeat(
     )
 }
 
+/// A forward to the tracker that failed gives its slot back: the next beat
+/// forwards again (rather than a third of the window later).
+pub async fn forward_failed(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE executions SET tracker_beat_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn request_cancel(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE executions SET cancel_requested = true

@@ -67,6 +67,8 @@ pub struct Pruned {
 /// Prunes what can never matter again (the sweeper's housekeeping, every
 /// minute on AWS and every sweep locally).
 pub async fn prune(db: &sqlx::PgPool) -> Result<Pruned, sqlx::Error> {
+    // First, and as far as a sweep goes: uses come in with every run start.
+    let agent_uses = fold_agent_uses(db).await?;
     Ok(Pruned {
         rate_counters: super::rate_counters::prune(db, BATCH).await?,
         account_tokens: prune_account_tokens(db).await?,
@@ -74,6 +76,21 @@ pub async fn prune(db: &sqlx::PgPool) -> Result<Pruned, sqlx::Error> {
         activity: super::activity::prune(db, BATCH).await?,
         run_events: super::event_retention::prune(db, BATCH).await?,
         chat_events: super::chat::prune(db, BATCH).await?,
-        agent_uses: super::agents::fold_usage(db, BATCH).await?,
+        agent_uses,
     })
+}
+
+/// Folds agent uses a batch at a time until a batch comes back short, at
+/// most 40 batches (200,000 uses, over 3,000 run starts a second between
+/// two sweeps a minute apart).
+async fn fold_agent_uses(db: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
+    let mut folded = 0;
+    for _ in 0..40 {
+        let n = super::agents::fold_usage(db, BATCH).await?;
+        folded += n;
+        if n < BATCH as u64 {
+            break;
+        }
+    }
+    Ok(folded)
 }

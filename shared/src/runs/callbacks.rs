@@ -396,6 +396,9 @@ impl Runs {
             // executor for.
             if let Err(e) = self.tracker.heartbeat(id, beat.task_token).await {
                 tracing::warn!(execution_id = %id, error = %e, "could not forward a heartbeat to the tracker");
+                if let Err(e) = executions::forward_failed(&self.db, id).await {
+                    tracing::warn!(execution_id = %id, error = %e, "could not give a failed forward's slot back");
+                }
             }
         }
         Ok(BeatAnswer {
