@@ -329,6 +329,28 @@ async fn refused_proposals_are_repaired_once_or_reported_and_stale_ones_conflict
     assert_eq!(now["name"], "Renamed meanwhile");
     assert!(!node_ids(&now).contains(&"review".to_owned()));
 
+    // A copy's chat keeps the conversation, but none of its drafts applies to the copy.
+    let draft = say(&s, &t, &wf, "add a step to review it")
+        .await
+        .expect(200, None)
+        .body;
+    assert_eq!(draft["answer"]["proposal"]["status"], "draft");
+    let copy = s
+        .app
+        .send(Req::post(&format!("/api/v1/workflows/{wf}/duplicate")).bearer(&t))
+        .await
+        .expect(201, None)
+        .body;
+    let copied = copy["chatHistory"].as_array().expect("history");
+    assert!(
+        copied.iter().all(|m| m["proposal"]["status"] != "draft"),
+        "{copied:?}"
+    );
+    let copy_id = copy["id"].as_str().expect("id");
+    decide(&s, &t, copy_id, &draft["answer"], "apply")
+        .await
+        .expect(409, Some("CONFLICT"));
+
     // Rejected: the workflow stays as it was, and it cannot be applied any more.
     let fresh = say(&s, &t, &wf, "add a review step")
         .await
@@ -529,4 +551,38 @@ async fn an_answer_streams_in_order_across_a_reconnect_and_over_the_socket() {
         .until(Duration::from_secs(5), |m| m["type"] == "error")
         .await;
     assert_eq!(bad.last().expect("error")["code"], "VALIDATION_ERROR");
+}
+
+#[tokio::test]
+async fn an_answer_whose_workflow_is_deleted_meanwhile_is_still_charged() {
+    let double = DesignDouble::default();
+    let s = stack(&double).await;
+    let t = paid_user(&s, "deleted@example.com", "PROFESSIONAL").await;
+    let wf = new_workflow(&s, &t).await;
+    let asking = {
+        let (app, t, wf) = (s.app.router.clone(), t.clone(), wf.clone());
+        tokio::spawn(async move {
+            saasit_tests::send(
+                &app,
+                Req::post(&format!("/api/v1/workflows/{wf}/chat"))
+                    .bearer(&t)
+                    .json(&json!({"message": "answer slowly please"})),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    s.app
+        .send(Req::delete(&format!("/api/v1/workflows/{wf}")).bearer(&t))
+        .await
+        .expect(204, None);
+    asking.await.expect("joined").expect(404, Some("NOT_FOUND"));
+    let calls: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(calls), 0)::bigint FROM workspace_model_hours w JOIN users u ON u.id = w.workspace_id
+          WHERE u.email = 'deleted@example.com'",
+    )
+    .fetch_one(&s.app.state.db)
+    .await
+    .expect("calls");
+    assert_eq!(calls, 1, "the model call is charged");
 }

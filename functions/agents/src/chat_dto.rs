@@ -51,9 +51,12 @@ pub struct DesignProposal {
     /// The validator refused the first attempt and the model repaired it.
     #[serde(default)]
     pub repaired: bool,
-    /// The validator's issues: why it is invalid, or warnings.
+    /// The validator's issues (why it is invalid, or warnings): `severity`,
+    /// `code` (the validator's codes, or `INVALID_CHANGE` for an operation
+    /// that cannot apply, `TIER_LIMIT` past the plan's agents per workflow),
+    /// `message`, and where known `nodeIds` and `path`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<workflow_graph::Issue>)]
+    #[schema(value_type = Vec<Object>)]
     pub issues: Vec<Value>,
     /// Who applied or rejected it, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -431,6 +431,18 @@ fn total(usages: &[DesignUsage]) -> Option<DesignUsage> {
     })
 }
 
+/// 403 `TIER_LIMIT` once the plan's messages per workflow are sent.
+fn within_limit(caller: &Member, sent: i32) -> ApiResult<()> {
+    match caller.tier.limits().messages_per_workflow {
+        Some(max) if sent >= i32::try_from(max).unwrap_or(i32::MAX) => Err(ApiError::tier_limit(
+            caller.tier,
+            "chat messages per workflow",
+            max,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Sends a message to a workflow's design assistant and waits for its
 /// answer (the model at most [`WAIT`]). Once the message is stored, the
 /// exchange runs to its end even if the caller goes away, so a message is
@@ -447,6 +459,11 @@ pub async fn converse(
         .parse(text)
         .map_err(|why| ApiError::field("message", why))?;
     let text = text.as_str();
+    // The workflow and the plan's limit first: a refused message costs nothing.
+    let sent = chat::sent(&state.db, caller.workspace_id, workflow_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    within_limit(caller, sent)?;
     within_budget(&budgets::standing(&state.db, caller.workspace_id).await?)?;
     let (model, own_values) = design_provider(state, caller).await?;
     if let Provider::Unconfigured(why) = &model {
@@ -471,15 +488,8 @@ pub async fn converse(
         let locked = chat::lock(&mut tx, caller.workspace_id, workflow_id)
             .await?
             .ok_or_else(|| ApiError::not_found("workflow"))?;
-        if let Some(max) = caller.tier.limits().messages_per_workflow {
-            if locked.chat_sent >= i32::try_from(max).unwrap_or(i32::MAX) {
-                return Err(ApiError::tier_limit(
-                    caller.tier,
-                    "chat messages per workflow",
-                    max,
-                ));
-            }
-        }
+        // Again under the lock: two messages at once cannot both take the last one.
+        within_limit(caller, locked.chat_sent)?;
         let mut history = entries(&locked.chat_history.0);
         let earlier = history.clone();
         history.push(asked.to_value());
@@ -603,11 +613,15 @@ impl Exchange {
         };
         let mut asked = asked;
         asked.failed = outcome.is_err();
-        store_answer(state, caller, workflow_id, &asked, &answer).await?;
-        if asked.failed {
-            stream.message(&asked.to_value()).await;
+        // Whether or not the answer can be stored (the workflow deleted
+        // meanwhile, the database gone), its model calls are charged.
+        let stored = store_answer(state, caller, workflow_id, &asked, &answer).await;
+        if stored.is_ok() {
+            if asked.failed {
+                stream.message(&asked.to_value()).await;
+            }
+            stream.message(&answer.to_value()).await;
         }
-        stream.message(&answer.to_value()).await;
         // Every model call is charged, whether or not the answer ended well;
         // the answer is stored, so a failure here is logged, not answered.
         for u in &usages {
@@ -637,6 +651,7 @@ impl Exchange {
                 }
             }
         }
+        stored?;
         match outcome {
             Ok(_) => Ok(DesignExchange {
                 message: asked,

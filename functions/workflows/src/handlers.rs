@@ -663,6 +663,16 @@ pub async fn restore_version(
     apply(&state, &caller, &origin, id, base, change).await
 }
 
+/// A copied chat's proposals were made for the original: none can be applied to the copy.
+fn stale_drafts(mut history: Value) -> Value {
+    for m in history.as_array_mut().into_iter().flatten() {
+        if let Some(p) = m.get_mut("proposal").filter(|p| p["status"] == "draft") {
+            p["status"] = json!("stale");
+        }
+    }
+    history
+}
+
 /// Copy a workflow into a new draft (counts as a new workflow for tier limits).
 #[utoipa::path(
     operation_id = "workflows_duplicate",
@@ -693,7 +703,7 @@ pub async fn duplicate(
         status: "draft".into(),
         tags: src.tags,
         canvas: src.canvas.0,
-        chat_history: src.chat_history.0,
+        chat_history: stale_drafts(src.chat_history.0),
         settings: src.settings.0,
     };
     let wf = workflows::insert(

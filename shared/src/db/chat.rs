@@ -35,6 +35,22 @@ pub async fn lock(
     .await
 }
 
+/// How many messages users sent a live workflow's assistant (`None`: no
+/// such workflow in the workspace).
+pub async fn sent(
+    db: impl PgExecutor<'_>,
+    workspace_id: Uuid,
+    workflow_id: Uuid,
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT chat_sent FROM workflows WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(workflow_id)
+    .bind(workspace_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// Stores a locked workflow's chat history as it is now (no new version),
 /// and moves its count of sent messages by `sent` (+1 for a message, -1
 /// for one whose answer failed).
