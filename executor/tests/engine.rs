@@ -582,3 +582,37 @@ async fn delay_nodes_wait_and_can_be_cancelled() {
     assert_eq!(run.outcome.status, RunStatus::Cancelled);
     assert!(run.outcome.duration < Duration::from_secs(1));
 }
+
+/// A graph run on its own writes its liveness to the event stream; a Job's
+/// liveness is its heartbeat calls only, so it writes no `heartbeat` events.
+#[tokio::test]
+async fn heartbeat_events_only_when_asked_for() {
+    let (base, _) = serve().await;
+    let graph = || {
+        json!({
+            "nodes": [trigger(), http("slow", &format!("{base}/sleep?ms=400"))],
+            "edges": [{"from":"start","to":"slow"}]
+        })
+    };
+    for (events, seen) in [(true, true), (false, false)] {
+        let beating = EngineConfig {
+            heartbeat_every: Duration::from_millis(50),
+            heartbeat_events: events,
+            ..cfg()
+        };
+        let run = run_graph(
+            graph(),
+            json!({}),
+            HashMap::new(),
+            beating,
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(run.outcome.status, RunStatus::Completed);
+        assert_eq!(
+            !run.of("heartbeat").is_empty(),
+            seen,
+            "heartbeat_events: {events}"
+        );
+    }
+}

@@ -19,28 +19,10 @@ use std::{
 use saasit_tests::{runs::stored_running_run, spawn_app, statements::StatementCounter};
 use serde_json::{json, Value};
 use shared::{
-    future::BoxFuture,
     protocol::EventBatch,
     realtime::publish::BroadcastPublisher,
-    runs::{
-        local::{blobs::LocalBlobs, queue::LocalQueue, tracker::LocalTracker},
-        JobLauncher, JobSpec, JobState, Launch, Ports, RunSettings, Runs,
-    },
+    runs::{local::tracker::LocalTracker, RunSettings},
 };
-
-struct NoJobs;
-
-impl JobLauncher for NoJobs {
-    fn launch(&self, _: JobSpec) -> BoxFuture<'_, anyhow::Result<Launch>> {
-        Box::pin(async { anyhow::bail!("no cluster here") })
-    }
-    fn delete(&self, _: &str) -> BoxFuture<'_, anyhow::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn state(&self, _: &str) -> BoxFuture<'_, anyhow::Result<JobState>> {
-        Box::pin(async { Ok(JobState::Running) })
-    }
-}
 
 /// The `i`-th batch of a run: two node transitions and a log line (what a
 /// sequential graph sends per step), numbered on from the last.
@@ -82,29 +64,13 @@ fn main() {
         for _ in 0..executors {
             runs_ids.push(stored_running_run(&app, user).await);
         }
-        let upstream = {
-            let u = url::Url::parse(&app.database_url).expect("url");
-            format!("{}:{}", u.host_str().expect("host"), u.port().unwrap_or(5432))
-        };
-        let counter = StatementCounter::start(upstream).await;
-        let db = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(20)
-            .connect(&counter.url_for(&app.database_url))
-            .await
-            .expect("through the counter");
-        let runs = Arc::new(Runs::new(
+        let counter = StatementCounter::in_front_of(&app.database_url).await;
+        let db = counter.pool(&app.database_url, 20).await;
+        let runs = Arc::new(saasit_tests::runs::runs_on(
+            &app,
             db,
-            app.state.tokens.clone(),
-            Ports {
-                queue: Arc::new(LocalQueue::new()),
-                launcher: Arc::new(NoJobs),
-                tracker: Arc::new(LocalTracker::new().0),
-                blobs: Arc::new(LocalBlobs::new(std::env::temp_dir(), "http://127.0.0.1:9", b"k")),
-                publisher: Arc::new(BroadcastPublisher::nowhere()),
-                vault: app.state.vault.clone(),
-                schedules: Arc::new(shared::triggers::local::LocalSchedules::new()),
-            },
-            "http://127.0.0.1:9".into(),
+            Arc::new(LocalTracker::new().0),
+            Arc::new(BroadcastPublisher::nowhere()),
             RunSettings::default(),
         ));
         let before = counter.count();

@@ -169,24 +169,31 @@ pub async fn status_of(s: &TestStack, token: &str, id: &str) -> String {
         .to_owned()
 }
 
-/// A running execution of `user`'s personal workspace, stored directly (for
-/// tests of what a run's callbacks cost, with no executor).
-pub async fn stored_running_run(app: &crate::TestApp, user: uuid::Uuid) -> uuid::Uuid {
+/// A one-trigger workflow of `user`'s personal workspace, stored directly.
+pub async fn stored_workflow(app: &crate::TestApp, user: uuid::Uuid) -> uuid::Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO workflows (id, workspace_id, created_by, name, canvas) VALUES ($1, $2, $2, 'w', $3) RETURNING id",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(user)
+    .bind(json!({"nodes": [{"id": "start", "type": "trigger"}], "edges": []}))
+    .fetch_one(&app.state.db)
+    .await
+    .expect("workflow")
+}
+
+/// A queued PROFESSIONAL execution of that workflow, stored directly.
+pub async fn stored_queued_run(
+    app: &crate::TestApp,
+    user: uuid::Uuid,
+    workflow: uuid::Uuid,
+) -> uuid::Uuid {
     use shared::{
         db::executions::{self, NewExecution},
         runs::trigger::TriggerType,
         tier::{Priority, Tier},
     };
     let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}], "edges": []});
-    let workflow: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO workflows (id, workspace_id, created_by, name, canvas) VALUES ($1, $2, $2, 'w', $3) RETURNING id",
-    )
-    .bind(uuid::Uuid::now_v7())
-    .bind(user)
-    .bind(&canvas)
-    .fetch_one(&app.state.db)
-    .await
-    .expect("workflow");
     let (stored, _) = executions::insert(
         &mut app.state.db.acquire().await.expect("connection"),
         NewExecution {
@@ -209,10 +216,72 @@ pub async fn stored_running_run(app: &crate::TestApp, user: uuid::Uuid) -> uuid:
     )
     .await
     .expect("execution");
+    stored.id
+}
+
+/// A running execution of `user`'s personal workspace, stored directly (for
+/// tests of what a run's callbacks cost, with no executor).
+pub async fn stored_running_run(app: &crate::TestApp, user: uuid::Uuid) -> uuid::Uuid {
+    let workflow = stored_workflow(app, user).await;
+    let id = stored_queued_run(app, user, workflow).await;
     sqlx::query("UPDATE executions SET status = 'running', started_at = now() WHERE id = $1")
-        .bind(stored.id)
+        .bind(id)
         .execute(&app.state.db)
         .await
         .expect("running");
-    stored.id
+    id
+}
+
+/// No cluster: runs driven by hand (their callbacks alone) never launch,
+/// and their jobs always look alive.
+pub struct NoJobs;
+
+impl shared::runs::JobLauncher for NoJobs {
+    fn launch(
+        &self,
+        _: shared::runs::JobSpec,
+    ) -> shared::future::BoxFuture<'_, anyhow::Result<shared::runs::Launch>> {
+        Box::pin(async { anyhow::bail!("no cluster here") })
+    }
+    fn delete(&self, _: &str) -> shared::future::BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn state(
+        &self,
+        _: &str,
+    ) -> shared::future::BoxFuture<'_, anyhow::Result<shared::runs::JobState>> {
+        Box::pin(async { Ok(shared::runs::JobState::Running) })
+    }
+}
+
+/// The run lifecycle on `db` (e.g. a pool through a statement counter)
+/// with local ports, no cluster, and the given tracker and publisher.
+pub fn runs_on(
+    app: &crate::TestApp,
+    db: sqlx::PgPool,
+    tracker: std::sync::Arc<dyn shared::runs::RunTracker>,
+    publisher: std::sync::Arc<dyn shared::realtime::publish::Publisher>,
+    settings: shared::runs::RunSettings,
+) -> shared::runs::Runs {
+    use shared::runs::local::{blobs::LocalBlobs, queue::LocalQueue};
+    use std::sync::Arc;
+    shared::runs::Runs::new(
+        db,
+        app.state.tokens.clone(),
+        shared::runs::Ports {
+            queue: Arc::new(LocalQueue::new()),
+            launcher: Arc::new(NoJobs),
+            tracker,
+            blobs: Arc::new(LocalBlobs::new(
+                std::env::temp_dir(),
+                "http://127.0.0.1:9",
+                b"k",
+            )),
+            publisher,
+            vault: app.state.vault.clone(),
+            schedules: Arc::new(shared::triggers::local::LocalSchedules::new()),
+        },
+        "http://127.0.0.1:9".into(),
+        settings,
+    )
 }

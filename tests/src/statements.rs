@@ -109,6 +109,22 @@ impl StatementCounter {
         Self { addr, count }
     }
 
+    /// A counter in front of the server of a database URL.
+    pub async fn in_front_of(database_url: &str) -> Self {
+        let u = url::Url::parse(database_url).expect("a database URL");
+        let host = u.host_str().expect("a host").to_owned();
+        Self::start(format!("{host}:{}", u.port().unwrap_or(5432))).await
+    }
+
+    /// A pool on that database through the counter.
+    pub async fn pool(&self, database_url: &str, connections: u32) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(connections)
+            .connect(&self.url_for(database_url))
+            .await
+            .expect("through the counter")
+    }
+
     /// Statements run through the proxy so far.
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::SeqCst)

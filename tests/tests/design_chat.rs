@@ -49,6 +49,24 @@ async fn say(s: &TestStack, t: &str, wf: &str, message: &str) -> saasit_tests::T
         .await
 }
 
+/// A message whose answer streams for a few seconds, sent in the background.
+fn ask_slowly(
+    s: &TestStack,
+    t: &str,
+    wf: &str,
+) -> tokio::task::JoinHandle<saasit_tests::TestResponse> {
+    let (app, t, wf) = (s.app.router.clone(), t.to_owned(), wf.to_owned());
+    tokio::spawn(async move {
+        saasit_tests::send(
+            &app,
+            Req::post(&format!("/api/v1/workflows/{wf}/chat"))
+                .bearer(&t)
+                .json(&json!({"message": "answer slowly please"})),
+        )
+        .await
+    })
+}
+
 async fn decide(
     s: &TestStack,
     t: &str,
@@ -456,18 +474,7 @@ async fn an_answer_streams_in_order_across_a_reconnect_and_over_the_socket() {
         .next(Duration::from_secs(5))
         .await
         .expect("subscribed");
-    let asking = {
-        let (app, t, wf) = (s.app.router.clone(), t.clone(), wf.clone());
-        tokio::spawn(async move {
-            saasit_tests::send(
-                &app,
-                Req::post(&format!("/api/v1/workflows/{wf}/chat"))
-                    .bearer(&t)
-                    .json(&json!({"message": "answer slowly please"})),
-            )
-            .await
-        })
-    };
+    let asking = ask_slowly(&s, &t, &wf);
     // Part of the answer on the first connection, which then drops.
     let mut seen = first
         .until(Duration::from_secs(10), {
@@ -559,18 +566,7 @@ async fn an_answer_whose_workflow_is_deleted_meanwhile_is_still_charged() {
     let s = stack(&double).await;
     let t = paid_user(&s, "deleted@example.com", "PROFESSIONAL").await;
     let wf = new_workflow(&s, &t).await;
-    let asking = {
-        let (app, t, wf) = (s.app.router.clone(), t.clone(), wf.clone());
-        tokio::spawn(async move {
-            saasit_tests::send(
-                &app,
-                Req::post(&format!("/api/v1/workflows/{wf}/chat"))
-                    .bearer(&t)
-                    .json(&json!({"message": "answer slowly please"})),
-            )
-            .await
-        })
-    };
+    let asking = ask_slowly(&s, &t, &wf);
     tokio::time::sleep(Duration::from_millis(600)).await;
     s.app
         .send(Req::delete(&format!("/api/v1/workflows/{wf}")).bearer(&t))

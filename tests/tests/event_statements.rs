@@ -10,10 +10,7 @@ use serde_json::{json, Value};
 use shared::{
     future::BoxFuture,
     realtime::publish::{Published, Publisher},
-    runs::{
-        local::{blobs::LocalBlobs, queue::LocalQueue, tracker::LocalTracker},
-        JobLauncher, JobSpec, JobState, Launch, Ports, RunSettings, Runs,
-    },
+    runs::{local::tracker::LocalTracker, RunSettings},
 };
 
 /// The figure the capacity model states (`<!-- statements-per-event-batch: N -->`).
@@ -29,21 +26,6 @@ fn stated() -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a number")
-}
-
-/// No cluster: this test never launches a run.
-struct NoJobs;
-
-impl JobLauncher for NoJobs {
-    fn launch(&self, _: JobSpec) -> BoxFuture<'_, anyhow::Result<Launch>> {
-        Box::pin(async { anyhow::bail!("no cluster here") })
-    }
-    fn delete(&self, _: &str) -> BoxFuture<'_, anyhow::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn state(&self, _: &str) -> BoxFuture<'_, anyhow::Result<JobState>> {
-        Box::pin(async { Ok(JobState::Missing) })
-    }
 }
 
 #[derive(Default)]
@@ -86,38 +68,14 @@ async fn an_event_batch_costs_what_the_capacity_model_says() {
     let (user, _) = app.user("statements@example.com").await;
     let run = saasit_tests::runs::stored_running_run(&app, user).await;
 
-    let upstream = {
-        let u = url::Url::parse(&app.database_url).expect("url");
-        format!(
-            "{}:{}",
-            u.host_str().expect("host"),
-            u.port().unwrap_or(5432)
-        )
-    };
-    let counter = StatementCounter::start(upstream).await;
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&counter.url_for(&app.database_url))
-        .await
-        .expect("through the counter");
+    let counter = StatementCounter::in_front_of(&app.database_url).await;
+    let db = counter.pool(&app.database_url, 1).await;
     let kept = Arc::new(Kept::default());
-    let runs = Runs::new(
+    let runs = saasit_tests::runs::runs_on(
+        &app,
         db,
-        app.state.tokens.clone(),
-        Ports {
-            queue: Arc::new(LocalQueue::new()),
-            launcher: Arc::new(NoJobs),
-            tracker: Arc::new(LocalTracker::new().0),
-            blobs: Arc::new(LocalBlobs::new(
-                std::env::temp_dir(),
-                "http://127.0.0.1:9",
-                b"k",
-            )),
-            publisher: kept.clone(),
-            vault: app.state.vault.clone(),
-            schedules: Arc::new(shared::triggers::local::LocalSchedules::new()),
-        },
-        "http://127.0.0.1:9".into(),
+        Arc::new(LocalTracker::new().0),
+        kept.clone(),
         RunSettings::default(),
     );
 

@@ -16,26 +16,9 @@ use saasit_tests::{runs::stored_running_run, spawn_app};
 use shared::{
     future::BoxFuture,
     realtime::publish::BroadcastPublisher,
-    runs::{
-        local::{blobs::LocalBlobs, queue::LocalQueue},
-        JobLauncher, JobSpec, JobState, Launch, Ports, RunSettings, RunTracker, Runs, TrackedRun,
-    },
+    runs::{RunSettings, RunTracker, TrackedRun},
 };
 use uuid::Uuid;
-
-struct NoJobs;
-
-impl JobLauncher for NoJobs {
-    fn launch(&self, _: JobSpec) -> BoxFuture<'_, anyhow::Result<Launch>> {
-        Box::pin(async { anyhow::bail!("no cluster here") })
-    }
-    fn delete(&self, _: &str) -> BoxFuture<'_, anyhow::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn state(&self, _: &str) -> BoxFuture<'_, anyhow::Result<JobState>> {
-        Box::pin(async { Ok(JobState::Running) })
-    }
-}
 
 /// A tracker that counts the beats it was forwarded.
 #[derive(Default)]
@@ -72,23 +55,11 @@ async fn beats_are_recorded_each_time_and_forwarded_once_a_window_third() {
         tracker_heartbeat: Duration::from_secs(6),
         ..RunSettings::default()
     };
-    let runs = Runs::new(
+    let runs = saasit_tests::runs::runs_on(
+        &app,
         app.state.db.clone(),
-        app.state.tokens.clone(),
-        Ports {
-            queue: Arc::new(LocalQueue::new()),
-            launcher: Arc::new(NoJobs),
-            tracker: tracker.clone(),
-            blobs: Arc::new(LocalBlobs::new(
-                std::env::temp_dir(),
-                "http://127.0.0.1:9",
-                b"k",
-            )),
-            publisher: Arc::new(BroadcastPublisher::nowhere()),
-            vault: app.state.vault.clone(),
-            schedules: Arc::new(shared::triggers::local::LocalSchedules::new()),
-        },
-        "http://127.0.0.1:9".into(),
+        tracker.clone(),
+        Arc::new(BroadcastPublisher::nowhere()),
         settings,
     );
     let beat_at = || async {

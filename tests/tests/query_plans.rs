@@ -2,14 +2,11 @@
 //! history a workspace has: the claim's count of a workspace's active runs
 //! reads the partial index of active runs, not the workspace's whole history.
 
-use saasit_tests::{json, spawn_app};
-use serde_json::Value;
-use shared::{
-    db::executions::{self, NewExecution},
-    runs::trigger::TriggerType,
-    tier::{Priority, Tier},
+use saasit_tests::{
+    runs::{stored_queued_run, stored_workflow},
+    spawn_app,
 };
-use uuid::Uuid;
+use serde_json::Value;
 
 /// The index names in a JSON plan.
 fn indexes(plan: &Value, out: &mut Vec<String>) {
@@ -29,41 +26,11 @@ fn indexes(plan: &Value, out: &mut Vec<String>) {
 async fn the_claims_count_reads_the_active_runs_index() {
     let app = spawn_app().await;
     let (user, _) = app.user("plans@example.com").await;
-    let canvas = json!({"nodes": [{"id": "start", "type": "trigger"}], "edges": []});
-    let workflow: Uuid = sqlx::query_scalar(
-        "INSERT INTO workflows (id, workspace_id, created_by, name, canvas) VALUES ($1, $2, $2, 'w', $3) RETURNING id",
-    )
-    .bind(Uuid::now_v7())
-    .bind(user)
-    .bind(&canvas)
-    .fetch_one(&app.state.db)
-    .await
-    .expect("workflow");
-    let mut conn = app.state.db.acquire().await.expect("connection");
+    let workflow = stored_workflow(&app, user).await;
     for _ in 0..400 {
-        executions::insert(
-            &mut conn,
-            NewExecution {
-                id: Uuid::now_v7(),
-                workspace_id: user,
-                started_by: Some(user),
-                workflow_id: workflow,
-                workflow_version: 1,
-                tier: Tier::Professional,
-                priority: Priority::Standard,
-                graph: &canvas,
-                inputs: &json!({}),
-                prior_outputs: &json!({}),
-                idempotency_key: None,
-                retry_of: None,
-                trigger_type: TriggerType::Manual,
-                trigger_data: &json!({}),
-                queue_deadline: chrono::Utc::now() + chrono::Duration::hours(1),
-            },
-        )
-        .await
-        .expect("execution");
+        stored_queued_run(&app, user, workflow).await;
     }
+    let mut conn = app.state.db.acquire().await.expect("connection");
     // A long history, one run active.
     sqlx::query(
         "UPDATE executions SET status = 'completed', started_at = now(), finished_at = now()",

@@ -215,16 +215,7 @@ pub async fn apply(
     let entry = entry.record(&mut *tx, &origin).await?;
     tx.commit().await?;
     stream.message(&msg.to_value()).await;
-    state
-        .publish(
-            format!("workflow:{id}"),
-            json!({
-                "type": shared::protocol::message::MessageType::WorkflowUpdate,
-                "workflowId": wf.id, "version": wf.version,
-                "status": wf.status, "updatedAt": wf.updated_at,
-            }),
-        )
-        .await;
+    shared::realtime::publish::workflow_updated(&state, &wf).await;
     activity::publish(&state, [entry]).await;
     let mut res = (
         StatusCode::OK,

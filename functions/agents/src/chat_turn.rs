@@ -25,10 +25,7 @@ use shared::{
     activity::{self, Action, Activity, Origin},
     db::{agents, budgets, chat},
     error::ErrorCode,
-    runs::{
-        callbacks::{own_credential, PROVIDER_SECRETS},
-        start::within_budget,
-    },
+    runs::start::within_budget,
     ApiError, ApiResult, AppState,
 };
 use tokio::sync::mpsc::UnboundedSender;
@@ -45,7 +42,7 @@ use crate::{
     design_dev,
     graph_change::{self, GraphChange},
     tool_dto::ChatRole,
-    tool_routes::{charge, count, failed},
+    tool_routes::{charge, count, failed, own_key},
 };
 
 /// The longest the model may take for an answer, repair included; the
@@ -81,14 +78,7 @@ pub fn trim(history: &mut Vec<Value>) {
 /// one, else the platform's (on every plan: the plan limits messages); and
 /// the own key's values, to hide.
 async fn design_provider(state: &AppState, caller: &Member) -> ApiResult<(Provider, Vec<String>)> {
-    let names: Vec<String> = PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()).collect();
-    let values = state.vault.resolve(caller.workspace_id, &names).await?;
-    let own = own_credential(&values);
-    let own_values = if own.is_some() {
-        values.into_values().collect()
-    } else {
-        Vec::new()
-    };
+    let (own, own_values) = own_key(state, caller).await?;
     let allow = AllowList::parse(&state.settings.http.outbound_allow);
     let platform = Provider::from_settings(&state.settings.tools.llm);
     Ok((Provider::for_run(platform, own, true, &allow), own_values))
@@ -409,7 +399,7 @@ async fn think(ctx: &Context<'_>) -> Result<Thought, Failure> {
     })
 }
 
-fn error_of(e: &ApiError) -> DesignError {
+pub(crate) fn error_of(e: &ApiError) -> DesignError {
     let body = e.envelope().error;
     DesignError {
         code: serde_json::to_value(body.code)

@@ -39,18 +39,16 @@ fn error(code: &str, message: &str, details: Option<&Value>) -> Value {
 }
 
 fn api_error(e: &ApiError) -> Value {
-    let code = serde_json::to_value(e.code())
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "INTERNAL_ERROR".into());
+    let body = crate::chat_turn::error_of(e);
+    // The envelope's own message: what went wrong inside stays in the logs.
     let message = if e.code().status().is_server_error()
         && e.code() != shared::error::ErrorCode::UpstreamError
     {
-        "try again shortly".to_owned()
+        "try again shortly"
     } else {
-        e.to_string()
+        &body.message
     };
-    error(&code, &message, e.details())
+    error(&body.code, message, e.details())
 }
 
 /// Serves one `chat` frame of a connection: the answer is pushed to it.

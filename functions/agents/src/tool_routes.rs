@@ -66,6 +66,23 @@ pub(crate) fn failed(e: NodeError, field: &str) -> ApiError {
     }
 }
 
+/// The workspace's own provider key from its vault, if it keeps one, and
+/// its vault values (for what must not show them).
+pub(crate) async fn own_key(
+    state: &AppState,
+    caller: &Member,
+) -> ApiResult<(Option<run_protocol::LlmCredential>, Vec<String>)> {
+    let names: Vec<String> = PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()).collect();
+    let values = state.vault.resolve(caller.workspace_id, &names).await?;
+    let own = own_credential(&values);
+    let own_values = if own.is_some() {
+        values.into_values().collect()
+    } else {
+        Vec::new()
+    };
+    Ok((own, own_values))
+}
+
 /// The workspace's model: its own key when it keeps one, else the
 /// platform's where the plan allows; and the own key's vault values when
 /// they are used (none otherwise), for what must not show them.
@@ -73,14 +90,7 @@ pub(crate) async fn provider(
     state: &AppState,
     caller: &Member,
 ) -> ApiResult<(Provider, Vec<String>)> {
-    let names: Vec<String> = PROVIDER_SECRETS.iter().map(|n| (*n).to_owned()).collect();
-    let values = state.vault.resolve(caller.workspace_id, &names).await?;
-    let own = own_credential(&values);
-    let own_values: Vec<String> = if own.is_some() {
-        values.into_values().collect()
-    } else {
-        Vec::new()
-    };
+    let (own, own_values) = own_key(state, caller).await?;
     let allowed = caller.tier.limits().platform_llm;
     let platform = Provider::from_settings(&state.settings.tools.llm);
     // Locally, with no provider configured, the dev provider answers every plan (as in runs).

@@ -498,23 +498,9 @@ async fn apply(
         .record(&mut *tx, origin)
         .await?;
     tx.commit().await?;
-    announce(state, &wf).await;
+    shared::realtime::publish::workflow_updated(state, &wf).await;
     activity::publish(state, [entry]).await;
     Ok(with_etag(StatusCode::OK, wf))
-}
-
-/// Tells the workflow's real-time subscribers (`workflow:{id}`) about a change.
-async fn announce(state: &AppState, wf: &workflows::Workflow) {
-    state
-        .publish(
-            format!("workflow:{}", wf.id),
-            serde_json::json!({
-                "type": shared::protocol::message::MessageType::WorkflowUpdate,
-                "workflowId": wf.id, "version": wf.version,
-                "status": wf.status, "updatedAt": wf.updated_at,
-            }),
-        )
-        .await;
 }
 
 /// Delete a workflow (restorable for 30 days).
@@ -574,7 +560,7 @@ pub async fn restore(
         .record(&mut *tx, &origin)
         .await?;
         tx.commit().await?;
-        announce(&state, &wf).await;
+        shared::realtime::publish::workflow_updated(&state, &wf).await;
         activity::publish(&state, [entry]).await;
         return Ok(with_etag(StatusCode::OK, wf));
     }

@@ -55,6 +55,21 @@ pub async fn publish_run(
     }
 }
 
+/// Tells a workflow's real-time subscribers (`workflow:{id}`) about a new
+/// version or status.
+pub async fn workflow_updated(state: &crate::AppState, wf: &crate::db::workflows::Workflow) {
+    state
+        .publish(
+            format!("workflow:{}", wf.id),
+            serde_json::json!({
+                "type": run_protocol::message::MessageType::WorkflowUpdate,
+                "workflowId": wf.id, "version": wf.version,
+                "status": wf.status, "updatedAt": wf.updated_at,
+            }),
+        )
+        .await;
+}
+
 /// Ends a former member's live subscriptions to a workspace's topics (see
 /// [`super::membership`]). Bounded, so the answer to the removal does not
 /// wait long on the WebSocket API; what it does not reach in time is logged.
