@@ -4,7 +4,7 @@
 //! | call | what |
 //! |---|---|
 //! | `GET  {base}/spec` | the [`RunSpec`] |
-//! | `POST {base}/events` | `{"events": [Event…]}`; the API applies each `seq` once |
+//! | `POST {base}/events` | `{"events": [Event…]}`; the API applies each `seq` once. It counts as a heartbeat, and answers as one |
 //! | `POST {base}/heartbeat` | liveness; the answer `{"cancel": true}` asks the run to stop, `{"budgetExceeded": true}` to end it for the workspace's monthly budget |
 //! | `POST {base}/artifacts` | `{"name","contentType","size"}` → `{"artifactId","uploadUrl"}`, then `PUT uploadUrl` |
 //! | `POST {base}/result` | the final [`RunResult`] |
@@ -43,6 +43,9 @@ pub struct CallbackClient {
     token: String,
     /// How long one call keeps retrying before giving up.
     patience: Duration,
+    /// When events were last accepted, and the API's answer: a batch is a
+    /// heartbeat too, so none is sent while batches keep coming.
+    last_events: std::sync::Mutex<Option<(tokio::time::Instant, BeatAnswer)>>,
 }
 
 impl std::fmt::Debug for CallbackClient {
@@ -86,7 +89,15 @@ impl CallbackClient {
             ),
             token,
             patience,
+            last_events: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The answer to the last accepted batch of events, if it came within
+    /// `within`: the run's liveness is recorded, no heartbeat is needed.
+    pub fn events_answer(&self, within: Duration) -> Option<BeatAnswer> {
+        let last = *self.last_events.lock().unwrap_or_else(|p| p.into_inner());
+        last.filter(|(at, _)| at.elapsed() < within).map(|(_, a)| a)
     }
 
     /// Sends one request until it gets a 2xx (returned), a 4xx other than
@@ -172,7 +183,13 @@ impl CallbackClient {
                     )
                     .await
                 {
-                    Ok(_) => break,
+                    Ok(res) => {
+                        // An older API answers 204 without a body: no news.
+                        let answer: BeatAnswer = res.json().await.unwrap_or_default();
+                        *self.last_events.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some((tokio::time::Instant::now(), answer));
+                        break;
+                    }
                     Err(CallbackError::Refused { status: 413, .. }) if part.len() > 1 => {
                         let (a, b) = part.split_at(part.len() / 2);
                         // Later half first on the stack, so halves go out in order.

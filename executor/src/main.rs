@@ -328,7 +328,8 @@ async fn job() -> ExitCode {
     });
     // Heartbeats to the API, which may answer that the run was cancelled.
     // They go on until the result is accepted: a long final flush (the API
-    // down for a while) is not silence.
+    // down for a while) is not silence. A batch of events accepted within
+    // the period is the beat (the API recorded it, and answered the same).
     let beat = {
         let (client, cancel, every) = (client.clone(), cancel.clone(), config.heartbeat_every);
         let budget = input.budget.clone();
@@ -336,7 +337,11 @@ async fn job() -> ExitCode {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                match client.heartbeat().await {
+                let answer = match client.events_answer(every) {
+                    Some(a) => Ok(a),
+                    None => client.heartbeat().await,
+                };
+                match answer {
                     Ok(BeatAnswer { cancel: true, .. })
                     | Err(executor::callback::CallbackError::RunEnded)
                         if !cancel.is_cancelled() =>

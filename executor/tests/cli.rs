@@ -260,6 +260,8 @@ struct Api {
     max_batch: Arc<Mutex<Option<usize>>>,
     /// Answer 400 to every event batch.
     refuse_events: Arc<Mutex<bool>>,
+    /// Answer event batches with `{"cancel": true}` (heartbeats say no).
+    cancel_in_events: Arc<Mutex<bool>>,
 }
 
 const TOKEN: &str = "exec-scoped-token-123456";
@@ -275,15 +277,16 @@ async fn serve_api(api: Api) -> String {
             Json(a.spec.lock().expect("lock").clone()).into_response()
         }))
         .route("/api/v1/internal/executions/{id}/events", post(|State(a): State<Api>, h: HeaderMap, Json(b): Json<Value>| async move {
-            if !authorised(&h) { return StatusCode::UNAUTHORIZED; }
+            if !authorised(&h) { return StatusCode::UNAUTHORIZED.into_response(); }
             let mut posts = a.event_posts.lock().expect("lock");
             *posts += 1;
-            if *posts == 1 { return StatusCode::SERVICE_UNAVAILABLE; } // briefly down
+            if *posts == 1 { return StatusCode::SERVICE_UNAVAILABLE.into_response(); } // briefly down
             let batch = b["events"].as_array().cloned().unwrap_or_default();
-            if *a.refuse_events.lock().expect("lock") { return StatusCode::BAD_REQUEST; }
-            if a.max_batch.lock().expect("lock").is_some_and(|n| batch.len() > n) { return StatusCode::PAYLOAD_TOO_LARGE; }
+            if *a.refuse_events.lock().expect("lock") { return StatusCode::BAD_REQUEST.into_response(); }
+            if a.max_batch.lock().expect("lock").is_some_and(|n| batch.len() > n) { return StatusCode::PAYLOAD_TOO_LARGE.into_response(); }
             a.events.lock().expect("lock").extend(batch);
-            StatusCode::NO_CONTENT
+            // A batch is a heartbeat too, and answered as one.
+            Json(json!({ "cancel": *a.cancel_in_events.lock().expect("lock"), "budgetExceeded": false })).into_response()
         }))
         .route("/api/v1/internal/executions/{id}/heartbeat", post(|State(a): State<Api>| async move {
             *a.heartbeats.lock().expect("lock") += 1;
@@ -392,6 +395,77 @@ async fn job_mode_stops_when_the_api_cancels() {
     assert_eq!(
         api.result.lock().expect("lock").clone().expect("result")["status"],
         "cancelled"
+    );
+}
+
+/// Five one-second pauses in a row: events every second for five seconds.
+fn paced_chain() -> Value {
+    let mut nodes = vec![json!({"id": "start", "type": "trigger"})];
+    let mut edges = Vec::new();
+    let mut prev = "start".to_owned();
+    for i in 0..5 {
+        let id = format!("p{i}");
+        nodes.push(json!({"id": id, "type": "delay", "config": {"seconds": 1}}));
+        edges.push(json!({"from": prev, "to": id}));
+        prev = id;
+    }
+    json!({ "graph": { "nodes": nodes, "edges": edges } })
+}
+
+/// Job settings with a heartbeat due every two seconds.
+fn paced_env(base: &str) -> Vec<(&'static str, String)> {
+    let mut env = job_env(base);
+    env.retain(|(k, _)| *k != "EXECUTOR_HEARTBEAT_SECONDS");
+    env.push(("EXECUTOR_HEARTBEAT_SECONDS", "2".into()));
+    env
+}
+
+/// Batches of events are heartbeats: while they keep coming (every second,
+/// beats due every two), no heartbeat call is made after the first.
+#[tokio::test]
+async fn job_mode_sends_no_heartbeat_while_its_events_keep_coming() {
+    let api = Api::default();
+    *api.spec.lock().expect("lock") = paced_chain();
+    let base = serve_api(api.clone()).await;
+    let out = run(vec![], paced_env(&base)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let posts = *api.event_posts.lock().expect("lock");
+    let beats = *api.heartbeats.lock().expect("lock");
+    assert!(posts >= 5, "{posts} event posts");
+    // Five seconds at a beat every two would be three calls or more.
+    assert!(
+        beats <= 2,
+        "{beats} heartbeat calls beside {posts} event posts"
+    );
+}
+
+/// The answer to a batch of events can stop the run, as a heartbeat's can.
+#[tokio::test]
+async fn job_mode_stops_when_an_events_answer_cancels() {
+    let api = Api::default();
+    *api.cancel_in_events.lock().expect("lock") = true;
+    *api.spec.lock().expect("lock") = paced_chain();
+    let base = serve_api(api.clone()).await;
+    let out = run(vec![], paced_env(&base)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        api.result.lock().expect("lock").clone().expect("result")["status"],
+        "cancelled"
+    );
+    assert_eq!(
+        *api.heartbeats.lock().expect("lock"),
+        1,
+        "only the first, before any event"
     );
 }
 

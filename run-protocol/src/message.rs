@@ -62,6 +62,12 @@ pub enum MessageType {
     /// (`requestId`, `messageId`, `answerId`); its messages came on `chat:{workflowId}`.
     #[serde(rename = "chat:answered")]
     ChatAnswered,
+    /// Several numbered messages of one topic in one frame (`messages`, in
+    /// order, each as it would be sent alone): what a subscriber gets when
+    /// more than one is due at once (an executor's batch of events, a
+    /// catch-up). A frame holds at most 32 KiB.
+    #[serde(rename = "batch")]
+    Batch,
     #[serde(rename = "subscribed")]
     Subscribed,
     #[serde(rename = "unsubscribed")]
@@ -98,6 +104,7 @@ impl MessageType {
             Self::ChatDelta => "chat:delta",
             Self::ChatMessage => "chat:message",
             Self::ChatAnswered => "chat:answered",
+            Self::Batch => "batch",
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Pong => "pong",

@@ -16,12 +16,14 @@ import websockets
 
 
 async def frames_until(ws, done, limit=60):
+    """Messages until one satisfies `done`; a `batch` frame's one by one."""
     seen = []
     while True:
         frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=limit))
-        seen.append(frame)
-        if done(frame):
-            return seen
+        for message in frame["messages"] if frame.get("type") == "batch" else [frame]:
+            seen.append(message)
+            if done(message):
+                return seen
 
 
 def execute(base, token, workspace, workflow):

@@ -27,11 +27,13 @@ pub struct RunSettings {
     pub max_dispatch_attempts: i32,
     /// `EXECUTOR_HEARTBEAT_SECONDS` (30): how often executors beat.
     pub heartbeat_every: Duration,
-    /// `TRACKER_HEARTBEAT_SECONDS` (600): the tracker's own heartbeat window
-    /// (the state machine's `HeartbeatSeconds`), a backstop: liveness is
-    /// judged from Postgres by the sweeper within `HEARTBEAT_TIMEOUT_SECONDS`,
-    /// and a beat is forwarded to the tracker at most every third of this
-    /// window, not at every beat (Step Functions' `SendTaskHeartbeat` quota).
+    /// `TRACKER_HEARTBEAT_SECONDS` (3,600): the tracker's own heartbeat window
+    /// (the state machine's `HeartbeatSeconds`), a backstop for a sweeper
+    /// that is down: liveness is judged from Postgres by the sweeper within
+    /// `HEARTBEAT_TIMEOUT_SECONDS`, and a beat is forwarded to the tracker
+    /// once a third of this window has passed since it began or was last
+    /// fed, not at every beat (Step Functions' `SendTaskHeartbeat` quota):
+    /// runs shorter than 20 minutes forward none.
     pub tracker_heartbeat: Duration,
     /// `MAX_QUEUE_WAIT_SECONDS` (86,400): a run queued this long (no free
     /// slot) ends timed out.
@@ -62,7 +64,7 @@ impl Default for RunSettings {
             dispatch_deadline: Duration::from_secs(120),
             max_dispatch_attempts: 3,
             heartbeat_every: DEFAULT_HEARTBEAT_EVERY,
-            tracker_heartbeat: Duration::from_secs(600),
+            tracker_heartbeat: Duration::from_secs(3600),
             max_queue_wait: Duration::from_secs(24 * 3600),
             defer: Duration::from_secs(5),
             requeue_after: Duration::from_secs(20 * 60),

@@ -123,7 +123,7 @@ async fn main() {
             json!({"seq": seq, "type": "log", "message": format!("line {k}"), "level": "info"});
         let mut tx = s.app.state.db.begin().await.expect("tx");
         executions::insert_events(
-            &mut tx,
+            &mut *tx,
             id,
             &[NewEvent {
                 seq,

@@ -1,6 +1,6 @@
 //! A WebSocket client for tests (tokio-tungstenite).
 
-use std::time::Duration;
+use std::{collections::VecDeque, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -8,6 +8,20 @@ use tokio_tungstenite::{connect_async, tungstenite::Message, MaybeTlsStream, Web
 
 pub struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+    /// Messages of a `batch` frame not yet handed out.
+    pending: VecDeque<Value>,
+    /// Text frames received (a `batch` counts once).
+    pub frames: usize,
+}
+
+/// The messages a frame carries: a `batch`'s, in order, or itself.
+pub fn unbatch(frame: Value) -> Vec<Value> {
+    if frame["type"] == "batch" {
+        if let Value::Array(all) = frame["messages"].clone() {
+            return all;
+        }
+    }
+    vec![frame]
 }
 
 /// `ws://host/ws?token=…`; the HTTP status when the upgrade is refused.
@@ -18,7 +32,11 @@ pub async fn connect(base_url: &str, token: Option<&str>) -> Result<WsClient, u1
         url.push_str(t);
     }
     match connect_async(url).await {
-        Ok((socket, _)) => Ok(WsClient { socket }),
+        Ok((socket, _)) => Ok(WsClient {
+            socket,
+            pending: VecDeque::new(),
+            frames: 0,
+        }),
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
         Err(e) => panic!("websocket connect: {e}"),
     }
@@ -39,14 +57,22 @@ impl WsClient {
             .expect("send");
     }
 
-    /// The next JSON frame, or `None` after `wait` without one.
+    /// The next JSON message (a `batch` frame's one by one), or `None` after
+    /// `wait` without one.
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        if let Some(m) = self.pending.pop_front() {
+            return Some(m);
+        }
         loop {
             let msg = tokio::time::timeout(wait, self.socket.next())
                 .await
                 .ok()??;
             match msg.ok()? {
-                Message::Text(t) => return serde_json::from_str(&t).ok(),
+                Message::Text(t) => {
+                    self.frames += 1;
+                    self.pending.extend(unbatch(serde_json::from_str(&t).ok()?));
+                    return self.pending.pop_front();
+                }
                 Message::Close(_) => return None,
                 _ => continue,
             }
@@ -58,14 +84,22 @@ impl WsClient {
     /// ended without one, or nothing closed it within `wait`).
     pub async fn closed(&mut self, wait: Duration) -> (Vec<Value>, Option<(u16, String)>) {
         let started = std::time::Instant::now();
-        let mut frames = Vec::new();
+        let mut frames: Vec<Value> = self.pending.drain(..).collect();
         loop {
             let left = wait.saturating_sub(started.elapsed());
             let Ok(Some(Ok(msg))) = tokio::time::timeout(left, self.socket.next()).await else {
                 return (frames, None);
             };
             match msg {
-                Message::Text(t) => frames.extend(serde_json::from_str::<Value>(&t).ok()),
+                Message::Text(t) => {
+                    self.frames += 1;
+                    frames.extend(
+                        serde_json::from_str::<Value>(&t)
+                            .ok()
+                            .into_iter()
+                            .flat_map(unbatch),
+                    );
+                }
                 Message::Close(frame) => {
                     return (
                         frames,

@@ -13,19 +13,24 @@ use shared::{
     runs::{local::tracker::LocalTracker, RunSettings},
 };
 
-/// The figure the capacity model states (`<!-- statements-per-event-batch: N -->`).
-fn stated() -> u64 {
+/// A figure the capacity model states (`<!-- statements-per-event-batch: N -->`
+/// for a batch with a priced model call, `…-unpriced-event-batch` without).
+fn stated_for(what: &str) -> u64 {
     let doc = include_str!("../../infra/CAPACITY.md");
-    let tag = "<!-- statements-per-event-batch: ";
+    let tag = format!("<!-- {what}: ");
     let at = doc
-        .find(tag)
-        .expect("infra/CAPACITY.md states the statements per event batch")
+        .find(&tag)
+        .unwrap_or_else(|| panic!("infra/CAPACITY.md states {what}"))
         + tag.len();
     doc[at..]
         .split_whitespace()
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a number")
+}
+
+fn stated() -> u64 {
+    stated_for("statements-per-event-batch")
 }
 
 #[derive(Default)]
@@ -82,7 +87,7 @@ async fn an_event_batch_costs_what_the_capacity_model_says() {
     let first = batch(1);
     let parsed = serde_json::from_value(first.clone()).expect("a batch");
     let before = counter.count();
-    assert_eq!(runs.record_events(run, &parsed).await.expect("stored"), 25);
+    runs.record_events(run, &parsed).await.expect("stored");
     let used = counter.count() - before;
     assert!(used > 0, "the counter saw the batch");
     assert!(
@@ -90,19 +95,34 @@ async fn an_event_batch_costs_what_the_capacity_model_says() {
         "a batch of 25 events took {used} statements; the capacity model says {}",
         stated()
     );
+    // Published at once: one batch of the 25 on the run's topic.
     let published = |kept: &Kept| {
         kept.0
             .lock()
             .expect("kept")
             .iter()
             .filter(|p| p.topic == format!("execution:{run}"))
-            .count()
+            .map(|p| p.message["messages"].as_array().map_or(1, Vec::len))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(published(&kept), 25);
+    assert_eq!(published(&kept), vec![25]);
 
     // The same batch again (a retry after a lost answer): nothing new stored or published.
     runs.record_events(run, &parsed).await.expect("stored");
-    assert_eq!(published(&kept), 25);
+    assert_eq!(published(&kept), vec![25]);
+    // A batch without a priced call: one statement, no transaction.
+    let mut plain = batch(26);
+    plain["events"].as_array_mut().expect("events").pop();
+    let plain = serde_json::from_value(plain).expect("a batch");
+    let before = counter.count();
+    runs.record_events(run, &plain).await.expect("stored");
+    let used = counter.count() - before;
+    let unpriced = stated_for("statements-per-unpriced-event-batch");
+    assert!(
+        used > 0 && used <= unpriced,
+        "a batch of 24 events without a model call took {used} statements; the capacity model says {unpriced}"
+    );
+    assert_eq!(published(&kept), vec![25, 24]);
     let (events, last_seq, tokens): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM execution_events WHERE execution_id = $1), last_seq, llm_tokens
            FROM executions WHERE id = $1",
@@ -111,5 +131,5 @@ async fn an_event_batch_costs_what_the_capacity_model_says() {
     .fetch_one(&app.state.db)
     .await
     .expect("stored");
-    assert_eq!((events, last_seq, tokens), (25, 25, 1500));
+    assert_eq!((events, last_seq, tokens), (49, 49, 1500));
 }

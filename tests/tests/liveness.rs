@@ -1,8 +1,8 @@
-//! Liveness is a run's heartbeats in Postgres (the sweeper judges them);
-//! the tracker's window (Step Functions' `HeartbeatSeconds`) is a backstop
-//! kept open by a beat forwarded at most every third of it, not by every
-//! beat: Step Functions' `SendTaskHeartbeat` quota no longer caps how many
-//! runs can run at once.
+//! Liveness is a run's heartbeats in Postgres (the sweeper judges them),
+//! and a batch of events is one; the tracker's window (Step Functions'
+//! `HeartbeatSeconds`) is a backstop kept open by a beat forwarded once a
+//! third of it has passed, not by every beat: Step Functions'
+//! `SendTaskHeartbeat` quota no longer caps how many runs can run at once.
 
 use std::{
     sync::{
@@ -89,11 +89,84 @@ async fn beats_are_recorded_each_time_and_forwarded_once_a_window_third() {
         "forwarded {forwarded} of 5 beats"
     );
 
-    // With the default windows (30 s beats, 600 s backstop), a beat reaches the tracker every
-    // 200 s at most: one in seven (the first beat at or after each 200 s).
+    // With the default windows (30 s beats, a 3,600 s backstop), a beat reaches the tracker
+    // every 1,200 s at most: one in forty-one.
     let d = RunSettings::default();
     assert_eq!(
         d.tracker_beat_every().as_secs() / d.heartbeat_every.as_secs(),
-        6
+        40
+    );
+}
+
+/// The tracker's window opens when it records the run's task token: the
+/// first beat is forwarded a third of the window later, not at once, so a
+/// run shorter than that costs the tracker no beat at all. A batch of
+/// events is a heartbeat too: it moves `heartbeat_at` like a beat.
+#[tokio::test]
+async fn a_tracked_run_forwards_its_first_beat_a_window_third_later_and_events_beat() {
+    let app = spawn_app().await;
+    let (user, _) = app.user("liveness-tracked@example.com").await;
+    let run = stored_running_run(&app, user).await;
+    let tracker = Arc::new(Counting::default());
+    let settings = RunSettings {
+        heartbeat_every: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(3),
+        tracker_heartbeat: Duration::from_secs(6),
+        ..RunSettings::default()
+    };
+    let runs = saasit_tests::runs::runs_on(
+        &app,
+        app.state.db.clone(),
+        tracker.clone(),
+        Arc::new(BroadcastPublisher::nowhere()),
+        settings,
+    );
+    shared::db::executions::set_task_token(&app.state.db, run, "task-token")
+        .await
+        .expect("tracked");
+    runs.heartbeat(run).await.expect("beat");
+    assert_eq!(
+        tracker.0.load(Ordering::SeqCst),
+        0,
+        "the window just opened"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    runs.heartbeat(run).await.expect("beat");
+    assert_eq!(
+        tracker.0.load(Ordering::SeqCst),
+        1,
+        "a third of the window later"
+    );
+
+    let beat_at = || async {
+        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+            "SELECT heartbeat_at FROM executions WHERE id = $1",
+        )
+        .bind(run)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("beat")
+    };
+    let before = beat_at().await;
+    let batch = serde_json::from_value(serde_json::json!({"events": [
+        {"type": "log", "seq": 1, "ts": "2026-12-01T05:00:00Z", "level": "info", "message": "hi"}
+    ]}))
+    .expect("a batch");
+    let answer = runs.record_events(run, &batch).await.expect("stored");
+    assert!(!answer.cancel && !answer.budget_exceeded);
+    assert!(beat_at().await > before, "the batch was a heartbeat");
+    // A retried batch (nothing new) is still a sign of life.
+    let again = beat_at().await;
+    runs.record_events(run, &batch).await.expect("stored");
+    assert!(beat_at().await > again);
+    // And it answers a cancel as a beat does.
+    shared::db::executions::request_cancel(&app.state.db, run)
+        .await
+        .expect("cancel");
+    assert!(
+        runs.record_events(run, &batch)
+            .await
+            .expect("stored")
+            .cancel
     );
 }

@@ -77,14 +77,17 @@ pub async fn file(
     ))
 }
 
-/// A batch of events, stored once per `seq` and published.
+/// A batch of events, stored once per `seq` and published. It is the run's
+/// heartbeat too, and answers as one.
 pub async fn events(
     State(s): State<RunsState>,
     caller: ExecutionCaller,
     Json(batch): Json<EventBatch<Value>>,
-) -> ApiResult<StatusCode> {
-    s.runs.record_events(caller.execution_id, &batch).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Json<Value>> {
+    let answer = s.runs.record_events(caller.execution_id, &batch).await?;
+    Ok(Json(
+        json!({ "cancel": answer.cancel, "budgetExceeded": answer.budget_exceeded }),
+    ))
 }
 
 /// Liveness; the answer tells the executor to stop when the run was

@@ -609,7 +609,11 @@ pub async fn set_task_token(
     id: Uuid,
     token: &str,
 ) -> Result<Option<ExecutionStatus>, sqlx::Error> {
-    sqlx::query_scalar("UPDATE executions SET task_token = $2 WHERE id = $1 RETURNING status")
+    // The tracker's window opens now: its first beat is due a third of it
+    // later (a run shorter than that never forwards one).
+    sqlx::query_scalar(
+        "UPDATE executions SET task_token = $2, tracker_beat_at = now() WHERE id = $1 RETURNING status",
+    )
         .bind(id)
         .bind(token)
         .fetch_optional(db)
@@ -717,12 +721,15 @@ pub struct ModelUsage<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     /// Stored: the sequence numbers that were new (only those are
-    /// published), whose run it is (to publish to), and the budget notices
-    /// its spend made due.
+    /// published), whose run it is (to publish to), the budget notices its
+    /// spend made due, and what a heartbeat would have answered (a batch
+    /// is the run's heartbeat too).
     Added {
         new: std::collections::BTreeSet<i64>,
         workspace_id: Uuid,
         notices: Vec<budgets::Notice>,
+        cancel: bool,
+        over_budget: bool,
     },
     /// The run has ended: nothing after its end is taken.
     Ended,
@@ -731,32 +738,56 @@ pub enum Recorded {
 }
 
 /// Stores events; each sequence number is applied once, so a retried batch is
-/// harmless. The run's row is locked first, so a batch and the run's end never
-/// interleave: the end's event is always last.
+/// harmless. One statement: the run's row is locked first (so a batch and the
+/// run's end never interleave: the end's event is always last), the new
+/// events inserted, and the row's `last_seq`, tokens, cost and heartbeat
+/// moved. A batch with a priced model call runs in `tx` with its usage and
+/// spend; others need no transaction of their own.
 pub async fn insert_events(
-    tx: &mut Transaction<'_, Postgres>,
+    db: impl PgExecutor<'_>,
     id: Uuid,
     events: &[NewEvent<'_>],
 ) -> Result<Recorded, sqlx::Error> {
-    let row: Option<(ExecutionStatus, Uuid)> =
-        sqlx::query_as("SELECT status, workspace_id FROM executions WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let workspace_id = match row {
-        None => return Ok(Recorded::Missing),
-        Some((s, _)) if s.is_terminal() => return Ok(Recorded::Ended),
-        Some((_, workspace_id)) => workspace_id,
-    };
-    // The whole batch in one statement; a retried event is not inserted
-    // again, and only what is new counts (tokens, cost) and is published.
-    let new: std::collections::BTreeSet<i64> = sqlx::query_scalar(
-        "INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
-         SELECT $1, e.seq, e.type, e.node, e.payload, e.ts
-           FROM unnest($2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[])
-                AS e(seq, type, node, payload, ts)
-         ON CONFLICT (execution_id, seq) DO NOTHING
-         RETURNING seq",
+    let row: Option<(ExecutionStatus, Uuid, bool, bool, Vec<i64>)> = sqlx::query_as(
+        "WITH run AS (
+             SELECT id, status, workspace_id, cancel_requested FROM executions WHERE id = $1 FOR UPDATE
+         ), live AS (
+             SELECT id FROM run WHERE status NOT IN ('completed', 'failed', 'cancelled', 'timed_out')
+         ), batch AS (
+             -- A batch may name a number twice: the first one is the stored one.
+             SELECT DISTINCT ON (e.seq) e.*
+               FROM unnest($2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[],
+                           $7::bigint[], $8::bigint[])
+                    WITH ORDINALITY AS e(seq, type, node, payload, ts, tokens, cost, n)
+              ORDER BY e.seq, e.n
+         ), ins AS (
+             INSERT INTO execution_events (execution_id, seq, type, node, payload, ts)
+             SELECT live.id, b.seq, b.type, b.node, b.payload, b.ts FROM batch b, live
+             ON CONFLICT (execution_id, seq) DO NOTHING
+             RETURNING seq
+         ), added AS (
+             SELECT max(b.seq) AS last,
+                    least(coalesce(sum(b.tokens), 0), 9223372036854775807)::bigint AS tokens,
+                    least(coalesce(sum(b.cost), 0), 9223372036854775807)::bigint AS cost
+               FROM ins JOIN batch b USING (seq)
+         ), moved AS (
+             UPDATE executions x
+                SET last_seq = GREATEST(x.last_seq, coalesce(a.last, x.last_seq)),
+                    llm_tokens = CASE WHEN x.llm_tokens > 9223372036854775807 - a.tokens THEN 9223372036854775807
+                                      ELSE x.llm_tokens + a.tokens END,
+                    cost_micros = least(x.cost_micros::numeric + a.cost, 9223372036854775807)::bigint,
+                    heartbeat_at = CASE WHEN x.status = 'running' THEN now() ELSE x.heartbeat_at END
+               FROM live, added a
+              WHERE x.id = live.id
+             RETURNING x.id
+         )
+         SELECT run.status, run.workspace_id, run.cancel_requested,
+                EXISTS (SELECT 1 FROM workspace_budgets b
+                          JOIN usage_metrics u ON u.workspace_id = b.workspace_id AND u.metric = $9
+                                              AND u.period = date_trunc('month', now())::date
+                         WHERE b.workspace_id = run.workspace_id AND u.count >= b.monthly_budget_micros),
+                ARRAY(SELECT seq FROM ins ORDER BY seq)
+           FROM run",
     )
     .bind(id)
     .bind(events.iter().map(|e| e.seq).collect::<Vec<_>>())
@@ -764,11 +795,40 @@ pub async fn insert_events(
     .bind(events.iter().map(|e| e.node).collect::<Vec<_>>())
     .bind(events.iter().map(|e| Json(e.payload)).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.ts).collect::<Vec<_>>())
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .collect();
-    let (mut tokens, mut cost) = (0i64, 0i64);
+    .bind(events.iter().map(|e| e.tokens).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.usage.and_then(|u| u.cost_micros).unwrap_or(0))
+            .collect::<Vec<_>>(),
+    )
+    .bind(budgets::LLM_COST)
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        None => Recorded::Missing,
+        Some((status, ..)) if status.is_terminal() => Recorded::Ended,
+        Some((_, workspace_id, cancel, over_budget, new)) => Recorded::Added {
+            new: new.into_iter().collect(),
+            workspace_id,
+            notices: Vec::new(),
+            cancel,
+            over_budget,
+        },
+    })
+}
+
+/// The priced model calls among a batch's new events: each model's calls,
+/// tokens and cost added to the run's usage, and the cost to the
+/// workspace's monthly spend. Returns the budget notices the spend made due.
+pub async fn add_model_usage(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    workspace_id: Uuid,
+    events: &[NewEvent<'_>],
+    new: &std::collections::BTreeSet<i64>,
+) -> Result<Vec<budgets::Notice>, sqlx::Error> {
+    let mut cost = 0i64;
     let mut by_model: BTreeMap<(&str, &str), [i64; 5]> = BTreeMap::new();
     // A batch may name a number twice: the first one is the stored one.
     let mut counted = std::collections::BTreeSet::new();
@@ -776,7 +836,6 @@ pub async fn insert_events(
         if !counted.insert(e.seq) {
             continue;
         }
-        tokens = tokens.saturating_add(e.tokens);
         if let Some(u) = e.usage {
             let price = u.cost_micros.unwrap_or(0);
             cost = cost.saturating_add(price);
@@ -812,32 +871,11 @@ pub async fn insert_events(
         .execute(&mut **tx)
         .await?;
     }
-    // Nothing new: the run's row stays as it is.
-    if let Some(last) = new.last() {
-        sqlx::query(
-            "UPDATE executions SET last_seq = GREATEST(last_seq, $4),
-                    llm_tokens = CASE WHEN llm_tokens > 9223372036854775807 - $2 THEN 9223372036854775807
-                                      ELSE llm_tokens + $2 END,
-                    cost_micros = least(cost_micros::numeric + $3, 9223372036854775807)::bigint
-              WHERE id = $1",
-        )
-        .bind(id)
-        .bind(tokens)
-        .bind(cost)
-        .bind(*last)
-        .execute(&mut **tx)
-        .await?;
-    }
-    let notices = if cost > 0 {
-        budgets::spend(tx, workspace_id, cost).await?
+    if cost > 0 {
+        budgets::spend(tx, workspace_id, cost).await
     } else {
-        Vec::new()
-    };
-    Ok(Recorded::Added {
-        new,
-        workspace_id,
-        notices,
-    })
+        Ok(Vec::new())
+    }
 }
 
 #[derive(Debug, Clone, FromRow)]

@@ -33,11 +33,11 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// The stream a published message belongs to, with its number.
-    fn of(published: &Published) -> Option<(Self, i64)> {
-        let seq = published.message["seq"].as_i64()?;
-        let kind = message_type(&published.message)?;
-        let (prefix, id) = published.topic.split_once(':')?;
+    /// The stream a numbered message belongs to, with its number.
+    fn of(topic: &str, message: &Value) -> Option<(Self, i64)> {
+        let seq = message["seq"].as_i64()?;
+        let kind = message_type(message)?;
+        let (prefix, id) = topic.split_once(':')?;
         let id: Uuid = id.parse().ok()?;
         match prefix {
             "execution" if kind.is_sequenced() => Some((Self::Execution(id), seq)),
@@ -49,6 +49,28 @@ impl Stream {
             }
             _ => None,
         }
+    }
+
+    /// The numbered messages a published message carries (itself, or a
+    /// batch's, all of one stream), in order of their numbers.
+    fn numbered(published: &Published) -> Option<(Self, Vec<(i64, Value)>)> {
+        let topic = &published.topic;
+        if message_type(&published.message) != Some(MessageType::Batch) {
+            let (stream, seq) = Self::of(topic, &published.message)?;
+            return Some((stream, vec![(seq, published.message.clone())]));
+        }
+        let mut stream = None;
+        let mut all = Vec::new();
+        for m in published.message["messages"].as_array()? {
+            let (s, seq) = Self::of(topic, m)?;
+            if *stream.get_or_insert(s) != s {
+                return None;
+            }
+            all.push((seq, m.clone()));
+        }
+        all.sort_by_key(|(seq, _)| *seq);
+        all.dedup_by_key(|(seq, _)| *seq);
+        Some((stream?, all))
     }
 
     /// The number of the stream's latest message (`None`: it is gone).
@@ -127,13 +149,54 @@ pub fn frame(message: &Value) -> String {
     .to_string()
 }
 
+/// Several numbered messages as frames of at most [`MAX_FRAME_BYTES`]: one
+/// alone as itself, more as a `batch` frame. Each frame comes with the number
+/// of its last message.
+pub fn frames(messages: &[(i64, Value)]) -> Vec<(i64, String)> {
+    const OPEN: &str = r#"{"type":"batch","messages":["#;
+    const CLOSE: &str = "]}";
+    let mut out: Vec<(i64, String)> = Vec::new();
+    let mut group: Vec<(i64, String)> = Vec::new();
+    let mut size = OPEN.len() + CLOSE.len();
+    let flush = |group: &mut Vec<(i64, String)>, out: &mut Vec<(i64, String)>| {
+        let Some(&(last, _)) = group.last() else {
+            return;
+        };
+        let text = if group.len() == 1 {
+            group.pop().map(|(_, t)| t).unwrap_or_default()
+        } else {
+            let parts: Vec<String> = group.drain(..).map(|(_, t)| t).collect();
+            format!("{OPEN}{}{CLOSE}", parts.join(","))
+        };
+        group.clear();
+        out.push((last, text));
+    };
+    for (seq, message) in messages {
+        let text = frame(message);
+        if !group.is_empty() && size + 1 + text.len() > MAX_FRAME_BYTES {
+            flush(&mut group, &mut out);
+            size = OPEN.len() + CLOSE.len();
+        }
+        size += text.len() + 1;
+        group.push((*seq, text));
+    }
+    flush(&mut group, &mut out);
+    out
+}
+
+/// Several numbered messages of `topic` published at once: a `batch`, which
+/// each subscriber gets in as few frames as fit (one cursor move per frame).
+pub fn batch(messages: Vec<Value>) -> Value {
+    json!({ "type": MessageType::Batch, "messages": messages })
+}
+
 fn message_type(message: &Value) -> Option<MessageType> {
     serde_json::from_value(message["type"].clone()).ok()
 }
 
 /// Progress messages (nodes, logs) go to execution topics only, not to the
 /// workspace's `workspace:` topic, which carries status changes.
-fn is_progress(message: &Value) -> bool {
+pub(crate) fn is_progress(message: &Value) -> bool {
     message_type(message).is_some_and(MessageType::is_progress)
 }
 
@@ -166,7 +229,8 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
         }
     };
     // Numbered messages are delivered in order, once each, on their stream's topic.
-    let sequenced = Stream::of(published);
+    let sequenced = Stream::numbered(published);
+    let sequenced = &sequenced;
     let execution = published.message["executionId"]
         .as_str()
         .and_then(|s| s.parse::<Uuid>().ok());
@@ -184,16 +248,9 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
                 }
             }
             match sequenced {
-                Some((stream, seq)) => {
-                    deliver_in_order(
-                        rt,
-                        db,
-                        &conn,
-                        &published.topic,
-                        stream,
-                        Some((seq, &published.message)),
-                    )
-                    .await;
+                Some((stream, messages)) => {
+                    deliver_in_order(rt, db, &conn, &published.topic, *stream, Some(messages))
+                        .await;
                 }
                 None => {
                     rt.push(&conn, frame(&published.message)).await;
@@ -204,31 +261,41 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
 }
 
 /// Sends a subscriber everything after its cursor, in order, up to and
-/// including `upto` (the message being published), or up to the stream's
-/// last stored message when `upto` is `None` (catch-up after subscribing).
-/// Numbers may skip (activity past its retention): the cursor moves to the
-/// number delivered.
+/// including the last of `upto` (the messages being published, in order), or
+/// up to the stream's last stored message when `upto` is `None` (catch-up
+/// after subscribing). Numbers may skip (activity past its retention): the
+/// cursor moves to the number delivered.
+///
+/// A subscriber that is where the published messages begin (the common case)
+/// costs one cursor move and one frame per 32 KiB: the move is tried first,
+/// and the cursor is read only when it fails.
 pub async fn deliver_in_order(
     rt: &Realtime,
     db: &PgPool,
     conn: &str,
     topic: &str,
     stream: Stream,
-    upto: Option<(i64, &Value)>,
+    upto: Option<&[(i64, Value)]>,
 ) {
+    let upto = upto.filter(|m| !m.is_empty());
     let lock = rt.locks.of(conn);
     let _held = lock.lock().await;
+    // Where the subscriber is believed to be; `None`: read it.
+    let mut known = upto.map(|m| m[0].0 - 1);
     for _ in 0..10_000 {
-        let cursor = match rt.store.cursor(conn.to_owned(), topic.to_owned()).await {
-            Ok(Some(c)) => c,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(conn, error = %e, "cannot read a delivery cursor");
-                return;
-            }
+        let cursor = match known.take() {
+            Some(c) => c,
+            None => match rt.store.cursor(conn.to_owned(), topic.to_owned()).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(conn, error = %e, "cannot read a delivery cursor");
+                    return;
+                }
+            },
         };
         let target = match upto {
-            Some((seq, _)) => seq,
+            Some(m) => m[m.len() - 1].0,
             None => match stream.last_seq(db).await {
                 Ok(Some(last)) => last,
                 Ok(None) => return,
@@ -241,42 +308,56 @@ pub async fn deliver_in_order(
         if cursor >= target {
             return;
         }
-        // The next message: the published one when it is next, else from Postgres.
-        let next = match upto {
-            Some((seq, message)) if seq == cursor + 1 => vec![(seq, message.clone())],
-            _ => match stream.after(db, cursor, (target - cursor).min(500)).await {
+        // What comes next: the published messages when they follow on, else
+        // from Postgres.
+        let published: Vec<(i64, Value)> = upto
+            .map(|m| m.iter().filter(|(s, _)| *s > cursor).cloned().collect())
+            .unwrap_or_default();
+        let next = if published.first().is_some_and(|(s, _)| *s == cursor + 1) {
+            published
+        } else {
+            match stream.after(db, cursor, (target - cursor).min(500)).await {
                 Ok(missed) if !missed.is_empty() => missed,
-                // Nothing stored up to the published one (gaps): send it.
-                Ok(_) => match upto {
-                    Some((seq, message)) => vec![(seq, message.clone())],
-                    None => return,
-                },
+                // Nothing stored up to the published ones (gaps): send them.
+                Ok(_) if !published.is_empty() => published,
+                Ok(_) => return,
                 Err(e) => {
                     tracing::warn!(conn, error = %e, "cannot read missed messages");
                     return;
                 }
-            },
+            }
         };
         let mut at = cursor;
-        for (seq, message) in next {
+        let mut moved = true;
+        for (last, text) in frames(&next) {
             match rt
                 .store
-                .advance(conn.to_owned(), topic.to_owned(), at, seq)
+                .advance(conn.to_owned(), topic.to_owned(), at, last)
                 .await
             {
                 Ok(true) => {
-                    if !rt.push(conn, frame(&message)).await {
+                    if !rt.push(conn, text).await {
                         return;
                     }
-                    at = seq;
+                    at = last;
                 }
-                // Someone else moved the cursor: read it again.
-                Ok(false) => break,
+                // Someone else moved the cursor (or it was not where it was
+                // believed to be): read it again.
+                Ok(false) => {
+                    moved = false;
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(conn, error = %e, "cannot advance a delivery cursor");
                     return;
                 }
             }
+        }
+        if moved {
+            if at >= target {
+                return;
+            }
+            known = Some(at);
         }
     }
 }

@@ -55,6 +55,43 @@ pub async fn publish_run(
     }
 }
 
+/// Publishes a run's new numbered messages (an executor's batch of events):
+/// one `batch` on the run's topic, so each subscriber gets them in one frame
+/// with one cursor move; those that are not progress also go to the
+/// workspace's topic, as [`publish_run`] sends them.
+pub async fn publish_run_events(
+    publisher: &dyn Publisher,
+    execution_id: Uuid,
+    workspace_id: Uuid,
+    mut messages: Vec<Value>,
+) {
+    if messages.len() <= 1 {
+        if let Some(m) = messages.pop() {
+            publish_run(publisher, execution_id, workspace_id, m).await;
+        }
+        return;
+    }
+    let status: Vec<Value> = messages
+        .iter()
+        .filter(|m| !deliver::is_progress(m))
+        .cloned()
+        .collect();
+    publisher
+        .publish(Published {
+            topic: execution_topic(execution_id),
+            message: deliver::batch(messages),
+        })
+        .await;
+    for message in status {
+        publisher
+            .publish(Published {
+                topic: format!("workspace:{workspace_id}"),
+                message,
+            })
+            .await;
+    }
+}
+
 /// Tells a workflow's real-time subscribers (`workflow:{id}`) about a new
 /// version or status.
 pub async fn workflow_updated(state: &crate::AppState, wf: &crate::db::workflows::Workflow) {

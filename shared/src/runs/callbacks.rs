@@ -282,10 +282,14 @@ impl Runs {
     }
 
     /// Stores a batch of events (once per `seq`) and publishes the new ones;
-    /// returns how many the batch held. Every event is read as the protocol's
+    /// the batch is the run's heartbeat too, and answers as one. Every event is read as the protocol's
     /// [`Event`] (an unknown type from a newer executor is kept as sent); the
     /// whole batch is refused if one is not.
-    pub async fn record_events(&self, id: Uuid, batch: &EventBatch<Value>) -> ApiResult<usize> {
+    pub async fn record_events(
+        &self,
+        id: Uuid,
+        batch: &EventBatch<Value>,
+    ) -> ApiResult<BeatAnswer> {
         let mut parsed = Vec::with_capacity(batch.events.len());
         for (i, raw) in batch.events.iter().enumerate() {
             let ev: Event = serde_json::from_value(raw.clone()).map_err(|err| {
@@ -317,53 +321,78 @@ impl Runs {
             })
             .collect();
         // The row lock in `insert_events` is the one check that the run is
-        // live (no separate read of the whole run per batch).
-        let mut tx = self.db.begin().await?;
-        let (new, workspace_id, notices) =
-            match executions::insert_events(&mut tx, id, &rows).await? {
-                Recorded::Added {
-                    new,
-                    workspace_id,
-                    notices,
-                } => (new, workspace_id, notices),
-                Recorded::Ended => return Err(run_ended()),
-                Recorded::Missing => return Err(ApiError::not_found("execution")),
-            };
-        // A notice is recorded with the spend that made it due: it goes out once.
-        let mut entries = Vec::with_capacity(notices.len());
-        for n in &notices {
-            let entry = Activity::system(workspace_id, Action::BudgetReached)
-                .on(id)
-                .details(json!({
-                    "percent": n.percent,
-                    "spentUsd": usd(n.spent_micros),
-                    "monthlyBudgetUsd": usd(n.budget_micros),
-                }))
-                .record(&mut *tx, &Origin::system())
-                .await?;
-            entries.push(entry);
+        // live (no separate read of the whole run per batch). A batch with
+        // no priced model call is one statement; one with them also adds the
+        // usage and spend, and any budget notice, in one transaction.
+        let priced = rows.iter().any(|r| r.usage.is_some());
+        let mut tx = if priced {
+            Some(self.db.begin().await?)
+        } else {
+            None
+        };
+        let recorded = match tx.as_mut() {
+            Some(tx) => executions::insert_events(&mut **tx, id, &rows).await?,
+            None => executions::insert_events(&self.db, id, &rows).await?,
+        };
+        let (new, workspace_id, answer) = match recorded {
+            Recorded::Added {
+                new,
+                workspace_id,
+                cancel,
+                over_budget,
+                ..
+            } => (
+                new,
+                workspace_id,
+                BeatAnswer {
+                    cancel,
+                    budget_exceeded: over_budget && !cancel,
+                },
+            ),
+            Recorded::Ended => return Err(run_ended()),
+            Recorded::Missing => return Err(ApiError::not_found("execution")),
+        };
+        let mut notices = Vec::new();
+        let mut entries = Vec::new();
+        if let Some(mut tx) = tx {
+            notices = executions::add_model_usage(&mut tx, id, workspace_id, &rows, &new).await?;
+            // A notice is recorded with the spend that made it due: it goes out once.
+            for n in &notices {
+                let entry = Activity::system(workspace_id, Action::BudgetReached)
+                    .on(id)
+                    .details(json!({
+                        "percent": n.percent,
+                        "spentUsd": usd(n.spent_micros),
+                        "monthlyBudgetUsd": usd(n.budget_micros),
+                    }))
+                    .record(&mut *tx, &Origin::system())
+                    .await?;
+                entries.push(entry);
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         for entry in entries {
             self.publisher.publish(activity::message(entry)).await;
         }
         for n in &notices {
             self.announce_budget(workspace_id, n).await;
         }
-        // Only what is new: a retried batch publishes nothing again.
+        // Only what is new (a retried batch publishes nothing again), at
+        // once: one frame and one cursor move per subscriber.
         let mut published = std::collections::BTreeSet::new();
-        for row in rows
+        let mut messages: Vec<(i64, Value)> = rows
             .iter()
             .filter(|r| new.contains(&r.seq) && published.insert(r.seq))
-        {
-            self.publish(
-                id,
-                workspace_id,
-                event_message(id, row.seq, row.kind, row.payload),
-            )
-            .await;
-        }
-        Ok(rows.len())
+            .map(|row| (row.seq, event_message(id, row.seq, row.kind, row.payload)))
+            .collect();
+        messages.sort_by_key(|(seq, _)| *seq);
+        self.publish_events(
+            id,
+            workspace_id,
+            messages.into_iter().map(|(_, m)| m).collect(),
+        )
+        .await;
+        Ok(answer)
     }
 
     /// A share of the monthly budget reached: a `notification` to each owner

@@ -48,7 +48,7 @@ pub use ports::{
 
 use crate::{
     auth::TokenKeys,
-    realtime::publish::{publish_run, Publisher},
+    realtime::publish::{publish_run, publish_run_events, Publisher},
     tier::Tier,
     triggers::{HookIntake, Schedules},
     vault::Vault,
@@ -131,6 +131,22 @@ impl Runs {
     /// Publishes a message of a run to its topic and its workspace's.
     pub async fn publish(&self, execution_id: Uuid, workspace_id: Uuid, message: Value) {
         publish_run(self.publisher.as_ref(), execution_id, workspace_id, message).await;
+    }
+
+    /// Publishes a run's new events at once (see [`publish_run_events`]).
+    pub async fn publish_events(
+        &self,
+        execution_id: Uuid,
+        workspace_id: Uuid,
+        messages: Vec<Value>,
+    ) {
+        publish_run_events(
+            self.publisher.as_ref(),
+            execution_id,
+            workspace_id,
+            messages,
+        )
+        .await;
     }
 
     /// A `notification` of `kind` (with `fields`, and the workspace's id) to
