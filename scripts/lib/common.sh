@@ -138,8 +138,11 @@ pg_start() {
 pg_start_dir() {
   [ -n "$PG_BIN" ] || pg_require_binaries
   echo "$2" > "$1/port"
+  # pg_stat_statements, where the server has it: the load benchmark reads what ran from it.
+  local preload=""
+  [ -f "$PG_BIN/../lib/pg_stat_statements.so" ] && preload="-c shared_preload_libraries=pg_stat_statements"
   pg_as_owner "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $2 -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -p $2 -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 $preload" \
     start >/dev/null || die "PostgreSQL did not start; see $1/server.log"
 }
 

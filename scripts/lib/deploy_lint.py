@@ -415,6 +415,46 @@ def operation_problems(sam_template, resources):
         if "/~1api~1v1~1internal~1{proxy+}" not in paths:
             problems.append(f"{name}: executor callbacks share the stage's default throttle "
                             "(no MethodSettings for /api/v1/internal/{proxy+})")
+    problems += callback_problems(resources)
+    return problems
+
+
+def callback_problems(resources):
+    """Executors call back through a function URL (no API Gateway request to pay, no stage
+    throttle shared with people): CALLBACK_URL is such a URL, its function has a reserved
+    concurrency (its own limit, and the cap on a flood of a public URL), and a public URL has
+    both permissions AWS requires since October 2025 (lambda:InvokeFunctionUrl, and
+    lambda:InvokeFunction when invoked through the URL)."""
+    problems = []
+    for name, fn in resources.items():
+        if fn["Type"] != "AWS::Lambda::Function":
+            continue
+        env = ((fn["Properties"].get("Environment") or {}).get("Variables")) or {}
+        url = env.get("CALLBACK_URL")
+        if url is None:
+            continue
+        target = url.get("Fn::GetAtt") if isinstance(url, dict) else None
+        if not target or target[1] != "FunctionUrl" or resources.get(target[0], {}).get("Type") != "AWS::Lambda::Url":
+            problems.append(f"{name}: CALLBACK_URL is not a function URL (executor callbacks would pay for and "
+                            "share an API Gateway stage)")
+            continue
+        url_res = resources[target[0]]["Properties"]
+        owner = ref_name(url_res["TargetFunctionArn"])
+        if resources.get(owner, {}).get("Properties", {}).get("ReservedConcurrentExecutions") is None:
+            problems.append(f"{owner}: serves executor callbacks without a reserved concurrency")
+        if url_res.get("AuthType") == "NONE":
+            granted = set()
+            for perm in resources.values():
+                p = perm.get("Properties", {})
+                if perm["Type"] == "AWS::Lambda::Permission" and ref_name(p.get("FunctionName")) == owner \
+                        and p.get("Principal") == "*":
+                    if p.get("Action") == "lambda:InvokeFunctionUrl" and p.get("FunctionUrlAuthType") == "NONE":
+                        granted.add("url")
+                    if p.get("Action") == "lambda:InvokeFunction" and p.get("InvokedViaFunctionUrl") in (True, "true"):
+                        granted.add("invoke")
+            if granted != {"url", "invoke"}:
+                problems.append(f"{owner}: its public URL lacks lambda:InvokeFunctionUrl or lambda:InvokeFunction "
+                                "(InvokedViaFunctionUrl) for everyone: every callback would be 403")
     return problems
 
 
@@ -698,6 +738,19 @@ def self_test():
     }
     problems = permission_problems(fns)
     assert len(problems) == 2, problems
+    callbacks = {
+        "D": {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {
+            "CALLBACK_URL": {"Fn::GetAtt": ["IUrl", "FunctionUrl"]}}}}},
+        "I": {"Type": "AWS::Lambda::Function", "Properties": {}},
+        "IUrl": {"Type": "AWS::Lambda::Url", "Properties": {"TargetFunctionArn": {"Ref": "I"}, "AuthType": "NONE"}},
+        "IUrlPublicPermissions": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunctionUrl", "FunctionName": {"Ref": "I"}, "Principal": "*", "FunctionUrlAuthType": "NONE"}},
+    }
+    cb = callback_problems(callbacks)
+    assert any("I: serves executor callbacks without a reserved concurrency" == p for p in cb), cb
+    assert any("lacks lambda:InvokeFunctionUrl or lambda:InvokeFunction" in p for p in cb), cb
+    callbacks["D"]["Properties"]["Environment"]["Variables"]["CALLBACK_URL"] = {"Fn::Sub": "https://${Api}/prod"}
+    assert any("CALLBACK_URL is not a function URL" in p for p in callback_problems(callbacks)), callback_problems(callbacks)
     assert any("STRIPE_SECRET_KEY_FROM_SECRET (StripeSecretArn)" in p for p in problems), problems
     assert any("lacks rds-db:connect" in p for p in problems), problems
     import tempfile

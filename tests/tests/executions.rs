@@ -578,17 +578,22 @@ async fn callbacks_need_the_execution_token() {
         .await
         .expect(200, None);
     assert_eq!(spec.body["graph"]["nodes"][1]["id"], "wait");
-    // A replayed event batch is applied once.
+    // A replayed event batch is applied once; a batch is a heartbeat, and answers as one.
     let batch = json!({"events": [{"seq": 1000, "ts": "2026-01-01T00:00:00Z", "type": "log", "level": "info", "message": "hi"}]});
     for _ in 0..2 {
-        s.app
+        let answer = s
+            .app
             .send(
                 Req::post(&format!("{base}/events"))
                     .bearer(&own.token)
                     .json(&batch),
             )
             .await
-            .expect(204, None);
+            .expect(200, None);
+        assert_eq!(
+            answer.body,
+            json!({"cancel": false, "budgetExceeded": false})
+        );
     }
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM execution_events WHERE seq = 1000")
         .fetch_one(&s.app.state.db)

@@ -65,23 +65,40 @@ pub async fn apply(runs: &Runs, m: TrackerMessage) -> anyhow::Result<()> {
     }
 }
 
+/// Records handled at once, within the function's `DB_MAX_CONNECTIONS` (4 in
+/// the template). A run's messages never share a batch out of order: its
+/// Finalize is sent only once its Track task was answered, after the Track
+/// message was handled.
+pub const CONCURRENCY: usize = 4;
+
 pub async fn handle(runs: &Runs, event: SqsEvent) -> SqsBatchResponse {
-    let mut retry = Vec::new();
-    for record in event.records {
-        let message_id = record.message_id.clone().unwrap_or_default();
-        let parsed = record
-            .body
-            .as_deref()
-            .map(serde_json::from_str::<TrackerMessage>);
-        let Some(Ok(message)) = parsed else {
-            tracing::warn!(%message_id, "dropping an unreadable tracker message");
-            continue;
-        };
-        let id = message.execution_id;
-        if let Err(e) = apply(runs, message).await {
+    use futures_util::StreamExt;
+    let retry: Vec<String> = futures_util::stream::iter(event.records)
+        .map(|record| one(runs, record))
+        .buffer_unordered(CONCURRENCY)
+        .filter_map(|retry| async move { retry })
+        .collect()
+        .await;
+    crate::failures(retry)
+}
+
+/// Applies one record; its message id when it must come back.
+async fn one(runs: &Runs, record: aws_lambda_events::sqs::SqsMessage) -> Option<String> {
+    let message_id = record.message_id.clone().unwrap_or_default();
+    let parsed = record
+        .body
+        .as_deref()
+        .map(serde_json::from_str::<TrackerMessage>);
+    let Some(Ok(message)) = parsed else {
+        tracing::warn!(%message_id, "dropping an unreadable tracker message");
+        return None;
+    };
+    let id = message.execution_id;
+    match apply(runs, message).await {
+        Ok(()) => None,
+        Err(e) => {
             tracing::warn!(execution_id = %id, error = %format!("{e:#}"), "tracker step failed; retrying");
-            retry.push(message_id);
+            Some(message_id)
         }
     }
-    crate::failures(retry)
 }
