@@ -247,3 +247,54 @@ async fn a_batch_reaches_each_subscriber_in_one_frame_and_one_cursor_move() {
         );
     }
 }
+
+/// The fan-out starts deliveries within its budget (on AWS it runs inside the
+/// executor's request): a subscriber it did not reach in time loses nothing,
+/// and the topic's next message catches it up from Postgres, in order.
+#[tokio::test]
+async fn subscribers_left_out_by_the_budget_are_caught_up_by_the_next_batch() {
+    let app = spawn_app().await;
+    let (user, _) = app.user("budgeted@example.com").await;
+    let run = saasit_tests::runs::stored_running_run(&app, user).await;
+    let topic = format!("execution:{run}");
+    let store = Arc::new(Counted::default());
+    let frames = Arc::new(Frames::default());
+    let mut rt = Realtime::new(store.clone(), frames.clone());
+    rt.fanout_budget = std::time::Duration::ZERO;
+    let spent = saasit_tests::runs::runs_on(
+        &app,
+        app.state.db.clone(),
+        Arc::new(LocalTracker::new().0),
+        Arc::new(FanoutPublisher {
+            realtime: Arc::new(rt),
+            db: app.state.db.clone(),
+        }),
+        RunSettings::default(),
+    );
+    connect(&store, "A=", user).await;
+    store
+        .subscribe("A=".into(), topic.clone(), 0)
+        .await
+        .expect("subscribe");
+
+    spent
+        .record_events(run, &events(1, 5, 40))
+        .await
+        .expect("stored");
+    assert!(frames.of("A=").is_empty(), "no time was left for anyone");
+
+    let runs = saasit_tests::runs::runs_on(
+        &app,
+        app.state.db.clone(),
+        Arc::new(LocalTracker::new().0),
+        Arc::new(FanoutPublisher {
+            realtime: Arc::new(Realtime::new(store.clone(), frames.clone())),
+            db: app.state.db.clone(),
+        }),
+        RunSettings::default(),
+    );
+    runs.record_events(run, &events(6, 5, 40))
+        .await
+        .expect("stored");
+    assert_eq!(seqs(&frames.of("A=")), (1..=10).collect::<Vec<_>>());
+}

@@ -240,6 +240,10 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
         .filter(|_| published.topic.starts_with("workspace:"))
         .map(|id| format!("execution:{id}"));
     let own_topic = &own_topic;
+    // Numbered messages are started within the budget; who is left waits
+    // for the next one (or the run's end, or a reconnect) to catch up.
+    let deadline = tokio::time::Instant::now() + rt.fanout_budget;
+    let left_out = &std::sync::atomic::AtomicUsize::new(0);
     stream::iter(subscribers)
         .for_each_concurrent(rt.fanout_concurrency, |conn| async move {
             if let Some(t) = own_topic {
@@ -248,6 +252,9 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
                 }
             }
             match sequenced {
+                Some(_) if tokio::time::Instant::now() >= deadline => {
+                    left_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 Some((stream, messages)) => {
                     deliver_in_order(rt, db, &conn, &published.topic, *stream, Some(messages))
                         .await;
@@ -258,6 +265,11 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
             }
         })
         .await;
+    let left_out = left_out.load(std::sync::atomic::Ordering::Relaxed);
+    if left_out > 0 {
+        tracing::warn!(topic = %published.topic, left_out, budget_ms = rt.fanout_budget.as_millis() as u64,
+            "the fan-out's budget ran out; those subscribers catch up with the topic's next message");
+    }
 }
 
 /// Sends a subscriber everything after its cursor, in order, up to and

@@ -172,6 +172,11 @@ pub struct Realtime {
     pub locks: ConnectionLocks,
     /// How many connections one message is pushed to at once.
     pub fanout_concurrency: usize,
+    /// How long one publication may spend starting deliveries of numbered
+    /// messages (on AWS, inside the publisher's request): a subscriber not
+    /// reached by then is not lost, it is caught up from Postgres by the
+    /// next message of its topic, the run's end, or its reconnect.
+    pub fanout_budget: std::time::Duration,
 }
 
 impl std::fmt::Debug for Realtime {
@@ -187,6 +192,7 @@ impl Realtime {
             pusher,
             locks: ConnectionLocks::default(),
             fanout_concurrency: 64,
+            fanout_budget: std::time::Duration::from_secs(5),
         }
     }
 
