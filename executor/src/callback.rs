@@ -174,6 +174,8 @@ impl CallbackClient {
             }
             let body = format!("{{\"events\":[{}]}}", part.join(","));
             loop {
+                // When the batch left: liveness is recorded no later than that.
+                let sent = tokio::time::Instant::now();
                 match self
                     .call(
                         "events",
@@ -184,10 +186,12 @@ impl CallbackClient {
                     .await
                 {
                     Ok(res) => {
-                        // An older API answers 204 without a body: no news.
-                        let answer: BeatAnswer = res.json().await.unwrap_or_default();
-                        *self.last_events.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some((tokio::time::Instant::now(), answer));
+                        // An older API answers 204 without a body: it took the
+                        // batch as no heartbeat, so the beats go on as before.
+                        if let Ok(answer) = res.json::<BeatAnswer>().await {
+                            *self.last_events.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some((sent, answer));
+                        }
                         break;
                     }
                     Err(CallbackError::Refused { status: 413, .. }) if part.len() > 1 => {

@@ -262,6 +262,8 @@ struct Api {
     refuse_events: Arc<Mutex<bool>>,
     /// Answer event batches with `{"cancel": true}` (heartbeats say no).
     cancel_in_events: Arc<Mutex<bool>>,
+    /// Answer event batches 204 without a body, as an older API does.
+    events_without_answer: Arc<Mutex<bool>>,
 }
 
 const TOKEN: &str = "exec-scoped-token-123456";
@@ -285,6 +287,7 @@ async fn serve_api(api: Api) -> String {
             if *a.refuse_events.lock().expect("lock") { return StatusCode::BAD_REQUEST.into_response(); }
             if a.max_batch.lock().expect("lock").is_some_and(|n| batch.len() > n) { return StatusCode::PAYLOAD_TOO_LARGE.into_response(); }
             a.events.lock().expect("lock").extend(batch);
+            if *a.events_without_answer.lock().expect("lock") { return StatusCode::NO_CONTENT.into_response(); }
             // A batch is a heartbeat too, and answered as one.
             Json(json!({ "cancel": *a.cancel_in_events.lock().expect("lock"), "budgetExceeded": false })).into_response()
         }))
@@ -441,6 +444,28 @@ async fn job_mode_sends_no_heartbeat_while_its_events_keep_coming() {
     assert!(
         beats <= 2,
         "{beats} heartbeat calls beside {posts} event posts"
+    );
+}
+
+/// An older API answers a batch 204 without a body: it did not take the
+/// batch as a heartbeat, so the executor goes on beating.
+#[tokio::test]
+async fn job_mode_beats_on_when_the_api_does_not_answer_its_events() {
+    let api = Api::default();
+    *api.events_without_answer.lock().expect("lock") = true;
+    *api.spec.lock().expect("lock") = paced_chain();
+    let base = serve_api(api.clone()).await;
+    let out = run(vec![], paced_env(&base)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let beats = *api.heartbeats.lock().expect("lock");
+    assert!(
+        beats >= 3,
+        "{beats} heartbeat calls in five seconds at one every two"
     );
 }
 

@@ -149,7 +149,7 @@ async fn seed(app: &TestApp) -> (String, String, String) {
                     })
                     .collect();
                 let mut tx = app.state.db.begin().await.expect("tx");
-                executions::insert_events(&mut *tx, e.id, &events)
+                executions::insert_events(&mut *tx, e.id, &events, Duration::from_secs(1200))
                     .await
                     .expect("events");
                 tx.commit().await.expect("commit");

@@ -134,6 +134,7 @@ async fn main() {
                 tokens: 0,
                 usage: None,
             }],
+            Duration::from_secs(1200),
         )
         .await
         .expect("insert");

@@ -78,9 +78,9 @@ impl ConnectionStore for Counted {
     }
 }
 
-/// Frames pushed, per connection.
+/// Frames pushed, per connection; the next push fails when asked to.
 #[derive(Default)]
-struct Frames(Mutex<Vec<(String, String)>>);
+struct Frames(Mutex<Vec<(String, String)>>, std::sync::atomic::AtomicBool);
 
 impl Frames {
     fn of(&self, conn: &str) -> Vec<Value> {
@@ -102,6 +102,9 @@ impl Frames {
 
 impl Pusher for Frames {
     fn push(&self, connection_id: String, frame: String) -> BoxFuture<'_, Result<(), PushError>> {
+        if self.1.swap(false, Relaxed) {
+            return Box::pin(async { Err(PushError::Failed(anyhow::anyhow!("throttled"))) });
+        }
         self.0.lock().expect("frames").push((connection_id, frame));
         Box::pin(async { Ok(()) })
     }
@@ -292,6 +295,85 @@ async fn subscribers_left_out_by_the_budget_are_caught_up_by_the_next_batch() {
             db: app.state.db.clone(),
         }),
         RunSettings::default(),
+    );
+    runs.record_events(run, &events(6, 5, 40))
+        .await
+        .expect("stored");
+    assert_eq!(seqs(&frames.of("A=")), (1..=10).collect::<Vec<_>>());
+
+    // A run's end is never left to a next message (there is none): it is
+    // sent whatever the budget, with what was left out before it.
+    spent
+        .record_events(run, &events(11, 5, 40))
+        .await
+        .expect("stored");
+    assert_eq!(seqs(&frames.of("A=")).len(), 10, "left out by the budget");
+    let end = shared::realtime::deliver::event_message(
+        run,
+        16,
+        "execution_ended",
+        &json!({"type": "execution_ended", "status": "completed"}),
+    );
+    let budgeted = Realtime {
+        fanout_budget: std::time::Duration::ZERO,
+        ..Realtime::new(store.clone(), frames.clone())
+    };
+    shared::realtime::deliver::fanout(
+        &budgeted,
+        &app.state.db,
+        &shared::realtime::publish::Published {
+            topic: topic.clone(),
+            message: end,
+        },
+    )
+    .await;
+    assert_eq!(seqs(&frames.of("A=")), (1..=16).collect::<Vec<_>>());
+    assert_eq!(
+        unbatch(frames.of("A=").pop().expect("frame"))
+            .pop()
+            .expect("end")["type"],
+        "execution:completed"
+    );
+}
+
+/// A frame that could not be sent (the Management API throttled, a network
+/// error) moves the cursor back: the next message sends it again, in order.
+#[tokio::test]
+async fn a_frame_not_sent_is_sent_again_with_the_next_batch() {
+    let app = spawn_app().await;
+    let (user, _) = app.user("unsent@example.com").await;
+    let run = saasit_tests::runs::stored_running_run(&app, user).await;
+    let topic = format!("execution:{run}");
+    let store = Arc::new(Counted::default());
+    let frames = Arc::new(Frames::default());
+    let runs = saasit_tests::runs::runs_on(
+        &app,
+        app.state.db.clone(),
+        Arc::new(LocalTracker::new().0),
+        Arc::new(FanoutPublisher {
+            realtime: Arc::new(Realtime::new(store.clone(), frames.clone())),
+            db: app.state.db.clone(),
+        }),
+        RunSettings::default(),
+    );
+    connect(&store, "A=", user).await;
+    store
+        .subscribe("A=".into(), topic.clone(), 0)
+        .await
+        .expect("subscribe");
+    frames.1.store(true, Relaxed);
+    runs.record_events(run, &events(1, 5, 40))
+        .await
+        .expect("stored");
+    assert!(frames.of("A=").is_empty());
+    assert_eq!(
+        store
+            .inner
+            .cursor("A=".into(), topic.clone())
+            .await
+            .expect("cursor"),
+        Some(0),
+        "the cursor went back"
     );
     runs.record_events(run, &events(6, 5, 40))
         .await

@@ -155,6 +155,20 @@ async fn a_tracked_run_forwards_its_first_beat_a_window_third_later_and_events_b
     let answer = runs.record_events(run, &batch).await.expect("stored");
     assert!(!answer.cancel && !answer.budget_exceeded);
     assert!(beat_at().await > before, "the batch was a heartbeat");
+    assert_eq!(
+        tracker.0.load(Ordering::SeqCst),
+        1,
+        "a third of the window has not passed"
+    );
+    // A third of the window later, a batch feeds the tracker as a beat would
+    // (an executor whose batches keep coming makes no heartbeat call).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    runs.record_events(run, &batch).await.expect("stored");
+    assert_eq!(
+        tracker.0.load(Ordering::SeqCst),
+        2,
+        "the batch fed the tracker"
+    );
     // A retried batch (nothing new) is still a sign of life.
     let again = beat_at().await;
     runs.record_events(run, &batch).await.expect("stored");

@@ -107,7 +107,7 @@ async fn report(app: &TestApp, id: Uuid, nodes: usize, output_bytes: usize) {
             })
             .collect();
         let mut tx = app.state.db.begin().await.expect("tx");
-        executions::insert_events(&mut *tx, id, &rows)
+        executions::insert_events(&mut *tx, id, &rows, std::time::Duration::from_secs(1200))
             .await
             .expect("events");
         tx.commit().await.expect("commit");

@@ -730,6 +730,10 @@ pub enum Recorded {
         notices: Vec<budgets::Notice>,
         cancel: bool,
         over_budget: bool,
+        /// The tracker's task token, and whether this batch is the beat
+        /// to forward to it (as [`heartbeat`] decides).
+        task_token: Option<String>,
+        forward: bool,
     },
     /// The run has ended: nothing after its end is taken.
     Ended,
@@ -741,18 +745,33 @@ pub enum Recorded {
 /// harmless. One statement: the run's row is locked first (so a batch and the
 /// run's end never interleave: the end's event is always last), the new
 /// events inserted, and the row's `last_seq`, tokens, cost and heartbeat
-/// moved. A batch with a priced model call runs in `tx` with its usage and
-/// spend; others need no transaction of their own.
+/// moved, and the tracker's beat slot taken as a heartbeat takes it. A batch
+/// with a priced model call runs in a transaction with its usage and spend;
+/// others need no transaction of their own.
 pub async fn insert_events(
     db: impl PgExecutor<'_>,
     id: Uuid,
     events: &[NewEvent<'_>],
+    forward_every: std::time::Duration,
 ) -> Result<Recorded, sqlx::Error> {
-    let row: Option<(ExecutionStatus, Uuid, bool, bool, Vec<i64>)> = sqlx::query_as(
+    type Row = (
+        ExecutionStatus,
+        Uuid,
+        bool,
+        bool,
+        Vec<i64>,
+        Option<String>,
+        bool,
+    );
+    let terminal: Vec<&str> = ExecutionStatus::TERMINAL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let row: Option<Row> = sqlx::query_as(
         "WITH run AS (
-             SELECT id, status, workspace_id, cancel_requested FROM executions WHERE id = $1 FOR UPDATE
+             SELECT id, status, workspace_id, cancel_requested, task_token FROM executions WHERE id = $1 FOR UPDATE
          ), live AS (
-             SELECT id FROM run WHERE status NOT IN ('completed', 'failed', 'cancelled', 'timed_out')
+             SELECT id FROM run WHERE status::text <> ALL($11::text[])
          ), batch AS (
              -- A batch may name a number twice: the first one is the stored one.
              SELECT DISTINCT ON (e.seq) e.*
@@ -776,17 +795,22 @@ pub async fn insert_events(
                     llm_tokens = CASE WHEN x.llm_tokens > 9223372036854775807 - a.tokens THEN 9223372036854775807
                                       ELSE x.llm_tokens + a.tokens END,
                     cost_micros = least(x.cost_micros::numeric + a.cost, 9223372036854775807)::bigint,
-                    heartbeat_at = CASE WHEN x.status = 'running' THEN now() ELSE x.heartbeat_at END
+                    heartbeat_at = CASE WHEN x.status = 'running' THEN now() ELSE x.heartbeat_at END,
+                    tracker_beat_at = CASE WHEN x.status = 'running'
+                                            AND (x.tracker_beat_at IS NULL
+                                                 OR x.tracker_beat_at <= now() - make_interval(secs => $10))
+                                           THEN now() ELSE x.tracker_beat_at END
                FROM live, added a
               WHERE x.id = live.id
-             RETURNING x.id
+             RETURNING x.tracker_beat_at IS NOT DISTINCT FROM now() AS forward
          )
          SELECT run.status, run.workspace_id, run.cancel_requested,
                 EXISTS (SELECT 1 FROM workspace_budgets b
                           JOIN usage_metrics u ON u.workspace_id = b.workspace_id AND u.metric = $9
                                               AND u.period = date_trunc('month', now())::date
                          WHERE b.workspace_id = run.workspace_id AND u.count >= b.monthly_budget_micros),
-                ARRAY(SELECT seq FROM ins ORDER BY seq)
+                ARRAY(SELECT seq FROM ins ORDER BY seq),
+                run.task_token, coalesce((SELECT forward FROM moved), false)
            FROM run",
     )
     .bind(id)
@@ -803,17 +827,21 @@ pub async fn insert_events(
             .collect::<Vec<_>>(),
     )
     .bind(budgets::LLM_COST)
+    .bind(forward_every.as_secs_f64())
+    .bind(&terminal)
     .fetch_optional(db)
     .await?;
     Ok(match row {
         None => Recorded::Missing,
         Some((status, ..)) if status.is_terminal() => Recorded::Ended,
-        Some((_, workspace_id, cancel, over_budget, new)) => Recorded::Added {
+        Some((_, workspace_id, cancel, over_budget, new, task_token, forward)) => Recorded::Added {
             new: new.into_iter().collect(),
             workspace_id,
             notices: Vec::new(),
             cancel,
             over_budget,
+            task_token,
+            forward,
         },
     })
 }

@@ -230,7 +230,19 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
     };
     // Numbered messages are delivered in order, once each, on their stream's topic.
     let sequenced = Stream::numbered(published);
+    if sequenced.is_none() && message_type(&published.message) == Some(MessageType::Batch) {
+        tracing::warn!(topic = %published.topic, "dropping a batch that is not all numbered messages of its topic");
+        return;
+    }
     let sequenced = &sequenced;
+    // Progress (a run's events, a chat's pieces) may be left to the next
+    // message to catch up; what ends a stream, or may be its last for long,
+    // is always sent.
+    let budgeted = sequenced.as_ref().is_some_and(|(_, messages)| {
+        messages.iter().all(|(_, m)| {
+            message_type(m).is_some_and(|t| t.is_progress() || t == MessageType::ChatDelta)
+        })
+    });
     let execution = published.message["executionId"]
         .as_str()
         .and_then(|s| s.parse::<Uuid>().ok());
@@ -252,7 +264,7 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
                 }
             }
             match sequenced {
-                Some(_) if tokio::time::Instant::now() >= deadline => {
+                Some(_) if budgeted && tokio::time::Instant::now() >= deadline => {
                     left_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Some((stream, messages)) => {
@@ -325,7 +337,13 @@ pub async fn deliver_in_order(
         let published: Vec<(i64, Value)> = upto
             .map(|m| m.iter().filter(|(s, _)| *s > cursor).cloned().collect())
             .unwrap_or_default();
-        let next = if published.first().is_some_and(|(s, _)| *s == cursor + 1) {
+        // They follow on when they run from `cursor + 1` without a hole (a
+        // hole may be stored already: Postgres has it).
+        let follows = published
+            .iter()
+            .enumerate()
+            .all(|(i, (s, _))| *s == cursor + 1 + i as i64);
+        let next = if follows && !published.is_empty() {
             published
         } else {
             match stream.after(db, cursor, (target - cursor).min(500)).await {
@@ -349,6 +367,13 @@ pub async fn deliver_in_order(
             {
                 Ok(true) => {
                     if !rt.push(conn, text).await {
+                        // Not sent: the cursor goes back, so the next message
+                        // (or a reconnect) sends these again. A gone
+                        // connection has no cursor left to move.
+                        let _ = rt
+                            .store
+                            .advance(conn.to_owned(), topic.to_owned(), last, at)
+                            .await;
                         return;
                     }
                     at = last;

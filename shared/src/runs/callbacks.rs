@@ -330,16 +330,19 @@ impl Runs {
         } else {
             None
         };
+        let every = self.settings.tracker_beat_every();
         let recorded = match tx.as_mut() {
-            Some(tx) => executions::insert_events(&mut **tx, id, &rows).await?,
-            None => executions::insert_events(&self.db, id, &rows).await?,
+            Some(tx) => executions::insert_events(&mut **tx, id, &rows, every).await?,
+            None => executions::insert_events(&self.db, id, &rows, every).await?,
         };
-        let (new, workspace_id, answer) = match recorded {
+        let (new, workspace_id, mut answer, beat) = match recorded {
             Recorded::Added {
                 new,
                 workspace_id,
                 cancel,
                 over_budget,
+                task_token,
+                forward,
                 ..
             } => (
                 new,
@@ -348,6 +351,7 @@ impl Runs {
                     cancel,
                     budget_exceeded: over_budget && !cancel,
                 },
+                (!cancel && forward).then_some(task_token),
             ),
             Recorded::Ended => return Err(run_ended()),
             Recorded::Missing => return Err(ApiError::not_found("execution")),
@@ -370,6 +374,12 @@ impl Runs {
                 entries.push(entry);
             }
             tx.commit().await?;
+        }
+        // The batch that spends the budget's last part says so at once.
+        answer.budget_exceeded |= !answer.cancel && notices.iter().any(|n| n.percent >= 100);
+        // A batch is the run's heartbeat: the tracker's backstop is fed by it too.
+        if let Some(task_token) = beat {
+            self.forward_beat(id, task_token).await;
         }
         for entry in entries {
             self.publisher.publish(activity::message(entry)).await;
@@ -421,19 +431,24 @@ impl Runs {
         // Liveness is the beat recorded in Postgres, which the sweeper judges;
         // the tracker's window is a backstop, kept open by a beat now and then.
         if !beat.stop && beat.forward {
-            // A tracker that cannot be reached now is not worth failing the
-            // executor for.
-            if let Err(e) = self.tracker.heartbeat(id, beat.task_token).await {
-                tracing::warn!(execution_id = %id, error = %e, "could not forward a heartbeat to the tracker");
-                if let Err(e) = executions::forward_failed(&self.db, id).await {
-                    tracing::warn!(execution_id = %id, error = %e, "could not give a failed forward's slot back");
-                }
-            }
+            self.forward_beat(id, beat.task_token).await;
         }
         Ok(BeatAnswer {
             cancel: beat.stop,
             budget_exceeded: beat.over_budget && !beat.stop,
         })
+    }
+
+    /// Forwards a beat (a heartbeat, or a batch of events) to the tracker. A
+    /// tracker that cannot be reached now is not worth failing the executor
+    /// for: the slot is given back, so the next beat forwards again.
+    async fn forward_beat(&self, id: Uuid, task_token: Option<String>) {
+        if let Err(e) = self.tracker.heartbeat(id, task_token).await {
+            tracing::warn!(execution_id = %id, error = %e, "could not forward a heartbeat to the tracker");
+            if let Err(e) = executions::forward_failed(&self.db, id).await {
+                tracing::warn!(execution_id = %id, error = %e, "could not give a failed forward's slot back");
+            }
+        }
     }
 
     /// Registers an artifact of a live run and answers a presigned upload URL.
