@@ -446,6 +446,16 @@ async fn a_failed_payment_keeps_the_plan_for_the_grace_period_then_falls_back() 
     // Declined again, and the grace runs out (as if eight days passed).
     billed.double.fail_payment(&sub).expect("declined");
     billing_until(&app, &token, |v| v["subscription"]["status"] == "past_due").await;
+    // Every webhook of the decline handled first: a late one would write the
+    // failure's start again over the aged one.
+    let settled = std::time::Instant::now();
+    while billed.double.undelivered() > 0 {
+        assert!(
+            settled.elapsed() < Duration::from_secs(30),
+            "webhooks still undelivered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The sweeper does nothing while the grace lasts.
     assert_eq!(shared::billing::sweep(&app.state).await.grace_expired, 0);
     sqlx::query("UPDATE subscriptions SET past_due_since = now() - interval '8 days' WHERE workspace_id = $1")

@@ -63,6 +63,8 @@ struct Inner {
     world: Mutex<World>,
     webhook: Mutex<Option<webhooks::Target>>,
     outbox: mpsc::UnboundedSender<Value>,
+    /// Events emitted and not yet delivered (or given up).
+    pending: std::sync::atomic::AtomicUsize,
 }
 
 /// A running Stripe double.
@@ -97,6 +99,7 @@ impl StripeDouble {
                 world: Mutex::new(World::default()),
                 webhook: Mutex::new(None),
                 outbox: tx,
+                pending: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         tokio::spawn(webhooks::deliver(double.clone(), rx));
@@ -137,7 +140,16 @@ impl StripeDouble {
         let id = world.id("evt");
         let event = objects::event(&id, kind, chrono::Utc::now().timestamp(), object);
         world.events.push(event.clone());
+        self.inner
+            .pending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _ = self.inner.outbox.send(event);
+    }
+
+    /// Events emitted whose delivery has not ended yet (a test waits for 0
+    /// before changing what those webhooks write).
+    pub fn undelivered(&self) -> usize {
+        self.inner.pending.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

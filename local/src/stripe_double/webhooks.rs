@@ -67,5 +67,9 @@ pub async fn deliver(double: StripeDouble, mut events: UnboundedReceiver<Value>)
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }
+        double
+            .inner
+            .pending
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -76,13 +76,22 @@ impl SfnTracker {
 
     /// The state machine's input for a run.
     pub fn input(run: &TrackedRun) -> String {
+        let (heartbeat, timeout) = windows(run);
         json!({
             "executionId": run.execution_id,
-            "heartbeatSeconds": run.heartbeat.as_secs().max(1),
-            "timeoutSeconds": run.timeout.as_secs().max(1),
+            "heartbeatSeconds": heartbeat,
+            "timeoutSeconds": timeout,
         })
         .to_string()
     }
+}
+
+/// The Track state's windows in seconds: the heartbeat window kept below the
+/// timeout (the States Language requires it smaller; a short tier's timeout,
+/// or a resumed run's last hour, is below the hour-long backstop).
+fn windows(run: &TrackedRun) -> (u64, u64) {
+    let timeout = run.timeout.as_secs().max(2);
+    (run.heartbeat.as_secs().clamp(1, timeout - 1), timeout)
 }
 
 impl RunTracker for SfnTracker {
@@ -158,8 +167,8 @@ impl RunTracker for SfnTracker {
             task_token,
             json!({
                 "keep": true,
-                "heartbeatSeconds": run.heartbeat.as_secs().max(1),
-                "timeoutSeconds": run.timeout.as_secs().max(1),
+                "heartbeatSeconds": windows(&run).0,
+                "timeoutSeconds": windows(&run).1,
             }),
         )
     }
@@ -216,5 +225,14 @@ mod tests {
         .expect("json");
         assert_eq!(input["heartbeatSeconds"], 90);
         assert_eq!(input["timeoutSeconds"], 14_700);
+        // The hour-long backstop under a ten-minute timeout: kept below it.
+        let input: serde_json::Value = serde_json::from_str(&SfnTracker::input(&TrackedRun {
+            execution_id: id,
+            heartbeat: Duration::from_secs(3600),
+            timeout: Duration::from_secs(600),
+        }))
+        .expect("json");
+        assert_eq!(input["heartbeatSeconds"], 599);
+        assert_eq!(input["timeoutSeconds"], 600);
     }
 }
