@@ -423,20 +423,26 @@ fn paced_env(base: &str) -> Vec<(&'static str, String)> {
     env
 }
 
-/// Batches of events are heartbeats: while they keep coming (every second,
-/// beats due every two), no heartbeat call is made after the first.
-#[tokio::test]
-async fn job_mode_sends_no_heartbeat_while_its_events_keep_coming() {
-    let api = Api::default();
+/// Runs `paced_chain` in Job mode against `api`, a beat due every two
+/// seconds; checks the exit code.
+async fn run_paced_chain(api: &Api, exit_code: i32) {
     *api.spec.lock().expect("lock") = paced_chain();
     let base = serve_api(api.clone()).await;
     let out = run(vec![], paced_env(&base)).await;
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(exit_code),
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Batches of events are heartbeats: while they keep coming (every second,
+/// beats due every two), no heartbeat call is made after the first.
+#[tokio::test]
+async fn job_mode_sends_no_heartbeat_while_its_events_keep_coming() {
+    let api = Api::default();
+    run_paced_chain(&api, 0).await;
     let posts = *api.event_posts.lock().expect("lock");
     let beats = *api.heartbeats.lock().expect("lock");
     assert!(posts >= 5, "{posts} event posts");
@@ -453,15 +459,7 @@ async fn job_mode_sends_no_heartbeat_while_its_events_keep_coming() {
 async fn job_mode_beats_on_when_the_api_does_not_answer_its_events() {
     let api = Api::default();
     *api.events_without_answer.lock().expect("lock") = true;
-    *api.spec.lock().expect("lock") = paced_chain();
-    let base = serve_api(api.clone()).await;
-    let out = run(vec![], paced_env(&base)).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_paced_chain(&api, 0).await;
     let beats = *api.heartbeats.lock().expect("lock");
     assert!(
         beats >= 3,
@@ -474,15 +472,7 @@ async fn job_mode_beats_on_when_the_api_does_not_answer_its_events() {
 async fn job_mode_stops_when_an_events_answer_cancels() {
     let api = Api::default();
     *api.cancel_in_events.lock().expect("lock") = true;
-    *api.spec.lock().expect("lock") = paced_chain();
-    let base = serve_api(api.clone()).await;
-    let out = run(vec![], paced_env(&base)).await;
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_paced_chain(&api, 3).await;
     assert_eq!(
         api.result.lock().expect("lock").clone().expect("result")["status"],
         "cancelled"

@@ -113,6 +113,20 @@ impl Pusher for Frames {
     }
 }
 
+/// The run lifecycle publishing through the real fan-out on `realtime`.
+fn fanned(app: &saasit_tests::TestApp, realtime: Arc<Realtime>) -> shared::runs::Runs {
+    saasit_tests::runs::runs_on(
+        app,
+        app.state.db.clone(),
+        Arc::new(LocalTracker::new().0),
+        Arc::new(FanoutPublisher {
+            realtime,
+            db: app.state.db.clone(),
+        }),
+        RunSettings::default(),
+    )
+}
+
 /// A connection of `user` (subscriptions need one).
 async fn connect(store: &Counted, id: &str, user: Uuid) {
     store
@@ -157,16 +171,7 @@ async fn a_batch_reaches_each_subscriber_in_one_frame_and_one_cursor_move() {
     let store = Arc::new(Counted::default());
     let frames = Arc::new(Frames::default());
     let rt = Arc::new(Realtime::new(store.clone(), frames.clone()));
-    let runs = saasit_tests::runs::runs_on(
-        &app,
-        app.state.db.clone(),
-        Arc::new(LocalTracker::new().0),
-        Arc::new(FanoutPublisher {
-            realtime: rt.clone(),
-            db: app.state.db.clone(),
-        }),
-        RunSettings::default(),
-    );
+    let runs = fanned(&app, rt.clone());
     for conn in ["A=", "B=", "C="] {
         connect(&store, conn, user).await;
     }
@@ -264,16 +269,7 @@ async fn subscribers_left_out_by_the_budget_are_caught_up_by_the_next_batch() {
     let frames = Arc::new(Frames::default());
     let mut rt = Realtime::new(store.clone(), frames.clone());
     rt.fanout_budget = std::time::Duration::ZERO;
-    let spent = saasit_tests::runs::runs_on(
-        &app,
-        app.state.db.clone(),
-        Arc::new(LocalTracker::new().0),
-        Arc::new(FanoutPublisher {
-            realtime: Arc::new(rt),
-            db: app.state.db.clone(),
-        }),
-        RunSettings::default(),
-    );
+    let spent = fanned(&app, Arc::new(rt));
     connect(&store, "A=", user).await;
     store
         .subscribe("A=".into(), topic.clone(), 0)
@@ -286,16 +282,7 @@ async fn subscribers_left_out_by_the_budget_are_caught_up_by_the_next_batch() {
         .expect("stored");
     assert!(frames.of("A=").is_empty(), "no time was left for anyone");
 
-    let runs = saasit_tests::runs::runs_on(
-        &app,
-        app.state.db.clone(),
-        Arc::new(LocalTracker::new().0),
-        Arc::new(FanoutPublisher {
-            realtime: Arc::new(Realtime::new(store.clone(), frames.clone())),
-            db: app.state.db.clone(),
-        }),
-        RunSettings::default(),
-    );
+    let runs = fanned(&app, Arc::new(Realtime::new(store.clone(), frames.clone())));
     runs.record_events(run, &events(6, 5, 40))
         .await
         .expect("stored");
@@ -346,16 +333,7 @@ async fn a_frame_not_sent_is_sent_again_with_the_next_batch() {
     let topic = format!("execution:{run}");
     let store = Arc::new(Counted::default());
     let frames = Arc::new(Frames::default());
-    let runs = saasit_tests::runs::runs_on(
-        &app,
-        app.state.db.clone(),
-        Arc::new(LocalTracker::new().0),
-        Arc::new(FanoutPublisher {
-            realtime: Arc::new(Realtime::new(store.clone(), frames.clone())),
-            db: app.state.db.clone(),
-        }),
-        RunSettings::default(),
-    );
+    let runs = fanned(&app, Arc::new(Realtime::new(store.clone(), frames.clone())));
     connect(&store, "A=", user).await;
     store
         .subscribe("A=".into(), topic.clone(), 0)
@@ -379,4 +357,45 @@ async fn a_frame_not_sent_is_sent_again_with_the_next_batch() {
         .await
         .expect("stored");
     assert_eq!(seqs(&frames.of("A=")), (1..=10).collect::<Vec<_>>());
+}
+
+/// Published events with a hole another batch already stored (5 and 7, with
+/// 6 in Postgres): the subscriber gets 5, 6 and 7, in order, not 5 and 7.
+#[tokio::test]
+async fn a_hole_in_what_is_published_is_filled_from_postgres() {
+    let app = spawn_app().await;
+    let (user, _) = app.user("holes@example.com").await;
+    let run = saasit_tests::runs::stored_running_run(&app, user).await;
+    let topic = format!("execution:{run}");
+    let store = Arc::new(Counted::default());
+    let frames = Arc::new(Frames::default());
+    let rt = Arc::new(Realtime::new(store.clone(), frames.clone()));
+    // Stored before anyone follows the run.
+    fanned(&app, rt.clone())
+        .record_events(run, &events(1, 7, 40))
+        .await
+        .expect("stored");
+    connect(&store, "A=", user).await;
+    store
+        .subscribe("A=".into(), topic.clone(), 4)
+        .await
+        .expect("subscribe");
+    let message = |seq: i64| {
+        shared::realtime::deliver::event_message(
+            run,
+            seq,
+            "log",
+            &json!({"type": "log", "seq": seq, "level": "info", "message": "x"}),
+        )
+    };
+    shared::realtime::deliver::fanout(
+        &rt,
+        &app.state.db,
+        &shared::realtime::publish::Published {
+            topic,
+            message: shared::realtime::deliver::batch(vec![message(5), message(7)]),
+        },
+    )
+    .await;
+    assert_eq!(seqs(&frames.of("A=")), vec![5, 6, 7]);
 }

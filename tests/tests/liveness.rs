@@ -43,34 +43,41 @@ impl RunTracker for Counting {
     }
 }
 
-#[tokio::test]
-async fn beats_are_recorded_each_time_and_forwarded_once_a_window_third() {
-    let app = spawn_app().await;
-    let (user, _) = app.user("liveness@example.com").await;
-    let run = stored_running_run(&app, user).await;
-    let tracker = Arc::new(Counting::default());
+/// The run lifecycle with beats every second, silence judged after 3 s and
+/// the tracker's window 6 s (a beat forwarded once 2 s have passed).
+fn beating(app: &saasit_tests::TestApp, tracker: Arc<Counting>) -> shared::runs::Runs {
     let settings = RunSettings {
         heartbeat_every: Duration::from_secs(1),
         heartbeat_timeout: Duration::from_secs(3),
         tracker_heartbeat: Duration::from_secs(6),
         ..RunSettings::default()
     };
-    let runs = saasit_tests::runs::runs_on(
-        &app,
+    saasit_tests::runs::runs_on(
+        app,
         app.state.db.clone(),
-        tracker.clone(),
+        tracker,
         Arc::new(BroadcastPublisher::nowhere()),
         settings,
-    );
-    let beat_at = || async {
-        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
-            "SELECT heartbeat_at FROM executions WHERE id = $1",
-        )
+    )
+}
+
+/// When the run last beat, as Postgres has it.
+async fn beat_at(app: &saasit_tests::TestApp, run: Uuid) -> chrono::DateTime<chrono::Utc> {
+    sqlx::query_scalar("SELECT heartbeat_at FROM executions WHERE id = $1")
         .bind(run)
         .fetch_one(&app.state.db)
         .await
         .expect("beat")
-    };
+}
+
+#[tokio::test]
+async fn beats_are_recorded_each_time_and_forwarded_once_a_window_third() {
+    let app = spawn_app().await;
+    let (user, _) = app.user("liveness@example.com").await;
+    let run = stored_running_run(&app, user).await;
+    let tracker = Arc::new(Counting::default());
+    let runs = beating(&app, tracker.clone());
+    let beat_at = || beat_at(&app, run);
     // Five beats a second apart: each recorded, one forwarded per 2 s (a third of 6 s).
     let mut recorded = Vec::new();
     for _ in 0..5 {
@@ -108,19 +115,7 @@ async fn a_tracked_run_forwards_its_first_beat_a_window_third_later_and_events_b
     let (user, _) = app.user("liveness-tracked@example.com").await;
     let run = stored_running_run(&app, user).await;
     let tracker = Arc::new(Counting::default());
-    let settings = RunSettings {
-        heartbeat_every: Duration::from_secs(1),
-        heartbeat_timeout: Duration::from_secs(3),
-        tracker_heartbeat: Duration::from_secs(6),
-        ..RunSettings::default()
-    };
-    let runs = saasit_tests::runs::runs_on(
-        &app,
-        app.state.db.clone(),
-        tracker.clone(),
-        Arc::new(BroadcastPublisher::nowhere()),
-        settings,
-    );
+    let runs = beating(&app, tracker.clone());
     shared::db::executions::set_task_token(&app.state.db, run, "task-token")
         .await
         .expect("tracked");
@@ -138,15 +133,7 @@ async fn a_tracked_run_forwards_its_first_beat_a_window_third_later_and_events_b
         "a third of the window later"
     );
 
-    let beat_at = || async {
-        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
-            "SELECT heartbeat_at FROM executions WHERE id = $1",
-        )
-        .bind(run)
-        .fetch_one(&app.state.db)
-        .await
-        .expect("beat")
-    };
+    let beat_at = || beat_at(&app, run);
     let before = beat_at().await;
     let batch = serde_json::from_value(serde_json::json!({"events": [
         {"type": "log", "seq": 1, "ts": "2026-12-01T05:00:00Z", "level": "info", "message": "hi"}
@@ -183,4 +170,29 @@ async fn a_tracked_run_forwards_its_first_beat_a_window_third_later_and_events_b
             .expect("stored")
             .cancel
     );
+}
+
+/// The batch whose model call spends the last of the workspace's monthly
+/// budget answers `budgetExceeded` itself, not the beat after it.
+#[tokio::test]
+async fn the_batch_that_spends_the_budget_says_so() {
+    let app = spawn_app().await;
+    let (user, _) = app.user("liveness-budget@example.com").await;
+    let run = stored_running_run(&app, user).await;
+    sqlx::query(
+        "INSERT INTO workspace_budgets (workspace_id, monthly_budget_micros)
+         SELECT workspace_id, 1 FROM executions WHERE id = $1",
+    )
+    .bind(run)
+    .execute(&app.state.db)
+    .await
+    .expect("a budget of one micro-dollar");
+    let runs = beating(&app, Arc::new(Counting::default()));
+    let batch = serde_json::from_value(serde_json::json!({"events": [
+        {"type": "usage", "seq": 1, "ts": "2026-12-01T05:00:00Z", "node": "n1", "provider": "anthropic",
+         "model": "claude-sonnet-4-5", "inputTokens": 1200, "outputTokens": 300}
+    ]}))
+    .expect("a batch");
+    let answer = runs.record_events(run, &batch).await.expect("stored");
+    assert!(answer.budget_exceeded && !answer.cancel, "{answer:?}");
 }

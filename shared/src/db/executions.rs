@@ -721,13 +721,11 @@ pub struct ModelUsage<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     /// Stored: the sequence numbers that were new (only those are
-    /// published), whose run it is (to publish to), the budget notices its
-    /// spend made due, and what a heartbeat would have answered (a batch
-    /// is the run's heartbeat too).
+    /// published), whose run it is (to publish to), and what a heartbeat
+    /// would have answered (a batch is the run's heartbeat too).
     Added {
         new: std::collections::BTreeSet<i64>,
         workspace_id: Uuid,
-        notices: Vec<budgets::Notice>,
         cancel: bool,
         over_budget: bool,
         /// The tracker's task token, and whether this batch is the beat
@@ -837,7 +835,6 @@ pub async fn insert_events(
         Some((_, workspace_id, cancel, over_budget, new, task_token, forward)) => Recorded::Added {
             new: new.into_iter().collect(),
             workspace_id,
-            notices: Vec::new(),
             cancel,
             over_budget,
             task_token,

@@ -53,7 +53,12 @@ impl Stream {
 
     /// The numbered messages a published message carries (itself, or a
     /// batch's, all of one stream), in order of their numbers.
-    fn numbered(published: &Published) -> Option<(Self, Vec<(i64, Value)>)> {
+    fn numbered(published: &Published) -> Option<(Self, Due)> {
+        let (stream, messages) = Self::messages(published)?;
+        Some((stream, Due::new(messages)))
+    }
+
+    fn messages(published: &Published) -> Option<(Self, Vec<(i64, Value)>)> {
         let topic = &published.topic;
         if message_type(&published.message) != Some(MessageType::Batch) {
             let (stream, seq) = Self::of(topic, &published.message)?;
@@ -149,6 +154,24 @@ pub fn frame(message: &Value) -> String {
     .to_string()
 }
 
+/// Numbered messages being published, in order, with their frames for a
+/// subscriber where they begin: made once, whatever the subscribers.
+#[derive(Debug)]
+pub struct Due {
+    messages: Vec<(i64, Value)>,
+    /// `None` when the numbers have holes (what fills them is read from
+    /// Postgres for each subscriber).
+    frames: Option<Vec<(i64, String)>>,
+}
+
+impl Due {
+    fn new(messages: Vec<(i64, Value)>) -> Self {
+        let whole = messages.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+        let frames = whole.then(|| frames(&messages));
+        Self { messages, frames }
+    }
+}
+
 /// Several numbered messages as frames of at most [`MAX_FRAME_BYTES`]: one
 /// alone as itself, more as a `batch` frame. Each frame comes with the number
 /// of its last message.
@@ -238,8 +261,8 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
     // Progress (a run's events, a chat's pieces) may be left to the next
     // message to catch up; what ends a stream, or may be its last for long,
     // is always sent.
-    let budgeted = sequenced.as_ref().is_some_and(|(_, messages)| {
-        messages.iter().all(|(_, m)| {
+    let budgeted = sequenced.as_ref().is_some_and(|(_, due)| {
+        due.messages.iter().all(|(_, m)| {
             message_type(m).is_some_and(|t| t.is_progress() || t == MessageType::ChatDelta)
         })
     });
@@ -267,9 +290,8 @@ pub async fn fanout(rt: &Realtime, db: &PgPool, published: &Published) {
                 Some(_) if budgeted && tokio::time::Instant::now() >= deadline => {
                     left_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                Some((stream, messages)) => {
-                    deliver_in_order(rt, db, &conn, &published.topic, *stream, Some(messages))
-                        .await;
+                Some((stream, due)) => {
+                    deliver_in_order(rt, db, &conn, &published.topic, *stream, Some(due)).await;
                 }
                 None => {
                     rt.push(&conn, frame(&published.message)).await;
@@ -299,13 +321,13 @@ pub async fn deliver_in_order(
     conn: &str,
     topic: &str,
     stream: Stream,
-    upto: Option<&[(i64, Value)]>,
+    upto: Option<&Due>,
 ) {
-    let upto = upto.filter(|m| !m.is_empty());
+    let upto = upto.filter(|d| !d.messages.is_empty());
     let lock = rt.locks.of(conn);
     let _held = lock.lock().await;
     // Where the subscriber is believed to be; `None`: read it.
-    let mut known = upto.map(|m| m[0].0 - 1);
+    let mut known = upto.map(|d| d.messages[0].0 - 1);
     for _ in 0..10_000 {
         let cursor = match known.take() {
             Some(c) => c,
@@ -319,7 +341,7 @@ pub async fn deliver_in_order(
             },
         };
         let target = match upto {
-            Some(m) => m[m.len() - 1].0,
+            Some(d) => d.messages[d.messages.len() - 1].0,
             None => match stream.last_seq(db).await {
                 Ok(Some(last)) => last,
                 Ok(None) => return,
@@ -332,34 +354,21 @@ pub async fn deliver_in_order(
         if cursor >= target {
             return;
         }
-        // What comes next: the published messages when they follow on, else
-        // from Postgres.
-        let published: Vec<(i64, Value)> = upto
-            .map(|m| m.iter().filter(|(s, _)| *s > cursor).cloned().collect())
-            .unwrap_or_default();
-        // They follow on when they run from `cursor + 1` without a hole (a
-        // hole may be stored already: Postgres has it).
-        let follows = published
-            .iter()
-            .enumerate()
-            .all(|(i, (s, _))| *s == cursor + 1 + i as i64);
-        let next = if follows && !published.is_empty() {
-            published
-        } else {
-            match stream.after(db, cursor, (target - cursor).min(500)).await {
-                Ok(missed) if !missed.is_empty() => missed,
-                // Nothing stored up to the published ones (gaps): send them.
-                Ok(_) if !published.is_empty() => published,
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::warn!(conn, error = %e, "cannot read missed messages");
-                    return;
-                }
+        // What comes next: the published messages' frames, made once, for a
+        // subscriber where they begin; else the published messages when they
+        // follow on, else what Postgres has.
+        let next = match upto {
+            Some(d) if d.messages[0].0 == cursor + 1 && d.frames.is_some() => {
+                d.frames.clone().unwrap_or_default()
             }
+            _ => match to_send(db, conn, stream, upto, cursor, target).await {
+                Some(next) => frames(&next),
+                None => return,
+            },
         };
         let mut at = cursor;
         let mut moved = true;
-        for (last, text) in frames(&next) {
+        for (last, text) in next {
             match rt
                 .store
                 .advance(conn.to_owned(), topic.to_owned(), at, last)
@@ -395,6 +404,47 @@ pub async fn deliver_in_order(
                 return;
             }
             known = Some(at);
+        }
+    }
+}
+
+/// The messages after `cursor` up to `target`: the published ones when they
+/// follow on, else what Postgres has (`None`: nothing to send, or it cannot
+/// be read).
+async fn to_send(
+    db: &PgPool,
+    conn: &str,
+    stream: Stream,
+    upto: Option<&Due>,
+    cursor: i64,
+    target: i64,
+) -> Option<Vec<(i64, Value)>> {
+    let published: Vec<(i64, Value)> = upto
+        .map(|d| {
+            d.messages
+                .iter()
+                .filter(|(s, _)| *s > cursor)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    // They follow on when they run from `cursor + 1` without a hole (a hole
+    // may be stored already: Postgres has it).
+    let follows = published
+        .iter()
+        .enumerate()
+        .all(|(i, (s, _))| *s == cursor + 1 + i as i64);
+    if follows && !published.is_empty() {
+        return Some(published);
+    }
+    match stream.after(db, cursor, (target - cursor).min(500)).await {
+        Ok(missed) if !missed.is_empty() => Some(missed),
+        // Nothing stored up to the published ones (gaps): send them.
+        Ok(_) if !published.is_empty() => Some(published),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(conn, error = %e, "cannot read missed messages");
+            None
         }
     }
 }
